@@ -1,0 +1,138 @@
+// Package config is llmproc's model registry: the YAML schema, its loading with
+// unknown keys rejected, validation whose messages name the field path, and
+// compilation into the immutable Runtime that the filter reads on every request.
+//
+// The file form (Config) and the runtime form (Runtime) are kept apart so that
+// the YAML can stay friendly while the hot path gets pre-resolved maps, parsed
+// URLs, loaded credentials and exact integer prices.
+package config
+
+// Config is the YAML file as written by the user.
+type Config struct {
+	Listen   Listen    `yaml:"listen"`
+	Log      Log       `yaml:"log"`
+	Limits   Limits    `yaml:"limits"`
+	Envoy    Envoy     `yaml:"envoy"`
+	Backends []Backend `yaml:"backends"`
+	Models   []Model   `yaml:"models"`
+	Pools    []Pool    `yaml:"pools"`
+	Routes   []Route   `yaml:"routes"`
+}
+
+// Listen holds llmproc's own listening addresses.
+type Listen struct {
+	// GRPC is the ext_proc (and gRPC health) address. Default 127.0.0.1:50051.
+	GRPC string `yaml:"grpc"`
+	// HTTP serves /metrics and /healthz. Default 127.0.0.1:9090. "off" disables it.
+	HTTP string `yaml:"http"`
+	// Pprof enables /debug/pprof on the HTTP listener. Default false.
+	Pprof bool `yaml:"pprof"`
+}
+
+// Log configures the process logger.
+type Log struct {
+	Level  string `yaml:"level"`  // debug | info | warn | error; default info
+	Format string `yaml:"format"` // json | text; default json
+}
+
+// Limits bounds what llmproc accepts and how long it waits.
+type Limits struct {
+	// MaxRequestBytes is the largest request body accepted (default 8 MiB).
+	// The rendered Envoy config sizes its buffers above it.
+	MaxRequestBytes int64 `yaml:"max_request_bytes"`
+	// ShutdownGrace bounds how long in-flight streams may run after SIGTERM
+	// (default 30s).
+	ShutdownGrace Duration `yaml:"shutdown_grace"`
+	// ReloadInterval is how often the config file and credential files are
+	// checked for changes (default 2s; "0s" disables reloading).
+	ReloadInterval *Duration `yaml:"reload_interval"`
+}
+
+// Envoy holds what only the rendered Envoy configuration needs.
+type Envoy struct {
+	// Listen is the address Envoy accepts client traffic on. Default 0.0.0.0:10000.
+	Listen string `yaml:"listen"`
+	// Admin is Envoy's admin address. Default 127.0.0.1:9901.
+	Admin string `yaml:"admin"`
+	// LLMProc is where Envoy reaches llmproc's gRPC listener; default listen.grpc.
+	LLMProc string `yaml:"llmproc"`
+	// MessageTimeout is ext_proc's per-message timeout (default 10s).
+	MessageTimeout Duration `yaml:"message_timeout"`
+	// NumRetries is the retry budget per request across a pool (default 2).
+	NumRetries *uint32 `yaml:"num_retries"`
+	// PerTryTimeout bounds the time to response headers per attempt (default 120s).
+	PerTryTimeout Duration `yaml:"per_try_timeout"`
+	// IdleTimeout ends a stream that sends nothing for this long (default 300s).
+	IdleTimeout Duration `yaml:"idle_timeout"`
+}
+
+// Backend is one provider endpoint with its credentials.
+type Backend struct {
+	Name string `yaml:"name"`
+	// Schema is the wire API the backend speaks: openai, azure-openai,
+	// anthropic, gemini, vertex, bedrock or openai-compatible.
+	Schema     string     `yaml:"schema"`
+	URL        string     `yaml:"url"`
+	Credential Credential `yaml:"credential"`
+	Headers    Headers    `yaml:"headers"`
+}
+
+// Credential says where a backend's API key comes from. Exactly one of Env or
+// File is set; neither means the backend needs no key (a local server).
+type Credential struct {
+	Env  string `yaml:"env"`
+	File string `yaml:"file"`
+}
+
+// Headers are added to or removed from every request sent to a backend.
+type Headers struct {
+	Set    map[string]string `yaml:"set"`
+	Remove []string          `yaml:"remove"`
+}
+
+// Model is a name clients may ask for.
+type Model struct {
+	Name    string   `yaml:"name"`
+	Aliases []string `yaml:"aliases"`
+	// Pool serves the model when no route matches it first.
+	Pool  string `yaml:"pool"`
+	Price Price  `yaml:"price"`
+	// OwnedBy is reported by GET /v1/models (default "llmproc").
+	OwnedBy string `yaml:"owned_by"`
+}
+
+// Price is USD per million tokens, written as decimals and kept exact.
+type Price struct {
+	Input       Decimal `yaml:"input"`
+	Output      Decimal `yaml:"output"`
+	CachedInput Decimal `yaml:"cached_input"`
+}
+
+// Pool is an ordered fallback chain of backends; the order becomes Envoy
+// priorities (first = priority 0).
+type Pool struct {
+	Name     string       `yaml:"name"`
+	Backends []PoolMember `yaml:"backends"`
+}
+
+// PoolMember is one backend in a pool, with an optional model-name override.
+type PoolMember struct {
+	Backend string `yaml:"backend"`
+	// Model replaces the client's model name when this backend is used.
+	Model string `yaml:"model"`
+}
+
+// Route is an ordered rule that picks a pool; the first match wins.
+type Route struct {
+	Name  string     `yaml:"name"`
+	Match RouteMatch `yaml:"match"`
+	Pool  string     `yaml:"pool"`
+}
+
+// RouteMatch selects requests by the model the client asked for. Model and
+// Models may both be given; a request matches if its model is any of them.
+// A name here need not be in models: it may be a routing-only name like "auto".
+type RouteMatch struct {
+	Model  string   `yaml:"model"`
+	Models []string `yaml:"models"`
+}

@@ -1,0 +1,101 @@
+package config
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"time"
+
+	"gopkg.in/yaml.v3"
+)
+
+// Defaults applied by Load to fields left empty.
+const (
+	DefaultGRPC            = "127.0.0.1:50051"
+	DefaultHTTP            = "127.0.0.1:9090"
+	DefaultMaxRequestBytes = 8 << 20
+	DefaultShutdownGrace   = 30 * time.Second
+	DefaultReloadInterval  = 2 * time.Second
+	DefaultEnvoyListen     = "0.0.0.0:10000"
+	DefaultEnvoyAdmin      = "127.0.0.1:9901"
+	DefaultMessageTimeout  = 10 * time.Second
+	DefaultNumRetries      = 2
+	DefaultPerTryTimeout   = 120 * time.Second
+	DefaultIdleTimeout     = 300 * time.Second
+)
+
+// Load reads, strictly decodes, defaults and validates a config file. The
+// returned error lists every problem found, each naming its field path.
+func Load(path string) (*Config, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("config: %w", err)
+	}
+	cfg, err := Parse(data)
+	if err != nil {
+		return nil, fmt.Errorf("config %s: %w", path, err)
+	}
+	return cfg, nil
+}
+
+// Parse is Load without the file: decode with unknown keys rejected, apply
+// defaults, validate.
+func Parse(data []byte) (*Config, error) {
+	var cfg Config
+	dec := yaml.NewDecoder(bytes.NewReader(data))
+	dec.KnownFields(true)
+	if err := dec.Decode(&cfg); err != nil {
+		if errors.Is(err, io.EOF) {
+			return nil, errors.New("the file is empty")
+		}
+		return nil, err
+	}
+	cfg.applyDefaults()
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	return &cfg, nil
+}
+
+func (c *Config) applyDefaults() {
+	setDefault(&c.Listen.GRPC, DefaultGRPC)
+	setDefault(&c.Listen.HTTP, DefaultHTTP)
+	setDefault(&c.Log.Level, "info")
+	setDefault(&c.Log.Format, "json")
+	if c.Limits.MaxRequestBytes == 0 {
+		c.Limits.MaxRequestBytes = DefaultMaxRequestBytes
+	}
+	if c.Limits.ShutdownGrace.Duration == 0 {
+		c.Limits.ShutdownGrace.Duration = DefaultShutdownGrace
+	}
+	if c.Limits.ReloadInterval == nil {
+		c.Limits.ReloadInterval = &Duration{DefaultReloadInterval}
+	}
+	setDefault(&c.Envoy.Listen, DefaultEnvoyListen)
+	setDefault(&c.Envoy.Admin, DefaultEnvoyAdmin)
+	setDefault(&c.Envoy.LLMProc, c.Listen.GRPC)
+	if c.Envoy.MessageTimeout.Duration == 0 {
+		c.Envoy.MessageTimeout.Duration = DefaultMessageTimeout
+	}
+	if c.Envoy.NumRetries == nil {
+		n := uint32(DefaultNumRetries)
+		c.Envoy.NumRetries = &n
+	}
+	if c.Envoy.PerTryTimeout.Duration == 0 {
+		c.Envoy.PerTryTimeout.Duration = DefaultPerTryTimeout
+	}
+	if c.Envoy.IdleTimeout.Duration == 0 {
+		c.Envoy.IdleTimeout.Duration = DefaultIdleTimeout
+	}
+	for i := range c.Models {
+		setDefault(&c.Models[i].OwnedBy, "llmproc")
+	}
+}
+
+func setDefault(s *string, v string) {
+	if *s == "" {
+		*s = v
+	}
+}

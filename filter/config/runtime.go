@@ -1,0 +1,249 @@
+package config
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"net/url"
+	"os"
+	"slices"
+	"strconv"
+	"strings"
+)
+
+// Runtime is the compiled, immutable form of a Config. It is built once per
+// load and swapped atomically on reload; nothing in it changes afterwards.
+type Runtime struct {
+	Source   *Config
+	Backends map[string]*RBackend
+	Pools    map[string]*RPool
+	// Models is the client-facing model list in config order.
+	Models []*RModel
+
+	byName map[string]*RModel // names and aliases
+	routes []rroute
+}
+
+// RBackend is a backend with its URL split and credential loaded.
+type RBackend struct {
+	Name   string
+	Schema string
+	TLS    bool
+	Host   string // without port
+	Port   uint32
+	// BasePath is the URL path prefix without a trailing slash ("" or "/openai").
+	BasePath string
+	// Credential is the secret read from env or file; "" when none is configured.
+	Credential    string
+	SetHeaders    [][2]string // lowercased names, config order sorted by name
+	RemoveHeaders []string    // lowercased
+}
+
+// Authority is host[:port] as sent in the Host header.
+func (b *RBackend) Authority() string {
+	if (b.TLS && b.Port == 443) || (!b.TLS && b.Port == 80) {
+		return b.Host
+	}
+	return net.JoinHostPort(b.Host, strconv.Itoa(int(b.Port)))
+}
+
+// RPool is a fallback chain; Members[i] has Envoy priority i.
+type RPool struct {
+	Name    string
+	Members []*RMember
+}
+
+// Member returns the pool member for a backend name.
+func (p *RPool) Member(backend string) (*RMember, bool) {
+	for _, m := range p.Members {
+		if m.Backend.Name == backend {
+			return m, true
+		}
+	}
+	return nil, false
+}
+
+// RMember is one backend of a pool.
+type RMember struct {
+	Backend  *RBackend
+	Model    string // override; "" keeps the client's model
+	Priority int
+}
+
+// RModel is a client-facing model.
+type RModel struct {
+	Name    string
+	Aliases []string
+	Pool    *RPool
+	Price   Price
+	OwnedBy string
+}
+
+type rroute struct {
+	name   string
+	models map[string]bool
+	pool   *RPool
+}
+
+// Decision is what the router role chose for a requested model.
+type Decision struct {
+	Route string  // rule name, or "model" when the model's own pool was used
+	Pool  *RPool  // never nil when ok
+	Model *RModel // the registry entry; nil for routing-only names such as "auto"
+}
+
+// Resolve picks the pool for the model a client asked for: the first route
+// matching the name (or its canonical name, for an alias), else the model's pool.
+func (r *Runtime) Resolve(model string) (Decision, bool) {
+	m := r.byName[model]
+	for _, rt := range r.routes {
+		if rt.models[model] || (m != nil && rt.models[m.Name]) {
+			return Decision{Route: rt.name, Pool: rt.pool, Model: m}, true
+		}
+	}
+	if m == nil {
+		return Decision{}, false
+	}
+	return Decision{Route: "model", Pool: m.Pool, Model: m}, true
+}
+
+// Model returns the registry entry for a name or alias.
+func (r *Runtime) Model(name string) (*RModel, bool) {
+	m, ok := r.byName[name]
+	return m, ok
+}
+
+// PriceFor returns the price of what was served: the backend model's entry if
+// the registry has one, else the requested model's.
+func (r *Runtime) PriceFor(servedModel, requestedModel string) (Price, bool) {
+	if m, ok := r.byName[servedModel]; ok {
+		return m.Price, true
+	}
+	if m, ok := r.byName[requestedModel]; ok {
+		return m.Price, true
+	}
+	return Price{}, false
+}
+
+// CredentialFiles lists the files credentials are read from, for reload.
+func (c *Config) CredentialFiles() []string {
+	var out []string
+	for _, b := range c.Backends {
+		if b.Credential.File != "" {
+			out = append(out, b.Credential.File)
+		}
+	}
+	return out
+}
+
+// Compile turns a validated Config into a Runtime, reading credentials through
+// getenv and the file system. Every problem is reported, each with its path.
+func Compile(c *Config, getenv func(string) string) (*Runtime, error) {
+	if getenv == nil {
+		getenv = os.Getenv
+	}
+	return compile(c, getenv, true)
+}
+
+// Topology compiles without reading credentials, for rendering Envoy config on
+// a machine that holds no secrets.
+func Topology(c *Config) (*Runtime, error) { return compile(c, nil, false) }
+
+func compile(c *Config, getenv func(string) string, secrets bool) (*Runtime, error) {
+	var errs []error
+	rt := &Runtime{
+		Source:   c,
+		Backends: make(map[string]*RBackend, len(c.Backends)),
+		Pools:    make(map[string]*RPool, len(c.Pools)),
+		byName:   map[string]*RModel{},
+	}
+	for i, b := range c.Backends {
+		rb, err := compileBackend(b, getenv, secrets)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("backends[%d].%w", i, err))
+			continue
+		}
+		rt.Backends[b.Name] = rb
+	}
+	for _, p := range c.Pools {
+		rp := &RPool{Name: p.Name}
+		for i, m := range p.Backends {
+			if b := rt.Backends[m.Backend]; b != nil {
+				rp.Members = append(rp.Members, &RMember{Backend: b, Model: m.Model, Priority: i})
+			}
+		}
+		rt.Pools[p.Name] = rp
+	}
+	for _, m := range c.Models {
+		rm := &RModel{Name: m.Name, Aliases: m.Aliases, Pool: rt.Pools[m.Pool], Price: m.Price, OwnedBy: m.OwnedBy}
+		rt.Models = append(rt.Models, rm)
+		rt.byName[m.Name] = rm
+		for _, a := range m.Aliases {
+			rt.byName[a] = rm
+		}
+	}
+	for _, r := range c.Routes {
+		rr := rroute{name: r.Name, models: map[string]bool{}, pool: rt.Pools[r.Pool]}
+		if r.Match.Model != "" {
+			rr.models[r.Match.Model] = true
+		}
+		for _, m := range r.Match.Models {
+			rr.models[m] = true
+		}
+		rt.routes = append(rt.routes, rr)
+	}
+	if err := errors.Join(errs...); err != nil {
+		return nil, err
+	}
+	return rt, nil
+}
+
+func compileBackend(b Backend, getenv func(string) string, secrets bool) (*RBackend, error) {
+	u, err := url.Parse(b.URL)
+	if err != nil {
+		return nil, fmt.Errorf("url: %w", err)
+	}
+	rb := &RBackend{
+		Name:     b.Name,
+		Schema:   b.Schema,
+		TLS:      u.Scheme == "https",
+		Host:     u.Hostname(),
+		BasePath: strings.TrimRight(u.Path, "/"),
+	}
+	rb.Port = 80
+	if rb.TLS {
+		rb.Port = 443
+	}
+	if p := u.Port(); p != "" {
+		n, err := strconv.ParseUint(p, 10, 16)
+		if err != nil {
+			return nil, fmt.Errorf("url: bad port %q", p)
+		}
+		rb.Port = uint32(n)
+	}
+	switch {
+	case !secrets:
+	case b.Credential.Env != "":
+		rb.Credential = strings.TrimSpace(getenv(b.Credential.Env))
+		if rb.Credential == "" {
+			return nil, fmt.Errorf("credential.env: environment variable %s is empty or unset", b.Credential.Env)
+		}
+	case b.Credential.File != "":
+		data, err := os.ReadFile(b.Credential.File)
+		if err != nil {
+			return nil, fmt.Errorf("credential.file: %w", err)
+		}
+		rb.Credential = strings.TrimSpace(string(data))
+		if rb.Credential == "" {
+			return nil, fmt.Errorf("credential.file: %s is empty", b.Credential.File)
+		}
+	}
+	for k, v := range b.Headers.Set {
+		rb.SetHeaders = append(rb.SetHeaders, [2]string{strings.ToLower(k), v})
+	}
+	slices.SortFunc(rb.SetHeaders, func(a, b [2]string) int { return strings.Compare(a[0], b[0]) })
+	for _, k := range b.Headers.Remove {
+		rb.RemoveHeaders = append(rb.RemoveHeaders, strings.ToLower(k))
+	}
+	return rb, nil
+}

@@ -1,0 +1,197 @@
+package config
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"net/url"
+	"regexp"
+	"strconv"
+	"strings"
+)
+
+// Schemas lists every backend schema the config accepts.
+var Schemas = []string{"openai", "azure-openai", "anthropic", "gemini", "vertex", "bedrock", "openai-compatible"}
+
+var nameRE = regexp.MustCompile(`^[a-z0-9][a-z0-9._-]{0,62}$`)
+
+// Validate checks the whole config and returns every problem at once, joined,
+// each starting with the path of the field it is about.
+func (c *Config) Validate() error {
+	v := &validator{}
+	v.addr("listen.grpc", c.Listen.GRPC)
+	if c.Listen.HTTP != "off" {
+		v.addr("listen.http", c.Listen.HTTP)
+	}
+	v.oneOf("log.level", c.Log.Level, "debug", "info", "warn", "error")
+	v.oneOf("log.format", c.Log.Format, "json", "text")
+	if c.Limits.MaxRequestBytes < 1024 || c.Limits.MaxRequestBytes > 1<<30 {
+		v.add("limits.max_request_bytes", "must be between 1024 and 1073741824, got %d", c.Limits.MaxRequestBytes)
+	}
+	v.addr("envoy.listen", c.Envoy.Listen)
+	v.addr("envoy.admin", c.Envoy.Admin)
+	v.addr("envoy.llmproc", c.Envoy.LLMProc)
+
+	backends := map[string]bool{}
+	for i, b := range c.Backends {
+		p := fmt.Sprintf("backends[%d]", i)
+		v.name(p+".name", b.Name, backends, "backend")
+		v.oneOf(p+".schema", b.Schema, Schemas...)
+		v.backendURL(p+".url", b.URL)
+		if b.Credential.Env != "" && b.Credential.File != "" {
+			v.add(p+".credential", "set env or file, not both")
+		}
+		for k := range b.Headers.Set {
+			if !validHeaderName(k) {
+				v.add(p+".headers.set", "invalid header name %q", k)
+			}
+		}
+		for j, k := range b.Headers.Remove {
+			if !validHeaderName(k) {
+				v.add(fmt.Sprintf("%s.headers.remove[%d]", p, j), "invalid header name %q", k)
+			}
+		}
+	}
+	if len(c.Backends) == 0 {
+		v.add("backends", "at least one backend is required")
+	}
+
+	pools := map[string]bool{}
+	for i, p := range c.Pools {
+		path := fmt.Sprintf("pools[%d]", i)
+		v.name(path+".name", p.Name, pools, "pool")
+		if len(p.Backends) == 0 {
+			v.add(path+".backends", "a pool needs at least one backend")
+		}
+		seen := map[string]bool{}
+		for j, m := range p.Backends {
+			mp := fmt.Sprintf("%s.backends[%d]", path, j)
+			switch {
+			case m.Backend == "":
+				v.add(mp+".backend", "is required")
+			case !backends[m.Backend]:
+				v.add(mp+".backend", "unknown backend %q", m.Backend)
+			case seen[m.Backend]:
+				v.add(mp+".backend", "backend %q is already in this pool", m.Backend)
+			}
+			seen[m.Backend] = true
+		}
+	}
+	if len(c.Pools) == 0 {
+		v.add("pools", "at least one pool is required")
+	}
+
+	names := map[string]string{} // model name or alias -> path that defined it
+	for i, m := range c.Models {
+		p := fmt.Sprintf("models[%d]", i)
+		v.modelName(p+".name", m.Name, names)
+		for j, a := range m.Aliases {
+			v.modelName(fmt.Sprintf("%s.aliases[%d]", p, j), a, names)
+		}
+		if m.Pool == "" {
+			v.add(p+".pool", "is required")
+		} else if !pools[m.Pool] {
+			v.add(p+".pool", "unknown pool %q", m.Pool)
+		}
+	}
+
+	routes := map[string]bool{}
+	for i, r := range c.Routes {
+		p := fmt.Sprintf("routes[%d]", i)
+		v.name(p+".name", r.Name, routes, "route")
+		if r.Match.Model == "" && len(r.Match.Models) == 0 {
+			v.add(p+".match", "needs model or models")
+		}
+		for j, m := range r.Match.Models {
+			if m == "" {
+				v.add(fmt.Sprintf("%s.match.models[%d]", p, j), "is empty")
+			}
+		}
+		if r.Pool == "" {
+			v.add(p+".pool", "is required")
+		} else if !pools[r.Pool] {
+			v.add(p+".pool", "unknown pool %q", r.Pool)
+		}
+	}
+	return errors.Join(v.errs...)
+}
+
+type validator struct{ errs []error }
+
+func (v *validator) add(path, format string, args ...any) {
+	v.errs = append(v.errs, fmt.Errorf("%s: %s", path, fmt.Sprintf(format, args...)))
+}
+
+func (v *validator) name(path, name string, seen map[string]bool, kind string) {
+	switch {
+	case name == "":
+		v.add(path, "is required")
+	case !nameRE.MatchString(name):
+		v.add(path, "%q must be lowercase letters, digits, '.', '_' or '-' (at most 63)", name)
+	case seen[name]:
+		v.add(path, "duplicate %s name %q", kind, name)
+	}
+	seen[name] = true
+}
+
+func (v *validator) modelName(path, name string, seen map[string]string) {
+	switch {
+	case name == "":
+		v.add(path, "is required")
+	case strings.TrimSpace(name) != name || len(name) > 256:
+		v.add(path, "%q has surrounding spaces or is longer than 256", name)
+	case seen[name] != "":
+		v.add(path, "model name %q is already used by %s", name, seen[name])
+	default:
+		seen[name] = path
+	}
+}
+
+func (v *validator) oneOf(path, got string, allowed ...string) {
+	for _, a := range allowed {
+		if got == a {
+			return
+		}
+	}
+	v.add(path, "unknown value %q (want one of %s)", got, strings.Join(allowed, ", "))
+}
+
+func (v *validator) addr(path, addr string) {
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		v.add(path, "want host:port, got %q", addr)
+		return
+	}
+	if n, err := strconv.Atoi(port); err != nil || n < 0 || n > 65535 {
+		v.add(path, "bad port in %q", addr)
+	}
+	_ = host
+}
+
+func (v *validator) backendURL(path, raw string) {
+	if raw == "" {
+		v.add(path, "is required")
+		return
+	}
+	u, err := url.Parse(raw)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		v.add(path, "want an http or https URL like https://api.openai.com, got %q", raw)
+		return
+	}
+	if u.RawQuery != "" || u.Fragment != "" || u.User != nil {
+		v.add(path, "must not carry a query, fragment or user info: %q", raw)
+	}
+}
+
+func validHeaderName(h string) bool {
+	if h == "" {
+		return false
+	}
+	for i := 0; i < len(h); i++ {
+		c := h[i]
+		if !(c == '-' || c == '_' || c >= '0' && c <= '9' || c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z') {
+			return false
+		}
+	}
+	return true
+}
