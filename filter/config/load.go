@@ -41,7 +41,9 @@ func Load(path string) (*Config, error) {
 }
 
 // Parse is Load without the file: decode with unknown keys rejected, apply
-// defaults, validate.
+// defaults, validate. Decoding problems (unknown keys, wrong types, bad prices
+// or durations) are reported together, each naming its field path and line;
+// if decoding succeeds, every validation problem is reported.
 func Parse(data []byte) (*Config, error) {
 	var cfg Config
 	dec := yaml.NewDecoder(bytes.NewReader(data))
@@ -50,7 +52,11 @@ func Parse(data []byte) (*Config, error) {
 		if errors.Is(err, io.EOF) {
 			return nil, errors.New("the file is empty")
 		}
-		return nil, err
+		return nil, explainYAML(data, err)
+	}
+	var extra yaml.Node
+	if err := dec.Decode(&extra); !errors.Is(err, io.EOF) {
+		return nil, errors.New("the file holds more than one YAML document; llmproc reads exactly one")
 	}
 	cfg.applyDefaults()
 	if err := cfg.Validate(); err != nil {

@@ -42,6 +42,9 @@ type RBackend struct {
 // Authority is host[:port] as sent in the Host header.
 func (b *RBackend) Authority() string {
 	if (b.TLS && b.Port == 443) || (!b.TLS && b.Port == 80) {
+		if strings.Contains(b.Host, ":") {
+			return "[" + b.Host + "]" // IPv6 literal
+		}
 		return b.Host
 	}
 	return net.JoinHostPort(b.Host, strconv.Itoa(int(b.Port)))
@@ -165,16 +168,29 @@ func compile(c *Config, getenv func(string) string, secrets bool) (*Runtime, err
 		}
 		rt.Backends[b.Name] = rb
 	}
-	for _, p := range c.Pools {
+	// Compile may be handed a Config that never went through Validate, so the
+	// references the hot path follows without checking are checked here.
+	declared := map[string]bool{}
+	for _, b := range c.Backends {
+		declared[b.Name] = true
+	}
+	for i, p := range c.Pools {
 		rp := &RPool{Name: p.Name}
-		for i, m := range p.Backends {
-			if b := rt.Backends[m.Backend]; b != nil {
-				rp.Members = append(rp.Members, &RMember{Backend: b, Model: m.Model, Priority: i})
+		for j, m := range p.Backends {
+			b := rt.Backends[m.Backend]
+			switch {
+			case b != nil:
+				rp.Members = append(rp.Members, &RMember{Backend: b, Model: m.Model, Priority: j})
+			case !declared[m.Backend]:
+				errs = append(errs, fmt.Errorf("pools[%d].backends[%d].backend: unknown backend %q", i, j, m.Backend))
 			}
 		}
 		rt.Pools[p.Name] = rp
 	}
-	for _, m := range c.Models {
+	for i, m := range c.Models {
+		if rt.Pools[m.Pool] == nil {
+			errs = append(errs, fmt.Errorf("models[%d].pool: unknown pool %q", i, m.Pool))
+		}
 		rm := &RModel{Name: m.Name, Aliases: m.Aliases, Pool: rt.Pools[m.Pool], Price: m.Price, OwnedBy: m.OwnedBy}
 		rt.Models = append(rt.Models, rm)
 		rt.byName[m.Name] = rm
@@ -182,7 +198,10 @@ func compile(c *Config, getenv func(string) string, secrets bool) (*Runtime, err
 			rt.byName[a] = rm
 		}
 	}
-	for _, r := range c.Routes {
+	for i, r := range c.Routes {
+		if rt.Pools[r.Pool] == nil {
+			errs = append(errs, fmt.Errorf("routes[%d].pool: unknown pool %q", i, r.Pool))
+		}
 		rr := rroute{name: r.Name, models: map[string]bool{}, pool: rt.Pools[r.Pool]}
 		if r.Match.Model != "" {
 			rr.models[r.Match.Model] = true

@@ -14,16 +14,15 @@ type Duration struct{ time.Duration }
 
 // UnmarshalYAML parses a Go duration string.
 func (d *Duration) UnmarshalYAML(n *yaml.Node) error {
-	var s string
-	if err := n.Decode(&s); err != nil {
-		return fmt.Errorf("want a duration like \"30s\": %w", err)
+	if n.Kind != yaml.ScalarNode {
+		return nodeError(n, "want a duration like \"30s\"")
 	}
-	v, err := time.ParseDuration(s)
+	v, err := time.ParseDuration(n.Value)
 	if err != nil {
-		return fmt.Errorf("want a duration like \"30s\", got %q", s)
+		return nodeError(n, "want a duration like \"30s\", got %q", n.Value)
 	}
 	if v < 0 {
-		return fmt.Errorf("duration %q is negative", s)
+		return nodeError(n, "duration %q is negative", n.Value)
 	}
 	d.Duration = v
 	return nil
@@ -47,11 +46,11 @@ type Decimal struct {
 // UnmarshalYAML reads the scalar's literal text, so 0.1 stays exactly 0.1.
 func (d *Decimal) UnmarshalYAML(n *yaml.Node) error {
 	if n.Kind != yaml.ScalarNode {
-		return fmt.Errorf("want a number like 0.15")
+		return nodeError(n, "want a price like 0.15")
 	}
 	v, err := ParseDecimal(n.Value)
 	if err != nil {
-		return err
+		return nodeError(n, "%v", err)
 	}
 	*d = v
 	return nil
@@ -67,7 +66,7 @@ func ParseDecimal(s string) (Decimal, error) {
 	if intPart == "" {
 		intPart = "0"
 	}
-	if t == "" || strings.ContainsAny(intPart, "+-") || !allDigits(intPart) || !allDigits(frac) {
+	if t == "" || t == "." || strings.ContainsAny(intPart, "+-") || !allDigits(intPart) || !allDigits(frac) {
 		return Decimal{}, fmt.Errorf("want a non-negative decimal like 0.15, got %q", s)
 	}
 	frac = strings.TrimRight(frac, "0")

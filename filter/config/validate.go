@@ -3,9 +3,11 @@ package config
 import (
 	"errors"
 	"fmt"
+	"maps"
 	"net"
 	"net/url"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 )
@@ -41,7 +43,7 @@ func (c *Config) Validate() error {
 		if b.Credential.Env != "" && b.Credential.File != "" {
 			v.add(p+".credential", "set env or file, not both")
 		}
-		for k := range b.Headers.Set {
+		for _, k := range slices.Sorted(maps.Keys(b.Headers.Set)) {
 			if !validHeaderName(k) {
 				v.add(p+".headers.set", "invalid header name %q", k)
 			}
@@ -165,7 +167,9 @@ func (v *validator) addr(path, addr string) {
 	if n, err := strconv.Atoi(port); err != nil || n < 0 || n > 65535 {
 		v.add(path, "bad port in %q", addr)
 	}
-	_ = host
+	if strings.ContainsAny(host, " /") {
+		v.add(path, "bad host in %q", addr)
+	}
 }
 
 func (v *validator) backendURL(path, raw string) {
@@ -180,6 +184,11 @@ func (v *validator) backendURL(path, raw string) {
 	}
 	if u.RawQuery != "" || u.Fragment != "" || u.User != nil {
 		v.add(path, "must not carry a query, fragment or user info: %q", raw)
+	}
+	if p := u.Port(); p != "" {
+		if n, err := strconv.Atoi(p); err != nil || n < 1 || n > 65535 {
+			v.add(path, "bad port in %q", raw)
+		}
 	}
 }
 
