@@ -1,0 +1,47 @@
+# llmproc — see README.md. Every target installs what it needs (Go modules via
+# the module proxy); nothing here needs Envoy or a container engine.
+GO          ?= go
+STATICCHECK ?= honnef.co/go/tools/cmd/staticcheck@v0.8.2
+CONFIG      ?= examples/quickstart/llmproc.yaml
+BIN         := bin/llmproc
+
+.PHONY: all build run test lint unit e2e bench load envoy check-envoy clean
+
+all: build
+
+build:
+	$(GO) build -o $(BIN) ./cmd/llmproc
+
+# Starts fake providers, llmproc and Envoy (a real one if ENVOY_BIN is set or
+# `envoy` is on PATH, otherwise the Envoy-side harness) on examples/quickstart.
+run:
+	$(GO) run ./e2e/stack -config $(CONFIG)
+
+# Every test: vet, staticcheck, unit tests and e2e with the race detector.
+test: lint
+	$(GO) test -race -count=1 ./...
+
+lint:
+	$(GO) mod download
+	$(GO) vet ./...
+	$(GO) run $(STATICCHECK) ./...
+
+unit:
+	$(GO) test -race -count=1 ./filter/... ./envoy/... ./cmd/...
+
+e2e:
+	$(GO) test -race -count=1 -v ./e2e/...
+
+bench:
+	$(GO) test -run='^$$' -bench=. -benchmem ./filter/...
+
+# Load driver: full request cycles over loopback gRPC, llmproc vs a no-op floor.
+load:
+	$(GO) run ./e2e/load -mode=both -concurrency=16 -duration=10s
+
+# Re-render the checked-in Envoy bootstrap from the quickstart config.
+envoy:
+	$(GO) test ./envoy -run TestGolden -update
+
+clean:
+	rm -rf bin
