@@ -15,7 +15,7 @@ type Duration struct{ time.Duration }
 // UnmarshalYAML parses a Go duration string.
 func (d *Duration) UnmarshalYAML(n *yaml.Node) error {
 	if n.Kind != yaml.ScalarNode {
-		return nodeError(n, "want a duration like \"30s\"")
+		return nodeError(n, "want a duration like \"30s\", got %s", describe(n))
 	}
 	v, err := time.ParseDuration(n.Value)
 	if err != nil {
@@ -46,7 +46,7 @@ type Decimal struct {
 // UnmarshalYAML reads the scalar's literal text, so 0.1 stays exactly 0.1.
 func (d *Decimal) UnmarshalYAML(n *yaml.Node) error {
 	if n.Kind != yaml.ScalarNode {
-		return nodeError(n, "want a price like 0.15")
+		return nodeError(n, "want a price like 0.15, got %s", describe(n))
 	}
 	v, err := ParseDecimal(n.Value)
 	if err != nil {

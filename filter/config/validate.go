@@ -32,7 +32,9 @@ func (c *Config) Validate() error {
 	}
 	v.addr("envoy.listen", c.Envoy.Listen)
 	v.addr("envoy.admin", c.Envoy.Admin)
-	v.addr("envoy.llmproc", c.Envoy.LLMProc)
+	if c.Envoy.LLMProc != c.Listen.GRPC { // the default copy is checked above
+		v.addr("envoy.llmproc", c.Envoy.LLMProc)
+	}
 
 	backends := map[string]bool{}
 	for i, b := range c.Backends {
@@ -155,6 +157,10 @@ func (v *validator) oneOf(path, got string, allowed ...string) {
 			return
 		}
 	}
+	if got == "" {
+		v.add(path, "is required (one of %s)", strings.Join(allowed, ", "))
+		return
+	}
 	v.add(path, "unknown value %q (want one of %s)", got, strings.Join(allowed, ", "))
 }
 
@@ -165,7 +171,7 @@ func (v *validator) addr(path, addr string) {
 		return
 	}
 	if n, err := strconv.Atoi(port); err != nil || n < 0 || n > 65535 {
-		v.add(path, "bad port in %q", addr)
+		v.add(path, "want a port from 0 to 65535, got %q", addr)
 	}
 	if strings.ContainsAny(host, " /") {
 		v.add(path, "bad host in %q", addr)
@@ -179,15 +185,19 @@ func (v *validator) backendURL(path, raw string) {
 	}
 	u, err := url.Parse(raw)
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		v.add(path, "want an http or https URL like https://api.openai.com, got %q", raw)
+		shown := raw
+		if err == nil {
+			shown = u.Redacted()
+		}
+		v.add(path, "want an http or https URL like https://api.openai.com, got %q", shown)
 		return
 	}
 	if u.RawQuery != "" || u.Fragment != "" || u.User != nil {
-		v.add(path, "must not carry a query, fragment or user info: %q", raw)
+		v.add(path, "must not carry a query, fragment or user info (put secrets in credential): %q", u.Redacted())
 	}
 	if p := u.Port(); p != "" {
 		if n, err := strconv.Atoi(p); err != nil || n < 1 || n > 65535 {
-			v.add(path, "bad port in %q", raw)
+			v.add(path, "want a port from 1 to 65535, got %q", u.Redacted())
 		}
 	}
 }
