@@ -1,0 +1,131 @@
+// Command llmproc is an Envoy ext_proc server that turns an Envoy or Istio mesh
+// into an LLM gateway. main only wires signals; run holds the subcommands so
+// tests can call it in-process.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"runtime/debug"
+	"syscall"
+
+	"github.com/llmproc/llmproc/envoy"
+	"github.com/llmproc/llmproc/filter/config"
+	"github.com/llmproc/llmproc/filter/server"
+)
+
+// version is set at build time with -ldflags "-X main.version=…".
+var version = "dev"
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := run(ctx, os.Args[1:], os.Stdout, os.Stderr); err != nil {
+		if !errors.Is(err, errUsage) {
+			fmt.Fprintln(os.Stderr, "llmproc:", err)
+		}
+		os.Exit(1)
+	}
+}
+
+var errUsage = errors.New("usage")
+
+const usage = `usage: llmproc <command> [flags]
+
+commands:
+  serve         -config FILE           run the ext_proc server (both filter roles), /metrics and /healthz
+  validate      -config FILE           load and compile the config; print every problem
+  envoy-config  -config FILE [-o OUT]  render the Envoy bootstrap for the config
+  version                              print the version
+`
+
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	if len(args) == 0 {
+		fmt.Fprint(stderr, usage)
+		return errUsage
+	}
+	cmd, args := args[0], args[1:]
+	fs := flag.NewFlagSet("llmproc "+cmd, flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	cfgPath := fs.String("config", "llmproc.yaml", "config file")
+	switch cmd {
+	case "serve":
+		if err := fs.Parse(args); err != nil {
+			return errUsage
+		}
+		return server.Run(ctx, server.Options{ConfigPath: *cfgPath, LogOutput: stderr})
+	case "validate":
+		if err := fs.Parse(args); err != nil {
+			return errUsage
+		}
+		return validate(*cfgPath, stdout)
+	case "envoy-config":
+		out := fs.String("o", "-", "output file, - for stdout")
+		if err := fs.Parse(args); err != nil {
+			return errUsage
+		}
+		return envoyConfig(*cfgPath, *out, stdout)
+	case "version":
+		v := version
+		if bi, ok := debug.ReadBuildInfo(); ok && v == "dev" && bi.Main.Version != "" && bi.Main.Version != "(devel)" {
+			v = bi.Main.Version
+		}
+		fmt.Fprintln(stdout, "llmproc", v)
+		return nil
+	case "help", "-h", "-help", "--help":
+		fmt.Fprint(stdout, usage)
+		return nil
+	}
+	fmt.Fprintf(stderr, "llmproc: unknown command %q\n\n%s", cmd, usage)
+	return errUsage
+}
+
+// validate loads and compiles the config, credentials included, and lists
+// every problem, one per line.
+func validate(path string, stdout io.Writer) error {
+	cfg, err := config.Load(path)
+	if err == nil {
+		_, err = config.Compile(cfg, os.Getenv)
+		if err != nil {
+			err = fmt.Errorf("config %s: %w", path, err)
+		}
+	}
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "%s: ok (%d backends, %d models, %d pools, %d routes)\n",
+		path, len(cfg.Backends), len(cfg.Models), len(cfg.Pools), len(cfg.Routes))
+	return nil
+}
+
+func envoyConfig(path, out string, stdout io.Writer) error {
+	cfg, err := config.Load(path)
+	if err != nil {
+		return err
+	}
+	rt, err := config.Topology(cfg)
+	if err != nil {
+		return err
+	}
+	bs, err := envoy.Bootstrap(rt)
+	if err != nil {
+		return err
+	}
+	if err := envoy.Check(bs, rt); err != nil {
+		return fmt.Errorf("rendered Envoy config is invalid: %w", err)
+	}
+	y, err := envoy.YAML(bs)
+	if err != nil {
+		return err
+	}
+	if out == "-" {
+		_, err = stdout.Write(y)
+		return err
+	}
+	return os.WriteFile(out, y, 0o644)
+}

@@ -1,0 +1,228 @@
+package extproc
+
+import (
+	"net/http"
+	"strconv"
+	"strings"
+
+	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
+	extprocv3 "github.com/envoyproxy/go-control-plane/envoy/service/ext_proc/v3"
+	typev3 "github.com/envoyproxy/go-control-plane/envoy/type/v3"
+	"github.com/tidwall/gjson"
+	"google.golang.org/protobuf/types/known/structpb"
+
+	"github.com/llmproc/llmproc/filter/apierr"
+	"github.com/llmproc/llmproc/filter/config"
+)
+
+// router is the downstream role: it sees the request headers and the buffered
+// body once per request, validates them, picks a pool and tells Envoy through
+// the x-llmproc-pool header plus clear_route_cache. It never sees responses.
+type router struct {
+	s      *Server
+	rt     *config.Runtime
+	strip  []string // client-sent x-llmproc-* headers
+	method string
+	path   string
+}
+
+func (r *router) requestHeaders(_ *extprocv3.ProcessingRequest, h *extprocv3.HttpHeaders) (*extprocv3.ProcessingResponse, error) {
+	hs := headersOf(h)
+	r.method = hs[":method"]
+	r.path, _, _ = strings.Cut(hs[":path"], "?")
+	r.strip = ownHeaders(h)
+
+	switch {
+	case r.path == "/v1/models" || strings.HasPrefix(r.path, "/v1/models/"):
+		if r.method != http.MethodGet {
+			return nil, methodNotAllowed(r.method, r.path)
+		}
+		return r.models(strings.TrimPrefix(strings.TrimPrefix(r.path, "/v1/models"), "/"))
+	case r.path == "/v1/chat/completions":
+		if r.method != http.MethodPost {
+			return nil, methodNotAllowed(r.method, r.path)
+		}
+	default:
+		r.s.rejected("unknown_url")
+		return nil, apierr.New(http.StatusNotFound, apierr.TypeInvalidRequest, "unknown_url",
+			"Invalid URL (%s %s)", r.method, r.path)
+	}
+	if h.EndOfStream {
+		return nil, r.s.reject(apierr.BadRequest("missing_body", "The request body is empty; send a JSON chat completion request."))
+	}
+	if cl, err := strconv.ParseInt(hs["content-length"], 10, 64); err == nil && cl > r.rt.Source.Limits.MaxRequestBytes {
+		return nil, r.s.reject(tooLarge(cl, r.rt.Source.Limits.MaxRequestBytes))
+	}
+	return requestHeadersResponse(&extprocv3.CommonResponse{
+		HeaderMutation: &extprocv3.HeaderMutation{RemoveHeaders: r.strip},
+	}), nil
+}
+
+func (r *router) requestBody(b *extprocv3.HttpBody) (*extprocv3.ProcessingResponse, error) {
+	body := b.Body
+	limit := r.rt.Source.Limits.MaxRequestBytes
+	if int64(len(body)) > limit {
+		return nil, r.s.reject(tooLarge(int64(len(body)), limit))
+	}
+	req, err := parseChat(body)
+	if err != nil {
+		return nil, r.s.reject(apierr.From(err))
+	}
+	d, ok := r.rt.Resolve(req.model)
+	if !ok {
+		return nil, r.s.reject(&apierr.Error{Status: http.StatusNotFound, Type: apierr.TypeInvalidRequest, Code: "model_not_found", Param: "model",
+			Message: "The model `" + req.model + "` does not exist or you do not have access to it."})
+	}
+	if r.s.metrics != nil {
+		r.s.metrics.RouterDecision(d.Route, d.Pool.Name)
+	}
+	// Remove client-sent x-llmproc-* again: the headers reply removed them, but
+	// the body reply is where ours are set, and set overwrites any survivor.
+	return &extprocv3.ProcessingResponse{
+		Response: &extprocv3.ProcessingResponse_RequestBody{RequestBody: &extprocv3.BodyResponse{Response: &extprocv3.CommonResponse{
+			HeaderMutation: &extprocv3.HeaderMutation{
+				SetHeaders: []*corev3.HeaderValueOption{
+					header(HeaderPool, d.Pool.Name),
+					header(HeaderRoute, d.Route),
+				},
+			},
+			ClearRouteCache: true,
+		}}},
+		DynamicMetadata: metadataStruct(map[string]any{
+			"route":           d.Route,
+			"pool":            d.Pool.Name,
+			"requested_model": req.model,
+		}),
+	}, nil
+}
+
+func (r *router) responseHeaders(*extprocv3.HttpHeaders) (*extprocv3.ProcessingResponse, error) {
+	return responseHeadersResponse(&extprocv3.CommonResponse{}), nil
+}
+
+func (r *router) responseBody(*extprocv3.HttpBody) (*extprocv3.ProcessingResponse, error) {
+	return responseBodyResponse(&extprocv3.CommonResponse{}), nil
+}
+
+func (r *router) done(error) {}
+
+// models answers GET /v1/models and /v1/models/{id} from the registry.
+func (r *router) models(id string) (*extprocv3.ProcessingResponse, error) {
+	var b []byte
+	if id == "" {
+		b = append(b, `{"object":"list","data":[`...)
+		for i, m := range r.rt.Models {
+			if i > 0 {
+				b = append(b, ',')
+			}
+			b = appendModel(b, m)
+		}
+		b = append(b, "]}"...)
+	} else {
+		m, ok := r.rt.Model(id)
+		if !ok {
+			return nil, r.s.reject(&apierr.Error{Status: http.StatusNotFound, Type: apierr.TypeInvalidRequest, Code: "model_not_found", Param: "model",
+				Message: "The model `" + id + "` does not exist or you do not have access to it."})
+		}
+		b = appendModel(b, m)
+	}
+	return &extprocv3.ProcessingResponse{Response: &extprocv3.ProcessingResponse_ImmediateResponse{
+		ImmediateResponse: &extprocv3.ImmediateResponse{
+			Status: &typev3.HttpStatus{Code: typev3.StatusCode_OK},
+			Headers: &extprocv3.HeaderMutation{SetHeaders: []*corev3.HeaderValueOption{
+				header("content-type", "application/json"),
+				header("content-length", strconv.Itoa(len(b))),
+			}},
+			Body:    b,
+			Details: "llmproc_models",
+		},
+	}}, nil
+}
+
+func appendModel(b []byte, m *config.RModel) []byte {
+	b = append(b, `{"id":`...)
+	b = strconv.AppendQuote(b, m.Name)
+	b = append(b, `,"object":"model","created":0,"owned_by":`...)
+	b = strconv.AppendQuote(b, m.OwnedBy)
+	return append(b, '}')
+}
+
+// chatRequest is what the router reads from a chat completion body.
+type chatRequest struct {
+	model  string
+	stream bool
+}
+
+// parseChat validates the parts of the body llmproc depends on; the provider
+// validates the rest.
+func parseChat(body []byte) (chatRequest, error) {
+	if !gjson.ValidBytes(body) {
+		return chatRequest{}, apierr.BadRequest("invalid_json", "We could not parse the JSON body of your request. The request body must be valid JSON.")
+	}
+	root := gjson.ParseBytes(body)
+	if !root.IsObject() {
+		return chatRequest{}, apierr.BadRequest("invalid_json", "The request body must be a JSON object.")
+	}
+	var req chatRequest
+	model := root.Get("model")
+	switch {
+	case !model.Exists() || model.Type == gjson.Null:
+		return req, &apierr.Error{Status: 400, Type: apierr.TypeInvalidRequest, Code: "missing_required_parameter", Param: "model",
+			Message: "You must provide a model parameter."}
+	case model.Type != gjson.String || model.Str == "":
+		return req, &apierr.Error{Status: 400, Type: apierr.TypeInvalidRequest, Code: "invalid_type", Param: "model",
+			Message: "Invalid type for 'model': expected a non-empty string."}
+	}
+	req.model = model.Str
+	msgs := root.Get("messages")
+	switch {
+	case !msgs.Exists():
+		return req, &apierr.Error{Status: 400, Type: apierr.TypeInvalidRequest, Code: "missing_required_parameter", Param: "messages",
+			Message: "Missing required parameter: 'messages'."}
+	case !msgs.IsArray():
+		return req, &apierr.Error{Status: 400, Type: apierr.TypeInvalidRequest, Code: "invalid_type", Param: "messages",
+			Message: "Invalid type for 'messages': expected an array of message objects."}
+	case len(msgs.Array()) == 0:
+		return req, &apierr.Error{Status: 400, Type: apierr.TypeInvalidRequest, Code: "empty_array", Param: "messages",
+			Message: "Invalid 'messages': empty array. Expected an array with minimum length 1."}
+	}
+	if s := root.Get("stream"); s.Exists() && s.Type != gjson.Null {
+		if s.Type != gjson.True && s.Type != gjson.False {
+			return req, &apierr.Error{Status: 400, Type: apierr.TypeInvalidRequest, Code: "invalid_type", Param: "stream",
+				Message: "Invalid type for 'stream': expected a boolean."}
+		}
+		req.stream = s.Bool()
+	}
+	return req, nil
+}
+
+func tooLarge(got, limit int64) *apierr.Error {
+	return apierr.New(http.StatusRequestEntityTooLarge, apierr.TypeInvalidRequest, "request_too_large",
+		"The request body is %d bytes; the limit is %d bytes.", got, limit)
+}
+
+func methodNotAllowed(method, path string) *apierr.Error {
+	return apierr.New(http.StatusMethodNotAllowed, apierr.TypeInvalidRequest, "method_not_allowed",
+		"Method %s is not allowed for %s.", method, path)
+}
+
+// reject counts a rejection by its code and returns the error unchanged.
+func (s *Server) reject(e *apierr.Error) *apierr.Error {
+	s.rejected(e.Code)
+	return e
+}
+
+func (s *Server) rejected(code string) {
+	if s.metrics != nil {
+		s.metrics.RouterReject(code)
+	}
+}
+
+// metadataStruct wraps fields in the llmproc dynamic-metadata namespace.
+func metadataStruct(fields map[string]any) *structpb.Struct {
+	inner, err := structpb.NewStruct(fields)
+	if err != nil {
+		return nil
+	}
+	return &structpb.Struct{Fields: map[string]*structpb.Value{"llmproc": structpb.NewStructValue(inner)}}
+}

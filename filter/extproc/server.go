@@ -1,0 +1,282 @@
+// Package extproc is llmproc's ext_proc gRPC service. One server plays both
+// filter roles: the router (downstream, once per request) and the upstream
+// (in each pool cluster, once per attempt). The role comes from the
+// x-llmproc-role gRPC metadata that Envoy sends as the filter's
+// initial_metadata, so no memory is shared between streams and any replica can
+// serve any stream.
+//
+// The stream loop only receives, dispatches by phase and sends; each role is a
+// processor with one method per phase. Client-visible failures are
+// *apierr.Error values, turned into an ImmediateResponse in one place
+// (immediate).
+package extproc
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"strconv"
+	"time"
+
+	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
+	extprocv3 "github.com/envoyproxy/go-control-plane/envoy/service/ext_proc/v3"
+	typev3 "github.com/envoyproxy/go-control-plane/envoy/type/v3"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/metadata"
+	"google.golang.org/grpc/status"
+
+	"github.com/llmproc/llmproc/filter/apierr"
+	"github.com/llmproc/llmproc/filter/config"
+	"github.com/llmproc/llmproc/filter/metrics"
+)
+
+// Roles, as sent in the x-llmproc-role gRPC metadata.
+const (
+	RoleRouter   = "router"
+	RoleUpstream = "upstream"
+	roleHeader   = "x-llmproc-role"
+)
+
+// Runtimes gives the current compiled config; *config.Store implements it.
+type Runtimes interface {
+	Load() *config.Runtime
+}
+
+// Options configures a Server.
+type Options struct {
+	Config  Runtimes
+	Metrics *metrics.Metrics
+	Logger  *slog.Logger
+	// Now is the clock; time.Now when nil.
+	Now func() time.Time
+}
+
+// Server implements envoy.service.ext_proc.v3.ExternalProcessor.
+type Server struct {
+	extprocv3.UnimplementedExternalProcessorServer
+	cfg     Runtimes
+	metrics *metrics.Metrics
+	log     *slog.Logger
+	now     func() time.Time
+}
+
+// New builds a Server.
+func New(o Options) *Server {
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
+	return &Server{cfg: o.Config, metrics: o.Metrics, log: o.Logger, now: o.Now}
+}
+
+var _ extprocv3.ExternalProcessorServer = (*Server)(nil)
+
+// processor handles one stream of one role, phase by phase. A returned error
+// ends the exchange with an ImmediateResponse built from it.
+type processor interface {
+	requestHeaders(req *extprocv3.ProcessingRequest, h *extprocv3.HttpHeaders) (*extprocv3.ProcessingResponse, error)
+	requestBody(b *extprocv3.HttpBody) (*extprocv3.ProcessingResponse, error)
+	responseHeaders(h *extprocv3.HttpHeaders) (*extprocv3.ProcessingResponse, error)
+	responseBody(b *extprocv3.HttpBody) (*extprocv3.ProcessingResponse, error)
+	// done is called once when the stream ends; err is nil for a clean end.
+	done(err error)
+}
+
+// Process serves one ext_proc stream.
+func (s *Server) Process(stream extprocv3.ExternalProcessor_ProcessServer) error {
+	ctx := stream.Context()
+	role := roleOf(ctx)
+	rt := s.cfg.Load()
+	var p processor
+	switch role {
+	case RoleRouter:
+		p = &router{s: s, rt: rt}
+	case RoleUpstream:
+		p = &upstream{s: s, rt: rt}
+	default:
+		return status.Errorf(codes.InvalidArgument, "ext_proc stream without a valid %s metadata (got %q): set it in the filter's grpc_service.initial_metadata", roleHeader, role)
+	}
+	if s.metrics != nil {
+		defer s.metrics.Streams(role)()
+	}
+	err := s.loop(stream, role, p)
+	p.done(err)
+	if err != nil && !isNormalEnd(err) {
+		return err
+	}
+	return nil
+}
+
+func (s *Server) loop(stream extprocv3.ExternalProcessor_ProcessServer, role string, p processor) error {
+	for {
+		req, err := stream.Recv()
+		if err != nil {
+			if errors.Is(err, io.EOF) {
+				return nil
+			}
+			return err
+		}
+		start := s.now()
+		var (
+			resp  *extprocv3.ProcessingResponse
+			phase string
+		)
+		switch r := req.Request.(type) {
+		case *extprocv3.ProcessingRequest_RequestHeaders:
+			phase = "request_headers"
+			resp, err = p.requestHeaders(req, r.RequestHeaders)
+		case *extprocv3.ProcessingRequest_RequestBody:
+			phase = "request_body"
+			resp, err = p.requestBody(r.RequestBody)
+		case *extprocv3.ProcessingRequest_ResponseHeaders:
+			phase = "response_headers"
+			resp, err = p.responseHeaders(r.ResponseHeaders)
+		case *extprocv3.ProcessingRequest_ResponseBody:
+			phase = "response_body"
+			resp, err = p.responseBody(r.ResponseBody)
+		case *extprocv3.ProcessingRequest_RequestTrailers:
+			phase = "request_trailers"
+			resp = &extprocv3.ProcessingResponse{Response: &extprocv3.ProcessingResponse_RequestTrailers{RequestTrailers: &extprocv3.TrailersResponse{}}}
+		case *extprocv3.ProcessingRequest_ResponseTrailers:
+			phase = "response_trailers"
+			resp = &extprocv3.ProcessingResponse{Response: &extprocv3.ProcessingResponse_ResponseTrailers{ResponseTrailers: &extprocv3.TrailersResponse{}}}
+		default:
+			return status.Errorf(codes.InvalidArgument, "unknown ext_proc request %T", req.Request)
+		}
+		if err != nil {
+			resp = s.immediate(role, err)
+		}
+		if req.ObservabilityMode {
+			resp = nil // Envoy ignores replies in observability mode
+		}
+		if resp != nil {
+			if serr := stream.Send(resp); serr != nil {
+				return serr
+			}
+		}
+		if s.metrics != nil {
+			s.metrics.ObservePhase(role, phase, s.now().Sub(start))
+		}
+	}
+}
+
+// immediate is the one place where an error becomes a client-visible answer:
+// OpenAI error JSON with the error's HTTP status.
+func (s *Server) immediate(role string, err error) *extprocv3.ProcessingResponse {
+	e := apierr.From(err)
+	if e.Status >= 500 {
+		s.log.Error("request failed", "role", role, "status", e.Status, "code", e.Code, "err", err)
+	} else {
+		s.log.Debug("request rejected", "role", role, "status", e.Status, "code", e.Code, "msg", e.Message)
+	}
+	body := e.JSON()
+	return &extprocv3.ProcessingResponse{Response: &extprocv3.ProcessingResponse_ImmediateResponse{
+		ImmediateResponse: &extprocv3.ImmediateResponse{
+			Status: &typev3.HttpStatus{Code: typev3.StatusCode(e.Status)},
+			Headers: &extprocv3.HeaderMutation{SetHeaders: []*corev3.HeaderValueOption{
+				header("content-type", "application/json"),
+				header("content-length", strconv.Itoa(len(body))),
+			}},
+			Body:    body,
+			Details: "llmproc_" + codeOr(e.Code, "error"),
+		},
+	}}
+}
+
+func codeOr(code, def string) string {
+	if code == "" {
+		return def
+	}
+	return code
+}
+
+func roleOf(ctx context.Context) string {
+	md, _ := metadata.FromIncomingContext(ctx)
+	if v := md.Get(roleHeader); len(v) > 0 {
+		return v[0]
+	}
+	return ""
+}
+
+func isNormalEnd(err error) bool {
+	if errors.Is(err, io.EOF) || errors.Is(err, context.Canceled) {
+		return true
+	}
+	c := status.Code(err)
+	return c == codes.Canceled
+}
+
+// header builds a HeaderValueOption that overwrites (raw_value, not value: Envoy
+// reads raw_value only).
+func header(k, v string) *corev3.HeaderValueOption {
+	return &corev3.HeaderValueOption{Header: &corev3.HeaderValue{Key: k, RawValue: []byte(v)}}
+}
+
+// headers indexes an ext_proc header map by lowercase name (first value wins).
+type headers map[string]string
+
+func headersOf(h *extprocv3.HttpHeaders) headers {
+	out := headers{}
+	if h == nil || h.Headers == nil {
+		return out
+	}
+	for _, hv := range h.Headers.Headers {
+		if _, ok := out[hv.Key]; ok {
+			continue
+		}
+		v := string(hv.RawValue)
+		if v == "" {
+			v = hv.Value
+		}
+		out[hv.Key] = v
+	}
+	return out
+}
+
+// ownHeaders lists the client-sent x-llmproc-* headers to strip.
+func ownHeaders(h *extprocv3.HttpHeaders) []string {
+	var out []string
+	if h == nil || h.Headers == nil {
+		return nil
+	}
+	for _, hv := range h.Headers.Headers {
+		if len(hv.Key) > len(headerPrefix) && hv.Key[:len(headerPrefix)] == headerPrefix {
+			out = append(out, hv.Key)
+		}
+	}
+	return out
+}
+
+const headerPrefix = "x-llmproc-"
+
+// Header names llmproc sets.
+const (
+	HeaderPool    = "x-llmproc-pool"
+	HeaderRoute   = "x-llmproc-route"
+	HeaderBackend = "x-llmproc-backend"
+	HeaderModel   = "x-llmproc-model"
+)
+
+func requestHeadersResponse(c *extprocv3.CommonResponse) *extprocv3.ProcessingResponse {
+	return &extprocv3.ProcessingResponse{Response: &extprocv3.ProcessingResponse_RequestHeaders{RequestHeaders: &extprocv3.HeadersResponse{Response: c}}}
+}
+
+func requestBodyResponse(c *extprocv3.CommonResponse) *extprocv3.ProcessingResponse {
+	return &extprocv3.ProcessingResponse{Response: &extprocv3.ProcessingResponse_RequestBody{RequestBody: &extprocv3.BodyResponse{Response: c}}}
+}
+
+func responseHeadersResponse(c *extprocv3.CommonResponse) *extprocv3.ProcessingResponse {
+	return &extprocv3.ProcessingResponse{Response: &extprocv3.ProcessingResponse_ResponseHeaders{ResponseHeaders: &extprocv3.HeadersResponse{Response: c}}}
+}
+
+func responseBodyResponse(c *extprocv3.CommonResponse) *extprocv3.ProcessingResponse {
+	return &extprocv3.ProcessingResponse{Response: &extprocv3.ProcessingResponse_ResponseBody{ResponseBody: &extprocv3.BodyResponse{Response: c}}}
+}
+
+// errorf is a shorthand for internal failures that should never reach clients
+// in normal operation.
+func errorf(format string, args ...any) error { return apierr.Internal(fmt.Errorf(format, args...)) }

@@ -1,0 +1,321 @@
+package extproc
+
+import (
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
+	extprocv3 "github.com/envoyproxy/go-control-plane/envoy/service/ext_proc/v3"
+	"github.com/tidwall/gjson"
+	"google.golang.org/protobuf/types/known/structpb"
+
+	"github.com/llmproc/llmproc/filter/apierr"
+	"github.com/llmproc/llmproc/filter/config"
+	"github.com/llmproc/llmproc/filter/metrics"
+	"github.com/llmproc/llmproc/filter/translate"
+	"github.com/llmproc/llmproc/filter/usage"
+)
+
+// Attribute names the upstream filter asks Envoy for (request_attributes).
+const (
+	AttrBackend = "xds.upstream_host_metadata.filter_metadata['llmproc']['backend']"
+	AttrCluster = "xds.cluster_name"
+	attrsKey    = "envoy.filters.http.ext_proc"
+	poolPrefix  = "pool/"
+)
+
+// clientCredentialHeaders never reach a provider: the backend's own
+// credential replaces them.
+var clientCredentialHeaders = []string{"authorization", "x-api-key", "api-key", "x-goog-api-key"}
+
+// upstream is the per-attempt role inside a pool cluster: it translates the
+// client's request for the chosen backend and reads the answer on its way
+// back. It learns the backend from the endpoint metadata attribute and the
+// pool from the cluster name, so it needs nothing from the router's stream.
+type upstream struct {
+	s  *Server
+	rt *config.Runtime
+
+	start   time.Time
+	sentAt  time.Time
+	pool    *config.RPool
+	member  *config.RMember
+	tr      translate.Translator
+	model   string // requested by the client
+	served  string // sent to the backend
+	stream  bool
+	dropUse bool // the client did not ask for usage in its stream; llmproc did
+
+	status   int
+	body     translate.Body
+	tracker  *usage.Tracker
+	strip    *usageStripper
+	ttft     time.Duration
+	res      *usage.Result // set once the tracker is finished
+	finished bool
+}
+
+// result finishes the tracker once and returns what it saw.
+func (u *upstream) result() usage.Result {
+	if u.res == nil {
+		r := usage.Result{}
+		if u.tracker != nil {
+			r = u.tracker.Finish()
+		}
+		u.res = &r
+	}
+	return *u.res
+}
+
+func (u *upstream) requestHeaders(req *extprocv3.ProcessingRequest, h *extprocv3.HttpHeaders) (*extprocv3.ProcessingResponse, error) {
+	u.start = u.s.now()
+	attrs := req.GetAttributes()[attrsKey]
+	poolName := strings.TrimPrefix(stringAttr(attrs, AttrCluster), poolPrefix)
+	if poolName == "" {
+		poolName = headersOf(h)[HeaderPool]
+	}
+	pool, ok := u.rt.Pools[poolName]
+	if !ok {
+		return nil, errorf("upstream filter: unknown pool %q (cluster attribute %q)", poolName, AttrCluster)
+	}
+	backend := backendAttr(stringAttr(attrs, AttrBackend))
+	member, ok := pool.Member(backend)
+	if !ok {
+		return nil, errorf("upstream filter: pool %q has no backend %q (endpoint metadata attribute %s)", poolName, backend, AttrBackend)
+	}
+	tr, err := translate.For(member.Backend.Schema)
+	if err != nil {
+		return nil, apierr.Internal(err)
+	}
+	u.pool, u.member, u.tr = pool, member, tr
+	if h.EndOfStream {
+		return nil, apierr.BadRequest("missing_body", "The request body is empty; send a JSON chat completion request.")
+	}
+	return requestHeadersResponse(&extprocv3.CommonResponse{}), nil
+}
+
+func (u *upstream) requestBody(b *extprocv3.HttpBody) (*extprocv3.ProcessingResponse, error) {
+	if u.member == nil {
+		return nil, errorf("upstream filter: request body before request headers")
+	}
+	body := b.Body
+	u.model = gjson.GetBytes(body, "model").String()
+	u.stream = gjson.GetBytes(body, "stream").Bool()
+	u.dropUse = u.stream && !gjson.GetBytes(body, "stream_options.include_usage").Bool()
+	u.served = u.member.Model
+	if u.served == "" {
+		u.served = u.model
+	}
+	up, err := u.tr.Request(&translate.Request{Body: body, Backend: u.member.Backend, Model: u.served, Stream: u.stream})
+	if err != nil {
+		return nil, err
+	}
+	be := u.member.Backend
+	mut := &extprocv3.HeaderMutation{}
+	mut.RemoveHeaders = append(mut.RemoveHeaders, clientCredentialHeaders...)
+	mut.RemoveHeaders = append(mut.RemoveHeaders, be.RemoveHeaders...)
+	set := []*corev3.HeaderValueOption{
+		header(":path", up.Path),
+		// Compressed answers could not be read for usage; ask for plain bytes.
+		header("accept-encoding", "identity"),
+	}
+	for _, kv := range be.SetHeaders {
+		set = append(set, header(kv[0], kv[1]))
+	}
+	for _, kv := range up.SetHeaders {
+		set = append(set, header(kv[0], kv[1]))
+	}
+	common := &extprocv3.CommonResponse{HeaderMutation: mut}
+	if up.Body != nil {
+		set = append(set, header("content-length", strconv.Itoa(len(up.Body))))
+		common.BodyMutation = &extprocv3.BodyMutation{Mutation: &extprocv3.BodyMutation_Body{Body: up.Body}}
+	}
+	mut.SetHeaders = set
+	u.sentAt = u.s.now()
+	return requestBodyResponse(common), nil
+}
+
+func (u *upstream) responseHeaders(h *extprocv3.HttpHeaders) (*extprocv3.ProcessingResponse, error) {
+	if u.member == nil {
+		return responseHeadersResponse(&extprocv3.CommonResponse{}), nil
+	}
+	hs := headersOf(h)
+	u.status, _ = strconv.Atoi(hs[":status"])
+	ok := u.status >= 200 && u.status < 300
+	ct := hs["content-type"]
+	sse := strings.HasPrefix(ct, "text/event-stream")
+	u.body = u.tr.Response(&translate.Response{Status: u.status, ContentType: ct, Stream: u.stream})
+	if ok {
+		u.tracker = usage.NewTracker(sse)
+		if sse && u.dropUse {
+			u.strip = &usageStripper{}
+		}
+	}
+	set := []*corev3.HeaderValueOption{
+		header(HeaderBackend, u.member.Backend.Name),
+		header(HeaderModel, u.served),
+	}
+	if !ok {
+		set = append(set, header("content-type", "application/json"))
+	}
+	c := &extprocv3.CommonResponse{HeaderMutation: &extprocv3.HeaderMutation{SetHeaders: set}}
+	if h.EndOfStream {
+		return u.finish(responseHeadersResponse(c), nil), nil
+	}
+	return responseHeadersResponse(c), nil
+}
+
+func (u *upstream) responseBody(b *extprocv3.HttpBody) (*extprocv3.ProcessingResponse, error) {
+	if u.body == nil {
+		return responseBodyResponse(&extprocv3.CommonResponse{}), nil
+	}
+	out, pass := u.body.Chunk(b.Body, b.EndOfStream)
+	if pass {
+		out = b.Body
+	}
+	if u.strip != nil {
+		out, pass = u.strip.chunk(out, b.EndOfStream), false
+	}
+	if u.tracker != nil && u.tracker.Write(out) && u.ttft == 0 {
+		u.ttft = u.s.now().Sub(u.sentAt)
+	}
+	var tail []byte
+	if b.EndOfStream {
+		tail = u.endOfStreamTail()
+		if tail != nil {
+			out, pass = append(out, tail...), false
+		}
+	}
+	c := &extprocv3.CommonResponse{}
+	if !pass {
+		c.BodyMutation = &extprocv3.BodyMutation{Mutation: &extprocv3.BodyMutation_Body{Body: out}}
+	}
+	resp := responseBodyResponse(c)
+	if b.EndOfStream {
+		return u.finish(resp, nil), nil
+	}
+	return resp, nil
+}
+
+// endOfStreamTail is what must follow the last chunk: an error event when a
+// stream ended without [DONE], so clients never mistake a cut for a clean end.
+func (u *upstream) endOfStreamTail() []byte {
+	if u.tracker == nil || !u.stream {
+		return nil
+	}
+	if !u.result().Done {
+		e := apierr.New(http.StatusBadGateway, apierr.TypeUpstream, "stream_incomplete",
+			"The upstream stream from backend %q ended before it was complete.", u.member.Backend.Name)
+		return append(append([]byte("data: "), e.JSON()...), "\n\n"...)
+	}
+	return nil
+}
+
+func (u *upstream) done(err error) {
+	if u.finished || u.member == nil || u.status == 0 {
+		return
+	}
+	u.finish(nil, err)
+}
+
+// finish records the attempt once: metrics, and dynamic metadata on resp.
+func (u *upstream) finish(resp *extprocv3.ProcessingResponse, streamErr error) *extprocv3.ProcessingResponse {
+	u.finished = true
+	res := u.result()
+	outcome := "ok"
+	switch {
+	case streamErr != nil || (resp == nil):
+		outcome = "canceled"
+		if u.status != 0 {
+			outcome = "cut"
+		}
+	case u.status < 200 || u.status >= 300:
+		outcome = "error"
+	case u.stream && (!res.Done || res.ErrorEvent):
+		outcome = "cut"
+	case !u.stream && !res.Done:
+		outcome = "cut"
+	}
+	var cost int64
+	if res.Known {
+		if p, ok := u.rt.PriceFor(u.served, u.model); ok {
+			cost = usage.Cost(res.Usage, p)
+		}
+	}
+	be := u.member.Backend
+	if u.s.metrics != nil {
+		u.s.metrics.Record(metrics.Completion{
+			Pool: u.pool.Name, Backend: be.Name, Provider: be.Schema,
+			RequestModel: u.model, ResponseModel: u.served,
+			Status: u.status, Stream: u.stream,
+			Duration: u.s.now().Sub(u.start), TTFT: u.ttft,
+			Usage: res.Usage, UsageKnown: res.Known, CostPico: cost, Outcome: outcome,
+		})
+	}
+	if resp == nil {
+		return nil
+	}
+	known := "known"
+	if !res.Known {
+		known = "unknown"
+	}
+	resp.DynamicMetadata = &structpb.Struct{Fields: map[string]*structpb.Value{"llmproc": structpb.NewStructValue(&structpb.Struct{Fields: map[string]*structpb.Value{
+		"pool":              structpb.NewStringValue(u.pool.Name),
+		"backend":           structpb.NewStringValue(be.Name),
+		"model":             structpb.NewStringValue(u.served),
+		"requested_model":   structpb.NewStringValue(u.model),
+		"usage":             structpb.NewStringValue(known),
+		"prompt_tokens":     structpb.NewNumberValue(float64(res.Usage.Input)),
+		"completion_tokens": structpb.NewNumberValue(float64(res.Usage.Output)),
+		"cached_tokens":     structpb.NewNumberValue(float64(res.Usage.CachedInput)),
+		"reasoning_tokens":  structpb.NewNumberValue(float64(res.Usage.Reasoning)),
+		"cost_usd":          structpb.NewStringValue(usage.FormatUSD(cost)),
+		"outcome":           structpb.NewStringValue(outcome),
+	}})}}
+	return resp
+}
+
+// stringAttr reads one attribute from the ext_proc attributes Struct.
+func stringAttr(s *structpb.Struct, name string) string {
+	if s == nil {
+		return ""
+	}
+	return s.GetFields()[name].GetStringValue()
+}
+
+// backendAttr accepts the plain string Envoy gives for the metadata
+// expression and, defensively, protobuf text of the whole metadata (which is
+// what asking for xds.upstream_host_metadata alone yields).
+func backendAttr(v string) string {
+	if !strings.Contains(v, "backend") {
+		return strings.TrimSpace(v)
+	}
+	i := strings.Index(v, `"backend"`)
+	rest := v[i+len(`"backend"`):]
+	j := strings.Index(rest, "string_value:")
+	if j < 0 {
+		return strings.TrimSpace(v)
+	}
+	rest = strings.TrimSpace(rest[j+len("string_value:"):])
+	if s, err := strconv.Unquote(firstQuoted(rest)); err == nil {
+		return s
+	}
+	return ""
+}
+
+func firstQuoted(s string) string {
+	if len(s) == 0 || s[0] != '"' {
+		return ""
+	}
+	for i := 1; i < len(s); i++ {
+		switch s[i] {
+		case '\\':
+			i++
+		case '"':
+			return s[:i+1]
+		}
+	}
+	return ""
+}

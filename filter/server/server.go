@@ -1,0 +1,182 @@
+// Package server runs llmproc: the ext_proc gRPC listener (both roles) with
+// gRPC health, the HTTP listener for /metrics, /healthz and optional pprof,
+// config reloading, and graceful shutdown. cmd/llmproc only parses flags and
+// calls Run; tests and the load driver call it in-process.
+package server
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/http/pprof"
+	"time"
+
+	extprocv3 "github.com/envoyproxy/go-control-plane/envoy/service/ext_proc/v3"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/health"
+	healthpb "google.golang.org/grpc/health/grpc_health_v1"
+
+	"github.com/llmproc/llmproc/filter/config"
+	"github.com/llmproc/llmproc/filter/extproc"
+	"github.com/llmproc/llmproc/filter/metrics"
+)
+
+// Options configures Run.
+type Options struct {
+	ConfigPath string
+	// Logger overrides the logger built from the config's log section, which
+	// writes to LogOutput.
+	Logger    *slog.Logger
+	LogOutput io.Writer
+	// Getenv resolves credential env vars; os.Getenv when nil.
+	Getenv func(string) string
+	// Ready, if set, is called once both listeners accept connections.
+	Ready func(Addrs)
+}
+
+// Addrs are the listeners' actual addresses (useful with port 0).
+type Addrs struct {
+	GRPC string
+	HTTP string // "" when the HTTP listener is off
+}
+
+// grpcMsgLimit is added on top of the request body limit for gRPC framing and
+// headers, so a maximal buffered body still fits in one ext_proc message.
+const grpcMsgLimit = 1 << 20
+
+// Run loads the config and serves until ctx ends, then stops accepting new
+// streams and lets in-flight ones finish for up to limits.shutdown_grace.
+func Run(ctx context.Context, o Options) error {
+	cfg, err := config.Load(o.ConfigPath)
+	if err != nil {
+		return err
+	}
+	log := o.Logger
+	if log == nil {
+		log = NewLogger(cfg.Log, o.LogOutput)
+	}
+	rt, err := config.Compile(cfg, o.Getenv)
+	if err != nil {
+		return fmt.Errorf("config %s: %w", o.ConfigPath, err)
+	}
+	store := config.NewStore(rt)
+
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	m := metrics.New(reg)
+
+	gl, err := net.Listen("tcp", cfg.Listen.GRPC)
+	if err != nil {
+		return fmt.Errorf("listen.grpc: %w", err)
+	}
+	defer gl.Close()
+	gs := grpc.NewServer(
+		grpc.MaxRecvMsgSize(int(cfg.Limits.MaxRequestBytes)+grpcMsgLimit),
+		grpc.MaxSendMsgSize(int(cfg.Limits.MaxRequestBytes)+grpcMsgLimit),
+	)
+	extprocv3.RegisterExternalProcessorServer(gs, extproc.New(extproc.Options{Config: store, Metrics: m, Logger: log}))
+	hs := health.NewServer()
+	healthpb.RegisterHealthServer(gs, hs)
+	hs.SetServingStatus("", healthpb.HealthCheckResponse_SERVING)
+	hs.SetServingStatus(extprocv3.ExternalProcessor_ServiceDesc.ServiceName, healthpb.HealthCheckResponse_SERVING)
+
+	addrs := Addrs{GRPC: gl.Addr().String()}
+	var hsrv *http.Server
+	errc := make(chan error, 2)
+	if cfg.Listen.HTTP != "off" {
+		hl, err := net.Listen("tcp", cfg.Listen.HTTP)
+		if err != nil {
+			return fmt.Errorf("listen.http: %w", err)
+		}
+		addrs.HTTP = hl.Addr().String()
+		hsrv = &http.Server{Handler: httpMux(reg, cfg.Listen.Pprof), ReadHeaderTimeout: 10 * time.Second}
+		go func() {
+			if err := hsrv.Serve(hl); err != nil && !errors.Is(err, http.ErrServerClosed) {
+				errc <- fmt.Errorf("http: %w", err)
+			}
+		}()
+	}
+	go func() {
+		if err := gs.Serve(gl); err != nil {
+			errc <- fmt.Errorf("grpc: %w", err)
+		}
+	}()
+	log.Info("llmproc serving", "grpc", addrs.GRPC, "http", addrs.HTTP, "config", o.ConfigPath)
+
+	watchCtx, stopWatch := context.WithCancel(ctx)
+	defer stopWatch()
+	go store.Watch(watchCtx, o.ConfigPath, cfg.Limits.ReloadInterval.Duration, o.Getenv, func(err error) {
+		m.ConfigReload(err == nil)
+		if err != nil {
+			log.Error("config reload failed; keeping the previous config", "err", err)
+			return
+		}
+		log.Info("config reloaded")
+	})
+	if o.Ready != nil {
+		o.Ready(addrs)
+	}
+
+	select {
+	case <-ctx.Done():
+	case err := <-errc:
+		gs.Stop()
+		return err
+	}
+	hs.Shutdown() // report NOT_SERVING so Envoy and probes move away
+	grace := store.Load().Source.Limits.ShutdownGrace.Duration
+	log.Info("shutting down", "grace", grace)
+	stopped := make(chan struct{})
+	go func() { gs.GracefulStop(); close(stopped) }()
+	select {
+	case <-stopped:
+	case <-time.After(grace):
+		log.Warn("shutdown grace period over; closing remaining streams")
+		gs.Stop()
+	}
+	if hsrv != nil {
+		sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		_ = hsrv.Shutdown(sctx)
+	}
+	return nil
+}
+
+func httpMux(reg *prometheus.Registry, withPprof bool) *http.ServeMux {
+	mux := http.NewServeMux()
+	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg}))
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("content-type", "text/plain")
+		_, _ = w.Write([]byte("ok\n"))
+	})
+	if withPprof {
+		mux.HandleFunc("/debug/pprof/", pprof.Index)
+		mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
+		mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+		mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
+		mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+	}
+	return mux
+}
+
+// NewLogger builds the process logger from the log section; a nil writer
+// discards.
+func NewLogger(c config.Log, w io.Writer) *slog.Logger {
+	if w == nil {
+		return slog.New(slog.DiscardHandler)
+	}
+	var level slog.Level
+	_ = level.UnmarshalText([]byte(c.Level))
+	opts := &slog.HandlerOptions{Level: level}
+	if c.Format == "text" {
+		return slog.New(slog.NewTextHandler(w, opts))
+	}
+	return slog.New(slog.NewJSONHandler(w, opts))
+}
