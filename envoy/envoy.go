@@ -1,0 +1,200 @@
+// Package envoy renders llmproc's Envoy configuration from its config file, with
+// go-control-plane types, so that Envoy's routes and clusters are derived from
+// the same pools the filter routes to and can never drift apart.
+//
+// The output is one static bootstrap: a listener whose HTTP connection manager
+// runs llmproc's router-role ext_proc filter before the router, one route and
+// one cluster per pool (priorities = the pool's fallback order), and per pool
+// cluster an upstream-role ext_proc filter that runs once per attempt. The
+// builders for single pieces (PoolCluster, Routes, RouterFilter, UpstreamFilter,
+// LLMProcCluster) are exported so that other renderings, such as Istio
+// EnvoyFilter patches, can reuse them.
+package envoy
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"net"
+	"strconv"
+
+	bootstrapv3 "github.com/envoyproxy/go-control-plane/envoy/config/bootstrap/v3"
+	clusterv3 "github.com/envoyproxy/go-control-plane/envoy/config/cluster/v3"
+	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
+	listenerv3 "github.com/envoyproxy/go-control-plane/envoy/config/listener/v3"
+	"google.golang.org/protobuf/encoding/protojson"
+	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/types/known/anypb"
+	"gopkg.in/yaml.v3"
+
+	"github.com/llmproc/llmproc/filter/config"
+
+	// Every extension type the rendered bootstrap packs into an Any, so that
+	// Parse (protojson) can resolve the "@type"s.
+	_ "github.com/envoyproxy/go-control-plane/envoy/extensions/access_loggers/stream/v3"
+	_ "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/http/ext_proc/v3"
+	_ "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/http/router/v3"
+	_ "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/http/upstream_codec/v3"
+	_ "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/network/http_connection_manager/v3"
+	_ "github.com/envoyproxy/go-control-plane/envoy/extensions/retry/host/previous_hosts/v3"
+	_ "github.com/envoyproxy/go-control-plane/envoy/extensions/retry/priority/previous_priorities/v3"
+	_ "github.com/envoyproxy/go-control-plane/envoy/extensions/transport_sockets/tls/v3"
+	_ "github.com/envoyproxy/go-control-plane/envoy/extensions/upstreams/http/v3"
+)
+
+// Names on the wire shared with the filter, the harness and the examples.
+const (
+	// LLMProcClusterName is the cluster through which Envoy reaches llmproc.
+	LLMProcClusterName = "llmproc"
+	// PoolClusterPrefix prefixes a pool's name to form its cluster name.
+	PoolClusterPrefix = "pool/"
+	// PoolHeader is the request header the router role sets and Envoy routes on.
+	PoolHeader = "x-llmproc-pool"
+	// RouteHeader is the request header naming the routing rule that matched.
+	RouteHeader = "x-llmproc-route"
+	// RoleHeader is the gRPC initial metadata key that tells llmproc which
+	// filter role a stream belongs to.
+	RoleHeader = "x-llmproc-role"
+	// RoleRouter and RoleUpstream are the values of RoleHeader.
+	RoleRouter   = "router"
+	RoleUpstream = "upstream"
+	// MetadataNamespace is llmproc's dynamic and endpoint metadata namespace.
+	MetadataNamespace = "llmproc"
+	// BackendKey is the endpoint metadata key holding the backend name.
+	BackendKey = "backend"
+	// BackendAttribute is the ext_proc attribute the upstream role asks for.
+	BackendAttribute = "xds.upstream_host_metadata.filter_metadata['llmproc']['backend']"
+	// ClusterAttribute is the ext_proc attribute naming the chosen cluster.
+	ClusterAttribute = "xds.cluster_name"
+	// ListenerName is the name of the client-facing listener.
+	ListenerName = "llmproc"
+	// RouteConfigName is the name of the HCM's inline route configuration.
+	RouteConfigName = "llmproc"
+	// VirtualHostName is the single virtual host's name.
+	VirtualHostName = "llm"
+)
+
+// PoolClusterName is the Envoy cluster name of a pool.
+func PoolClusterName(pool string) string { return PoolClusterPrefix + pool }
+
+// Bootstrap builds the complete Envoy bootstrap for a config. The runtime may
+// come from config.Topology: no credential is needed or rendered.
+func Bootstrap(rt *config.Runtime) (*bootstrapv3.Bootstrap, error) {
+	c := rt.Source
+	admin, err := socketAddress(c.Envoy.Admin)
+	if err != nil {
+		return nil, fmt.Errorf("envoy.admin: %w", err)
+	}
+	lst, err := Listener(rt)
+	if err != nil {
+		return nil, err
+	}
+	llm, err := LLMProcCluster(rt)
+	if err != nil {
+		return nil, err
+	}
+	clusters := []*clusterv3.Cluster{llm}
+	for _, p := range pools(rt) {
+		clusters = append(clusters, PoolCluster(rt, p))
+	}
+	return &bootstrapv3.Bootstrap{
+		Admin: &bootstrapv3.Admin{Address: admin},
+		StaticResources: &bootstrapv3.Bootstrap_StaticResources{
+			Listeners: []*listenerv3.Listener{lst},
+			Clusters:  clusters,
+		},
+	}, nil
+}
+
+// pools returns the runtime's pools in config order, for deterministic output.
+func pools(rt *config.Runtime) []*config.RPool {
+	out := make([]*config.RPool, 0, len(rt.Pools))
+	for _, p := range rt.Source.Pools {
+		if rp := rt.Pools[p.Name]; rp != nil {
+			out = append(out, rp)
+		}
+	}
+	return out
+}
+
+// YAML renders a bootstrap as YAML: protojson (proto field order, "@type" for
+// Anys, defaults omitted), re-encoded in block style with two-space indents.
+// The output is deterministic for a given bootstrap.
+func YAML(bs *bootstrapv3.Bootstrap) ([]byte, error) {
+	js, err := protojson.MarshalOptions{UseProtoNames: true}.Marshal(bs)
+	if err != nil {
+		return nil, fmt.Errorf("render bootstrap: %w", err)
+	}
+	var doc yaml.Node
+	if err := yaml.Unmarshal(js, &doc); err != nil {
+		return nil, fmt.Errorf("render bootstrap: %w", err)
+	}
+	plain(&doc)
+	var buf bytes.Buffer
+	enc := yaml.NewEncoder(&buf)
+	enc.SetIndent(2)
+	if err := enc.Encode(&doc); err != nil {
+		return nil, fmt.Errorf("render bootstrap: %w", err)
+	}
+	if err := enc.Close(); err != nil {
+		return nil, fmt.Errorf("render bootstrap: %w", err)
+	}
+	return buf.Bytes(), nil
+}
+
+// plain drops the flow and quoting styles a JSON document parses with, so the
+// encoder picks block style and quotes a string only where YAML needs it.
+func plain(n *yaml.Node) {
+	n.Style = 0
+	for _, c := range n.Content {
+		plain(c)
+	}
+}
+
+// Parse reads a rendered bootstrap back: YAML to JSON, then protojson with
+// unknown fields rejected.
+func Parse(data []byte) (*bootstrapv3.Bootstrap, error) {
+	var v any
+	if err := yaml.Unmarshal(data, &v); err != nil {
+		return nil, fmt.Errorf("parse bootstrap: %w", err)
+	}
+	js, err := json.Marshal(v)
+	if err != nil {
+		return nil, fmt.Errorf("parse bootstrap: %w", err)
+	}
+	bs := &bootstrapv3.Bootstrap{}
+	if err := (protojson.UnmarshalOptions{}).Unmarshal(js, bs); err != nil {
+		return nil, fmt.Errorf("parse bootstrap: %w", err)
+	}
+	return bs, nil
+}
+
+// socketAddress turns "host:port" into an Envoy TCP address.
+func socketAddress(hostport string) (*corev3.Address, error) {
+	host, port, err := net.SplitHostPort(hostport)
+	if err != nil {
+		return nil, err
+	}
+	n, err := strconv.ParseUint(port, 10, 16)
+	if err != nil {
+		return nil, fmt.Errorf("bad port %q", port)
+	}
+	return tcpAddress(host, uint32(n)), nil
+}
+
+func tcpAddress(host string, port uint32) *corev3.Address {
+	return &corev3.Address{Address: &corev3.Address_SocketAddress{SocketAddress: &corev3.SocketAddress{
+		Address:       host,
+		PortSpecifier: &corev3.SocketAddress_PortValue{PortValue: port},
+	}}}
+}
+
+// typed packs an extension config into an Any. Marshalling a generated message
+// with no unknown fields cannot fail, so a failure is a programming error.
+func typed(m proto.Message) *anypb.Any {
+	a, err := anypb.New(m)
+	if err != nil {
+		panic(fmt.Sprintf("envoy: pack %T: %v", m, err))
+	}
+	return a
+}

@@ -1,0 +1,80 @@
+package envoy
+
+import (
+	"time"
+
+	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
+	extprocfilterv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/http/ext_proc/v3"
+	hcmv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/network/http_connection_manager/v3"
+	"google.golang.org/protobuf/types/known/durationpb"
+
+	"github.com/llmproc/llmproc/filter/config"
+)
+
+// ExtProcFilterName is the HTTP filter name of both ext_proc filters.
+const ExtProcFilterName = "envoy.filters.http.ext_proc"
+
+// MaxMessageTimeout bounds override_message_timeout requests from llmproc.
+const MaxMessageTimeout = 60 * time.Second
+
+// RouterFilter is llmproc's router-role ext_proc filter, placed in the HCM
+// before the router: once per request, request headers and the BUFFERED body
+// only. llmproc answers with x-llmproc-pool (and clear_route_cache) or an
+// immediate response; responses never reach this role. It fails closed.
+func RouterFilter(rt *config.Runtime) *hcmv3.HttpFilter {
+	return extProcFilter(&extprocfilterv3.ExternalProcessor{
+		GrpcService: grpcService(RoleRouter),
+		StatPrefix:  RoleRouter,
+		ProcessingMode: &extprocfilterv3.ProcessingMode{
+			RequestHeaderMode:   extprocfilterv3.ProcessingMode_SEND,
+			RequestBodyMode:     extprocfilterv3.ProcessingMode_BUFFERED,
+			ResponseHeaderMode:  extprocfilterv3.ProcessingMode_SKIP,
+			ResponseBodyMode:    extprocfilterv3.ProcessingMode_NONE,
+			RequestTrailerMode:  extprocfilterv3.ProcessingMode_SKIP,
+			ResponseTrailerMode: extprocfilterv3.ProcessingMode_SKIP,
+		},
+	}, rt)
+}
+
+// UpstreamFilter is llmproc's upstream-role ext_proc filter, placed in each
+// pool cluster's upstream HTTP filters: once per attempt, with the chosen
+// endpoint's backend name and the cluster name as attributes. It sees the
+// BUFFERED request body and the response headers and STREAMED response body.
+func UpstreamFilter(rt *config.Runtime) *hcmv3.HttpFilter {
+	return extProcFilter(&extprocfilterv3.ExternalProcessor{
+		GrpcService: grpcService(RoleUpstream),
+		StatPrefix:  RoleUpstream,
+		ProcessingMode: &extprocfilterv3.ProcessingMode{
+			RequestHeaderMode:   extprocfilterv3.ProcessingMode_SEND,
+			RequestBodyMode:     extprocfilterv3.ProcessingMode_BUFFERED,
+			ResponseHeaderMode:  extprocfilterv3.ProcessingMode_SEND,
+			ResponseBodyMode:    extprocfilterv3.ProcessingMode_STREAMED,
+			RequestTrailerMode:  extprocfilterv3.ProcessingMode_SKIP,
+			ResponseTrailerMode: extprocfilterv3.ProcessingMode_SKIP,
+		},
+		RequestAttributes: []string{BackendAttribute, ClusterAttribute},
+	}, rt)
+}
+
+// extProcFilter fills in what both roles share: timeouts, fail-closed, mode
+// override, and the llmproc metadata namespace. mutation_rules stay default.
+func extProcFilter(ep *extprocfilterv3.ExternalProcessor, rt *config.Runtime) *hcmv3.HttpFilter {
+	ep.MessageTimeout = durationpb.New(rt.Source.Envoy.MessageTimeout.Duration)
+	ep.MaxMessageTimeout = durationpb.New(MaxMessageTimeout)
+	ep.FailureModeAllow = false
+	ep.AllowModeOverride = true
+	ep.MetadataOptions = &extprocfilterv3.MetadataOptions{
+		ReceivingNamespaces: &extprocfilterv3.MetadataOptions_MetadataNamespaces{Untyped: []string{MetadataNamespace}},
+	}
+	return &hcmv3.HttpFilter{
+		Name:       ExtProcFilterName,
+		ConfigType: &hcmv3.HttpFilter_TypedConfig{TypedConfig: typed(ep)},
+	}
+}
+
+func grpcService(role string) *corev3.GrpcService {
+	return &corev3.GrpcService{
+		TargetSpecifier: &corev3.GrpcService_EnvoyGrpc_{EnvoyGrpc: &corev3.GrpcService_EnvoyGrpc{ClusterName: LLMProcClusterName}},
+		InitialMetadata: []*corev3.HeaderValue{{Key: RoleHeader, Value: role}},
+	}
+}

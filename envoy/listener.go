@@ -1,0 +1,177 @@
+package envoy
+
+import (
+	"fmt"
+
+	accesslogv3 "github.com/envoyproxy/go-control-plane/envoy/config/accesslog/v3"
+	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
+	listenerv3 "github.com/envoyproxy/go-control-plane/envoy/config/listener/v3"
+	routev3 "github.com/envoyproxy/go-control-plane/envoy/config/route/v3"
+	streamv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/access_loggers/stream/v3"
+	routerv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/http/router/v3"
+	hcmv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/network/http_connection_manager/v3"
+	"google.golang.org/protobuf/types/known/durationpb"
+	"google.golang.org/protobuf/types/known/structpb"
+	"google.golang.org/protobuf/types/known/wrapperspb"
+
+	"github.com/llmproc/llmproc/filter/config"
+)
+
+// Filter and extension names used on the listener.
+const (
+	HCMFilterName    = "envoy.filters.network.http_connection_manager"
+	RouterFilterName = "envoy.filters.http.router"
+	StdoutLoggerName = "envoy.access_loggers.stdout"
+)
+
+// LocalReplyFlags are the response flags of the Envoy-generated failures that
+// local_reply_config rewrites into OpenAI error JSON. Each marks a reply Envoy
+// itself produced because no usable upstream answer exists:
+//
+//	UH no healthy upstream      UF upstream connection failure
+//	UO upstream overflow        NR no route configured
+//	NC no cluster found         URX retry or connect attempts exhausted
+//	UT upstream request timeout UC upstream connection termination
+//	UR upstream remote reset    LR connection local reset
+//	UPE upstream protocol error UMSDR upstream max stream duration reached
+//	SI stream idle timeout      DPE downstream protocol error (Envoy's 400)
+//	OM overload manager         DF DNS resolution failed
+//
+// Left out on purpose: DC and DR (the client is gone, nobody reads the body),
+// LH (no local health checking is configured), RL, RLSE and UAEX (rate-limit and
+// ext_authz filters write their own bodies), DI and FI (fault injection), IH,
+// RFCF, NFCF, DT, DO and UDO (features this bootstrap does not use).
+//
+// llmproc's own ext_proc immediate responses carry none of these flags, so
+// they (already OpenAI JSON) pass through unchanged; so does the catch-all 400.
+var LocalReplyFlags = []string{"UH", "UF", "UO", "NR", "NC", "URX", "UT", "UC", "UR", "LR", "UPE", "UMSDR", "SI", "DPE", "OM", "DF"}
+
+// Listener is the client-facing listener on envoy.listen. Its connection buffer
+// limit is BufferLimit, above limits.max_request_bytes, so the router role's
+// BUFFERED body can exceed the limit and llmproc answers the 413.
+func Listener(rt *config.Runtime) (*listenerv3.Listener, error) {
+	addr, err := socketAddress(rt.Source.Envoy.Listen)
+	if err != nil {
+		return nil, fmt.Errorf("envoy.listen: %w", err)
+	}
+	return &listenerv3.Listener{
+		Name:                          ListenerName,
+		Address:                       addr,
+		PerConnectionBufferLimitBytes: wrapperspb.UInt32(uint32(BufferLimit(rt))),
+		FilterChains: []*listenerv3.FilterChain{{
+			Filters: []*listenerv3.Filter{{
+				Name:       HCMFilterName,
+				ConfigType: &listenerv3.Filter_TypedConfig{TypedConfig: typed(HTTPConnectionManager(rt))},
+			}},
+		}},
+	}, nil
+}
+
+// HTTPConnectionManager runs the router-role ext_proc filter and the router
+// over the pool routes, logs every request, and maps Envoy's own failures to
+// OpenAI error JSON.
+func HTTPConnectionManager(rt *config.Runtime) *hcmv3.HttpConnectionManager {
+	return &hcmv3.HttpConnectionManager{
+		StatPrefix:        "llmproc",
+		CodecType:         hcmv3.HttpConnectionManager_AUTO,
+		StreamIdleTimeout: durationpb.New(rt.Source.Envoy.IdleTimeout.Duration),
+		RouteSpecifier: &hcmv3.HttpConnectionManager_RouteConfig{RouteConfig: &routev3.RouteConfiguration{
+			Name: RouteConfigName,
+			VirtualHosts: []*routev3.VirtualHost{{
+				Name:    VirtualHostName,
+				Domains: []string{"*"},
+				Routes:  Routes(rt),
+			}},
+		}},
+		HttpFilters: []*hcmv3.HttpFilter{
+			RouterFilter(rt),
+			{
+				Name:       RouterFilterName,
+				ConfigType: &hcmv3.HttpFilter_TypedConfig{TypedConfig: typed(&routerv3.Router{UpstreamLog: []*accesslogv3.AccessLog{stdoutLog(upstreamLogFormat())}})},
+			},
+		},
+		AccessLog:        []*accesslogv3.AccessLog{stdoutLog(accessLogFormat())},
+		LocalReplyConfig: localReplyConfig(),
+	}
+}
+
+// localReplyConfig rewrites the bodies of Envoy-generated failures (selected by
+// LocalReplyFlags) as OpenAI error JSON; other local replies are untouched.
+func localReplyConfig() *hcmv3.LocalReplyConfig {
+	body := &structpb.Struct{Fields: map[string]*structpb.Value{
+		"error": structpb.NewStructValue(&structpb.Struct{Fields: map[string]*structpb.Value{
+			"message": structpb.NewStringValue("%LOCAL_REPLY_BODY%"),
+			"type":    structpb.NewStringValue("upstream_error"),
+			"param":   structpb.NewNullValue(),
+			"code":    structpb.NewStringValue("%RESPONSE_CODE_DETAILS%"),
+		}}),
+	}}
+	return &hcmv3.LocalReplyConfig{Mappers: []*hcmv3.ResponseMapper{{
+		Filter: &accesslogv3.AccessLogFilter{FilterSpecifier: &accesslogv3.AccessLogFilter_ResponseFlagFilter{
+			ResponseFlagFilter: &accesslogv3.ResponseFlagFilter{Flags: LocalReplyFlags},
+		}},
+		BodyFormatOverride: &corev3.SubstitutionFormatString{
+			Format:      &corev3.SubstitutionFormatString_JsonFormat{JsonFormat: body},
+			ContentType: "application/json",
+		},
+	}}}
+}
+
+func stdoutLog(format *structpb.Struct) *accesslogv3.AccessLog {
+	return &accesslogv3.AccessLog{
+		Name: StdoutLoggerName,
+		ConfigType: &accesslogv3.AccessLog_TypedConfig{TypedConfig: typed(&streamv3.StdoutAccessLog{
+			AccessLogFormat: &streamv3.StdoutAccessLog_LogFormat{LogFormat: &corev3.SubstitutionFormatString{
+				Format: &corev3.SubstitutionFormatString_JsonFormat{JsonFormat: format},
+			}},
+		})},
+	}
+}
+
+// accessLogFormat is the HCM's one line per client request. The llmproc
+// dynamic metadata is visible here whichever role wrote it: the upstream HTTP
+// filter manager hands its filters the downstream request's StreamInfo
+// (UpstreamFilterManager::streamInfo returns the router's callbacks'
+// streamInfo), so the upstream role's usage and cost land on the same
+// metadata the router role wrote, the last attempt's values winning.
+func accessLogFormat() *structpb.Struct {
+	f := map[string]string{
+		"start_time":            "%START_TIME%",
+		"request_id":            "%REQ(X-REQUEST-ID)%",
+		"method":                "%REQ(:METHOD)%",
+		"path":                  "%REQ(:PATH)%",
+		"response_code":         "%RESPONSE_CODE%",
+		"response_code_details": "%RESPONSE_CODE_DETAILS%",
+		"response_flags":        "%RESPONSE_FLAGS%",
+		"upstream_cluster":      "%UPSTREAM_CLUSTER%",
+		"upstream_host":         "%UPSTREAM_HOST%",
+		"attempts":              "%UPSTREAM_REQUEST_ATTEMPT_COUNT%",
+		"duration_ms":           "%DURATION%",
+		"route":                 "%REQ(X-LLMPROC-ROUTE)%",
+	}
+	for _, k := range []string{"pool", "backend", "model", "prompt_tokens", "completion_tokens", "cached_tokens", "cost_usd", "cache"} {
+		f[k] = "%DYNAMIC_METADATA(" + MetadataNamespace + ":" + k + ")%"
+	}
+	return strct(f)
+}
+
+// upstreamLogFormat is the router's one line per attempt. It carries no
+// llmproc dynamic metadata: the router logs attempts with the UpstreamRequest's
+// own StreamInfo, which upstream filters never write to (they write to the
+// downstream one, see accessLogFormat), so %DYNAMIC_METADATA(llmproc:…)% would
+// always print "-" here. The attempt's backend comes from the chosen host's
+// endpoint metadata instead, and pool and route from the request headers.
+func upstreamLogFormat() *structpb.Struct {
+	return strct(map[string]string{
+		"start_time":       "%START_TIME%",
+		"request_id":       "%REQ(X-REQUEST-ID)%",
+		"response_code":    "%RESPONSE_CODE%",
+		"response_flags":   "%RESPONSE_FLAGS%",
+		"upstream_cluster": "%UPSTREAM_CLUSTER%",
+		"upstream_host":    "%UPSTREAM_HOST%",
+		"duration_ms":      "%DURATION%",
+		"backend":          "%UPSTREAM_METADATA(" + MetadataNamespace + ":" + BackendKey + ")%",
+		"pool":             "%REQ(X-LLMPROC-POOL)%",
+		"route":            "%REQ(X-LLMPROC-ROUTE)%",
+	})
+}

@@ -1,0 +1,120 @@
+package envoy
+
+import (
+	"time"
+
+	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
+	routev3 "github.com/envoyproxy/go-control-plane/envoy/config/route/v3"
+	previoushostsv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/retry/host/previous_hosts/v3"
+	previousprioritiesv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/retry/priority/previous_priorities/v3"
+	matcherv3 "github.com/envoyproxy/go-control-plane/envoy/type/matcher/v3"
+	"google.golang.org/protobuf/types/known/durationpb"
+	"google.golang.org/protobuf/types/known/wrapperspb"
+
+	"github.com/llmproc/llmproc/filter/config"
+)
+
+// RetryOn is the router's retry condition: connection failures and resets
+// before response headers, plus the RetriableStatusCodes.
+const RetryOn = "connect-failure,refused-stream,reset,retriable-status-codes"
+
+// RetriableStatusCodes are the provider answers worth another attempt.
+var RetriableStatusCodes = []uint32{429, 500, 502, 503, 504}
+
+// NoPoolBody is the catch-all route's answer when the router role selected no
+// pool (llmproc unreachable in fail-open setups, or a request that bypassed it).
+const NoPoolBody = `{"error":{"message":"no LLM pool was selected for this request","type":"invalid_request_error","param":null,"code":"no_pool"}}`
+
+// BufferLimit is the byte limit rendered for the listener's connection buffer
+// and each pool route's request body buffer: twice limits.max_request_bytes, so
+// that a too-large body reaches llmproc, which answers 413 with OpenAI JSON,
+// instead of Envoy answering 413 with a plain-text body.
+func BufferLimit(rt *config.Runtime) int64 { return 2 * rt.Source.Limits.MaxRequestBytes }
+
+// Routes is the virtual host's route table: one route per pool, matching the
+// x-llmproc-pool header the router role sets, then a catch-all answering 400.
+func Routes(rt *config.Runtime) []*routev3.Route {
+	var out []*routev3.Route
+	for _, p := range pools(rt) {
+		out = append(out, poolRoute(rt, p.Name))
+	}
+	return append(out, noPoolRoute())
+}
+
+// poolRoute sends a pool's requests to its cluster. timeout 0s because the
+// route timeout would span every attempt and the whole streamed answer; the
+// idle timeout bounds stalls instead, and per_try_timeout the wait for
+// response headers. Retries move down the pool's priorities
+// (previous_priorities) and away from hosts already tried (previous_hosts).
+func poolRoute(rt *config.Runtime, pool string) *routev3.Route {
+	e := rt.Source.Envoy
+	return &routev3.Route{
+		Name: PoolClusterName(pool),
+		Match: &routev3.RouteMatch{
+			PathSpecifier: &routev3.RouteMatch_Prefix{Prefix: "/"},
+			Headers: []*routev3.HeaderMatcher{{
+				Name: PoolHeader,
+				HeaderMatchSpecifier: &routev3.HeaderMatcher_StringMatch{StringMatch: &matcherv3.StringMatcher{
+					MatchPattern: &matcherv3.StringMatcher_Exact{Exact: pool},
+				}},
+			}},
+		},
+		Action: &routev3.Route_Route{Route: &routev3.RouteAction{
+			ClusterSpecifier:     &routev3.RouteAction_Cluster{Cluster: PoolClusterName(pool)},
+			Timeout:              durationpb.New(0),
+			IdleTimeout:          durationpb.New(e.IdleTimeout.Duration),
+			HostRewriteSpecifier: &routev3.RouteAction_AutoHostRewrite{AutoHostRewrite: wrapperspb.Bool(true)},
+			RetryPolicy:          retryPolicy(rt),
+		}},
+		RequestBodyBufferLimit: wrapperspb.UInt64(uint64(BufferLimit(rt))),
+	}
+}
+
+func retryPolicy(rt *config.Runtime) *routev3.RetryPolicy {
+	e := rt.Source.Envoy
+	return &routev3.RetryPolicy{
+		RetryOn:              RetryOn,
+		RetriableStatusCodes: RetriableStatusCodes,
+		NumRetries:           wrapperspb.UInt32(*e.NumRetries),
+		PerTryTimeout:        durationpb.New(e.PerTryTimeout.Duration),
+		RetryBackOff: &routev3.RetryPolicy_RetryBackOff{
+			BaseInterval: durationpb.New(250 * time.Millisecond),
+			MaxInterval:  durationpb.New(2 * time.Second),
+		},
+		RateLimitedRetryBackOff: &routev3.RetryPolicy_RateLimitedRetryBackOff{
+			ResetHeaders: []*routev3.RetryPolicy_ResetHeader{{Name: "retry-after", Format: routev3.RetryPolicy_SECONDS}},
+			MaxInterval:  durationpb.New(10 * time.Second),
+		},
+		RetryPriority: &routev3.RetryPolicy_RetryPriority{
+			Name: "envoy.retry_priorities.previous_priorities",
+			ConfigType: &routev3.RetryPolicy_RetryPriority_TypedConfig{TypedConfig: typed(
+				&previousprioritiesv3.PreviousPrioritiesConfig{UpdateFrequency: 1},
+			)},
+		},
+		RetryHostPredicate: []*routev3.RetryPolicy_RetryHostPredicate{{
+			Name: "envoy.retry_host_predicates.previous_hosts",
+			ConfigType: &routev3.RetryPolicy_RetryHostPredicate_TypedConfig{TypedConfig: typed(
+				&previoushostsv3.PreviousHostsPredicate{},
+			)},
+		}},
+		HostSelectionRetryMaxAttempts: 3,
+	}
+}
+
+// noPoolRoute answers requests no pool route matched with a 400 in OpenAI
+// error JSON. It is also the route a request holds while the router role runs,
+// since x-llmproc-pool is only set by llmproc's reply.
+func noPoolRoute() *routev3.Route {
+	return &routev3.Route{
+		Name:  "no-pool",
+		Match: &routev3.RouteMatch{PathSpecifier: &routev3.RouteMatch_Prefix{Prefix: "/"}},
+		Action: &routev3.Route_DirectResponse{DirectResponse: &routev3.DirectResponseAction{
+			Status: 400,
+			Body:   &corev3.DataSource{Specifier: &corev3.DataSource_InlineString{InlineString: NoPoolBody}},
+		}},
+		ResponseHeadersToAdd: []*corev3.HeaderValueOption{{
+			Header:       &corev3.HeaderValue{Key: "content-type", Value: "application/json"},
+			AppendAction: corev3.HeaderValueOption_OVERWRITE_IF_EXISTS_OR_ADD,
+		}},
+	}
+}
