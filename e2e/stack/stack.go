@@ -1,0 +1,231 @@
+// Package stack starts llmproc with Envoy in front of it, for the e2e tests
+// and for `make run`: llmproc in-process, then a real Envoy when a binary is
+// given, otherwise the Envoy-side harness, both driven by the bootstrap that
+// `llmproc envoy-config` renders from the same config.
+package stack
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/llmproc/llmproc/e2e/harness"
+	"github.com/llmproc/llmproc/envoy"
+	"github.com/llmproc/llmproc/filter/config"
+	"github.com/llmproc/llmproc/filter/server"
+)
+
+// Options configures Start.
+type Options struct {
+	ConfigPath string
+	// Getenv resolves credential env vars for llmproc; os.Getenv when nil.
+	Getenv func(string) string
+	// EnvoyBin runs a real Envoy; "" uses the harness.
+	EnvoyBin string
+	// EnvoyListen overrides the config's envoy.listen ("127.0.0.1:0" picks a free port).
+	EnvoyListen string
+	// LLMProcLog receives llmproc's log; AccessLog the proxy's access log.
+	LLMProcLog io.Writer
+	AccessLog  io.Writer
+	// WorkDir holds the rendered bootstrap for a real Envoy; a temp dir when "".
+	WorkDir string
+}
+
+// Proxy is Envoy or its stand-in.
+type Proxy interface {
+	Addr() string
+	// Counters are Envoy stats by name (the harness's, or a real Envoy's /stats).
+	Counters() map[string]uint64
+	Close() error
+}
+
+// Stack is a running llmproc behind a proxy.
+type Stack struct {
+	LLMProc   server.Addrs
+	Proxy     Proxy
+	Bootstrap []byte // the rendered bootstrap YAML
+	Real      bool   // Proxy is a real Envoy
+	cancel    context.CancelFunc
+	done      chan error
+}
+
+// URL is the proxy's base URL.
+func (s *Stack) URL() string { return "http://" + s.Proxy.Addr() }
+
+// MetricsURL is llmproc's /metrics.
+func (s *Stack) MetricsURL() string { return "http://" + s.LLMProc.HTTP + "/metrics" }
+
+// Close stops the proxy and llmproc.
+func (s *Stack) Close() error {
+	perr := s.Proxy.Close()
+	s.cancel()
+	return errors.Join(perr, <-s.done)
+}
+
+// Start runs llmproc from the config, renders the bootstrap pointing at it,
+// and starts the proxy.
+func Start(ctx context.Context, o Options) (*Stack, error) {
+	cfg, err := config.Load(o.ConfigPath)
+	if err != nil {
+		return nil, err
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	st := &Stack{cancel: cancel, done: make(chan error, 1)}
+	ready := make(chan server.Addrs, 1)
+	go func() {
+		st.done <- server.Run(ctx, server.Options{ConfigPath: o.ConfigPath, Getenv: o.Getenv, LogOutput: o.LLMProcLog,
+			Ready: func(a server.Addrs) { ready <- a }})
+	}()
+	select {
+	case st.LLMProc = <-ready:
+	case err := <-st.done:
+		cancel()
+		return nil, fmt.Errorf("llmproc: %w", err)
+	}
+
+	cfg.Envoy.LLMProc = st.LLMProc.GRPC
+	if o.EnvoyListen != "" {
+		cfg.Envoy.Listen = o.EnvoyListen
+	}
+	if o.EnvoyBin != "" {
+		// A real Envoy needs concrete ports up front.
+		if cfg.Envoy.Listen, err = concretePort(cfg.Envoy.Listen); err == nil {
+			cfg.Envoy.Admin, err = concretePort("127.0.0.1:0")
+		}
+		if err != nil {
+			cancel()
+			return nil, err
+		}
+	}
+	rt, err := config.Topology(cfg)
+	if err != nil {
+		cancel()
+		return nil, err
+	}
+	bs, err := envoy.Bootstrap(rt)
+	if err == nil {
+		st.Bootstrap, err = envoy.YAML(bs)
+	}
+	if err != nil {
+		cancel()
+		return nil, err
+	}
+	if o.EnvoyBin != "" {
+		st.Proxy, err = startEnvoy(ctx, o, st.Bootstrap, cfg.Envoy.Listen, cfg.Envoy.Admin)
+		st.Real = true
+	} else {
+		st.Proxy, err = startHarness(ctx, o, st.Bootstrap)
+	}
+	if err != nil {
+		cancel()
+		<-st.done
+		return nil, err
+	}
+	return st, nil
+}
+
+func startHarness(ctx context.Context, o Options, bootstrap []byte) (Proxy, error) {
+	bs, err := harness.LoadBootstrapYAML(bootstrap)
+	if err != nil {
+		return nil, fmt.Errorf("harness: %w", err)
+	}
+	return harness.Start(ctx, bs, harness.Options{AccessLog: o.AccessLog, Logger: slog.New(slog.DiscardHandler)})
+}
+
+// concretePort replaces port 0 with a free port.
+func concretePort(addr string) (string, error) {
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil || port != "0" {
+		return addr, err
+	}
+	l, err := net.Listen("tcp", net.JoinHostPort(host, "0"))
+	if err != nil {
+		return "", err
+	}
+	defer l.Close()
+	return l.Addr().String(), nil
+}
+
+// realEnvoy is an Envoy process started from the rendered bootstrap.
+type realEnvoy struct {
+	cmd   *exec.Cmd
+	addr  string
+	admin string
+}
+
+func startEnvoy(ctx context.Context, o Options, bootstrap []byte, listen, admin string) (Proxy, error) {
+	dir := o.WorkDir
+	if dir == "" {
+		var err error
+		if dir, err = os.MkdirTemp("", "llmproc-envoy-"); err != nil {
+			return nil, err
+		}
+	}
+	path := filepath.Join(dir, "bootstrap.yaml")
+	if err := os.WriteFile(path, bootstrap, 0o644); err != nil {
+		return nil, err
+	}
+	_, port, _ := net.SplitHostPort(admin)
+	cmd := exec.CommandContext(ctx, o.EnvoyBin, "-c", path, "--base-id", port, "--log-level", "warn")
+	cmd.Stdout, cmd.Stderr = o.AccessLog, o.AccessLog
+	if cmd.Stdout == nil {
+		cmd.Stdout, cmd.Stderr = io.Discard, io.Discard
+	}
+	if err := cmd.Start(); err != nil {
+		return nil, fmt.Errorf("envoy: %w", err)
+	}
+	e := &realEnvoy{cmd: cmd, addr: listen, admin: admin}
+	deadline := time.Now().Add(30 * time.Second)
+	for time.Now().Before(deadline) {
+		resp, err := http.Get("http://" + admin + "/ready")
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				return e, nil
+			}
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	_ = e.Close()
+	return nil, errors.New("envoy did not become ready within 30s")
+}
+
+func (e *realEnvoy) Addr() string { return e.addr }
+
+func (e *realEnvoy) Counters() map[string]uint64 {
+	out := map[string]uint64{}
+	resp, err := http.Get("http://" + e.admin + "/stats?format=text")
+	if err != nil {
+		return out
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	for _, line := range strings.Split(string(b), "\n") {
+		k, v, ok := strings.Cut(line, ": ")
+		if !ok {
+			continue
+		}
+		if n, err := strconv.ParseUint(v, 10, 64); err == nil {
+			out[k] = n
+		}
+	}
+	return out
+}
+
+func (e *realEnvoy) Close() error {
+	if e.cmd.Process != nil {
+		_ = e.cmd.Process.Kill()
+	}
+	_ = e.cmd.Wait()
+	return nil
+}
