@@ -1,0 +1,212 @@
+package usage
+
+import (
+	"bytes"
+	"strings"
+	"unsafe"
+
+	"github.com/tidwall/gjson"
+
+	"github.com/llmproc/llmproc/filter/sse"
+)
+
+// MaxJSONBody is the largest non-streamed response body a Tracker keeps; past
+// it the usage of the response is unknown.
+const MaxJSONBody = 64 << 20
+
+// Result is what a Tracker saw in a whole response.
+type Result struct {
+	// Usage is the usage the provider reported; Known says whether it did.
+	// For SSE it is the last event carrying a non-null usage.
+	Usage Usage
+	Known bool
+	// Model is the response's "model" (the last non-empty one for SSE).
+	Model string
+	// Done is, for SSE, whether "data: [DONE]" was seen; for JSON, whether the
+	// body is one complete, valid JSON object.
+	Done bool
+	// ErrorEvent is, for SSE, whether an event was named "error" or carried a
+	// top-level "error" object; for JSON, whether the body has a top-level
+	// "error" object.
+	ErrorEvent bool
+	// FinishReason is the last non-empty finish_reason seen.
+	FinishReason string
+	// Incomplete is, for SSE, whether the stream ended mid-event or without
+	// [DONE]; for JSON, whether the body is not a complete JSON value (a body
+	// over MaxJSONBody is not inspected and is not reported Incomplete).
+	Incomplete bool
+}
+
+// Tracker reads a normalized OpenAI chat-completions response chunk by chunk
+// and reports usage at the end. One Tracker serves one response and is not
+// safe for concurrent use.
+type Tracker struct {
+	stream    bool
+	sc        sse.Scanner
+	body      []byte // JSON mode: the body so far
+	over      bool   // JSON mode: the body passed MaxJSONBody
+	started   bool   // first output seen
+	firstNow  bool   // first output seen during the current Write
+	flushing  bool   // Finish is dispatching what the stream left pending
+	onEventFn func(sse.Event)
+	res       Result
+}
+
+// NewTracker returns a Tracker for an SSE stream (stream=true) or a JSON body.
+func NewTracker(stream bool) *Tracker {
+	t := &Tracker{stream: stream}
+	t.onEventFn = t.onEvent
+	return t
+}
+
+// Write consumes the next chunk of the response. It returns true exactly once:
+// for the chunk in which the first output appeared (SSE: the first event whose
+// choices[*].delta has non-empty content, refusal, reasoning_content or
+// tool_calls; JSON: the first non-empty chunk).
+func (t *Tracker) Write(chunk []byte) (firstToken bool) {
+	if !t.stream {
+		if len(chunk) == 0 {
+			return false
+		}
+		if !t.over {
+			if len(t.body)+len(chunk) > MaxJSONBody {
+				t.over = true
+				t.body = nil
+			} else {
+				t.body = append(t.body, chunk...)
+			}
+		}
+		if !t.started {
+			t.started = true
+			return true
+		}
+		return false
+	}
+	t.firstNow = false
+	t.sc.Feed(chunk, t.onEventFn)
+	return t.firstNow
+}
+
+// Finish ends the response and returns what was seen. Call it once, after the
+// last chunk.
+func (t *Tracker) Finish() Result {
+	if t.stream {
+		t.flushing = true
+		if t.sc.Flush(t.onEventFn) || !t.res.Done {
+			t.res.Incomplete = true
+		}
+		return t.res
+	}
+	if t.over {
+		return t.res
+	}
+	body := bytes.TrimSpace(t.body)
+	if len(body) == 0 || !gjson.ValidBytes(body) {
+		t.res.Incomplete = true
+		return t.res
+	}
+	if body[0] == '{' {
+		t.res.Done = true
+		t.readObject(body, false)
+	}
+	return t.res
+}
+
+var doneData = []byte("[DONE]")
+
+func (t *Tracker) onEvent(e sse.Event) {
+	if string(e.Name) == "error" {
+		t.res.ErrorEvent = true
+	}
+	data := bytes.TrimSpace(e.Data)
+	if bytes.Equal(data, doneData) {
+		t.res.Done = true
+		return
+	}
+	if len(data) == 0 || data[0] != '{' {
+		return
+	}
+	if t.flushing && !gjson.ValidBytes(data) {
+		return // the stream was cut inside this event
+	}
+	if t.readObject(data, true) && !t.started {
+		t.started = true
+		t.firstNow = true
+	}
+}
+
+// readObject reads one chat.completion(.chunk) object and reports whether it
+// carries output. The gjson results point into data and are used (or copied)
+// before data goes away.
+func (t *Tracker) readObject(data []byte, stream bool) (output bool) {
+	json := unsafe.String(unsafe.SliceData(data), len(data))
+	gjson.Parse(json).ForEach(func(k, v gjson.Result) bool {
+		switch k.Str {
+		case "model":
+			if v.Type == gjson.String && v.Str != "" && v.Str != t.res.Model {
+				t.res.Model = strings.Clone(v.Str)
+			}
+		case "usage":
+			if u, ok := FromOpenAI(v); ok {
+				t.res.Usage, t.res.Known = u, true
+			}
+		case "error":
+			if v.IsObject() {
+				t.res.ErrorEvent = true
+			}
+		case "choices":
+			v.ForEach(func(_, c gjson.Result) bool {
+				if t.readChoice(c, stream) {
+					output = true
+				}
+				return true
+			})
+		}
+		return true
+	})
+	return output
+}
+
+func (t *Tracker) readChoice(c gjson.Result, stream bool) (output bool) {
+	if !c.IsObject() {
+		return false
+	}
+	c.ForEach(func(k, v gjson.Result) bool {
+		switch k.Str {
+		case "finish_reason":
+			if v.Type == gjson.String && v.Str != "" && v.Str != t.res.FinishReason {
+				t.res.FinishReason = strings.Clone(v.Str)
+			}
+		case "delta":
+			if stream && hasOutput(v) {
+				output = true
+			}
+		}
+		return true
+	})
+	return output
+}
+
+// hasOutput reports whether a delta carries generated output.
+func hasOutput(delta gjson.Result) bool {
+	out := false
+	delta.ForEach(func(k, v gjson.Result) bool {
+		switch k.Str {
+		case "content", "refusal", "reasoning_content":
+			out = v.Type == gjson.String && v.Str != ""
+		case "tool_calls":
+			out = v.IsArray() && firstElem(v)
+		}
+		return !out
+	})
+	return out
+}
+
+func firstElem(arr gjson.Result) bool {
+	found := false
+	arr.ForEach(func(_, _ gjson.Result) bool {
+		found = true
+		return false
+	})
+	return found
+}
