@@ -195,6 +195,9 @@ func TestResolve(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			d, ok := rt.Resolve(tt.model)
+			if slow, slowOK := rt.resolve(tt.model); slow != d || slowOK != ok {
+				t.Errorf("Resolve(%q) = %+v, %v; the rule walk gives %+v, %v", tt.model, d, ok, slow, slowOK)
+			}
 			if ok != tt.ok {
 				t.Fatalf("Resolve(%q) ok = %v, want %v", tt.model, ok, tt.ok)
 			}
@@ -474,4 +477,25 @@ func FuzzParse(f *testing.F) {
 			t.Fatalf("Parse accepted a config Topology rejects: %v", err)
 		}
 	})
+}
+
+// BenchmarkResolve measures the per-request model lookup.
+//
+//	go test -run '^$' -bench Resolve -count 10 ./filter/config > new.txt && benchstat old.txt new.txt
+func BenchmarkResolve(b *testing.B) {
+	cfg, err := Parse([]byte(routed))
+	if err != nil {
+		b.Fatal(err)
+	}
+	rt, err := Topology(cfg)
+	if err != nil {
+		b.Fatal(err)
+	}
+	s := NewStore(rt)
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, ok := s.Load().Resolve("mini"); !ok {
+			b.Fatal("not resolved")
+		}
+	}
 }

@@ -22,6 +22,9 @@ type Runtime struct {
 
 	byName map[string]*RModel // names and aliases
 	routes []rroute
+	// decisions holds Resolve's answer for every name a client can ask for
+	// that resolves, computed once at compile time.
+	decisions map[string]Decision
 }
 
 // RBackend is a backend with its URL split and credential loaded.
@@ -98,6 +101,12 @@ type Decision struct {
 // Resolve picks the pool for the model a client asked for: the first route
 // matching the name (or its canonical name, for an alias), else the model's pool.
 func (r *Runtime) Resolve(model string) (Decision, bool) {
+	d, ok := r.decisions[model]
+	return d, ok
+}
+
+// resolve is Resolve without the precomputed table.
+func (r *Runtime) resolve(model string) (Decision, bool) {
 	m := r.byName[model]
 	for _, rt := range r.routes {
 		if rt.models[model] || (m != nil && rt.models[m.Name]) {
@@ -213,6 +222,17 @@ func compile(c *Config, getenv func(string) string, secrets bool) (*Runtime, err
 	}
 	if err := errors.Join(errs...); err != nil {
 		return nil, err
+	}
+	rt.decisions = map[string]Decision{}
+	for name := range rt.byName {
+		rt.decisions[name], _ = rt.resolve(name)
+	}
+	for _, r := range rt.routes {
+		for name := range r.models {
+			if d, ok := rt.resolve(name); ok {
+				rt.decisions[name] = d
+			}
+		}
 	}
 	return rt, nil
 }

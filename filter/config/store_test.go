@@ -1,0 +1,245 @@
+package config
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
+
+// writeFile replaces path atomically, as a ConfigMap update does, so a poll
+// never sees a half-written file.
+func writeFile(t *testing.T, path, content string) {
+	t.Helper()
+	tmp := path + ".tmp"
+	if err := os.WriteFile(tmp, []byte(content), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Rename(tmp, path); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// storeConfig is a config whose model name and credential file vary.
+func storeConfig(model, keyFile string) string {
+	return `
+backends:
+  - name: anthropic
+    schema: anthropic
+    url: https://api.anthropic.com
+    credential: {file: "` + keyFile + `"}
+models:
+  - name: ` + model + `
+    pool: p
+pools:
+  - name: p
+    backends: [{backend: anthropic}]
+`
+}
+
+// watchFixture runs Watch over a config in a temp dir while readers Load
+// concurrently, and hands every reload result to the test over a channel.
+type watchFixture struct {
+	dir, cfgPath, keyPath string
+	store                 *Store
+	reloads               chan error
+}
+
+func newWatchFixture(t *testing.T) *watchFixture {
+	t.Helper()
+	dir := t.TempDir()
+	f := &watchFixture{
+		dir:     dir,
+		cfgPath: filepath.Join(dir, "llmproc.yaml"),
+		keyPath: filepath.Join(dir, "key"),
+		reloads: make(chan error, 16),
+	}
+	writeFile(t, f.keyPath, "key-1\n")
+	writeFile(t, f.cfgPath, storeConfig("model-a", f.keyPath))
+	cfg, err := Load(f.cfgPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rt, err := Compile(cfg, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.store = NewStore(rt)
+
+	// Take the first snapshot here, before the test changes anything, then
+	// poll as Watch does.
+	w := f.store.watcher(f.cfgPath, nil, func(err error) { f.reloads <- err })
+	ctx, cancel := context.WithCancel(context.Background())
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		tick := time.NewTicker(5 * time.Millisecond)
+		defer tick.Stop()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-tick.C:
+				w.poll()
+			}
+		}
+	}()
+	for range 4 { // readers, as the filter's request goroutines
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for ctx.Err() == nil {
+				rt := f.store.Load()
+				if len(rt.Models) != 1 || rt.Backends["anthropic"].Credential == "" {
+					t.Errorf("reader saw an inconsistent runtime: %+v", rt)
+					return
+				}
+			}
+		}()
+	}
+	t.Cleanup(func() { cancel(); wg.Wait() })
+	return f
+}
+
+// next waits for the next reload callback.
+func (f *watchFixture) next(t *testing.T) error {
+	t.Helper()
+	select {
+	case err := <-f.reloads:
+		return err
+	case <-time.After(5 * time.Second):
+		t.Fatal("no reload within 5s")
+		return nil
+	}
+}
+
+func TestStoreWatch(t *testing.T) {
+	f := newWatchFixture(t)
+	first := f.store.Load()
+
+	// A valid change swaps the runtime.
+	writeFile(t, f.cfgPath, storeConfig("model-b", f.keyPath))
+	if err := f.next(t); err != nil {
+		t.Fatalf("valid change: %v", err)
+	}
+	if got := f.store.Load().Models[0].Name; got != "model-b" {
+		t.Errorf("after valid change model = %q, want model-b", got)
+	}
+	if first.Models[0].Name != "model-a" {
+		t.Error("the old runtime was modified in place")
+	}
+
+	// A broken change keeps the old runtime and names the field.
+	writeFile(t, f.cfgPath, strings.Replace(storeConfig("model-c", f.keyPath), "schema: anthropic", "schema: anthropik", 1))
+	err := f.next(t)
+	if err == nil || !strings.Contains(err.Error(), `backends[0].schema: unknown value "anthropik"`) {
+		t.Fatalf("broken change: err = %v, want it to name backends[0].schema", err)
+	}
+	if got := f.store.Load().Models[0].Name; got != "model-b" {
+		t.Errorf("after broken change model = %q, want model-b kept", got)
+	}
+
+	// A credential file change is picked up though the config is unchanged;
+	// fix the config first so the failed state is left behind.
+	writeFile(t, f.cfgPath, storeConfig("model-b", f.keyPath))
+	if err := f.next(t); err != nil {
+		t.Fatalf("fixed config: %v", err)
+	}
+	writeFile(t, f.keyPath, "key-2\n")
+	if err := f.next(t); err != nil {
+		t.Fatalf("credential change: %v", err)
+	}
+	if got := f.store.Load().Backends["anthropic"].Credential; got != "key-2" {
+		t.Errorf("credential = %q, want key-2", got)
+	}
+
+	// An emptied credential file fails compile and keeps the old key.
+	writeFile(t, f.keyPath, "")
+	err = f.next(t)
+	if err == nil || !strings.Contains(err.Error(), "backends[0].credential.file:") {
+		t.Fatalf("empty credential: err = %v, want it to name backends[0].credential.file", err)
+	}
+	if got := f.store.Load().Backends["anthropic"].Credential; got != "key-2" {
+		t.Errorf("credential = %q, want key-2 kept", got)
+	}
+	writeFile(t, f.keyPath, "key-3")
+	if err := f.next(t); err != nil {
+		t.Fatalf("restored credential: %v", err)
+	}
+	if got := f.store.Load().Backends["anthropic"].Credential; got != "key-3" {
+		t.Errorf("credential = %q, want key-3", got)
+	}
+}
+
+// TestStoreWatchSymlinkSwap mimics a Kubernetes ConfigMap update: the file
+// is a symlink whose target directory is swapped; its mtime need not change.
+func TestStoreWatchSymlinkSwap(t *testing.T) {
+	f := newWatchFixture(t)
+	v1 := filepath.Join(f.dir, "..v1")
+	if err := os.Mkdir(v1, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	writeFile(t, filepath.Join(v1, "key"), "key-from-v1")
+	if err := os.Symlink(v1, filepath.Join(f.dir, "..data")); err != nil {
+		t.Fatal(err)
+	}
+	linked := filepath.Join(f.dir, "..data", "key")
+	writeFile(t, f.cfgPath, storeConfig("model-a", linked))
+	if err := f.next(t); err != nil {
+		t.Fatal(err)
+	}
+	v2 := filepath.Join(f.dir, "..v2")
+	if err := os.Mkdir(v2, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	writeFile(t, filepath.Join(v2, "key"), "key-from-v2")
+	if err := os.Symlink(v2, filepath.Join(f.dir, "..data.tmp")); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Rename(filepath.Join(f.dir, "..data.tmp"), filepath.Join(f.dir, "..data")); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.next(t); err != nil {
+		t.Fatal(err)
+	}
+	if got := f.store.Load().Backends["anthropic"].Credential; got != "key-from-v2" {
+		t.Errorf("credential = %q, want key-from-v2", got)
+	}
+}
+
+func TestStoreWatchDisabled(t *testing.T) {
+	s := NewStore(&Runtime{})
+	done := make(chan struct{})
+	go func() {
+		s.Watch(context.Background(), "/does/not/matter", 0, nil, func(error) { t.Error("onReload called") })
+		close(done)
+	}()
+	select {
+	case <-done:
+	case <-time.After(5 * time.Second):
+		t.Fatal("Watch with interval 0 did not return")
+	}
+}
+
+func TestStoreWatchStopsWithContext(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "llmproc.yaml")
+	writeFile(t, path, minimal)
+	s := NewStore(mustCompile(t, minimal))
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() {
+		s.Watch(ctx, path, time.Millisecond, nil, nil)
+		close(done)
+	}()
+	cancel()
+	select {
+	case <-done:
+	case <-time.After(5 * time.Second):
+		t.Fatal("Watch did not return after cancel")
+	}
+}
