@@ -189,11 +189,12 @@ func tcpAddress(host string, port uint32) *corev3.Address {
 	}}}
 }
 
-// typed packs an extension config into an Any. Marshalling a generated message
-// with no unknown fields cannot fail, so a failure is a programming error.
+// typed packs an extension config into an Any, deterministically (map entries
+// sorted), so equal configs give equal bytes. Marshalling a generated message
+// cannot fail here, so a failure is a programming error.
 func typed(m proto.Message) *anypb.Any {
-	a, err := anypb.New(m)
-	if err != nil {
+	a := &anypb.Any{}
+	if err := anypb.MarshalFrom(a, m, proto.MarshalOptions{Deterministic: true}); err != nil {
 		panic(fmt.Sprintf("envoy: pack %T: %v", m, err))
 	}
 	return a
