@@ -8,16 +8,20 @@ import (
 	"strings"
 	"testing"
 
+	accesslogv3 "github.com/envoyproxy/go-control-plane/envoy/config/accesslog/v3"
 	bootstrapv3 "github.com/envoyproxy/go-control-plane/envoy/config/bootstrap/v3"
 	clusterv3 "github.com/envoyproxy/go-control-plane/envoy/config/cluster/v3"
 	routev3 "github.com/envoyproxy/go-control-plane/envoy/config/route/v3"
+	streamv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/access_loggers/stream/v3"
 	extprocfilterv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/http/ext_proc/v3"
+	routerv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/http/router/v3"
 	hcmv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/network/http_connection_manager/v3"
 	tlsv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/transport_sockets/tls/v3"
 	httpv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/upstreams/http/v3"
 	"github.com/google/go-cmp/cmp"
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/testing/protocmp"
+	"google.golang.org/protobuf/types/known/structpb"
 	"google.golang.org/protobuf/types/known/wrapperspb"
 
 	"github.com/llmproc/llmproc/filter/config"
@@ -415,5 +419,53 @@ func BenchmarkRender(b *testing.B) {
 		if _, err := Parse(y); err != nil {
 			b.Fatal(err)
 		}
+	}
+}
+
+// TestJSONFormatsEnvoyAccepts guards the access log and local reply formats:
+// Envoy's json_format rejects null and bool values when the config loads.
+func TestJSONFormatsEnvoyAccepts(t *testing.T) {
+	bs := render(t, load(t, quickstartConfig))
+	h := hcm(t, bs)
+	router := &routerv3.Router{}
+	if err := h.GetHttpFilters()[1].GetTypedConfig().UnmarshalTo(router); err != nil {
+		t.Fatal(err)
+	}
+	formats := map[string]*structpb.Struct{
+		"local reply": h.GetLocalReplyConfig().GetMappers()[0].GetBodyFormatOverride().GetJsonFormat(),
+	}
+	for name, logs := range map[string][]*accesslogv3.AccessLog{"access_log": h.GetAccessLog(), "upstream_log": router.GetUpstreamLog()} {
+		if len(logs) != 1 {
+			t.Fatalf("%s: %d loggers, want 1", name, len(logs))
+		}
+		sl := &streamv3.StdoutAccessLog{}
+		if err := logs[0].GetTypedConfig().UnmarshalTo(sl); err != nil {
+			t.Fatal(err)
+		}
+		formats[name] = sl.GetLogFormat().GetJsonFormat()
+	}
+	var walk func(path string, s *structpb.Struct)
+	walk = func(path string, s *structpb.Struct) {
+		if len(s.GetFields()) == 0 {
+			t.Errorf("%s: empty json_format", path)
+		}
+		for k, v := range s.GetFields() {
+			switch v.GetKind().(type) {
+			case *structpb.Value_StringValue, *structpb.Value_NumberValue:
+			case *structpb.Value_StructValue:
+				walk(path+"."+k, v.GetStructValue())
+			default:
+				t.Errorf("%s.%s: %T is rejected by Envoy's json_format", path, k, v.GetKind())
+			}
+		}
+	}
+	for name, f := range formats {
+		walk(name, f)
+	}
+	if got := formats["access_log"].GetFields()["cost_usd"].GetStringValue(); got != "%DYNAMIC_METADATA(llmproc:cost_usd)%" {
+		t.Errorf("access_log cost_usd = %q", got)
+	}
+	if got := formats["upstream_log"].GetFields()["backend"].GetStringValue(); got != "%UPSTREAM_METADATA(llmproc:backend)%" {
+		t.Errorf("upstream_log backend = %q", got)
 	}
 }

@@ -97,14 +97,18 @@ func HTTPConnectionManager(rt *config.Runtime) *hcmv3.HttpConnectionManager {
 
 // localReplyConfig rewrites the bodies of Envoy-generated failures (selected by
 // LocalReplyFlags) as OpenAI error JSON; other local replies are untouched.
+//
+// The body has no "param": null. Envoy's json_format accepts only strings,
+// numbers, lists and nested structs (a null or bool is rejected when the
+// config loads), and a text_format JSON template would break on a reply body
+// containing a quote. OpenAI clients treat a missing param like a null one.
 func localReplyConfig() *hcmv3.LocalReplyConfig {
 	body := &structpb.Struct{Fields: map[string]*structpb.Value{
-		"error": structpb.NewStructValue(&structpb.Struct{Fields: map[string]*structpb.Value{
-			"message": structpb.NewStringValue("%LOCAL_REPLY_BODY%"),
-			"type":    structpb.NewStringValue("upstream_error"),
-			"param":   structpb.NewNullValue(),
-			"code":    structpb.NewStringValue("%RESPONSE_CODE_DETAILS%"),
-		}}),
+		"error": structpb.NewStructValue(strct(map[string]string{
+			"message": "%LOCAL_REPLY_BODY%",
+			"type":    "upstream_error",
+			"code":    "%RESPONSE_CODE_DETAILS%",
+		})),
 	}}
 	return &hcmv3.LocalReplyConfig{Mappers: []*hcmv3.ResponseMapper{{
 		Filter: &accesslogv3.AccessLogFilter{FilterSpecifier: &accesslogv3.AccessLogFilter_ResponseFlagFilter{
