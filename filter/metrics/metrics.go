@@ -1,0 +1,336 @@
+// Package metrics holds every Prometheus collector llmproc exports, registered
+// on an injected registry.
+//
+// Names follow the OpenTelemetry GenAI semantic conventions in Prometheus form
+// (gen_ai_client_token_usage, gen_ai_server_request_duration_seconds,
+// gen_ai_server_time_to_first_token_seconds); what GenAI does not cover is
+// llmproc_*. Every label value is bounded: pools, backends and models are the
+// names in the config registry (callers pass the configured backend model
+// name, never the provider's free-text "model" field), providers are backend
+// schemas, and the rest are fixed sets chosen here. No ids, no free text.
+package metrics
+
+import (
+	"math"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/llmproc/llmproc/filter/usage"
+)
+
+// Outcomes of an upstream attempt, as passed in Completion.Outcome.
+const (
+	OutcomeOK       = "ok"       // a 2xx response that finished normally
+	OutcomeError    = "error"    // a non-2xx response, or an error in a 2xx stream
+	OutcomeCut      = "cut"      // the stream broke before it finished
+	OutcomeCanceled = "canceled" // the client went away
+)
+
+// Completion is one finished upstream attempt as seen by the upstream role.
+type Completion struct {
+	Pool, Backend string
+	// Provider is the backend schema, e.g. "openai".
+	Provider string
+	// RequestModel is the model the client asked for (a configured name);
+	// ResponseModel is the configured backend model that served it.
+	RequestModel, ResponseModel string
+	Status                      int
+	Stream                      bool
+	// Duration is the whole attempt; TTFT is the time to the first output,
+	// 0 when not observed.
+	Duration, TTFT time.Duration
+	Usage          usage.Usage
+	UsageKnown     bool
+	CostPico       int64
+	// Outcome is one of the Outcome* constants.
+	Outcome string
+}
+
+// Metrics owns every collector. Its methods are safe for concurrent use.
+type Metrics struct {
+	tokenUsage      *prometheus.HistogramVec
+	requestDuration *prometheus.HistogramVec
+	ttft            *prometheus.HistogramVec
+	tokens          *prometheus.CounterVec
+	cost            *costCollector
+	requests        *prometheus.CounterVec
+	usageUnknown    *prometheus.CounterVec
+	phase           *prometheus.HistogramVec
+	routeDecisions  *prometheus.CounterVec
+	routerRejects   *prometheus.CounterVec
+	reloads         *prometheus.CounterVec
+	lastReload      prometheus.Gauge
+	streams         *prometheus.GaugeVec
+	now             func() time.Time
+}
+
+func withLabels(base []string, more ...string) []string {
+	return append(append([]string(nil), base...), more...)
+}
+
+// New creates the collectors and registers them on reg. It panics if a
+// collector is already registered there, like prometheus.MustRegister.
+func New(reg prometheus.Registerer) *Metrics {
+	// Token and duration buckets are the ones the GenAI conventions advise
+	// (token usage cut at 4Mi, the largest context in sight); phase buckets
+	// span 25µs to about 0.8s of ext_proc work per message.
+	var (
+		tokenBuckets    = []float64{1, 4, 16, 64, 256, 1024, 4096, 16384, 65536, 262144, 1048576, 4194304}
+		durationBuckets = []float64{0.01, 0.02, 0.04, 0.08, 0.16, 0.32, 0.64, 1.28, 2.56, 5.12, 10.24, 20.48, 40.96, 81.92}
+		ttftBuckets     = []float64{0.001, 0.005, 0.01, 0.02, 0.04, 0.06, 0.08, 0.1, 0.25, 0.5, 0.75, 1, 2.5, 5, 7.5, 10}
+		phaseBuckets    = prometheus.ExponentialBuckets(0.000025, 2, 16)
+		genAILabels     = []string{"gen_ai_operation_name", "gen_ai_provider_name", "gen_ai_request_model", "gen_ai_response_model"}
+	)
+	m := &Metrics{
+		tokenUsage: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name:    "gen_ai_client_token_usage",
+			Help:    "Number of input and output tokens used per upstream attempt.",
+			Buckets: tokenBuckets,
+		}, withLabels(genAILabels, "gen_ai_token_type", "llmproc_pool", "llmproc_backend")),
+		requestDuration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name:    "gen_ai_server_request_duration_seconds",
+			Help:    "Duration of upstream attempts, to the last byte.",
+			Buckets: durationBuckets,
+		}, withLabels(genAILabels, "error_type")),
+		ttft: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name:    "gen_ai_server_time_to_first_token_seconds",
+			Help:    "Time to the first output token of successful upstream attempts.",
+			Buckets: ttftBuckets,
+		}, genAILabels),
+		tokens: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "llmproc_tokens_total",
+			Help: "Tokens reported by providers, by type (input includes cached_input and cache_write; output includes reasoning).",
+		}, []string{"pool", "backend", "model", "type"}),
+		cost: newCostCollector(prometheus.NewDesc("llmproc_cost_usd_total",
+			"Cost of upstream attempts in USD, summed exactly in pico-dollars.",
+			[]string{"pool", "backend", "model"}, nil)),
+		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "llmproc_requests_total",
+			Help: "Upstream attempts by status class (2xx, 4xx, 5xx, cut, canceled).",
+		}, []string{"pool", "backend", "status_class"}),
+		usageUnknown: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "llmproc_usage_unknown_total",
+			Help: "Successful or cut attempts whose usage the provider did not report.",
+		}, []string{"pool", "backend"}),
+		phase: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name:    "llmproc_extproc_phase_duration_seconds",
+			Help:    "Time llmproc spends on one ext_proc message, by role and phase.",
+			Buckets: phaseBuckets,
+		}, []string{"role", "phase"}),
+		routeDecisions: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "llmproc_route_decisions_total",
+			Help: "Requests routed, by route rule and pool.",
+		}, []string{"route", "pool"}),
+		routerRejects: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "llmproc_router_rejections_total",
+			Help: "Requests the router answered itself with an error, by OpenAI error code.",
+		}, []string{"code"}),
+		reloads: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "llmproc_config_reloads_total",
+			Help: "Config reloads by result (ok, error).",
+		}, []string{"result"}),
+		lastReload: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "llmproc_config_last_reload_success_timestamp_seconds",
+			Help: "Unix time of the last successful config load.",
+		}),
+		streams: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "llmproc_extproc_active_streams",
+			Help: "Open ext_proc streams by role.",
+		}, []string{"role"}),
+		now: time.Now,
+	}
+	reg.MustRegister(m.tokenUsage, m.requestDuration, m.ttft, m.tokens, m.cost,
+		m.requests, m.usageUnknown, m.phase, m.routeDecisions, m.routerRejects,
+		m.reloads, m.lastReload, m.streams)
+	return m
+}
+
+// operationChat is gen_ai_operation_name for chat completions.
+const operationChat = "chat"
+
+// Record accounts one finished upstream attempt.
+func (m *Metrics) Record(c Completion) {
+	class := StatusClass(c.Status, c.Outcome)
+	provider := ProviderName(c.Provider)
+	model := c.ResponseModel
+	if model == "" {
+		model = c.RequestModel
+	}
+	m.requests.WithLabelValues(c.Pool, c.Backend, class).Inc()
+
+	errorType := ""
+	if class != "2xx" {
+		errorType = class
+	}
+	m.requestDuration.WithLabelValues(operationChat, provider, c.RequestModel, c.ResponseModel, errorType).
+		Observe(c.Duration.Seconds())
+	if c.TTFT > 0 && class == "2xx" {
+		m.ttft.WithLabelValues(operationChat, provider, c.RequestModel, c.ResponseModel).Observe(c.TTFT.Seconds())
+	}
+
+	if !c.UsageKnown {
+		if c.Outcome == OutcomeOK || c.Outcome == OutcomeCut {
+			m.usageUnknown.WithLabelValues(c.Pool, c.Backend).Inc()
+		}
+	} else {
+		u := c.Usage
+		m.tokenUsage.WithLabelValues(operationChat, provider, c.RequestModel, c.ResponseModel, "input", c.Pool, c.Backend).
+			Observe(float64(u.Input))
+		m.tokenUsage.WithLabelValues(operationChat, provider, c.RequestModel, c.ResponseModel, "output", c.Pool, c.Backend).
+			Observe(float64(u.Output))
+		for _, t := range [...]struct {
+			typ string
+			n   int64
+		}{{"input", u.Input}, {"output", u.Output}, {"cached_input", u.CachedInput}, {"cache_write", u.CacheWrite}, {"reasoning", u.Reasoning}} {
+			if t.n > 0 {
+				m.tokens.WithLabelValues(c.Pool, c.Backend, model, t.typ).Add(float64(t.n))
+			}
+		}
+	}
+	if c.CostPico > 0 {
+		m.cost.add(costKey{c.Pool, c.Backend, model}, c.CostPico)
+	}
+}
+
+// StatusClass maps an attempt to its status_class label: "cut" and
+// "canceled" from the outcome, otherwise "2xx", "4xx" or "5xx" from the HTTP
+// status. An "error" outcome with a success status (an error inside a 200
+// stream) and any status that is not 2xx or 4xx count as "5xx".
+func StatusClass(status int, outcome string) string {
+	switch {
+	case outcome == OutcomeCut:
+		return "cut"
+	case outcome == OutcomeCanceled:
+		return "canceled"
+	case status >= 400 && status < 500:
+		return "4xx"
+	case status >= 200 && status < 300 && outcome != OutcomeError:
+		return "2xx"
+	default:
+		return "5xx"
+	}
+}
+
+// ProviderName maps a backend schema to the GenAI well-known
+// gen_ai.provider.name value; other schemas pass through unchanged.
+func ProviderName(schema string) string {
+	switch schema {
+	case "azure-openai":
+		return "azure.ai.openai"
+	case "gemini":
+		return "gcp.gemini"
+	case "vertex":
+		return "gcp.vertex_ai"
+	case "bedrock":
+		return "aws.bedrock"
+	}
+	return schema
+}
+
+// ObservePhase records the time spent on one ext_proc message of a role
+// ("router", "upstream") and phase ("request_headers", "request_body",
+// "response_headers", "response_body").
+func (m *Metrics) ObservePhase(role, phase string, d time.Duration) {
+	m.phase.WithLabelValues(role, phase).Observe(d.Seconds())
+}
+
+// RouterDecision counts a request sent to pool by the route rule named route.
+func (m *Metrics) RouterDecision(route, pool string) {
+	m.routeDecisions.WithLabelValues(route, pool).Inc()
+}
+
+// RouterReject counts a request the router refused; code is the OpenAI error
+// code (a bounded set from apierr).
+func (m *Metrics) RouterReject(code string) {
+	m.routerRejects.WithLabelValues(code).Inc()
+}
+
+// ConfigReload counts a config reload and, when it succeeded, sets the
+// last-success timestamp.
+func (m *Metrics) ConfigReload(ok bool) {
+	if !ok {
+		m.reloads.WithLabelValues("error").Inc()
+		return
+	}
+	m.reloads.WithLabelValues("ok").Inc()
+	m.lastReload.Set(float64(m.now().UnixNano()) / 1e9)
+}
+
+// Streams counts an open ext_proc stream of role and returns the function
+// that counts it closed; call that exactly once.
+func (m *Metrics) Streams(role string) func() {
+	g := m.streams.WithLabelValues(role)
+	g.Inc()
+	return g.Dec
+}
+
+// costKey is the label set of llmproc_cost_usd_total.
+type costKey struct{ pool, backend, model string }
+
+// costTotal is an exact running sum: usd whole dollars plus pico
+// pico-dollars (0 <= pico < 1e12), so it cannot overflow in practice.
+type costTotal struct {
+	usd, pico int64
+}
+
+// costCollector exports per-label-set pico-dollar totals as a USD counter.
+// Sums stay integers; the conversion to float64 happens only at scrape.
+type costCollector struct {
+	desc   *prometheus.Desc
+	mu     sync.Mutex
+	totals map[costKey]*costTotal
+}
+
+func newCostCollector(desc *prometheus.Desc) *costCollector {
+	return &costCollector{desc: desc, totals: make(map[costKey]*costTotal)}
+}
+
+const picoPerUSD = 1_000_000_000_000
+
+func (c *costCollector) add(k costKey, pico int64) {
+	c.mu.Lock()
+	t := c.totals[k]
+	if t == nil {
+		t = &costTotal{}
+		c.totals[k] = t
+	}
+	t.pico += pico % picoPerUSD
+	t.usd += pico / picoPerUSD
+	if t.pico >= picoPerUSD {
+		t.pico -= picoPerUSD
+		t.usd++
+	}
+	c.mu.Unlock()
+}
+
+// value is the total in USD: exactly float64(total)/1e12 while the total
+// fits in int64 pico-dollars (about 9.2 million USD), and the nearest sum of
+// the parts beyond that.
+func (t costTotal) value() float64 {
+	if t.usd <= (math.MaxInt64-t.pico)/picoPerUSD {
+		return float64(t.usd*picoPerUSD+t.pico) / picoPerUSD
+	}
+	return float64(t.usd) + float64(t.pico)/picoPerUSD
+}
+
+// Describe implements prometheus.Collector.
+func (c *costCollector) Describe(ch chan<- *prometheus.Desc) { ch <- c.desc }
+
+// Collect implements prometheus.Collector.
+func (c *costCollector) Collect(ch chan<- prometheus.Metric) {
+	c.mu.Lock()
+	type row struct {
+		k costKey
+		t costTotal
+	}
+	rows := make([]row, 0, len(c.totals))
+	for k, t := range c.totals {
+		rows = append(rows, row{k, *t})
+	}
+	c.mu.Unlock()
+	for _, r := range rows {
+		ch <- prometheus.MustNewConstMetric(c.desc, prometheus.CounterValue, r.t.value(), r.k.pool, r.k.backend, r.k.model)
+	}
+}
