@@ -175,11 +175,13 @@ func (u *upstream) responseBody(b *extprocv3.HttpBody) (*extprocv3.ProcessingRes
 	if pass {
 		out = b.Body
 	}
-	if u.strip != nil {
-		out, pass = u.strip.chunk(out, b.EndOfStream), false
-	}
+	// The tracker reads the whole normalized answer, before the usage chunk
+	// the client did not ask for is stripped from it.
 	if u.tracker != nil && u.tracker.Write(out) && u.ttft == 0 {
 		u.ttft = u.s.now().Sub(u.sentAt)
+	}
+	if u.strip != nil {
+		out, pass = u.strip.chunk(out, b.EndOfStream), false
 	}
 	var tail []byte
 	if b.EndOfStream {

@@ -5,8 +5,8 @@ import (
 	"strings"
 	"testing"
 
-	dto "github.com/prometheus/client_model/go"
 	"github.com/prometheus/client_golang/prometheus"
+	dto "github.com/prometheus/client_model/go"
 	"github.com/tidwall/gjson"
 )
 
@@ -140,7 +140,7 @@ func TestUpstreamStreamUsage(t *testing.T) {
 		t.Run(strconv.Itoa(size), func(t *testing.T) {
 			h := newHarness(t)
 			// The client did not ask for usage: llmproc asked, and strips the usage chunk again.
-			out, md := upstreamExchange(t, h, `{"model":"auto","stream":true,"messages":[{"role":"user","content":"hi"}]}`,
+			out, md := upstreamExchange(t, h, `{"model":"mini","stream":true,"messages":[{"role":"user","content":"hi"}]}`,
 				"200", "text/event-stream", splitEvery(stream, size))
 			if strings.Contains(out, `"usage":{`) {
 				t.Errorf("usage chunk reached a client that did not ask for it:\n%s", out)
@@ -156,7 +156,7 @@ func TestUpstreamStreamUsage(t *testing.T) {
 					t.Errorf("metadata %s = %q, want %q", k, md[k], v)
 				}
 			}
-			if got := md["cost_usd"]; got != "0.0001236" {
+			if got := md["cost_usd"]; got != "0.000123600000" {
 				t.Errorf("cost_usd %q", got)
 			}
 			if got := counter(t, h.reg, "llmproc_tokens_total", map[string]string{"type": "cached_input"}); got != 1024 {
