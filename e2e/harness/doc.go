@@ -1,0 +1,84 @@
+// Package harness plays Envoy's part for llmproc's end-to-end tests on
+// machines without an Envoy binary. Start takes a real Envoy bootstrap (a
+// go-control-plane Bootstrap, e.g. rendered by `llmproc envoy-config` and
+// read with LoadBootstrapYAML) and serves its first static listener over
+// HTTP/1.1, running what the config asks for:
+//
+//   - the HCM's ext_proc filters as gRPC clients of
+//     envoy.service.ext_proc.v3.ExternalProcessor/Process, one lazy stream
+//     per request, following envoy-ext-proc-brief.md §8 (modes, message
+//     order, attributes, metadata, mutations and their rules, immediate
+//     responses, timers, failure handling, mode_override, clear_route_cache,
+//     dynamic metadata);
+//   - route matching (prefix/path/safe_regex, header matchers, direct
+//     responses), re-matched after an honoured clear_route_cache;
+//   - the router: cluster, route timeout and idle_timeout, retry_policy with
+//     back-off, rate-limited back-off from a SECONDS reset header,
+//     previous_priorities, priority spill-over and outlier ejection;
+//   - the cluster's upstream ext_proc filters, a new stream per attempt,
+//     with xds.upstream_host_metadata, xds.cluster_name and upstream.address
+//     attributes;
+//   - local_reply_config mappers, access_log and the router's upstream_log.
+//
+// Configuration it does not implement makes Start fail, so a test cannot
+// pass by accident against settings the harness ignores.
+//
+// # Simplifications
+//
+//   - The downstream request body is read in full before the filters run
+//     (each read becomes one chunk), and the upstream request is sent once
+//     the filters are done with it. Trailers are never sent.
+//   - Each attempt starts from the downstream-processed request headers (a
+//     clone), so an upstream filter's mutations do not carry over to the
+//     next attempt.
+//   - Local replies (Envoy's and ext_proc immediate responses) go to the
+//     client without passing back through downstream ext_proc filters'
+//     response path. An upstream filter's immediate response is passed on as
+//     the upstream response (not retried, no local_reply_config mapping).
+//   - Host choice: the first priority level with a healthy, non-ejected host
+//     (round-robin within it); no overprovisioning-factor split. With no
+//     healthy host anywhere, any host of the first level (panic mode).
+//   - Outlier detection: consecutive_5xx and consecutive_gateway_failure
+//     only (connect failures and resets count as both); ejected hosts return
+//     lazily once base_ejection_time × ejections has passed.
+//   - Rate-limited back-off: a reset header above max_interval is discarded
+//     (Envoy's documented behaviour), falling back to exponential back-off.
+//   - BUFFERED_PARTIAL, FULL_DUPLEX_STREAMED, observability mode and
+//     send_body_without_waiting_for_header_response are rejected at Start.
+//
+// # Dynamic metadata
+//
+// A downstream ext_proc filter writes to the downstream stream info, which
+// the HCM access_log sees. An upstream filter writes to that attempt's own
+// stream info, which only the router's upstream_log sees (as in Envoy,
+// where upstream filters use the upstream request's StreamInfo).
+//
+// # Counters
+//
+// Counters returns these names (Envoy's where Envoy has them):
+//
+//	ext_proc.<p>.streams_started            gRPC streams opened
+//	ext_proc.<p>.stream_msgs_sent           messages sent
+//	ext_proc.<p>.stream_msgs_received       replies received
+//	ext_proc.<p>.spurious_msgs_received     unexpected replies
+//	ext_proc.<p>.streams_failed             non-OK gRPC ends
+//	ext_proc.<p>.failure_mode_allowed       failures let through
+//	ext_proc.<p>.message_timeouts           message timer expiries
+//	ext_proc.<p>.rejected_header_mutations  mutations refused by the rules
+//	ext_proc.<p>.clear_route_cache_ignored  clears not honoured
+//	ext_proc.<p>.clear_route_cache_disabled clears with disable_clear_route_cache
+//	ext_proc.<p>.clear_route_cache_upstream_ignored  clears from upstream filters
+//	cluster.<c>.upstream_rq_total           attempts
+//	cluster.<c>.upstream_rq_<code>          attempts answered with <code>
+//	cluster.<c>.upstream_rq_retry           retries
+//	cluster.<c>.upstream_rq_retry_limit_exceeded
+//	cluster.<c>.upstream_rq_retry_backoff_ratelimited / _exponential
+//	cluster.<c>.upstream_rq_timeout / upstream_rq_per_try_timeout
+//	cluster.<c>.upstream_cx_connect_fail / upstream_rq_rx_reset
+//	cluster.<c>.upstream_cx_none_healthy / lb_healthy_panic
+//	cluster.<c>.outlier_detection.ejections_enforced_total / ejections_overflow
+//	http.<hcm stat_prefix>.downstream_rq_total / downstream_rq_<N>xx / no_route
+//
+// <p> is the filter's stat_prefix, else its x-llmproc-role initial metadata
+// value, else empty (giving "ext_proc.<name>").
+package harness

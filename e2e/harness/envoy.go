@@ -1,0 +1,638 @@
+package harness
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"maps"
+	"net"
+	"net/http"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	bootstrapv3 "github.com/envoyproxy/go-control-plane/envoy/config/bootstrap/v3"
+	extprocv3 "github.com/envoyproxy/go-control-plane/envoy/service/ext_proc/v3"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials"
+	"google.golang.org/grpc/credentials/insecure"
+)
+
+// Options configure Start.
+type Options struct {
+	// Logger receives the harness's own diagnostics; nil discards them.
+	Logger *slog.Logger
+	// ListenAddr overrides the listener address, e.g. "127.0.0.1:0".
+	ListenAddr string
+	// AccessLog receives HCM access_log and router upstream_log lines.
+	AccessLog io.Writer
+}
+
+// Envoy is a running harness.
+type Envoy struct {
+	p      *plan
+	logger *slog.Logger
+	root   context.Context
+	cancel context.CancelFunc
+	ln     net.Listener
+	srv    *http.Server
+	conns  []*grpc.ClientConn
+	log    *logWriter
+	reqSeq atomic.Uint64
+
+	mu       sync.Mutex
+	counters map[string]uint64
+}
+
+func insecureCreds() credentials.TransportCredentials { return insecure.NewCredentials() }
+
+// Start compiles bs, dials the ext_proc services and serves the first
+// static listener. Configuration the harness does not implement is an
+// error. ctx bounds nothing after Start returns; use Close.
+func Start(ctx context.Context, bs *bootstrapv3.Bootstrap, opts Options) (*Envoy, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	p, err := compile(bs, opts)
+	if err != nil {
+		return nil, err
+	}
+	logger := opts.Logger
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
+	}
+	e := &Envoy{p: p, logger: logger, counters: map[string]uint64{}, log: &logWriter{w: opts.AccessLog}}
+	e.root, e.cancel = context.WithCancel(context.Background())
+	conns := map[string]*grpc.ClientConn{}
+	procs := slices.Clone(p.filters)
+	for _, cl := range p.clusters {
+		cl.newTransports()
+		procs = append(procs, cl.filters...)
+	}
+	for _, pc := range procs {
+		conn, ok := conns[pc.target]
+		if !ok {
+			if conn, err = dialProc(pc.target); err != nil {
+				e.Close() //nolint:errcheck
+				return nil, fmt.Errorf("ext_proc %s: %w", pc.target, err)
+			}
+			conns[pc.target] = conn
+			e.conns = append(e.conns, conn)
+		}
+		pc.client = extprocv3.NewExternalProcessorClient(conn)
+	}
+	ln, err := net.Listen("tcp", p.listenAddr)
+	if err != nil {
+		e.Close() //nolint:errcheck
+		return nil, err
+	}
+	e.ln = ln
+	e.srv = &http.Server{Handler: e, ReadHeaderTimeout: 30 * time.Second, ErrorLog: slog.NewLogLogger(logger.Handler(), slog.LevelDebug)}
+	go e.srv.Serve(ln) //nolint:errcheck // ErrServerClosed on Close
+	return e, nil
+}
+
+// Addr returns the listener's host:port.
+func (e *Envoy) Addr() string { return e.ln.Addr().String() }
+
+// Counters returns a snapshot of the counters (see the package doc).
+func (e *Envoy) Counters() map[string]uint64 {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return maps.Clone(e.counters)
+}
+
+// Close stops serving, aborts requests in flight and closes ext_proc
+// connections.
+func (e *Envoy) Close() error {
+	var errs []error
+	if e.srv != nil {
+		if err := e.srv.Close(); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			errs = append(errs, err)
+		}
+	}
+	if e.cancel != nil {
+		e.cancel()
+	}
+	for _, c := range e.conns {
+		if err := c.Close(); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	for _, cl := range e.p.clusters {
+		for _, h := range cl.hosts {
+			if h.transport != nil {
+				h.transport.CloseIdleConnections()
+			}
+		}
+	}
+	return errors.Join(errs...)
+}
+
+func (e *Envoy) count(name string, n int) {
+	e.mu.Lock()
+	e.counters[name] += uint64(n)
+	e.mu.Unlock()
+}
+
+// exchange is one downstream request.
+type exchange struct {
+	e          *Envoy
+	ctx        context.Context
+	info       *streamInfo
+	start      time.Time
+	origin     *headerMap // request headers as received
+	reqHeaders *headerMap // after the downstream filters
+	body       []byte
+	bytesIn    int
+	route      *route
+	clearRoute atomic.Bool
+	flags      []string
+	attempts   int
+	cluster    string
+	hostAddr   string
+	respHdrs   *headerMap
+	bytesOut   int
+	code       int
+	details    string
+}
+
+func (e *Envoy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	ctx, cancel := context.WithCancel(r.Context())
+	defer cancel()
+	x := &exchange{e: e, ctx: ctx, info: newStreamInfo(), start: time.Now()}
+	e.count("http."+e.p.statPrefix+".downstream_rq_total", 1)
+	defer x.accessLog()
+
+	h := &headerMap{}
+	h.add(":authority", r.Host)
+	h.add(":path", r.URL.RequestURI())
+	h.add(":method", r.Method)
+	h.add(":scheme", "http")
+	rest := fromHTTPHeader(r.Header)
+	slices.SortStableFunc(rest.kv, func(a, b header) int { return strings.Compare(a.key, b.key) })
+	h.kv = append(h.kv, rest.kv...)
+	if r.ContentLength > 0 || (r.ContentLength == 0 && r.Method != http.MethodGet && r.Method != http.MethodHead) {
+		h.set("content-length", strconv.FormatInt(r.ContentLength, 10))
+	}
+	if _, ok := h.get("x-forwarded-proto"); !ok {
+		h.set("x-forwarded-proto", "http")
+	}
+	if _, ok := h.get("x-request-id"); !ok {
+		h.set("x-request-id", fmt.Sprintf("harness-%d-%d", x.start.UnixNano(), e.reqSeq.Add(1)))
+	}
+	x.origin = h.clone()
+	x.info.reqHeaders = h
+	// Envoy matches the route when headers arrive and caches it.
+	x.route = e.p.matchRoute(h)
+	if x.route != nil {
+		x.info.routeName, x.info.cluster = x.route.name, x.route.cluster
+	}
+
+	// The request body is read in full first (reads become chunks).
+	var chunks [][]byte
+	buf := make([]byte, 64<<10)
+	for {
+		n, err := r.Body.Read(buf)
+		if n > 0 {
+			chunks = append(chunks, slices.Clone(buf[:n]))
+			x.bytesIn += n
+		}
+		if err != nil {
+			if !errors.Is(err, io.EOF) {
+				return
+			}
+			break
+		}
+	}
+
+	streams := make([]*procStream, len(e.p.filters))
+	for i, f := range e.p.filters {
+		streams[i] = newProcStream(e, f, x.info, func() { x.clearRoute.Store(true) }, e.p.bufferLimit)
+	}
+	in := make(chan event, len(chunks)+2)
+	in <- event{headers: h, end: len(chunks) == 0}
+	for i, c := range chunks {
+		in <- event{data: c, end: i == len(chunks)-1}
+	}
+	out, wg := chain(ctx, streams, dirRequest, in)
+	var body []byte
+	for done := false; !done; {
+		var ev event
+		select {
+		case ev = <-out:
+		case <-ctx.Done():
+			return
+		}
+		switch {
+		case ev.local != nil:
+			wg.Wait()
+			x.sendLocal(w, ev.local)
+			return
+		case ev.err != nil:
+			wg.Wait()
+			x.sendLocal(w, &localReply{status: 500, details: "harness_request_error"})
+			return
+		case ev.headers != nil:
+			x.reqHeaders = ev.headers
+		default:
+			body = append(body, ev.data...)
+		}
+		done = ev.end
+	}
+	wg.Wait()
+	x.body = body
+	if x.clearRoute.Load() {
+		x.route = e.p.matchRoute(x.reqHeaders)
+	}
+
+	first, rest2, finish := x.router()
+	defer finish()
+	rev := slices.Clone(streams)
+	slices.Reverse(rev)
+	rin := make(chan event, 16)
+	go func() {
+		send := func(ev event) bool {
+			select {
+			case rin <- ev:
+				return true
+			case <-ctx.Done():
+				return false
+			}
+		}
+		if !send(first) || first.end || first.local != nil || first.err != nil || rest2 == nil {
+			return
+		}
+		x.pump(rest2, send)
+	}()
+	if first.local != nil && !first.local.immediate {
+		// Router-generated local replies go straight to the client.
+		x.sendLocal(w, first.local)
+		return
+	}
+	rout, _ := chain(ctx, rev, dirResponse, rin)
+	x.sink(w, rout)
+}
+
+// pump forwards the upstream events after the response headers, enforcing
+// the route's idle_timeout.
+func (x *exchange) pump(in <-chan event, send func(event) bool) {
+	var idle <-chan time.Time
+	var t *time.Timer
+	if x.route.idleTimeout > 0 {
+		t = time.NewTimer(x.route.idleTimeout)
+		defer t.Stop()
+		idle = t.C
+	}
+	for {
+		select {
+		case ev, ok := <-in:
+			if !ok || !send(ev) || ev.end || ev.err != nil || ev.local != nil {
+				return
+			}
+			if t != nil {
+				t.Reset(x.route.idleTimeout)
+			}
+		case <-idle:
+			x.flags = append(x.flags, "SI")
+			send(event{err: errors.New("stream idle timeout")})
+			return
+		case <-x.ctx.Done():
+			send(event{err: x.ctx.Err()})
+			return
+		}
+	}
+}
+
+// router runs the route: direct response, or upstream attempts with
+// retries. It returns the first response event, the rest of the stream and
+// a cleanup function.
+func (x *exchange) router() (event, <-chan event, func()) {
+	nop := func() {}
+	rt := x.route
+	e := x.e
+	if rt == nil {
+		x.flags = append(x.flags, "NR")
+		e.count("http."+e.p.statPrefix+".no_route", 1)
+		return event{local: &localReply{status: 404, details: "route_not_found", flags: []string{"NR"}}}, nil, nop
+	}
+	if rt.direct != nil {
+		return event{local: &localReply{status: rt.direct.status, body: rt.direct.body, details: "direct_response"}}, nil, nop
+	}
+	name := rt.cluster
+	if rt.clusterHeader != "" {
+		name = x.reqHeaders.value(strings.ToLower(rt.clusterHeader))
+	}
+	cl, ok := e.p.clusters[name]
+	if !ok {
+		x.flags = append(x.flags, "NC")
+		return event{local: &localReply{status: rt.notFoundCode, details: "cluster_not_found", flags: []string{"NC"}}}, nil, nop
+	}
+	x.cluster = cl.name
+	if rt.hostRewrite != "" {
+		x.reqHeaders.set(":authority", rt.hostRewrite)
+	}
+	if rt.prefixRewrite != "" && rt.prefix != "" {
+		p := x.reqHeaders.value(":path")
+		x.reqHeaders.set("x-envoy-original-path", p)
+		x.reqHeaders.set(":path", rt.prefixRewrite+strings.TrimPrefix(p, rt.prefix))
+	}
+	if rt.timeout > 0 {
+		x.reqHeaders.set("x-envoy-expected-rq-timeout-ms", strconv.FormatInt(rt.timeout.Milliseconds(), 10))
+	}
+	ctx, cancel := x.ctx, context.CancelFunc(nop)
+	if rt.timeout > 0 {
+		ctx, cancel = context.WithTimeout(x.ctx, rt.timeout)
+	}
+	pol := rt.retry
+	retriesLeft := 0
+	if pol != nil {
+		retriesLeft = pol.numRetries
+	}
+	stat := func(s string) { e.count("cluster."+cl.name+"."+s, 1) }
+	var tried []int
+	excluded := map[int]bool{}
+	local := func(lr *localReply) (event, <-chan event, func()) {
+		x.flags = append(x.flags, lr.flags...)
+		return event{local: lr}, nil, cancel
+	}
+	for n := 1; ; n++ {
+		h := cl.pick(excluded, e)
+		if h == nil {
+			stat("upstream_cx_none_healthy")
+			return local(&localReply{status: 503, body: "no healthy upstream", details: "no_healthy_upstream", flags: []string{"UH"}})
+		}
+		x.attempts++
+		x.hostAddr = h.addr
+		tried = append(tried, h.priority)
+		if pol != nil && pol.prevPriorities > 0 && len(tried)%pol.prevPriorities == 0 {
+			for _, p := range tried {
+				excluded[p] = true
+			}
+		}
+		stat("upstream_rq_total")
+		actx, acancel := context.WithCancel(ctx)
+		res := x.attempt(actx, acancel, cl, rt, h)
+		code := 0
+		if hd := res.first.headers; hd != nil {
+			code, _ = strconv.Atoi(hd.value(":status"))
+		}
+		retry, limit := false, false
+		var lr *localReply
+		switch {
+		case res.first.local != nil:
+			// Local replies of upstream filters are never retried.
+			code = res.first.local.status
+		case res.first.headers != nil:
+			stat("upstream_rq_" + strconv.Itoa(code))
+			cl.record(h, code, false, e)
+			if pol != nil && pol.retriable(code) {
+				retry, limit = retriesLeft > 0, retriesLeft == 0
+			}
+		case ctx.Err() != nil && x.ctx.Err() == nil:
+			stat("upstream_rq_timeout")
+			lr = &localReply{status: 504, body: "upstream request timeout", details: "upstream_response_timeout", flags: []string{"UT"}}
+		case res.perTry:
+			stat("upstream_rq_per_try_timeout")
+			cl.record(h, 504, false, e)
+			lr = &localReply{status: 504, body: "upstream request timeout", details: "upstream_per_try_timeout", flags: []string{"UT"}}
+			if pol != nil && (pol.on["5xx"] || pol.on["gateway-error"] || pol.on["reset"]) {
+				retry, limit = retriesLeft > 0, retriesLeft == 0
+			}
+		case res.connFail:
+			stat("upstream_cx_connect_fail")
+			cl.record(h, 0, true, e)
+			lr = &localReply{status: 503, body: "upstream connect error or disconnect/reset before headers. reset reason: connection failure", details: "upstream_reset_before_response_started{connection_failure}", flags: []string{"UF"}}
+			if pol != nil && pol.retriableReset(true) {
+				retry, limit = retriesLeft > 0, retriesLeft == 0
+			}
+		default:
+			stat("upstream_rq_rx_reset")
+			cl.record(h, 0, true, e)
+			lr = &localReply{status: 503, body: "upstream connect error or disconnect/reset before headers. reset reason: connection termination", details: "upstream_reset_before_response_started{connection_termination}", flags: []string{"UC"}}
+			if pol != nil && pol.retriableReset(false) {
+				retry, limit = retriesLeft > 0, retriesLeft == 0
+			}
+		}
+		if retry {
+			retriesLeft--
+			stat("upstream_rq_retry")
+			acancel()
+			x.upstreamLog(res, code, lr)
+			wait := pol.backoff(n, res.first.headers, e, cl.name)
+			t := time.NewTimer(wait)
+			select {
+			case <-t.C:
+			case <-ctx.Done():
+				t.Stop()
+				if x.ctx.Err() != nil {
+					return local(&localReply{status: 503, details: "downstream_remote_disconnect", flags: []string{"DC"}})
+				}
+				stat("upstream_rq_timeout")
+				return local(&localReply{status: 504, body: "upstream request timeout", details: "upstream_response_timeout", flags: []string{"UT"}})
+			}
+			continue
+		}
+		if limit {
+			stat("upstream_rq_retry_limit_exceeded")
+			x.flags = append(x.flags, "URX")
+		}
+		if lr != nil {
+			acancel()
+			x.upstreamLog(res, code, lr)
+			return local(lr)
+		}
+		x.code = code
+		finish := func() {
+			acancel()
+			cancel()
+			x.upstreamLog(res, code, nil)
+		}
+		if res.first.local != nil {
+			// An upstream filter's local reply becomes the upstream response.
+			res.first.local.immediate = true
+			return res.first, nil, finish
+		}
+		return res.first, res.rest, finish
+	}
+}
+
+func (x *exchange) upstreamLog(res attemptResult, code int, lr *localReply) {
+	if len(x.e.p.upstreamLog) == 0 {
+		return
+	}
+	i := &logInfo{
+		start: x.start, end: time.Now(), code: code, reqHeaders: res.headers,
+		cluster: x.cluster, upstreamHost: x.hostAddr, dyn: res.info.metadata(), attempts: x.attempts,
+	}
+	if res.first.headers != nil {
+		i.respHeaders = res.first.headers
+	}
+	if lr != nil {
+		i.details, i.flags = lr.details, lr.flags
+	}
+	x.e.log.write(x.e.p.upstreamLog, i)
+}
+
+func (x *exchange) logInfo() *logInfo {
+	req := x.reqHeaders
+	if req == nil {
+		req = x.origin
+	}
+	return &logInfo{
+		start: x.start, end: time.Now(), code: x.code, details: x.details, flags: x.flags,
+		reqHeaders: req, respHeaders: x.respHdrs, cluster: x.cluster, upstreamHost: x.hostAddr,
+		dyn: x.info.metadata(), bytesIn: x.bytesIn, bytesOut: x.bytesOut, attempts: x.attempts,
+	}
+}
+
+func (x *exchange) accessLog() {
+	if x.code == 0 {
+		x.code = 0 // the client went away before a response
+	}
+	x.e.count(fmt.Sprintf("http.%s.downstream_rq_%dxx", x.e.p.statPrefix, x.code/100), 1)
+	x.e.log.write(x.e.p.accessLog, x.logInfo())
+}
+
+// sendLocal writes a local reply, applying local_reply_config.
+func (x *exchange) sendLocal(w http.ResponseWriter, lr *localReply) {
+	for _, f := range lr.flags {
+		if !slices.Contains(x.flags, f) {
+			x.flags = append(x.flags, f)
+		}
+	}
+	code, body := lr.status, lr.body
+	x.code, x.details = code, lr.details
+	hdrs := &headerMap{}
+	if lr.headers != nil {
+		hdrs = lr.headers.clone()
+	}
+	info := x.logInfo()
+	info.localBody = body
+	lrc := x.e.p.localReply
+	var f *format
+	for _, m := range lrc.mappers {
+		if !m.filter(info) {
+			continue
+		}
+		if m.status != 0 {
+			code = m.status
+		}
+		if m.body != nil {
+			body = *m.body
+		}
+		for i, h := range m.headers {
+			if m.appendHdr[i] {
+				hdrs.add(h.key, h.value)
+			} else {
+				hdrs.set(h.key, h.value)
+			}
+		}
+		f = m.format
+		break
+	}
+	if f == nil {
+		f = lrc.bodyFormat
+	}
+	contentType := "text/plain"
+	rewritten := body != lr.body
+	if f != nil {
+		info.code, info.localBody = code, body
+		body = f.render(info)
+		contentType = f.contentType
+		rewritten = true
+	}
+	x.code = code
+	if body != "" {
+		if _, ok := hdrs.get("content-type"); !ok || rewritten {
+			hdrs.set("content-type", contentType)
+		}
+	}
+	hdrs.set("content-length", strconv.Itoa(len(body)))
+	hdrs.del(":status")
+	for k, v := range hdrs.httpHeader() {
+		w.Header()[k] = v
+	}
+	if _, ok := hdrs.get("content-type"); !ok {
+		w.Header()["Content-Type"] = nil
+	}
+	x.respHdrs = hdrs
+	x.respHdrs.add(":status", strconv.Itoa(code))
+	w.WriteHeader(code)
+	n, _ := io.WriteString(w, body)
+	x.bytesOut += n
+}
+
+// sink writes response events to the client. A failure after the response
+// started aborts the connection, as Envoy resets the downstream stream.
+func (x *exchange) sink(w http.ResponseWriter, out <-chan event) {
+	started := false
+	fl, _ := w.(http.Flusher)
+	for {
+		var ev event
+		select {
+		case ev = <-out:
+		case <-x.ctx.Done():
+			if started {
+				panic(http.ErrAbortHandler)
+			}
+			return
+		}
+		switch {
+		case ev.local != nil:
+			if started {
+				x.flags = append(x.flags, "LR")
+				panic(http.ErrAbortHandler)
+			}
+			x.sendLocal(w, ev.local)
+			return
+		case ev.err != nil:
+			if started {
+				x.flags = append(x.flags, "UPE")
+				panic(http.ErrAbortHandler)
+			}
+			x.sendLocal(w, &localReply{status: 503, body: "upstream reset", details: "upstream_reset_after_response_started", flags: []string{"UR"}})
+			return
+		case ev.headers != nil:
+			started = true
+			code, err := strconv.Atoi(ev.headers.value(":status"))
+			if err != nil {
+				code = 200
+			}
+			x.code, x.respHdrs = code, ev.headers
+			if x.details == "" {
+				x.details = "via_upstream"
+			}
+			for k, v := range ev.headers.httpHeader() {
+				w.Header()[k] = v
+			}
+			if _, ok := ev.headers.get("content-type"); !ok {
+				w.Header()["Content-Type"] = nil
+			}
+			w.WriteHeader(code)
+			if fl != nil {
+				fl.Flush()
+			}
+		default:
+			if len(ev.data) > 0 {
+				n, err := w.Write(ev.data)
+				x.bytesOut += n
+				if err != nil {
+					x.flags = append(x.flags, "DC")
+					return
+				}
+				if fl != nil {
+					fl.Flush()
+				}
+			}
+		}
+		if ev.end {
+			return
+		}
+	}
+}
