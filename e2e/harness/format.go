@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -277,7 +278,7 @@ func (s segment) value(i *logInfo) (any, bool) {
 		if len(i.flags) == 0 {
 			return nil, false
 		}
-		return strings.Join(i.flags, ","), true
+		return strings.Join(orderFlags(i.flags), ","), true
 	case "BYTES_RECEIVED":
 		return i.bytesIn, true
 	case "BYTES_SENT":
@@ -345,4 +346,18 @@ func (l *logWriter) write(loggers []*accessLogger, i *logInfo) {
 		io.WriteString(l.w, line) //nolint:errcheck
 		l.mu.Unlock()
 	}
+}
+
+// flagOrder is Envoy's order of response flags (their enum order), used
+// when printing %RESPONSE_FLAGS%.
+var flagOrder = []string{"LH", "UH", "UT", "LR", "UR", "UF", "UC", "UO", "NR", "DI", "FI", "RL", "UAEX", "RLSE", "DC", "URX", "SI", "IH", "DPE", "UMSDR", "RFCF", "NFCF", "DT", "UPE", "NC", "OM", "DF", "DO", "DR"}
+
+func orderFlags(flags []string) []string {
+	var out []string
+	for _, f := range flagOrder {
+		if slices.Contains(flags, f) {
+			out = append(out, f)
+		}
+	}
+	return out
 }
