@@ -68,9 +68,46 @@ type route struct {
 	notFoundCode           int
 	direct                 *directResponse
 	hostRewrite            string
+	autoHostRewrite        bool
 	prefixRewrite          string
+	bodyLimit              int // request_body_buffer_limit; 0 = the listener's
+	respHeadersToAdd       []headerOption
+	reqHeadersToAdd        []headerOption
+	reqHeadersToRemove     []string
 	timeout, idleTimeout   time.Duration
 	retry                  *retryPolicy
+}
+
+// headerOption is a route header to add: appended or overwritten.
+type headerOption struct {
+	key, value string
+	append     bool
+}
+
+func headerOptions(opts []*corev3.HeaderValueOption, path string) ([]headerOption, error) {
+	var out []headerOption
+	for i, o := range opts {
+		v := o.GetHeader().GetValue()
+		if strings.Contains(v, "%") {
+			return nil, fmt.Errorf("%s[%d]: header values with command operators unsupported by the harness", path, i)
+		}
+		app := o.GetAppendAction() == corev3.HeaderValueOption_APPEND_IF_EXISTS_OR_ADD
+		if o.GetAppend() != nil {
+			app = o.GetAppend().GetValue()
+		}
+		out = append(out, headerOption{strings.ToLower(o.GetHeader().GetKey()), v, app})
+	}
+	return out, nil
+}
+
+func (h *headerMap) applyOptions(opts []headerOption) {
+	for _, o := range opts {
+		if o.append {
+			h.add(o.key, o.value)
+		} else {
+			h.set(o.key, o.value)
+		}
+	}
 }
 
 type directResponse struct {
@@ -103,7 +140,7 @@ var supported = map[string][]string{
 	"envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager": {"stat_prefix", "codec_type", "route_config", "http_filters", "access_log", "local_reply_config", "stream_idle_timeout", "request_timeout", "use_remote_address", "generate_request_id", "normalize_path", "merge_slashes", "common_http_protocol_options", "http_protocol_options", "http2_protocol_options", "server_name", "max_request_headers_kb"},
 	"envoy.config.route.v3.RouteConfiguration":                                          {"name", "virtual_hosts", "validate_clusters"},
 	"envoy.config.route.v3.VirtualHost":                                                 {"name", "domains", "routes"},
-	"envoy.config.route.v3.Route":                                                       {"name", "match", "route", "direct_response"},
+	"envoy.config.route.v3.Route":                                                       {"name", "match", "route", "direct_response", "request_body_buffer_limit", "response_headers_to_add", "request_headers_to_add", "request_headers_to_remove"},
 	"envoy.config.route.v3.RouteMatch":                                                  {"prefix", "path", "safe_regex", "headers", "case_sensitive"},
 	"envoy.config.route.v3.RouteAction":                                                 {"cluster", "cluster_header", "cluster_not_found_response_code", "host_rewrite_literal", "auto_host_rewrite", "prefix_rewrite", "timeout", "idle_timeout", "retry_policy"},
 	"envoy.config.route.v3.RetryPolicy":                                                 {"retry_on", "num_retries", "per_try_timeout", "retry_priority", "retry_host_predicate", "host_selection_retry_max_attempts", "retriable_status_codes", "retry_back_off", "rate_limited_retry_back_off"},
@@ -333,6 +370,19 @@ func (p *plan) compileRoute(r *routev3.Route, path string) (*route, error) {
 		}
 		rt.headers = append(rt.headers, hm)
 	}
+	if v := r.GetRequestBodyBufferLimit(); v != nil {
+		rt.bodyLimit = int(v.GetValue())
+	}
+	var err error
+	if rt.respHeadersToAdd, err = headerOptions(r.GetResponseHeadersToAdd(), path+".response_headers_to_add"); err != nil {
+		return nil, err
+	}
+	if rt.reqHeadersToAdd, err = headerOptions(r.GetRequestHeadersToAdd(), path+".request_headers_to_add"); err != nil {
+		return nil, err
+	}
+	for _, k := range r.GetRequestHeadersToRemove() {
+		rt.reqHeadersToRemove = append(rt.reqHeadersToRemove, strings.ToLower(k))
+	}
 	if d := r.GetDirectResponse(); d != nil {
 		rt.direct = &directResponse{status: int(d.GetStatus())}
 		if b := d.GetBody(); b != nil {
@@ -364,6 +414,7 @@ func (p *plan) compileRoute(r *routev3.Route, path string) (*route, error) {
 		rt.notFoundCode = 500
 	}
 	rt.hostRewrite, rt.prefixRewrite = a.GetHostRewriteLiteral(), a.GetPrefixRewrite()
+	rt.autoHostRewrite = a.GetAutoHostRewrite().GetValue()
 	rt.timeout = dur(a.GetTimeout(), 15*time.Second)
 	rt.idleTimeout = dur(a.GetIdleTimeout(), 0)
 	if rp := a.GetRetryPolicy(); rp != nil {
@@ -567,10 +618,14 @@ func compileCluster(c *clusterv3.Cluster, path string) (*cluster, error) {
 			}
 			h := &host{
 				addr:     net.JoinHostPort(sa.GetAddress(), strconv.Itoa(int(sa.GetPortValue()))),
+				hostname: lbe.GetEndpoint().GetHostname(),
 				priority: int(lle.GetPriority()),
 				metadata: lbe.GetMetadata(),
 				healthy:  lbe.GetHealthStatus() == corev3.HealthStatus_UNKNOWN || lbe.GetHealthStatus() == corev3.HealthStatus_HEALTHY || lbe.GetHealthStatus() == corev3.HealthStatus_DEGRADED,
 				tls:      defTLS,
+			}
+			if h.hostname == "" && c.GetType() != clusterv3.Cluster_STATIC {
+				h.hostname = sa.GetAddress() // DNS hosts are named by their address
 			}
 			if hn := lbe.GetEndpoint().GetHostname(); hn != "" && h.tls != nil && h.tls.ServerName == "" {
 				h.tls = h.tls.Clone()

@@ -17,6 +17,7 @@ import (
 	"time"
 
 	bootstrapv3 "github.com/envoyproxy/go-control-plane/envoy/config/bootstrap/v3"
+	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
 	extprocv3 "github.com/envoyproxy/go-control-plane/envoy/service/ext_proc/v3"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials"
@@ -156,6 +157,7 @@ type exchange struct {
 	attempts   int
 	cluster    string
 	hostAddr   string
+	hostMeta   *corev3.Metadata
 	respHdrs   *headerMap
 	bytesOut   int
 	code       int
@@ -211,9 +213,13 @@ func (e *Envoy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 
+	limit := e.p.bufferLimit
+	if x.route != nil && x.route.bodyLimit > 0 {
+		limit = x.route.bodyLimit
+	}
 	streams := make([]*procStream, len(e.p.filters))
 	for i, f := range e.p.filters {
-		streams[i] = newProcStream(e, f, x.info, func() { x.clearRoute.Store(true) }, e.p.bufferLimit)
+		streams[i] = newProcStream(e, f, x.info, func() { x.clearRoute.Store(true) }, limit)
 	}
 	in := make(chan event, len(chunks)+2)
 	in <- event{headers: h, end: len(chunks) == 0}
@@ -322,7 +328,9 @@ func (x *exchange) router() (event, <-chan event, func()) {
 		return event{local: &localReply{status: 404, details: "route_not_found", flags: []string{"NR"}}}, nil, nop
 	}
 	if rt.direct != nil {
-		return event{local: &localReply{status: rt.direct.status, body: rt.direct.body, details: "direct_response"}}, nil, nop
+		hdrs := &headerMap{}
+		hdrs.applyOptions(rt.respHeadersToAdd)
+		return event{local: &localReply{status: rt.direct.status, body: rt.direct.body, details: "direct_response", headers: hdrs}}, nil, nop
 	}
 	name := rt.cluster
 	if rt.clusterHeader != "" {
@@ -337,6 +345,10 @@ func (x *exchange) router() (event, <-chan event, func()) {
 	if rt.hostRewrite != "" {
 		x.reqHeaders.set(":authority", rt.hostRewrite)
 	}
+	for _, k := range rt.reqHeadersToRemove {
+		x.reqHeaders.del(k)
+	}
+	x.reqHeaders.applyOptions(rt.reqHeadersToAdd)
 	if rt.prefixRewrite != "" && rt.prefix != "" {
 		p := x.reqHeaders.value(":path")
 		x.reqHeaders.set("x-envoy-original-path", p)
@@ -368,7 +380,7 @@ func (x *exchange) router() (event, <-chan event, func()) {
 			return local(&localReply{status: 503, body: "no healthy upstream", details: "no_healthy_upstream", flags: []string{"UH"}})
 		}
 		x.attempts++
-		x.hostAddr = h.addr
+		x.hostAddr, x.hostMeta = h.addr, h.metadata
 		tried = append(tried, h.priority)
 		if pol != nil && pol.prevPriorities > 0 && len(tried)%pol.prevPriorities == 0 {
 			for _, p := range tried {
@@ -469,6 +481,7 @@ func (x *exchange) upstreamLog(res attemptResult, code int, lr *localReply) {
 	i := &logInfo{
 		start: x.start, end: time.Now(), code: code, reqHeaders: res.headers,
 		cluster: x.cluster, upstreamHost: x.hostAddr, dyn: res.info.metadata(), attempts: x.attempts,
+		upstreamMeta: res.info.host.metadata,
 	}
 	if res.first.headers != nil {
 		i.respHeaders = res.first.headers
@@ -488,6 +501,7 @@ func (x *exchange) logInfo() *logInfo {
 		start: x.start, end: time.Now(), code: x.code, details: x.details, flags: x.flags,
 		reqHeaders: req, respHeaders: x.respHdrs, cluster: x.cluster, upstreamHost: x.hostAddr,
 		dyn: x.info.metadata(), bytesIn: x.bytesIn, bytesOut: x.bytesOut, attempts: x.attempts,
+		upstreamMeta: x.hostMeta,
 	}
 }
 
@@ -600,6 +614,9 @@ func (x *exchange) sink(w http.ResponseWriter, out <-chan event) {
 			return
 		case ev.headers != nil:
 			started = true
+			if x.route != nil {
+				ev.headers.applyOptions(x.route.respHeadersToAdd)
+			}
 			code, err := strconv.Atoi(ev.headers.value(":status"))
 			if err != nil {
 				code = 200

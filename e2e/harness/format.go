@@ -27,6 +27,7 @@ type logInfo struct {
 	respHeaders  *headerMap
 	cluster      string
 	upstreamHost string
+	upstreamMeta *corev3.Metadata
 	dyn          map[string]*structpb.Struct
 	localBody    string
 	bytesIn      int
@@ -79,7 +80,7 @@ var (
 		"START_TIME": true, "REQ": true, "RESP": true, "PROTOCOL": true, "RESPONSE_CODE": true,
 		"RESPONSE_CODE_DETAILS": true, "RESPONSE_FLAGS": true, "BYTES_RECEIVED": true, "BYTES_SENT": true,
 		"DURATION": true, "UPSTREAM_CLUSTER": true, "UPSTREAM_HOST": true, "DYNAMIC_METADATA": true,
-		"LOCAL_REPLY_BODY": true, "UPSTREAM_REQUEST_ATTEMPT_COUNT": true,
+		"LOCAL_REPLY_BODY": true, "UPSTREAM_REQUEST_ATTEMPT_COUNT": true, "UPSTREAM_METADATA": true,
 	}
 )
 
@@ -299,9 +300,13 @@ func (s segment) value(i *logInfo) (any, bool) {
 		return i.attempts, true
 	case "LOCAL_REPLY_BODY":
 		return i.localBody, true
-	case "DYNAMIC_METADATA":
+	case "DYNAMIC_METADATA", "UPSTREAM_METADATA":
 		parts := strings.Split(s.arg, ":")
-		ns, ok := i.dyn[parts[0]]
+		src := i.dyn
+		if s.op == "UPSTREAM_METADATA" {
+			src = i.upstreamMeta.GetFilterMetadata()
+		}
+		ns, ok := src[parts[0]]
 		if !ok {
 			return nil, false
 		}

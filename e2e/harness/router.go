@@ -33,6 +33,7 @@ type cluster struct {
 // host is one endpoint, with its outlier state (guarded by cluster.mu).
 type host struct {
 	addr      string
+	hostname  string // for auto_host_rewrite
 	priority  int
 	metadata  *corev3.Metadata
 	healthy   bool
@@ -274,6 +275,9 @@ var errPerTry = errors.New("per-try timeout")
 func (x *exchange) attempt(ctx context.Context, cancel context.CancelFunc, cl *cluster, rt *route, h *host) attemptResult {
 	ui := newStreamInfo()
 	hdrs := x.reqHeaders.clone()
+	if rt.autoHostRewrite && h.hostname != "" {
+		hdrs.set(":authority", h.hostname)
+	}
 	ui.reqHeaders, ui.cluster, ui.host, ui.routeName = hdrs, cl.name, h, rt.name
 	res := attemptResult{info: ui, headers: hdrs}
 	streams := make([]*procStream, len(cl.filters))
