@@ -164,6 +164,7 @@ type exchange struct {
 	details    string
 }
 
+// ServeHTTP handles one downstream request the way the configured HCM does.
 func (e *Envoy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	ctx, cancel := context.WithCancel(r.Context())
 	defer cancel()
