@@ -27,10 +27,19 @@ type router struct {
 }
 
 func (r *router) requestHeaders(_ *extprocv3.ProcessingRequest, h *extprocv3.HttpHeaders) (*extprocv3.ProcessingResponse, error) {
-	hs := headersOf(h)
-	r.method = hs[":method"]
-	r.path, _, _ = strings.Cut(hs[":path"], "?")
-	r.strip = ownHeaders(h)
+	var clen string
+	for _, hv := range h.GetHeaders().GetHeaders() {
+		switch k := hv.Key; {
+		case k == ":method":
+			r.method = string(hv.RawValue)
+		case k == ":path":
+			r.path, _, _ = strings.Cut(string(hv.RawValue), "?")
+		case k == "content-length":
+			clen = string(hv.RawValue)
+		case strings.HasPrefix(k, headerPrefix):
+			r.strip = append(r.strip, k)
+		}
+	}
 
 	switch {
 	case r.path == "/v1/models" || strings.HasPrefix(r.path, "/v1/models/"):
@@ -50,7 +59,7 @@ func (r *router) requestHeaders(_ *extprocv3.ProcessingRequest, h *extprocv3.Htt
 	if h.EndOfStream {
 		return nil, r.s.reject(apierr.BadRequest("missing_body", "The request body is empty; send a JSON chat completion request."))
 	}
-	if cl, err := strconv.ParseInt(hs["content-length"], 10, 64); err == nil && cl > r.rt.Source.Limits.MaxRequestBytes {
+	if cl, err := strconv.ParseInt(clen, 10, 64); err == nil && cl > r.rt.Source.Limits.MaxRequestBytes {
 		return nil, r.s.reject(tooLarge(cl, r.rt.Source.Limits.MaxRequestBytes))
 	}
 	return requestHeadersResponse(&extprocv3.CommonResponse{
@@ -182,7 +191,7 @@ func parseChat(body []byte) (chatRequest, error) {
 	case !msgs.IsArray():
 		return req, &apierr.Error{Status: 400, Type: apierr.TypeInvalidRequest, Code: "invalid_type", Param: "messages",
 			Message: "Invalid type for 'messages': expected an array of message objects."}
-	case len(msgs.Array()) == 0:
+	case !msgs.Get("0").Exists():
 		return req, &apierr.Error{Status: 400, Type: apierr.TypeInvalidRequest, Code: "empty_array", Param: "messages",
 			Message: "Invalid 'messages': empty array. Expected an array with minimum length 1."}
 	}

@@ -1,6 +1,8 @@
 package extproc
 
 import (
+	"bytes"
+
 	"github.com/tidwall/gjson"
 
 	"github.com/llmproc/llmproc/filter/sse"
@@ -11,11 +13,18 @@ import (
 // the client gets exactly the stream it requested. It re-frames the stream on
 // event boundaries: a partial event is held until the chunk that completes it.
 type usageStripper struct {
-	sc  sse.Scanner
-	out []byte
+	sc      sse.Scanner
+	out     []byte
+	pending bool // the scanner holds part of an event
 }
 
-func (s *usageStripper) chunk(in []byte, eos bool) []byte {
+// chunk returns the bytes to send for in; pass=true means in goes unchanged.
+// Most chunks hold whole events and no usage, and pass without a rescan.
+func (s *usageStripper) chunk(in []byte, eos bool) (out []byte, pass bool) {
+	if !s.pending && endsEvent(in) && !bytes.Contains(in, usageKey) {
+		return nil, true
+	}
+	s.pending = !endsEvent(in)
 	s.out = s.out[:0]
 	emit := func(ev sse.Event) {
 		if isUsageOnly(ev.Data) {
@@ -30,15 +39,26 @@ func (s *usageStripper) chunk(in []byte, eos bool) []byte {
 	s.sc.Feed(in, emit)
 	if eos {
 		s.sc.Flush(emit)
+		s.pending = false
 	}
-	return s.out
+	return s.out, false
+}
+
+var usageKey = []byte(`"usage":{`)
+
+// endsEvent reports whether b ends on an event boundary (a blank line).
+func endsEvent(b []byte) bool {
+	return bytes.HasSuffix(b, []byte("\n\n")) || bytes.HasSuffix(b, []byte("\r\n\r\n"))
 }
 
 // isUsageOnly reports an OpenAI chunk with no choices and a usage object.
 func isUsageOnly(data []byte) bool {
-	if len(data) == 0 || data[0] != '{' {
+	if len(data) == 0 || data[0] != '{' || !bytes.Contains(data, usageKey[:7]) {
 		return false
 	}
-	r := gjson.GetManyBytes(data, "choices", "usage")
-	return r[1].IsObject() && (!r[0].Exists() || len(r[0].Array()) == 0)
+	if !gjson.GetBytes(data, "usage").IsObject() {
+		return false
+	}
+	choices := gjson.GetBytes(data, "choices")
+	return !choices.Exists() || !choices.Get("0").Exists()
 }

@@ -126,6 +126,9 @@ func upstreamExchange(t *testing.T, h *harness, reqBodyJSON, status, ctype strin
 
 // splitEvery cuts s into pieces of n bytes.
 func splitEvery(s string, n int) []string {
+	if n <= 0 {
+		return []string{s}
+	}
 	var out []string
 	for len(s) > n {
 		out = append(out, s[:n])
@@ -136,12 +139,17 @@ func splitEvery(s string, n int) []string {
 
 func TestUpstreamStreamUsage(t *testing.T) {
 	stream := readTestdata(t, "stream.sse")
-	for _, size := range []int{1, 7, 64, len(stream)} {
+	// size 0 splits on event boundaries, as providers usually do.
+	for _, size := range []int{0, 1, 7, 64, len(stream)} {
 		t.Run(strconv.Itoa(size), func(t *testing.T) {
 			h := newHarness(t)
+			chunks := splitEvery(stream, size)
+			if size == 0 {
+				chunks = strings.SplitAfter(stream, "\n\n")
+			}
 			// The client did not ask for usage: llmproc asked, and strips the usage chunk again.
 			out, md := upstreamExchange(t, h, `{"model":"mini","stream":true,"messages":[{"role":"user","content":"hi"}]}`,
-				"200", "text/event-stream", splitEvery(stream, size))
+				"200", "text/event-stream", chunks)
 			if strings.Contains(out, `"usage":{`) {
 				t.Errorf("usage chunk reached a client that did not ask for it:\n%s", out)
 			}

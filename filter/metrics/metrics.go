@@ -13,6 +13,7 @@ package metrics
 import (
 	"math"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -58,6 +59,7 @@ type Metrics struct {
 	requests        *prometheus.CounterVec
 	usageUnknown    *prometheus.CounterVec
 	phase           *prometheus.HistogramVec
+	phaseObs        atomic.Pointer[map[[2]string]prometheus.Observer] // copy-on-write cache of phase series
 	routeDecisions  *prometheus.CounterVec
 	routerRejects   *prometheus.CounterVec
 	reloads         *prometheus.CounterVec
@@ -144,6 +146,7 @@ func New(reg prometheus.Registerer) *Metrics {
 	reg.MustRegister(m.tokenUsage, m.requestDuration, m.ttft, m.tokens, m.cost,
 		m.requests, m.usageUnknown, m.phase, m.routeDecisions, m.routerRejects,
 		m.reloads, m.lastReload, m.streams)
+	m.phaseObs.Store(&map[[2]string]prometheus.Observer{})
 	return m
 }
 
@@ -233,7 +236,19 @@ func ProviderName(schema string) string {
 // ("router", "upstream") and phase ("request_headers", "request_body",
 // "response_headers", "response_body").
 func (m *Metrics) ObservePhase(role, phase string, d time.Duration) {
-	m.phase.WithLabelValues(role, phase).Observe(d.Seconds())
+	key := [2]string{role, phase}
+	cache := m.phaseObs.Load()
+	o, ok := (*cache)[key]
+	if !ok {
+		o = m.phase.WithLabelValues(role, phase)
+		next := make(map[[2]string]prometheus.Observer, len(*cache)+1)
+		for k, v := range *cache {
+			next[k] = v
+		}
+		next[key] = o
+		m.phaseObs.Store(&next) // a lost race only costs a later miss
+	}
+	o.Observe(d.Seconds())
 }
 
 // RouterDecision counts a request sent to pool by the route rule named route.

@@ -140,31 +140,57 @@ func (t *Tracker) onEvent(e sse.Event) {
 // before data goes away.
 func (t *Tracker) readObject(data []byte, stream bool) (output bool) {
 	json := unsafe.String(unsafe.SliceData(data), len(data))
-	gjson.Parse(json).ForEach(func(k, v gjson.Result) bool {
-		switch k.Str {
-		case "model":
-			if v.Type == gjson.String && v.Str != "" && v.Str != t.res.Model {
-				t.res.Model = strings.Clone(v.Str)
-			}
-		case "usage":
-			if u, ok := FromOpenAI(v); ok {
-				t.res.Usage, t.res.Known = u, true
-			}
-		case "error":
-			if v.IsObject() {
-				t.res.ErrorEvent = true
-			}
-		case "choices":
-			v.ForEach(func(_, c gjson.Result) bool {
-				if t.readChoice(c, stream) {
-					output = true
-				}
-				return true
-			})
+	// Targeted lookups, each guarded by a byte search: most stream events
+	// carry a small delta and nothing else of interest, so this skips parsing
+	// most of them.
+	if t.res.Model == "" {
+		if v := gjson.Get(json, "model"); v.Type == gjson.String && v.Str != "" {
+			t.res.Model = strings.Clone(v.Str)
 		}
-		return true
-	})
+	}
+	if hasKey(data, usageKey, '{') {
+		if u, ok := FromOpenAI(gjson.Get(json, "usage")); ok {
+			t.res.Usage, t.res.Known = u, true
+		}
+	}
+	if hasKey(data, errorKey, '{') && gjson.Get(json, "error").IsObject() {
+		t.res.ErrorEvent = true
+	}
+	if !stream || !t.started || hasKey(data, finishKey, '"') {
+		gjson.Get(json, "choices").ForEach(func(_, c gjson.Result) bool {
+			if t.readChoice(c, stream) {
+				output = true
+			}
+			return true
+		})
+	}
 	return output
+}
+
+var (
+	usageKey  = []byte(`"usage"`)
+	errorKey  = []byte(`"error"`)
+	finishKey = []byte(`"finish_reason"`)
+)
+
+// hasKey reports whether data has a member named key whose value starts with
+// first ('{' for an object, '"' for a string). It may match inside a string
+// value; callers confirm with gjson, so a false positive only costs a parse.
+func hasKey(data, key []byte, first byte) bool {
+	for {
+		i := bytes.Index(data, key)
+		if i < 0 {
+			return false
+		}
+		data = data[i+len(key):]
+		j := 0
+		for j < len(data) && (data[j] == ' ' || data[j] == '\t' || data[j] == '\n' || data[j] == '\r' || data[j] == ':') {
+			j++
+		}
+		if j < len(data) && data[j] == first {
+			return true
+		}
+	}
 }
 
 func (t *Tracker) readChoice(c gjson.Result, stream bool) (output bool) {
