@@ -16,6 +16,7 @@ import (
 	"testing"
 
 	"github.com/prometheus/common/expfmt"
+	"github.com/prometheus/common/model"
 	"github.com/tidwall/gjson"
 
 	"github.com/llmproc/llmproc/e2e/fakeopenai"
@@ -162,7 +163,7 @@ func (e *env) metrics(t *testing.T) map[string][]sample {
 	}
 	defer resp.Body.Close()
 	out := map[string][]sample{}
-	var p expfmt.TextParser
+	p := expfmt.NewTextParser(model.UTF8Validation)
 	mfs, err := p.TextToMetricFamilies(resp.Body)
 	if err != nil {
 		t.Fatal(err)

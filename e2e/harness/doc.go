@@ -48,10 +48,13 @@
 //
 // # Dynamic metadata
 //
-// A downstream ext_proc filter writes to the downstream stream info, which
-// the HCM access_log sees. An upstream filter writes to that attempt's own
-// stream info, which only the router's upstream_log sees (as in Envoy,
-// where upstream filters use the upstream request's StreamInfo).
+// Both downstream and upstream ext_proc filters write to the downstream
+// stream info, which the HCM access_log sees: in Envoy the upstream filter
+// manager's streamInfo() is the router's downstream one (source/common/
+// router/upstream_request.cc, UpstreamFilterManager). Keys written on every
+// attempt therefore hold the last attempt's values. The router's
+// upstream_log formats each attempt's own stream info, which carries no
+// filter metadata; %UPSTREAM_METADATA% (endpoint metadata) works there.
 //
 // # Counters
 //

@@ -481,7 +481,9 @@ func (x *exchange) upstreamLog(res attemptResult, code int, lr *localReply) {
 	}
 	i := &logInfo{
 		start: x.start, end: time.Now(), code: code, reqHeaders: res.headers,
-		cluster: x.cluster, upstreamHost: x.hostAddr, dyn: res.info.metadata(), attempts: x.attempts,
+		cluster: x.cluster, upstreamHost: x.hostAddr, attempts: x.attempts,
+		// dyn stays empty: upstream_log formats the attempt's own stream info,
+		// which filters do not write dynamic metadata to.
 		upstreamMeta: res.info.host.metadata,
 	}
 	if res.first.headers != nil {

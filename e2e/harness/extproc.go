@@ -78,8 +78,13 @@ type localReply struct {
 // streamInfo holds what filters of one stream share: dynamic metadata and
 // the values attributes are computed from.
 type streamInfo struct {
-	mu         sync.Mutex
-	dyn        map[string]*structpb.Struct
+	mu  sync.Mutex
+	dyn map[string]*structpb.Struct
+	// dynOwner, when set, holds the dynamic metadata instead: an upstream
+	// filter's stream info is the downstream request's (Envoy's
+	// UpstreamFilterManager::streamInfo returns the router's callbacks'
+	// streamInfo), so what an upstream ext_proc writes lands there.
+	dynOwner   *streamInfo
 	reqHeaders *headerMap
 	respCode   int
 	cluster    string
@@ -92,6 +97,10 @@ func newStreamInfo() *streamInfo {
 }
 
 func (si *streamInfo) setMetadata(ns string, s *structpb.Struct) {
+	if si.dynOwner != nil {
+		si.dynOwner.setMetadata(ns, s)
+		return
+	}
 	si.mu.Lock()
 	defer si.mu.Unlock()
 	if old, ok := si.dyn[ns]; ok {
@@ -106,6 +115,9 @@ func (si *streamInfo) setMetadata(ns string, s *structpb.Struct) {
 }
 
 func (si *streamInfo) metadata() map[string]*structpb.Struct {
+	if si.dynOwner != nil {
+		return si.dynOwner.metadata()
+	}
 	si.mu.Lock()
 	defer si.mu.Unlock()
 	out := make(map[string]*structpb.Struct, len(si.dyn))

@@ -69,7 +69,11 @@ func TestRouteOptions(t *testing.T) {
 	log.wait(1)
 }
 
-func TestUpstreamLogSeesUpstreamMetadata(t *testing.T) {
+// TestUpstreamFilterMetadataReachesAccessLog pins Envoy's behaviour: an
+// upstream filter's dynamic metadata lands in the downstream stream info
+// (UpstreamFilterManager::streamInfo), so the HCM access_log sees it and the
+// router's upstream_log, which formats the attempt's own stream info, does not.
+func TestUpstreamFilterMetadataReachesAccessLog(t *testing.T) {
 	md := func(v string) *extprocv3.ProcessingResponse {
 		r := continueAll(&extprocv3.ProcessingRequest{Request: &extprocv3.ProcessingRequest_RequestHeaders{}})
 		r.DynamicMetadata = mustStruct(map[string]any{"llmproc": map[string]any{"from": v}})
@@ -100,7 +104,7 @@ func TestUpstreamLogSeesUpstreamMetadata(t *testing.T) {
 	}
 	defer e.Close() //nolint:errcheck
 	mustDo(t, e, "POST", "/", `{}`, nil)
-	if got := log.wait(2); got != "upstream upstream\naccess -\n" {
+	if got := log.wait(2); got != "upstream -\naccess upstream\n" {
 		t.Errorf("logs %q", got)
 	}
 }

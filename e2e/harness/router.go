@@ -279,6 +279,7 @@ func (x *exchange) attempt(ctx context.Context, cancel context.CancelFunc, cl *c
 		hdrs.set(":authority", h.hostname)
 	}
 	ui.reqHeaders, ui.cluster, ui.host, ui.routeName = hdrs, cl.name, h, rt.name
+	ui.dynOwner = x.info
 	res := attemptResult{info: ui, headers: hdrs}
 	streams := make([]*procStream, len(cl.filters))
 	for i, f := range cl.filters {

@@ -238,13 +238,15 @@ func (u *upstream) finish(resp *extprocv3.ProcessingResponse, streamErr error) *
 	res := u.result()
 	outcome := "ok"
 	switch {
-	case streamErr != nil || (resp == nil):
+	case u.status != 0 && (u.status < 200 || u.status >= 300):
+		// Also when the stream ends right after the headers: Envoy's router
+		// retries on them and never passes the failed attempt's body.
+		outcome = "error"
+	case streamErr != nil || resp == nil:
 		outcome = "canceled"
 		if u.status != 0 {
 			outcome = "cut"
 		}
-	case u.status < 200 || u.status >= 300:
-		outcome = "error"
 	case u.stream && (!res.Done || res.ErrorEvent):
 		outcome = "cut"
 	case !u.stream && !res.Done:
