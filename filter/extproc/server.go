@@ -237,20 +237,6 @@ func headersOf(h *extprocv3.HttpHeaders) headers {
 	return out
 }
 
-// ownHeaders lists the client-sent x-llmproc-* headers to strip.
-func ownHeaders(h *extprocv3.HttpHeaders) []string {
-	var out []string
-	if h == nil || h.Headers == nil {
-		return nil
-	}
-	for _, hv := range h.Headers.Headers {
-		if len(hv.Key) > len(headerPrefix) && hv.Key[:len(headerPrefix)] == headerPrefix {
-			out = append(out, hv.Key)
-		}
-	}
-	return out
-}
-
 const headerPrefix = "x-llmproc-"
 
 // Header names llmproc sets.
