@@ -15,7 +15,7 @@ build:
 # Starts fake providers, llmproc and Envoy (a real one if ENVOY_BIN is set or
 # `envoy` is on PATH, otherwise the Envoy-side harness) on examples/quickstart.
 run:
-	$(GO) run ./e2e/stack -config $(CONFIG)
+	$(GO) run ./e2e/quickstart -config $(CONFIG)
 
 # Every test: vet, staticcheck, unit tests and e2e with the race detector.
 test: lint

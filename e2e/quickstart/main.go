@@ -50,7 +50,10 @@ func run(ctx context.Context) error {
 			if err != nil || !isLoopback(u.Hostname()) {
 				continue
 			}
-			s, err := fakeopenai.Listen(u.Host, fakeopenai.Options{})
+			// Fixed usage figures, so /metrics shows tokens and cost.
+			s, err := fakeopenai.Listen(u.Host, fakeopenai.Options{Default: fakeopenai.Behaviour{
+				Usage: fakeopenai.Usage{Prompt: 25, Completion: 6},
+			}})
 			if err != nil {
 				return fmt.Errorf("fake provider for backend %q: %w", b.Name, err)
 			}
