@@ -17,6 +17,7 @@ import (
 	"github.com/llmproc/llmproc/envoy"
 	"github.com/llmproc/llmproc/filter/config"
 	"github.com/llmproc/llmproc/filter/server"
+	"github.com/llmproc/llmproc/filter/translate"
 )
 
 // version is set at build time with -ldflags "-X main.version=…".
@@ -89,14 +90,12 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 // every problem, one per line.
 func validate(path string, stdout io.Writer) error {
 	cfg, err := config.Load(path)
-	if err == nil {
-		_, err = config.Compile(cfg, os.Getenv)
-		if err != nil {
-			err = fmt.Errorf("config %s: %w", path, err)
-		}
-	}
 	if err != nil {
 		return err
+	}
+	_, cerr := config.Compile(cfg, os.Getenv)
+	if err := errors.Join(cerr, translate.CheckBackends(cfg)); err != nil {
+		return fmt.Errorf("config %s: %w", path, err)
 	}
 	fmt.Fprintf(stdout, "%s: ok (%d backends, %d models, %d pools, %d routes)\n",
 		path, len(cfg.Backends), len(cfg.Models), len(cfg.Pools), len(cfg.Routes))

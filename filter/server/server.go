@@ -26,6 +26,7 @@ import (
 	"github.com/llmproc/llmproc/filter/config"
 	"github.com/llmproc/llmproc/filter/extproc"
 	"github.com/llmproc/llmproc/filter/metrics"
+	"github.com/llmproc/llmproc/filter/translate"
 )
 
 // Options configures Run.
@@ -63,7 +64,7 @@ func Run(ctx context.Context, o Options) error {
 		log = NewLogger(cfg.Log, o.LogOutput)
 	}
 	rt, err := config.Compile(cfg, o.Getenv)
-	if err != nil {
+	if err := errors.Join(err, translate.CheckBackends(cfg)); err != nil {
 		return fmt.Errorf("config %s: %w", o.ConfigPath, err)
 	}
 	store := config.NewStore(rt)

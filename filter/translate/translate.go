@@ -8,6 +8,7 @@
 package translate
 
 import (
+	"errors"
 	"fmt"
 
 	"github.com/llmproc/llmproc/filter/config"
@@ -60,4 +61,17 @@ func For(schema string) (Translator, error) {
 		return openAI{compatible: true}, nil
 	}
 	return nil, fmt.Errorf("backend schema %q is not supported yet", schema)
+}
+
+// CheckBackends reports every backend whose schema has no translator yet,
+// each with its field path, so a config is refused up front rather than
+// failing on the first request that reaches such a backend.
+func CheckBackends(c *config.Config) error {
+	var errs []error
+	for i, b := range c.Backends {
+		if _, err := For(b.Schema); err != nil {
+			errs = append(errs, fmt.Errorf("backends[%d].schema: %w", i, err))
+		}
+	}
+	return errors.Join(errs...)
 }
