@@ -13,6 +13,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/pprof"
+	"sync/atomic"
 	"time"
 
 	extprocv3 "github.com/envoyproxy/go-control-plane/envoy/service/ext_proc/v3"
@@ -89,6 +90,7 @@ func Run(ctx context.Context, o Options) error {
 	hs.SetServingStatus(extprocv3.ExternalProcessor_ServiceDesc.ServiceName, healthpb.HealthCheckResponse_SERVING)
 
 	addrs := Addrs{GRPC: gl.Addr().String()}
+	var draining atomic.Bool // set once shutdown starts; /healthz then fails
 	var hsrv *http.Server
 	errc := make(chan error, 2)
 	if cfg.Listen.HTTP != "off" {
@@ -97,7 +99,7 @@ func Run(ctx context.Context, o Options) error {
 			return fmt.Errorf("listen.http: %w", err)
 		}
 		addrs.HTTP = hl.Addr().String()
-		hsrv = &http.Server{Handler: httpMux(reg, cfg.Listen.Pprof), ReadHeaderTimeout: 10 * time.Second}
+		hsrv = &http.Server{Handler: httpMux(reg, cfg.Listen.Pprof, &draining), ReadHeaderTimeout: 10 * time.Second}
 		go func() {
 			if err := hsrv.Serve(hl); err != nil && !errors.Is(err, http.ErrServerClosed) {
 				errc <- fmt.Errorf("http: %w", err)
@@ -131,7 +133,10 @@ func Run(ctx context.Context, o Options) error {
 		gs.Stop()
 		return err
 	}
-	hs.Shutdown() // report NOT_SERVING so Envoy and probes move away
+	// Report NOT_SERVING, on gRPC health and /healthz, so Envoy and probes
+	// move away while in-flight streams finish.
+	draining.Store(true)
+	hs.Shutdown()
 	grace := store.Load().Source.Limits.ShutdownGrace.Duration
 	log.Info("shutting down", "grace", grace)
 	stopped := make(chan struct{})
@@ -150,11 +155,16 @@ func Run(ctx context.Context, o Options) error {
 	return nil
 }
 
-func httpMux(reg *prometheus.Registry, withPprof bool) *http.ServeMux {
+func httpMux(reg *prometheus.Registry, withPprof bool, draining *atomic.Bool) *http.ServeMux {
 	mux := http.NewServeMux()
 	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg}))
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
 		w.Header().Set("content-type", "text/plain")
+		if draining.Load() {
+			w.WriteHeader(http.StatusServiceUnavailable)
+			_, _ = w.Write([]byte("shutting down\n"))
+			return
+		}
 		_, _ = w.Write([]byte("ok\n"))
 	})
 	if withPprof {

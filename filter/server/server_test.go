@@ -420,6 +420,9 @@ func TestGracefulShutdown(t *testing.T) {
 		t.Fatalf("health during shutdown: %v, %v", st, err)
 	}
 	stopWatch() // the Watch is an RPC in flight too; end it so only s remains
+	if code, body := r.get("/healthz"); code != http.StatusServiceUnavailable {
+		t.Errorf("/healthz during shutdown: %d %q, want 503", code, body)
+	}
 
 	// Shutdown has begun; the stream still gets answers.
 	if resp := roundTrip(t, s, respBody("data: {\"id\":\"1\",\"choices\":[{\"index\":0,\"delta\":{\"content\":\"llo\"}}]}\n\n", false)); resp.GetResponseBody() == nil {
