@@ -17,6 +17,10 @@ type Config struct {
 	Models   []Model   `yaml:"models"`
 	Pools    []Pool    `yaml:"pools"`
 	Routes   []Route   `yaml:"routes"`
+
+	// loaded is the hash of the file Load read, so a reload watcher starts
+	// from what was actually loaded, not from what the file holds later.
+	loaded *digest
 }
 
 // Listen holds llmproc's own listening addresses.

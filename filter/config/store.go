@@ -31,8 +31,9 @@ func (s *Store) Load() *Runtime { return s.cur.Load() }
 // calls onReload(nil); failure keeps the old Runtime and calls onReload(err).
 // interval<=0 returns immediately.
 //
-// The files are first hashed when Watch starts, so a change made between
-// loading the Runtime and calling Watch is not noticed until the next one.
+// The config file is compared with what Load read, so a change made between
+// loading the Runtime and calling Watch is noticed on the first tick;
+// credential files are first hashed when Watch starts.
 // A failed reload is reported once; Watch tries again when a file changes.
 // onReload may be nil and is called from Watch's goroutine.
 func (s *Store) Watch(ctx context.Context, path string, interval time.Duration, getenv func(string) string, onReload func(error)) {
@@ -81,6 +82,9 @@ func (s *Store) watcher(path string, getenv func(string) string, onReload func(e
 	}
 	w.files = append([]string{path}, creds...)
 	w.seen = w.hashAll()
+	if rt := s.Load(); rt != nil && rt.Source != nil && rt.Source.loaded != nil {
+		w.seen[path] = *rt.Source.loaded // a change since Load is a change
+	}
 	return w
 }
 

@@ -2,6 +2,7 @@ package config
 
 import (
 	"context"
+	"errors"
 	"os"
 	"path/filepath"
 	"strings"
@@ -241,5 +242,33 @@ func TestStoreWatchStopsWithContext(t *testing.T) {
 	case <-done:
 	case <-time.After(5 * time.Second):
 		t.Fatal("Watch did not return after cancel")
+	}
+}
+
+// TestStoreWatchSeesChangeBeforeWatchStarts: a change made after Load but
+// before the watcher's first look is still a change.
+func TestStoreWatchSeesChangeBeforeWatchStarts(t *testing.T) {
+	dir := t.TempDir()
+	cfgPath, keyPath := filepath.Join(dir, "llmproc.yaml"), filepath.Join(dir, "key")
+	writeFile(t, keyPath, "key-1\n")
+	writeFile(t, cfgPath, storeConfig("model-a", keyPath))
+	cfg, err := Load(cfgPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rt, err := Compile(cfg, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := NewStore(rt)
+	writeFile(t, cfgPath, storeConfig("model-b", keyPath)) // before the watcher exists
+	var got error = errors.New("no reload")
+	w := s.watcher(cfgPath, nil, func(err error) { got = err })
+	w.poll()
+	if got != nil {
+		t.Fatalf("reload: %v", got)
+	}
+	if name := s.Load().Models[0].Name; name != "model-b" {
+		t.Errorf("model %q after reload, want model-b", name)
 	}
 }
