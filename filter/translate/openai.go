@@ -10,9 +10,9 @@ import (
 	"github.com/llmproc/llmproc/filter/apierr"
 )
 
-// openAI speaks OpenAI's own API, and (compatible=true) the many servers that
-// copy it but may answer errors in their own shape.
-type openAI struct{ compatible bool }
+// openAI speaks OpenAI's own API and the many servers that copy it (whose
+// errors may come in their own shape; Response normalizes them).
+type openAI struct{}
 
 const chatPath = "/v1/chat/completions"
 

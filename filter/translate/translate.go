@@ -55,10 +55,11 @@ type Body interface {
 // For returns the translator for a backend schema.
 func For(schema string) (Translator, error) {
 	switch schema {
-	case "openai":
+	case "openai", "openai-compatible":
+		// Compatible servers differ only in quirks (no stream_options, other
+		// error shapes) that the per-backend knobs of the translation issue
+		// will cover; errors are already normalized for both.
 		return openAI{}, nil
-	case "openai-compatible":
-		return openAI{compatible: true}, nil
 	}
 	return nil, fmt.Errorf("backend schema %q is not supported yet", schema)
 }
