@@ -4,6 +4,7 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"unsafe"
 
 	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
 	extprocv3 "github.com/envoyproxy/go-control-plane/envoy/service/ext_proc/v3"
@@ -77,10 +78,11 @@ func (r *router) requestBody(b *extprocv3.HttpBody) (*extprocv3.ProcessingRespon
 	if err != nil {
 		return nil, r.s.reject(apierr.From(err))
 	}
-	d, ok := r.rt.Resolve(req.model)
+	model := req.model.Str
+	d, ok := r.rt.Resolve(model)
 	if !ok {
 		return nil, r.s.reject(&apierr.Error{Status: http.StatusNotFound, Type: apierr.TypeInvalidRequest, Code: "model_not_found", Param: "model",
-			Message: "The model `" + req.model + "` does not exist or you do not have access to it."})
+			Message: "The model `" + model + "` does not exist or you do not have access to it."})
 	}
 	if r.s.metrics != nil {
 		r.s.metrics.RouterDecision(d.Route, d.Pool.Name)
@@ -97,10 +99,10 @@ func (r *router) requestBody(b *extprocv3.HttpBody) (*extprocv3.ProcessingRespon
 			},
 			ClearRouteCache: true,
 		}}},
-		DynamicMetadata: metadataStruct(map[string]any{
-			"route":           d.Route,
-			"pool":            d.Pool.Name,
-			"requested_model": req.model,
+		DynamicMetadata: metadataStruct(map[string]*structpb.Value{
+			"route":           structpb.NewStringValue(d.Route),
+			"pool":            structpb.NewStringValue(d.Pool.Name),
+			"requested_model": structpb.NewStringValue(strings.Clone(model)),
 		}),
 	}, nil
 }
@@ -156,10 +158,35 @@ func appendModel(b []byte, m *config.RModel) []byte {
 	return append(b, '}')
 }
 
-// chatRequest is what the router reads from a chat completion body.
+// chatRequest is what llmproc reads from a chat completion body. Both roles
+// read it in one pass over the top-level keys.
 type chatRequest struct {
-	model  string
-	stream bool
+	model, messages, stream, streamOptions gjson.Result
+}
+
+// readChat reads the top-level fields llmproc needs in a single pass. The
+// results point into body (no copy), so they live as long as body does.
+func readChat(body []byte) chatRequest {
+	var r chatRequest
+	gjson.Parse(unsafe.String(unsafe.SliceData(body), len(body))).ForEach(func(k, v gjson.Result) bool {
+		switch k.Str {
+		case "model":
+			r.model = v
+		case "messages":
+			r.messages = v
+		case "stream":
+			r.stream = v
+		case "stream_options":
+			r.streamOptions = v
+		}
+		return true
+	})
+	return r
+}
+
+// usageRequested reports stream_options.include_usage: true.
+func (r chatRequest) usageRequested() bool {
+	return r.streamOptions.IsObject() && r.streamOptions.Get("include_usage").Type == gjson.True
 }
 
 // parseChat validates the parts of the body llmproc depends on; the provider
@@ -168,23 +195,19 @@ func parseChat(body []byte) (chatRequest, error) {
 	if !gjson.ValidBytes(body) {
 		return chatRequest{}, apierr.BadRequest("invalid_json", "We could not parse the JSON body of your request. The request body must be valid JSON.")
 	}
-	root := gjson.ParseBytes(body)
-	if !root.IsObject() {
+	if i := firstNonSpace(body); i < 0 || body[i] != '{' {
 		return chatRequest{}, apierr.BadRequest("invalid_json", "The request body must be a JSON object.")
 	}
-	var req chatRequest
-	model := root.Get("model")
-	switch {
-	case !model.Exists() || model.Type == gjson.Null:
+	req := readChat(body)
+	switch m := req.model; {
+	case !m.Exists() || m.Type == gjson.Null:
 		return req, &apierr.Error{Status: 400, Type: apierr.TypeInvalidRequest, Code: "missing_required_parameter", Param: "model",
 			Message: "You must provide a model parameter."}
-	case model.Type != gjson.String || model.Str == "":
+	case m.Type != gjson.String || m.Str == "":
 		return req, &apierr.Error{Status: 400, Type: apierr.TypeInvalidRequest, Code: "invalid_type", Param: "model",
 			Message: "Invalid type for 'model': expected a non-empty string."}
 	}
-	req.model = model.Str
-	msgs := root.Get("messages")
-	switch {
+	switch msgs := req.messages; {
 	case !msgs.Exists():
 		return req, &apierr.Error{Status: 400, Type: apierr.TypeInvalidRequest, Code: "missing_required_parameter", Param: "messages",
 			Message: "Missing required parameter: 'messages'."}
@@ -195,14 +218,20 @@ func parseChat(body []byte) (chatRequest, error) {
 		return req, &apierr.Error{Status: 400, Type: apierr.TypeInvalidRequest, Code: "empty_array", Param: "messages",
 			Message: "Invalid 'messages': empty array. Expected an array with minimum length 1."}
 	}
-	if s := root.Get("stream"); s.Exists() && s.Type != gjson.Null {
-		if s.Type != gjson.True && s.Type != gjson.False {
-			return req, &apierr.Error{Status: 400, Type: apierr.TypeInvalidRequest, Code: "invalid_type", Param: "stream",
-				Message: "Invalid type for 'stream': expected a boolean."}
-		}
-		req.stream = s.Bool()
+	if s := req.stream; s.Exists() && s.Type != gjson.Null && s.Type != gjson.True && s.Type != gjson.False {
+		return req, &apierr.Error{Status: 400, Type: apierr.TypeInvalidRequest, Code: "invalid_type", Param: "stream",
+			Message: "Invalid type for 'stream': expected a boolean."}
 	}
 	return req, nil
+}
+
+func firstNonSpace(b []byte) int {
+	for i, c := range b {
+		if c != ' ' && c != '\t' && c != '\n' && c != '\r' {
+			return i
+		}
+	}
+	return -1
 }
 
 func tooLarge(got, limit int64) *apierr.Error {
@@ -228,10 +257,6 @@ func (s *Server) rejected(code string) {
 }
 
 // metadataStruct wraps fields in the llmproc dynamic-metadata namespace.
-func metadataStruct(fields map[string]any) *structpb.Struct {
-	inner, err := structpb.NewStruct(fields)
-	if err != nil {
-		return nil
-	}
-	return &structpb.Struct{Fields: map[string]*structpb.Value{"llmproc": structpb.NewStructValue(inner)}}
+func metadataStruct(fields map[string]*structpb.Value) *structpb.Struct {
+	return &structpb.Struct{Fields: map[string]*structpb.Value{"llmproc": structpb.NewStructValue(&structpb.Struct{Fields: fields})}}
 }

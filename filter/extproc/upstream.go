@@ -106,14 +106,17 @@ func (u *upstream) requestBody(b *extprocv3.HttpBody) (*extprocv3.ProcessingResp
 		return nil, errorf("upstream filter: request body before request headers")
 	}
 	body := b.Body
-	u.model = gjson.GetBytes(body, "model").String()
-	u.stream = gjson.GetBytes(body, "stream").Bool()
-	u.dropUse = u.stream && !gjson.GetBytes(body, "stream_options.include_usage").Bool()
+	req := readChat(body)
+	u.model = strings.Clone(req.model.String())
+	u.stream = req.stream.Type == gjson.True
+	usageAsked := req.usageRequested()
+	u.dropUse = u.stream && !usageAsked
 	u.served = u.member.Model
 	if u.served == "" {
 		u.served = u.model
 	}
-	up, err := u.tr.Request(&translate.Request{Body: body, Backend: u.member.Backend, Model: u.served, Stream: u.stream})
+	up, err := u.tr.Request(&translate.Request{Body: body, Backend: u.member.Backend,
+		ClientModel: u.model, Model: u.served, Stream: u.stream, UsageRequested: usageAsked})
 	if err != nil {
 		return nil, err
 	}
@@ -275,7 +278,7 @@ func (u *upstream) finish(resp *extprocv3.ProcessingResponse, streamErr error) *
 	if !res.Known {
 		known = "unknown"
 	}
-	resp.DynamicMetadata = &structpb.Struct{Fields: map[string]*structpb.Value{"llmproc": structpb.NewStructValue(&structpb.Struct{Fields: map[string]*structpb.Value{
+	resp.DynamicMetadata = metadataStruct(map[string]*structpb.Value{
 		"pool":              structpb.NewStringValue(u.pool.Name),
 		"backend":           structpb.NewStringValue(be.Name),
 		"model":             structpb.NewStringValue(u.served),
@@ -287,7 +290,7 @@ func (u *upstream) finish(resp *extprocv3.ProcessingResponse, streamErr error) *
 		"reasoning_tokens":  structpb.NewNumberValue(float64(res.Usage.Reasoning)),
 		"cost_usd":          structpb.NewStringValue(usage.FormatUSD(cost)),
 		"outcome":           structpb.NewStringValue(outcome),
-	}})}}
+	})
 	return resp
 }
 

@@ -20,14 +20,14 @@ func (o openAI) Request(r *Request) (*Upstream, error) {
 	up := &Upstream{Path: r.Backend.BasePath + chatPath}
 	body := r.Body
 	changed := false
-	if r.Model != "" && gjson.GetBytes(body, "model").String() != r.Model {
+	if r.Model != "" && r.ClientModel != r.Model {
 		b, err := sjson.SetBytes(body, "model", r.Model)
 		if err != nil {
 			return nil, apierr.Internal(err)
 		}
 		body, changed = b, true
 	}
-	if r.Stream && !gjson.GetBytes(body, "stream_options.include_usage").Bool() {
+	if r.Stream && !r.UsageRequested {
 		b, err := sjson.SetBytes(body, "stream_options.include_usage", true)
 		if err != nil {
 			return nil, apierr.Internal(err)

@@ -64,10 +64,12 @@ func TestOpenAIRequestGolden(t *testing.T) {
 			}
 			orig := bytes.Clone(body)
 			up, err := tr.Request(&Request{
-				Body:    body,
-				Backend: &config.RBackend{Name: "b", Schema: sc.Request.Schema, BasePath: sc.Request.BasePath, Credential: sc.Request.Credential},
-				Model:   sc.Request.Model,
-				Stream:  sc.Request.Stream,
+				Body:           body,
+				Backend:        &config.RBackend{Name: "b", Schema: sc.Request.Schema, BasePath: sc.Request.BasePath, Credential: sc.Request.Credential},
+				ClientModel:    gjson.GetBytes(body, "model").String(),
+				Model:          sc.Request.Model,
+				Stream:         sc.Request.Stream,
+				UsageRequested: gjson.GetBytes(body, "stream_options.include_usage").Type == gjson.True,
 			})
 			if err != nil {
 				t.Fatal(err)
@@ -395,7 +397,7 @@ func BenchmarkOpenAIRequest(b *testing.B) {
 	body := []byte(sb.String())
 	tr, _ := For("openai")
 	be := &config.RBackend{Name: "primary", Schema: "openai", Credential: "sk-bench"}
-	req := &Request{Body: body, Backend: be, Model: "gpt-4o-mini-2024-07-18", Stream: true}
+	req := &Request{Body: body, Backend: be, ClientModel: "gpt-4o-mini", Model: "gpt-4o-mini-2024-07-18", Stream: true}
 	b.SetBytes(int64(len(body)))
 	b.ReportAllocs()
 	for b.Loop() {
@@ -411,7 +413,7 @@ func BenchmarkOpenAIRequest(b *testing.B) {
 func BenchmarkOpenAIRequestUnchanged(b *testing.B) {
 	body := []byte(`{"model":"gpt-4o-mini","stream":true,"stream_options":{"include_usage":true},"messages":[{"role":"user","content":"` + strings.Repeat("a", 1900) + `"}]}`)
 	tr, _ := For("openai")
-	req := &Request{Body: body, Backend: &config.RBackend{Name: "primary", Schema: "openai", Credential: "sk-bench"}, Model: "gpt-4o-mini", Stream: true}
+	req := &Request{Body: body, Backend: &config.RBackend{Name: "primary", Schema: "openai", Credential: "sk-bench"}, ClientModel: "gpt-4o-mini", Model: "gpt-4o-mini", Stream: true, UsageRequested: true}
 	b.SetBytes(int64(len(body)))
 	b.ReportAllocs()
 	for b.Loop() {

@@ -16,10 +16,13 @@ import (
 
 // Request is what the upstream role knows when it prepares one attempt.
 type Request struct {
-	Body    []byte // the client's OpenAI chat-completions body
-	Backend *config.RBackend
-	Model   string // the model name to send: the pool member's override or the client's
-	Stream  bool
+	Body        []byte // the client's OpenAI chat-completions body
+	Backend     *config.RBackend
+	ClientModel string // the model the body names
+	Model       string // the model name to send: the pool member's override or the client's
+	Stream      bool
+	// UsageRequested is the client's stream_options.include_usage.
+	UsageRequested bool
 }
 
 // Upstream is the request to send to the backend.
