@@ -35,9 +35,12 @@ e2e:
 bench:
 	$(GO) test -run='^$$' -bench=. -benchmem ./filter/...
 
-# Load driver: full request cycles over loopback gRPC, llmproc vs a no-op floor.
-load:
-	$(GO) run ./e2e/load -mode=both -concurrency=16 -duration=10s
+# Load driver: full request cycles over loopback gRPC, llmproc vs a no-op
+# floor. The driver runs on CPU 0 and the servers on CPU 1, so the two do not
+# compete for a core and the server's CPU per cycle is repeatable.
+load: build
+	$(GO) build -o bin/load ./e2e/load
+	taskset -c 0 bin/load -server-cpus 1 -llmproc-bin $(BIN) -concurrency 16 -duration 10s -answer both
 
 # Re-render the checked-in Envoy bootstrap from the quickstart config.
 envoy:

@@ -82,6 +82,7 @@ type options struct {
 	addr         string
 	pid          int
 	cpuprofile   string
+	serverCPUs   string
 	llmprocBin   string
 	serveNoop    string
 	maxMsg       int64
@@ -103,6 +104,7 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	fs.IntVar(&o.pid, "pid", 0, "with -addr: the server's process id, to read its CPU time (else CPU is not reported)")
 	fs.StringVar(&o.cpuprofile, "cpuprofile", "", "write llmproc's CPU profile of each measured window to FILE.<answer>.pprof (turns on listen.pprof)")
 	fs.StringVar(&o.llmprocBin, "llmproc-bin", "", "llmproc binary to run (default: go build ./cmd/llmproc into a temp dir)")
+	fs.StringVar(&o.serverCPUs, "server-cpus", "", "run the spawned servers under `taskset -c LIST` (with the driver itself under taskset on other CPUs, driver and server stop competing for a core)")
 	fs.StringVar(&o.serveNoop, "serve-noop", "", "internal: run the noop ext_proc server on ADDR")
 	fs.Int64Var(&o.maxMsg, "max-request-bytes", 8<<20, "internal: the noop server's request body limit")
 	if err := fs.Parse(args); err != nil {
@@ -225,7 +227,7 @@ func startServer(ctx context.Context, mode string, o options, cfg *config.Config
 		if err != nil {
 			return nil, err
 		}
-		return start(ctx, mode, addr, logPath, os.Environ(), self,
+		return start(ctx, mode, addr, logPath, os.Environ(), o.serverCPUs, self,
 			"-serve-noop", addr, "-max-request-bytes", fmt.Sprint(cfg.Limits.MaxRequestBytes))
 	}
 	httpAddr, err := freeAddr()
@@ -242,7 +244,7 @@ func startServer(ctx context.Context, mode string, o options, cfg *config.Config
 			return nil, err
 		}
 	}
-	c, err := start(ctx, mode, addr, logPath, credentialEnv(cfg, os.Environ()), bin, "serve", "-config", cfgPath)
+	c, err := start(ctx, mode, addr, logPath, credentialEnv(cfg, os.Environ()), o.serverCPUs, bin, "serve", "-config", cfgPath)
 	if err != nil {
 		return nil, err
 	}

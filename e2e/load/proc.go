@@ -32,12 +32,18 @@ type child struct {
 }
 
 // start runs the command and waits until addr accepts connections.
-func start(ctx context.Context, name, addr, logPath string, env []string, bin string, args ...string) (*child, error) {
+// A non-empty cpus runs it under `taskset -c cpus` (taskset execs the
+// command, so the pid is the server's).
+func start(ctx context.Context, name, addr, logPath string, env []string, cpus, bin string, args ...string) (*child, error) {
 	logf, err := os.Create(logPath)
 	if err != nil {
 		return nil, err
 	}
 	defer logf.Close()
+	if cpus != "" {
+		args = append([]string{"-c", cpus, bin}, args...)
+		bin = "taskset"
+	}
 	cmd := exec.Command(bin, args...)
 	cmd.Env = env
 	cmd.Stdout, cmd.Stderr = logf, logf
