@@ -14,6 +14,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/prometheus/common/expfmt"
 	"github.com/prometheus/common/model"
@@ -187,6 +188,22 @@ func (e *env) metrics(t *testing.T) map[string][]sample {
 		}
 	}
 	return out
+}
+
+// metricsWhen scrapes /metrics until ready says the values are there, or
+// fails after a generous deadline. Attempts that end without reaching the
+// client (a retried 503) are recorded when Envoy closes their stream, which
+// may be just after the client has its answer.
+func (e *env) metricsWhen(t *testing.T, ready func(map[string][]sample) bool) map[string][]sample {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		m := e.metrics(t)
+		if ready(m) || time.Now().After(deadline) {
+			return m
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
 }
 
 type sample struct {

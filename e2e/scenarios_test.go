@@ -171,8 +171,9 @@ func TestFailoverToPriorityOne(t *testing.T) {
 	if got := e.secondary.Requests()[0].Header.Get("authorization"); got != "Bearer sk-secondary" {
 		t.Errorf("secondary got authorization %q", got)
 	}
-	m := e.metrics(t)
-	if n := sum(m["llmproc_requests_total"], map[string]string{"backend": "primary", "status_class": "5xx"}); n != 1 {
+	primary5xx := map[string]string{"backend": "primary", "status_class": "5xx"}
+	m := e.metricsWhen(t, func(m map[string][]sample) bool { return sum(m["llmproc_requests_total"], primary5xx) > 0 })
+	if n := sum(m["llmproc_requests_total"], primary5xx); n != 1 {
 		t.Errorf("primary 5xx attempts %v", n)
 	}
 }
