@@ -174,7 +174,7 @@ func TestFailoverToPriorityOne(t *testing.T) {
 	primary5xx := map[string]string{"backend": "primary", "status_class": "5xx"}
 	m := e.metricsWhen(t, func(m map[string][]sample) bool { return sum(m["llmproc_requests_total"], primary5xx) > 0 })
 	if n := sum(m["llmproc_requests_total"], primary5xx); n != 1 {
-		t.Errorf("primary 5xx attempts %v", n)
+		t.Errorf("primary 5xx attempts %v; llmproc_requests_total: %v", n, m["llmproc_requests_total"])
 	}
 }
 

@@ -302,6 +302,15 @@ func (s *procStream) finish() {
 	}()
 }
 
+// abort resets the gRPC stream, as Envoy does when the filter is destroyed
+// before processing ends.
+func (s *procStream) abort() {
+	if s.opened && s.cancel != nil {
+		s.closed = true
+		s.cancel()
+	}
+}
+
 func (s *procStream) send(dir direction, req *extprocv3.ProcessingRequest) error {
 	if !s.opened {
 		if err := s.open(); err != nil {
@@ -953,6 +962,12 @@ func chain(ctx context.Context, streams []*procStream, dir direction, in <-chan 
 		go func(s *procStream, in <-chan event, out chan<- event) {
 			defer wg.Done()
 			s.run(ctx, dir, in, out)
+			if ctx.Err() != nil {
+				// The request or attempt was abandoned (a retry, a client
+				// reset): Envoy destroys the filter, which resets its gRPC
+				// stream at once.
+				s.abort()
+			}
 		}(s, in, out)
 		in = out
 	}
