@@ -28,6 +28,7 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/llmproc/llmproc/filter/config"
+	"github.com/llmproc/llmproc/filter/extproc"
 
 	// Every extension type the rendered bootstrap packs into an Any, so that
 	// Parse (protojson) can resolve the "@type"s.
@@ -42,30 +43,30 @@ import (
 	_ "github.com/envoyproxy/go-control-plane/envoy/extensions/upstreams/http/v3"
 )
 
-// Names on the wire shared with the filter, the harness and the examples.
+// Names on the wire. Those the filter reads are defined once, in extproc.
 const (
 	// LLMProcClusterName is the cluster through which Envoy reaches llmproc.
 	LLMProcClusterName = "llmproc"
 	// PoolClusterPrefix prefixes a pool's name to form its cluster name.
-	PoolClusterPrefix = "pool/"
+	PoolClusterPrefix = extproc.PoolClusterPrefix
 	// PoolHeader is the request header the router role sets and Envoy routes on.
-	PoolHeader = "x-llmproc-pool"
+	PoolHeader = extproc.HeaderPool
 	// RouteHeader is the request header naming the routing rule that matched.
-	RouteHeader = "x-llmproc-route"
+	RouteHeader = extproc.HeaderRoute
 	// RoleHeader is the gRPC initial metadata key that tells llmproc which
 	// filter role a stream belongs to.
-	RoleHeader = "x-llmproc-role"
+	RoleHeader = extproc.RoleHeader
 	// RoleRouter and RoleUpstream are the values of RoleHeader.
-	RoleRouter   = "router"
-	RoleUpstream = "upstream"
+	RoleRouter   = extproc.RoleRouter
+	RoleUpstream = extproc.RoleUpstream
 	// MetadataNamespace is llmproc's dynamic and endpoint metadata namespace.
-	MetadataNamespace = "llmproc"
+	MetadataNamespace = extproc.MetadataNamespace
 	// BackendKey is the endpoint metadata key holding the backend name.
 	BackendKey = "backend"
 	// BackendAttribute is the ext_proc attribute the upstream role asks for.
-	BackendAttribute = "xds.upstream_host_metadata.filter_metadata['llmproc']['backend']"
+	BackendAttribute = extproc.AttrBackend
 	// ClusterAttribute is the ext_proc attribute naming the chosen cluster.
-	ClusterAttribute = "xds.cluster_name"
+	ClusterAttribute = extproc.AttrCluster
 	// ListenerName is the name of the client-facing listener.
 	ListenerName = "llmproc"
 	// RouteConfigName is the name of the HCM's inline route configuration.

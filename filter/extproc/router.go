@@ -258,5 +258,5 @@ func (s *Server) rejected(code string) {
 
 // metadataStruct wraps fields in the llmproc dynamic-metadata namespace.
 func metadataStruct(fields map[string]*structpb.Value) *structpb.Struct {
-	return &structpb.Struct{Fields: map[string]*structpb.Value{"llmproc": structpb.NewStructValue(&structpb.Struct{Fields: fields})}}
+	return &structpb.Struct{Fields: map[string]*structpb.Value{MetadataNamespace: structpb.NewStructValue(&structpb.Struct{Fields: fields})}}
 }

@@ -36,7 +36,11 @@ import (
 const (
 	RoleRouter   = "router"
 	RoleUpstream = "upstream"
-	roleHeader   = "x-llmproc-role"
+	// RoleHeader is the gRPC metadata key (the filter's initial_metadata)
+	// that names the role.
+	RoleHeader = "x-llmproc-role"
+	// MetadataNamespace is llmproc's dynamic and endpoint metadata namespace.
+	MetadataNamespace = "llmproc"
 )
 
 // Runtimes gives the current compiled config; *config.Store implements it.
@@ -98,7 +102,7 @@ func (s *Server) Process(stream extprocv3.ExternalProcessor_ProcessServer) error
 	case RoleUpstream:
 		p = &upstream{s: s, rt: rt}
 	default:
-		return status.Errorf(codes.InvalidArgument, "ext_proc stream without a valid %s metadata (got %q): set it in the filter's grpc_service.initial_metadata", roleHeader, role)
+		return status.Errorf(codes.InvalidArgument, "ext_proc stream without a valid %s metadata (got %q): set it in the filter's grpc_service.initial_metadata", RoleHeader, role)
 	}
 	if s.metrics != nil {
 		defer s.metrics.Streams(role)()
@@ -196,7 +200,7 @@ func codeOr(code, def string) string {
 
 func roleOf(ctx context.Context) string {
 	md, _ := metadata.FromIncomingContext(ctx)
-	if v := md.Get(roleHeader); len(v) > 0 {
+	if v := md.Get(RoleHeader); len(v) > 0 {
 		return v[0]
 	}
 	return ""

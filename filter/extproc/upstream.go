@@ -23,7 +23,8 @@ const (
 	AttrBackend = "xds.upstream_host_metadata.filter_metadata['llmproc']['backend']"
 	AttrCluster = "xds.cluster_name"
 	attrsKey    = "envoy.filters.http.ext_proc"
-	poolPrefix  = "pool/"
+	// PoolClusterPrefix + pool name is the pool's Envoy cluster.
+	PoolClusterPrefix = "pool/"
 )
 
 // continueResponseBody answers a response chunk that passes unchanged. It is
@@ -77,7 +78,7 @@ func (u *upstream) result() usage.Result {
 func (u *upstream) requestHeaders(req *extprocv3.ProcessingRequest, h *extprocv3.HttpHeaders) (*extprocv3.ProcessingResponse, error) {
 	u.start = u.s.now()
 	attrs := req.GetAttributes()[attrsKey]
-	poolName := strings.TrimPrefix(stringAttr(attrs, AttrCluster), poolPrefix)
+	poolName := strings.TrimPrefix(stringAttr(attrs, AttrCluster), PoolClusterPrefix)
 	if poolName == "" {
 		poolName = headersOf(h)[HeaderPool]
 	}
