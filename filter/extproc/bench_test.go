@@ -15,7 +15,6 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"strings"
 	"testing"
 
 	extprocv3 "github.com/envoyproxy/go-control-plane/envoy/service/ext_proc/v3"
@@ -27,34 +26,12 @@ import (
 	"github.com/llmproc/llmproc/filter/metrics"
 )
 
-// benchConfig is the test config with a production-sized body limit, so the
-// 64 KB request is accepted.
-const benchConfig = `
-limits: {max_request_bytes: 8388608}
-backends:
-  - {name: primary, schema: openai, url: "http://127.0.0.1:1", credential: {env: KEY_A}}
-  - {name: local, schema: openai-compatible, url: "http://127.0.0.1:2/api"}
-models:
-  - {name: gpt-4o-mini, aliases: [mini], pool: cheap, price: {input: 0.15, output: 0.60, cached_input: 0.075}}
-pools:
-  - name: cheap
-    backends: [{backend: primary, model: gpt-4o-mini-2024-07-18}, {backend: local}]
-routes:
-  - {name: auto, match: {model: auto}, pool: cheap}
-`
-
 // benchServer builds a Server with metrics on a private registry, as
 // server.Run wires it, and the compiled bench config.
 func benchServer(b *testing.B) (*Server, *config.Runtime) {
 	b.Helper()
-	cfg, err := config.Parse([]byte(benchConfig))
-	if err != nil {
-		b.Fatal(err)
-	}
-	rt, err := config.Compile(cfg, func(k string) string { return "sk-" + strings.ToLower(k) })
-	if err != nil {
-		b.Fatal(err)
-	}
+	// A production-sized body limit, so the 64 KB request is accepted.
+	rt := testRuntime(b, 8<<20)
 	s := New(Options{Config: fixedRuntime{rt}, Metrics: metrics.New(prometheus.NewRegistry())})
 	return s, rt
 }

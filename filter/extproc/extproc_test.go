@@ -2,6 +2,7 @@ package extproc
 
 import (
 	"context"
+	"fmt"
 	"net"
 	"os"
 	"path/filepath"
@@ -21,8 +22,10 @@ import (
 	"github.com/llmproc/llmproc/filter/metrics"
 )
 
+// testConfig is the registry every extproc test and benchmark runs on; %d is
+// limits.max_request_bytes.
 const testConfig = `
-limits: {max_request_bytes: 4096}
+limits: {max_request_bytes: %d}
 backends:
   - {name: primary, schema: openai, url: "http://127.0.0.1:1", credential: {env: KEY_A}}
   - {name: local, schema: openai-compatible, url: "http://127.0.0.1:2/api"}
@@ -48,14 +51,7 @@ type harness struct {
 
 func newHarness(t *testing.T) *harness {
 	t.Helper()
-	cfg, err := config.Parse([]byte(testConfig))
-	if err != nil {
-		t.Fatal(err)
-	}
-	rt, err := config.Compile(cfg, func(k string) string { return "sk-" + strings.ToLower(k) })
-	if err != nil {
-		t.Fatal(err)
-	}
+	rt := testRuntime(t, 4096)
 	reg := prometheus.NewRegistry()
 	m := metrics.New(reg)
 	lis := bufconn.Listen(1 << 20)
@@ -71,6 +67,21 @@ func newHarness(t *testing.T) *harness {
 	}
 	t.Cleanup(func() { conn.Close() })
 	return &harness{t: t, client: extprocv3.NewExternalProcessorClient(conn), reg: reg, metrics: m}
+}
+
+// testRuntime compiles testConfig with a body limit, credentials from a fake
+// environment ("sk-" + lowercased variable name).
+func testRuntime(tb testing.TB, maxRequestBytes int) *config.Runtime {
+	tb.Helper()
+	cfg, err := config.Parse(fmt.Appendf(nil, testConfig, maxRequestBytes))
+	if err != nil {
+		tb.Fatal(err)
+	}
+	rt, err := config.Compile(cfg, func(k string) string { return "sk-" + strings.ToLower(k) })
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return rt
 }
 
 // stream opens an ext_proc stream for a role.
