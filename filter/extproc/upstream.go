@@ -230,7 +230,9 @@ func (u *upstream) endOfStreamTail() []byte {
 }
 
 func (u *upstream) done(err error) {
-	if u.finished || u.member == nil || u.status == 0 {
+	// Record every attempt whose request was sent on, also one that ended
+	// before response headers (connect failure, per-try timeout, reset).
+	if u.finished || u.member == nil || u.sentAt.IsZero() {
 		return
 	}
 	u.finish(nil, err)

@@ -4,6 +4,7 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	dto "github.com/prometheus/client_model/go"
@@ -252,4 +253,27 @@ func matches(m *dto.Metric, want map[string]string) bool {
 		}
 	}
 	return n == len(want)
+}
+
+// TestUpstreamAttemptEndsBeforeHeaders: Envoy closes the stream when the
+// connection fails or the try times out; the attempt is still counted.
+func TestUpstreamAttemptEndsBeforeHeaders(t *testing.T) {
+	h := newHarness(t)
+	s := h.stream(RoleUpstream)
+	roundTrip(t, s, reqHeaders(hdrs(false, ":method", "POST", ":path", "/v1/chat/completions"), attrsPrimary))
+	roundTrip(t, s, reqBody(`{"model":"gpt-4o-mini","messages":[{"role":"user","content":"hi"}]}`))
+	if err := s.CloseSend(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Recv(); err == nil {
+		t.Fatal("stream did not end")
+	}
+	want := map[string]string{"backend": "primary", "status_class": "canceled"}
+	deadline := time.Now().Add(5 * time.Second)
+	for counter(t, h.reg, "llmproc_requests_total", want) != 1 && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond)
+	}
+	if got := counter(t, h.reg, "llmproc_requests_total", want); got != 1 {
+		t.Errorf("canceled attempts %v, want 1", got)
+	}
 }
