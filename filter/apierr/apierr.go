@@ -63,6 +63,10 @@ func appendNullable(b []byte, s string) []byte {
 // writes \x00, \v and \xff escapes that JSON parsers reject, and messages can
 // carry provider or client bytes. Control characters and DEL become \u00XX,
 // invalid UTF-8 becomes U+FFFD, and U+2028/U+2029 are escaped for JavaScript.
+// AppendJSONString appends s as a JSON string literal: control characters
+// escaped, invalid UTF-8 replaced by U+FFFD, so the result is always valid.
+func AppendJSONString(b []byte, s string) []byte { return appendString(b, s) }
+
 func appendString(b []byte, s string) []byte {
 	const hex = "0123456789abcdef"
 	b = append(b, '"')

@@ -79,6 +79,64 @@ type Backend struct {
 	URL        string     `yaml:"url"`
 	Credential Credential `yaml:"credential"`
 	Headers    Headers    `yaml:"headers"`
+	// DropParams lists OpenAI request parameters this backend cannot honour
+	// that are silently dropped; any other unsupported parameter is a 400
+	// naming it.
+	DropParams []string `yaml:"drop_params"`
+
+	// Schema-specific settings; only the block matching the schema may be set.
+	Anthropic *AnthropicOptions `yaml:"anthropic"`
+	Azure     *AzureOptions     `yaml:"azure"`
+	Vertex    *VertexOptions    `yaml:"vertex"`
+	Bedrock   *BedrockOptions   `yaml:"bedrock"`
+	Compat    *CompatOptions    `yaml:"compat"`
+}
+
+// AnthropicOptions configures an anthropic backend.
+type AnthropicOptions struct {
+	// Version is the anthropic-version header (default 2023-06-01).
+	Version string `yaml:"version"`
+	// MaxTokens is sent when the client gives no max_tokens, which Anthropic
+	// requires (default 4096).
+	MaxTokens int `yaml:"max_tokens"`
+}
+
+// AzureOptions configures an azure-openai backend. The pool member's model
+// name is the deployment name.
+type AzureOptions struct {
+	// APIVersion is the api-version query parameter (default 2024-10-21).
+	APIVersion string `yaml:"api_version"`
+	// Auth is "api-key" (the api-key header, default) or "bearer" (an Entra
+	// ID token in Authorization).
+	Auth string `yaml:"auth"`
+}
+
+// VertexOptions configures a vertex backend (Gemini on Vertex AI). The
+// credential is a service-account key (JSON) or a file holding an access
+// token; the backend URL is the regional endpoint, e.g.
+// https://us-central1-aiplatform.googleapis.com.
+type VertexOptions struct {
+	Project string `yaml:"project"`
+	Region  string `yaml:"region"`
+}
+
+// BedrockOptions configures a bedrock backend (Converse API). Credentials
+// come from the credential (a file or env var holding
+// "ACCESS_KEY_ID:SECRET_ACCESS_KEY[:SESSION_TOKEN]"), or else from the AWS
+// default chain (environment, shared config, web identity).
+type BedrockOptions struct {
+	Region string `yaml:"region"`
+}
+
+// CompatOptions covers the known quirks of OpenAI-compatible servers.
+type CompatOptions struct {
+	// StreamOptions false means the server rejects stream_options, so usage
+	// is not requested (default true).
+	StreamOptions *bool `yaml:"stream_options"`
+	// MaxTokensField renames max_tokens / max_completion_tokens to the field
+	// the server understands: "max_tokens" or "max_completion_tokens"
+	// (default: sent as the client wrote it).
+	MaxTokensField string `yaml:"max_tokens_field"`
 }
 
 // Credential says where a backend's API key comes from. Exactly one of Env or

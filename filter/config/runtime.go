@@ -40,6 +40,14 @@ type RBackend struct {
 	Credential    string
 	SetHeaders    [][2]string // lowercased names, config order sorted by name
 	RemoveHeaders []string    // lowercased
+	DropParams    []string
+
+	// Schema options with defaults applied (zero values for other schemas).
+	Anthropic AnthropicOptions
+	Azure     AzureOptions
+	Vertex    VertexOptions
+	Bedrock   BedrockOptions
+	Compat    CompatOptions
 }
 
 // Authority is host[:port] as sent in the Host header.
@@ -276,6 +284,39 @@ func compileBackend(b Backend, getenv func(string) string, secrets bool) (*RBack
 		if rb.Credential == "" {
 			return nil, fmt.Errorf("credential.file: %s is empty", b.Credential.File)
 		}
+	}
+	rb.DropParams = b.DropParams
+	rb.Anthropic = AnthropicOptions{Version: "2023-06-01", MaxTokens: 4096}
+	if o := b.Anthropic; o != nil {
+		if o.Version != "" {
+			rb.Anthropic.Version = o.Version
+		}
+		if o.MaxTokens > 0 {
+			rb.Anthropic.MaxTokens = o.MaxTokens
+		}
+	}
+	rb.Azure = AzureOptions{APIVersion: "2024-10-21", Auth: "api-key"}
+	if o := b.Azure; o != nil {
+		if o.APIVersion != "" {
+			rb.Azure.APIVersion = o.APIVersion
+		}
+		if o.Auth != "" {
+			rb.Azure.Auth = o.Auth
+		}
+	}
+	if b.Vertex != nil {
+		rb.Vertex = *b.Vertex
+	}
+	if b.Bedrock != nil {
+		rb.Bedrock = *b.Bedrock
+	}
+	streamOptions := true
+	rb.Compat = CompatOptions{StreamOptions: &streamOptions}
+	if o := b.Compat; o != nil {
+		if o.StreamOptions != nil {
+			rb.Compat.StreamOptions = o.StreamOptions
+		}
+		rb.Compat.MaxTokensField = o.MaxTokensField
 	}
 	for k, v := range b.Headers.Set {
 		rb.SetHeaders = append(rb.SetHeaders, [2]string{strings.ToLower(k), v})

@@ -45,6 +45,7 @@ func (c *Config) Validate() error {
 		if b.Credential.Env != "" && b.Credential.File != "" {
 			v.add(p+".credential", "set env or file, not both")
 		}
+		v.schemaOptions(p, b)
 		for _, k := range slices.Sorted(maps.Keys(b.Headers.Set)) {
 			if !validHeaderName(k) {
 				v.add(p+".headers.set", "invalid header name %q", k)
@@ -213,4 +214,53 @@ func validHeaderName(h string) bool {
 		}
 	}
 	return true
+}
+
+// schemaOptions checks that only the options block of the backend's schema is
+// set, and that its required fields are there.
+func (v *validator) schemaOptions(p string, b Backend) {
+	blocks := []struct {
+		key, schema string
+		set         bool
+	}{
+		{"anthropic", "anthropic", b.Anthropic != nil},
+		{"azure", "azure-openai", b.Azure != nil},
+		{"vertex", "vertex", b.Vertex != nil},
+		{"bedrock", "bedrock", b.Bedrock != nil},
+		{"compat", "openai-compatible", b.Compat != nil},
+	}
+	for _, bl := range blocks {
+		if bl.set && b.Schema != bl.schema {
+			v.add(p+"."+bl.key, "only allowed with schema %s", bl.schema)
+		}
+	}
+	switch b.Schema {
+	case "vertex":
+		if b.Vertex == nil || b.Vertex.Project == "" {
+			v.add(p+".vertex.project", "is required for schema vertex")
+		}
+		if b.Vertex == nil || b.Vertex.Region == "" {
+			v.add(p+".vertex.region", "is required for schema vertex")
+		}
+	case "bedrock":
+		if b.Bedrock == nil || b.Bedrock.Region == "" {
+			v.add(p+".bedrock.region", "is required for schema bedrock")
+		}
+	case "azure-openai":
+		if b.Azure != nil && b.Azure.Auth != "" && b.Azure.Auth != "api-key" && b.Azure.Auth != "bearer" {
+			v.add(p+".azure.auth", "unknown value %q (want api-key or bearer)", b.Azure.Auth)
+		}
+	case "openai-compatible":
+		if b.Compat != nil {
+			switch b.Compat.MaxTokensField {
+			case "", "max_tokens", "max_completion_tokens":
+			default:
+				v.add(p+".compat.max_tokens_field", "unknown value %q (want max_tokens or max_completion_tokens)", b.Compat.MaxTokensField)
+			}
+		}
+	case "anthropic":
+		if b.Anthropic != nil && b.Anthropic.MaxTokens < 0 {
+			v.add(p+".anthropic.max_tokens", "must not be negative")
+		}
+	}
 }

@@ -152,22 +152,27 @@ func (u *upstream) responseHeaders(h *extprocv3.HttpHeaders) (*extprocv3.Process
 	}
 	hs := headersOf(h)
 	u.status, _ = strconv.Atoi(hs[":status"])
-	ok := u.status >= 200 && u.status < 300
-	ct := hs["content-type"]
-	sse := strings.HasPrefix(ct, "text/event-stream")
-	u.body = u.tr.Response(&translate.Response{Status: u.status, ContentType: ct, Stream: u.stream})
-	if ok {
-		u.tracker = usage.NewTracker(sse)
-		if sse && u.dropUse {
-			u.strip = &usageStripper{}
-		}
-	}
+	ans := u.tr.Response(&translate.Response{Status: u.status, ContentType: hs["content-type"], Stream: u.stream, Model: u.served})
+	u.body = ans.Body
 	set := []*corev3.HeaderValueOption{
 		header(HeaderBackend, u.member.Backend.Name),
 		header(HeaderModel, u.served),
 	}
-	if !ok {
-		set = append(set, header("content-type", "application/json"))
+	if ans.Status != 0 && ans.Status != u.status {
+		u.status = ans.Status // what the client and Envoy's retry policy see
+		set = append(set, header(":status", strconv.Itoa(ans.Status)))
+	}
+	ct := hs["content-type"]
+	if ans.ContentType != "" && ans.ContentType != ct {
+		ct = ans.ContentType
+		set = append(set, header("content-type", ct))
+	}
+	if u.status >= 200 && u.status < 300 {
+		sse := strings.HasPrefix(ct, "text/event-stream")
+		u.tracker = usage.NewTracker(sse)
+		if sse && u.dropUse {
+			u.strip = &usageStripper{}
+		}
 	}
 	c := &extprocv3.CommonResponse{HeaderMutation: &extprocv3.HeaderMutation{SetHeaders: set}}
 	if h.EndOfStream {
@@ -221,7 +226,7 @@ func (u *upstream) endOfStreamTail() []byte {
 	if u.tracker == nil || !u.stream {
 		return nil
 	}
-	if !u.result().Done {
+	if res := u.result(); !res.Done && !res.ErrorEvent {
 		e := apierr.New(http.StatusBadGateway, apierr.TypeUpstream, "stream_incomplete",
 			"The upstream stream from backend %q ended before it was complete.", u.member.Backend.Name)
 		return append(append([]byte("data: "), e.JSON()...), "\n\n"...)

@@ -43,11 +43,11 @@ func (o openAI) Request(r *Request) (*Upstream, error) {
 	return up, nil
 }
 
-func (o openAI) Response(r *Response) Body {
+func (o openAI) Response(r *Response) Answer {
 	if r.Status >= 200 && r.Status < 300 {
-		return passBody{}
+		return Answer{Body: passBody{}}
 	}
-	return &errorBody{status: r.Status}
+	return Answer{Body: &errorBody{status: r.Status}, ContentType: "application/json"}
 }
 
 // passBody lets every chunk through unchanged.

@@ -292,7 +292,7 @@ func TestNormalizeErrorTypes(t *testing.T) {
 func TestResponseBody(t *testing.T) {
 	tr, _ := For("openai")
 	t.Run("2xx passes every chunk", func(t *testing.T) {
-		b := tr.Response(&Response{Status: 200, ContentType: "text/event-stream", Stream: true})
+		b := tr.Response(&Response{Status: 200, ContentType: "text/event-stream", Stream: true}).Body
 		for _, eos := range []bool{false, false, true} {
 			if out, pass := b.Chunk([]byte("data: {}\n\n"), eos); !pass || out != nil {
 				t.Errorf("Chunk(eos=%v) = %q, %v; want nil, true", eos, out, pass)
@@ -314,7 +314,7 @@ func TestResponseBody(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			b := tr.Response(&Response{Status: tt.status, ContentType: "application/json"})
+			b := tr.Response(&Response{Status: tt.status, ContentType: "application/json"}).Body
 			var out []byte
 			for i, c := range tt.chunks {
 				eos := i == len(tt.chunks)-1
@@ -337,7 +337,7 @@ func TestResponseBody(t *testing.T) {
 		})
 	}
 	t.Run("over the buffer limit", func(t *testing.T) {
-		b := tr.Response(&Response{Status: 500})
+		b := tr.Response(&Response{Status: 500}).Body
 		chunk := bytes.Repeat([]byte("y"), 64<<10)
 		for i := 0; i < 2*maxErrorBody/len(chunk); i++ {
 			if out, pass := b.Chunk(chunk, false); pass || len(out) != 0 {

@@ -10,6 +10,10 @@ package translate
 import (
 	"errors"
 	"fmt"
+	"net/http"
+	"slices"
+
+	"github.com/llmproc/llmproc/filter/apierr"
 
 	"github.com/llmproc/llmproc/filter/config"
 )
@@ -37,14 +41,25 @@ type Upstream struct {
 type Response struct {
 	Status      int
 	ContentType string
-	Stream      bool // the client asked for a stream
+	Stream      bool   // the client asked for a stream
+	Model       string // the model name that was sent (reported back to the client)
 }
 
-// Translator handles one backend schema. Implementations are stateless; per-
-// attempt response state lives in the Body they return.
+// Answer says how a backend's response reaches the client.
+type Answer struct {
+	Body Body
+	// Status, when non-zero, replaces the backend's status, so the client and
+	// Envoy's retry policy see OpenAI's meaning (Anthropic's 529 → 503).
+	Status int
+	// ContentType, when non-empty, replaces the backend's content-type.
+	ContentType string
+}
+
+// Translator handles one backend schema. Implementations keep no per-request
+// state; per-attempt response state lives in the Body of the Answer.
 type Translator interface {
 	Request(r *Request) (*Upstream, error)
-	Response(r *Response) Body
+	Response(r *Response) Answer
 }
 
 // Body translates one response body, chunk by chunk, into OpenAI form.
@@ -78,4 +93,15 @@ func CheckBackends(c *config.Config) error {
 		}
 	}
 	return errors.Join(errs...)
+}
+
+// Unsupported is what a translator does with an OpenAI parameter its backend
+// cannot honour: nil when the backend's drop_params lists it (the caller then
+// drops it), else a 400 naming the parameter and the backend.
+func Unsupported(b *config.RBackend, param string) error {
+	if slices.Contains(b.DropParams, param) {
+		return nil
+	}
+	return &apierr.Error{Status: http.StatusBadRequest, Type: apierr.TypeInvalidRequest, Code: "unsupported_parameter", Param: param,
+		Message: fmt.Sprintf("Parameter '%s' is not supported by backend %q (schema %s). List it in the backend's drop_params to have it dropped instead.", param, b.Name, b.Schema)}
 }
