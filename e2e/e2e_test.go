@@ -53,25 +53,29 @@ type env struct {
 
 func start(t *testing.T) *env {
 	t.Helper()
-	e := &env{primary: fakeopenai.New(fakeopenai.Options{}), secondary: fakeopenai.New(fakeopenai.Options{}), accessLog: &syncBuffer{}, log: &syncBuffer{}}
-	t.Cleanup(func() {
-		e.primary.Close()
-		e.secondary.Close()
-		if t.Failed() {
-			t.Logf("llmproc log:\n%s\naccess log:\n%s", e.log.String(), e.accessLog.String())
-		}
-	})
+	e := &env{primary: fakeopenai.New(fakeopenai.Options{}), secondary: fakeopenai.New(fakeopenai.Options{})}
+	t.Cleanup(func() { e.primary.Close(); e.secondary.Close() })
+	e.Stack, e.accessLog, e.log = startStack(t, fmt.Sprintf(configTemplate, e.primary.URL(), e.secondary.URL()),
+		map[string]string{"PRIMARY_KEY": "sk-primary", "SECONDARY_KEY": "sk-secondary"})
+	return e
+}
+
+// startStack runs llmproc with config (YAML) and Envoy in front of it;
+// credentials are looked up in keys. llmproc's log and the access log are
+// printed when the test fails.
+func startStack(t *testing.T, config string, keys map[string]string) (st *stack.Stack, accessLog, log *syncBuffer) {
+	t.Helper()
+	accessLog, log = &syncBuffer{}, &syncBuffer{}
 	path := filepath.Join(t.TempDir(), "llmproc.yaml")
-	if err := os.WriteFile(path, fmt.Appendf(nil, configTemplate, e.primary.URL(), e.secondary.URL()), 0o600); err != nil {
+	if err := os.WriteFile(path, []byte(config), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	keys := map[string]string{"PRIMARY_KEY": "sk-primary", "SECONDARY_KEY": "sk-secondary"}
 	st, err := stack.Start(context.Background(), stack.Options{
 		ConfigPath: path,
 		Getenv:     func(k string) string { return keys[k] },
 		EnvoyBin:   os.Getenv("ENVOY_BIN"),
-		LLMProcLog: e.log,
-		AccessLog:  e.accessLog,
+		LLMProcLog: log,
+		AccessLog:  accessLog,
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -80,9 +84,11 @@ func start(t *testing.T) *env {
 		if err := st.Close(); err != nil {
 			t.Errorf("stack close: %v", err)
 		}
+		if t.Failed() {
+			t.Logf("llmproc log:\n%s\naccess log:\n%s", log.String(), accessLog.String())
+		}
 	})
-	e.Stack = st
-	return e
+	return st, accessLog, log
 }
 
 type result struct {
