@@ -2,12 +2,14 @@ package translate
 
 import (
 	"net/http"
+	"slices"
 	"strings"
 
 	"github.com/tidwall/gjson"
 	"github.com/tidwall/sjson"
 
 	"github.com/llmproc/llmproc/filter/apierr"
+	"github.com/llmproc/llmproc/filter/config"
 )
 
 // openAI speaks OpenAI's own API and the many servers that copy it (whose
@@ -17,30 +19,123 @@ type openAI struct{}
 const chatPath = "/v1/chat/completions"
 
 func (o openAI) Request(r *Request) (*Upstream, error) {
-	up := &Upstream{Path: r.Backend.BasePath + chatPath}
-	body := r.Body
-	changed := false
-	if r.Model != "" && r.ClientModel != r.Model {
-		b, err := sjson.SetBytes(body, "model", r.Model)
+	body, err := rewriteOpenAI(r, r.Model, streamOptionsAllowed(r.Backend))
+	if err != nil {
+		return nil, err
+	}
+	up := &Upstream{Path: r.Backend.BasePath + chatPath, Body: body}
+	if r.Backend.Credential != "" {
+		up.SetHeaders = append(up.SetHeaders, [2]string{"authorization", "Bearer " + r.Backend.Credential})
+	}
+	return up, nil
+}
+
+// structuralParams are never dropped, whatever drop_params says: without
+// them the request is no chat completion, or the answer's shape (JSON or
+// SSE) would differ from the one the client and llmproc expect.
+var structuralParams = []string{"model", "messages", "stream"}
+
+// rewriteOpenAI applies the rewrites every OpenAI-shaped backend shares and
+// returns the body to send, or nil when the client's body goes unchanged:
+//   - drop_params: each listed top-level parameter is removed;
+//   - compat.max_tokens_field: max_tokens / max_completion_tokens is renamed
+//     to the field the server understands (an explicit value of that field
+//     wins over the other);
+//   - model: set when not empty and different from the client's;
+//   - stream_options.include_usage: added to streams the client sent without
+//     it when streamOptions is true; when false, stream_options is removed
+//     (the server rejects it), so the answer may carry no usage and llmproc
+//     records the attempt's usage as unknown.
+//
+// The client's body is never modified in place.
+func rewriteOpenAI(r *Request, model string, streamOptions bool) ([]byte, error) {
+	body, changed := r.Body, false
+	del := func(key string) error {
+		if !gjson.GetBytes(body, key).Exists() {
+			return nil
+		}
+		b, err := sjson.DeleteBytes(body, key)
+		if err != nil {
+			return apierr.Internal(err)
+		}
+		body, changed = b, true
+		return nil
+	}
+	be := r.Backend
+	for _, p := range be.DropParams {
+		if p == "" || slices.Contains(structuralParams, p) {
+			continue
+		}
+		if err := del(jsonKey(p)); err != nil {
+			return nil, err
+		}
+	}
+	if field := be.Compat.MaxTokensField; field != "" {
+		other := "max_completion_tokens"
+		if field == other {
+			other = "max_tokens"
+		}
+		if v := gjson.GetBytes(body, other); v.Exists() {
+			if !gjson.GetBytes(body, field).Exists() {
+				b, err := sjson.SetRawBytes(body, field, []byte(v.Raw))
+				if err != nil {
+					return nil, apierr.Internal(err)
+				}
+				body, changed = b, true
+			}
+			if err := del(other); err != nil {
+				return nil, err
+			}
+		}
+	}
+	if model != "" && r.ClientModel != model {
+		b, err := sjson.SetBytes(body, "model", model)
 		if err != nil {
 			return nil, apierr.Internal(err)
 		}
 		body, changed = b, true
 	}
-	if r.Stream && !r.UsageRequested {
+	switch {
+	case !streamOptions:
+		if err := del("stream_options"); err != nil {
+			return nil, err
+		}
+	case r.Stream && !r.UsageRequested:
 		b, err := sjson.SetBytes(body, "stream_options.include_usage", true)
 		if err != nil {
 			return nil, apierr.Internal(err)
 		}
 		body, changed = b, true
 	}
-	if changed {
-		up.Body = body
+	if !changed {
+		return nil, nil
 	}
-	if r.Backend.Credential != "" {
-		up.SetHeaders = append(up.SetHeaders, [2]string{"authorization", "Bearer " + r.Backend.Credential})
+	return body, nil
+}
+
+// streamOptionsAllowed reports whether the backend takes stream_options:
+// not when compat.stream_options is false or drop_params lists it.
+func streamOptionsAllowed(b *config.RBackend) bool {
+	if b.Compat.StreamOptions != nil && !*b.Compat.StreamOptions {
+		return false
 	}
-	return up, nil
+	return !slices.Contains(b.DropParams, "stream_options")
+}
+
+// jsonKey escapes a top-level member name for a gjson/sjson path, so a
+// parameter name is never read as a path or pattern.
+func jsonKey(name string) string {
+	if !strings.ContainsAny(name, `.*?|#@\!=<>%`) {
+		return name
+	}
+	var sb strings.Builder
+	for _, c := range name {
+		if strings.ContainsRune(`.*?|#@\!=<>%`, c) {
+			sb.WriteByte('\\')
+		}
+		sb.WriteRune(c)
+	}
+	return sb.String()
 }
 
 func (o openAI) Response(r *Response) Answer {
@@ -59,10 +154,12 @@ func (passBody) Chunk([]byte, bool) ([]byte, bool) { return nil, true }
 const maxErrorBody = 1 << 20
 
 // errorBody buffers a non-2xx answer and emits it at the end as OpenAI error
-// JSON: unchanged if it already is one, wrapped otherwise.
+// JSON: unchanged if it already is one, wrapped otherwise. norm, when set,
+// replaces NormalizeError (a backend with its own error dialect).
 type errorBody struct {
 	status int
 	buf    []byte
+	norm   func(status int, body []byte) []byte
 }
 
 func (e *errorBody) Chunk(chunk []byte, eos bool) ([]byte, bool) {
@@ -72,27 +169,93 @@ func (e *errorBody) Chunk(chunk []byte, eos bool) ([]byte, bool) {
 	if !eos {
 		return nil, false
 	}
+	if e.norm != nil {
+		return e.norm(e.status, e.buf), false
+	}
 	return NormalizeError(e.status, e.buf), false
 }
 
+// errorMessagePaths are where OpenAI-compatible servers put their error
+// text, tried in order: Ollama {"error":"..."}, vLLM and Mistral
+// {"object":"error","message":"..."}, FastAPI {"detail":"..."} and
+// {"error":{"msg":"..."}}. FastAPI's validation list {"detail":[...]}, bare
+// or inside Mistral's {"message":{"detail":[...]}}, is read by detailMessage.
+var errorMessagePaths = []string{"error", "message", "detail", "error.msg"}
+
 // NormalizeError returns body if it is already an OpenAI error object, else an
-// OpenAI error JSON carrying the provider's message (or the status text).
+// OpenAI error JSON carrying the provider's message (or the status text). The
+// type follows the status; the code is the provider's top-level string code
+// (Mistral's "unknown_model") or upstream_error, except that a 400 whose
+// message says the context length was exceeded gets OpenAI's
+// context_length_exceeded, so clients can tell it from other bad requests.
 func NormalizeError(status int, body []byte) []byte {
 	if gjson.ValidBytes(body) && gjson.GetBytes(body, "error.message").Type == gjson.String {
 		return body
 	}
 	msg := strings.TrimSpace(string(body))
+	code := "upstream_error"
 	if gjson.ValidBytes(body) {
-		for _, path := range []string{"error", "message", "detail", "error.msg"} {
+		for _, path := range errorMessagePaths {
 			if v := gjson.GetBytes(body, path); v.Type == gjson.String && v.Str != "" {
 				msg = v.Str
 				break
 			}
 		}
+		for _, path := range []string{"detail", "message.detail"} {
+			if m := detailMessage(gjson.GetBytes(body, path)); m != "" {
+				msg = m
+				break
+			}
+		}
+		if c := gjson.GetBytes(body, "code"); c.Type == gjson.String && c.Str != "" && len(c.Str) <= 64 {
+			code = c.Str
+		}
 	}
 	if msg == "" || len(msg) > 2048 {
 		msg = "upstream returned " + http.StatusText(status)
 	}
-	e := apierr.New(status, apierr.TypeForStatus(status), "upstream_error", "%s", msg)
+	if status == http.StatusBadRequest && contextExceeded(msg) {
+		code = "context_length_exceeded"
+	}
+	e := apierr.New(status, apierr.TypeForStatus(status), code, "%s", msg)
 	return e.JSON()
+}
+
+// detailMessage reads a FastAPI/pydantic validation list
+// ([{"loc":["body","messages"],"msg":"Field required"}, ...]) as
+// "body.messages: Field required; ...", or "" when v is no such list.
+func detailMessage(v gjson.Result) string {
+	if !v.IsArray() {
+		return ""
+	}
+	var sb strings.Builder
+	v.ForEach(func(_, d gjson.Result) bool {
+		m := d.Get("msg")
+		if m.Type != gjson.String {
+			return true
+		}
+		if sb.Len() > 0 {
+			sb.WriteString("; ")
+		}
+		var loc []string
+		d.Get("loc").ForEach(func(_, l gjson.Result) bool {
+			loc = append(loc, l.String())
+			return true
+		})
+		if len(loc) > 0 {
+			sb.WriteString(strings.Join(loc, "."))
+			sb.WriteString(": ")
+		}
+		sb.WriteString(m.Str)
+		return sb.Len() <= 2048
+	})
+	return sb.String()
+}
+
+// contextExceeded reports whether an error message says the prompt did not
+// fit the model's context (vLLM: "maximum context length is 4096 tokens";
+// Mistral: "too large for model with 32768 maximum context length").
+func contextExceeded(msg string) bool {
+	m := strings.ToLower(msg)
+	return strings.Contains(m, "context length") || strings.Contains(m, "context_length") || strings.Contains(m, "context window")
 }

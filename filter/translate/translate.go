@@ -78,6 +78,8 @@ func For(schema string) (Translator, error) {
 		// error shapes) that the per-backend knobs of the translation issue
 		// will cover; errors are already normalized for both.
 		return openAI{}, nil
+	case "azure-openai":
+		return azure{}, nil
 	}
 	return nil, fmt.Errorf("backend schema %q is not supported yet", schema)
 }

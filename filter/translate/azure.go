@@ -1,0 +1,122 @@
+package translate
+
+import (
+	"net/http"
+	"net/url"
+
+	"github.com/tidwall/gjson"
+	"github.com/tidwall/sjson"
+
+	"github.com/llmproc/llmproc/filter/apierr"
+)
+
+// azure speaks Azure OpenAI's deployment API: the body and the answers are
+// OpenAI's, the path names the deployment (the pool member's model name) and
+// the api-version, and the key goes in api-key (or an Entra ID token in
+// Authorization).
+//
+// The body's "model" is left as the client sent it: Azure takes the
+// deployment from the path and ignores the field (OpenAI's own SDKs send it
+// to Azure), so most requests pass without a rewrite.
+type azure struct{}
+
+// azureStreamOptionsSince is the first api-version that takes
+// stream_options (2024-08-01-preview; GA in 2024-10-21); older ones reject
+// the field.
+const azureStreamOptionsSince = "2024-08-01"
+
+func (azure) Request(r *Request) (*Upstream, error) {
+	be := r.Backend
+	body, err := rewriteOpenAI(r, "", streamOptionsAllowed(be) && azureStreamOptions(be.Azure.APIVersion))
+	if err != nil {
+		return nil, err
+	}
+	up := &Upstream{
+		Path: be.BasePath + "/openai/deployments/" + url.PathEscape(r.Model) +
+			"/chat/completions?api-version=" + url.QueryEscape(be.Azure.APIVersion),
+		Body:          body,
+		RemoveHeaders: []string{"authorization", "api-key"},
+	}
+	if be.Credential != "" {
+		if be.Azure.Auth == "bearer" {
+			up.SetHeaders = append(up.SetHeaders, [2]string{"authorization", "Bearer " + be.Credential})
+		} else {
+			up.SetHeaders = append(up.SetHeaders, [2]string{"api-key", be.Credential})
+		}
+	}
+	return up, nil
+}
+
+// azureStreamOptions reports whether an api-version takes stream_options.
+// Versions are dates, optionally with a suffix ("2024-10-01-preview"); any
+// other name ("preview", "latest") is taken to be recent.
+func azureStreamOptions(version string) bool {
+	if len(version) < len(azureStreamOptionsSince) || version[0] < '0' || version[0] > '9' {
+		return true
+	}
+	return version[:len(azureStreamOptionsSince)] >= azureStreamOptionsSince
+}
+
+// Response passes successful answers through: they are OpenAI's, with
+// Azure's additions (prompt_filter_results, content_filter_results, a first
+// stream chunk with empty choices) that OpenAI clients ignore, and
+// finish_reason "content_filter" as OpenAI spells it. Errors are rewritten
+// by AzureError. A 429's retry-after and retry-after-ms headers reach the
+// client unchanged.
+func (azure) Response(r *Response) Answer {
+	if r.Status >= 200 && r.Status < 300 {
+		return Answer{Body: passBody{}}
+	}
+	return Answer{Body: &errorBody{status: r.Status, norm: AzureError}, ContentType: "application/json"}
+}
+
+// AzureError turns an Azure OpenAI error body into OpenAI error JSON with
+// the same status. Azure's errors are OpenAI-shaped but often lack
+// error.type and carry a numeric-string code ({"error":{"code":"429",
+// "message":"..."}}); the type is filled from the status, a 429's code
+// becomes rate_limit_exceeded, a content-filter refusal keeps code
+// content_filter (with param "prompt" when Azure names none) and everything
+// else Azure sent (innererror with content_filter_result, status) is kept.
+// Bodies of other shapes go through NormalizeError.
+func AzureError(status int, body []byte) []byte {
+	if !gjson.ValidBytes(body) {
+		return NormalizeError(status, body)
+	}
+	e := gjson.GetBytes(body, "error")
+	if e.Get("message").Type != gjson.String {
+		return NormalizeError(status, body)
+	}
+	code := e.Get("code")
+	var set [][2]string // path, raw JSON value
+	if t := e.Get("type"); t.Type != gjson.String || t.Str == "" {
+		set = append(set, [2]string{"error.type", jsonString(apierr.TypeForStatus(status))})
+	}
+	switch {
+	case status == http.StatusTooManyRequests:
+		if code.Str != "rate_limit_exceeded" {
+			set = append(set, [2]string{"error.code", `"rate_limit_exceeded"`})
+		}
+	case code.Str == "content_filter":
+		if p := e.Get("param"); p.Type != gjson.String || p.Str == "" {
+			set = append(set, [2]string{"error.param", `"prompt"`})
+		}
+	case code.Type == gjson.Number:
+		set = append(set, [2]string{"error.code", jsonString(code.Raw)})
+	}
+	if !e.Get("param").Exists() && len(set) > 0 {
+		set = append(set, [2]string{"error.param", "null"})
+	}
+	if !code.Exists() && len(set) > 0 {
+		set = append(set, [2]string{"error.code", "null"})
+	}
+	for _, kv := range set {
+		b, err := sjson.SetRawBytes(body, kv[0], []byte(kv[1]))
+		if err != nil {
+			return NormalizeError(status, body)
+		}
+		body = b
+	}
+	return body
+}
+
+func jsonString(s string) string { return string(appendJSONString(nil, s)) }
