@@ -79,37 +79,43 @@ func (azure) Response(r *Response) Answer {
 // else Azure sent (innererror with content_filter_result, status) is kept.
 // Bodies of other shapes go through NormalizeError.
 func AzureError(status int, body []byte) []byte {
-	if !gjson.ValidBytes(body) {
-		return NormalizeError(status, body)
+	if !gjson.ValidBytes(body) || gjson.GetBytes(body, "error.message").Type != gjson.String {
+		body = NormalizeError(status, body)
+		if status != http.StatusTooManyRequests {
+			return body
+		}
 	}
 	e := gjson.GetBytes(body, "error")
-	if e.Get("message").Type != gjson.String {
-		return NormalizeError(status, body)
-	}
-	code := e.Get("code")
-	var set [][2]string // path, raw JSON value
+	var typ, code, param string // raw JSON to set; "" leaves the member alone
 	if t := e.Get("type"); t.Type != gjson.String || t.Str == "" {
-		set = append(set, [2]string{"error.type", jsonString(apierr.TypeForStatus(status))})
+		typ = jsonString(apierr.TypeForStatus(status))
 	}
+	c, p := e.Get("code"), e.Get("param")
 	switch {
 	case status == http.StatusTooManyRequests:
-		if code.Str != "rate_limit_exceeded" {
-			set = append(set, [2]string{"error.code", `"rate_limit_exceeded"`})
+		if c.Type != gjson.String || c.Str != "rate_limit_exceeded" {
+			code = `"rate_limit_exceeded"`
 		}
-	case code.Str == "content_filter":
-		if p := e.Get("param"); p.Type != gjson.String || p.Str == "" {
-			set = append(set, [2]string{"error.param", `"prompt"`})
+	case c.Type == gjson.String && c.Str == "content_filter":
+		if p.Type != gjson.String || p.Str == "" {
+			param = `"prompt"`
 		}
-	case code.Type == gjson.Number:
-		set = append(set, [2]string{"error.code", jsonString(code.Raw)})
+	case c.Type == gjson.Number:
+		code = jsonString(c.Raw)
 	}
-	if !e.Get("param").Exists() && len(set) > 0 {
-		set = append(set, [2]string{"error.param", "null"})
+	if typ == "" && code == "" && param == "" {
+		return body
 	}
-	if !code.Exists() && len(set) > 0 {
-		set = append(set, [2]string{"error.code", "null"})
+	if code == "" && !c.Exists() {
+		code = "null"
 	}
-	for _, kv := range set {
+	if param == "" && !p.Exists() {
+		param = "null"
+	}
+	for _, kv := range [...][2]string{{"error.type", typ}, {"error.param", param}, {"error.code", code}} {
+		if kv[1] == "" {
+			continue
+		}
 		b, err := sjson.SetRawBytes(body, kv[0], []byte(kv[1]))
 		if err != nil {
 			return NormalizeError(status, body)
