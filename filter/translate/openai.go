@@ -184,16 +184,17 @@ var errorMessagePaths = []string{"error", "message", "detail", "error.msg"}
 
 // NormalizeError returns body if it is already an OpenAI error object, else an
 // OpenAI error JSON carrying the provider's message (or the status text). The
-// type follows the status; the code is the provider's top-level string code
-// (Mistral's "unknown_model") or upstream_error, except that a 400 whose
-// message says the context length was exceeded gets OpenAI's
-// context_length_exceeded, so clients can tell it from other bad requests.
+// type follows the status; code and param are the provider's top-level
+// strings where it has them (Mistral's "unknown_model", "model"), else
+// upstream_error and null. A 400 whose message says the context length was
+// exceeded gets OpenAI's code context_length_exceeded, so clients can tell
+// it from other bad requests.
 func NormalizeError(status int, body []byte) []byte {
 	if gjson.ValidBytes(body) && gjson.GetBytes(body, "error.message").Type == gjson.String {
 		return body
 	}
 	msg := strings.TrimSpace(string(body))
-	code := "upstream_error"
+	code, param := "upstream_error", ""
 	if gjson.ValidBytes(body) {
 		for _, path := range errorMessagePaths {
 			if v := gjson.GetBytes(body, path); v.Type == gjson.String && v.Str != "" {
@@ -210,6 +211,9 @@ func NormalizeError(status int, body []byte) []byte {
 		if c := gjson.GetBytes(body, "code"); c.Type == gjson.String && c.Str != "" && len(c.Str) <= 64 {
 			code = c.Str
 		}
+		if p := gjson.GetBytes(body, "param"); p.Type == gjson.String && len(p.Str) <= 64 {
+			param = p.Str
+		}
 	}
 	if msg == "" || len(msg) > 2048 {
 		msg = "upstream returned " + http.StatusText(status)
@@ -217,7 +221,7 @@ func NormalizeError(status int, body []byte) []byte {
 	if status == http.StatusBadRequest && contextExceeded(msg) {
 		code = "context_length_exceeded"
 	}
-	e := apierr.New(status, apierr.TypeForStatus(status), code, "%s", msg)
+	e := &apierr.Error{Status: status, Type: apierr.TypeForStatus(status), Code: code, Param: param, Message: msg}
 	return e.JSON()
 }
 
