@@ -1,0 +1,1080 @@
+package translate
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"math"
+	"net/http"
+	"strconv"
+	"strings"
+
+	"github.com/tidwall/gjson"
+
+	"github.com/llmproc/llmproc/filter/apierr"
+	"github.com/llmproc/llmproc/filter/sse"
+	"github.com/llmproc/llmproc/filter/usage"
+)
+
+// This file serves clients that speak Anthropic's Messages API
+// (POST /v1/messages). Their request becomes an OpenAI chat-completions body,
+// llmproc's one internal schema, so any backend's translator can take it; the
+// OpenAI answer (already normalized by that translator) becomes Anthropic's
+// Messages output again, JSON or SSE.
+//
+// Choices where the two schemas do not meet:
+//   - top_k and thinking (enabled or adaptive) have no chat-completions
+//     equivalent: 400 naming them. thinking {"type":"disabled"} is accepted.
+//   - thinking and redacted_thinking blocks in assistant history are dropped,
+//     as Anthropic itself ignores them in earlier turns.
+//   - cache_control is a caching hint and is dropped; service_tier too.
+//   - tool_result content is flattened to one string (text blocks joined by
+//     "\n"); is_error prefixes it with "Error: ". Images inside tool results
+//     are refused: OpenAI tool messages carry text only.
+//   - output_config.format / output_format json_schema becomes response_format
+//     json_schema (name "output", strict).
+//   - Unknown top-level fields are refused, as Anthropic refuses them.
+//   - A stream's message_start carries zero usage (chat-completions reports
+//     usage only at the end); message_delta carries all four counts, which
+//     current Anthropic SDKs read from it.
+
+// AnthropicRequestToOpenAI converts an Anthropic Messages request body into an OpenAI chat-completions body.
+// It returns *apierr.Error (400, Anthropic-meaningful message, Param set) for invalid input: not JSON, missing model / messages / max_tokens, bad roles or blocks.
+// The OpenAI body always has stream_options.include_usage=true when stream is true (Anthropic clients always get usage).
+func AnthropicRequestToOpenAI(body []byte) ([]byte, error) {
+	if !gjson.ValidBytes(body) {
+		return nil, caBad("", "the request body is not valid JSON")
+	}
+	root := gjson.ParseBytes(body)
+	if !root.IsObject() {
+		return nil, caBad("", "the request body must be a JSON object")
+	}
+	var f struct {
+		model, messages, maxTokens, system, stop, stream, temperature, topP gjson.Result
+		metadata, tools, toolChoice, outputFormat, outputConfig             gjson.Result
+	}
+	var err error
+	root.ForEach(func(k, v gjson.Result) bool {
+		switch k.Str {
+		case "model":
+			f.model = v
+		case "messages":
+			f.messages = v
+		case "max_tokens":
+			f.maxTokens = v
+		case "system":
+			f.system = v
+		case "stop_sequences":
+			f.stop = v
+		case "stream":
+			f.stream = v
+		case "temperature":
+			f.temperature = v
+		case "top_p":
+			f.topP = v
+		case "metadata":
+			f.metadata = v
+		case "tools":
+			f.tools = v
+		case "tool_choice":
+			f.toolChoice = v
+		case "output_format":
+			f.outputFormat = v
+		case "output_config":
+			f.outputConfig = v
+		case "service_tier":
+			// A capacity hint; the answer is the same without it.
+		case "top_k":
+			if v.Type != gjson.Null {
+				err = caUnsupported("top_k", "OpenAI chat-completions has no top_k")
+			}
+		case "thinking":
+			if v.Type != gjson.Null && v.Get("type").String() != "disabled" {
+				err = caUnsupported("thinking", "extended thinking cannot be requested through OpenAI chat-completions")
+			}
+		default:
+			err = caUnsupported(k.Str, "llmproc does not translate this field")
+		}
+		return err == nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	if f.model.Type != gjson.String || f.model.Str == "" {
+		return nil, caBad("model", "model: Field required")
+	}
+	maxTokens, ok := caPositiveInt(f.maxTokens)
+	if !ok {
+		if !f.maxTokens.Exists() {
+			return nil, caBad("max_tokens", "max_tokens: Field required")
+		}
+		return nil, caBad("max_tokens", "max_tokens: Input should be a positive integer")
+	}
+	if !f.messages.IsArray() {
+		return nil, caBad("messages", "messages: Field required (a list of messages)")
+	}
+
+	b := make([]byte, 0, len(body)+128)
+	b = append(b, `{"model":`...)
+	b = appendJSONString(b, f.model.Str)
+	b = append(b, `,"messages":[`...)
+	w := caMsgWriter{b: b}
+	if err := w.system(f.system); err != nil {
+		return nil, err
+	}
+	n := 0
+	var merr error
+	f.messages.ForEach(func(_, m gjson.Result) bool {
+		merr = w.message(n, m)
+		n++
+		return merr == nil
+	})
+	if merr != nil {
+		return nil, merr
+	}
+	if n == 0 {
+		return nil, caBad("messages", "messages: at least one message is required")
+	}
+	b = append(w.b, `],"max_tokens":`...)
+	b = strconv.AppendInt(b, maxTokens, 10)
+
+	if f.stop.Exists() && f.stop.Type != gjson.Null {
+		if !f.stop.IsArray() {
+			return nil, caBad("stop_sequences", "stop_sequences: Input should be a list of strings")
+		}
+		stops := f.stop.Array()
+		for i, s := range stops {
+			if s.Type != gjson.String {
+				return nil, caBad(fmt.Sprintf("stop_sequences.%d", i), fmt.Sprintf("stop_sequences.%d: Input should be a string", i))
+			}
+		}
+		if len(stops) > 0 {
+			b = append(b, `,"stop":[`...)
+			for i, s := range stops {
+				if i > 0 {
+					b = append(b, ',')
+				}
+				b = appendJSONString(b, s.Str)
+			}
+			b = append(b, ']')
+		}
+	}
+	for _, p := range []struct {
+		name string
+		v    gjson.Result
+	}{{"temperature", f.temperature}, {"top_p", f.topP}} {
+		switch p.v.Type {
+		case gjson.Null:
+		case gjson.Number:
+			b = append(b, `,"`...)
+			b = append(b, p.name...)
+			b = append(b, `":`...)
+			b = append(b, p.v.Raw...)
+		default:
+			return nil, caBad(p.name, p.name+": Input should be a number")
+		}
+	}
+	b, err = caAppendTools(b, f.tools, f.toolChoice)
+	if err != nil {
+		return nil, err
+	}
+	b, err = caAppendFormat(b, f.outputFormat, f.outputConfig)
+	if err != nil {
+		return nil, err
+	}
+	if f.metadata.Exists() && f.metadata.Type != gjson.Null {
+		if !f.metadata.IsObject() {
+			return nil, caBad("metadata", "metadata: Input should be an object")
+		}
+		if u := f.metadata.Get("user_id"); u.Type == gjson.String {
+			b = append(b, `,"user":`...)
+			b = appendJSONString(b, u.Str)
+		} else if u.Exists() && u.Type != gjson.Null {
+			return nil, caBad("metadata.user_id", "metadata.user_id: Input should be a string")
+		}
+	}
+	switch f.stream.Type {
+	case gjson.True:
+		b = append(b, `,"stream":true,"stream_options":{"include_usage":true}`...)
+	case gjson.False, gjson.Null:
+	default:
+		return nil, caBad("stream", "stream: Input should be a boolean")
+	}
+	return append(b, '}'), nil
+}
+
+// caPositiveInt reads a JSON integer ≥ 1.
+func caPositiveInt(v gjson.Result) (int64, bool) {
+	if v.Type != gjson.Number || v.Num < 1 || v.Num > math.MaxInt32 || v.Num != math.Trunc(v.Num) {
+		return 0, false
+	}
+	return int64(v.Num), true
+}
+
+// caBad is a 400 for an invalid Anthropic request; param is Anthropic's
+// dotted path to the offending field.
+func caBad(param, msg string) *apierr.Error {
+	return &apierr.Error{Status: http.StatusBadRequest, Type: apierr.TypeInvalidRequest, Param: param, Message: msg}
+}
+
+// caUnsupported is a 400 for a valid Anthropic field that cannot cross
+// chat-completions.
+func caUnsupported(param, why string) *apierr.Error {
+	return &apierr.Error{Status: http.StatusBadRequest, Type: apierr.TypeInvalidRequest, Code: "unsupported_parameter", Param: param,
+		Message: fmt.Sprintf("%s: not supported on llmproc's /v1/messages: %s.", param, why)}
+}
+
+// caMsgWriter appends OpenAI messages, comma-separated.
+type caMsgWriter struct {
+	b []byte
+	n int
+}
+
+func (w *caMsgWriter) open(role string) {
+	if w.n > 0 {
+		w.b = append(w.b, ',')
+	}
+	w.n++
+	w.b = append(w.b, `{"role":"`...)
+	w.b = append(w.b, role...)
+	w.b = append(w.b, `","content":`...)
+}
+
+// system writes Anthropic's top-level system prompt as a system message.
+func (w *caMsgWriter) system(s gjson.Result) error {
+	switch {
+	case !s.Exists() || s.Type == gjson.Null:
+		return nil
+	case s.Type == gjson.String:
+		if s.Str != "" {
+			w.open("system")
+			w.b = appendJSONString(w.b, s.Str)
+			w.b = append(w.b, '}')
+		}
+		return nil
+	case !s.IsArray():
+		return caBad("system", "system: Input should be a string or a list of text blocks")
+	}
+	blocks := s.Array()
+	for i, blk := range blocks {
+		if blk.Get("type").String() != "text" || blk.Get("text").Type != gjson.String {
+			p := fmt.Sprintf("system.%d", i)
+			return caBad(p, p+": only text blocks with a text field are allowed in system")
+		}
+	}
+	if len(blocks) == 0 {
+		return nil
+	}
+	w.open("system")
+	w.b = caTextParts(w.b, blocks)
+	w.b = append(w.b, '}')
+	return nil
+}
+
+// caTextParts writes one text block as a string and several as an array
+// of OpenAI text parts.
+func caTextParts(b []byte, blocks []gjson.Result) []byte {
+	if len(blocks) == 1 {
+		return appendJSONString(b, blocks[0].Get("text").Str)
+	}
+	b = append(b, '[')
+	for i, blk := range blocks {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = append(b, `{"type":"text","text":`...)
+		b = appendJSONString(b, blk.Get("text").Str)
+		b = append(b, '}')
+	}
+	return append(b, ']')
+}
+
+// message writes Anthropic messages[i] as one or more OpenAI messages.
+func (w *caMsgWriter) message(i int, m gjson.Result) error {
+	at := "messages." + strconv.Itoa(i)
+	if !m.IsObject() {
+		return caBad(at, at+": Input should be an object")
+	}
+	role, content := m.Get("role"), m.Get("content")
+	if role.Str != "user" && role.Str != "assistant" || role.Type != gjson.String {
+		return caBad(at+".role", at+".role: Input should be 'user' or 'assistant'")
+	}
+	if content.Type == gjson.String {
+		w.open(role.Str)
+		w.b = appendJSONString(w.b, content.Str)
+		w.b = append(w.b, '}')
+		return nil
+	}
+	if !content.IsArray() {
+		return caBad(at+".content", at+".content: Input should be a string or a list of content blocks")
+	}
+	blocks := content.Array()
+	for j, blk := range blocks {
+		p := at + ".content." + strconv.Itoa(j)
+		if !blk.IsObject() || blk.Get("type").Type != gjson.String {
+			return caBad(p, p+": a content block must be an object with a type")
+		}
+	}
+	if role.Str == "assistant" {
+		return w.assistant(at, blocks)
+	}
+	return w.user(at, blocks)
+}
+
+func (w *caMsgWriter) user(at string, blocks []gjson.Result) error {
+	// Tool results become role "tool" messages, which OpenAI wants right
+	// after the assistant's tool_calls: first, in order, then the rest.
+	parts, texts, results := 0, 0, 0
+	for j, blk := range blocks {
+		p := at + ".content." + strconv.Itoa(j)
+		switch t := blk.Get("type").Str; t {
+		case "text":
+			if blk.Get("text").Type != gjson.String {
+				return caBad(p+".text", p+".text: Field required")
+			}
+			parts++
+			texts++
+		case "image":
+			if _, err := caImageURL(p, blk); err != nil {
+				return err
+			}
+			parts++
+		case "tool_result":
+			if err := w.toolResult(p, blk); err != nil {
+				return err
+			}
+			results++
+		case "document", "search_result", "container_upload":
+			return caUnsupported(p+".type", fmt.Sprintf("%s blocks have no OpenAI chat-completions equivalent", t))
+		default:
+			return caBad(p+".type", fmt.Sprintf("%s.type: %q blocks are not allowed in user messages", p, t))
+		}
+	}
+	if parts == 0 {
+		if results == 0 {
+			return caBad(at+".content", at+".content: at least one content block is required")
+		}
+		return nil
+	}
+	w.open("user")
+	if parts == 1 && texts == 1 {
+		for _, blk := range blocks {
+			if blk.Get("type").Str == "text" {
+				w.b = appendJSONString(w.b, blk.Get("text").Str)
+			}
+		}
+		w.b = append(w.b, '}')
+		return nil
+	}
+	w.b = append(w.b, '[')
+	k := 0
+	for j, blk := range blocks {
+		t := blk.Get("type").Str
+		if t != "text" && t != "image" {
+			continue
+		}
+		if k > 0 {
+			w.b = append(w.b, ',')
+		}
+		k++
+		if t == "text" {
+			w.b = append(w.b, `{"type":"text","text":`...)
+			w.b = appendJSONString(w.b, blk.Get("text").Str)
+			w.b = append(w.b, '}')
+			continue
+		}
+		url, _ := caImageURL(at+".content."+strconv.Itoa(j), blk)
+		w.b = append(w.b, `{"type":"image_url","image_url":{"url":`...)
+		w.b = append(w.b, url...)
+		w.b = append(w.b, "}}"...)
+	}
+	w.b = append(w.b, "]}"...)
+	return nil
+}
+
+// caImageURL returns an Anthropic image block's source as a JSON string: a
+// data URL for base64 data, the URL for url sources.
+func caImageURL(p string, blk gjson.Result) ([]byte, error) {
+	src := blk.Get("source")
+	switch src.Get("type").String() {
+	case "base64":
+		mt, data := src.Get("media_type"), src.Get("data")
+		if mt.Type != gjson.String || mt.Str == "" || data.Type != gjson.String || data.Str == "" {
+			return nil, caBad(p+".source", p+".source: base64 images need media_type and data")
+		}
+		return appendJSONString(nil, "data:"+mt.Str+";base64,"+data.Str), nil
+	case "url":
+		u := src.Get("url")
+		if u.Type != gjson.String || u.Str == "" {
+			return nil, caBad(p+".source.url", p+".source.url: Field required")
+		}
+		return appendJSONString(nil, u.Str), nil
+	case "file":
+		return nil, caUnsupported(p+".source.type", "file sources (the Files API) cannot be sent through OpenAI chat-completions")
+	}
+	return nil, caBad(p+".source.type", p+".source.type: Input should be 'base64' or 'url'")
+}
+
+func (w *caMsgWriter) toolResult(p string, blk gjson.Result) error {
+	id := blk.Get("tool_use_id")
+	if id.Type != gjson.String || id.Str == "" {
+		return caBad(p+".tool_use_id", p+".tool_use_id: Field required")
+	}
+	var sb strings.Builder
+	if blk.Get("is_error").Bool() {
+		sb.WriteString("Error: ")
+	}
+	c := blk.Get("content")
+	switch {
+	case c.Type == gjson.String:
+		sb.WriteString(c.Str)
+	case c.IsArray():
+		var err error
+		k := 0
+		c.ForEach(func(_, part gjson.Result) bool {
+			pp := p + ".content." + strconv.Itoa(k)
+			k++
+			switch t := part.Get("type").String(); t {
+			case "text":
+				if k > 1 {
+					sb.WriteByte('\n')
+				}
+				sb.WriteString(part.Get("text").String())
+			case "image":
+				err = caUnsupported(pp+".type", "OpenAI tool messages carry text only, not images")
+			default:
+				err = caBad(pp+".type", fmt.Sprintf("%s.type: %q blocks are not allowed in tool_result content", pp, t))
+			}
+			return err == nil
+		})
+		if err != nil {
+			return err
+		}
+	case !c.Exists() || c.Type == gjson.Null:
+	default:
+		return caBad(p+".content", p+".content: Input should be a string or a list of content blocks")
+	}
+	w.open("tool")
+	w.b = appendJSONString(w.b, sb.String())
+	w.b = append(w.b, `,"tool_call_id":`...)
+	w.b = appendJSONString(w.b, id.Str)
+	w.b = append(w.b, '}')
+	return nil
+}
+
+func (w *caMsgWriter) assistant(at string, blocks []gjson.Result) error {
+	texts := make([]gjson.Result, 0, len(blocks))
+	calls := 0
+	for j, blk := range blocks {
+		p := at + ".content." + strconv.Itoa(j)
+		switch t := blk.Get("type").Str; t {
+		case "text":
+			if blk.Get("text").Type != gjson.String {
+				return caBad(p+".text", p+".text: Field required")
+			}
+			texts = append(texts, blk)
+		case "tool_use":
+			id, name, input := blk.Get("id"), blk.Get("name"), blk.Get("input")
+			if id.Type != gjson.String || id.Str == "" {
+				return caBad(p+".id", p+".id: Field required")
+			}
+			if name.Type != gjson.String || name.Str == "" {
+				return caBad(p+".name", p+".name: Field required")
+			}
+			if input.Exists() && !input.IsObject() {
+				return caBad(p+".input", p+".input: Input should be an object")
+			}
+			calls++
+		case "thinking", "redacted_thinking":
+			// Earlier turns' thinking: Anthropic ignores it too.
+		default:
+			return caBad(p+".type", fmt.Sprintf("%s.type: %q blocks are not allowed in assistant messages", p, t))
+		}
+	}
+	w.open("assistant")
+	switch {
+	case len(texts) > 0:
+		w.b = caTextParts(w.b, texts)
+	case calls > 0:
+		w.b = append(w.b, "null"...)
+	default:
+		w.b = append(w.b, `""`...)
+	}
+	if calls > 0 {
+		w.b = append(w.b, `,"tool_calls":[`...)
+		k := 0
+		for _, blk := range blocks {
+			if blk.Get("type").Str != "tool_use" {
+				continue
+			}
+			if k > 0 {
+				w.b = append(w.b, ',')
+			}
+			k++
+			args := "{}"
+			if in := blk.Get("input"); in.Exists() {
+				args = in.Raw
+			}
+			w.b = appendToolCall(w.b, -1, blk.Get("id").Str, blk.Get("name").Str, args)
+		}
+		w.b = append(w.b, ']')
+	}
+	w.b = append(w.b, '}')
+	return nil
+}
+
+// caAppendTools writes tools, tool_choice and parallel_tool_calls.
+func caAppendTools(b []byte, tools, choice gjson.Result) ([]byte, error) {
+	n := 0
+	if tools.Exists() && tools.Type != gjson.Null {
+		if !tools.IsArray() {
+			return nil, caBad("tools", "tools: Input should be a list")
+		}
+		var err error
+		tools.ForEach(func(_, t gjson.Result) bool {
+			p := "tools." + strconv.Itoa(n)
+			name, desc, schema := t.Get("name"), t.Get("description"), t.Get("input_schema")
+			switch typ := t.Get("type"); {
+			case typ.Exists() && typ.Type != gjson.Null && typ.Str != "custom":
+				err = caUnsupported(p+".type", fmt.Sprintf("server tool %q has no OpenAI chat-completions equivalent", typ.String()))
+			case name.Type != gjson.String || name.Str == "":
+				err = caBad(p+".name", p+".name: Field required")
+			case !schema.IsObject():
+				err = caBad(p+".input_schema", p+".input_schema: Field required (an object)")
+			case desc.Exists() && desc.Type != gjson.String && desc.Type != gjson.Null:
+				err = caBad(p+".description", p+".description: Input should be a string")
+			}
+			if err != nil {
+				return false
+			}
+			if n == 0 {
+				b = append(b, `,"tools":[`...)
+			} else {
+				b = append(b, ',')
+			}
+			n++
+			b = append(b, `{"type":"function","function":{"name":`...)
+			b = appendJSONString(b, name.Str)
+			if desc.Type == gjson.String {
+				b = append(b, `,"description":`...)
+				b = appendJSONString(b, desc.Str)
+			}
+			b = append(b, `,"parameters":`...)
+			b = append(b, schema.Raw...)
+			if s := t.Get("strict"); s.Type == gjson.True || s.Type == gjson.False {
+				b = append(b, `,"strict":`...)
+				b = append(b, s.Raw...)
+			}
+			b = append(b, "}}"...)
+			return true
+		})
+		if err != nil {
+			return nil, err
+		}
+		if n > 0 {
+			b = append(b, ']')
+		}
+	}
+	if !choice.Exists() || choice.Type == gjson.Null {
+		return b, nil
+	}
+	if !choice.IsObject() {
+		return nil, caBad("tool_choice", "tool_choice: Input should be an object")
+	}
+	typ := choice.Get("type").String()
+	switch typ {
+	case "auto", "any", "tool", "none":
+	default:
+		return nil, caBad("tool_choice.type", "tool_choice.type: Input should be 'auto', 'any', 'tool' or 'none'")
+	}
+	if n == 0 {
+		if typ == "any" || typ == "tool" {
+			return nil, caBad("tool_choice", "tool_choice: requires tools")
+		}
+		return b, nil
+	}
+	b = append(b, `,"tool_choice":`...)
+	switch typ {
+	case "auto":
+		b = append(b, `"auto"`...)
+	case "any":
+		b = append(b, `"required"`...)
+	case "none":
+		b = append(b, `"none"`...)
+	case "tool":
+		name := choice.Get("name")
+		if name.Type != gjson.String || name.Str == "" {
+			return nil, caBad("tool_choice.name", "tool_choice.name: Field required")
+		}
+		b = append(b, `{"type":"function","function":{"name":`...)
+		b = appendJSONString(b, name.Str)
+		b = append(b, "}}"...)
+	}
+	if choice.Get("disable_parallel_tool_use").Type == gjson.True && typ != "none" {
+		b = append(b, `,"parallel_tool_calls":false`...)
+	}
+	return b, nil
+}
+
+// caAppendFormat writes response_format from output_config.format (GA) or
+// output_format (beta).
+func caAppendFormat(b []byte, legacy, cfg gjson.Result) ([]byte, error) {
+	format, at := legacy, "output_format"
+	if cfg.Exists() && cfg.Type != gjson.Null {
+		if !cfg.IsObject() {
+			return nil, caBad("output_config", "output_config: Input should be an object")
+		}
+		var err error
+		cfg.ForEach(func(k, v gjson.Result) bool {
+			if k.Str == "format" {
+				format, at = v, "output_config.format"
+			} else if v.Type != gjson.Null {
+				err = caUnsupported("output_config."+k.Str, "it has no OpenAI chat-completions equivalent")
+			}
+			return err == nil
+		})
+		if err != nil {
+			return nil, err
+		}
+	}
+	if !format.Exists() || format.Type == gjson.Null {
+		return b, nil
+	}
+	if format.Get("type").String() != "json_schema" {
+		return nil, caBad(at+".type", at+".type: Input should be 'json_schema'")
+	}
+	schema := format.Get("schema")
+	if !schema.IsObject() {
+		return nil, caBad(at+".schema", at+".schema: Field required (an object)")
+	}
+	b = append(b, `,"response_format":{"type":"json_schema","json_schema":{"name":"output","strict":true,"schema":`...)
+	b = append(b, schema.Raw...)
+	return append(b, "}}"...), nil
+}
+
+// AnthropicError renders an *apierr.Error as Anthropic error JSON (used for llmproc's own rejections of /v1/messages requests).
+func AnthropicError(e *apierr.Error) []byte {
+	return caAppendError(make([]byte, 0, 64+len(e.Message)), caErrorType(e.Status, e.Type, e.Code, e.Message), e.Message)
+}
+
+func caAppendError(b []byte, typ, msg string) []byte {
+	b = append(b, `{"type":"error","error":{"type":"`...)
+	b = append(b, typ...)
+	b = append(b, `","message":`...)
+	b = appendJSONString(b, msg)
+	return append(b, "}}"...)
+}
+
+// caErrorType maps an HTTP status (or, for errors inside a 200 stream, the
+// OpenAI error type and code) to Anthropic's error type.
+func caErrorType(status int, typ, code, msg string) string {
+	switch {
+	case status == http.StatusUnauthorized:
+		return "authentication_error"
+	case status == http.StatusForbidden:
+		return "permission_error"
+	case status == http.StatusNotFound:
+		return "not_found_error"
+	case status == http.StatusRequestEntityTooLarge:
+		return "request_too_large"
+	case status == http.StatusTooManyRequests:
+		return "rate_limit_error"
+	case status == http.StatusServiceUnavailable || status == 529:
+		return "overloaded_error"
+	case status >= 500:
+		return "api_error"
+	case status >= 400:
+		return "invalid_request_error"
+	}
+	switch {
+	case typ == apierr.TypeRateLimit || strings.Contains(code, "rate_limit"):
+		return "rate_limit_error"
+	case typ == apierr.TypeAuthentication:
+		return "authentication_error"
+	case strings.Contains(typ, "overload") || strings.Contains(code, "overload") || strings.Contains(strings.ToLower(msg), "overloaded"):
+		return "overloaded_error"
+	case typ == apierr.TypeInvalidRequest:
+		return "invalid_request_error"
+	}
+	return "api_error"
+}
+
+// AnthropicResponse converts OpenAI output into Anthropic Messages output for one attempt.
+// stream: the client asked for a stream; status: the (already mapped) HTTP status of the answer; model: the model name to report.
+// 2xx JSON: chat.completion → {"id":"msg_…","type":"message","role":"assistant","model",..."content":[text / tool_use blocks],"stop_reason","stop_sequence":null,"usage":{"input_tokens","output_tokens","cache_read_input_tokens","cache_creation_input_tokens"}}.
+// 2xx stream: OpenAI SSE chunks (any chunk boundaries) → Anthropic SSE events with `event:` lines: message_start, content_block_start/delta (text_delta, input_json_delta for tool calls)/stop, message_delta (stop_reason, usage.output_tokens), message_stop; a `data: [DONE]` ends it; an OpenAI error event (data: {"error":...}) → an Anthropic `event: error` and the stream ends without message_stop; a stream that ends without [DONE] gets no message_stop either.
+// non-2xx: OpenAI error JSON → Anthropic error JSON {"type":"error","error":{"type":<mapped: invalid_request_error, authentication_error, permission_error, not_found_error, rate_limit_error, api_error, overloaded_error>,"message":...}}.
+func AnthropicResponse(stream bool, status int, model string) Body {
+	switch {
+	case status < 200 || status >= 300:
+		return &caErrorBody{status: status}
+	case stream:
+		return &caStream{model: model}
+	}
+	return &caJSON{model: model}
+}
+
+// caErrorBody buffers an OpenAI error answer and emits Anthropic's.
+type caErrorBody struct {
+	status int
+	buf    []byte
+}
+
+func (e *caErrorBody) Chunk(chunk []byte, eos bool) ([]byte, bool) {
+	if len(e.buf)+len(chunk) <= maxErrorBody {
+		e.buf = append(e.buf, chunk...)
+	}
+	if !eos {
+		return nil, false
+	}
+	oe := gjson.GetBytes(NormalizeError(e.status, e.buf), "error")
+	msg := oe.Get("message").String()
+	return caAppendError(nil, caErrorType(e.status, oe.Get("type").String(), oe.Get("code").String(), msg), msg), false
+}
+
+// caMaxAnswer bounds a buffered non-streamed answer.
+const caMaxAnswer = 64 << 20
+
+// caJSON buffers a chat.completion and emits an Anthropic message.
+type caJSON struct {
+	model    string
+	buf      []byte
+	overflow bool
+}
+
+func (a *caJSON) Chunk(chunk []byte, eos bool) ([]byte, bool) {
+	if len(a.buf)+len(chunk) <= caMaxAnswer {
+		a.buf = append(a.buf, chunk...)
+	} else {
+		a.overflow = true
+	}
+	if !eos {
+		return nil, false
+	}
+	if a.overflow || !gjson.ValidBytes(a.buf) {
+		return caAppendError(nil, "api_error", "the upstream answer could not be read"), false
+	}
+	r := gjson.ParseBytes(a.buf)
+	if e := r.Get("error"); e.Exists() {
+		msg := e.Get("message").String()
+		if msg == "" {
+			msg = "upstream error"
+		}
+		return caAppendError(nil, caErrorType(0, e.Get("type").String(), e.Get("code").String(), msg), msg), false
+	}
+	return caMessage(r, a.model), false
+}
+
+// caMessage renders a chat.completion as an Anthropic message.
+func caMessage(r gjson.Result, model string) []byte {
+	if model == "" {
+		model = r.Get("model").String()
+	}
+	msg := r.Get("choices.0.message")
+	text := caContentText(msg.Get("content"))
+	refusal := msg.Get("refusal").String()
+	calls := msg.Get("tool_calls")
+	u, _ := usage.FromOpenAI(r.Get("usage"))
+
+	b := make([]byte, 0, 256+len(text)+len(calls.Raw))
+	b = append(b, `{"id":`...)
+	b = appendJSONString(b, caMessageID(r.Get("id").String()))
+	b = append(b, `,"type":"message","role":"assistant","model":`...)
+	b = appendJSONString(b, model)
+	b = append(b, `,"content":[`...)
+	n := 0
+	for _, t := range []string{text, refusal} {
+		if t == "" {
+			continue
+		}
+		if n > 0 {
+			b = append(b, ',')
+		}
+		n++
+		b = append(b, `{"type":"text","text":`...)
+		b = appendJSONString(b, t)
+		b = append(b, '}')
+	}
+	calls.ForEach(func(_, c gjson.Result) bool {
+		if n > 0 {
+			b = append(b, ',')
+		}
+		n++
+		b = append(b, `{"type":"tool_use","id":`...)
+		b = appendJSONString(b, c.Get("id").String())
+		b = append(b, `,"name":`...)
+		b = appendJSONString(b, c.Get("function.name").String())
+		b = append(b, `,"input":`...)
+		b = caToolInput(b, c.Get("function.arguments").String())
+		b = append(b, '}')
+		return true
+	})
+	b = append(b, `],"stop_reason":"`...)
+	b = append(b, caStopReason(r.Get("choices.0.finish_reason").String(), refusal != "")...)
+	b = append(b, `","stop_sequence":null,"usage":`...)
+	b = caAppendUsage(b, u)
+	return append(b, '}')
+}
+
+// caContentText reads a message's content: a string, or text parts joined.
+func caContentText(c gjson.Result) string {
+	if !c.IsArray() {
+		return c.String()
+	}
+	var sb strings.Builder
+	c.ForEach(func(_, p gjson.Result) bool {
+		if p.Get("type").String() == "text" {
+			sb.WriteString(p.Get("text").String())
+		}
+		return true
+	})
+	return sb.String()
+}
+
+// caToolInput writes tool-call arguments as Anthropic's input object.
+// Arguments that are not a JSON object (a model's malformed call) are kept
+// as a string under "arguments" rather than lost.
+func caToolInput(b []byte, args string) []byte {
+	a := strings.TrimSpace(args)
+	switch {
+	case a == "":
+		return append(b, "{}"...)
+	case gjson.Valid(a) && gjson.Parse(a).IsObject():
+		buf := bytes.NewBuffer(b)
+		if json.Compact(buf, []byte(a)) == nil {
+			return buf.Bytes()
+		}
+	}
+	b = append(b, `{"arguments":`...)
+	b = appendJSONString(b, args)
+	return append(b, '}')
+}
+
+// caMessageID turns an OpenAI completion id into a message id ("msg_…").
+func caMessageID(id string) string {
+	if strings.HasPrefix(id, "msg_") {
+		return id
+	}
+	return "msg_" + strings.TrimPrefix(id, "chatcmpl-")
+}
+
+// caStopReason maps an OpenAI finish_reason to Anthropic's stop_reason.
+// OpenAI cannot say which stop sequence matched, so "stop" is end_turn.
+func caStopReason(finish string, refused bool) string {
+	switch finish {
+	case "length":
+		return "max_tokens"
+	case "tool_calls", "function_call":
+		return "tool_use"
+	case "content_filter":
+		return "refusal"
+	}
+	if refused {
+		return "refusal"
+	}
+	return "end_turn"
+}
+
+// caAppendUsage writes Anthropic usage: input_tokens excludes cached and
+// cache-write tokens, which Anthropic reports separately.
+func caAppendUsage(b []byte, u usage.Usage) []byte {
+	b = append(b, `{"input_tokens":`...)
+	b = strconv.AppendInt(b, max(u.Input-u.CachedInput-u.CacheWrite, 0), 10)
+	b = append(b, `,"cache_creation_input_tokens":`...)
+	b = strconv.AppendInt(b, u.CacheWrite, 10)
+	b = append(b, `,"cache_read_input_tokens":`...)
+	b = strconv.AppendInt(b, u.CachedInput, 10)
+	b = append(b, `,"output_tokens":`...)
+	b = strconv.AppendInt(b, u.Output, 10)
+	return append(b, '}')
+}
+
+// caStream turns OpenAI chat.completion.chunk events into Anthropic's
+// stream events, keeping just enough state to open and close blocks.
+type caStream struct {
+	model   string
+	sc      sse.Scanner
+	out     []byte
+	started bool // message_start sent
+	ended   bool // [DONE] or an error seen: nothing more is sent
+	open    bool // a content block is open
+	openIdx int  // its index
+	next    int  // the next block index
+	tool    int  // the OpenAI tool-call index of the open block, -1 for text
+	tools   []caToolBlock
+	finish  string
+	refused bool
+	usage   usage.Usage
+}
+
+// caToolBlock ties an OpenAI tool-call index to its Anthropic block.
+type caToolBlock struct{ call, block int }
+
+func (s *caStream) Chunk(chunk []byte, eos bool) ([]byte, bool) {
+	s.out = nil
+	s.sc.Feed(chunk, s.event)
+	if eos {
+		s.sc.Flush(s.event)
+	}
+	return s.out, false
+}
+
+func (s *caStream) event(ev sse.Event) {
+	if s.ended {
+		return
+	}
+	if string(ev.Data) == "[DONE]" {
+		s.done()
+		return
+	}
+	if !gjson.ValidBytes(ev.Data) {
+		return
+	}
+	r := gjson.ParseBytes(ev.Data)
+	if e := r.Get("error"); e.Exists() {
+		msg := e.Get("message").String()
+		if msg == "" {
+			msg = "upstream error"
+		}
+		s.ended = true
+		s.out = append(s.out, "event: error\ndata: "...)
+		s.out = caAppendError(s.out, caErrorType(0, e.Get("type").String(), e.Get("code").String(), msg), msg)
+		s.out = append(s.out, "\n\n"...)
+		return
+	}
+	s.start(r.Get("id").String(), r.Get("model").String())
+	if u := r.Get("usage"); u.IsObject() {
+		s.usage, _ = usage.FromOpenAI(u)
+	}
+	c := r.Get("choices.0")
+	if !c.Exists() {
+		return
+	}
+	d := c.Get("delta")
+	d.ForEach(func(k, v gjson.Result) bool {
+		switch k.Str {
+		case "content":
+			if v.Str != "" {
+				s.text(v.Str)
+			}
+		case "refusal":
+			if v.Str != "" {
+				s.refused = true
+				s.text(v.Str)
+			}
+		case "tool_calls":
+			n := 0
+			v.ForEach(func(_, tc gjson.Result) bool {
+				idx := n
+				if i := tc.Get("index"); i.Type == gjson.Number {
+					idx = int(i.Int())
+				}
+				n++
+				s.toolCall(idx, tc)
+				return true
+			})
+		}
+		return true
+	})
+	if f := c.Get("finish_reason"); f.Type == gjson.String && f.Str != "" {
+		s.finish = f.Str
+		s.close()
+	}
+}
+
+func (s *caStream) start(id, model string) {
+	if s.started {
+		return
+	}
+	s.started = true
+	if s.model != "" {
+		model = s.model
+	}
+	b := append(s.out, "event: message_start\ndata: {\"type\":\"message_start\",\"message\":{\"id\":"...)
+	b = appendJSONString(b, caMessageID(id))
+	b = append(b, `,"type":"message","role":"assistant","model":`...)
+	b = appendJSONString(b, model)
+	b = append(b, `,"content":[],"stop_reason":null,"stop_sequence":null,"usage":`...)
+	b = caAppendUsage(b, usage.Usage{})
+	s.out = append(b, "}}\n\n"...)
+}
+
+func (s *caStream) text(t string) {
+	if !s.open || s.tool >= 0 {
+		s.close()
+		s.startBlock(-1)
+		s.out = append(s.out, `{"type":"text","text":""}}`+"\n\n"...)
+	}
+	s.out = s.delta(s.openIdx, "text_delta", "text", t)
+}
+
+func (s *caStream) toolCall(call int, tc gjson.Result) {
+	block := -1
+	for _, t := range s.tools {
+		if t.call == call {
+			block = t.block
+		}
+	}
+	if block < 0 {
+		id := tc.Get("id").String()
+		if id == "" {
+			id = "call_" + strconv.Itoa(call)
+		}
+		s.close()
+		block = s.startBlock(call)
+		s.tools = append(s.tools, caToolBlock{call: call, block: block})
+		b := append(s.out, `{"type":"tool_use","id":`...)
+		b = appendJSONString(b, id)
+		b = append(b, `,"name":`...)
+		b = appendJSONString(b, tc.Get("function.name").String())
+		s.out = append(b, `,"input":{}}}`+"\n\n"...)
+	}
+	if args := tc.Get("function.arguments").String(); args != "" {
+		s.out = s.delta(block, "input_json_delta", "partial_json", args)
+	}
+}
+
+// startBlock opens block s.next and writes content_block_start up to its
+// content_block value.
+func (s *caStream) startBlock(call int) int {
+	s.open, s.openIdx, s.tool = true, s.next, call
+	s.next++
+	b := append(s.out, "event: content_block_start\ndata: {\"type\":\"content_block_start\",\"index\":"...)
+	b = strconv.AppendInt(b, int64(s.openIdx), 10)
+	s.out = append(b, `,"content_block":`...)
+	return s.openIdx
+}
+
+func (s *caStream) delta(index int, typ, field, text string) []byte {
+	b := append(s.out, "event: content_block_delta\ndata: {\"type\":\"content_block_delta\",\"index\":"...)
+	b = strconv.AppendInt(b, int64(index), 10)
+	b = append(b, `,"delta":{"type":"`...)
+	b = append(b, typ...)
+	b = append(b, `","`...)
+	b = append(b, field...)
+	b = append(b, `":`...)
+	b = appendJSONString(b, text)
+	return append(b, "}}\n\n"...)
+}
+
+func (s *caStream) close() {
+	if !s.open {
+		return
+	}
+	s.open = false
+	b := append(s.out, "event: content_block_stop\ndata: {\"type\":\"content_block_stop\",\"index\":"...)
+	b = strconv.AppendInt(b, int64(s.openIdx), 10)
+	s.out = append(b, "}\n\n"...)
+}
+
+// done ends the message: the stop reason and usage, then message_stop.
+func (s *caStream) done() {
+	s.start("", "")
+	s.close()
+	s.ended = true
+	b := append(s.out, "event: message_delta\ndata: {\"type\":\"message_delta\",\"delta\":{\"stop_reason\":\""...)
+	b = append(b, caStopReason(s.finish, s.refused)...)
+	b = append(b, `","stop_sequence":null},"usage":`...)
+	b = caAppendUsage(b, s.usage)
+	s.out = append(b, "}\n\nevent: message_stop\ndata: {\"type\":\"message_stop\"}\n\n"...)
+}
