@@ -1,0 +1,1095 @@
+package translate
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/binary"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/aws/protocol/eventstream"
+	v4 "github.com/aws/aws-sdk-go-v2/aws/signer/v4"
+	awsconfig "github.com/aws/aws-sdk-go-v2/config"
+	"github.com/tidwall/gjson"
+
+	"github.com/llmproc/llmproc/filter/apierr"
+	"github.com/llmproc/llmproc/filter/config"
+	"github.com/llmproc/llmproc/filter/usage"
+)
+
+// bedrock speaks Amazon Bedrock's Converse API: POST
+// {base}/model/{modelId}/converse (JSON) or /converse-stream (AWS
+// event-stream frames), SigV4-signed over the translated body.
+type bedrock struct {
+	now   func() time.Time
+	newID func() string
+	chain *awsChain
+}
+
+// defaultAWSChain caches the AWS default credential chain per backend. The
+// translator seam has no per-runtime place for state that outlives one
+// request, so this one cache is shared by every bedrock translator.
+var defaultAWSChain = &awsChain{load: loadDefaultChain}
+
+func newBedrock() bedrock {
+	return bedrock{now: time.Now, newID: bedrockID, chain: defaultAWSChain}
+}
+
+const (
+	bedrockService  = "bedrock"
+	eventStreamType = "application/vnd.amazon.eventstream"
+	// maxBedrockJSON bounds a buffered (non-streamed) answer.
+	maxBedrockJSON = 32 << 20
+	// bedrockMaxFrame bounds one event-stream frame (AWS allows 16 MiB payloads).
+	bedrockMaxFrame = 24 << 20
+	// awsCredentialTimeout bounds a refresh from the default chain (IMDS, STS).
+	awsCredentialTimeout = 10 * time.Second
+)
+
+func (b bedrock) Request(r *Request) (*Upstream, error) {
+	be := r.Backend
+	body, err := converseBody(r.Body, be)
+	if err != nil {
+		return nil, err
+	}
+	op, accept := "/converse", "application/json"
+	if r.Stream {
+		op, accept = "/converse-stream", eventStreamType
+	}
+	path := be.BasePath + "/model/" + awsEscape(r.Model) + op
+	creds, err := b.credentials(be)
+	if err != nil {
+		return nil, err
+	}
+	signed, err := b.sign(be, path, body, creds)
+	if err != nil {
+		return nil, err
+	}
+	up := &Upstream{Path: path, Body: body, SetHeaders: make([][2]string, 0, 5)}
+	up.SetHeaders = append(up.SetHeaders, [2]string{"content-type", "application/json"}, [2]string{"accept", accept})
+	up.SetHeaders = append(up.SetHeaders, signed...)
+	return up, nil
+}
+
+// sign returns the SigV4 headers for a POST of body to path on the backend.
+// Only host, x-amz-date and x-amz-security-token are signed, so headers
+// Envoy adds on the way (x-request-id, x-forwarded-*) cannot break it.
+func (b bedrock) sign(be *config.RBackend, path string, body []byte, creds aws.Credentials) ([][2]string, error) {
+	plain, err := url.PathUnescape(path)
+	if err != nil {
+		return nil, apierr.Internal(fmt.Errorf("bedrock path %q: %w", path, err))
+	}
+	scheme := "http"
+	if be.TLS {
+		scheme = "https"
+	}
+	host := be.Authority()
+	req := &http.Request{
+		Method: http.MethodPost,
+		URL:    &url.URL{Scheme: scheme, Host: host, Path: plain, RawPath: path},
+		Host:   host,
+		Header: http.Header{},
+	}
+	sum := sha256.Sum256(body)
+	err = v4.NewSigner().SignHTTP(context.Background(), creds, req, hex.EncodeToString(sum[:]),
+		bedrockService, be.Bedrock.Region, b.now())
+	if err != nil {
+		return nil, apierr.Internal(fmt.Errorf("bedrock backend %q: signing: %w", be.Name, err))
+	}
+	out := [][2]string{
+		{"authorization", req.Header.Get("Authorization")},
+		{"x-amz-date", req.Header.Get("X-Amz-Date")},
+	}
+	if tok := req.Header.Get("X-Amz-Security-Token"); tok != "" {
+		out = append(out, [2]string{"x-amz-security-token", tok})
+	}
+	return out, nil
+}
+
+// credentials reads the backend's credential as
+// "ACCESS_KEY_ID:SECRET_ACCESS_KEY[:SESSION_TOKEN]", or else asks the AWS
+// default chain (cached per backend, refreshed before expiry).
+func (b bedrock) credentials(be *config.RBackend) (aws.Credentials, error) {
+	if c := strings.TrimSpace(be.Credential); c != "" {
+		parts := strings.SplitN(c, ":", 3)
+		if len(parts) < 2 || parts[0] == "" || parts[1] == "" {
+			return aws.Credentials{}, apierr.Internal(fmt.Errorf("bedrock backend %q: credential is not ACCESS_KEY_ID:SECRET_ACCESS_KEY[:SESSION_TOKEN]", be.Name))
+		}
+		cr := aws.Credentials{AccessKeyID: parts[0], SecretAccessKey: parts[1], Source: "llmproc"}
+		if len(parts) == 3 {
+			cr.SessionToken = parts[2]
+		}
+		return cr, nil
+	}
+	p, err := b.chain.provider(be.Name, be.Bedrock.Region)
+	if err != nil {
+		return aws.Credentials{}, apierr.Internal(fmt.Errorf("bedrock backend %q: AWS default credentials: %w", be.Name, err))
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), awsCredentialTimeout)
+	defer cancel()
+	cr, err := p.Retrieve(ctx)
+	if err != nil {
+		return aws.Credentials{}, apierr.Internal(fmt.Errorf("bedrock backend %q: AWS default credentials: %w", be.Name, err))
+	}
+	return cr, nil
+}
+
+// awsChain holds one credentials provider per backend and region, loaded
+// once from the AWS default chain and wrapped in a CredentialsCache.
+type awsChain struct {
+	load func(ctx context.Context, region string) (aws.CredentialsProvider, error)
+	mu   sync.Mutex
+	m    map[string]aws.CredentialsProvider
+}
+
+func (c *awsChain) provider(backend, region string) (aws.CredentialsProvider, error) {
+	key := backend + "\x00" + region
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if p, ok := c.m[key]; ok {
+		return p, nil
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), awsCredentialTimeout)
+	defer cancel()
+	p, err := c.load(ctx, region)
+	if err != nil {
+		return nil, err
+	}
+	if p == nil {
+		return nil, fmt.Errorf("no credentials provider found")
+	}
+	if _, ok := p.(*aws.CredentialsCache); !ok {
+		p = aws.NewCredentialsCache(p)
+	}
+	if c.m == nil {
+		c.m = map[string]aws.CredentialsProvider{}
+	}
+	c.m[key] = p
+	return p, nil
+}
+
+func loadDefaultChain(ctx context.Context, region string) (aws.CredentialsProvider, error) {
+	cfg, err := awsconfig.LoadDefaultConfig(ctx, awsconfig.WithRegion(region))
+	if err != nil {
+		return nil, err
+	}
+	return cfg.Credentials, nil
+}
+
+// awsEscape percent-encodes everything but RFC 3986 unreserved characters,
+// as AWS path labels are encoded (a model ARN's ':' and '/' included).
+func awsEscape(s string) string {
+	const hexDigits = "0123456789ABCDEF"
+	var b strings.Builder
+	b.Grow(len(s) + 8)
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == '-' || c == '_' || c == '.' || c == '~' {
+			b.WriteByte(c)
+			continue
+		}
+		b.WriteByte('%')
+		b.WriteByte(hexDigits[c>>4])
+		b.WriteByte(hexDigits[c&15])
+	}
+	return b.String()
+}
+
+// bedrockID returns a fresh OpenAI-style completion id.
+func bedrockID() string {
+	var r [12]byte
+	_, _ = rand.Read(r[:])
+	return "chatcmpl-" + hex.EncodeToString(r[:])
+}
+
+// converse collects the Converse request while the OpenAI body is read.
+type converse struct {
+	be       *config.RBackend
+	system   []byte // comma-separated SystemContentBlocks
+	msgs     []converseMsg
+	toolUse  bool // the history has toolUse or toolResult blocks
+	tools    []byte
+	choice   string // toolChoice JSON; "" leaves the model's default (auto)
+	noTools  bool   // tool_choice none
+	maxTok   string
+	temp     string
+	topP     string
+	stops    []byte
+	hasStops bool
+}
+
+type converseMsg struct {
+	role   string
+	blocks []byte // comma-separated ContentBlocks
+}
+
+// add appends one content block to the conversation, merging it into the
+// previous message when the role repeats (Bedrock wants strict alternation;
+// parallel tool results must share one user message).
+func (c *converse) add(role string, block []byte) {
+	if n := len(c.msgs); n > 0 && c.msgs[n-1].role == role {
+		c.msgs[n-1].blocks = append(append(c.msgs[n-1].blocks, ','), block...)
+		return
+	}
+	c.msgs = append(c.msgs, converseMsg{role: role, blocks: block})
+}
+
+// unsupported returns nil when the backend drops param (skip it), else the 400.
+func (c *converse) unsupported(param string) error { return Unsupported(c.be, param) }
+
+// converseBody translates an OpenAI chat-completions body into a Converse
+// request body.
+func converseBody(body []byte, be *config.RBackend) ([]byte, error) {
+	if !gjson.ValidBytes(body) {
+		return nil, apierr.BadRequest("invalid_json", "The request body is not valid JSON.")
+	}
+	c := &converse{be: be}
+	var err error
+	var toolsRaw, choiceRaw gjson.Result
+	gjson.ParseBytes(body).ForEach(func(k, v gjson.Result) bool {
+		if v.Type == gjson.Null {
+			return true
+		}
+		switch k.Str {
+		case "messages":
+			err = c.messages(v)
+		case "max_tokens":
+			if c.maxTok == "" {
+				c.maxTok, err = brPositiveInt(v, "max_tokens")
+			}
+		case "max_completion_tokens":
+			c.maxTok, err = brPositiveInt(v, "max_completion_tokens")
+		case "temperature":
+			c.temp, err = brNumber(v, "temperature")
+		case "top_p":
+			c.topP, err = brNumber(v, "top_p")
+		case "stop":
+			err = c.stop(v)
+		case "tools":
+			toolsRaw = v
+		case "tool_choice":
+			choiceRaw = v
+		case "n":
+			if v.Type != gjson.Number || v.Int() != 1 {
+				err = c.unsupported("n")
+			}
+		case "parallel_tool_calls":
+			if v.Type == gjson.False {
+				err = c.unsupported("parallel_tool_calls")
+			}
+		case "response_format":
+			if t := v.Get("type").Str; t != "text" {
+				err = c.unsupported("response_format")
+			}
+		case "logprobs":
+			if v.Type == gjson.True {
+				err = c.unsupported("logprobs")
+			}
+		case "frequency_penalty", "presence_penalty":
+			if v.Type != gjson.Number || v.Float() != 0 {
+				err = c.unsupported(k.Str)
+			}
+		case "seed", "top_logprobs", "logit_bias", "reasoning_effort", "audio", "prediction", "web_search_options", "functions", "function_call":
+			err = c.unsupported(k.Str)
+		case "modalities":
+			v.ForEach(func(_, m gjson.Result) bool {
+				if m.Str != "text" {
+					err = c.unsupported("modalities")
+					return false
+				}
+				return true
+			})
+		}
+		return err == nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	if toolsRaw.Exists() {
+		if err := c.toolList(toolsRaw); err != nil {
+			return nil, err
+		}
+	}
+	if choiceRaw.Exists() && len(c.tools) > 0 {
+		if err := c.toolChoice(choiceRaw); err != nil {
+			return nil, err
+		}
+	}
+	return c.render(), nil
+}
+
+func brPositiveInt(v gjson.Result, param string) (string, error) {
+	if v.Type != gjson.Number || v.Int() < 1 || float64(v.Int()) != v.Float() {
+		return "", brParamError(param, "'%s' must be a positive integer.", param)
+	}
+	return strconv.FormatInt(v.Int(), 10), nil
+}
+
+func brNumber(v gjson.Result, param string) (string, error) {
+	if v.Type != gjson.Number {
+		return "", brParamError(param, "'%s' must be a number.", param)
+	}
+	return v.Raw, nil
+}
+
+func brParamError(param, format string, args ...any) *apierr.Error {
+	e := apierr.BadRequest("invalid_value", format, args...)
+	e.Param = param
+	return e
+}
+
+func (c *converse) stop(v gjson.Result) error {
+	switch {
+	case v.Type == gjson.String:
+		c.stops = appendJSONString(c.stops, v.Str)
+		c.hasStops = true
+	case v.IsArray():
+		var err error
+		v.ForEach(func(_, s gjson.Result) bool {
+			if s.Type != gjson.String {
+				err = brParamError("stop", "'stop' must be a string or an array of strings.")
+				return false
+			}
+			if c.hasStops {
+				c.stops = append(c.stops, ',')
+			}
+			c.stops = appendJSONString(c.stops, s.Str)
+			c.hasStops = true
+			return true
+		})
+		return err
+	default:
+		return brParamError("stop", "'stop' must be a string or an array of strings.")
+	}
+	return nil
+}
+
+func (c *converse) messages(v gjson.Result) error {
+	if !v.IsArray() {
+		return brParamError("messages", "'messages' must be an array.")
+	}
+	var err error
+	i := 0
+	v.ForEach(func(_, m gjson.Result) bool {
+		err = c.message(i, m)
+		i++
+		return err == nil
+	})
+	return err
+}
+
+func (c *converse) message(i int, m gjson.Result) error {
+	param := "messages[" + strconv.Itoa(i) + "]"
+	role := m.Get("role").Str
+	content := m.Get("content")
+	switch role {
+	case "system", "developer":
+		return c.systemText(param, content)
+	case "user":
+		return c.userContent(param, content)
+	case "assistant":
+		return c.assistant(param, m, content)
+	case "tool":
+		return c.toolResult(param, m, content)
+	case "function":
+		return c.unsupported("functions")
+	}
+	return brParamError(param+".role", "Unknown role %q in %s.", role, param)
+}
+
+// brTexts calls fn for every text of a content that is a string or an array of
+// text parts (other part types are reported by the caller's kinds).
+func brTexts(param string, content gjson.Result, kinds string, fn func(part gjson.Result, text string) error) error {
+	if content.Type == gjson.String {
+		return fn(gjson.Result{}, content.Str)
+	}
+	if !content.Exists() || content.Type == gjson.Null {
+		return nil
+	}
+	if !content.IsArray() {
+		return brParamError(param+".content", "'%s.content' must be a string or an array of content parts.", param)
+	}
+	var err error
+	j := 0
+	content.ForEach(func(_, p gjson.Result) bool {
+		t := p.Get("type").Str
+		switch {
+		case t == "text" || t == "refusal" && strings.Contains(kinds, "refusal"):
+			key := t
+			err = fn(p, p.Get(key).Str)
+		case strings.Contains(kinds, "media"):
+			err = fn(p, "")
+		default:
+			err = brParamError(fmt.Sprintf("%s.content[%d].type", param, j), "Content part type %q is not allowed in %s.", t, param)
+		}
+		j++
+		return err == nil
+	})
+	return err
+}
+
+func brTextBlock(b []byte, text string) []byte {
+	b = append(b, `{"text":`...)
+	b = appendJSONString(b, text)
+	return append(b, '}')
+}
+
+func (c *converse) systemText(param string, content gjson.Result) error {
+	return brTexts(param, content, "", func(_ gjson.Result, text string) error {
+		if text == "" {
+			return nil
+		}
+		if len(c.system) > 0 {
+			c.system = append(c.system, ',')
+		}
+		c.system = brTextBlock(c.system, text)
+		return nil
+	})
+}
+
+func (c *converse) userContent(param string, content gjson.Result) error {
+	j := -1
+	return brTexts(param, content, "media", func(p gjson.Result, text string) error {
+		j++
+		if !p.Exists() || p.Get("type").Str == "text" {
+			if text != "" {
+				c.add("user", brTextBlock(nil, text))
+			}
+			return nil
+		}
+		partParam := fmt.Sprintf("%s.content[%d]", param, j)
+		switch p.Get("type").Str {
+		case "image_url":
+			block, err := c.image(partParam, p.Get("image_url.url").Str)
+			if err != nil || block == nil {
+				return err
+			}
+			c.add("user", block)
+			return nil
+		case "input_audio":
+			return c.unsupported("input_audio")
+		case "file":
+			return c.unsupported("file")
+		}
+		return brParamError(partParam+".type", "Unknown content part type %q.", p.Get("type").Str)
+	})
+}
+
+// image turns a data URL into a Converse image block. Bedrock takes only
+// inline bytes (or S3 locations), so http(s) URLs are unsupported; nil with
+// a nil error means the backend drops them.
+func (c *converse) image(param, u string) ([]byte, error) {
+	rest, ok := strings.CutPrefix(u, "data:")
+	if !ok {
+		if err := c.unsupported("image_url"); err != nil {
+			e := apierr.From(err)
+			e.Param = param + ".image_url"
+			e.Message = fmt.Sprintf("Image URLs are not supported by backend %q (schema bedrock); send the image as a base64 data URL, or list image_url in the backend's drop_params to drop such images.", c.be.Name)
+			return nil, e
+		}
+		return nil, nil
+	}
+	meta, data, ok := strings.Cut(rest, ",")
+	mime, isB64 := strings.CutSuffix(meta, ";base64")
+	if !ok || !isB64 {
+		return nil, brParamError(param+".image_url", "The image data URL must be base64-encoded (data:image/png;base64,...).")
+	}
+	var format string
+	switch strings.ToLower(mime) {
+	case "image/png":
+		format = "png"
+	case "image/jpeg", "image/jpg":
+		format = "jpeg"
+	case "image/gif":
+		format = "gif"
+	case "image/webp":
+		format = "webp"
+	default:
+		return nil, brParamError(param+".image_url", "Image type %q is not supported by Bedrock (png, jpeg, gif, webp).", mime)
+	}
+	b := make([]byte, 0, len(data)+64)
+	b = append(b, `{"image":{"format":"`...)
+	b = append(b, format...)
+	b = append(b, `","source":{"bytes":`...)
+	b = appendJSONString(b, data)
+	return append(b, "}}}"...), nil
+}
+
+func (c *converse) assistant(param string, m, content gjson.Result) error {
+	err := brTexts(param, content, "refusal", func(_ gjson.Result, text string) error {
+		if text != "" {
+			c.add("assistant", brTextBlock(nil, text))
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	calls := m.Get("tool_calls")
+	if !calls.Exists() || calls.Type == gjson.Null {
+		return nil
+	}
+	j := 0
+	calls.ForEach(func(_, tc gjson.Result) bool {
+		p := fmt.Sprintf("%s.tool_calls[%d]", param, j)
+		j++
+		id, name := tc.Get("id").Str, tc.Get("function.name").Str
+		if id == "" || name == "" {
+			err = brParamError(p, "A tool call needs an id and a function name.")
+			return false
+		}
+		args := strings.TrimSpace(tc.Get("function.arguments").Str)
+		if args == "" {
+			args = "{}"
+		}
+		if !gjson.Valid(args) || !gjson.Parse(args).IsObject() {
+			err = brParamError(p+".function.arguments", "Tool call arguments must be a JSON object for backend %q (schema bedrock).", c.be.Name)
+			return false
+		}
+		b := append([]byte(nil), `{"toolUse":{"toolUseId":`...)
+		b = appendJSONString(b, id)
+		b = append(b, `,"name":`...)
+		b = appendJSONString(b, name)
+		b = append(b, `,"input":`...)
+		b = append(b, args...)
+		b = append(b, "}}"...)
+		c.add("assistant", b)
+		c.toolUse = true
+		return true
+	})
+	return err
+}
+
+func (c *converse) toolResult(param string, m, content gjson.Result) error {
+	id := m.Get("tool_call_id").Str
+	if id == "" {
+		return brParamError(param+".tool_call_id", "A tool message needs a tool_call_id.")
+	}
+	b := append([]byte(nil), `{"toolResult":{"toolUseId":`...)
+	b = appendJSONString(b, id)
+	b = append(b, `,"content":[`...)
+	n := 0
+	err := brTexts(param, content, "", func(_ gjson.Result, text string) error {
+		if n > 0 {
+			b = append(b, ',')
+		}
+		b = brTextBlock(b, text)
+		n++
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	if n == 0 {
+		b = brTextBlock(b, "")
+	}
+	b = append(b, "]}}"...)
+	c.add("user", b)
+	c.toolUse = true
+	return nil
+}
+
+func (c *converse) toolList(v gjson.Result) error {
+	if !v.IsArray() {
+		return brParamError("tools", "'tools' must be an array.")
+	}
+	var err error
+	j := 0
+	v.ForEach(func(_, t gjson.Result) bool {
+		p := fmt.Sprintf("tools[%d]", j)
+		j++
+		if typ := t.Get("type").Str; typ != "function" {
+			err = brParamError(p+".type", "Tool type %q is not supported by backend %q (schema bedrock); only function tools are.", typ, c.be.Name)
+			return false
+		}
+		name := t.Get("function.name").Str
+		if name == "" {
+			err = brParamError(p+".function.name", "A function tool needs a name.")
+			return false
+		}
+		if len(c.tools) > 0 {
+			c.tools = append(c.tools, ',')
+		}
+		c.tools = append(c.tools, `{"toolSpec":{"name":`...)
+		c.tools = appendJSONString(c.tools, name)
+		if d := t.Get("function.description"); d.Type == gjson.String && d.Str != "" {
+			c.tools = append(c.tools, `,"description":`...)
+			c.tools = appendJSONString(c.tools, d.Str)
+		}
+		c.tools = append(c.tools, `,"inputSchema":{"json":`...)
+		if ps := t.Get("function.parameters"); ps.IsObject() {
+			c.tools = append(c.tools, ps.Raw...)
+		} else {
+			c.tools = append(c.tools, `{"type":"object","properties":{}}`...)
+		}
+		c.tools = append(c.tools, "}}}"...)
+		return true
+	})
+	return err
+}
+
+func (c *converse) toolChoice(v gjson.Result) error {
+	if v.Type == gjson.String {
+		switch v.Str {
+		case "auto":
+			c.choice = `{"auto":{}}`
+		case "required":
+			c.choice = `{"any":{}}`
+		case "none":
+			// Bedrock has no "none"; sending no tools is the same, unless
+			// the history holds tool blocks, which need toolConfig.
+			if c.toolUse {
+				return c.unsupported("tool_choice")
+			}
+			c.noTools = true
+		default:
+			return brParamError("tool_choice", "Unknown tool_choice %q.", v.Str)
+		}
+		return nil
+	}
+	name := v.Get("function.name").Str
+	if v.Get("type").Str != "function" || name == "" {
+		return brParamError("tool_choice", "tool_choice must be auto, none, required or {\"type\":\"function\",\"function\":{\"name\":...}}.")
+	}
+	b := append([]byte(nil), `{"tool":{"name":`...)
+	b = appendJSONString(b, name)
+	c.choice = string(append(b, "}}"...))
+	return nil
+}
+
+func (c *converse) render() []byte {
+	size := 64 + len(c.system) + len(c.tools) + len(c.stops)
+	for _, m := range c.msgs {
+		size += 32 + len(m.blocks)
+	}
+	b := make([]byte, 0, size)
+	b = append(b, `{"messages":[`...)
+	for i, m := range c.msgs {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = append(b, `{"role":"`...)
+		b = append(b, m.role...)
+		b = append(b, `","content":[`...)
+		b = append(b, m.blocks...)
+		b = append(b, "]}"...)
+	}
+	b = append(b, ']')
+	if len(c.system) > 0 {
+		b = append(b, `,"system":[`...)
+		b = append(b, c.system...)
+		b = append(b, ']')
+	}
+	if c.maxTok != "" || c.temp != "" || c.topP != "" || c.hasStops {
+		b = append(b, `,"inferenceConfig":{`...)
+		sep := false
+		field := func(name, raw string) {
+			if raw == "" {
+				return
+			}
+			if sep {
+				b = append(b, ',')
+			}
+			b = append(b, '"')
+			b = append(b, name...)
+			b = append(b, `":`...)
+			b = append(b, raw...)
+			sep = true
+		}
+		field("maxTokens", c.maxTok)
+		field("temperature", c.temp)
+		field("topP", c.topP)
+		if c.hasStops {
+			if sep {
+				b = append(b, ',')
+			}
+			b = append(b, `"stopSequences":[`...)
+			b = append(b, c.stops...)
+			b = append(b, ']')
+		}
+		b = append(b, '}')
+	}
+	if len(c.tools) > 0 && !c.noTools {
+		b = append(b, `,"toolConfig":{"tools":[`...)
+		b = append(b, c.tools...)
+		b = append(b, ']')
+		if c.choice != "" {
+			b = append(b, `,"toolChoice":`...)
+			b = append(b, c.choice...)
+		}
+		b = append(b, '}')
+	}
+	return append(b, '}')
+}
+
+func (b bedrock) Response(r *Response) Answer {
+	if r.Status < 200 || r.Status >= 300 {
+		status := bedrockHTTPStatus(r.Status)
+		a := Answer{Body: &bedrockErrorBody{status: status}, ContentType: "application/json"}
+		if status != r.Status {
+			a.Status = status
+		}
+		return a
+	}
+	out := Stream{ID: b.newID(), Model: r.Model, Created: b.now().Unix()}
+	if r.Stream {
+		return Answer{Body: &bedrockStream{out: out}, ContentType: "text/event-stream"}
+	}
+	return Answer{Body: &bedrockJSON{out: out}, ContentType: "application/json"}
+}
+
+// bedrockHTTPStatus maps the statuses Bedrock uses that mean something else
+// to OpenAI clients and Envoy's retry policy: ModelTimeoutException's 408
+// is a gateway timeout, ModelErrorException's 424 a bad gateway.
+func bedrockHTTPStatus(status int) int {
+	switch status {
+	case http.StatusRequestTimeout:
+		return http.StatusGatewayTimeout
+	case http.StatusFailedDependency:
+		return http.StatusBadGateway
+	}
+	return status
+}
+
+// bedrockError maps a Bedrock error (its type, from the body's __type or an
+// exception frame, and message) to an OpenAI error. status is the HTTP
+// status to fall back on when the type is unknown.
+func bedrockError(status int, typ, message string) *apierr.Error {
+	if i := strings.LastIndexByte(typ, '#'); i >= 0 {
+		typ = typ[i+1:]
+	}
+	if i := strings.IndexByte(typ, ':'); i >= 0 {
+		typ = typ[:i]
+	}
+	code := "upstream_error"
+	switch strings.ToLower(strings.TrimSuffix(strings.TrimSuffix(typ, "Exception"), "exception")) {
+	case "throttling", "servicequotaexceeded":
+		status, code = http.StatusTooManyRequests, "rate_limit_exceeded"
+	case "serviceunavailable":
+		status, code = http.StatusServiceUnavailable, "service_unavailable"
+	case "modelnotready":
+		status, code = http.StatusServiceUnavailable, "model_not_ready"
+	case "validation":
+		status, code = http.StatusBadRequest, "invalid_request"
+	case "accessdenied":
+		status, code = http.StatusForbidden, "access_denied"
+	case "unrecognizedclient", "invalidsignature", "expiredtoken", "incompletesignature", "missingauthenticationtoken":
+		status, code = http.StatusForbidden, "invalid_credentials"
+	case "resourcenotfound":
+		status, code = http.StatusNotFound, "model_not_found"
+	case "modeltimeout":
+		status, code = http.StatusGatewayTimeout, "timeout"
+	case "modelstreamerror", "modelerror":
+		status, code = http.StatusBadGateway, "upstream_error"
+	case "internalserver":
+		status = http.StatusInternalServerError
+	default:
+		status = bedrockHTTPStatus(status)
+	}
+	if status == http.StatusBadRequest && brContextTooLong(message) {
+		code = "context_length_exceeded"
+	}
+	return ProviderError(status, code, message)
+}
+
+// brContextTooLong recognises Bedrock's messages for prompts over the
+// model's context window (worded by each model family).
+func brContextTooLong(msg string) bool {
+	m := strings.ToLower(msg)
+	for _, s := range []string{"too long", "context length", "context window", "too many input tokens", "input token count", "maximum context", "max_tokens_to_sample", "exceeds the maximum number of tokens"} {
+		if strings.Contains(m, s) {
+			return true
+		}
+	}
+	return false
+}
+
+// bedrockErrorBody buffers a non-2xx answer and emits OpenAI error JSON.
+type bedrockErrorBody struct {
+	status int
+	buf    []byte
+}
+
+func (e *bedrockErrorBody) Chunk(chunk []byte, eos bool) ([]byte, bool) {
+	if len(e.buf)+len(chunk) <= maxErrorBody {
+		e.buf = append(e.buf, chunk...)
+	}
+	if !eos {
+		return nil, false
+	}
+	var typ, msg string
+	if gjson.ValidBytes(e.buf) {
+		body := gjson.ParseBytes(e.buf)
+		typ = body.Get("__type").Str
+		for _, k := range []string{"message", "Message", "error.message"} {
+			if v := body.Get(k); v.Type == gjson.String && v.Str != "" {
+				msg = v.Str
+				break
+			}
+		}
+	} else if s := strings.TrimSpace(string(e.buf)); len(s) <= 2048 {
+		msg = s
+	}
+	if typ == "" {
+		typ = brStatusErrorType(e.status)
+	}
+	err := bedrockError(e.status, typ, msg)
+	err.Status = e.status // the status line is already on its way
+	err.Type = apierr.TypeForStatus(e.status)
+	return err.JSON(), false
+}
+
+// brStatusErrorType names the Bedrock error a status stands for when the body
+// does not say (the x-amzn-errortype header is not visible here).
+func brStatusErrorType(status int) string {
+	switch status {
+	case http.StatusTooManyRequests:
+		return "ThrottlingException"
+	case http.StatusServiceUnavailable:
+		return "ServiceUnavailableException"
+	case http.StatusBadRequest:
+		return "ValidationException"
+	case http.StatusForbidden:
+		return "AccessDeniedException"
+	case http.StatusNotFound:
+		return "ResourceNotFoundException"
+	case http.StatusGatewayTimeout:
+		return "ModelTimeoutException"
+	}
+	return ""
+}
+
+// brFinishReason maps a Converse stopReason to OpenAI's finish_reason.
+func brFinishReason(stop string) string {
+	switch stop {
+	case "max_tokens", "model_context_window_exceeded":
+		return "length"
+	case "tool_use":
+		return "tool_calls"
+	case "guardrail_intervened", "content_filtered":
+		return "content_filter"
+	}
+	return "stop"
+}
+
+// bedrockUsage reads a Converse TokenUsage. inputTokens excludes the tokens
+// read from and written to the prompt cache, which Bedrock reports apart;
+// llmproc's Input counts all three.
+func bedrockUsage(u gjson.Result) usage.Usage {
+	in, out := u.Get("inputTokens").Int(), u.Get("outputTokens").Int()
+	cr, cw := u.Get("cacheReadInputTokens").Int(), u.Get("cacheWriteInputTokens").Int()
+	return usage.Usage{Input: in + cr + cw, Output: out, CachedInput: cr, CacheWrite: cw}
+}
+
+// bedrockJSON buffers a Converse answer and emits one chat.completion.
+type bedrockJSON struct {
+	out  Stream
+	buf  []byte
+	over bool
+}
+
+func (j *bedrockJSON) Chunk(chunk []byte, eos bool) ([]byte, bool) {
+	if !j.over {
+		if len(j.buf)+len(chunk) > maxBedrockJSON {
+			j.over, j.buf = true, nil
+		} else {
+			j.buf = append(j.buf, chunk...)
+		}
+	}
+	if !eos {
+		return nil, false
+	}
+	if j.over || !gjson.ValidBytes(j.buf) {
+		return ProviderError(http.StatusBadGateway, "upstream_error", "Bedrock returned an answer llmproc could not read.").JSON(), false
+	}
+	body := gjson.ParseBytes(j.buf)
+	c := Completion{ID: j.out.ID, Model: j.out.Model, Created: j.out.Created,
+		FinishReason: brFinishReason(body.Get("stopReason").Str), Usage: bedrockUsage(body.Get("usage"))}
+	var text, reasoning strings.Builder
+	body.Get("output.message.content").ForEach(func(_, blk gjson.Result) bool {
+		if t := blk.Get("text"); t.Type == gjson.String {
+			text.WriteString(t.Str)
+		}
+		if r := blk.Get("reasoningContent.reasoningText.text"); r.Type == gjson.String {
+			reasoning.WriteString(r.Str)
+		}
+		if tu := blk.Get("toolUse"); tu.IsObject() {
+			args := "{}"
+			if in := tu.Get("input"); in.Exists() {
+				args = brCompactJSON(in.Raw)
+			}
+			c.ToolCalls = append(c.ToolCalls, ToolCall{ID: tu.Get("toolUseId").Str, Name: tu.Get("name").Str, Arguments: args})
+		}
+		return true
+	})
+	c.Content, c.Reasoning = text.String(), reasoning.String()
+	return c.JSON(), false
+}
+
+// brCompactJSON drops insignificant whitespace from valid JSON.
+func brCompactJSON(raw string) string {
+	var b bytes.Buffer
+	if err := json.Compact(&b, []byte(raw)); err != nil {
+		return raw
+	}
+	return b.String()
+}
+
+// bedrockStream turns ConverseStream event-stream frames into OpenAI SSE,
+// carrying a partial frame over to the next chunk.
+type bedrockStream struct {
+	out     Stream
+	dec     eventstream.Decoder
+	rd      bytes.Reader
+	buf     []byte
+	payload []byte
+	role    bool // the role chunk is out
+	stopped bool // messageStop seen
+	metered bool // metadata (usage) seen
+	ended   bool // [DONE] or an error event is out; the rest is ignored
+	use     usage.Usage
+	tools   map[int64]int // contentBlockIndex → tool_calls index
+}
+
+func (s *bedrockStream) Chunk(chunk []byte, eos bool) ([]byte, bool) {
+	if s.ended {
+		return nil, false
+	}
+	s.buf = append(s.buf, chunk...)
+	var out []byte
+	off := 0
+	for !s.ended && len(s.buf)-off >= 12 {
+		total := int(binary.BigEndian.Uint32(s.buf[off:]))
+		if total < 16 || total > bedrockMaxFrame {
+			out = s.fail(out, fmt.Errorf("frame length %d", total))
+			break
+		}
+		if len(s.buf)-off < total {
+			break
+		}
+		s.rd.Reset(s.buf[off : off+total])
+		msg, err := s.dec.Decode(&s.rd, s.payload)
+		off += total
+		if err != nil {
+			out = s.fail(out, err)
+			break
+		}
+		s.payload = msg.Payload[:0]
+		out = s.frame(out, msg)
+	}
+	if s.ended {
+		s.buf = nil
+	} else {
+		s.buf = s.buf[:copy(s.buf, s.buf[off:])]
+	}
+	return out, false
+}
+
+// fail ends the stream on a frame that cannot be decoded.
+func (s *bedrockStream) fail(out []byte, err error) []byte {
+	s.ended = true
+	return ErrorEvent(out, ProviderError(http.StatusBadGateway, "upstream_error",
+		"The Bedrock event stream could not be decoded: "+err.Error()))
+}
+
+func brHeader(m eventstream.Message, name string) string {
+	if v := m.Headers.Get(name); v != nil {
+		return v.String()
+	}
+	return ""
+}
+
+func (s *bedrockStream) frame(out []byte, m eventstream.Message) []byte {
+	switch brHeader(m, ":message-type") {
+	case "event":
+	case "exception":
+		s.ended = true
+		msg := gjson.GetBytes(m.Payload, "message").Str
+		if msg == "" {
+			msg = gjson.GetBytes(m.Payload, "Message").Str
+		}
+		return ErrorEvent(out, bedrockError(http.StatusBadGateway, brHeader(m, ":exception-type"), msg))
+	case "error":
+		s.ended = true
+		return ErrorEvent(out, bedrockError(http.StatusBadGateway, brHeader(m, ":error-code"), brHeader(m, ":error-message")))
+	default:
+		return out
+	}
+	p := gjson.ParseBytes(m.Payload)
+	switch brHeader(m, ":event-type") {
+	case "messageStart":
+		out = s.start(out)
+	case "contentBlockStart":
+		out = s.start(out)
+		if tu := p.Get("start.toolUse"); tu.IsObject() {
+			idx := s.toolIndex(p.Get("contentBlockIndex").Int())
+			out = s.out.ToolCall(out, idx, tu.Get("toolUseId").Str, tu.Get("name").Str, "")
+		}
+	case "contentBlockDelta":
+		out = s.start(out)
+		d := p.Get("delta")
+		if t := d.Get("text"); t.Type == gjson.String && t.Str != "" {
+			out = s.out.Content(out, "content", t.Str)
+		}
+		if r := d.Get("reasoningContent.text"); r.Type == gjson.String && r.Str != "" {
+			out = s.out.Content(out, "reasoning_content", r.Str)
+		}
+		if in := d.Get("toolUse.input"); in.Type == gjson.String {
+			idx := s.toolIndex(p.Get("contentBlockIndex").Int())
+			out = s.out.ToolCall(out, idx, "", "", in.Str)
+		}
+	case "messageStop":
+		out = s.start(out)
+		s.stopped = true
+		out = s.out.Finish(out, brFinishReason(p.Get("stopReason").Str))
+		out = s.end(out)
+	case "metadata":
+		s.metered = true
+		s.use = bedrockUsage(p.Get("usage"))
+		out = s.end(out)
+	}
+	return out
+}
+
+// start sends the role chunk once, before anything else.
+func (s *bedrockStream) start(out []byte) []byte {
+	if s.role {
+		return out
+	}
+	s.role = true
+	return s.out.Role(out)
+}
+
+// end closes the stream cleanly once both messageStop and metadata are in.
+func (s *bedrockStream) end(out []byte) []byte {
+	if !s.stopped || !s.metered {
+		return out
+	}
+	s.ended = true
+	out = s.out.Usage(out, s.use)
+	return Done(out)
+}
+
+// toolIndex returns the tool_calls index of a content block, numbering tool
+// blocks 0, 1, … in the order they start.
+func (s *bedrockStream) toolIndex(block int64) int {
+	if i, ok := s.tools[block]; ok {
+		return i
+	}
+	if s.tools == nil {
+		s.tools = map[int64]int{}
+	}
+	i := len(s.tools)
+	s.tools[block] = i
+	return i
+}
