@@ -80,6 +80,10 @@ func For(schema string) (Translator, error) {
 		return openAI{}, nil
 	case "azure-openai":
 		return azure{}, nil
+	case "gemini":
+		return gemini{}, nil
+	case "vertex":
+		return vertex{}, nil
 	case "bedrock":
 		return newBedrock(), nil
 	}
