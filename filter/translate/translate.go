@@ -80,6 +80,8 @@ func For(schema string) (Translator, error) {
 		return openAI{}, nil
 	case "azure-openai":
 		return azure{}, nil
+	case "anthropic":
+		return anthropic{}, nil
 	case "gemini":
 		return gemini{}, nil
 	case "vertex":
