@@ -224,6 +224,22 @@ func caUnsupported(param, why string) *apierr.Error {
 		Message: fmt.Sprintf("%s: not supported on llmproc's /v1/messages: %s.", param, why)}
 }
 
+// caLoc locates a content block for error messages: messages.<msg>,
+// .content.<block> when block ≥ 0, .content.<part> when part ≥ 0. The
+// string is built only when an error needs it.
+type caLoc struct{ msg, block, part int }
+
+func (l caLoc) s() string {
+	b := strconv.AppendInt([]byte("messages."), int64(l.msg), 10)
+	if l.block >= 0 {
+		b = strconv.AppendInt(append(b, ".content."...), int64(l.block), 10)
+	}
+	if l.part >= 0 {
+		b = strconv.AppendInt(append(b, ".content."...), int64(l.part), 10)
+	}
+	return string(b)
+}
+
 // caMsgWriter appends OpenAI messages, comma-separated.
 type caMsgWriter struct {
 	b []byte
@@ -291,13 +307,13 @@ func caTextParts(b []byte, blocks []gjson.Result) []byte {
 
 // message writes Anthropic messages[i] as one or more OpenAI messages.
 func (w *caMsgWriter) message(i int, m gjson.Result) error {
-	at := "messages." + strconv.Itoa(i)
+	at := caLoc{i, -1, -1}
 	if !m.IsObject() {
-		return caBad(at, at+": Input should be an object")
+		return caBad(at.s(), at.s()+": Input should be an object")
 	}
 	role, content := m.Get("role"), m.Get("content")
 	if role.Str != "user" && role.Str != "assistant" || role.Type != gjson.String {
-		return caBad(at+".role", at+".role: Input should be 'user' or 'assistant'")
+		return caBad(at.s()+".role", at.s()+".role: Input should be 'user' or 'assistant'")
 	}
 	if content.Type == gjson.String {
 		w.open(role.Str)
@@ -306,13 +322,13 @@ func (w *caMsgWriter) message(i int, m gjson.Result) error {
 		return nil
 	}
 	if !content.IsArray() {
-		return caBad(at+".content", at+".content: Input should be a string or a list of content blocks")
+		return caBad(at.s()+".content", at.s()+".content: Input should be a string or a list of content blocks")
 	}
 	blocks := content.Array()
 	for j, blk := range blocks {
-		p := at + ".content." + strconv.Itoa(j)
+		p := caLoc{at.msg, j, -1}
 		if !blk.IsObject() || blk.Get("type").Type != gjson.String {
-			return caBad(p, p+": a content block must be an object with a type")
+			return caBad(p.s(), p.s()+": a content block must be an object with a type")
 		}
 	}
 	if role.Str == "assistant" {
@@ -321,16 +337,16 @@ func (w *caMsgWriter) message(i int, m gjson.Result) error {
 	return w.user(at, blocks)
 }
 
-func (w *caMsgWriter) user(at string, blocks []gjson.Result) error {
+func (w *caMsgWriter) user(at caLoc, blocks []gjson.Result) error {
 	// Tool results become role "tool" messages, which OpenAI wants right
 	// after the assistant's tool_calls: first, in order, then the rest.
 	parts, texts, results := 0, 0, 0
 	for j, blk := range blocks {
-		p := at + ".content." + strconv.Itoa(j)
+		p := caLoc{at.msg, j, -1}
 		switch t := blk.Get("type").Str; t {
 		case "text":
 			if blk.Get("text").Type != gjson.String {
-				return caBad(p+".text", p+".text: Field required")
+				return caBad(p.s()+".text", p.s()+".text: Field required")
 			}
 			parts++
 			texts++
@@ -345,14 +361,14 @@ func (w *caMsgWriter) user(at string, blocks []gjson.Result) error {
 			}
 			results++
 		case "document", "search_result", "container_upload":
-			return caUnsupported(p+".type", fmt.Sprintf("%s blocks have no OpenAI chat-completions equivalent", t))
+			return caUnsupported(p.s()+".type", fmt.Sprintf("%s blocks have no OpenAI chat-completions equivalent", t))
 		default:
-			return caBad(p+".type", fmt.Sprintf("%s.type: %q blocks are not allowed in user messages", p, t))
+			return caBad(p.s()+".type", fmt.Sprintf("%s.type: %q blocks are not allowed in user messages", p.s(), t))
 		}
 	}
 	if parts == 0 {
 		if results == 0 {
-			return caBad(at+".content", at+".content: at least one content block is required")
+			return caBad(at.s()+".content", at.s()+".content: at least one content block is required")
 		}
 		return nil
 	}
@@ -383,7 +399,7 @@ func (w *caMsgWriter) user(at string, blocks []gjson.Result) error {
 			w.b = append(w.b, '}')
 			continue
 		}
-		url, _ := caImageURL(at+".content."+strconv.Itoa(j), blk)
+		url, _ := caImageURL(caLoc{at.msg, j, -1}, blk)
 		w.b = append(w.b, `{"type":"image_url","image_url":{"url":`...)
 		w.b = append(w.b, url...)
 		w.b = append(w.b, "}}"...)
@@ -394,31 +410,31 @@ func (w *caMsgWriter) user(at string, blocks []gjson.Result) error {
 
 // caImageURL returns an Anthropic image block's source as a JSON string: a
 // data URL for base64 data, the URL for url sources.
-func caImageURL(p string, blk gjson.Result) ([]byte, error) {
+func caImageURL(p caLoc, blk gjson.Result) ([]byte, error) {
 	src := blk.Get("source")
 	switch src.Get("type").String() {
 	case "base64":
 		mt, data := src.Get("media_type"), src.Get("data")
 		if mt.Type != gjson.String || mt.Str == "" || data.Type != gjson.String || data.Str == "" {
-			return nil, caBad(p+".source", p+".source: base64 images need media_type and data")
+			return nil, caBad(p.s()+".source", p.s()+".source: base64 images need media_type and data")
 		}
 		return appendJSONString(nil, "data:"+mt.Str+";base64,"+data.Str), nil
 	case "url":
 		u := src.Get("url")
 		if u.Type != gjson.String || u.Str == "" {
-			return nil, caBad(p+".source.url", p+".source.url: Field required")
+			return nil, caBad(p.s()+".source.url", p.s()+".source.url: Field required")
 		}
 		return appendJSONString(nil, u.Str), nil
 	case "file":
-		return nil, caUnsupported(p+".source.type", "file sources (the Files API) cannot be sent through OpenAI chat-completions")
+		return nil, caUnsupported(p.s()+".source.type", "file sources (the Files API) cannot be sent through OpenAI chat-completions")
 	}
-	return nil, caBad(p+".source.type", p+".source.type: Input should be 'base64' or 'url'")
+	return nil, caBad(p.s()+".source.type", p.s()+".source.type: Input should be 'base64' or 'url'")
 }
 
-func (w *caMsgWriter) toolResult(p string, blk gjson.Result) error {
+func (w *caMsgWriter) toolResult(p caLoc, blk gjson.Result) error {
 	id := blk.Get("tool_use_id")
 	if id.Type != gjson.String || id.Str == "" {
-		return caBad(p+".tool_use_id", p+".tool_use_id: Field required")
+		return caBad(p.s()+".tool_use_id", p.s()+".tool_use_id: Field required")
 	}
 	var sb strings.Builder
 	if blk.Get("is_error").Bool() {
@@ -432,7 +448,7 @@ func (w *caMsgWriter) toolResult(p string, blk gjson.Result) error {
 		var err error
 		k := 0
 		c.ForEach(func(_, part gjson.Result) bool {
-			pp := p + ".content." + strconv.Itoa(k)
+			pp := caLoc{p.msg, p.block, k}
 			k++
 			switch t := part.Get("type").String(); t {
 			case "text":
@@ -441,9 +457,9 @@ func (w *caMsgWriter) toolResult(p string, blk gjson.Result) error {
 				}
 				sb.WriteString(part.Get("text").String())
 			case "image":
-				err = caUnsupported(pp+".type", "OpenAI tool messages carry text only, not images")
+				err = caUnsupported(pp.s()+".type", "OpenAI tool messages carry text only, not images")
 			default:
-				err = caBad(pp+".type", fmt.Sprintf("%s.type: %q blocks are not allowed in tool_result content", pp, t))
+				err = caBad(pp.s()+".type", fmt.Sprintf("%s.type: %q blocks are not allowed in tool_result content", pp.s(), t))
 			}
 			return err == nil
 		})
@@ -452,7 +468,7 @@ func (w *caMsgWriter) toolResult(p string, blk gjson.Result) error {
 		}
 	case !c.Exists() || c.Type == gjson.Null:
 	default:
-		return caBad(p+".content", p+".content: Input should be a string or a list of content blocks")
+		return caBad(p.s()+".content", p.s()+".content: Input should be a string or a list of content blocks")
 	}
 	w.open("tool")
 	w.b = appendJSONString(w.b, sb.String())
@@ -462,33 +478,33 @@ func (w *caMsgWriter) toolResult(p string, blk gjson.Result) error {
 	return nil
 }
 
-func (w *caMsgWriter) assistant(at string, blocks []gjson.Result) error {
+func (w *caMsgWriter) assistant(at caLoc, blocks []gjson.Result) error {
 	texts := make([]gjson.Result, 0, len(blocks))
 	calls := 0
 	for j, blk := range blocks {
-		p := at + ".content." + strconv.Itoa(j)
+		p := caLoc{at.msg, j, -1}
 		switch t := blk.Get("type").Str; t {
 		case "text":
 			if blk.Get("text").Type != gjson.String {
-				return caBad(p+".text", p+".text: Field required")
+				return caBad(p.s()+".text", p.s()+".text: Field required")
 			}
 			texts = append(texts, blk)
 		case "tool_use":
 			id, name, input := blk.Get("id"), blk.Get("name"), blk.Get("input")
 			if id.Type != gjson.String || id.Str == "" {
-				return caBad(p+".id", p+".id: Field required")
+				return caBad(p.s()+".id", p.s()+".id: Field required")
 			}
 			if name.Type != gjson.String || name.Str == "" {
-				return caBad(p+".name", p+".name: Field required")
+				return caBad(p.s()+".name", p.s()+".name: Field required")
 			}
 			if input.Exists() && !input.IsObject() {
-				return caBad(p+".input", p+".input: Input should be an object")
+				return caBad(p.s()+".input", p.s()+".input: Input should be an object")
 			}
 			calls++
 		case "thinking", "redacted_thinking":
 			// Earlier turns' thinking: Anthropic ignores it too.
 		default:
-			return caBad(p+".type", fmt.Sprintf("%s.type: %q blocks are not allowed in assistant messages", p, t))
+			return caBad(p.s()+".type", fmt.Sprintf("%s.type: %q blocks are not allowed in assistant messages", p.s(), t))
 		}
 	}
 	w.open("assistant")
