@@ -1,0 +1,222 @@
+// Package fakeazure is a scriptable stand-in for Azure OpenAI, for
+// end-to-end tests: fakeopenai's answers behind Azure's deployment API.
+//
+// It serves POST /openai/deployments/{deployment}/chat/completions?api-version=…
+// and checks what Azure checks: the api-version query parameter (404
+// without it, like Azure) and, when Options.Key is set, the api-key header
+// or an "Authorization: Bearer" token (401 with Azure's error body
+// otherwise). Answers come from a fakeopenai.Server (Enqueue, Script, Usage,
+// errors, cuts), with Azure's additions: streams start with the
+// prompt_filter_results event that has empty choices, and the answer names
+// Options.Model as Azure names the deployed model. Every request is recorded
+// with the path and query Azure received.
+package fakeazure
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/llmproc/llmproc/e2e/fakeopenai"
+)
+
+// Options configure a Server.
+type Options struct {
+	// Key, when set, is the credential every request must carry, in api-key
+	// or as a bearer token.
+	Key string
+	// Model is the model named in successful answers (Azure reports the
+	// deployed model, not the deployment); default "gpt-4o-2024-08-06".
+	Model string
+	// BasePath is a path prefix before /openai/deployments (a gateway in
+	// front of the resource, e.g. "/tenant-a").
+	BasePath string
+	// OpenAI configures the fakeopenai server that makes the answers.
+	OpenAI fakeopenai.Options
+}
+
+// Request is one request the server received.
+type Request struct {
+	Method     string
+	Path       string // with the query, as received
+	Deployment string
+	APIVersion string
+	Header     http.Header
+	Body       []byte
+}
+
+// Server is a running fake Azure OpenAI resource.
+type Server struct {
+	ln    net.Listener
+	srv   *http.Server
+	inner *fakeopenai.Server
+	next  http.Handler
+	opts  Options
+
+	mu       sync.Mutex
+	requests []Request
+}
+
+// New starts a server on a random loopback port. It panics if it cannot
+// listen, like httptest.NewServer.
+func New(opts Options) *Server {
+	if opts.Model == "" {
+		opts.Model = "gpt-4o-2024-08-06"
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		panic(fmt.Sprintf("fakeazure: %v", err))
+	}
+	inner := fakeopenai.New(opts.OpenAI)
+	s := &Server{ln: ln, inner: inner, next: inner.Handler(), opts: opts}
+	s.srv = &http.Server{Handler: http.HandlerFunc(s.serve), ReadHeaderTimeout: 10 * time.Second}
+	go s.srv.Serve(ln) //nolint:errcheck // returns ErrServerClosed on Close
+	return s
+}
+
+// URL returns the base URL, e.g. "http://127.0.0.1:34567".
+func (s *Server) URL() string { return "http://" + s.ln.Addr().String() }
+
+// Close stops the server and closes open connections.
+func (s *Server) Close() error {
+	err := s.srv.Close()
+	if errors.Is(err, http.ErrServerClosed) {
+		err = nil
+	}
+	return errors.Join(err, s.inner.Close())
+}
+
+// Enqueue appends behaviours used, one per chat request, before any script.
+func (s *Server) Enqueue(b ...fakeopenai.Behaviour) { s.inner.Enqueue(b...) }
+
+// Script sets a function that chooses the behaviour of each chat request not
+// answered from the queue (see fakeopenai.Server.Script).
+func (s *Server) Script(f func(fakeopenai.Request) fakeopenai.Behaviour) { s.inner.Script(f) }
+
+// Requests returns a copy of every request received so far, in order.
+func (s *Server) Requests() []Request {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return append([]Request(nil), s.requests...)
+}
+
+const (
+	deploymentsPrefix = "/openai/deployments/"
+	chatSuffix        = "/chat/completions"
+)
+
+func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
+	body, err := io.ReadAll(r.Body)
+	if err != nil {
+		http.Error(w, err.Error(), http.StatusBadRequest)
+		return
+	}
+	req := Request{Method: r.Method, Path: r.URL.RequestURI(), Header: r.Header.Clone(), Body: body,
+		APIVersion: r.URL.Query().Get("api-version")}
+	path, ok := strings.CutPrefix(r.URL.Path, s.opts.BasePath)
+	if ok && strings.HasPrefix(path, deploymentsPrefix) && strings.HasSuffix(path, chatSuffix) {
+		req.Deployment = strings.TrimSuffix(strings.TrimPrefix(path, deploymentsPrefix), chatSuffix)
+	}
+	s.mu.Lock()
+	s.requests = append(s.requests, req)
+	s.mu.Unlock()
+
+	switch {
+	case r.Method != http.MethodPost || req.Deployment == "" || strings.Contains(req.Deployment, "/") || req.APIVersion == "":
+		azureError(w, http.StatusNotFound, "404", "Resource not found")
+		return
+	case s.opts.Key != "" && r.Header.Get("api-key") != s.opts.Key && r.Header.Get("authorization") != "Bearer "+s.opts.Key:
+		azureError(w, http.StatusUnauthorized, "401", "Access denied due to invalid subscription key or wrong API endpoint. Make sure to provide a valid key for an active subscription and use a correct regional API endpoint for your resource.")
+		return
+	}
+	r2 := r.Clone(r.Context())
+	r2.URL.Path, r2.URL.RawPath, r2.URL.RawQuery = "/v1/chat/completions", "", ""
+	r2.RequestURI = r2.URL.RequestURI()
+	r2.Body = io.NopCloser(bytes.NewReader(body))
+	r2.ContentLength = int64(len(body))
+	s.next.ServeHTTP(&azureWriter{ResponseWriter: w, model: s.opts.Model}, r2)
+}
+
+func azureError(w http.ResponseWriter, status int, code, msg string) {
+	data := fmt.Appendf(nil, `{"error":{"code":%q,"message":%q}}`, code, msg)
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Content-Length", fmt.Sprint(len(data)))
+	w.WriteHeader(status)
+	w.Write(data) //nolint:errcheck
+}
+
+// promptFilterEvent is the first event of an Azure stream: no choices, the
+// prompt's content-filter verdicts.
+const promptFilterEvent = `data: {"choices":[],"created":0,"id":"","model":"","object":"","prompt_filter_results":[{"prompt_index":0,"content_filter_results":{"hate":{"filtered":false,"severity":"safe"},"self_harm":{"filtered":false,"severity":"safe"},"sexual":{"filtered":false,"severity":"safe"},"violence":{"filtered":false,"severity":"safe"}}}]}` + "\n\n"
+
+// azureWriter adds Azure's first stream event and names the deployed model
+// in successful answers.
+type azureWriter struct {
+	http.ResponseWriter
+	model   string
+	wrote   bool
+	stream  bool
+	success bool
+}
+
+func (a *azureWriter) WriteHeader(status int) {
+	if a.wrote {
+		return
+	}
+	a.wrote = true
+	a.success = status >= 200 && status < 300
+	a.stream = strings.HasPrefix(a.Header().Get("Content-Type"), "text/event-stream")
+	if a.success && !a.stream {
+		a.Header().Del("Content-Length") // the model name changes the length
+	}
+	a.ResponseWriter.WriteHeader(status)
+	if a.success && a.stream {
+		io.WriteString(a.ResponseWriter, promptFilterEvent) //nolint:errcheck
+	}
+}
+
+func (a *azureWriter) Write(p []byte) (int, error) {
+	if !a.wrote {
+		a.WriteHeader(http.StatusOK)
+	}
+	if !a.success {
+		return a.ResponseWriter.Write(p)
+	}
+	if _, err := a.ResponseWriter.Write(setModel(p, a.model)); err != nil {
+		return 0, err
+	}
+	return len(p), nil
+}
+
+// Flush lets fakeopenai pace its stream.
+func (a *azureWriter) Flush() {
+	if f, ok := a.ResponseWriter.(http.Flusher); ok {
+		f.Flush()
+	}
+}
+
+// setModel replaces the value of every "model" member in p (whole events
+// or a whole JSON body: fakeopenai writes them in one piece).
+func setModel(p []byte, model string) []byte {
+	const key = `"model":"`
+	var out []byte
+	for {
+		i := bytes.Index(p, []byte(key))
+		if i < 0 {
+			return append(out, p...)
+		}
+		j := bytes.IndexByte(p[i+len(key):], '"')
+		if j < 0 {
+			return append(out, p...)
+		}
+		out = append(out, p[:i+len(key)]...)
+		out = append(out, model...)
+		p = p[i+len(key)+j:]
+	}
+}
