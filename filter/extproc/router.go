@@ -25,6 +25,14 @@ type router struct {
 	strip  []string // client-sent x-llmproc-* headers
 	method string
 	path   string
+	client string // the client's API; "" until known means OpenAI
+}
+
+func (r *router) clientSchema() string {
+	if r.client == "" {
+		return clientOpenAI
+	}
+	return r.client
 }
 
 func (r *router) requestHeaders(_ *extprocv3.ProcessingRequest, h *extprocv3.HttpHeaders) (*extprocv3.ProcessingResponse, error) {
@@ -48,9 +56,12 @@ func (r *router) requestHeaders(_ *extprocv3.ProcessingRequest, h *extprocv3.Htt
 			return nil, methodNotAllowed(r.method, r.path)
 		}
 		return r.models(strings.TrimPrefix(strings.TrimPrefix(r.path, "/v1/models"), "/"))
-	case r.path == "/v1/chat/completions":
+	case r.path == "/v1/chat/completions" || r.path == "/v1/messages":
 		if r.method != http.MethodPost {
 			return nil, methodNotAllowed(r.method, r.path)
+		}
+		if r.path == "/v1/messages" {
+			r.client = clientAnthropic
 		}
 	default:
 		r.s.rejected("unknown_url")
@@ -75,6 +86,9 @@ func (r *router) requestBody(b *extprocv3.HttpBody) (*extprocv3.ProcessingRespon
 		return nil, r.s.reject(tooLarge(int64(len(body)), limit))
 	}
 	req, err := parseChat(body)
+	if err == nil && r.client == clientAnthropic {
+		err = checkMessages(req)
+	}
 	if err != nil {
 		return nil, r.s.reject(apierr.From(err))
 	}
@@ -95,6 +109,7 @@ func (r *router) requestBody(b *extprocv3.HttpBody) (*extprocv3.ProcessingRespon
 				SetHeaders: []*corev3.HeaderValueOption{
 					header(HeaderPool, d.Pool.Name),
 					header(HeaderRoute, d.Route),
+					header(HeaderClient, r.clientSchema()),
 				},
 			},
 			ClearRouteCache: true,
@@ -161,7 +176,7 @@ func appendModel(b []byte, m *config.RModel) []byte {
 // chatRequest is what llmproc reads from a chat completion body. Both roles
 // read it in one pass over the top-level keys.
 type chatRequest struct {
-	model, messages, stream, streamOptions gjson.Result
+	model, messages, stream, streamOptions, maxTokens gjson.Result
 }
 
 // readChat reads the top-level fields llmproc needs in a single pass. The
@@ -178,6 +193,8 @@ func readChat(body []byte) chatRequest {
 			r.stream = v
 		case "stream_options":
 			r.streamOptions = v
+		case "max_tokens":
+			r.maxTokens = v
 		}
 		return true
 	})
@@ -223,6 +240,16 @@ func parseChat(body []byte) (chatRequest, error) {
 			Message: "Invalid type for 'stream': expected a boolean."}
 	}
 	return req, nil
+}
+
+// checkMessages adds what Anthropic's Messages API requires beyond the
+// fields both APIs share; the full conversion happens per attempt upstream.
+func checkMessages(req chatRequest) error {
+	if req.maxTokens.Type != gjson.Number || req.maxTokens.Int() < 1 {
+		return &apierr.Error{Status: 400, Type: apierr.TypeInvalidRequest, Code: "invalid_request_error", Param: "max_tokens",
+			Message: "max_tokens: Field required (a positive integer)."}
+	}
+	return nil
 }
 
 func firstNonSpace(b []byte) int {

@@ -30,6 +30,7 @@ import (
 	"github.com/llmproc/llmproc/filter/apierr"
 	"github.com/llmproc/llmproc/filter/config"
 	"github.com/llmproc/llmproc/filter/metrics"
+	"github.com/llmproc/llmproc/filter/translate"
 )
 
 // Roles, as sent in the x-llmproc-role gRPC metadata.
@@ -88,6 +89,23 @@ type processor interface {
 	responseBody(b *extprocv3.HttpBody) (*extprocv3.ProcessingResponse, error)
 	// done is called once when the stream ends; err is nil for a clean end.
 	done(err error)
+	// clientSchema is the API the client speaks (clientOpenAI or
+	// clientAnthropic): errors are rendered in it.
+	clientSchema() string
+}
+
+// Client schemas: the API a client speaks. Inside, everything is OpenAI.
+const (
+	clientOpenAI    = "openai"
+	clientAnthropic = "anthropic"
+)
+
+// renderError writes an error as the client's API renders errors.
+func renderError(schema string, e *apierr.Error) []byte {
+	if schema == clientAnthropic {
+		return translate.AnthropicError(e)
+	}
+	return e.JSON()
 }
 
 // Process serves one ext_proc stream.
@@ -152,7 +170,7 @@ func (s *Server) loop(stream extprocv3.ExternalProcessor_ProcessServer, role str
 			return status.Errorf(codes.InvalidArgument, "unknown ext_proc request %T", req.Request)
 		}
 		if err != nil {
-			resp = s.immediate(role, err)
+			resp = s.immediate(role, p.clientSchema(), err)
 		}
 		if req.ObservabilityMode {
 			resp = nil // Envoy ignores replies in observability mode
@@ -170,14 +188,14 @@ func (s *Server) loop(stream extprocv3.ExternalProcessor_ProcessServer, role str
 
 // immediate is the one place where an error becomes a client-visible answer:
 // OpenAI error JSON with the error's HTTP status.
-func (s *Server) immediate(role string, err error) *extprocv3.ProcessingResponse {
+func (s *Server) immediate(role, schema string, err error) *extprocv3.ProcessingResponse {
 	e := apierr.From(err)
 	if e.Status >= 500 {
 		s.log.Error("request failed", "role", role, "status", e.Status, "code", e.Code, "err", err)
 	} else {
 		s.log.Debug("request rejected", "role", role, "status", e.Status, "code", e.Code, "msg", e.Message)
 	}
-	body := e.JSON()
+	body := renderError(schema, e)
 	return &extprocv3.ProcessingResponse{Response: &extprocv3.ProcessingResponse_ImmediateResponse{
 		ImmediateResponse: &extprocv3.ImmediateResponse{
 			Status: &typev3.HttpStatus{Code: typev3.StatusCode(e.Status)},
@@ -249,6 +267,10 @@ const (
 	HeaderRoute   = "x-llmproc-route"
 	HeaderBackend = "x-llmproc-backend"
 	HeaderModel   = "x-llmproc-model"
+	// HeaderClient carries the client's API (openai, anthropic) from the
+	// router to every upstream attempt: the upstream role cannot tell it from
+	// :path, which an earlier attempt may have rewritten.
+	HeaderClient = "x-llmproc-client"
 )
 
 func requestHeadersResponse(c *extprocv3.CommonResponse) *extprocv3.ProcessingResponse {

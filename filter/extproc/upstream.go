@@ -54,6 +54,8 @@ type upstream struct {
 	stream  bool
 	dropUse bool // the client did not ask for usage in its stream; llmproc did
 
+	client   string         // the client's API (HeaderClient)
+	conv     translate.Body // OpenAI output → the client's API; nil for OpenAI clients
 	status   int
 	body     translate.Body
 	tracker  *usage.Tracker
@@ -61,6 +63,13 @@ type upstream struct {
 	ttft     time.Duration
 	res      *usage.Result // set once the tracker is finished
 	finished bool
+}
+
+func (u *upstream) clientSchema() string {
+	if u.client == clientAnthropic {
+		return clientAnthropic
+	}
+	return clientOpenAI
 }
 
 // result finishes the tracker once and returns what it saw.
@@ -96,6 +105,7 @@ func (u *upstream) requestHeaders(req *extprocv3.ProcessingRequest, h *extprocv3
 		return nil, apierr.Internal(err)
 	}
 	u.pool, u.member, u.tr = pool, member, tr
+	u.client = headersOf(h)[HeaderClient]
 	if h.EndOfStream {
 		return nil, apierr.BadRequest("missing_body", "The request body is empty; send a JSON chat completion request.")
 	}
@@ -107,11 +117,20 @@ func (u *upstream) requestBody(b *extprocv3.HttpBody) (*extprocv3.ProcessingResp
 		return nil, errorf("upstream filter: request body before request headers")
 	}
 	body := b.Body
+	converted := false
+	if u.client == clientAnthropic {
+		// Inside, everything is OpenAI: convert, then translate as usual.
+		ob, err := translate.AnthropicRequestToOpenAI(body)
+		if err != nil {
+			return nil, err
+		}
+		body, converted = ob, true
+	}
 	req := readChat(body)
 	u.model = strings.Clone(req.model.String())
 	u.stream = req.stream.Type == gjson.True
 	usageAsked := req.usageRequested()
-	u.dropUse = u.stream && !usageAsked
+	u.dropUse = u.stream && !usageAsked && !converted
 	u.served = u.member.Model
 	if u.served == "" {
 		u.served = u.model
@@ -137,6 +156,9 @@ func (u *upstream) requestBody(b *extprocv3.HttpBody) (*extprocv3.ProcessingResp
 		set = append(set, header(kv[0], kv[1]))
 	}
 	common := &extprocv3.CommonResponse{HeaderMutation: mut}
+	if up.Body == nil && converted {
+		up.Body = body
+	}
 	if up.Body != nil {
 		set = append(set, header("content-length", strconv.Itoa(len(up.Body))))
 		common.BodyMutation = &extprocv3.BodyMutation{Mutation: &extprocv3.BodyMutation_Body{Body: up.Body}}
@@ -167,11 +189,22 @@ func (u *upstream) responseHeaders(h *extprocv3.HttpHeaders) (*extprocv3.Process
 		ct = ans.ContentType
 		set = append(set, header("content-type", ct))
 	}
-	if u.status >= 200 && u.status < 300 {
+	ok := u.status >= 200 && u.status < 300
+	if ok {
 		sse := strings.HasPrefix(ct, "text/event-stream")
 		u.tracker = usage.NewTracker(sse)
 		if sse && u.dropUse {
 			u.strip = &usageStripper{}
+		}
+	}
+	if u.client == clientAnthropic {
+		u.conv = translate.AnthropicResponse(u.stream, u.status, u.served)
+		clientCT := "application/json"
+		if ok && u.stream {
+			clientCT = "text/event-stream"
+		}
+		if clientCT != ct {
+			set = append(set, header("content-type", clientCT))
 		}
 	}
 	c := &extprocv3.CommonResponse{HeaderMutation: &extprocv3.HeaderMutation{SetHeaders: set}}
@@ -199,11 +232,14 @@ func (u *upstream) responseBody(b *extprocv3.HttpBody) (*extprocv3.ProcessingRes
 			out, pass = o, false
 		}
 	}
-	var tail []byte
 	if b.EndOfStream {
-		tail = u.endOfStreamTail()
-		if tail != nil {
+		if tail := u.endOfStreamTail(); tail != nil {
 			out, pass = append(out, tail...), false
+		}
+	}
+	if u.conv != nil {
+		if o, p := u.conv.Chunk(out, b.EndOfStream); !p {
+			out, pass = o, false
 		}
 	}
 	if pass && !b.EndOfStream {
