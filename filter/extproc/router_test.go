@@ -1,6 +1,7 @@
 package extproc
 
 import (
+	extprocv3 "github.com/envoyproxy/go-control-plane/envoy/service/ext_proc/v3"
 	"slices"
 	"strings"
 	"testing"
@@ -134,5 +135,29 @@ func TestMissingRole(t *testing.T) {
 	}
 	if _, err := s.Recv(); err == nil || !strings.Contains(err.Error(), "x-llmproc-role") {
 		t.Fatalf("want an error naming x-llmproc-role, got %v", err)
+	}
+}
+
+func TestRouterAnthropicClient(t *testing.T) {
+	h := newHarness(t)
+	post := func(body string) *extprocv3.ProcessingResponse {
+		s := h.stream(RoleRouter)
+		roundTrip(t, s, reqHeaders(hdrs(false, ":method", "POST", ":path", "/v1/messages", "x-llmproc-client", "openai"), nil))
+		return roundTrip(t, s, reqBody(body))
+	}
+	// Errors come back in Anthropic's shape.
+	ir := post(`{"model":"gpt-4o-mini","messages":[{"role":"user","content":"hi"}]}`).GetImmediateResponse()
+	if ir == nil || ir.Status.Code != 400 || gjson.GetBytes(ir.Body, "type").String() != "error" ||
+		gjson.GetBytes(ir.Body, "error.type").String() != "invalid_request_error" {
+		t.Fatalf("missing max_tokens: %v", ir)
+	}
+	ir = post(`{"model":"nope","max_tokens":10,"messages":[{"role":"user","content":"hi"}]}`).GetImmediateResponse()
+	if ir == nil || ir.Status.Code != 404 || gjson.GetBytes(ir.Body, "error.type").String() != "not_found_error" {
+		t.Fatalf("unknown model: %v", ir)
+	}
+	// A valid request is routed and marked as an Anthropic client, whatever the client sent.
+	c := post(`{"model":"mini","max_tokens":10,"messages":[{"role":"user","content":"hi"}]}`).GetRequestBody().GetResponse()
+	if got := setHeaders(c); got[HeaderPool] != "cheap" || got[HeaderClient] != "anthropic" {
+		t.Errorf("headers %v", got)
 	}
 }

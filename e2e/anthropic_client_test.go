@@ -1,0 +1,76 @@
+package e2e
+
+import (
+	"net/http"
+	"strings"
+	"testing"
+
+	"github.com/tidwall/gjson"
+
+	"github.com/llmproc/llmproc/e2e/fakeopenai"
+)
+
+// TestAnthropicClient: a client on Anthropic's Messages API is served by an
+// OpenAI backend through the same pool, JSON and streaming, with usage.
+func TestAnthropicClient(t *testing.T) {
+	e := start(t)
+	u := fakeopenai.Usage{Prompt: 40, Completion: 5, Cached: 16}
+	e.primary.Script(func(fakeopenai.Request) fakeopenai.Behaviour {
+		return fakeopenai.Behaviour{Content: "Hello from OpenAI", Usage: u}
+	})
+	post := func(body string) result {
+		req, _ := http.NewRequest(http.MethodPost, e.URL()+"/v1/messages", strings.NewReader(body))
+		req.Header.Set("content-type", "application/json")
+		req.Header.Set("x-api-key", "client-secret")
+		req.Header.Set("anthropic-version", "2023-06-01")
+		return do(t, req)
+	}
+	const msg = `"model":"gpt-4o-mini","max_tokens":64,"system":"Be brief.","messages":[{"role":"user","content":"Say hello"}]`
+
+	r := post(`{` + msg + `}`)
+	if r.status != 200 {
+		t.Fatalf("status %d %s", r.status, r.body)
+	}
+	if gjson.GetBytes(r.body, "type").String() != "message" || gjson.GetBytes(r.body, "content.0.text").String() != "Hello from OpenAI" ||
+		gjson.GetBytes(r.body, "stop_reason").String() != "end_turn" {
+		t.Errorf("not an Anthropic message: %s", r.body)
+	}
+	if in, cached := gjson.GetBytes(r.body, "usage.input_tokens").Int(), gjson.GetBytes(r.body, "usage.cache_read_input_tokens").Int(); in != 24 || cached != 16 {
+		t.Errorf("usage %s", gjson.GetBytes(r.body, "usage").Raw)
+	}
+	got := e.primary.Requests()[0]
+	if gjson.GetBytes(got.Body, "messages.0.role").String() != "system" || got.Header.Get("x-api-key") != "" {
+		t.Errorf("provider got %s with x-api-key %q", got.Body, got.Header.Get("x-api-key"))
+	}
+
+	r = post(`{` + msg + `,"stream":true}`)
+	if r.status != 200 || r.err != nil || !strings.HasPrefix(r.header.Get("content-type"), "text/event-stream") {
+		t.Fatalf("stream: status %d err %v ct %q", r.status, r.err, r.header.Get("content-type"))
+	}
+	var events []string
+	var text strings.Builder
+	for _, line := range strings.Split(string(r.body), "\n") {
+		if ev, ok := strings.CutPrefix(line, "event: "); ok {
+			events = append(events, ev)
+		}
+		if data, ok := strings.CutPrefix(line, "data: "); ok && gjson.Get(data, "delta.type").String() == "text_delta" {
+			text.WriteString(gjson.Get(data, "delta.text").String())
+		}
+	}
+	if events[0] != "message_start" || events[len(events)-1] != "message_stop" || text.String() != "Hello from OpenAI" {
+		t.Errorf("events %v text %q\n%s", events, text.String(), r.body)
+	}
+
+	// llmproc's own rejections use Anthropic's error shape too.
+	r = post(`{"model":"gpt-9","max_tokens":5,"messages":[{"role":"user","content":"hi"}]}`)
+	if r.status != 404 || gjson.GetBytes(r.body, "type").String() != "error" {
+		t.Errorf("unknown model: %d %s", r.status, r.body)
+	}
+
+	m := e.metricsWhen(t, func(m map[string][]sample) bool {
+		return sum(m["llmproc_tokens_total"], map[string]string{"type": "input"}) == 80
+	})
+	if got := sum(m["llmproc_tokens_total"], map[string]string{"type": "cached_input"}); got != 32 {
+		t.Errorf("cached_input tokens %v", got)
+	}
+}
