@@ -1,0 +1,430 @@
+// Package fakegemini is a scriptable stand-in for Google's Gemini API, on
+// AI Studio and on Vertex AI, for end-to-end tests.
+//
+// It serves POST /v1beta/models/{model}:generateContent and
+// :streamGenerateContent?alt=sse (AI Studio), and the same methods under
+// /v1/projects/{project}/locations/{location}/publishers/google/models/{model}
+// (Vertex). It checks what Google checks: with Options.Key, the
+// x-goog-api-key header (400 API_KEY_INVALID otherwise, as AI Studio
+// answers); with Options.Bearer, an "Authorization: Bearer" token (401
+// UNAUTHENTICATED otherwise). Each request is answered by a Behaviour taken
+// from the queue filled by Enqueue, else from the function set by Script,
+// else Options.Default: text, function calls, thought text, a finish reason,
+// usage figures, a Google error with any status, an error inside a 200
+// stream, or a stream cut short. Every request is recorded.
+package fakegemini
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"strings"
+	"sync"
+	"time"
+)
+
+// Options configure a Server.
+type Options struct {
+	// Key, when set, is the API key every request must carry in x-goog-api-key.
+	Key string
+	// Bearer, when set, is the access token every request must carry.
+	Bearer string
+	// Default answers requests when neither the queue nor a script applies.
+	Default Behaviour
+}
+
+// Usage holds the token counts reported in usageMetadata.
+type Usage struct {
+	Prompt     int // promptTokenCount (includes Cached)
+	Candidates int // candidatesTokenCount
+	Cached     int // cachedContentTokenCount
+	Thoughts   int // thoughtsTokenCount
+}
+
+// FunctionCall is a functionCall part of an answer.
+type FunctionCall struct {
+	Name string
+	Args map[string]any
+}
+
+// Behaviour scripts the answer to one request.
+type Behaviour struct {
+	// Status is the HTTP status; 0 means 200. At 400 or above the body is a
+	// Google error object with ErrorStatus (e.g. "RESOURCE_EXHAUSTED") and
+	// ErrorMessage, unless Body is set.
+	Status       int
+	ErrorStatus  string
+	ErrorMessage string
+	// Body, when non-nil, is sent as is (content-type application/json).
+	Body []byte
+	// Text is the answer's text; default "Hello from fakegemini.".
+	Text string
+	// Chunks is how many events a stream splits Text into; 0 means one per word.
+	Chunks int
+	// Thought, when set, is sent first as a thought part.
+	Thought string
+	// Calls are function calls, sent after the text (in the last event of a stream).
+	Calls []FunctionCall
+	// FinishReason defaults to "STOP".
+	FinishReason string
+	// Usage is reported in the answer (a stream's last event carries the
+	// full figures, earlier ones the prompt count only).
+	Usage Usage
+	// StreamError, when set, is a Google status sent as an error event
+	// after the first event of a stream, which then ends.
+	StreamError string
+	// CutAfter, when positive, closes the connection after that many stream
+	// events, without the finishing one.
+	CutAfter int
+}
+
+// Request is one request the server received.
+type Request struct {
+	Method   string
+	Path     string // with the query, as received
+	Model    string
+	Action   string // generateContent or streamGenerateContent
+	Project  string // Vertex only
+	Location string // Vertex only
+	Header   http.Header
+	Body     []byte
+}
+
+// Server is a running fake Gemini API.
+type Server struct {
+	ln   net.Listener
+	srv  *http.Server
+	opts Options
+
+	mu       sync.Mutex
+	requests []Request
+	queue    []Behaviour
+	script   func(Request) Behaviour
+	seq      int
+}
+
+// New starts a server on a random loopback port. It panics if it cannot
+// listen, like httptest.NewServer.
+func New(opts Options) *Server {
+	s, err := Listen("127.0.0.1:0", opts)
+	if err != nil {
+		panic(fmt.Sprintf("fakegemini: %v", err))
+	}
+	return s
+}
+
+// Listen starts a server on addr.
+func Listen(addr string, opts Options) (*Server, error) {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, err
+	}
+	s := &Server{ln: ln, opts: opts}
+	s.srv = &http.Server{Handler: s.Handler(), ReadHeaderTimeout: 10 * time.Second}
+	go s.srv.Serve(ln) //nolint:errcheck // returns ErrServerClosed on Close
+	return s, nil
+}
+
+// ListenAndServe runs a server on addr until ctx is done.
+func ListenAndServe(ctx context.Context, addr string, opts Options) error {
+	s, err := Listen(addr, opts)
+	if err != nil {
+		return err
+	}
+	<-ctx.Done()
+	return s.Close()
+}
+
+// URL returns the base URL, e.g. "http://127.0.0.1:34567".
+func (s *Server) URL() string { return "http://" + s.ln.Addr().String() }
+
+// Close stops the server and closes open connections.
+func (s *Server) Close() error {
+	if err := s.srv.Close(); err != nil && !errors.Is(err, http.ErrServerClosed) {
+		return err
+	}
+	return nil
+}
+
+// Requests returns a copy of every request received so far, in order.
+func (s *Server) Requests() []Request {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return append([]Request(nil), s.requests...)
+}
+
+// Script sets a function that chooses the behaviour of each request not
+// answered from the queue. A nil function restores Options.Default.
+func (s *Server) Script(f func(Request) Behaviour) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.script = f
+}
+
+// Enqueue appends behaviours used, one per request, before any script.
+func (s *Server) Enqueue(b ...Behaviour) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.queue = append(s.queue, b...)
+}
+
+// Handler returns the HTTP handler, for use with a caller's own server.
+func (s *Server) Handler() http.Handler { return http.HandlerFunc(s.serve) }
+
+// parsePath splits an AI Studio or Vertex method path.
+func parsePath(p string) (req Request, ok bool) {
+	var rest string
+	switch {
+	case strings.HasPrefix(p, "/v1beta/models/"):
+		rest = strings.TrimPrefix(p, "/v1beta/models/")
+	case strings.HasPrefix(p, "/v1/projects/"):
+		parts := strings.SplitN(strings.TrimPrefix(p, "/v1/projects/"), "/", 6)
+		if len(parts) != 6 || parts[1] != "locations" || parts[3] != "publishers" || parts[4] != "google" || !strings.HasPrefix(parts[5], "models/") {
+			return req, false
+		}
+		req.Project, req.Location, rest = parts[0], parts[2], strings.TrimPrefix(parts[5], "models/")
+	default:
+		return req, false
+	}
+	model, action, ok := strings.Cut(rest, ":")
+	if !ok || model == "" || strings.Contains(model, "/") || (action != "generateContent" && action != "streamGenerateContent") {
+		return req, false
+	}
+	req.Model, req.Action = model, action
+	return req, true
+}
+
+func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
+	body, err := io.ReadAll(r.Body)
+	if err != nil {
+		return
+	}
+	req, ok := parsePath(r.URL.Path)
+	req.Method, req.Path, req.Header, req.Body = r.Method, r.URL.RequestURI(), r.Header.Clone(), body
+	s.mu.Lock()
+	s.requests = append(s.requests, req)
+	s.mu.Unlock()
+	if !ok || r.Method != http.MethodPost {
+		writeError(w, http.StatusNotFound, "NOT_FOUND", "Method not found: "+r.URL.Path, "")
+		return
+	}
+	if s.opts.Key != "" && r.Header.Get("x-goog-api-key") != s.opts.Key {
+		writeError(w, http.StatusBadRequest, "INVALID_ARGUMENT", "API key not valid. Please pass a valid API key.", "API_KEY_INVALID")
+		return
+	}
+	if s.opts.Bearer != "" && r.Header.Get("authorization") != "Bearer "+s.opts.Bearer {
+		writeError(w, http.StatusUnauthorized, "UNAUTHENTICATED", "Request had invalid authentication credentials.", "")
+		return
+	}
+	stream := req.Action == "streamGenerateContent"
+	if stream && r.URL.Query().Get("alt") != "sse" {
+		writeError(w, http.StatusBadRequest, "INVALID_ARGUMENT", "fakegemini serves streams as SSE only (alt=sse)", "")
+		return
+	}
+	var parsed struct {
+		Contents []json.RawMessage `json:"contents"`
+	}
+	if err := json.Unmarshal(body, &parsed); err != nil || len(parsed.Contents) == 0 {
+		writeError(w, http.StatusBadRequest, "INVALID_ARGUMENT", "Invalid JSON payload received, or no contents.", "")
+		return
+	}
+	b, seq := s.behaviour(req)
+	status := b.Status
+	if status == 0 {
+		status = http.StatusOK
+	}
+	if b.Body != nil {
+		w.Header().Set("content-type", "application/json; charset=UTF-8")
+		w.WriteHeader(status)
+		w.Write(b.Body) //nolint:errcheck
+		return
+	}
+	if status >= 400 {
+		msg := b.ErrorMessage
+		if msg == "" {
+			msg = http.StatusText(status)
+		}
+		writeError(w, status, b.ErrorStatus, msg, "")
+		return
+	}
+	id := fmt.Sprintf("fake-%d", seq)
+	if stream {
+		s.stream(w, b, req.Model, id)
+		return
+	}
+	w.Header().Set("content-type", "application/json; charset=UTF-8")
+	json.NewEncoder(w).Encode(answer(b, req.Model, id, parts(b, text(b)), true)) //nolint:errcheck
+}
+
+func (s *Server) behaviour(req Request) (Behaviour, int) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.seq++
+	if len(s.queue) > 0 {
+		b := s.queue[0]
+		s.queue = s.queue[1:]
+		return b, s.seq
+	}
+	if s.script != nil {
+		return s.script(req), s.seq
+	}
+	return s.opts.Default, s.seq
+}
+
+func text(b Behaviour) string {
+	if b.Text == "" && len(b.Calls) == 0 {
+		return "Hello from fakegemini."
+	}
+	return b.Text
+}
+
+// parts are an answer's parts: the thought, the text, the calls.
+func parts(b Behaviour, text string) []any {
+	var ps []any
+	if b.Thought != "" {
+		ps = append(ps, map[string]any{"text": b.Thought, "thought": true})
+	}
+	if text != "" {
+		ps = append(ps, map[string]any{"text": text})
+	}
+	for _, c := range b.Calls {
+		args := c.Args
+		if args == nil {
+			args = map[string]any{}
+		}
+		ps = append(ps, map[string]any{"functionCall": map[string]any{"name": c.Name, "args": args}})
+	}
+	return ps
+}
+
+// answer is one GenerateContentResponse; last adds the finish reason and
+// the full usage.
+func answer(b Behaviour, model, id string, ps []any, last bool) map[string]any {
+	cand := map[string]any{"content": map[string]any{"role": "model", "parts": ps}, "index": 0}
+	meta := map[string]any{"promptTokenCount": b.Usage.Prompt, "totalTokenCount": b.Usage.Prompt}
+	if last {
+		fr := b.FinishReason
+		if fr == "" {
+			fr = "STOP"
+		}
+		cand["finishReason"] = fr
+		meta["candidatesTokenCount"] = b.Usage.Candidates
+		meta["totalTokenCount"] = b.Usage.Prompt + b.Usage.Candidates + b.Usage.Thoughts
+		if b.Usage.Cached > 0 {
+			meta["cachedContentTokenCount"] = b.Usage.Cached
+		}
+		if b.Usage.Thoughts > 0 {
+			meta["thoughtsTokenCount"] = b.Usage.Thoughts
+		}
+	}
+	return map[string]any{"candidates": []any{cand}, "usageMetadata": meta, "modelVersion": model, "responseId": id}
+}
+
+// pieces splits text into n pieces, or one per word when n is 0.
+func pieces(text string, n int) []string {
+	if text == "" {
+		return nil
+	}
+	if n <= 0 {
+		var out []string
+		for i, w := range strings.SplitAfter(text, " ") {
+			if i == 0 || w != "" {
+				out = append(out, w)
+			}
+		}
+		return out
+	}
+	var out []string
+	size := (len(text) + n - 1) / n
+	for len(text) > 0 {
+		k := min(size, len(text))
+		out = append(out, text[:k])
+		text = text[k:]
+	}
+	return out
+}
+
+func (s *Server) stream(w http.ResponseWriter, b Behaviour, model, id string) {
+	w.Header().Set("content-type", "text/event-stream")
+	w.WriteHeader(http.StatusOK)
+	fl := w.(http.Flusher)
+	var events []map[string]any
+	if b.Thought != "" {
+		events = append(events, answer(b, model, id, []any{map[string]any{"text": b.Thought, "thought": true}}, false))
+	}
+	for _, p := range pieces(text(b), b.Chunks) {
+		events = append(events, answer(b, model, id, []any{map[string]any{"text": p}}, false))
+	}
+	last := parts(Behaviour{Calls: b.Calls}, "")
+	if last == nil {
+		last = []any{map[string]any{"text": ""}}
+	}
+	events = append(events, answer(b, model, id, last, true))
+	for i, ev := range events {
+		if b.CutAfter > 0 && i == b.CutAfter {
+			cut(w)
+			return
+		}
+		if i == 1 && b.StreamError != "" {
+			e := map[string]any{"error": map[string]any{"code": statusFor(b.StreamError), "message": "stream failed: " + b.StreamError, "status": b.StreamError}}
+			writeEvent(w, e)
+			fl.Flush()
+			return
+		}
+		writeEvent(w, ev)
+		fl.Flush()
+	}
+}
+
+func writeEvent(w io.Writer, v any) {
+	data, _ := json.Marshal(v)
+	fmt.Fprintf(w, "data: %s\r\n\r\n", data)
+}
+
+// cut closes the connection abruptly, so the client sees a truncated body.
+func cut(w http.ResponseWriter) {
+	w.(http.Flusher).Flush()
+	if conn, _, err := http.NewResponseController(w).Hijack(); err == nil {
+		conn.Close()
+	}
+}
+
+// statusFor is the HTTP status Google sends with a status code name.
+func statusFor(s string) int {
+	switch s {
+	case "RESOURCE_EXHAUSTED":
+		return http.StatusTooManyRequests
+	case "UNAVAILABLE":
+		return http.StatusServiceUnavailable
+	case "UNAUTHENTICATED":
+		return http.StatusUnauthorized
+	case "PERMISSION_DENIED":
+		return http.StatusForbidden
+	case "NOT_FOUND":
+		return http.StatusNotFound
+	case "INTERNAL":
+		return http.StatusInternalServerError
+	}
+	return http.StatusBadRequest
+}
+
+// writeError sends a Google API error object.
+func writeError(w http.ResponseWriter, status int, gs, msg, reason string) {
+	if gs == "" {
+		gs = map[int]string{429: "RESOURCE_EXHAUSTED", 503: "UNAVAILABLE", 401: "UNAUTHENTICATED", 403: "PERMISSION_DENIED", 404: "NOT_FOUND", 500: "INTERNAL"}[status]
+		if gs == "" {
+			gs = "INVALID_ARGUMENT"
+		}
+	}
+	e := map[string]any{"code": status, "message": msg, "status": gs}
+	if reason != "" {
+		e["details"] = []any{map[string]any{"@type": "type.googleapis.com/google.rpc.ErrorInfo", "reason": reason, "domain": "googleapis.com"}}
+	}
+	w.Header().Set("content-type", "application/json; charset=UTF-8")
+	w.WriteHeader(status)
+	json.NewEncoder(w).Encode(map[string]any{"error": e}) //nolint:errcheck
+}
