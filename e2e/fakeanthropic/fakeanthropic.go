@@ -1,0 +1,500 @@
+// Package fakeanthropic is a scriptable stand-in for Anthropic's Messages
+// API, for end-to-end tests and local runs without internet.
+//
+// It serves POST /v1/messages: a message JSON, or Anthropic's SSE events
+// (message_start, ping, content_block_start/delta/stop, message_delta,
+// message_stop) when the request has "stream": true. Like the real API it
+// refuses requests without the anthropic-version header, without model,
+// max_tokens or messages, and (when Options.APIKey is set) with another
+// x-api-key. Each request is answered by a Behaviour: from the queue filled
+// by Enqueue, else from the function set by Script, else Options.Default. A
+// Behaviour can return an Anthropic error with any status (529
+// overloaded_error, 429 rate_limit_error, ...), send an error event inside a
+// 200 stream, cut the stream midway, call tools, and report chosen usage
+// figures. Every request received is recorded.
+package fakeanthropic
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"strings"
+	"sync"
+	"time"
+)
+
+// Request is one request the server received.
+type Request struct {
+	Method string
+	Path   string
+	Header http.Header
+	Body   []byte
+}
+
+// Usage holds the token counts reported in an answer.
+type Usage struct {
+	Input      int // usage.input_tokens (uncached input)
+	Output     int // usage.output_tokens
+	CacheRead  int // usage.cache_read_input_tokens
+	CacheWrite int // usage.cache_creation_input_tokens
+}
+
+// ToolUse is one tool call in an answer.
+type ToolUse struct {
+	ID, Name string
+	Input    string // a JSON object; default {}
+}
+
+// Behaviour scripts the answer to one request.
+type Behaviour struct {
+	// Status is the HTTP status; 0 means 200. At 400 or above the body is an
+	// Anthropic error built from ErrorType and ErrorMessage, unless Body is set.
+	Status       int
+	ErrorType    string // error.type; default from the status (529 overloaded_error, ...)
+	ErrorMessage string // error.message; default the status text
+	// Body, when non-nil, is sent as is (content-type application/json).
+	Body []byte
+	// Header holds extra response headers, e.g. "Retry-After".
+	Header http.Header
+	// Latency is waited before the response headers are sent.
+	Latency time.Duration
+	// Content is the reply text; default "Hello from fakeanthropic.".
+	Content string
+	// Chunks is how many text deltas a stream splits Content into; 0 means
+	// one per word.
+	Chunks int
+	// ToolUses are tool calls made after the text.
+	ToolUses []ToolUse
+	// StopReason defaults to end_turn, or tool_use when ToolUses is set.
+	StopReason string
+	Usage      Usage
+	// Model is the model named in the answer; default the requested model.
+	Model string
+	// StreamError, when set, is the error.type of an error event sent after
+	// the content in place of message_delta and message_stop.
+	StreamError string
+	// CutAfter, when positive, closes the connection abruptly after that many
+	// SSE events (or after half of a JSON body).
+	CutAfter int
+}
+
+// Options configure a Server.
+type Options struct {
+	// Default answers requests when neither the queue nor a script applies.
+	Default Behaviour
+	// APIKey, when set, is the only x-api-key accepted.
+	APIKey string
+}
+
+// Server is a running fake Anthropic API.
+type Server struct {
+	ln   net.Listener
+	srv  *http.Server
+	opts Options
+
+	mu       sync.Mutex
+	requests []Request
+	queue    []Behaviour
+	script   func(Request) Behaviour
+	seq      int
+}
+
+// New starts a server on a random loopback port. It panics if it cannot
+// listen, like httptest.NewServer.
+func New(opts Options) *Server {
+	s, err := Listen("127.0.0.1:0", opts)
+	if err != nil {
+		panic(fmt.Sprintf("fakeanthropic: %v", err))
+	}
+	return s
+}
+
+// Listen starts a server on addr.
+func Listen(addr string, opts Options) (*Server, error) {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, err
+	}
+	s := &Server{ln: ln, opts: opts}
+	s.srv = &http.Server{Handler: s.Handler(), ReadHeaderTimeout: 10 * time.Second}
+	go s.srv.Serve(ln) //nolint:errcheck // returns ErrServerClosed on Close
+	return s, nil
+}
+
+// ListenAndServe runs a server on addr until ctx is done.
+func ListenAndServe(ctx context.Context, addr string, opts Options) error {
+	s, err := Listen(addr, opts)
+	if err != nil {
+		return err
+	}
+	<-ctx.Done()
+	return s.Close()
+}
+
+// URL returns the base URL, e.g. "http://127.0.0.1:34567".
+func (s *Server) URL() string { return "http://" + s.Addr() }
+
+// Addr returns the listener's host:port.
+func (s *Server) Addr() string { return s.ln.Addr().String() }
+
+// Close stops the server and closes open connections.
+func (s *Server) Close() error {
+	err := s.srv.Close()
+	if errors.Is(err, http.ErrServerClosed) {
+		return nil
+	}
+	return err
+}
+
+// Requests returns a copy of every request received so far, in order.
+func (s *Server) Requests() []Request {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return append([]Request(nil), s.requests...)
+}
+
+// Script sets a function that chooses the behaviour of each request not
+// answered from the queue. A nil function restores Options.Default.
+func (s *Server) Script(f func(Request) Behaviour) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.script = f
+}
+
+// Enqueue appends behaviours used, one per request, before any script.
+func (s *Server) Enqueue(b ...Behaviour) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.queue = append(s.queue, b...)
+}
+
+// Handler returns the HTTP handler, for use with a caller's own server.
+func (s *Server) Handler() http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("POST /v1/messages", s.messages)
+	return s.record(mux)
+}
+
+func (s *Server) record(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		body, err := io.ReadAll(r.Body)
+		if err != nil {
+			writeError(w, http.StatusBadRequest, "invalid_request_error", err.Error())
+			return
+		}
+		req := Request{Method: r.Method, Path: r.URL.RequestURI(), Header: r.Header.Clone(), Body: body}
+		s.mu.Lock()
+		s.requests = append(s.requests, req)
+		s.mu.Unlock()
+		next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), reqKey{}, req)))
+	})
+}
+
+type reqKey struct{}
+
+func (s *Server) behaviour(req Request) (Behaviour, int) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.seq++
+	if len(s.queue) > 0 {
+		b := s.queue[0]
+		s.queue = s.queue[1:]
+		return b, s.seq
+	}
+	if s.script != nil {
+		return s.script(req), s.seq
+	}
+	return s.opts.Default, s.seq
+}
+
+type messagesRequest struct {
+	Model     string            `json:"model"`
+	MaxTokens *int              `json:"max_tokens"`
+	Messages  []json.RawMessage `json:"messages"`
+	Stream    bool              `json:"stream"`
+}
+
+func (s *Server) messages(w http.ResponseWriter, r *http.Request) {
+	req := r.Context().Value(reqKey{}).(Request)
+	if r.Header.Get("anthropic-version") == "" {
+		writeError(w, http.StatusBadRequest, "invalid_request_error", "anthropic-version: header is required")
+		return
+	}
+	if s.opts.APIKey != "" && r.Header.Get("x-api-key") != s.opts.APIKey {
+		writeError(w, http.StatusUnauthorized, "authentication_error", "invalid x-api-key")
+		return
+	}
+	var mr messagesRequest
+	if err := json.Unmarshal(req.Body, &mr); err != nil {
+		writeError(w, http.StatusBadRequest, "invalid_request_error", "invalid JSON body: "+err.Error())
+		return
+	}
+	switch {
+	case mr.Model == "":
+		writeError(w, http.StatusBadRequest, "invalid_request_error", "model: Field required")
+		return
+	case mr.MaxTokens == nil:
+		writeError(w, http.StatusBadRequest, "invalid_request_error", "max_tokens: Field required")
+		return
+	case len(mr.Messages) == 0:
+		writeError(w, http.StatusBadRequest, "invalid_request_error", "messages: at least one message is required")
+		return
+	}
+	b, seq := s.behaviour(req)
+	if b.Latency > 0 {
+		select {
+		case <-time.After(b.Latency):
+		case <-r.Context().Done():
+			return
+		}
+	}
+	for k, vs := range b.Header {
+		for _, v := range vs {
+			w.Header().Add(k, v)
+		}
+	}
+	status := b.Status
+	if status == 0 {
+		status = http.StatusOK
+	}
+	if b.Body != nil {
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(status)
+		w.Write(b.Body) //nolint:errcheck
+		return
+	}
+	if status >= 400 {
+		typ := b.ErrorType
+		if typ == "" {
+			typ = errorType(status)
+		}
+		msg := b.ErrorMessage
+		if msg == "" {
+			msg = http.StatusText(status)
+			if status == 529 {
+				msg = "Overloaded"
+			}
+		}
+		writeError(w, status, typ, msg)
+		return
+	}
+	a := answer{id: fmt.Sprintf("msg_fake_%d", seq), model: b.Model, b: b}
+	if a.model == "" {
+		a.model = mr.Model
+	}
+	if b.Content == "" {
+		a.b.Content = "Hello from fakeanthropic."
+	}
+	if a.b.StopReason == "" {
+		a.b.StopReason = "end_turn"
+		if len(b.ToolUses) > 0 {
+			a.b.StopReason = "tool_use"
+		}
+	}
+	if mr.Stream {
+		s.stream(w, r, status, a)
+		return
+	}
+	data, _ := json.Marshal(a.message())
+	w.Header().Set("Content-Type", "application/json")
+	if b.CutAfter > 0 {
+		w.Header().Set("Content-Length", fmt.Sprint(len(data)))
+		w.WriteHeader(status)
+		w.Write(data[:len(data)/2]) //nolint:errcheck
+		w.(http.Flusher).Flush()
+		panic(http.ErrAbortHandler)
+	}
+	w.WriteHeader(status)
+	w.Write(data) //nolint:errcheck
+}
+
+// answer is one successful reply in the making.
+type answer struct {
+	id, model string
+	b         Behaviour
+}
+
+func (a answer) usage(output int) map[string]any {
+	return map[string]any{
+		"input_tokens":                a.b.Usage.Input,
+		"cache_creation_input_tokens": a.b.Usage.CacheWrite,
+		"cache_read_input_tokens":     a.b.Usage.CacheRead,
+		"output_tokens":               output,
+	}
+}
+
+func toolInput(t ToolUse) string {
+	if t.Input == "" {
+		return "{}"
+	}
+	return t.Input
+}
+
+func (a answer) message() map[string]any {
+	content := []any{map[string]any{"type": "text", "text": a.b.Content}}
+	for _, t := range a.b.ToolUses {
+		content = append(content, map[string]any{"type": "tool_use", "id": t.ID, "name": t.Name, "input": json.RawMessage(toolInput(t))})
+	}
+	return map[string]any{
+		"id": a.id, "type": "message", "role": "assistant", "model": a.model,
+		"content": content, "stop_reason": a.b.StopReason, "stop_sequence": nil,
+		"usage": a.usage(a.b.Usage.Output),
+	}
+}
+
+type event struct {
+	name string
+	data map[string]any
+}
+
+func (a answer) events() []event {
+	start := map[string]any{
+		"id": a.id, "type": "message", "role": "assistant", "model": a.model, "content": []any{},
+		"stop_reason": nil, "stop_sequence": nil, "usage": a.usage(1),
+	}
+	evs := []event{
+		{"message_start", map[string]any{"type": "message_start", "message": start}},
+		{"content_block_start", map[string]any{"type": "content_block_start", "index": 0, "content_block": map[string]any{"type": "text", "text": ""}}},
+		{"ping", map[string]any{"type": "ping"}},
+	}
+	for _, piece := range split(a.b.Content, a.b.Chunks) {
+		evs = append(evs, event{"content_block_delta", map[string]any{"type": "content_block_delta", "index": 0,
+			"delta": map[string]any{"type": "text_delta", "text": piece}}})
+	}
+	evs = append(evs, event{"content_block_stop", map[string]any{"type": "content_block_stop", "index": 0}})
+	for i, t := range a.b.ToolUses {
+		idx := i + 1
+		in := toolInput(t)
+		evs = append(evs,
+			event{"content_block_start", map[string]any{"type": "content_block_start", "index": idx,
+				"content_block": map[string]any{"type": "tool_use", "id": t.ID, "name": t.Name, "input": map[string]any{}}}},
+			event{"content_block_delta", map[string]any{"type": "content_block_delta", "index": idx,
+				"delta": map[string]any{"type": "input_json_delta", "partial_json": in[:len(in)/2]}}},
+			event{"content_block_delta", map[string]any{"type": "content_block_delta", "index": idx,
+				"delta": map[string]any{"type": "input_json_delta", "partial_json": in[len(in)/2:]}}},
+			event{"content_block_stop", map[string]any{"type": "content_block_stop", "index": idx}})
+	}
+	if a.b.StreamError != "" {
+		return append(evs, event{"error", map[string]any{"type": "error",
+			"error": map[string]any{"type": a.b.StreamError, "message": "stream failed: " + a.b.StreamError}}})
+	}
+	return append(evs,
+		event{"message_delta", map[string]any{"type": "message_delta",
+			"delta": map[string]any{"stop_reason": a.b.StopReason, "stop_sequence": nil},
+			"usage": map[string]any{"output_tokens": a.b.Usage.Output}}},
+		event{"message_stop", map[string]any{"type": "message_stop"}})
+}
+
+func (s *Server) stream(w http.ResponseWriter, r *http.Request, status int, a answer) {
+	w.Header().Set("Content-Type", "text/event-stream; charset=utf-8")
+	w.Header().Set("Cache-Control", "no-cache")
+	w.WriteHeader(status)
+	fl := w.(http.Flusher)
+	for i, ev := range a.events() {
+		if a.b.CutAfter > 0 && i == a.b.CutAfter {
+			panic(http.ErrAbortHandler) // closes the connection: no terminating chunk
+		}
+		if r.Context().Err() != nil {
+			return
+		}
+		data, _ := json.Marshal(ev.data)
+		if _, err := fmt.Fprintf(w, "event: %s\ndata: %s\n\n", ev.name, data); err != nil {
+			return
+		}
+		fl.Flush()
+	}
+}
+
+// split cuts s into n pieces of about equal length (n <= 0: one per word,
+// keeping the spaces).
+func split(s string, n int) []string {
+	if n <= 0 {
+		var out []string
+		start := 0
+		for i := 1; i < len(s); i++ {
+			if s[i] == ' ' {
+				out = append(out, s[start:i])
+				start = i
+			}
+		}
+		return append(out, s[start:])
+	}
+	rs := []rune(s)
+	n = min(n, len(rs))
+	if n == 0 {
+		return []string{s}
+	}
+	out := make([]string, 0, n)
+	for i := range n {
+		out = append(out, string(rs[i*len(rs)/n:(i+1)*len(rs)/n]))
+	}
+	return out
+}
+
+// errorType is the Anthropic error type that goes with a status.
+func errorType(status int) string {
+	switch status {
+	case http.StatusBadRequest:
+		return "invalid_request_error"
+	case http.StatusUnauthorized:
+		return "authentication_error"
+	case http.StatusPaymentRequired:
+		return "billing_error"
+	case http.StatusForbidden:
+		return "permission_error"
+	case http.StatusNotFound:
+		return "not_found_error"
+	case http.StatusRequestEntityTooLarge:
+		return "request_too_large"
+	case http.StatusTooManyRequests:
+		return "rate_limit_error"
+	case http.StatusGatewayTimeout:
+		return "timeout_error"
+	case 529:
+		return "overloaded_error"
+	}
+	if status >= 500 {
+		return "api_error"
+	}
+	return "invalid_request_error"
+}
+
+func writeError(w http.ResponseWriter, status int, typ, msg string) {
+	data, _ := json.Marshal(map[string]any{
+		"type":       "error",
+		"error":      map[string]any{"type": typ, "message": msg},
+		"request_id": "req_fake",
+	})
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Content-Length", fmt.Sprint(len(data)))
+	w.WriteHeader(status)
+	w.Write(data) //nolint:errcheck
+}
+
+// Text returns the text of every text block in an Anthropic messages request
+// body, for assertions.
+func Text(body []byte) string {
+	var req struct {
+		Messages []struct {
+			Content []struct {
+				Type, Text string
+			}
+		}
+	}
+	if json.Unmarshal(body, &req) != nil {
+		return ""
+	}
+	var sb strings.Builder
+	for _, m := range req.Messages {
+		for _, c := range m.Content {
+			if c.Type == "text" {
+				sb.WriteString(c.Text)
+			}
+		}
+	}
+	return sb.String()
+}
