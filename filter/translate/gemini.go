@@ -273,8 +273,23 @@ func (w *contentWriter) text(role, s string) {
 }
 
 func (w *contentWriter) message(b *config.RBackend, m gjson.Result, system *[]byte, names map[string]string) error {
-	content := m.Get("content")
-	switch role := m.Get("role").Str; role {
+	var content, role, calls, callID, name gjson.Result
+	m.ForEach(func(k, v gjson.Result) bool {
+		switch k.Str {
+		case "content":
+			content = v
+		case "role":
+			role = v
+		case "tool_calls":
+			calls = v
+		case "tool_call_id":
+			callID = v
+		case "name":
+			name = v
+		}
+		return true
+	})
+	switch role := role.Str; role {
 	case "system", "developer":
 		return eachText(content, role, func(s string) {
 			if s == "" {
@@ -307,7 +322,7 @@ func (w *contentWriter) message(b *config.RBackend, m gjson.Result, system *[]by
 		}
 		first := true
 		var err error
-		m.Get("tool_calls").ForEach(func(_, tc gjson.Result) bool {
+		calls.ForEach(func(_, tc gjson.Result) bool {
 			if t := tc.Get("type").Str; t != "" && t != "function" {
 				err = apierr.BadRequest("invalid_tool_call", "Tool call type %q is not supported.", t)
 				return false
@@ -337,10 +352,10 @@ func (w *contentWriter) message(b *config.RBackend, m gjson.Result, system *[]by
 		})
 		return err
 	case "tool", "function":
-		id := m.Get("tool_call_id").Str
-		name, ok := names[id]
+		id := callID.Str
+		fn, ok := names[id]
 		if role == "function" {
-			name, ok = m.Get("name").Str, true
+			fn, ok = name.Str, true
 		}
 		if !ok {
 			return apierr.BadRequest("invalid_tool_result", "Tool message with tool_call_id %q answers no earlier tool call.", id)
@@ -351,7 +366,7 @@ func (w *contentWriter) message(b *config.RBackend, m gjson.Result, system *[]by
 		}
 		w.part("user")
 		w.buf = append(w.buf, `{"functionResponse":{"name":`...)
-		w.buf = appendJSONString(w.buf, name)
+		w.buf = appendJSONString(w.buf, fn)
 		w.buf = append(w.buf, `,"response":`...)
 		s := strings.TrimSpace(text.String())
 		if gjson.Valid(s) && gjson.Parse(s).IsObject() {
@@ -501,7 +516,7 @@ func geminiTools(b *config.RBackend, out []byte, tools, choice gjson.Result) ([]
 			out = append(out, `,"description":`...)
 			out = appendJSONString(out, d.Str)
 		}
-		if p := f.Get("parameters"); p.IsObject() && (p.Get("properties").IsObject() && len(p.Get("properties").Map()) > 0 || p.Get("anyOf").Exists()) {
+		if p := f.Get("parameters"); p.IsObject() && (hasMembers(p.Get("properties")) || p.Get("anyOf").Exists()) {
 			// An object without properties is refused by Gemini; a
 			// function without parameters says the same.
 			out = append(out, `,"parameters":`...)
@@ -545,6 +560,15 @@ func geminiTools(b *config.RBackend, out []byte, tools, choice gjson.Result) ([]
 	return out, nil
 }
 
+// hasMembers reports whether v is an object with at least one member.
+func hasMembers(v gjson.Result) bool {
+	n := false
+	if v.IsObject() {
+		v.ForEach(func(_, _ gjson.Result) bool { n = true; return false })
+	}
+	return n
+}
+
 // schemaKeys are the JSON Schema keywords Gemini's Schema object (an OpenAPI
 // 3.0 subset) accepts. Everything else — additionalProperties, $schema,
 // $ref/$defs, strict, const, oneOf, not, patternProperties … — is dropped,
@@ -569,11 +593,12 @@ func appendSchema(out []byte, s gjson.Result) []byte {
 		out = appendJSONString(out, k)
 		out = append(out, ':')
 	}
-	hasEnum := s.Get("enum").Exists()
-	nullable := false
+	var nullable, hasType, hasEnum, enumString bool
+	var constant gjson.Result
 	s.ForEach(func(k, v gjson.Result) bool {
 		switch k.Str {
 		case "type":
+			hasType = true
 			t := v.Str
 			if v.IsArray() {
 				t = ""
@@ -630,12 +655,11 @@ func appendSchema(out []byte, s gjson.Result) []byte {
 			})
 			out = append(out, ']')
 		case "const":
-			if !hasEnum {
-				key("enum")
-				out = append(out, '[')
-				out = append(out, v.Raw...)
-				out = append(out, ']')
-			}
+			constant = v
+		case "enum":
+			hasEnum, enumString = true, v.Get("0").Type == gjson.String
+			key("enum")
+			out = append(out, v.Raw...)
 		case "nullable":
 			nullable = nullable || v.Type == gjson.True
 		default:
@@ -646,12 +670,17 @@ func appendSchema(out []byte, s gjson.Result) []byte {
 		}
 		return true
 	})
-	if !s.Get("type").Exists() {
+	if constant.Exists() && !hasEnum {
+		key("enum")
+		out = append(out, '[')
+		out = append(out, constant.Raw...)
+		out = append(out, ']')
+		enumString = constant.Type == gjson.String
+	}
+	if !hasType && enumString {
 		// Gemini wants a type beside an enum; JSON Schema lets it be implied.
-		if e := s.Get("enum"); e.IsArray() && e.Get("0").Type == gjson.String || !hasEnum && s.Get("const").Type == gjson.String {
-			key("type")
-			out = append(out, `"STRING"`...)
-		}
+		key("type")
+		out = append(out, `"STRING"`...)
 	}
 	if nullable {
 		key("nullable")
