@@ -974,7 +974,7 @@ type anthropicStream struct {
 }
 
 func (s *anthropicStream) Chunk(chunk []byte, eos bool) ([]byte, bool) {
-	s.out = nil
+	s.out = make([]byte, 0, len(chunk)+len(chunk)/2+128)
 	s.sc.Feed(chunk, s.onEvent)
 	if eos {
 		s.flushing = true
@@ -988,9 +988,9 @@ func (s *anthropicStream) start(id, model string) {
 		return
 	}
 	s.started = true
-	s.st = Stream{ID: id, Model: s.model, Created: s.created}
+	s.st = Stream{ID: strings.Clone(id), Model: s.model, Created: s.created}
 	if s.st.Model == "" {
-		s.st.Model = model
+		s.st.Model = strings.Clone(model)
 	}
 	s.out = s.st.Role(s.out)
 }
@@ -999,7 +999,9 @@ func (s *anthropicStream) event(e sse.Event) {
 	if s.ended || len(e.Data) == 0 || (s.flushing && !gjson.ValidBytes(e.Data)) {
 		return
 	}
-	d := gjson.ParseBytes(e.Data)
+	// The event's bytes live until the callback returns; everything read
+	// from d is written out (copied) before then.
+	d := gjson.Parse(unsafe.String(unsafe.SliceData(e.Data), len(e.Data)))
 	typ := d.Get("type").Str
 	if typ == "" {
 		typ = string(e.Name)
@@ -1018,7 +1020,7 @@ func (s *anthropicStream) event(e sse.Event) {
 	case "message_delta":
 		s.start("", "")
 		if r := d.Get("delta.stop_reason"); r.Type == gjson.String {
-			s.stop = r.Str
+			s.stop = strings.Clone(r.Str)
 		}
 		s.u.read(d.Get("usage"))
 	case "message_stop":
