@@ -168,19 +168,15 @@ func writeFile(t *testing.T, path string, b []byte) {
 }
 
 func TestFor(t *testing.T) {
-	tests := []struct {
-		schema  string
-		wantErr bool
-	}{
-		{"openai", false},
-		{"openai-compatible", false},
-		{"anthropic", true},
-		{"", true},
+	// Every schema the config accepts has a translator; nothing else does.
+	for _, schema := range config.Schemas {
+		if _, err := For(schema); err != nil {
+			t.Errorf("For(%q): %v", schema, err)
+		}
 	}
-	for _, tt := range tests {
-		_, err := For(tt.schema)
-		if (err != nil) != tt.wantErr {
-			t.Errorf("For(%q) error %v, want error %v", tt.schema, err, tt.wantErr)
+	for _, schema := range []string{"", "nope", "OpenAI"} {
+		if _, err := For(schema); err == nil {
+			t.Errorf("For(%q) gave no error", schema)
 		}
 	}
 }
