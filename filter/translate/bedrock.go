@@ -15,6 +15,7 @@ import (
 	"strings"
 	"sync"
 	"time"
+	"unsafe"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/aws/protocol/eventstream"
@@ -31,18 +32,23 @@ import (
 // {base}/model/{modelId}/converse (JSON) or /converse-stream (AWS
 // event-stream frames), SigV4-signed over the translated body.
 type bedrock struct {
-	now   func() time.Time
-	newID func() string
-	chain *awsChain
+	now    func() time.Time
+	newID  func() string
+	chain  *awsChain
+	signer *v4.Signer
 }
 
-// defaultAWSChain caches the AWS default credential chain per backend. The
-// translator seam has no per-runtime place for state that outlives one
-// request, so this one cache is shared by every bedrock translator.
-var defaultAWSChain = &awsChain{load: loadDefaultChain}
+// The translator seam has no per-runtime place for state that outlives one
+// request, so every bedrock translator shares these two caches: the AWS
+// default credential chain per backend, and the signer's derived signing
+// keys (one HMAC chain per key, day and region, instead of one per request).
+var (
+	defaultAWSChain  = &awsChain{load: loadDefaultChain}
+	defaultAWSSigner = v4.NewSigner()
+)
 
 func newBedrock() bedrock {
-	return bedrock{now: time.Now, newID: bedrockID, chain: defaultAWSChain}
+	return bedrock{now: time.Now, newID: bedrockID, chain: defaultAWSChain, signer: defaultAWSSigner}
 }
 
 const (
@@ -101,7 +107,7 @@ func (b bedrock) sign(be *config.RBackend, path string, body []byte, creds aws.C
 		Header: http.Header{},
 	}
 	sum := sha256.Sum256(body)
-	err = v4.NewSigner().SignHTTP(context.Background(), creds, req, hex.EncodeToString(sum[:]),
+	err = b.signer.SignHTTP(context.Background(), creds, req, hex.EncodeToString(sum[:]),
 		bedrockService, be.Bedrock.Region, b.now())
 	if err != nil {
 		return nil, apierr.Internal(fmt.Errorf("bedrock backend %q: signing: %w", be.Name, err))
@@ -216,8 +222,9 @@ func bedrockID() string {
 type converse struct {
 	be       *config.RBackend
 	system   []byte // comma-separated SystemContentBlocks
-	msgs     []converseMsg
-	toolUse  bool // the history has toolUse or toolResult blocks
+	out      []byte // the body so far: {"messages":[ and the messages
+	role     string // the role of the open message; "" before the first
+	toolUse  bool   // the history has toolUse or toolResult blocks
 	tools    []byte
 	choice   string // toolChoice JSON; "" leaves the model's default (auto)
 	noTools  bool   // tool_choice none
@@ -228,20 +235,34 @@ type converse struct {
 	hasStops bool
 }
 
-type converseMsg struct {
-	role   string
-	blocks []byte // comma-separated ContentBlocks
+// block readies the body for one more content block of role, which the
+// caller then appends to c.out: it continues the open message when the role
+// repeats (Bedrock wants strict alternation; parallel tool results must
+// share one user message), else closes it and opens a new one.
+func (c *converse) block(role string) {
+	switch {
+	case c.role == role:
+		c.out = append(c.out, ',')
+		return
+	case c.role != "":
+		c.out = append(c.out, "]},"...)
+	}
+	c.role = role
+	c.out = append(c.out, `{"role":"`...)
+	c.out = append(c.out, role...)
+	c.out = append(c.out, `","content":[`...)
 }
 
-// add appends one content block to the conversation, merging it into the
-// previous message when the role repeats (Bedrock wants strict alternation;
-// parallel tool results must share one user message).
+// add appends one content block of role.
 func (c *converse) add(role string, block []byte) {
-	if n := len(c.msgs); n > 0 && c.msgs[n-1].role == role {
-		c.msgs[n-1].blocks = append(append(c.msgs[n-1].blocks, ','), block...)
-		return
-	}
-	c.msgs = append(c.msgs, converseMsg{role: role, blocks: block})
+	c.block(role)
+	c.out = append(c.out, block...)
+}
+
+// addText appends a text block of role.
+func (c *converse) addText(role, text string) {
+	c.block(role)
+	c.out = brTextBlock(c.out, text)
 }
 
 // unsupported returns nil when the backend drops param (skip it), else the 400.
@@ -253,10 +274,13 @@ func converseBody(body []byte, be *config.RBackend) ([]byte, error) {
 	if !gjson.ValidBytes(body) {
 		return nil, apierr.BadRequest("invalid_json", "The request body is not valid JSON.")
 	}
-	c := &converse{be: be}
+	c := &converse{be: be, out: make([]byte, 0, len(body)+512)}
+	c.out = append(c.out, `{"messages":[`...)
 	var err error
 	var toolsRaw, choiceRaw gjson.Result
-	gjson.ParseBytes(body).ForEach(func(k, v gjson.Result) bool {
+	// No copy of the body: the gjson results point into it, and everything
+	// kept from them is written into c.out before this function returns.
+	gjson.Parse(unsafe.String(unsafe.SliceData(body), len(body))).ForEach(func(k, v gjson.Result) bool {
 		if v.Type == gjson.Null {
 			return true
 		}
@@ -389,7 +413,7 @@ func (c *converse) messages(v gjson.Result) error {
 }
 
 func (c *converse) message(i int, m gjson.Result) error {
-	param := "messages[" + strconv.Itoa(i) + "]"
+	param := msgRef(i)
 	role := m.Get("role").Str
 	content := m.Get("content")
 	switch role {
@@ -404,12 +428,17 @@ func (c *converse) message(i int, m gjson.Result) error {
 	case "function":
 		return c.unsupported("functions")
 	}
-	return brParamError(param+".role", "Unknown role %q in %s.", role, param)
+	return brParamError(param.String()+".role", "Unknown role %q in %s.", role, param)
 }
+
+// msgRef names messages[i] in errors; the name is built only when needed.
+type msgRef int
+
+func (m msgRef) String() string { return "messages[" + strconv.Itoa(int(m)) + "]" }
 
 // brTexts calls fn for every text of a content that is a string or an array of
 // text parts (other part types are reported by the caller's kinds).
-func brTexts(param string, content gjson.Result, kinds string, fn func(part gjson.Result, text string) error) error {
+func brTexts(param msgRef, content gjson.Result, kinds string, fn func(part gjson.Result, text string) error) error {
 	if content.Type == gjson.String {
 		return fn(gjson.Result{}, content.Str)
 	}
@@ -417,7 +446,7 @@ func brTexts(param string, content gjson.Result, kinds string, fn func(part gjso
 		return nil
 	}
 	if !content.IsArray() {
-		return brParamError(param+".content", "'%s.content' must be a string or an array of content parts.", param)
+		return brParamError(param.String()+".content", "'%s.content' must be a string or an array of content parts.", param)
 	}
 	var err error
 	j := 0
@@ -444,7 +473,7 @@ func brTextBlock(b []byte, text string) []byte {
 	return append(b, '}')
 }
 
-func (c *converse) systemText(param string, content gjson.Result) error {
+func (c *converse) systemText(param msgRef, content gjson.Result) error {
 	return brTexts(param, content, "", func(_ gjson.Result, text string) error {
 		if text == "" {
 			return nil
@@ -457,13 +486,13 @@ func (c *converse) systemText(param string, content gjson.Result) error {
 	})
 }
 
-func (c *converse) userContent(param string, content gjson.Result) error {
+func (c *converse) userContent(param msgRef, content gjson.Result) error {
 	j := -1
 	return brTexts(param, content, "media", func(p gjson.Result, text string) error {
 		j++
 		if !p.Exists() || p.Get("type").Str == "text" {
 			if text != "" {
-				c.add("user", brTextBlock(nil, text))
+				c.addText("user", text)
 			}
 			return nil
 		}
@@ -525,10 +554,10 @@ func (c *converse) image(param, u string) ([]byte, error) {
 	return append(b, "}}}"...), nil
 }
 
-func (c *converse) assistant(param string, m, content gjson.Result) error {
+func (c *converse) assistant(param msgRef, m, content gjson.Result) error {
 	err := brTexts(param, content, "refusal", func(_ gjson.Result, text string) error {
 		if text != "" {
-			c.add("assistant", brTextBlock(nil, text))
+			c.addText("assistant", text)
 		}
 		return nil
 	})
@@ -541,11 +570,11 @@ func (c *converse) assistant(param string, m, content gjson.Result) error {
 	}
 	j := 0
 	calls.ForEach(func(_, tc gjson.Result) bool {
-		p := fmt.Sprintf("%s.tool_calls[%d]", param, j)
+		p := func() string { return fmt.Sprintf("%s.tool_calls[%d]", param, j-1) }
 		j++
 		id, name := tc.Get("id").Str, tc.Get("function.name").Str
 		if id == "" || name == "" {
-			err = brParamError(p, "A tool call needs an id and a function name.")
+			err = brParamError(p(), "A tool call needs an id and a function name.")
 			return false
 		}
 		args := strings.TrimSpace(tc.Get("function.arguments").Str)
@@ -553,29 +582,30 @@ func (c *converse) assistant(param string, m, content gjson.Result) error {
 			args = "{}"
 		}
 		if !gjson.Valid(args) || !gjson.Parse(args).IsObject() {
-			err = brParamError(p+".function.arguments", "Tool call arguments must be a JSON object for backend %q (schema bedrock).", c.be.Name)
+			err = brParamError(p()+".function.arguments", "Tool call arguments must be a JSON object for backend %q (schema bedrock).", c.be.Name)
 			return false
 		}
-		b := append([]byte(nil), `{"toolUse":{"toolUseId":`...)
+		c.block("assistant")
+		b := append(c.out, `{"toolUse":{"toolUseId":`...)
 		b = appendJSONString(b, id)
 		b = append(b, `,"name":`...)
 		b = appendJSONString(b, name)
 		b = append(b, `,"input":`...)
 		b = append(b, args...)
-		b = append(b, "}}"...)
-		c.add("assistant", b)
+		c.out = append(b, "}}"...)
 		c.toolUse = true
 		return true
 	})
 	return err
 }
 
-func (c *converse) toolResult(param string, m, content gjson.Result) error {
+func (c *converse) toolResult(param msgRef, m, content gjson.Result) error {
 	id := m.Get("tool_call_id").Str
 	if id == "" {
-		return brParamError(param+".tool_call_id", "A tool message needs a tool_call_id.")
+		return brParamError(param.String()+".tool_call_id", "A tool message needs a tool_call_id.")
 	}
-	b := append([]byte(nil), `{"toolResult":{"toolUseId":`...)
+	c.block("user")
+	b := append(c.out, `{"toolResult":{"toolUseId":`...)
 	b = appendJSONString(b, id)
 	b = append(b, `,"content":[`...)
 	n := 0
@@ -593,8 +623,7 @@ func (c *converse) toolResult(param string, m, content gjson.Result) error {
 	if n == 0 {
 		b = brTextBlock(b, "")
 	}
-	b = append(b, "]}}"...)
-	c.add("user", b)
+	c.out = append(b, "]}}"...)
 	c.toolUse = true
 	return nil
 }
@@ -667,21 +696,10 @@ func (c *converse) toolChoice(v gjson.Result) error {
 	return nil
 }
 
+// render finishes the body: it closes the messages and appends the rest.
 func (c *converse) render() []byte {
-	size := 64 + len(c.system) + len(c.tools) + len(c.stops)
-	for _, m := range c.msgs {
-		size += 32 + len(m.blocks)
-	}
-	b := make([]byte, 0, size)
-	b = append(b, `{"messages":[`...)
-	for i, m := range c.msgs {
-		if i > 0 {
-			b = append(b, ',')
-		}
-		b = append(b, `{"role":"`...)
-		b = append(b, m.role...)
-		b = append(b, `","content":[`...)
-		b = append(b, m.blocks...)
+	b := c.out
+	if c.role != "" {
 		b = append(b, "]}"...)
 	}
 	b = append(b, ']')
@@ -1025,7 +1043,9 @@ func (s *bedrockStream) frame(out []byte, m eventstream.Message) []byte {
 	default:
 		return out
 	}
-	p := gjson.ParseBytes(m.Payload)
+	// The payload buffer is reused for the next frame only; nothing read
+	// from it outlives this call.
+	p := gjson.Parse(unsafe.String(unsafe.SliceData(m.Payload), len(m.Payload)))
 	switch brHeader(m, ":event-type") {
 	case "messageStart":
 		out = s.start(out)

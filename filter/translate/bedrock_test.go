@@ -16,6 +16,7 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/aws/protocol/eventstream"
+	v4 "github.com/aws/aws-sdk-go-v2/aws/signer/v4"
 	"github.com/google/go-cmp/cmp"
 	"github.com/tidwall/gjson"
 
@@ -34,6 +35,7 @@ func testBedrock() bedrock {
 		chain: &awsChain{load: func(context.Context, string) (aws.CredentialsProvider, error) {
 			return nil, errors.New("no default chain in tests")
 		}},
+		signer: v4.NewSigner(),
 	}
 }
 
