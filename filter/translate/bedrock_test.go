@@ -688,3 +688,30 @@ func TestAWSEscape(t *testing.T) {
 		}
 	}
 }
+
+// TestBedrockConcurrent signs from many goroutines through For's shared
+// caches (run with -race).
+func TestBedrockConcurrent(t *testing.T) {
+	tr, err := For("bedrock")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body := bedrockBenchBody(2 << 10)
+	done := make(chan error)
+	for range 8 {
+		go func() {
+			var err error
+			for range 20 {
+				if _, err = tr.Request(&Request{Body: body, Backend: testBedrockBackend(), Model: "m", Stream: true}); err != nil {
+					break
+				}
+			}
+			done <- err
+		}()
+	}
+	for range 8 {
+		if err := <-done; err != nil {
+			t.Error(err)
+		}
+	}
+}
