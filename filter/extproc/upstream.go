@@ -174,7 +174,8 @@ func (u *upstream) responseHeaders(h *extprocv3.HttpHeaders) (*extprocv3.Process
 	}
 	hs := headersOf(h)
 	u.status, _ = strconv.Atoi(hs[":status"])
-	ans := u.tr.Response(&translate.Response{Status: u.status, ContentType: hs["content-type"], Stream: u.stream, Model: u.served})
+	ans := u.tr.Response(&translate.Response{Status: u.status, ContentType: hs["content-type"], Stream: u.stream, Model: u.served,
+		Header: func(name string) string { return hs[name] }})
 	u.body = ans.Body
 	set := []*corev3.HeaderValueOption{
 		header(HeaderBackend, u.member.Backend.Name),

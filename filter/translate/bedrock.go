@@ -752,8 +752,18 @@ func (c *converse) render() []byte {
 
 func (b bedrock) Response(r *Response) Answer {
 	if r.Status < 200 || r.Status >= 300 {
+		// x-amzn-errortype names the exception when the body does not, and
+		// decides the status clients and Envoy's retry policy see
+		// (ModelNotReadyException 429 → 503, ServiceQuotaExceeded 400 → 429).
+		var typ string
+		if r.Header != nil {
+			typ = r.Header("x-amzn-errortype")
+		}
 		status := bedrockHTTPStatus(r.Status)
-		a := Answer{Body: &bedrockErrorBody{status: status}, ContentType: "application/json"}
+		if typ != "" {
+			status = bedrockError(r.Status, typ, "").Status
+		}
+		a := Answer{Body: &bedrockErrorBody{status: status, headerType: typ}, ContentType: "application/json"}
 		if status != r.Status {
 			a.Status = status
 		}
@@ -834,8 +844,9 @@ func brContextTooLong(msg string) bool {
 
 // bedrockErrorBody buffers a non-2xx answer and emits OpenAI error JSON.
 type bedrockErrorBody struct {
-	status int
-	buf    []byte
+	status     int
+	headerType string // x-amzn-errortype, if the answer had it
+	buf        []byte
 }
 
 func (e *bedrockErrorBody) Chunk(chunk []byte, eos bool) ([]byte, bool) {
@@ -859,6 +870,9 @@ func (e *bedrockErrorBody) Chunk(chunk []byte, eos bool) ([]byte, bool) {
 		msg = s
 	}
 	if typ == "" {
+		typ = e.headerType
+	}
+	if typ == "" {
 		typ = brStatusErrorType(e.status)
 	}
 	err := bedrockError(e.status, typ, msg)
@@ -868,7 +882,7 @@ func (e *bedrockErrorBody) Chunk(chunk []byte, eos bool) ([]byte, bool) {
 }
 
 // brStatusErrorType names the Bedrock error a status stands for when the body
-// does not say (the x-amzn-errortype header is not visible here).
+// nor the x-amzn-errortype header says.
 func brStatusErrorType(status int) string {
 	switch status {
 	case http.StatusTooManyRequests:

@@ -43,6 +43,8 @@ type Response struct {
 	ContentType string
 	Stream      bool   // the client asked for a stream
 	Model       string // the model name that was sent (reported back to the client)
+	// Header returns a response header by lowercase name ("" if absent).
+	Header func(name string) string
 }
 
 // Answer says how a backend's response reaches the client.
@@ -82,12 +84,12 @@ func For(schema string) (Translator, error) {
 		return azure{}, nil
 	case "anthropic":
 		return anthropic{}, nil
+	case "bedrock":
+		return newBedrock(), nil
 	case "gemini":
 		return gemini{}, nil
 	case "vertex":
 		return vertex{}, nil
-	case "bedrock":
-		return newBedrock(), nil
 	}
 	return nil, fmt.Errorf("backend schema %q is not supported yet", schema)
 }
