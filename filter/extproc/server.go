@@ -62,6 +62,7 @@ type Options struct {
 type Server struct {
 	extprocv3.UnimplementedExternalProcessorServer
 	cfg     Runtimes
+	tr      *translate.Set
 	metrics *metrics.Metrics
 	log     *slog.Logger
 	now     func() time.Time
@@ -75,7 +76,7 @@ func New(o Options) *Server {
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
 	}
-	return &Server{cfg: o.Config, metrics: o.Metrics, log: o.Logger, now: o.Now}
+	return &Server{cfg: o.Config, tr: translate.NewSet(), metrics: o.Metrics, log: o.Logger, now: o.Now}
 }
 
 var _ extprocv3.ExternalProcessorServer = (*Server)(nil)

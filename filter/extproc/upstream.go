@@ -100,7 +100,7 @@ func (u *upstream) requestHeaders(req *extprocv3.ProcessingRequest, h *extprocv3
 	if !ok {
 		return nil, errorf("upstream filter: pool %q has no backend %q (endpoint metadata attribute %s)", poolName, backend, AttrBackend)
 	}
-	tr, err := translate.For(member.Backend.Schema)
+	tr, err := u.s.tr.For(member.Backend.Schema)
 	if err != nil {
 		return nil, apierr.Internal(err)
 	}

@@ -38,17 +38,12 @@ type bedrock struct {
 	signer *v4.Signer
 }
 
-// The translator seam has no per-runtime place for state that outlives one
-// request, so every bedrock translator shares these two caches: the AWS
-// default credential chain per backend, and the signer's derived signing
-// keys (one HMAC chain per key, day and region, instead of one per request).
-var (
-	defaultAWSChain  = &awsChain{load: loadDefaultChain}
-	defaultAWSSigner = v4.NewSigner()
-)
-
+// newBedrock returns a translator with its own caches: the AWS default
+// credential chain per backend, and the signer's derived signing keys (one
+// HMAC chain per key, day and region, instead of one per request). A Set
+// keeps one for the server's lifetime.
 func newBedrock() bedrock {
-	return bedrock{now: time.Now, newID: bedrockID, chain: defaultAWSChain, signer: defaultAWSSigner}
+	return bedrock{now: time.Now, newID: bedrockID, chain: &awsChain{load: loadDefaultChain}, signer: v4.NewSigner()}
 }
 
 const (

@@ -12,6 +12,7 @@ import (
 	"fmt"
 	"net/http"
 	"slices"
+	"time"
 
 	"github.com/llmproc/llmproc/filter/apierr"
 
@@ -72,27 +73,44 @@ type Body interface {
 	Chunk(chunk []byte, eos bool) (out []byte, pass bool)
 }
 
+// Set holds one translator per schema for as long as the server runs, so a
+// translator may keep what must outlive an attempt: the AWS credential chain
+// and signing-key cache (bedrock), Google token sources (vertex). The
+// extproc server owns one Set; nothing is package-global.
+type Set struct {
+	bedrock bedrock
+	vertex  vertex
+}
+
+// NewSet returns translators with fresh caches.
+func NewSet() *Set {
+	return &Set{bedrock: newBedrock(), vertex: vertex{tokens: &tokenCache{}, now: time.Now}}
+}
+
 // For returns the translator for a backend schema.
-func For(schema string) (Translator, error) {
+func (s *Set) For(schema string) (Translator, error) {
 	switch schema {
 	case "openai", "openai-compatible":
-		// Compatible servers differ only in quirks (no stream_options, other
-		// error shapes) that the per-backend knobs of the translation issue
-		// will cover; errors are already normalized for both.
+		// Compatible servers differ in quirks that the backend's compat
+		// options cover; errors are normalized for both.
 		return openAI{}, nil
 	case "azure-openai":
 		return azure{}, nil
 	case "anthropic":
 		return anthropic{}, nil
 	case "bedrock":
-		return newBedrock(), nil
+		return s.bedrock, nil
 	case "gemini":
 		return gemini{}, nil
 	case "vertex":
-		return vertex{}, nil
+		return s.vertex, nil
 	}
-	return nil, fmt.Errorf("backend schema %q is not supported yet", schema)
+	return nil, fmt.Errorf("backend schema %q is not supported", schema)
 }
+
+// For returns a translator for a schema with caches of its own (tests,
+// config checks); servers use a Set.
+func For(schema string) (Translator, error) { return NewSet().For(schema) }
 
 // CheckBackends reports every backend whose schema has no translator yet,
 // each with its field path, so a config is refused up front rather than

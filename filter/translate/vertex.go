@@ -20,14 +20,9 @@ import (
 // the project and region, and a bearer token made from a service-account
 // key or given as is.
 type vertex struct {
-	tokens *tokenCache // nil means the process-wide cache
+	tokens *tokenCache // token sources per backend; a Set keeps it for the server's lifetime
 	now    func() time.Time
 }
-
-// vertexTokens is the process-wide token cache. For returns a new
-// translator per attempt, so the token sources that must outlive one
-// attempt live here.
-var vertexTokens tokenCache
 
 func (v vertex) Request(r *Request) (*Upstream, error) {
 	body, err := geminiRequestBody(r)
@@ -35,11 +30,7 @@ func (v vertex) Request(r *Request) (*Upstream, error) {
 		return nil, err
 	}
 	b := r.Backend
-	tokens := v.tokens
-	if tokens == nil {
-		tokens = &vertexTokens
-	}
-	token, err := tokens.Token(b)
+	token, err := v.tokens.Token(b)
 	if err != nil {
 		return nil, err
 	}
