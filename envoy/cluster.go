@@ -129,7 +129,9 @@ func PoolCluster(rt *config.Runtime, pool *config.RPool) *clusterv3.Cluster {
 			LbEndpoints: []*endpointv3.LbEndpoint{{
 				HostIdentifier: &endpointv3.LbEndpoint_Endpoint{Endpoint: &endpointv3.Endpoint{
 					Address:  tcpAddress(b.Host, b.Port),
-					Hostname: b.Host,
+					// host[:port] as a client would send it: auto_host_rewrite
+					// makes it the Host header, and Bedrock's SigV4 signs it.
+					Hostname: b.Authority(),
 				}},
 				Metadata: &corev3.Metadata{FilterMetadata: md},
 			}},

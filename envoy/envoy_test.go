@@ -159,7 +159,7 @@ func TestPoolClusterEndpoints(t *testing.T) {
 		{Backend: "openai", Host: "api.openai.com", Hostname: "api.openai.com", SNI: "api.openai.com", Port: 443, Priority: 0},
 		{Backend: "openai-eu", Host: "api.openai.com", Hostname: "api.openai.com", SNI: "api.openai.com", Port: 443, Priority: 1},
 		{Backend: "anthropic", Host: "api.anthropic.com", Hostname: "api.anthropic.com", SNI: "api.anthropic.com", Port: 443, Priority: 2},
-		{Backend: "local", Host: "vllm.local", Hostname: "vllm.local", Port: 8000, Priority: 3},
+		{Backend: "local", Host: "vllm.local", Hostname: "vllm.local:8000", Port: 8000, Priority: 3},
 	}
 	if d := cmp.Diff(want, got); d != "" {
 		t.Errorf("endpoints (-want +got):\n%s", d)

@@ -46,6 +46,12 @@ func (c *Config) Validate() error {
 			v.add(p+".credential", "set env or file, not both")
 		}
 		v.schemaOptions(p, b)
+		for j, d := range b.DropParams {
+			switch d {
+			case "", "model", "messages", "stream":
+				v.add(fmt.Sprintf("%s.drop_params[%d]", p, j), "%q cannot be dropped", d)
+			}
+		}
 		for _, k := range slices.Sorted(maps.Keys(b.Headers.Set)) {
 			if !validHeaderName(k) {
 				v.add(p+".headers.set", "invalid header name %q", k)
