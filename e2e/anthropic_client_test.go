@@ -1,12 +1,14 @@
 package e2e
 
 import (
+	"fmt"
 	"net/http"
 	"strings"
 	"testing"
 
 	"github.com/tidwall/gjson"
 
+	"github.com/llmproc/llmproc/e2e/fakeanthropic"
 	"github.com/llmproc/llmproc/e2e/fakeopenai"
 )
 
@@ -72,5 +74,42 @@ func TestAnthropicClient(t *testing.T) {
 	})
 	if got := sum(m["llmproc_tokens_total"], map[string]string{"type": "cached_input"}); got != 32 {
 		t.Errorf("cached_input tokens %v", got)
+	}
+}
+
+// TestAnthropicClientAnthropicBackend: an Anthropic Messages client whose
+// primary (OpenAI) fails is served by Anthropic through the OpenAI form, with
+// cache tokens preserved end to end.
+func TestAnthropicClientAnthropicBackend(t *testing.T) {
+	a := startAnthropic(t)
+	a.openai.Script(func(fakeopenai.Request) fakeopenai.Behaviour {
+		return fakeopenai.Behaviour{Status: 503, ErrorMessage: "overloaded"}
+	})
+	a.claude.Script(func(fakeanthropic.Request) fakeanthropic.Behaviour {
+		return fakeanthropic.Behaviour{Content: "Hi from Claude", Usage: fakeanthropic.Usage{Input: 10, Output: 4, CacheRead: 100, CacheWrite: 20}}
+	})
+	for _, stream := range []bool{false, true} {
+		body := fmt.Sprintf(`{"model":"gpt-4o-mini","max_tokens":32,"stream":%v,"messages":[{"role":"user","content":"Hello"}]}`, stream)
+		req, _ := http.NewRequest(http.MethodPost, a.URL()+"/v1/messages", strings.NewReader(body))
+		req.Header.Set("content-type", "application/json")
+		r := do(t, req)
+		if r.status != 200 || r.err != nil {
+			t.Fatalf("stream=%v: status %d err %v %s", stream, r.status, r.err, r.body)
+		}
+		if b := r.header.Get("x-llmproc-backend"); b != "claude" {
+			t.Errorf("x-llmproc-backend %q", b)
+		}
+		usage := gjson.GetBytes(r.body, "usage")
+		if stream {
+			for _, line := range strings.Split(string(r.body), "\n") {
+				if data, ok := strings.CutPrefix(line, "data: "); ok && gjson.Get(data, "type").String() == "message_delta" {
+					usage = gjson.Get(data, "usage")
+				}
+			}
+		}
+		if usage.Get("input_tokens").Int() != 10 || usage.Get("cache_read_input_tokens").Int() != 100 ||
+			usage.Get("cache_creation_input_tokens").Int() != 20 || usage.Get("output_tokens").Int() != 4 {
+			t.Errorf("stream=%v usage %s", stream, usage.Raw)
+		}
 	}
 }
