@@ -17,6 +17,7 @@ type Config struct {
 	Models   []Model   `yaml:"models"`
 	Pools    []Pool    `yaml:"pools"`
 	Routes   []Route   `yaml:"routes"`
+	Cache    Cache     `yaml:"cache"`
 
 	// loaded is the hash of the file Load read, so a reload watcher starts
 	// from what was actually loaded, not from what the file holds later.
@@ -189,6 +190,39 @@ type Route struct {
 	Name  string     `yaml:"name"`
 	Match RouteMatch `yaml:"match"`
 	Pool  string     `yaml:"pool"`
+	// Cache overrides cache.mode for requests this rule routes: off,
+	// deterministic or all.
+	Cache string `yaml:"cache"`
+}
+
+// Cache configures the response cache.
+type Cache struct {
+	// Mode: "deterministic" (default) caches only requests whose answer is
+	// repeatable (temperature 0, or a seed); "all" caches every request;
+	// "off" disables the cache. Routes may override it.
+	Mode string `yaml:"mode"`
+	// TTL bounds an entry's age (default 1h).
+	TTL Duration `yaml:"ttl"`
+	// MaxEntryBytes: answers larger than this are not stored (default 1 MiB).
+	MaxEntryBytes int `yaml:"max_entry_bytes"`
+	// MemoryMB bounds the in-process tier (default 256).
+	MemoryMB int `yaml:"memory_mb"`
+	// TenantHeader names the request header (set by the mesh's authn) whose
+	// value scopes entries: one tenant never receives another's entry.
+	TenantHeader string `yaml:"tenant_header"`
+	// Redis, when set, is the tier shared by all replicas.
+	Redis *Redis `yaml:"redis"`
+}
+
+// Redis is the shared cache tier.
+type Redis struct {
+	Addr     string     `yaml:"addr"`
+	Password Credential `yaml:"password"`
+	DB       int        `yaml:"db"`
+	// Timeout bounds each Redis call; past it the request goes on uncached
+	// (default 50ms).
+	Timeout   Duration `yaml:"timeout"`
+	KeyPrefix string   `yaml:"key_prefix"` // default "llmproc:"
 }
 
 // RouteMatch selects requests by the model the client asked for. Model and

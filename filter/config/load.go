@@ -97,6 +97,22 @@ func (c *Config) applyDefaults() {
 	if c.Envoy.IdleTimeout.Duration == 0 {
 		c.Envoy.IdleTimeout.Duration = DefaultIdleTimeout
 	}
+	setDefault(&c.Cache.Mode, "deterministic")
+	if c.Cache.TTL.Duration == 0 {
+		c.Cache.TTL.Duration = time.Hour
+	}
+	if c.Cache.MaxEntryBytes == 0 {
+		c.Cache.MaxEntryBytes = 1 << 20
+	}
+	if c.Cache.MemoryMB == 0 {
+		c.Cache.MemoryMB = 256
+	}
+	if r := c.Cache.Redis; r != nil {
+		if r.Timeout.Duration == 0 {
+			r.Timeout.Duration = 50 * time.Millisecond
+		}
+		setDefault(&r.KeyPrefix, "llmproc:")
+	}
 	for i := range c.Models {
 		setDefault(&c.Models[i].OwnedBy, "llmproc")
 	}

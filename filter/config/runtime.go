@@ -20,6 +20,9 @@ type Runtime struct {
 	// Models is the client-facing model list in config order.
 	Models []*RModel
 
+	// RedisPassword is cache.redis.password, read like a credential.
+	RedisPassword string
+
 	byName map[string]*RModel // names and aliases
 	routes []rroute
 	// decisions holds Resolve's answer for every name a client can ask for
@@ -97,6 +100,7 @@ type rroute struct {
 	name   string
 	models map[string]bool
 	pool   *RPool
+	cache  string
 }
 
 // Decision is what the router role chose for a requested model.
@@ -104,6 +108,7 @@ type Decision struct {
 	Route string  // rule name, or "model" when the model's own pool was used
 	Pool  *RPool  // never nil when ok
 	Model *RModel // the registry entry; nil for routing-only names such as "auto"
+	Cache string  // cache mode for the request: off, deterministic or all
 }
 
 // Resolve picks the pool for the model a client asked for: the first route
@@ -118,13 +123,24 @@ func (r *Runtime) resolve(model string) (Decision, bool) {
 	m := r.byName[model]
 	for _, rt := range r.routes {
 		if rt.models[model] || (m != nil && rt.models[m.Name]) {
-			return Decision{Route: rt.name, Pool: rt.pool, Model: m}, true
+			return Decision{Route: rt.name, Pool: rt.pool, Model: m, Cache: r.cacheMode(rt.cache)}, true
 		}
 	}
 	if m == nil {
 		return Decision{}, false
 	}
-	return Decision{Route: "model", Pool: m.Pool, Model: m}, true
+	return Decision{Route: "model", Pool: m.Pool, Model: m, Cache: r.cacheMode("")}, true
+}
+
+// cacheMode is a route's cache mode, or cache.mode when the route sets none.
+func (r *Runtime) cacheMode(route string) string {
+	if route != "" {
+		return route
+	}
+	if r.Source == nil || r.Source.Cache.Mode == "" {
+		return "off"
+	}
+	return r.Source.Cache.Mode
 }
 
 // Model returns the registry entry for a name or alias.
@@ -152,6 +168,9 @@ func (c *Config) CredentialFiles() []string {
 		if b.Credential.File != "" {
 			out = append(out, b.Credential.File)
 		}
+	}
+	if r := c.Cache.Redis; r != nil && r.Password.File != "" {
+		out = append(out, r.Password.File)
 	}
 	return out
 }
@@ -219,7 +238,7 @@ func compile(c *Config, getenv func(string) string, secrets bool) (*Runtime, err
 		if rt.Pools[r.Pool] == nil {
 			errs = append(errs, fmt.Errorf("routes[%d].pool: unknown pool %q", i, r.Pool))
 		}
-		rr := rroute{name: r.Name, models: map[string]bool{}, pool: rt.Pools[r.Pool]}
+		rr := rroute{name: r.Name, models: map[string]bool{}, pool: rt.Pools[r.Pool], cache: r.Cache}
 		if r.Match.Model != "" {
 			rr.models[r.Match.Model] = true
 		}
@@ -227,6 +246,13 @@ func compile(c *Config, getenv func(string) string, secrets bool) (*Runtime, err
 			rr.models[m] = true
 		}
 		rt.routes = append(rt.routes, rr)
+	}
+	if r := c.Cache.Redis; r != nil && secrets {
+		pw, err := readSecret(r.Password, getenv)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("cache.redis.password.%w", err))
+		}
+		rt.RedisPassword = pw
 	}
 	if err := errors.Join(errs...); err != nil {
 		return nil, err
@@ -268,22 +294,12 @@ func compileBackend(b Backend, getenv func(string) string, secrets bool) (*RBack
 		}
 		rb.Port = uint32(n)
 	}
-	switch {
-	case !secrets:
-	case b.Credential.Env != "":
-		rb.Credential = strings.TrimSpace(getenv(b.Credential.Env))
-		if rb.Credential == "" {
-			return nil, fmt.Errorf("credential.env: environment variable %s is empty or unset", b.Credential.Env)
-		}
-	case b.Credential.File != "":
-		data, err := os.ReadFile(b.Credential.File)
+	if secrets {
+		cred, err := readSecret(b.Credential, getenv)
 		if err != nil {
-			return nil, fmt.Errorf("credential.file: %w", err)
+			return nil, fmt.Errorf("credential.%w", err)
 		}
-		rb.Credential = strings.TrimSpace(string(data))
-		if rb.Credential == "" {
-			return nil, fmt.Errorf("credential.file: %s is empty", b.Credential.File)
-		}
+		rb.Credential = cred
 	}
 	rb.DropParams = b.DropParams
 	rb.Anthropic = AnthropicOptions{Version: "2023-06-01", MaxTokens: 4096}
@@ -326,4 +342,28 @@ func compileBackend(b Backend, getenv func(string) string, secrets bool) (*RBack
 		rb.RemoveHeaders = append(rb.RemoveHeaders, strings.ToLower(k))
 	}
 	return rb, nil
+}
+
+// readSecret reads a credential from its env var or file ("" when neither is
+// set); errors start with "env: " or "file: " for the caller's field path.
+func readSecret(c Credential, getenv func(string) string) (string, error) {
+	switch {
+	case c.Env != "":
+		v := strings.TrimSpace(getenv(c.Env))
+		if v == "" {
+			return "", fmt.Errorf("env: environment variable %s is empty or unset", c.Env)
+		}
+		return v, nil
+	case c.File != "":
+		data, err := os.ReadFile(c.File)
+		if err != nil {
+			return "", fmt.Errorf("file: %w", err)
+		}
+		v := strings.TrimSpace(string(data))
+		if v == "" {
+			return "", fmt.Errorf("file: %s is empty", c.File)
+		}
+		return v, nil
+	}
+	return "", nil
 }

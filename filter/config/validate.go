@@ -124,6 +124,27 @@ func (c *Config) Validate() error {
 			v.add(p+".pool", "unknown pool %q", r.Pool)
 		}
 	}
+	v.oneOf("cache.mode", c.Cache.Mode, "off", "deterministic", "all")
+	if c.Cache.MaxEntryBytes < 0 {
+		v.add("cache.max_entry_bytes", "must not be negative")
+	}
+	if c.Cache.MemoryMB < 0 {
+		v.add("cache.memory_mb", "must not be negative")
+	}
+	if c.Cache.TenantHeader != "" && !validHeaderName(c.Cache.TenantHeader) {
+		v.add("cache.tenant_header", "invalid header name %q", c.Cache.TenantHeader)
+	}
+	if r := c.Cache.Redis; r != nil {
+		v.addr("cache.redis.addr", r.Addr)
+		if r.Password.Env != "" && r.Password.File != "" {
+			v.add("cache.redis.password", "set env or file, not both")
+		}
+	}
+	for i, r := range c.Routes {
+		if r.Cache != "" {
+			v.oneOf(fmt.Sprintf("routes[%d].cache", i), r.Cache, "off", "deterministic", "all")
+		}
+	}
 	return errors.Join(v.errs...)
 }
 
