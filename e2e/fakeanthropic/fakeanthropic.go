@@ -17,23 +17,16 @@ package fakeanthropic
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
-	"io"
-	"net"
 	"net/http"
 	"strings"
-	"sync"
 	"time"
+
+	"github.com/llmproc/llmproc/e2e/fake"
 )
 
 // Request is one request the server received.
-type Request struct {
-	Method string
-	Path   string
-	Header http.Header
-	Body   []byte
-}
+type Request = fake.Request
 
 // Usage holds the token counts reported in an answer.
 type Usage struct {
@@ -92,36 +85,21 @@ type Options struct {
 
 // Server is a running fake Anthropic API.
 type Server struct {
-	ln   net.Listener
-	srv  *http.Server
+	*fake.Server[Request]
+	*fake.Queue[Request, Behaviour]
 	opts Options
-
-	mu       sync.Mutex
-	requests []Request
-	queue    []Behaviour
-	script   func(Request) Behaviour
-	seq      int
 }
 
 // New starts a server on a random loopback port. It panics if it cannot
 // listen, like httptest.NewServer.
-func New(opts Options) *Server {
-	s, err := Listen("127.0.0.1:0", opts)
-	if err != nil {
-		panic(fmt.Sprintf("fakeanthropic: %v", err))
-	}
-	return s
-}
+func New(opts Options) *Server { return fake.Must(Listen("127.0.0.1:0", opts)) }
 
 // Listen starts a server on addr.
 func Listen(addr string, opts Options) (*Server, error) {
-	ln, err := net.Listen("tcp", addr)
-	if err != nil {
+	s := &Server{Server: fake.New(fake.NewRequest), Queue: fake.NewQueue[Request](opts.Default), opts: opts}
+	if err := s.Start(addr, s.Handler()); err != nil {
 		return nil, err
 	}
-	s := &Server{ln: ln, opts: opts}
-	s.srv = &http.Server{Handler: s.Handler(), ReadHeaderTimeout: 10 * time.Second}
-	go s.srv.Serve(ln) //nolint:errcheck // returns ErrServerClosed on Close
 	return s, nil
 }
 
@@ -135,80 +113,16 @@ func ListenAndServe(ctx context.Context, addr string, opts Options) error {
 	return s.Close()
 }
 
-// URL returns the base URL, e.g. "http://127.0.0.1:34567".
-func (s *Server) URL() string { return "http://" + s.Addr() }
-
-// Addr returns the listener's host:port.
-func (s *Server) Addr() string { return s.ln.Addr().String() }
-
-// Close stops the server and closes open connections.
-func (s *Server) Close() error {
-	err := s.srv.Close()
-	if errors.Is(err, http.ErrServerClosed) {
-		return nil
-	}
-	return err
-}
-
-// Requests returns a copy of every request received so far, in order.
-func (s *Server) Requests() []Request {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return append([]Request(nil), s.requests...)
-}
-
-// Script sets a function that chooses the behaviour of each request not
-// answered from the queue. A nil function restores Options.Default.
-func (s *Server) Script(f func(Request) Behaviour) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.script = f
-}
-
-// Enqueue appends behaviours used, one per request, before any script.
-func (s *Server) Enqueue(b ...Behaviour) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.queue = append(s.queue, b...)
-}
-
 // Handler returns the HTTP handler, for use with a caller's own server.
+// Requests refused before they reach the model take no behaviour.
 func (s *Server) Handler() http.Handler {
-	mux := http.NewServeMux()
-	mux.HandleFunc("POST /v1/messages", s.messages)
-	return s.record(mux)
-}
-
-func (s *Server) record(next http.Handler) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		body, err := io.ReadAll(r.Body)
-		if err != nil {
-			writeError(w, http.StatusBadRequest, "invalid_request_error", err.Error())
+	return s.Record(func(w http.ResponseWriter, r *http.Request, req Request) {
+		if r.Method != http.MethodPost || r.URL.Path != "/v1/messages" {
+			writeError(w, http.StatusNotFound, "not_found_error", "Not Found")
 			return
 		}
-		req := Request{Method: r.Method, Path: r.URL.RequestURI(), Header: r.Header.Clone(), Body: body}
-		s.mu.Lock()
-		s.requests = append(s.requests, req)
-		s.mu.Unlock()
-		next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), reqKey{}, req)))
+		s.messages(w, r, req)
 	})
-}
-
-type reqKey struct{}
-
-func (s *Server) behaviour(req Request) (Behaviour, int) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.seq++
-	if len(s.queue) > 0 {
-		b := s.queue[0]
-		s.queue = s.queue[1:]
-		return b, s.seq
-	}
-	if s.script != nil {
-		return s.script(req), s.seq
-	}
-	return s.opts.Default, s.seq
 }
 
 type messagesRequest struct {
@@ -218,8 +132,7 @@ type messagesRequest struct {
 	Stream    bool              `json:"stream"`
 }
 
-func (s *Server) messages(w http.ResponseWriter, r *http.Request) {
-	req := r.Context().Value(reqKey{}).(Request)
+func (s *Server) messages(w http.ResponseWriter, r *http.Request, req Request) {
 	if r.Header.Get("anthropic-version") == "" {
 		writeError(w, http.StatusBadRequest, "invalid_request_error", "anthropic-version: header is required")
 		return
@@ -244,7 +157,7 @@ func (s *Server) messages(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusBadRequest, "invalid_request_error", "messages: at least one message is required")
 		return
 	}
-	b, seq := s.behaviour(req)
+	b, seq := s.Next(req)
 	if b.Latency > 0 {
 		select {
 		case <-time.After(b.Latency):
@@ -361,7 +274,7 @@ func (a answer) events() []event {
 		{"content_block_start", map[string]any{"type": "content_block_start", "index": 0, "content_block": map[string]any{"type": "text", "text": ""}}},
 		{"ping", map[string]any{"type": "ping"}},
 	}
-	for _, piece := range split(a.b.Content, a.b.Chunks) {
+	for _, piece := range fake.Split(a.b.Content, a.b.Chunks) {
 		evs = append(evs, event{"content_block_delta", map[string]any{"type": "content_block_delta", "index": 0,
 			"delta": map[string]any{"type": "text_delta", "text": piece}}})
 	}
@@ -407,32 +320,6 @@ func (s *Server) stream(w http.ResponseWriter, r *http.Request, status int, a an
 		}
 		fl.Flush()
 	}
-}
-
-// split cuts s into n pieces of about equal length (n <= 0: one per word,
-// keeping the spaces).
-func split(s string, n int) []string {
-	if n <= 0 {
-		var out []string
-		start := 0
-		for i := 1; i < len(s); i++ {
-			if s[i] == ' ' {
-				out = append(out, s[start:i])
-				start = i
-			}
-		}
-		return append(out, s[start:])
-	}
-	rs := []rune(s)
-	n = min(n, len(rs))
-	if n == 0 {
-		return []string{s}
-	}
-	out := make([]string, 0, n)
-	for i := range n {
-		out = append(out, string(rs[i*len(rs)/n:(i+1)*len(rs)/n]))
-	}
-	return out
 }
 
 // errorType is the Anthropic error type that goes with a status.

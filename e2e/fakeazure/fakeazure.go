@@ -17,12 +17,10 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"strings"
-	"sync"
-	"time"
 
+	"github.com/llmproc/llmproc/e2e/fake"
 	"github.com/llmproc/llmproc/e2e/fakeopenai"
 )
 
@@ -41,26 +39,20 @@ type Options struct {
 	OpenAI fakeopenai.Options
 }
 
-// Request is one request the server received.
+// Request is one request the server received, with the deployment and
+// api-version Azure reads from it.
 type Request struct {
-	Method     string
-	Path       string // with the query, as received
-	Deployment string
+	fake.Request
+	Deployment string // empty when the path is not a deployment's chat completions
 	APIVersion string
-	Header     http.Header
-	Body       []byte
 }
 
 // Server is a running fake Azure OpenAI resource.
 type Server struct {
-	ln    net.Listener
-	srv   *http.Server
+	*fake.Server[Request]
 	inner *fakeopenai.Server
 	next  http.Handler
 	opts  Options
-
-	mu       sync.Mutex
-	requests []Request
 }
 
 // New starts a server on a random loopback port. It panics if it cannot
@@ -69,28 +61,18 @@ func New(opts Options) *Server {
 	if opts.Model == "" {
 		opts.Model = "gpt-4o-2024-08-06"
 	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		panic(fmt.Sprintf("fakeazure: %v", err))
-	}
 	inner := fakeopenai.New(opts.OpenAI)
-	s := &Server{ln: ln, inner: inner, next: inner.Handler(), opts: opts}
-	s.srv = &http.Server{Handler: http.HandlerFunc(s.serve), ReadHeaderTimeout: 10 * time.Second}
-	go s.srv.Serve(ln) //nolint:errcheck // returns ErrServerClosed on Close
+	s := &Server{inner: inner, next: inner.Handler(), opts: opts}
+	s.Server = fake.New(s.record)
+	if err := s.Start("127.0.0.1:0", s.Record(s.answer)); err != nil {
+		inner.Close() //nolint:errcheck // the listen error is the one to report
+		panic(err)
+	}
 	return s
 }
 
-// URL returns the base URL, e.g. "http://127.0.0.1:34567".
-func (s *Server) URL() string { return "http://" + s.ln.Addr().String() }
-
-// Close stops the server and closes open connections.
-func (s *Server) Close() error {
-	err := s.srv.Close()
-	if errors.Is(err, http.ErrServerClosed) {
-		err = nil
-	}
-	return errors.Join(err, s.inner.Close())
-}
+// Close stops the server and the fakeopenai server behind it.
+func (s *Server) Close() error { return errors.Join(s.Server.Close(), s.inner.Close()) }
 
 // Enqueue appends behaviours used, one per chat request, before any script.
 func (s *Server) Enqueue(b ...fakeopenai.Behaviour) { s.inner.Enqueue(b...) }
@@ -99,34 +81,21 @@ func (s *Server) Enqueue(b ...fakeopenai.Behaviour) { s.inner.Enqueue(b...) }
 // answered from the queue (see fakeopenai.Server.Script).
 func (s *Server) Script(f func(fakeopenai.Request) fakeopenai.Behaviour) { s.inner.Script(f) }
 
-// Requests returns a copy of every request received so far, in order.
-func (s *Server) Requests() []Request {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return append([]Request(nil), s.requests...)
-}
-
 const (
 	deploymentsPrefix = "/openai/deployments/"
 	chatSuffix        = "/chat/completions"
 )
 
-func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
-	body, err := io.ReadAll(r.Body)
-	if err != nil {
-		http.Error(w, err.Error(), http.StatusBadRequest)
-		return
-	}
-	req := Request{Method: r.Method, Path: r.URL.RequestURI(), Header: r.Header.Clone(), Body: body,
-		APIVersion: r.URL.Query().Get("api-version")}
+func (s *Server) record(r *http.Request, body []byte) Request {
+	req := Request{Request: fake.NewRequest(r, body), APIVersion: r.URL.Query().Get("api-version")}
 	path, ok := strings.CutPrefix(r.URL.Path, s.opts.BasePath)
 	if ok && strings.HasPrefix(path, deploymentsPrefix) && strings.HasSuffix(path, chatSuffix) {
 		req.Deployment = strings.TrimSuffix(strings.TrimPrefix(path, deploymentsPrefix), chatSuffix)
 	}
-	s.mu.Lock()
-	s.requests = append(s.requests, req)
-	s.mu.Unlock()
+	return req
+}
 
+func (s *Server) answer(w http.ResponseWriter, r *http.Request, req Request) {
 	switch {
 	case r.Method != http.MethodPost || req.Deployment == "" || strings.Contains(req.Deployment, "/") || req.APIVersion == "":
 		azureError(w, http.StatusNotFound, "404", "Resource not found")
@@ -138,8 +107,8 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 	r2 := r.Clone(r.Context())
 	r2.URL.Path, r2.URL.RawPath, r2.URL.RawQuery = "/v1/chat/completions", "", ""
 	r2.RequestURI = r2.URL.RequestURI()
-	r2.Body = io.NopCloser(bytes.NewReader(body))
-	r2.ContentLength = int64(len(body))
+	r2.Body = io.NopCloser(bytes.NewReader(req.Body))
+	r2.ContentLength = int64(len(req.Body))
 	s.next.ServeHTTP(&azureWriter{ResponseWriter: w, model: s.opts.Model}, r2)
 }
 

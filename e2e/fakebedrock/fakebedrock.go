@@ -19,29 +19,26 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
-	"errors"
 	"fmt"
-	"io"
-	"net"
 	"net/http"
 	"net/url"
 	"regexp"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/aws/protocol/eventstream"
 	v4 "github.com/aws/aws-sdk-go-v2/aws/signer/v4"
+
+	"github.com/llmproc/llmproc/e2e/fake"
 )
 
-// Request is one request the server received.
+// Request is one request the server received, with the model and operation
+// from its path.
 type Request struct {
-	Method, Path string // Path is the escaped request URI
-	Header       http.Header
-	Body         []byte
-	ModelID      string // unescaped
-	Stream       bool   // converse-stream
+	fake.Request
+	ModelID string // unescaped
+	Stream  bool   // converse-stream
 }
 
 // Usage holds the token counts reported (Converse TokenUsage).
@@ -98,114 +95,65 @@ type Options struct {
 
 // Server is a running fake Bedrock runtime.
 type Server struct {
-	ln   net.Listener
-	srv  *http.Server
+	*fake.Server[Request]
+	*fake.Queue[Request, Behaviour]
 	opts Options
-
-	mu       sync.Mutex
-	requests []Request
-	queue    []Behaviour
-	script   func(Request) Behaviour
 }
 
 // New starts a server on a random loopback port; it panics if it cannot
 // listen, like httptest.NewServer.
 func New(opts Options) *Server {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		panic(fmt.Sprintf("fakebedrock: %v", err))
-	}
 	if opts.Region == "" {
 		opts.Region = "us-east-1"
 	}
-	s := &Server{ln: ln, opts: opts}
-	s.srv = &http.Server{Handler: s, ReadHeaderTimeout: 10 * time.Second}
-	go s.srv.Serve(ln) //nolint:errcheck // returns ErrServerClosed on Close
+	s := &Server{Queue: fake.NewQueue[Request](opts.Default), opts: opts}
+	s.Server = fake.New(s.record)
+	if err := s.Start("127.0.0.1:0", s.Handler()); err != nil {
+		panic(err)
+	}
 	return s
 }
 
-// URL returns the base URL, e.g. "http://127.0.0.1:34567".
-func (s *Server) URL() string { return "http://" + s.Addr() }
-
-// Addr returns the listener's host:port.
-func (s *Server) Addr() string { return s.ln.Addr().String() }
-
-// Close stops the server and closes open connections.
-func (s *Server) Close() error {
-	if err := s.srv.Close(); err != nil && !errors.Is(err, http.ErrServerClosed) {
-		return err
-	}
-	return nil
-}
-
-// Requests returns a copy of every request received so far, in order.
-func (s *Server) Requests() []Request {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return append([]Request(nil), s.requests...)
-}
-
-// Script sets the function that answers requests the queue does not.
-func (s *Server) Script(f func(Request) Behaviour) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.script = f
-}
-
-// Enqueue appends behaviours used, one per request, before any script.
-func (s *Server) Enqueue(b ...Behaviour) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.queue = append(s.queue, b...)
-}
-
-func (s *Server) behaviour(req Request) Behaviour {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if len(s.queue) > 0 {
-		b := s.queue[0]
-		s.queue = s.queue[1:]
-		return b
-	}
-	if s.script != nil {
-		return s.script(req)
-	}
-	return s.opts.Default
-}
+// Handler returns the HTTP handler, for use with a caller's own server.
+func (s *Server) Handler() http.Handler { return s.Record(s.answer) }
 
 // ServeHTTP answers one Converse or ConverseStream call.
-func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	body, err := io.ReadAll(r.Body)
-	if err != nil {
-		awsError(w, http.StatusBadRequest, "ValidationException", err.Error())
-		return
-	}
-	req := Request{Method: r.Method, Path: r.URL.EscapedPath(), Header: r.Header.Clone(), Body: body}
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.Handler().ServeHTTP(w, r) }
+
+// record parses {BasePath}/model/{modelId}/{op}; ModelID stays empty when
+// the path or op is not Bedrock's.
+func (s *Server) record(r *http.Request, body []byte) Request {
+	req := Request{Request: fake.NewRequest(r, body)}
+	req.Path = r.URL.EscapedPath()
 	rest, ok := strings.CutPrefix(req.Path, s.opts.BasePath+"/model/")
-	var op string
-	if ok {
-		var id string
-		id, op, _ = strings.Cut(rest, "/")
-		req.ModelID, err = url.PathUnescape(id)
-		ok = err == nil && req.ModelID != "" && (op == "converse" || op == "converse-stream")
+	if !ok {
+		return req
+	}
+	id, op, _ := strings.Cut(rest, "/")
+	if op != "converse" && op != "converse-stream" {
+		return req
+	}
+	if id, err := url.PathUnescape(id); err == nil {
+		req.ModelID = id
 	}
 	req.Stream = op == "converse-stream"
-	s.mu.Lock()
-	s.requests = append(s.requests, req)
-	s.mu.Unlock()
-	if !ok || r.Method != http.MethodPost {
+	return req
+}
+
+func (s *Server) answer(w http.ResponseWriter, r *http.Request, req Request) {
+	if req.ModelID == "" || r.Method != http.MethodPost {
 		awsError(w, http.StatusNotFound, "UnknownOperationException", "unknown operation "+r.Method+" "+req.Path)
 		return
 	}
-	if err := s.checkSignature(r, body); err != nil {
+	if err := s.checkSignature(r, req.Body); err != nil {
 		awsError(w, http.StatusForbidden, "InvalidSignatureException", err.Error())
 		return
 	}
-	if !json.Valid(body) || !bytes.Contains(body, []byte(`"messages"`)) {
+	if !json.Valid(req.Body) || !bytes.Contains(req.Body, []byte(`"messages"`)) {
 		awsError(w, http.StatusBadRequest, "ValidationException", "Malformed input request, please reformat your input and try again.")
 		return
 	}
-	b := s.behaviour(req)
+	b, _ := s.Next(req)
 	if b.Status >= 400 {
 		msg := b.ErrorMessage
 		if msg == "" {

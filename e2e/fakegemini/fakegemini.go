@@ -17,14 +17,12 @@ package fakegemini
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"strings"
-	"sync"
-	"time"
+
+	"github.com/llmproc/llmproc/e2e/fake"
 )
 
 // Options configure a Server.
@@ -82,50 +80,32 @@ type Behaviour struct {
 	CutAfter int
 }
 
-// Request is one request the server received.
+// Request is one request the server received, with the parts of its path.
 type Request struct {
-	Method   string
-	Path     string // with the query, as received
+	fake.Request
 	Model    string
-	Action   string // generateContent or streamGenerateContent
+	Action   string // generateContent or streamGenerateContent; empty for other paths
 	Project  string // Vertex only
 	Location string // Vertex only
-	Header   http.Header
-	Body     []byte
 }
 
 // Server is a running fake Gemini API.
 type Server struct {
-	ln   net.Listener
-	srv  *http.Server
+	*fake.Server[Request]
+	*fake.Queue[Request, Behaviour]
 	opts Options
-
-	mu       sync.Mutex
-	requests []Request
-	queue    []Behaviour
-	script   func(Request) Behaviour
-	seq      int
 }
 
 // New starts a server on a random loopback port. It panics if it cannot
 // listen, like httptest.NewServer.
-func New(opts Options) *Server {
-	s, err := Listen("127.0.0.1:0", opts)
-	if err != nil {
-		panic(fmt.Sprintf("fakegemini: %v", err))
-	}
-	return s
-}
+func New(opts Options) *Server { return fake.Must(Listen("127.0.0.1:0", opts)) }
 
 // Listen starts a server on addr.
 func Listen(addr string, opts Options) (*Server, error) {
-	ln, err := net.Listen("tcp", addr)
-	if err != nil {
+	s := &Server{Server: fake.New(record), Queue: fake.NewQueue[Request](opts.Default), opts: opts}
+	if err := s.Start(addr, s.Handler()); err != nil {
 		return nil, err
 	}
-	s := &Server{ln: ln, opts: opts}
-	s.srv = &http.Server{Handler: s.Handler(), ReadHeaderTimeout: 10 * time.Second}
-	go s.srv.Serve(ln) //nolint:errcheck // returns ErrServerClosed on Close
 	return s, nil
 }
 
@@ -139,41 +119,14 @@ func ListenAndServe(ctx context.Context, addr string, opts Options) error {
 	return s.Close()
 }
 
-// URL returns the base URL, e.g. "http://127.0.0.1:34567".
-func (s *Server) URL() string { return "http://" + s.ln.Addr().String() }
-
-// Close stops the server and closes open connections.
-func (s *Server) Close() error {
-	if err := s.srv.Close(); err != nil && !errors.Is(err, http.ErrServerClosed) {
-		return err
-	}
-	return nil
-}
-
-// Requests returns a copy of every request received so far, in order.
-func (s *Server) Requests() []Request {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return append([]Request(nil), s.requests...)
-}
-
-// Script sets a function that chooses the behaviour of each request not
-// answered from the queue. A nil function restores Options.Default.
-func (s *Server) Script(f func(Request) Behaviour) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.script = f
-}
-
-// Enqueue appends behaviours used, one per request, before any script.
-func (s *Server) Enqueue(b ...Behaviour) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.queue = append(s.queue, b...)
-}
-
 // Handler returns the HTTP handler, for use with a caller's own server.
-func (s *Server) Handler() http.Handler { return http.HandlerFunc(s.serve) }
+func (s *Server) Handler() http.Handler { return s.Record(s.serve) }
+
+func record(r *http.Request, body []byte) Request {
+	req, _ := parsePath(r.URL.Path)
+	req.Request = fake.NewRequest(r, body)
+	return req
+}
 
 // parsePath splits an AI Studio or Vertex method path.
 func parsePath(p string) (req Request, ok bool) {
@@ -198,17 +151,8 @@ func parsePath(p string) (req Request, ok bool) {
 	return req, true
 }
 
-func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
-	body, err := io.ReadAll(r.Body)
-	if err != nil {
-		return
-	}
-	req, ok := parsePath(r.URL.Path)
-	req.Method, req.Path, req.Header, req.Body = r.Method, r.URL.RequestURI(), r.Header.Clone(), body
-	s.mu.Lock()
-	s.requests = append(s.requests, req)
-	s.mu.Unlock()
-	if !ok || r.Method != http.MethodPost {
+func (s *Server) serve(w http.ResponseWriter, r *http.Request, req Request) {
+	if req.Action == "" || r.Method != http.MethodPost {
 		writeError(w, http.StatusNotFound, "NOT_FOUND", "Method not found: "+r.URL.Path, "")
 		return
 	}
@@ -228,11 +172,11 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 	var parsed struct {
 		Contents []json.RawMessage `json:"contents"`
 	}
-	if err := json.Unmarshal(body, &parsed); err != nil || len(parsed.Contents) == 0 {
+	if err := json.Unmarshal(req.Body, &parsed); err != nil || len(parsed.Contents) == 0 {
 		writeError(w, http.StatusBadRequest, "INVALID_ARGUMENT", "Invalid JSON payload received, or no contents.", "")
 		return
 	}
-	b, seq := s.behaviour(req)
+	b, seq := s.Next(req)
 	status := b.Status
 	if status == 0 {
 		status = http.StatusOK
@@ -258,21 +202,6 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 	}
 	w.Header().Set("content-type", "application/json; charset=UTF-8")
 	json.NewEncoder(w).Encode(answer(b, req.Model, id, parts(b, text(b)), true)) //nolint:errcheck
-}
-
-func (s *Server) behaviour(req Request) (Behaviour, int) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.seq++
-	if len(s.queue) > 0 {
-		b := s.queue[0]
-		s.queue = s.queue[1:]
-		return b, s.seq
-	}
-	if s.script != nil {
-		return s.script(req), s.seq
-	}
-	return s.opts.Default, s.seq
 }
 
 func text(b Behaviour) string {

@@ -14,23 +14,15 @@ package fakeopenai
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
-	"io"
-	"net"
 	"net/http"
-	"strings"
-	"sync"
 	"time"
+
+	"github.com/llmproc/llmproc/e2e/fake"
 )
 
 // Request is one request the server received.
-type Request struct {
-	Method string
-	Path   string
-	Header http.Header
-	Body   []byte
-}
+type Request = fake.Request
 
 // Usage holds the token counts reported in a response.
 type Usage struct {
@@ -82,36 +74,21 @@ type Options struct {
 
 // Server is a running fake provider.
 type Server struct {
-	ln   net.Listener
-	srv  *http.Server
+	*fake.Server[Request]
+	*fake.Queue[Request, Behaviour]
 	opts Options
-
-	mu       sync.Mutex
-	requests []Request
-	queue    []Behaviour
-	script   func(Request) Behaviour
-	seq      int
 }
 
 // New starts a server on a random loopback port. It panics if it cannot
 // listen, like httptest.NewServer.
-func New(opts Options) *Server {
-	s, err := Listen("127.0.0.1:0", opts)
-	if err != nil {
-		panic(fmt.Sprintf("fakeopenai: %v", err))
-	}
-	return s
-}
+func New(opts Options) *Server { return fake.Must(Listen("127.0.0.1:0", opts)) }
 
 // Listen starts a server on addr.
 func Listen(addr string, opts Options) (*Server, error) {
-	ln, err := net.Listen("tcp", addr)
-	if err != nil {
+	s := &Server{Server: fake.New(fake.NewRequest), Queue: fake.NewQueue[Request](opts.Default), opts: opts}
+	if err := s.Start(addr, s.Handler()); err != nil {
 		return nil, err
 	}
-	s := &Server{ln: ln, opts: opts}
-	s.srv = &http.Server{Handler: s.Handler(), ReadHeaderTimeout: 10 * time.Second}
-	go s.srv.Serve(ln) //nolint:errcheck // returns ErrServerClosed on Close
 	return s, nil
 }
 
@@ -125,85 +102,22 @@ func ListenAndServe(ctx context.Context, addr string, opts Options) error {
 	return s.Close()
 }
 
-// URL returns the base URL, e.g. "http://127.0.0.1:34567".
-func (s *Server) URL() string { return "http://" + s.Addr() }
-
-// Addr returns the listener's host:port.
-func (s *Server) Addr() string { return s.ln.Addr().String() }
-
-// Close stops the server and closes open connections.
-func (s *Server) Close() error {
-	err := s.srv.Close()
-	if errors.Is(err, http.ErrServerClosed) {
-		return nil
-	}
-	return err
-}
-
-// Requests returns a copy of every request received so far, in order.
-func (s *Server) Requests() []Request {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return append([]Request(nil), s.requests...)
-}
-
-// Script sets a function that chooses the behaviour of each chat request not
-// answered from the queue. A nil function restores Options.Default.
-func (s *Server) Script(f func(Request) Behaviour) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.script = f
-}
-
-// Enqueue appends behaviours used, one per chat request, before any script.
-func (s *Server) Enqueue(b ...Behaviour) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.queue = append(s.queue, b...)
-}
-
 // Handler returns the HTTP handler, for use with a caller's own server.
+// Only chat requests take a behaviour from the queue or script.
 func (s *Server) Handler() http.Handler {
-	mux := http.NewServeMux()
-	mux.HandleFunc("POST /v1/chat/completions", s.chat)
-	mux.HandleFunc("GET /v1/models", s.models)
-	return s.record(mux)
-}
-
-func (s *Server) record(next http.Handler) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		body, err := io.ReadAll(r.Body)
-		if err != nil {
-			http.Error(w, err.Error(), http.StatusBadRequest)
-			return
+	return s.Record(func(w http.ResponseWriter, r *http.Request, req Request) {
+		switch r.Method + " " + r.URL.Path {
+		case "POST /v1/chat/completions":
+			s.chat(w, r, req)
+		case "GET /v1/models":
+			s.models(w)
+		default:
+			http.NotFound(w, r)
 		}
-		req := Request{Method: r.Method, Path: r.URL.RequestURI(), Header: r.Header.Clone(), Body: body}
-		s.mu.Lock()
-		s.requests = append(s.requests, req)
-		s.mu.Unlock()
-		r.Body = io.NopCloser(strings.NewReader(string(body)))
-		next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), reqKey{}, req)))
 	})
 }
 
-type reqKey struct{}
-
-func (s *Server) behaviour(req Request) (Behaviour, int) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.seq++
-	if len(s.queue) > 0 {
-		b := s.queue[0]
-		s.queue = s.queue[1:]
-		return b, s.seq
-	}
-	if s.script != nil {
-		return s.script(req), s.seq
-	}
-	return s.opts.Default, s.seq
-}
-
-func (s *Server) models(w http.ResponseWriter, _ *http.Request) {
+func (s *Server) models(w http.ResponseWriter) {
 	names := s.opts.Models
 	if len(names) == 0 {
 		names = []string{"gpt-4o-mini"}
@@ -232,9 +146,8 @@ type chatRequest struct {
 	} `json:"stream_options"`
 }
 
-func (s *Server) chat(w http.ResponseWriter, r *http.Request) {
-	req := r.Context().Value(reqKey{}).(Request)
-	b, seq := s.behaviour(req)
+func (s *Server) chat(w http.ResponseWriter, r *http.Request, req Request) {
+	b, seq := s.Next(req)
 	if b.Latency > 0 {
 		select {
 		case <-time.After(b.Latency):
@@ -316,7 +229,7 @@ func (s *Server) stream(w http.ResponseWriter, r *http.Request, b Behaviour, sta
 		}
 	}
 	events := []any{chunk(map[string]any{"role": "assistant", "content": ""}, nil)}
-	for _, piece := range split(content, b.Chunks) {
+	for _, piece := range fake.Split(content, b.Chunks) {
 		events = append(events, chunk(map[string]any{"content": piece}, nil))
 	}
 	events = append(events, chunk(map[string]any{}, "stop"))
@@ -349,34 +262,6 @@ func (s *Server) stream(w http.ResponseWriter, r *http.Request, b Behaviour, sta
 		}
 		fl.Flush()
 	}
-}
-
-// split cuts s into n pieces of about equal length (n <= 0: one per word,
-// keeping the spaces).
-func split(s string, n int) []string {
-	if n <= 0 {
-		var out []string
-		start := 0
-		for i := 1; i < len(s); i++ {
-			if s[i] == ' ' {
-				out = append(out, s[start:i])
-				start = i
-			}
-		}
-		return append(out, s[start:])
-	}
-	rs := []rune(s)
-	if n > len(rs) {
-		n = len(rs)
-	}
-	if n == 0 {
-		return []string{s}
-	}
-	out := make([]string, 0, n)
-	for i := 0; i < n; i++ {
-		out = append(out, string(rs[i*len(rs)/n:(i+1)*len(rs)/n]))
-	}
-	return out
 }
 
 func usageJSON(u Usage) map[string]any {
