@@ -1,0 +1,136 @@
+package cache
+
+import (
+	"context"
+	"encoding/binary"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+	"github.com/redis/go-redis/v9/maintnotifications"
+)
+
+// DefaultRedisTimeout bounds each Redis call when RedisOptions.Timeout is 0.
+const DefaultRedisTimeout = 50 * time.Millisecond
+
+// RedisOptions configures the shared tier.
+type RedisOptions struct {
+	Addr     string // host:port
+	Password string
+	// KeyPrefix starts every key; deployments sharing one Redis use
+	// different prefixes to keep their entries apart.
+	KeyPrefix string
+	DB        int
+	// Timeout bounds every call, dial included (DefaultRedisTimeout if 0).
+	Timeout time.Duration
+}
+
+// Redis is the cache tier shared by all replicas. Every call returns within
+// its Timeout: a slow or unreachable Redis yields an error, which the caller
+// treats as a miss, never a request stalled on the cache.
+type Redis struct {
+	c       *redis.Client
+	prefix  string
+	timeout time.Duration
+}
+
+var _ Store = (*Redis)(nil)
+
+// NewRedis returns a client for o.Addr. It does not connect until the first
+// call, so a Redis that is down at start-up only shows as errors (misses).
+func NewRedis(o RedisOptions) *Redis {
+	t := o.Timeout
+	if t <= 0 {
+		t = DefaultRedisTimeout
+	}
+	c := redis.NewClient(&redis.Options{
+		Addr:     o.Addr,
+		Password: o.Password,
+		DB:       o.DB,
+		// RESP2 needs no HELLO round trip and no push handling.
+		Protocol: 2,
+		// One attempt per call, each bounded by t: a retry, a dial retry or
+		// a wait for a pooled connection would all exceed the bound.
+		MaxRetries:            -1,
+		DialerRetries:         1,
+		DialTimeout:           t,
+		ReadTimeout:           t,
+		WriteTimeout:          t,
+		PoolTimeout:           t,
+		ContextTimeoutEnabled: true,
+		PoolSize:              8,
+		MinIdleConns:          1,
+		// No CLIENT SETINFO or CLIENT MAINT_NOTIFICATIONS on connect: fewer
+		// round trips inside the bound, and nothing a plain Redis rejects.
+		DisableIdentity:          true,
+		MaintNotificationsConfig: &maintnotifications.Config{Mode: maintnotifications.ModeDisabled},
+	})
+	return &Redis{c: c, prefix: o.KeyPrefix, timeout: t}
+}
+
+// Get returns the entry stored under k. A missing key is a miss (ok=false,
+// nil error); anything else that goes wrong, a timeout included, is an error.
+func (r *Redis) Get(ctx context.Context, k Key) (Entry, bool, error) {
+	ctx, cancel := context.WithTimeout(ctx, r.timeout)
+	defer cancel()
+	v, err := r.c.Get(ctx, r.key(k)).Bytes()
+	if errors.Is(err, redis.Nil) {
+		return Entry{}, false, nil
+	}
+	if err != nil {
+		return Entry{}, false, fmt.Errorf("redis get: %w", err)
+	}
+	e, err := decodeRedis(v)
+	if err != nil {
+		return Entry{}, false, fmt.Errorf("redis get: %w", err)
+	}
+	return e, true, nil
+}
+
+// Set stores e under k; Redis expires it after ttl, which must be positive
+// (an entry that never expires is a configuration mistake, not a default).
+func (r *Redis) Set(ctx context.Context, k Key, e Entry, ttl time.Duration) error {
+	if ttl <= 0 {
+		return fmt.Errorf("redis set: ttl %v is not positive", ttl)
+	}
+	ctx, cancel := context.WithTimeout(ctx, r.timeout)
+	defer cancel()
+	// go-redis sends EX for whole seconds and PX otherwise.
+	if err := r.c.Set(ctx, r.key(k), encodeRedis(e), ttl).Err(); err != nil {
+		return fmt.Errorf("redis set: %w", err)
+	}
+	return nil
+}
+
+// Close closes the connection pool.
+func (r *Redis) Close() error {
+	return r.c.Close()
+}
+
+// key is KeyPrefix followed by k in lowercase hex.
+func (r *Redis) key(k Key) string {
+	b := make([]byte, len(r.prefix)+hex.EncodedLen(len(k)))
+	n := copy(b, r.prefix)
+	hex.Encode(b[n:], k[:])
+	return string(b)
+}
+
+// encodeRedis is the stored value: Stored as big-endian Unix nanoseconds,
+// then Completion.
+func encodeRedis(e Entry) []byte {
+	b := make([]byte, 8+len(e.Completion))
+	binary.BigEndian.PutUint64(b, uint64(e.Stored.UnixNano()))
+	copy(b[8:], e.Completion)
+	return b
+}
+
+// decodeRedis reverses encodeRedis. The Completion aliases v.
+func decodeRedis(v []byte) (Entry, error) {
+	if len(v) < 8 {
+		return Entry{}, fmt.Errorf("stored value of %d bytes is too short", len(v))
+	}
+	ns := int64(binary.BigEndian.Uint64(v))
+	return Entry{Completion: v[8:], Stored: time.Unix(0, ns)}, nil
+}
