@@ -5,7 +5,7 @@ STATICCHECK ?= honnef.co/go/tools/cmd/staticcheck@v0.8.2
 CONFIG      ?= examples/quickstart/llmproc.yaml
 BIN         := bin/llmproc
 
-.PHONY: all build run test lint unit e2e bench load envoy check-envoy clean
+.PHONY: all build run deps test lint unit e2e bench load envoy check-envoy clean
 
 all: build
 
@@ -17,8 +17,18 @@ build:
 run:
 	$(GO) run ./e2e/quickstart -config $(CONFIG)
 
+# System packages the tests need: redis-server (Debian package) for the shared
+# cache tier. Installed with apt-get when missing; sudo only when not root.
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+deps:
+	@command -v redis-server >/dev/null 2>&1 || { \
+		echo "installing redis-server"; \
+		$(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get update && \
+		$(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends redis-server; }
+	@command -v redis-server >/dev/null 2>&1 || { echo "redis-server still missing after apt-get install" >&2; exit 1; }
+
 # Every test: vet, staticcheck, unit tests and e2e with the race detector.
-test: lint
+test: deps lint
 	$(GO) test -race -count=1 ./...
 
 lint:
@@ -26,13 +36,13 @@ lint:
 	$(GO) vet ./...
 	$(GO) run $(STATICCHECK) ./...
 
-unit:
+unit: deps
 	$(GO) test -race -count=1 ./filter/... ./envoy/... ./cmd/...
 
-e2e:
+e2e: deps
 	$(GO) test -race -count=1 -v ./e2e/...
 
-bench:
+bench: deps
 	$(GO) test -run='^$$' -bench=. -benchmem ./filter/...
 
 # Load driver: full request cycles over loopback gRPC, llmproc vs a no-op
