@@ -133,3 +133,9 @@ func (l *Local) Evictions() int64 { return l.evictions.Load() }
 
 // Close stops bigcache's cleanup goroutine.
 func (l *Local) Close() error { return l.bc.Close() }
+
+// Figures returns entries, allocated bytes and evictions so far, in the form
+// metrics.Metrics.CacheStats takes.
+func (l *Local) Figures() (entries, bytes, evictions int64) {
+	return int64(l.Len()), l.Bytes(), l.Evictions()
+}

@@ -65,6 +65,12 @@ type Metrics struct {
 	reloads         *prometheus.CounterVec
 	lastReload      prometheus.Gauge
 	streams         *prometheus.GaugeVec
+	cacheRequests   *prometheus.CounterVec
+	cacheStores     *prometheus.CounterVec
+	cacheSkips      *prometheus.CounterVec
+	cacheErrors     *prometheus.CounterVec
+	cacheSaved      *costCollector
+	cacheStats      *cacheStatsCollector
 	now             func() time.Time
 }
 
@@ -107,7 +113,7 @@ func New(reg prometheus.Registerer) *Metrics {
 		}, []string{"pool", "backend", "model", "type"}),
 		cost: newCostCollector(prometheus.NewDesc("llmproc_cost_usd_total",
 			"Cost of upstream attempts in USD, summed exactly in pico-dollars.",
-			[]string{"pool", "backend", "model"}, nil)),
+			[]string{"pool", "backend", "model"}, nil), false),
 		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "llmproc_requests_total",
 			Help: "Upstream attempts by status class (2xx, 4xx, 5xx, cut, canceled).",
@@ -141,11 +147,42 @@ func New(reg prometheus.Registerer) *Metrics {
 			Name: "llmproc_extproc_active_streams",
 			Help: "Open ext_proc streams by role.",
 		}, []string{"role"}),
+		cacheRequests: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "llmproc_cache_requests_total",
+			Help: "Requests by cache result (hit, miss, bypass).",
+		}, []string{"result"}),
+		cacheStores: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "llmproc_cache_stores_total",
+			Help: "Answers stored in the cache, by tier (local, redis).",
+		}, []string{"tier"}),
+		cacheSkips: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "llmproc_cache_store_skipped_total",
+			Help: "Cacheable requests whose answer was not stored, by reason.",
+		}, []string{"reason"}),
+		cacheErrors: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "llmproc_cache_errors_total",
+			Help: "Cache tier calls that failed (the request went on uncached), by tier.",
+		}, []string{"tier"}),
+		cacheSaved: newCostCollector(prometheus.NewDesc("llmproc_cache_saved_usd_total",
+			"Cost of the answers served from the cache, in USD at the price of the model asked for, summed exactly in pico-dollars.",
+			[]string{"pool", "model"}, nil), true),
+		cacheStats: &cacheStatsCollector{
+			entries: prometheus.NewDesc("llmproc_cache_entries",
+				"Entries held by the in-process cache tier.", nil, nil),
+			bytes: prometheus.NewDesc("llmproc_cache_bytes",
+				"Memory the in-process cache tier has allocated for entries.", nil, nil),
+			evictions: prometheus.NewDesc("llmproc_cache_evictions_total",
+				"Entries the in-process cache tier removed to make room.", nil, nil),
+		},
 		now: time.Now,
 	}
 	reg.MustRegister(m.tokenUsage, m.requestDuration, m.ttft, m.tokens, m.cost,
 		m.requests, m.usageUnknown, m.phase, m.routeDecisions, m.routerRejects,
-		m.reloads, m.lastReload, m.streams)
+		m.reloads, m.lastReload, m.streams,
+		m.cacheRequests, m.cacheStores, m.cacheSkips, m.cacheErrors, m.cacheSaved, m.cacheStats)
+	for _, r := range []string{CacheHit, CacheMiss, CacheBypass} {
+		m.cacheRequests.WithLabelValues(r)
+	}
 	m.phaseObs.Store(&map[[2]string]prometheus.Observer{})
 	return m
 }
@@ -281,6 +318,76 @@ func (m *Metrics) Streams(role string) func() {
 	return g.Dec
 }
 
+// Cache results, as passed to CacheResult.
+const (
+	CacheHit    = "hit"
+	CacheMiss   = "miss"
+	CacheBypass = "bypass"
+)
+
+// CacheResult counts a request's cache result: CacheHit, CacheMiss or
+// CacheBypass (the policy did not allow a lookup).
+func (m *Metrics) CacheResult(result string) {
+	m.cacheRequests.WithLabelValues(result).Inc()
+}
+
+// CacheStore counts an answer stored in tier ("local", "redis").
+func (m *Metrics) CacheStore(tier string) {
+	m.cacheStores.WithLabelValues(tier).Inc()
+}
+
+// CacheSkip counts an answer not stored; reason is one of the cache
+// package's bounded Skip* reasons (or a status class for non-2xx answers).
+func (m *Metrics) CacheSkip(reason string) {
+	m.cacheSkips.WithLabelValues(reason).Inc()
+}
+
+// CacheError counts a failed call to tier ("local", "redis").
+func (m *Metrics) CacheError(tier string) {
+	m.cacheErrors.WithLabelValues(tier).Inc()
+}
+
+// CacheSaved adds what a cache hit saved: pico pico-dollars, the cost of the
+// stored answer's usage at the price of model (a configured name) in pool.
+func (m *Metrics) CacheSaved(pool, model string, pico int64) {
+	if pico > 0 {
+		m.cacheSaved.add(costKey{pool: pool, model: model}, pico)
+	}
+}
+
+// CacheStats makes the in-process tier's size visible: f is called at every
+// scrape and returns its entries, allocated bytes and evictions so far
+// (a running total). Call it once, when the tier is created; until then the
+// three series are absent. A later call replaces f (a reloaded tier).
+func (m *Metrics) CacheStats(f func() (entries, bytes, evictions int64)) {
+	m.cacheStats.f.Store(&f)
+}
+
+// cacheStatsCollector exports the local tier's figures at scrape time.
+type cacheStatsCollector struct {
+	entries, bytes, evictions *prometheus.Desc
+	f                         atomic.Pointer[func() (int64, int64, int64)]
+}
+
+// Describe implements prometheus.Collector.
+func (c *cacheStatsCollector) Describe(ch chan<- *prometheus.Desc) {
+	ch <- c.entries
+	ch <- c.bytes
+	ch <- c.evictions
+}
+
+// Collect implements prometheus.Collector.
+func (c *cacheStatsCollector) Collect(ch chan<- prometheus.Metric) {
+	f := c.f.Load()
+	if f == nil {
+		return
+	}
+	entries, bytes, evictions := (*f)()
+	ch <- prometheus.MustNewConstMetric(c.entries, prometheus.GaugeValue, float64(entries))
+	ch <- prometheus.MustNewConstMetric(c.bytes, prometheus.GaugeValue, float64(bytes))
+	ch <- prometheus.MustNewConstMetric(c.evictions, prometheus.CounterValue, float64(evictions))
+}
+
 // costKey is the label set of llmproc_cost_usd_total.
 type costKey struct{ pool, backend, model string }
 
@@ -293,13 +400,16 @@ type costTotal struct {
 // costCollector exports per-label-set pico-dollar totals as a USD counter.
 // Sums stay integers; the conversion to float64 happens only at scrape.
 type costCollector struct {
-	desc   *prometheus.Desc
-	mu     sync.Mutex
-	totals map[costKey]*costTotal
+	desc      *prometheus.Desc
+	noBackend bool // labels are (pool, model)
+	mu        sync.Mutex
+	totals    map[costKey]*costTotal
 }
 
-func newCostCollector(desc *prometheus.Desc) *costCollector {
-	return &costCollector{desc: desc, totals: make(map[costKey]*costTotal)}
+// newCostCollector exports totals by (pool, backend, model), or by (pool,
+// model) when noBackend is set (costKey.backend is then unused).
+func newCostCollector(desc *prometheus.Desc, noBackend bool) *costCollector {
+	return &costCollector{desc: desc, noBackend: noBackend, totals: make(map[costKey]*costTotal)}
 }
 
 const picoPerUSD = 1_000_000_000_000
@@ -346,6 +456,10 @@ func (c *costCollector) Collect(ch chan<- prometheus.Metric) {
 	}
 	c.mu.Unlock()
 	for _, r := range rows {
-		ch <- prometheus.MustNewConstMetric(c.desc, prometheus.CounterValue, r.t.value(), r.k.pool, r.k.backend, r.k.model)
+		labels := []string{r.k.pool, r.k.backend, r.k.model}
+		if c.noBackend {
+			labels = []string{r.k.pool, r.k.model}
+		}
+		ch <- prometheus.MustNewConstMetric(c.desc, prometheus.CounterValue, r.t.value(), labels...)
 	}
 }

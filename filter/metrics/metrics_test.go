@@ -89,6 +89,16 @@ func TestGolden(t *testing.T) {
 	m.Streams("upstream")
 	m.Streams("router")()
 	done()
+	m.CacheResult(CacheHit)
+	m.CacheResult(CacheMiss)
+	m.CacheResult(CacheMiss)
+	m.CacheStore("local")
+	m.CacheStore("redis")
+	m.CacheSkip("cut")
+	m.CacheError("redis")
+	m.CacheSaved("cheap", "gpt-4o-mini", usage.Cost(okUsage, mini))
+	m.CacheSaved("cheap", "gpt-4o-mini", usage.Cost(okUsage, mini))
+	m.CacheStats(func() (int64, int64, int64) { return 3, 1 << 20, 2 })
 
 	const golden = "testdata/golden.prom"
 	if *update {
