@@ -2,7 +2,6 @@ package cache
 
 import (
 	"context"
-	"encoding/binary"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -82,7 +81,7 @@ func (r *Redis) Get(ctx context.Context, k Key) (Entry, bool, error) {
 	if err != nil {
 		return Entry{}, false, fmt.Errorf("redis get: %w", err)
 	}
-	e, err := decodeRedis(v)
+	e, err := Decode(v)
 	if err != nil {
 		return Entry{}, false, fmt.Errorf("redis get: %w", err)
 	}
@@ -98,7 +97,7 @@ func (r *Redis) Set(ctx context.Context, k Key, e Entry, ttl time.Duration) erro
 	ctx, cancel := context.WithTimeout(ctx, r.timeout)
 	defer cancel()
 	// go-redis sends EX for whole seconds and PX otherwise.
-	if err := r.c.Set(ctx, r.key(k), encodeRedis(e), ttl).Err(); err != nil {
+	if err := r.c.Set(ctx, r.key(k), e.Encode(), ttl).Err(); err != nil {
 		return fmt.Errorf("redis set: %w", err)
 	}
 	return nil
@@ -115,22 +114,4 @@ func (r *Redis) key(k Key) string {
 	n := copy(b, r.prefix)
 	hex.Encode(b[n:], k[:])
 	return string(b)
-}
-
-// encodeRedis is the stored value: Stored as big-endian Unix nanoseconds,
-// then Completion.
-func encodeRedis(e Entry) []byte {
-	b := make([]byte, 8+len(e.Completion))
-	binary.BigEndian.PutUint64(b, uint64(e.Stored.UnixNano()))
-	copy(b[8:], e.Completion)
-	return b
-}
-
-// decodeRedis reverses encodeRedis. The Completion aliases v.
-func decodeRedis(v []byte) (Entry, error) {
-	if len(v) < 8 {
-		return Entry{}, fmt.Errorf("stored value of %d bytes is too short", len(v))
-	}
-	ns := int64(binary.BigEndian.Uint64(v))
-	return Entry{Completion: v[8:], Stored: time.Unix(0, ns)}, nil
 }

@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"errors"
 	"net"
 	"sync"
 	"testing"
@@ -156,8 +157,8 @@ func TestRedisCorruptValueIsError(t *testing.T) {
 	if err := raw.Set(context.Background(), "llmproc:"+hex.EncodeToString(k[:]), "short", time.Minute).Err(); err != nil {
 		t.Fatal(err)
 	}
-	if _, ok, err := r.Get(context.Background(), k); err == nil || ok {
-		t.Fatalf("Get of a 5-byte value = ok %v, err %v; want an error", ok, err)
+	if _, ok, err := r.Get(context.Background(), k); !errors.Is(err, ErrBadEntry) || ok {
+		t.Fatalf("Get of a value that is no encoded entry = ok %v, err %v; want ErrBadEntry", ok, err)
 	}
 }
 
