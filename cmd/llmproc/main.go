@@ -14,6 +14,8 @@ import (
 	"runtime/debug"
 	"syscall"
 
+	"github.com/redis/go-redis/v9"
+
 	"github.com/llmproc/llmproc/envoy"
 	"github.com/llmproc/llmproc/filter/config"
 	"github.com/llmproc/llmproc/filter/server"
@@ -26,6 +28,9 @@ var version = "dev"
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
+	// go-redis logs every failed dial to its own global logger; llmproc
+	// counts shared-cache errors and logs them rate-limited instead.
+	redis.SetLogger(quietRedis{})
 	if err := run(ctx, os.Args[1:], os.Stdout, os.Stderr); err != nil {
 		if !errors.Is(err, errUsage) {
 			fmt.Fprintln(os.Stderr, "llmproc:", err)
@@ -128,3 +133,8 @@ func envoyConfig(path, out string, stdout io.Writer) error {
 	}
 	return os.WriteFile(out, y, 0o644)
 }
+
+// quietRedis discards go-redis's internal log lines.
+type quietRedis struct{}
+
+func (quietRedis) Printf(context.Context, string, ...any) {}

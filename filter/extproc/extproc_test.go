@@ -49,14 +49,18 @@ type harness struct {
 	metrics *metrics.Metrics
 }
 
-func newHarness(t *testing.T) *harness {
+func newHarness(t *testing.T) *harness { return newHarnessWith(t, nil) }
+
+// newHarnessWith serves the test config with a response cache when tiers is
+// set.
+func newHarnessWith(t *testing.T, tiers *CacheTiers) *harness {
 	t.Helper()
 	rt := testRuntime(t, 4096)
 	reg := prometheus.NewRegistry()
 	m := metrics.New(reg)
 	lis := bufconn.Listen(1 << 20)
 	gs := grpc.NewServer()
-	extprocv3.RegisterExternalProcessorServer(gs, New(Options{Config: fixedRuntime{rt}, Metrics: m}))
+	extprocv3.RegisterExternalProcessorServer(gs, New(Options{Config: fixedRuntime{rt}, Metrics: m, Cache: tiers}))
 	go func() { _ = gs.Serve(lis) }()
 	t.Cleanup(gs.Stop)
 	conn, err := grpc.NewClient("passthrough:///bufnet",

@@ -1,6 +1,7 @@
 package extproc
 
 import (
+	"context"
 	"net/http"
 	"strconv"
 	"strings"
@@ -20,12 +21,16 @@ import (
 // body once per request, validates them, picks a pool and tells Envoy through
 // the x-llmproc-pool header plus clear_route_cache. It never sees responses.
 type router struct {
-	s      *Server
-	rt     *config.Runtime
-	strip  []string // client-sent x-llmproc-* headers
-	method string
-	path   string
-	client string // the client's API; "" until known means OpenAI
+	s   *Server
+	rt  *config.Runtime
+	ctx context.Context
+
+	cacheControl string   // the request's Cache-Control
+	tenant       string   // the value of cache.tenant_header
+	strip        []string // client-sent x-llmproc-* headers
+	method       string
+	path         string
+	client       string // the client's API; "" until known means OpenAI
 }
 
 func (r *router) clientSchema() string {
@@ -37,6 +42,10 @@ func (r *router) clientSchema() string {
 
 func (r *router) requestHeaders(_ *extprocv3.ProcessingRequest, h *extprocv3.HttpHeaders) (*extprocv3.ProcessingResponse, error) {
 	var clen string
+	tenantHeader := strings.ToLower(r.rt.Source.Cache.TenantHeader)
+	if tenantHeader == "" {
+		tenantHeader = "\x00" // matches no header
+	}
 	for _, hv := range h.GetHeaders().GetHeaders() {
 		switch k := hv.Key; {
 		case k == ":method":
@@ -47,6 +56,10 @@ func (r *router) requestHeaders(_ *extprocv3.ProcessingRequest, h *extprocv3.Htt
 			clen = string(hv.RawValue)
 		case strings.HasPrefix(k, headerPrefix):
 			r.strip = append(r.strip, k)
+		case k == "cache-control":
+			r.cacheControl = string(hv.RawValue)
+		case k == tenantHeader:
+			r.tenant = string(hv.RawValue)
 		}
 	}
 
@@ -101,16 +114,20 @@ func (r *router) requestBody(b *extprocv3.HttpBody) (*extprocv3.ProcessingRespon
 	if r.s.metrics != nil {
 		r.s.metrics.RouterDecision(d.Route, d.Pool.Name)
 	}
+	hit, cacheHeaders := r.lookup(d, model, req, body)
+	if hit != nil {
+		return hit, nil
+	}
 	// Remove client-sent x-llmproc-* again: the headers reply removed them, but
 	// the body reply is where ours are set, and set overwrites any survivor.
 	return &extprocv3.ProcessingResponse{
 		Response: &extprocv3.ProcessingResponse_RequestBody{RequestBody: &extprocv3.BodyResponse{Response: &extprocv3.CommonResponse{
 			HeaderMutation: &extprocv3.HeaderMutation{
-				SetHeaders: []*corev3.HeaderValueOption{
+				SetHeaders: append([]*corev3.HeaderValueOption{
 					header(HeaderPool, d.Pool.Name),
 					header(HeaderRoute, d.Route),
 					header(HeaderClient, r.clientSchema()),
-				},
+				}, cacheHeaders...),
 			},
 			ClearRouteCache: true,
 		}}},

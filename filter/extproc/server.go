@@ -51,7 +51,9 @@ type Runtimes interface {
 
 // Options configures a Server.
 type Options struct {
-	Config  Runtimes
+	Config Runtimes
+	// Cache, when set, enables the response cache.
+	Cache   *CacheTiers
 	Metrics *metrics.Metrics
 	Logger  *slog.Logger
 	// Now is the clock; time.Now when nil.
@@ -63,6 +65,7 @@ type Server struct {
 	extprocv3.UnimplementedExternalProcessorServer
 	cfg     Runtimes
 	tr      *translate.Set
+	cache   *responseCache
 	metrics *metrics.Metrics
 	log     *slog.Logger
 	now     func() time.Time
@@ -76,7 +79,11 @@ func New(o Options) *Server {
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
 	}
-	return &Server{cfg: o.Config, tr: translate.NewSet(), metrics: o.Metrics, log: o.Logger, now: o.Now}
+	s := &Server{cfg: o.Config, tr: translate.NewSet(), metrics: o.Metrics, log: o.Logger, now: o.Now}
+	if o.Cache != nil {
+		s.cache = &responseCache{CacheTiers: *o.Cache, metrics: o.Metrics, log: o.Logger, now: o.Now}
+	}
+	return s
 }
 
 var _ extprocv3.ExternalProcessorServer = (*Server)(nil)
@@ -117,7 +124,7 @@ func (s *Server) Process(stream extprocv3.ExternalProcessor_ProcessServer) error
 	var p processor
 	switch role {
 	case RoleRouter:
-		p = &router{s: s, rt: rt}
+		p = &router{s: s, rt: rt, ctx: ctx}
 	case RoleUpstream:
 		p = &upstream{s: s, rt: rt}
 	default:

@@ -1,6 +1,7 @@
 package extproc
 
 import (
+	"encoding/hex"
 	"net/http"
 	"strconv"
 	"strings"
@@ -12,6 +13,7 @@ import (
 	"google.golang.org/protobuf/types/known/structpb"
 
 	"github.com/llmproc/llmproc/filter/apierr"
+	"github.com/llmproc/llmproc/filter/cache"
 	"github.com/llmproc/llmproc/filter/config"
 	"github.com/llmproc/llmproc/filter/metrics"
 	"github.com/llmproc/llmproc/filter/translate"
@@ -54,15 +56,18 @@ type upstream struct {
 	stream  bool
 	dropUse bool // the client did not ask for usage in its stream; llmproc did
 
-	client   string         // the client's API (HeaderClient)
-	conv     translate.Body // OpenAI output → the client's API; nil for OpenAI clients
-	status   int
-	body     translate.Body
-	tracker  *usage.Tracker
-	strip    *usageStripper
-	ttft     time.Duration
-	res      *usage.Result // set once the tracker is finished
-	finished bool
+	client      string           // the client's API (HeaderClient)
+	cacheKey    string           // HeaderCacheKey: store a complete answer under it
+	cacheResult string           // HeaderCache from the router (miss, bypass)
+	asm         *cache.Assembler // assembles the answer to store
+	conv        translate.Body   // OpenAI output → the client's API; nil for OpenAI clients
+	status      int
+	body        translate.Body
+	tracker     *usage.Tracker
+	strip       *usageStripper
+	ttft        time.Duration
+	res         *usage.Result // set once the tracker is finished
+	finished    bool
 }
 
 func (u *upstream) clientSchema() string {
@@ -105,7 +110,8 @@ func (u *upstream) requestHeaders(req *extprocv3.ProcessingRequest, h *extprocv3
 		return nil, apierr.Internal(err)
 	}
 	u.pool, u.member, u.tr = pool, member, tr
-	u.client = headersOf(h)[HeaderClient]
+	hs := headersOf(h)
+	u.client, u.cacheKey, u.cacheResult = hs[HeaderClient], hs[HeaderCacheKey], hs[HeaderCache]
 	if h.EndOfStream {
 		return nil, apierr.BadRequest("missing_body", "The request body is empty; send a JSON chat completion request.")
 	}
@@ -197,6 +203,12 @@ func (u *upstream) responseHeaders(h *extprocv3.HttpHeaders) (*extprocv3.Process
 		if sse && u.dropUse {
 			u.strip = &usageStripper{}
 		}
+		if u.cacheKey != "" && u.s.cache != nil {
+			u.asm = cache.NewAssembler(sse, u.s.cache.MaxEntryBytes)
+		}
+	}
+	if u.cacheResult != "" {
+		set = append(set, header(HeaderCache, u.cacheResult))
 	}
 	if u.client == clientAnthropic {
 		u.conv = translate.AnthropicResponse(u.stream, u.status, u.served)
@@ -227,6 +239,9 @@ func (u *upstream) responseBody(b *extprocv3.HttpBody) (*extprocv3.ProcessingRes
 	// the client did not ask for is stripped from it.
 	if u.tracker != nil && u.tracker.Write(out) && u.ttft == 0 {
 		u.ttft = u.s.now().Sub(u.sentAt)
+	}
+	if u.asm != nil {
+		u.asm.Write(out)
 	}
 	if u.strip != nil {
 		if o, p := u.strip.chunk(out, b.EndOfStream); !p {
@@ -299,6 +314,9 @@ func (u *upstream) finish(resp *extprocv3.ProcessingResponse, streamErr error) *
 		outcome = "cut"
 	case !u.stream && !res.Done:
 		outcome = "cut"
+	}
+	if outcome == "ok" && resp != nil {
+		u.store()
 	}
 	var cost int64
 	if res.Known {
@@ -380,4 +398,24 @@ func firstQuoted(s string) string {
 		}
 	}
 	return ""
+}
+
+// store puts a complete, successful answer in the cache; the assembler
+// refuses anything else (cut streams, error events, no usage, too large).
+func (u *upstream) store() {
+	if u.asm == nil {
+		return
+	}
+	var k cache.Key
+	if n, err := hex.Decode(k[:], []byte(u.cacheKey)); err != nil || n != len(k) {
+		return
+	}
+	completion, ok := u.asm.Finish()
+	if !ok {
+		if u.s.metrics != nil {
+			u.s.metrics.CacheSkip(u.asm.Reason())
+		}
+		return
+	}
+	u.s.cache.set(k, cache.Entry{Completion: completion, Stored: u.s.now()})
 }

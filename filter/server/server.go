@@ -24,6 +24,7 @@ import (
 	"google.golang.org/grpc/health"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 
+	"github.com/llmproc/llmproc/filter/cache"
 	"github.com/llmproc/llmproc/filter/config"
 	"github.com/llmproc/llmproc/filter/extproc"
 	"github.com/llmproc/llmproc/filter/metrics"
@@ -83,7 +84,12 @@ func Run(ctx context.Context, o Options) error {
 		grpc.MaxRecvMsgSize(int(cfg.Limits.MaxRequestBytes)+grpcMsgLimit),
 		grpc.MaxSendMsgSize(int(cfg.Limits.MaxRequestBytes)+grpcMsgLimit),
 	)
-	extprocv3.RegisterExternalProcessorServer(gs, extproc.New(extproc.Options{Config: store, Metrics: m, Logger: log}))
+	tiers, closeCache, err := cacheTiers(cfg, rt, m)
+	if err != nil {
+		return err
+	}
+	defer closeCache()
+	extprocv3.RegisterExternalProcessorServer(gs, extproc.New(extproc.Options{Config: store, Metrics: m, Logger: log, Cache: tiers}))
 	hs := health.NewServer()
 	healthpb.RegisterHealthServer(gs, hs)
 	hs.SetServingStatus("", healthpb.HealthCheckResponse_SERVING)
@@ -190,4 +196,37 @@ func NewLogger(c config.Log, w io.Writer) *slog.Logger {
 		return slog.New(slog.NewTextHandler(w, opts))
 	}
 	return slog.New(slog.NewJSONHandler(w, opts))
+}
+
+// cacheTiers builds the response cache when any request may use it: the
+// in-process tier, and Redis when configured. The cache is sized at start; a
+// reload changes modes and routes but not its memory bound or tiers.
+func cacheTiers(cfg *config.Config, rt *config.Runtime, m *metrics.Metrics) (*extproc.CacheTiers, func(), error) {
+	used := cfg.Cache.Mode != "off"
+	for _, r := range cfg.Routes {
+		used = used || (r.Cache != "" && r.Cache != "off")
+	}
+	if !used {
+		return nil, func() {}, nil
+	}
+	local, err := cache.NewLocal(cfg.Cache.MemoryMB, cfg.Cache.TTL.Duration)
+	if err != nil {
+		return nil, nil, fmt.Errorf("cache: %w", err)
+	}
+	m.CacheStats(func() (entries, bytes, evictions int64) {
+		return int64(local.Len()), local.Bytes(), local.Evictions()
+	})
+	t := &extproc.CacheTiers{Local: local, TTL: cfg.Cache.TTL.Duration, MaxEntryBytes: cfg.Cache.MaxEntryBytes}
+	closers := []func() error{local.Close}
+	if r := cfg.Cache.Redis; r != nil {
+		red := cache.NewRedis(cache.RedisOptions{Addr: r.Addr, Password: rt.RedisPassword, DB: r.DB,
+			Timeout: r.Timeout.Duration, KeyPrefix: r.KeyPrefix})
+		t.Shared = red
+		closers = append(closers, red.Close)
+	}
+	return t, func() {
+		for _, c := range closers {
+			_ = c()
+		}
+	}, nil
 }

@@ -1,0 +1,178 @@
+package extproc
+
+import (
+	"context"
+	"encoding/hex"
+	"log/slog"
+	"strconv"
+	"sync/atomic"
+	"time"
+
+	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
+	extprocv3 "github.com/envoyproxy/go-control-plane/envoy/service/ext_proc/v3"
+	typev3 "github.com/envoyproxy/go-control-plane/envoy/type/v3"
+	"github.com/tidwall/gjson"
+
+	"github.com/llmproc/llmproc/filter/cache"
+	"github.com/llmproc/llmproc/filter/config"
+	"github.com/llmproc/llmproc/filter/metrics"
+	"github.com/llmproc/llmproc/filter/translate"
+	"github.com/llmproc/llmproc/filter/usage"
+)
+
+// Cache headers. HeaderCache goes to clients (hit, miss, bypass); the router
+// also sets it, with HeaderCacheKey when the answer may be stored, on the
+// request, so every upstream attempt knows without recomputing the key.
+const (
+	HeaderCache    = "x-llmproc-cache"
+	HeaderCacheKey = "x-llmproc-cache-key"
+)
+
+// CacheTiers are the response cache's stores; Shared (Redis) may be nil.
+type CacheTiers struct {
+	Local, Shared cache.Store
+	TTL           time.Duration
+	MaxEntryBytes int
+}
+
+// responseCache reads through the local tier to the shared one and writes
+// both. A shared tier that fails is a miss, counted and logged at most every
+// ten seconds; it never fails a request.
+type responseCache struct {
+	CacheTiers
+	metrics *metrics.Metrics
+	log     *slog.Logger
+	now     func() time.Time
+	lastLog atomic.Int64 // unix nanoseconds of the last shared-tier error log
+}
+
+func (c *responseCache) get(ctx context.Context, k cache.Key) (cache.Entry, bool) {
+	if e, ok, err := c.Local.Get(ctx, k); err == nil && ok {
+		return e, true
+	}
+	if c.Shared == nil {
+		return cache.Entry{}, false
+	}
+	e, ok, err := c.Shared.Get(ctx, k)
+	if err != nil {
+		c.sharedFailed("get", err)
+		return cache.Entry{}, false
+	}
+	if ok {
+		if ttl := c.TTL - c.now().Sub(e.Stored); ttl > 0 {
+			_ = c.Local.Set(ctx, k, e, ttl)
+		}
+	}
+	return e, ok
+}
+
+// set stores an entry in the background: the client's last chunk does not
+// wait for Redis.
+func (c *responseCache) set(k cache.Key, e cache.Entry) {
+	if err := c.Local.Set(context.Background(), k, e, c.TTL); err == nil && c.metrics != nil {
+		c.metrics.CacheStore("local")
+	}
+	if c.Shared == nil {
+		return
+	}
+	go func() {
+		if err := c.Shared.Set(context.Background(), k, e, c.TTL); err != nil {
+			c.sharedFailed("set", err)
+			return
+		}
+		if c.metrics != nil {
+			c.metrics.CacheStore("redis")
+		}
+	}()
+}
+
+func (c *responseCache) sharedFailed(op string, err error) {
+	if c.metrics != nil {
+		c.metrics.CacheError("redis")
+	}
+	now := c.now().UnixNano()
+	if last := c.lastLog.Load(); now-last > int64(10*time.Second) && c.lastLog.CompareAndSwap(last, now) {
+		c.log.Warn("shared cache tier failed; requests go on uncached", "op", op, "err", err)
+	}
+}
+
+// fresh reports whether an entry may be served: within the TTL and the
+// client's max-age.
+func (c *responseCache) fresh(e cache.Entry, maxAge time.Duration) bool {
+	age := c.now().Sub(e.Stored)
+	return age < c.TTL && (maxAge <= 0 || age <= maxAge)
+}
+
+// lookup runs the router's part: the policy, the key, the lookup. It returns
+// an ImmediateResponse on a hit, else the request headers telling the
+// upstream role what to do.
+func (r *router) lookup(d config.Decision, model string, req chatRequest, body []byte) (*extprocv3.ProcessingResponse, []*corev3.HeaderValueOption) {
+	c := r.s.cache
+	if c == nil {
+		return nil, nil
+	}
+	pol := cache.Decide(d.Cache, body, r.cacheControl)
+	result := "bypass"
+	var hdrs []*corev3.HeaderValueOption
+	if pol.Lookup || pol.Store {
+		key, err := cache.KeyOf(cache.KeyInput{Tenant: r.tenant, ClientSchema: r.clientSchema(), Endpoint: r.path,
+			Pool: d.Pool.Name, Model: model, Body: body})
+		if err == nil {
+			if pol.Lookup {
+				if e, ok := c.get(r.ctx, key); ok && c.fresh(e, pol.MaxAge) {
+					return r.hit(d, model, req, e), nil
+				}
+				result = "miss"
+			}
+			if pol.Store {
+				hdrs = append(hdrs, header(HeaderCacheKey, hex.EncodeToString(key[:])))
+			}
+		}
+	}
+	if r.s.metrics != nil {
+		r.s.metrics.CacheResult(result)
+	}
+	return nil, append(hdrs, header(HeaderCache, result))
+}
+
+// hit answers from the cache: JSON or a well-formed SSE stream from the same
+// entry, in the client's API, with the original usage and zero cost.
+func (r *router) hit(d config.Decision, model string, req chatRequest, e cache.Entry) *extprocv3.ProcessingResponse {
+	stream := req.stream.Type == gjson.True
+	var out []byte
+	ctype := "application/json"
+	if stream {
+		out, ctype = cache.ReplaySSE(e, req.usageRequested() || r.client == clientAnthropic), "text/event-stream"
+	} else {
+		out = cache.ReplayJSON(e)
+	}
+	if r.client == clientAnthropic {
+		if o, pass := translate.AnthropicResponse(stream, 200, gjson.GetBytes(e.Completion, "model").String()).Chunk(out, true); !pass {
+			out = o
+		}
+	}
+	if m := r.s.metrics; m != nil {
+		m.CacheResult("hit")
+		served := gjson.GetBytes(e.Completion, "model").String()
+		if u, ok := usage.FromOpenAI(gjson.GetBytes(e.Completion, "usage")); ok {
+			if p, ok := r.rt.PriceFor(served, model); ok {
+				m.CacheSaved(d.Pool.Name, model, usage.Cost(u, p))
+			}
+		}
+	}
+	age := int64(r.s.cache.now().Sub(e.Stored) / time.Second)
+	return &extprocv3.ProcessingResponse{Response: &extprocv3.ProcessingResponse_ImmediateResponse{
+		ImmediateResponse: &extprocv3.ImmediateResponse{
+			Status: &typev3.HttpStatus{Code: typev3.StatusCode_OK},
+			Headers: &extprocv3.HeaderMutation{SetHeaders: []*corev3.HeaderValueOption{
+				header("content-type", ctype),
+				header("content-length", strconv.Itoa(len(out))),
+				header(HeaderCache, "hit"),
+				header("age", strconv.FormatInt(max(age, 0), 10)),
+				header(HeaderRoute, d.Route),
+			}},
+			Body:    out,
+			Details: "llmproc_cache_hit",
+		},
+	}}
+}
