@@ -38,6 +38,7 @@ type Assembler struct {
 	body     []byte // JSON mode: the body so far
 	size     int    // stream mode: bytes of text assembled so far
 	done     bool   // stream mode: [DONE] seen
+	flushing bool   // stream mode: Finish is dispatching what the stream left pending
 	skip     string // the first reason to refuse, "" while storable
 	c        translate.Completion
 	reason   strings.Builder
@@ -86,6 +87,7 @@ func (a *Assembler) Write(chunk []byte) {
 // after the last chunk.
 func (a *Assembler) Finish() (completion []byte, ok bool) {
 	if a.stream {
+		a.flushing = true
 		if a.sc.Flush(a.onEvent) || !a.done {
 			a.refuse(SkipCut)
 		}
@@ -143,7 +145,11 @@ func (a *Assembler) event(e sse.Event) {
 	}
 	json := unsafe.String(unsafe.SliceData(data), len(data))
 	if !gjson.Valid(json) {
-		a.refuse(SkipInvalid)
+		if a.flushing {
+			a.refuse(SkipCut) // the stream was cut inside this event
+		} else {
+			a.refuse(SkipInvalid)
+		}
 		return
 	}
 	v := gjson.Parse(json)

@@ -6,6 +6,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"unicode/utf8"
 	"unsafe"
 
 	"github.com/tidwall/gjson"
@@ -60,13 +61,25 @@ type canon struct {
 }
 
 type member struct {
-	key string
-	val gjson.Result
+	key, val gjson.Result
 }
 
 func (c *canon) str(s string) {
 	c.buf = binary.AppendUvarint(c.buf, uint64(len(s)))
 	c.buf = append(c.buf, s...)
+}
+
+// text writes a JSON string by its value, so escapes do not matter; but a
+// string whose escapes decode to U+FFFD (a lone surrogate such as \ud800,
+// which gjson replaces) is written as sent, so it never shares a key with
+// one that spells U+FFFD itself.
+func (c *canon) text(v gjson.Result) {
+	if strings.ContainsRune(v.Str, utf8.RuneError) && strings.Contains(v.Raw, `\u`) {
+		c.buf = append(c.buf, 'r')
+		c.str(v.Raw)
+		return
+	}
+	c.str(v.Str)
 }
 
 func (c *canon) value(v gjson.Result, top bool) {
@@ -83,7 +96,7 @@ func (c *canon) value(v gjson.Result, top bool) {
 		c.buf = append(c.buf, ';')
 	case gjson.String:
 		c.buf = append(c.buf, 's')
-		c.str(v.Str)
+		c.text(v)
 	case gjson.JSON:
 		if v.IsArray() {
 			c.buf = append(c.buf, '[')
@@ -104,18 +117,18 @@ func (c *canon) object(v gjson.Result, top bool) {
 		if top && (k.Str == "stream" || k.Str == "stream_options") {
 			return true
 		}
-		c.members = append(c.members, member{k.Str, e})
+		c.members = append(c.members, member{k, e})
 		return true
 	})
 	end := len(c.members)
 	// A stable sort keeps duplicate keys in document order: two bodies that
 	// differ only in the order of duplicates get different keys, which is
 	// safe (a miss), never a wrong hit.
-	slices.SortStableFunc(c.members[start:end], func(a, b member) int { return strings.Compare(a.key, b.key) })
+	slices.SortStableFunc(c.members[start:end], func(a, b member) int { return strings.Compare(a.key.Str, b.key.Str) })
 	c.buf = append(c.buf, '{')
 	for i := start; i < end; i++ {
 		m := c.members[i] // by index: nested objects may grow c.members
-		c.str(m.key)
+		c.text(m.key)
 		c.value(m.val, false)
 	}
 	c.buf = append(c.buf, '}')

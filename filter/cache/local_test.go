@@ -1,0 +1,175 @@
+package cache
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"fmt"
+	"testing"
+	"time"
+)
+
+func newTestLocal(t testing.TB, memoryMB int, ttl time.Duration) (*Local, *time.Time) {
+	t.Helper()
+	l, err := NewLocal(memoryMB, ttl)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { l.Close() })
+	now := time.Unix(1767225600, 0)
+	l.now = func() time.Time { return now }
+	return l, &now
+}
+
+func keyN(i int) Key { return sha256.Sum256(fmt.Appendf(nil, "key %d", i)) }
+
+func TestLocalSetGet(t *testing.T) {
+	ctx := context.Background()
+	l, now := newTestLocal(t, 8, time.Hour)
+	e := Entry{Completion: []byte(`{"id":"x"}`), Stored: now.Add(-time.Second)}
+	if _, ok, err := l.Get(ctx, keyN(1)); ok || err != nil {
+		t.Fatalf("empty cache: ok=%v err=%v", ok, err)
+	}
+	if err := l.Set(ctx, keyN(1), e, time.Hour); err != nil {
+		t.Fatal(err)
+	}
+	got, ok, err := l.Get(ctx, keyN(1))
+	if !ok || err != nil {
+		t.Fatalf("after Set: ok=%v err=%v", ok, err)
+	}
+	if !bytes.Equal(got.Completion, e.Completion) || !got.Stored.Equal(e.Stored) {
+		t.Errorf("Get = %+v, want %+v", got, e)
+	}
+	if _, ok, _ := l.Get(ctx, keyN(2)); ok {
+		t.Error("another key hit")
+	}
+	if l.Len() != 1 {
+		t.Errorf("Len = %d, want 1", l.Len())
+	}
+	if s := l.Stats(); s.Hits != 1 || s.Misses != 2 {
+		t.Errorf("Stats = %+v, want 1 hit, 2 misses", s)
+	}
+	if err := l.Set(ctx, keyN(1), Entry{Completion: []byte(`{"id":"y"}`), Stored: *now}, time.Hour); err != nil {
+		t.Fatal(err)
+	}
+	if got, _, _ := l.Get(ctx, keyN(1)); string(got.Completion) != `{"id":"y"}` {
+		t.Errorf("after overwrite: %s", got.Completion)
+	}
+}
+
+// TestLocalTTL moves the Local's clock: bigcache's own clock is not
+// settable, so expiry is the deadline Local stores with each value.
+func TestLocalTTL(t *testing.T) {
+	ctx := context.Background()
+	l, now := newTestLocal(t, 8, time.Hour)
+	e := Entry{Completion: []byte(`{}`), Stored: *now}
+	if err := l.Set(ctx, keyN(1), e, time.Minute); err != nil {
+		t.Fatal(err)
+	}
+	if err := l.Set(ctx, keyN(2), e, 0); err != nil { // a zero ttl stores nothing
+		t.Fatal(err)
+	}
+	for _, step := range []struct {
+		at   time.Duration
+		want bool
+	}{{0, true}, {time.Minute - time.Nanosecond, true}, {time.Minute, false}, {time.Hour, false}} {
+		*now = e.Stored.Add(step.at)
+		if _, ok, _ := l.Get(ctx, keyN(1)); ok != step.want {
+			t.Errorf("at +%s: hit=%v, want %v", step.at, ok, step.want)
+		}
+	}
+	if _, ok, _ := l.Get(ctx, keyN(2)); ok {
+		t.Error("zero-ttl entry stored")
+	}
+}
+
+func TestLocalSizeBound(t *testing.T) {
+	ctx := context.Background()
+	l, now := newTestLocal(t, 1, time.Hour)
+	val := bytes.Repeat([]byte("x"), 10<<10)
+	const n = 400 // 4 MB into a 1 MB tier
+	for i := range n {
+		if err := l.Set(ctx, keyN(i), Entry{Completion: val, Stored: *now}, time.Hour); err != nil {
+			t.Fatalf("Set %d: %v", i, err)
+		}
+	}
+	if l.Bytes() > 1<<20 {
+		t.Errorf("Bytes = %d, over the 1 MB bound", l.Bytes())
+	}
+	if l.Len() >= n/2 || l.Len() == 0 {
+		t.Errorf("Len = %d of %d entries; want the bound to have evicted most", l.Len(), n)
+	}
+	if l.Evictions() == 0 || l.Evictions()+int64(l.Len()) != n {
+		t.Errorf("Evictions = %d, Len = %d, want a sum of %d", l.Evictions(), l.Len(), n)
+	}
+	if _, ok, _ := l.Get(ctx, keyN(n-1)); !ok {
+		t.Error("newest entry evicted")
+	}
+	if _, ok, _ := l.Get(ctx, keyN(0)); ok {
+		t.Error("oldest entry kept")
+	}
+	entries, b, ev := l.Figures()
+	if entries != int64(l.Len()) || b != l.Bytes() || ev != l.Evictions() {
+		t.Errorf("Figures = %d, %d, %d", entries, b, ev)
+	}
+	// An entry larger than the whole tier fails with an error, not a panic.
+	if err := l.Set(ctx, keyN(-1), Entry{Completion: make([]byte, 2<<20)}, time.Hour); err == nil {
+		t.Error("Set of an entry over the bound succeeded")
+	}
+}
+
+func TestNewLocalRejects(t *testing.T) {
+	for _, c := range []struct {
+		mb  int
+		ttl time.Duration
+	}{{0, time.Hour}, {-1, time.Hour}, {1, 0}, {1, -time.Second}} {
+		if l, err := NewLocal(c.mb, c.ttl); err == nil {
+			l.Close()
+			t.Errorf("NewLocal(%d, %s) succeeded", c.mb, c.ttl)
+		}
+	}
+}
+
+func TestShardsFor(t *testing.T) {
+	for _, c := range []struct{ mb, want int }{{1, 1}, {2, 2}, {3, 2}, {64, 64}, {100, 64}, {256, 256}, {4096, 256}} {
+		if got := shardsFor(c.mb); got != c.want {
+			t.Errorf("shardsFor(%d) = %d, want %d", c.mb, got, c.want)
+		}
+	}
+}
+
+func TestEntryEncodeDecode(t *testing.T) {
+	for _, e := range []Entry{
+		{Completion: []byte(`{"id":"chatcmpl-1"}`), Stored: time.Unix(1767225600, 123456789)},
+		{Completion: []byte{}, Stored: time.Unix(0, 0)},
+		{Completion: bytes.Repeat([]byte{0xff, 0}, 1000), Stored: time.Unix(-5, 0)},
+	} {
+		got, err := Decode(e.Encode())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !bytes.Equal(got.Completion, e.Completion) || !got.Stored.Equal(e.Stored) {
+			t.Errorf("round trip: got %+v, want %+v", got, e)
+		}
+	}
+	for _, b := range [][]byte{nil, []byte("L"), []byte("L\x01short"), []byte("X\x01\x00\x00\x00\x00\x00\x00\x00\x00{}"), []byte("L\x02\x00\x00\x00\x00\x00\x00\x00\x00{}")} {
+		if _, err := Decode(b); err == nil {
+			t.Errorf("Decode(%q) succeeded", b)
+		}
+	}
+}
+
+func BenchmarkLocalGetHit(b *testing.B) {
+	ctx := context.Background()
+	l, now := newTestLocal(b, 64, time.Hour)
+	k := keyN(1)
+	if err := l.Set(ctx, k, Entry{Completion: bytes.Repeat([]byte("x"), 8<<10), Stored: *now}, time.Hour); err != nil {
+		b.Fatal(err)
+	}
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, ok, err := l.Get(ctx, k); !ok || err != nil {
+			b.Fatal(ok, err)
+		}
+	}
+}
