@@ -12,16 +12,21 @@ package extproc
 
 import (
 	"bytes"
+	"context"
+	"encoding/hex"
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
+	"time"
 
 	extprocv3 "github.com/envoyproxy/go-control-plane/envoy/service/ext_proc/v3"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/tidwall/gjson"
 	"github.com/tidwall/sjson"
 
+	"github.com/llmproc/llmproc/filter/cache"
 	"github.com/llmproc/llmproc/filter/config"
 	"github.com/llmproc/llmproc/filter/metrics"
 )
@@ -265,4 +270,55 @@ func BenchmarkUpstreamStreamUsage(b *testing.B) {
 			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*nChunks), "ns/chunk")
 		})
 	}
+}
+
+// BenchmarkRouterCache is the router request phase with the cache on, for a
+// 2 KB deterministic request: a miss (policy, key, lookup) and a hit served
+// from an 8 KB stored answer (lookup and JSON replay).
+func BenchmarkRouterCache(b *testing.B) {
+	rt := testRuntime(b, 8<<20)
+	local, err := cache.NewLocal(64, time.Hour)
+	if err != nil {
+		b.Fatal(err)
+	}
+	s := New(Options{Config: fixedRuntime{rt}, Metrics: metrics.New(prometheus.NewRegistry()),
+		Cache: &CacheTiers{Local: local, TTL: time.Hour, MaxEntryBytes: 1 << 20}})
+	body := []byte(strings.Replace(string(readBenchdata(b, "chat_2k.json")), `"temperature":0.2`, `"temperature":0`, 1))
+	req := reqHeaders(clientRequestHeaders(len(body)), nil)
+	hb := bodyRequest(body)
+	route := func() *extprocv3.ProcessingResponse {
+		r := &router{s: s, rt: rt, ctx: context.Background()}
+		if _, err := r.requestHeaders(req, req.GetRequestHeaders()); err != nil {
+			b.Fatal(err)
+		}
+		resp, err := r.requestBody(hb)
+		if err != nil {
+			b.Fatal(err)
+		}
+		return resp
+	}
+	miss := route()
+	keyHex := setHeaders(miss.GetRequestBody().GetResponse())[HeaderCacheKey]
+	b.Run("miss", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			route()
+		}
+	})
+	var k cache.Key
+	if _, err := hex.Decode(k[:], []byte(keyHex)); err != nil {
+		b.Fatalf("key %q: %v", keyHex, err)
+	}
+	answer := `{"id":"c","object":"chat.completion","created":1,"model":"gpt-4o-mini","choices":[{"index":0,"message":{"role":"assistant","content":"` +
+		strings.Repeat("lorem ipsum ", 660) + `"},"finish_reason":"stop"}],"usage":{"prompt_tokens":500,"completion_tokens":1900,"total_tokens":2400}}`
+	s.cache.set(k, cache.Entry{Completion: []byte(answer), Stored: time.Now()})
+	if route().GetImmediateResponse() == nil {
+		b.Fatal("no hit")
+	}
+	b.Run("hit", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			route()
+		}
+	})
 }
