@@ -1,8 +1,10 @@
 // Package cache is llmproc's response cache. It is correct by construction:
 // the key covers everything that can change an answer (KeyOf), only complete,
-// successful answers are stored (the upstream role decides with Storable),
-// and a hit is served from one stored completion as JSON or as a well-formed
-// SSE stream (Replay). Two tiers: Local (bigcache, per process, bounded by
+// successful answers are stored (the upstream role feeds the normalized
+// answer to an Assembler, which refuses cut streams, error events, missing
+// usage and anything replay could not reproduce), and a hit is served from
+// one stored completion as JSON (ReplayJSON) or as a well-formed SSE stream
+// (ReplaySSE). Decide applies the cache mode and the request's Cache-Control. Two tiers: Local (bigcache, per process, bounded by
 // memory, with TTL) and an optional shared tier (Redis) that all replicas
 // use; a shared tier that is down or slow never fails a request.
 package cache

@@ -43,7 +43,10 @@ func KeyOf(in KeyInput) (Key, error) {
 	if !root.IsObject() {
 		return Key{}, apierr.BadRequest("invalid_json", "The request body must be a JSON object.")
 	}
-	c := canon{buf: make([]byte, 0, 64+len(in.Tenant)+len(in.Endpoint)+len(in.Pool)+len(in.Model)+len(in.Body))}
+	c := canon{
+		buf:     make([]byte, 0, 64+len(in.Tenant)+len(in.Endpoint)+len(in.Pool)+len(in.Model)+len(in.Body)),
+		members: make([]member, 0, 32),
+	}
 	for _, s := range [...]string{keyVersion, in.Tenant, in.ClientSchema, in.Endpoint, in.Pool, in.Model} {
 		c.str(s)
 	}
@@ -74,7 +77,7 @@ func (c *canon) str(s string) {
 // which gjson replaces) is written as sent, so it never shares a key with
 // one that spells U+FFFD itself.
 func (c *canon) text(v gjson.Result) {
-	if strings.ContainsRune(v.Str, utf8.RuneError) && strings.Contains(v.Raw, `\u`) {
+	if strings.Contains(v.Raw, `\u`) && strings.ContainsRune(v.Str, utf8.RuneError) {
 		c.buf = append(c.buf, 'r')
 		c.str(v.Raw)
 		return
