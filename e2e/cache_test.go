@@ -95,6 +95,7 @@ func TestCacheSharesAndSeparates(t *testing.T) {
 		{"key order and whitespace", `{ "messages":[{"content":"What is 2+2?","role":"user"}], "temperature":0.0, "model":"gpt-4o-mini" }`},
 		{"number spelling", strings.Replace(base, `"temperature":0`, `"temperature":0e0`, 1)},
 		{"stream flag", cacheReq(`"stream":false,`)},
+		{"a stream, replayed from the JSON answer", cacheReq(`"stream":true,`)},
 	}
 	for _, tt := range same {
 		r, got := c.ask(t, tt.body)
