@@ -169,6 +169,7 @@ type Price struct {
 	Input       Decimal `yaml:"input"`
 	Output      Decimal `yaml:"output"`
 	CachedInput Decimal `yaml:"cached_input"`
+	CacheWrite  Decimal `yaml:"cache_write"`
 }
 
 // Pool is an ordered fallback chain of backends; the order becomes Envoy

@@ -62,21 +62,27 @@ func count(v gjson.Result) int64 {
 }
 
 // Cost is the price of u in pico-dollars: uncached input at the input price,
-// cached input at the cached-input price (the input price when that is
-// unset), output (reasoning included) at the output price. Cache writes are
-// billed as input until prices carry a cache-write rate. Negative counts and
-// prices count as zero; CachedInput is capped at Input; the result saturates
-// at math.MaxInt64 instead of overflowing.
+// cached input at the cached-input price and cache writes at the cache-write
+// price (each the input price when unset), output (reasoning included) at
+// the output price. Negative counts and prices count as zero; CachedInput is
+// capped at Input and CacheWrite at what remains of Input after it; the
+// result saturates at math.MaxInt64 instead of overflowing.
 func Cost(u Usage, p config.Price) int64 {
 	in := max(u.Input, 0)
 	cached := min(max(u.CachedInput, 0), in)
+	written := min(max(u.CacheWrite, 0), in-cached)
 	out := max(u.Output, 0)
 	cachedPrice := p.Input.PicoPerToken
 	if p.CachedInput.Set {
 		cachedPrice = p.CachedInput.PicoPerToken
 	}
-	c := mulSat(in-cached, p.Input.PicoPerToken)
+	writePrice := p.Input.PicoPerToken
+	if p.CacheWrite.Set {
+		writePrice = p.CacheWrite.PicoPerToken
+	}
+	c := mulSat(in-cached-written, p.Input.PicoPerToken)
 	c = addSat(c, mulSat(cached, cachedPrice))
+	c = addSat(c, mulSat(written, writePrice))
 	return addSat(c, mulSat(out, p.Output.PicoPerToken))
 }
 

@@ -45,7 +45,7 @@ func TestFromOpenAI(t *testing.T) {
 	}
 }
 
-func price(t *testing.T, in, out, cached string) config.Price {
+func price(t *testing.T, in, out, cached, write string) config.Price {
 	t.Helper()
 	dec := func(s string) config.Decimal {
 		if s == "" {
@@ -57,15 +57,15 @@ func price(t *testing.T, in, out, cached string) config.Price {
 		}
 		return d
 	}
-	return config.Price{Input: dec(in), Output: dec(out), CachedInput: dec(cached)}
+	return config.Price{Input: dec(in), Output: dec(out), CachedInput: dec(cached), CacheWrite: dec(write)}
 }
 
 func TestCost(t *testing.T) {
 	tests := []struct {
-		name              string
-		u                 Usage
-		input, out, cache string
-		want              int64
+		name                     string
+		u                        Usage
+		input, out, cache, write string
+		want                     int64
 	}{
 		{name: "zero", u: Usage{}, input: "0.15", out: "0.60", want: 0},
 		{name: "no price", u: Usage{Input: 100, Output: 100}, want: 0},
@@ -83,12 +83,24 @@ func TestCost(t *testing.T) {
 		{name: "cached above input capped", u: Usage{Input: 10, CachedInput: 50}, input: "1", cache: "0.5", want: 10 * 500_000},
 		{name: "negative counts are zero", u: Usage{Input: -10, Output: -5, CachedInput: -3}, input: "1", out: "1", want: 0},
 		{name: "reasoning is inside output, not extra", u: Usage{Output: 10, Reasoning: 8}, out: "2", want: 10 * 2_000_000},
+		{
+			name:  "cache write at cache-write price",
+			u:     Usage{Input: 10_000, CachedInput: 6_000, CacheWrite: 3_000, Output: 200},
+			input: "3", out: "15", cache: "0.30", write: "3.75",
+			want: 1_000*3_000_000 + 6_000*300_000 + 3_000*3_750_000 + 200*15_000_000,
+		},
+		{name: "cache-write price unset falls back to input", u: Usage{Input: 100, CacheWrite: 60}, input: "0.8", write: "", want: 100 * 800_000},
+		{name: "cache-write price zero is honoured", u: Usage{Input: 100, CacheWrite: 60}, input: "0.8", write: "0", want: 40 * 800_000},
+		{name: "cache write 1.25x input", u: Usage{Input: 1_000_000, CacheWrite: 1_000_000}, input: "0.80", write: "1.00", want: 1_000_000_000_000},
+		{name: "cache write above uncached input capped", u: Usage{Input: 100, CachedInput: 70, CacheWrite: 50}, input: "1", cache: "0.1", write: "2", want: 70*100_000 + 30*2_000_000},
+		{name: "negative cache write is zero", u: Usage{Input: 10, CacheWrite: -5}, input: "1", write: "2", want: 10 * 1_000_000},
+		{name: "cache write overflow saturates", u: Usage{Input: math.MaxInt64, CacheWrite: math.MaxInt64}, write: "1000000", want: math.MaxInt64},
 		{name: "overflow saturates", u: Usage{Input: math.MaxInt64, Output: math.MaxInt64}, input: "1000000", out: "1000000", want: math.MaxInt64},
 		{name: "sum overflow saturates", u: Usage{Input: math.MaxInt64 / 2_000_000, Output: math.MaxInt64 / 1_000_000}, input: "2", out: "1", want: math.MaxInt64},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			if got := Cost(tt.u, price(t, tt.input, tt.out, tt.cache)); got != tt.want {
+			if got := Cost(tt.u, price(t, tt.input, tt.out, tt.cache, tt.write)); got != tt.want {
 				t.Errorf("Cost = %d, want %d", got, tt.want)
 			}
 		})
