@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"time"
 	"unicode/utf8"
 )
 
@@ -27,6 +28,9 @@ type Error struct {
 	Param   string // OpenAI error.param; "" renders as null
 	Message string
 	Err     error // cause, never shown to clients
+	// RetryAfter, when positive, is sent as the retry-after header (whole
+	// seconds, rounded up) so clients and Envoy's rate-limited back-off wait.
+	RetryAfter time.Duration
 }
 
 func (e *Error) Error() string {

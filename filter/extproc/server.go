@@ -204,13 +204,18 @@ func (s *Server) immediate(role, schema string, err error) *extprocv3.Processing
 		s.log.Debug("request rejected", "role", role, "status", e.Status, "code", e.Code, "msg", e.Message)
 	}
 	body := renderError(schema, e)
+	hdrs := []*corev3.HeaderValueOption{
+		header("content-type", "application/json"),
+		header("content-length", strconv.Itoa(len(body))),
+	}
+	if e.RetryAfter > 0 {
+		secs := (e.RetryAfter + time.Second - 1) / time.Second
+		hdrs = append(hdrs, header("retry-after", strconv.FormatInt(int64(secs), 10)))
+	}
 	return &extprocv3.ProcessingResponse{Response: &extprocv3.ProcessingResponse_ImmediateResponse{
 		ImmediateResponse: &extprocv3.ImmediateResponse{
-			Status: &typev3.HttpStatus{Code: typev3.StatusCode(e.Status)},
-			Headers: &extprocv3.HeaderMutation{SetHeaders: []*corev3.HeaderValueOption{
-				header("content-type", "application/json"),
-				header("content-length", strconv.Itoa(len(body))),
-			}},
+			Status:  &typev3.HttpStatus{Code: typev3.StatusCode(e.Status)},
+			Headers: &extprocv3.HeaderMutation{SetHeaders: hdrs},
 			Body:    body,
 			Details: "llmproc_" + codeOr(e.Code, "error"),
 		},
