@@ -18,6 +18,10 @@ type Config struct {
 	Pools    []Pool    `yaml:"pools"`
 	Routes   []Route   `yaml:"routes"`
 	Cache    Cache     `yaml:"cache"`
+	// Budgets, RateLimits and BudgetStore are in budget.go.
+	Budgets     []Budget    `yaml:"budgets"`
+	RateLimits  []RateLimit `yaml:"rate_limits"`
+	BudgetStore BudgetStore `yaml:"budget_store"`
 
 	// loaded is the hash of the file Load read, so a reload watcher starts
 	// from what was actually loaded, not from what the file holds later.

@@ -145,6 +145,7 @@ func (c *Config) Validate() error {
 			v.oneOf(fmt.Sprintf("routes[%d].cache", i), r.Cache, "off", "deterministic", "all")
 		}
 	}
+	v.validateBudgets(c)
 	return errors.Join(v.errs...)
 }
 
