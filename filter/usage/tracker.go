@@ -35,6 +35,12 @@ type Result struct {
 	// [DONE]; for JSON, whether the body is not a complete JSON value (a body
 	// over MaxJSONBody is not inspected and is not reported Incomplete).
 	Incomplete bool
+	// OutputChars is the length in bytes of the generated text seen, as
+	// written in the JSON (escapes counted as sent): content, refusal and
+	// reasoning_content strings plus tool-call names and arguments, from
+	// SSE deltas or, for JSON, complete messages. It feeds the estimate made
+	// when Known is false; a JSON body that is not complete reports 0.
+	OutputChars int
 }
 
 // Tracker reads a normalized OpenAI chat-completions response chunk by chunk
@@ -156,7 +162,11 @@ func (t *Tracker) readObject(data []byte, stream bool) (output bool) {
 	if hasKey(data, errorKey, '{') && gjson.Get(json, "error").IsObject() {
 		t.res.ErrorEvent = true
 	}
-	if !stream || !t.started || hasKey(data, finishKey, '"') {
+	if stream && t.started && !hasKey(data, finishKey, '"') {
+		// The common case: a delta after the first output. Only its text is
+		// counted, for the estimate used when the stream ends without usage.
+		t.res.OutputChars += deltaText(data)
+	} else {
 		gjson.Get(json, "choices").ForEach(func(_, c gjson.Result) bool {
 			if t.readChoice(c, stream) {
 				output = true
@@ -171,6 +181,7 @@ var (
 	usageKey  = []byte(`"usage"`)
 	errorKey  = []byte(`"error"`)
 	finishKey = []byte(`"finish_reason"`)
+	deltaKey  = []byte(`"delta"`)
 )
 
 // hasKey reports whether data has a member named key whose value starts with
@@ -204,8 +215,15 @@ func (t *Tracker) readChoice(c gjson.Result, stream bool) (output bool) {
 				t.res.FinishReason = strings.Clone(v.Str)
 			}
 		case "delta":
-			if stream && hasOutput(v) {
-				output = true
+			if stream {
+				t.res.OutputChars += textLen(v)
+				if !t.started && hasOutput(v) {
+					output = true
+				}
+			}
+		case "message":
+			if !stream {
+				t.res.OutputChars += textLen(v)
 			}
 		}
 		return true
@@ -226,6 +244,58 @@ func hasOutput(delta gjson.Result) bool {
 		return !out
 	})
 	return out
+}
+
+// deltaText is textLen summed over every "delta" object in an event, found
+// by a byte search and parsed from there, which is cheaper than walking the
+// whole event. A quoted "delta" inside a string value is escaped, so every
+// match followed by an object is a member name.
+func deltaText(data []byte) int {
+	n := 0
+	for {
+		i := bytes.Index(data, deltaKey)
+		if i < 0 {
+			return n
+		}
+		data = data[i+len(deltaKey):]
+		j := 0
+		for j < len(data) && (data[j] == ' ' || data[j] == '\t' || data[j] == '\n' || data[j] == '\r' || data[j] == ':') {
+			j++
+		}
+		if j < len(data) && data[j] == '{' {
+			n += textLen(gjson.Parse(unsafe.String(&data[j], len(data)-j)))
+		}
+	}
+}
+
+// textLen is the length of the generated text in a delta or message, as
+// written: content, refusal and reasoning_content strings plus each tool
+// call's function name and arguments.
+func textLen(m gjson.Result) int {
+	n := 0
+	m.ForEach(func(k, v gjson.Result) bool {
+		switch k.Str {
+		case "content", "refusal", "reasoning_content":
+			n += rawStringLen(v)
+		case "tool_calls":
+			v.ForEach(func(_, c gjson.Result) bool {
+				f := c.Get("function")
+				n += rawStringLen(f.Get("name")) + rawStringLen(f.Get("arguments"))
+				return true
+			})
+		}
+		return true
+	})
+	return n
+}
+
+// rawStringLen is the length of a JSON string as written, without its
+// quotes; 0 for anything else. Reading Raw avoids unescaping.
+func rawStringLen(v gjson.Result) int {
+	if v.Type != gjson.String || len(v.Raw) < 2 {
+		return 0
+	}
+	return len(v.Raw) - 2
 }
 
 func firstElem(arr gjson.Result) bool {

@@ -176,31 +176,31 @@ func TestTrackerFixtures(t *testing.T) {
 	}{
 		{
 			file: "stream_usage.sse", stream: true,
-			want: Result{Usage: Usage{Input: 1187, Output: 9, CachedInput: 1024}, Known: true, Model: "gpt-4o-mini-2024-07-18", Done: true, FinishReason: "stop"},
+			want: Result{Usage: Usage{Input: 1187, Output: 9, CachedInput: 1024}, Known: true, Model: "gpt-4o-mini-2024-07-18", Done: true, FinishReason: "stop", OutputChars: 24},
 		},
 		{
 			file: "stream_tools.sse", stream: true,
-			want: Result{Model: "gpt-4o-2024-08-06", Done: true, FinishReason: "tool_calls"},
+			want: Result{Model: "gpt-4o-2024-08-06", Done: true, FinishReason: "tool_calls", OutputChars: 36},
 		},
 		{
 			file: "stream_crlf.sse", stream: true,
-			want: Result{Usage: Usage{Input: 12, Output: 2}, Known: true, Model: "llama-3.1-8b-instruct", Done: true, FinishReason: "length"},
+			want: Result{Usage: Usage{Input: 12, Output: 2}, Known: true, Model: "llama-3.1-8b-instruct", Done: true, FinishReason: "length", OutputChars: 8},
 		},
 		{
 			file: "stream_reasoning.sse", stream: true,
-			want: Result{Usage: Usage{Input: 30, Output: 50, Reasoning: 45}, Known: true, Model: "deepseek-reasoner", Done: true, FinishReason: "stop"},
+			want: Result{Usage: Usage{Input: 30, Output: 50, Reasoning: 45}, Known: true, Model: "deepseek-reasoner", Done: true, FinishReason: "stop", OutputChars: 16},
 		},
 		{
 			file: "stream_cut.sse", stream: true,
-			want: Result{Model: "gpt-4o-mini-2024-07-18", Incomplete: true},
+			want: Result{Model: "gpt-4o-mini-2024-07-18", Incomplete: true, OutputChars: 10},
 		},
 		{
 			file: "stream_error.sse", stream: true,
-			want: Result{Model: "gpt-4o-mini", ErrorEvent: true, Incomplete: true},
+			want: Result{Model: "gpt-4o-mini", ErrorEvent: true, Incomplete: true, OutputChars: 3},
 		},
 		{
 			file: "chat_cached_reasoning.json",
-			want: Result{Usage: Usage{Input: 2048, Output: 700, CachedInput: 1920, Reasoning: 640}, Known: true, Model: "o3-mini-2025-01-31", Done: true, FinishReason: "stop"},
+			want: Result{Usage: Usage{Input: 2048, Output: 700, CachedInput: 1920, Reasoning: 640}, Known: true, Model: "o3-mini-2025-01-31", Done: true, FinishReason: "stop", OutputChars: 17},
 		},
 		{
 			file: "error.json",
@@ -278,6 +278,7 @@ func TestTrackerStreamCases(t *testing.T) {
 		{name: "pending valid event at end", in: "data: {\"usage\":{\"prompt_tokens\":2}}", want: Result{Usage: Usage{Input: 2}, Known: true, Incomplete: true}},
 		{name: "pending invalid event at end ignored", in: "data: {\"model\":\"m\",\"usage\":{\"prompt_tokens\":2", want: Result{Incomplete: true}},
 		{name: "escaped model", in: "data: {\"model\":\"a\\u002fb\"}\n\ndata: [DONE]\n\n", want: Result{Model: "a/b", Done: true}},
+		{name: "text counted in every delta", in: "data: {\"choices\":[{\"delta\":{\"content\":\"ab\"}}]}\n\ndata: {\"choices\":[{\"delta\":{\"reasoning_content\":\"cde\",\"tool_calls\":[{\"index\":0,\"function\":{\"arguments\":\"{\\\"x\\\":1}\"}}]}}]}\n\n", want: Result{Incomplete: true, OutputChars: 2 + 3 + 9}},
 		{name: "non-json data ignored", in: "data: hello\n\ndata: [1,2]\n\ndata: [DONE]\n\n", want: Result{Done: true}},
 	}
 	for _, tt := range tests {
@@ -301,6 +302,8 @@ func TestTrackerJSONCases(t *testing.T) {
 		{name: "array", in: `[1]`, want: Result{}},
 		{name: "trailing whitespace", in: "{\"model\":\"m\"}\n", want: Result{Model: "m", Done: true}},
 		{name: "deltas are not read in JSON", in: `{"choices":[{"delta":{"content":"x"},"finish_reason":"stop"}]}`, want: Result{Done: true, FinishReason: "stop"}},
+		{name: "message text counted", in: `{"choices":[{"message":{"content":"a\"b","tool_calls":[{"function":{"name":"f","arguments":"{}"}}]}},{"message":{"refusal":"no"}}]}`, want: Result{Done: true, OutputChars: 4 + 1 + 2 + 2}},
+		{name: "truncated body counts no text", in: `{"choices":[{"message":{"content":"abc"`, want: Result{Incomplete: true}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
