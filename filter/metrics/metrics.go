@@ -55,6 +55,7 @@ type Metrics struct {
 	requestDuration *prometheus.HistogramVec
 	ttft            *prometheus.HistogramVec
 	tokens          *prometheus.CounterVec
+	tokensEstimated *prometheus.CounterVec
 	cost            *costCollector
 	requests        *prometheus.CounterVec
 	usageUnknown    *prometheus.CounterVec
@@ -110,6 +111,10 @@ func New(reg prometheus.Registerer) *Metrics {
 		tokens: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "llmproc_tokens_total",
 			Help: "Tokens reported by providers, by type (input includes cached_input and cache_write; output includes reasoning).",
+		}, []string{"pool", "backend", "model", "type"}),
+		tokensEstimated: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "llmproc_tokens_estimated_total",
+			Help: "Tokens estimated by llmproc for attempts whose usage the provider did not report (input from the request body, output from the streamed text, 4 bytes a token), by type (input, output). Never part of llmproc_tokens_total or cost.",
 		}, []string{"pool", "backend", "model", "type"}),
 		cost: newCostCollector(prometheus.NewDesc("llmproc_cost_usd_total",
 			"Cost of upstream attempts in USD, summed exactly in pico-dollars.",
@@ -176,7 +181,7 @@ func New(reg prometheus.Registerer) *Metrics {
 		},
 		now: time.Now,
 	}
-	reg.MustRegister(m.tokenUsage, m.requestDuration, m.ttft, m.tokens, m.cost,
+	reg.MustRegister(m.tokenUsage, m.requestDuration, m.ttft, m.tokens, m.tokensEstimated, m.cost,
 		m.requests, m.usageUnknown, m.phase, m.routeDecisions, m.routerRejects,
 		m.reloads, m.lastReload, m.streams,
 		m.cacheRequests, m.cacheStores, m.cacheSkips, m.cacheErrors, m.cacheSaved, m.cacheStats)
@@ -231,6 +236,18 @@ func (m *Metrics) Record(c Completion) {
 	}
 	if c.CostPico > 0 {
 		m.cost.add(costKey{c.Pool, c.Backend, model}, c.CostPico)
+	}
+}
+
+// EstimatedTokens accounts an estimate of the input and output tokens of an
+// attempt whose usage is unknown. model is the configured backend model.
+// Estimates are kept apart from reported usage; zero counts add nothing.
+func (m *Metrics) EstimatedTokens(pool, backend, model string, input, output int64) {
+	if input > 0 {
+		m.tokensEstimated.WithLabelValues(pool, backend, model, "input").Add(float64(input))
+	}
+	if output > 0 {
+		m.tokensEstimated.WithLabelValues(pool, backend, model, "output").Add(float64(output))
 	}
 }
 

@@ -64,6 +64,8 @@ func TestGolden(t *testing.T) {
 		RequestModel: "gpt-4o-mini", ResponseModel: "claude-haiku-4-5",
 		Status: 200, Stream: true, Duration: 3 * time.Second, TTFT: 800 * time.Millisecond, Outcome: OutcomeCut,
 	})
+	m.EstimatedTokens("cheap", "anthropic", "claude-haiku-4-5", 350, 120)
+	m.EstimatedTokens("cheap", "anthropic", "claude-haiku-4-5", 50, 0)
 	m.Record(Completion{
 		Pool: "cheap", Backend: "anthropic", Provider: "anthropic",
 		RequestModel: "gpt-4o-mini", ResponseModel: "claude-haiku-4-5",
