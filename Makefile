@@ -18,14 +18,22 @@ run:
 	$(GO) run ./e2e/quickstart -config $(CONFIG)
 
 # System packages the tests need: redis-server (Debian package) for the shared
-# cache tier. Installed with apt-get when missing; sudo only when not root.
+# cache tier, and promtool (Debian package prometheus) for the alert-rule tests
+# in e2e/observability. Installed with apt-get when missing; sudo only when not
+# root.
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+DEB_DEPS := redis-server:redis-server promtool:prometheus
 deps:
-	@command -v redis-server >/dev/null 2>&1 || { \
-		echo "installing redis-server"; \
+	@missing=; for d in $(DEB_DEPS); do \
+		command -v $${d%%:*} >/dev/null 2>&1 || missing="$$missing $${d#*:}"; \
+	done; \
+	[ -z "$$missing" ] || { \
+		echo "installing$$missing"; \
 		$(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get update && \
-		$(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends redis-server; }
-	@command -v redis-server >/dev/null 2>&1 || { echo "redis-server still missing after apt-get install" >&2; exit 1; }
+		$(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends $$missing; }
+	@for d in $(DEB_DEPS); do \
+		command -v $${d%%:*} >/dev/null 2>&1 || { echo "$${d%%:*} still missing after apt-get install of $${d#*:}" >&2; exit 1; }; \
+	done
 
 # Every test: vet, staticcheck, unit tests and e2e with the race detector.
 test: deps lint
