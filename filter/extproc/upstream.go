@@ -68,6 +68,7 @@ type upstream struct {
 	ttft        time.Duration
 	res         *usage.Result // set once the tracker is finished
 	finished    bool
+	reqBytes    int // the client's request body, for the input estimate
 }
 
 func (u *upstream) clientSchema() string {
@@ -123,6 +124,7 @@ func (u *upstream) requestBody(b *extprocv3.HttpBody) (*extprocv3.ProcessingResp
 		return nil, errorf("upstream filter: request body before request headers")
 	}
 	body := b.Body
+	u.reqBytes = len(body)
 	converted := false
 	if u.client == clientAnthropic {
 		// Inside, everything is OpenAI: convert, then translate as usual.
@@ -324,6 +326,13 @@ func (u *upstream) finish(resp *extprocv3.ProcessingResponse, streamErr error) *
 			cost = usage.Cost(res.Usage, p)
 		}
 	}
+	// A 2xx answer without usage (a cut stream, a server that reports none)
+	// was billed all the same: estimate it, apart from reported usage.
+	var estIn, estOut int64
+	estimated := !res.Known && u.status >= 200 && u.status < 300 && (outcome == "ok" || outcome == "cut")
+	if estimated {
+		estIn, estOut = estimateTokens(u.reqBytes), estimateTokens(res.OutputChars)
+	}
 	be := u.member.Backend
 	if u.s.metrics != nil {
 		u.s.metrics.Record(metrics.Completion{
@@ -333,28 +342,51 @@ func (u *upstream) finish(resp *extprocv3.ProcessingResponse, streamErr error) *
 			Duration: u.s.now().Sub(u.start), TTFT: u.ttft,
 			Usage: res.Usage, UsageKnown: res.Known, CostPico: cost, Outcome: outcome,
 		})
+		if estimated {
+			u.s.metrics.EstimatedTokens(u.pool.Name, be.Name, u.served, estIn, estOut)
+		}
 	}
 	if resp == nil {
 		return nil
 	}
-	known := "known"
-	if !res.Known {
-		known = "unknown"
+	md := map[string]*structpb.Value{
+		"pool":            structpb.NewStringValue(u.pool.Name),
+		"backend":         structpb.NewStringValue(be.Name),
+		"model":           structpb.NewStringValue(u.served),
+		"requested_model": structpb.NewStringValue(u.model),
+		"outcome":         structpb.NewStringValue(outcome),
 	}
-	resp.DynamicMetadata = metadataStruct(map[string]*structpb.Value{
-		"pool":              structpb.NewStringValue(u.pool.Name),
-		"backend":           structpb.NewStringValue(be.Name),
-		"model":             structpb.NewStringValue(u.served),
-		"requested_model":   structpb.NewStringValue(u.model),
-		"usage":             structpb.NewStringValue(known),
-		"prompt_tokens":     structpb.NewNumberValue(float64(res.Usage.Input)),
-		"completion_tokens": structpb.NewNumberValue(float64(res.Usage.Output)),
-		"cached_tokens":     structpb.NewNumberValue(float64(res.Usage.CachedInput)),
-		"reasoning_tokens":  structpb.NewNumberValue(float64(res.Usage.Reasoning)),
-		"cost_usd":          structpb.NewStringValue(usage.FormatUSD(cost)),
-		"outcome":           structpb.NewStringValue(outcome),
-	})
+	if res.Known {
+		md["usage"] = structpb.NewStringValue("known")
+		md["prompt_tokens"] = structpb.NewNumberValue(float64(res.Usage.Input))
+		md["completion_tokens"] = structpb.NewNumberValue(float64(res.Usage.Output))
+		md["cached_tokens"] = structpb.NewNumberValue(float64(res.Usage.CachedInput))
+		md["reasoning_tokens"] = structpb.NewNumberValue(float64(res.Usage.Reasoning))
+		md["cost_usd"] = structpb.NewStringValue(usage.FormatUSD(cost))
+	} else {
+		// No token counts and no cost: absent, never 0 as if known.
+		md["usage"] = structpb.NewStringValue("unknown")
+		if estimated {
+			md["estimated_prompt_tokens"] = structpb.NewNumberValue(float64(estIn))
+			md["estimated_completion_tokens"] = structpb.NewNumberValue(float64(estOut))
+		}
+	}
+	resp.DynamicMetadata = metadataStruct(md)
 	return resp
+}
+
+// bytesPerToken is the rule of thumb behind estimates: about four bytes of
+// English text a token. The input estimate counts the whole request body,
+// JSON framing included, so it errs high; the output estimate counts only
+// the generated text (usage.Result.OutputChars).
+const bytesPerToken = 4
+
+// estimateTokens is n bytes in tokens, rounded up so any text counts.
+func estimateTokens(n int) int64 {
+	if n <= 0 {
+		return 0
+	}
+	return (int64(n) + bytesPerToken - 1) / bytesPerToken
 }
 
 // stringAttr reads one attribute from the ext_proc attributes Struct.

@@ -277,3 +277,91 @@ func TestUpstreamAttemptEndsBeforeHeaders(t *testing.T) {
 		t.Errorf("canceled attempts %v, want 1", got)
 	}
 }
+
+// TestUpstreamUsageUnknownEstimates: a 2xx answer without usage is recorded
+// as unknown, with an estimate kept apart (metric and metadata) and no cost
+// or token counts; a known answer records no estimate.
+func TestUpstreamUsageUnknownEstimates(t *testing.T) {
+	stream := readTestdata(t, "stream.sse")
+	noUsage := strings.Replace(stream, stream[strings.LastIndex(stream, "data: {"):strings.Index(stream, "data: [DONE]")], "", 1)
+	const reqStream = `{"model":"auto","stream":true,"messages":[{"role":"user","content":"hi"}]}`
+	const reqJSON = `{"model":"auto","messages":[{"role":"user","content":"say hello"}]}`
+	tests := []struct {
+		name           string
+		req, ctype     string
+		chunks         []string
+		outcome        string
+		estIn, estOut  int64 // 0, 0: usage known, no estimate
+		knownPromptTok string
+	}{
+		{
+			name: "cut stream", req: reqStream, ctype: "text/event-stream",
+			// Cut inside the " there" event: only "Hello" (5 bytes) was seen.
+			chunks:  []string{stream[:strings.Index(stream, `"content":" there"`)], ""},
+			outcome: "cut", estIn: int64(len(reqStream)+3) / 4, estOut: 2,
+		},
+		{
+			name: "stream without usage", req: reqStream, ctype: "text/event-stream",
+			chunks:  []string{noUsage},
+			outcome: "ok", estIn: int64(len(reqStream)+3) / 4, estOut: 3, // "Hello there", 11 bytes
+		},
+		{
+			name: "JSON without usage", req: reqJSON, ctype: "application/json",
+			chunks:  []string{`{"id":"c","object":"chat.completion","model":"m","choices":[{"index":0,"message":{"role":"assistant","content":"Hello, world!"},"finish_reason":"stop"}]}`},
+			outcome: "ok", estIn: int64(len(reqJSON)+3) / 4, estOut: 4, // 13 bytes
+		},
+		{
+			name: "usage known", req: reqStream, ctype: "text/event-stream",
+			chunks: []string{stream}, outcome: "ok", knownPromptTok: "1200",
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			h := newHarness(t)
+			_, md := upstreamExchange(t, h, tt.req, "200", tt.ctype, tt.chunks)
+			if md["outcome"] != tt.outcome {
+				t.Errorf("outcome %q, want %q", md["outcome"], tt.outcome)
+			}
+			estIn := counter(t, h.reg, "llmproc_tokens_estimated_total", map[string]string{"type": "input", "model": "gpt-4o-mini-2024-07-18", "backend": "primary", "pool": "cheap"})
+			estOut := counter(t, h.reg, "llmproc_tokens_estimated_total", map[string]string{"type": "output"})
+			if int64(estIn) != tt.estIn || int64(estOut) != tt.estOut {
+				t.Errorf("estimated tokens in %v out %v, want %d %d", estIn, estOut, tt.estIn, tt.estOut)
+			}
+			if tt.knownPromptTok != "" {
+				if md["usage"] != "known" || md["prompt_tokens"] != tt.knownPromptTok {
+					t.Errorf("metadata %v", md)
+				}
+				for _, k := range []string{"estimated_prompt_tokens", "estimated_completion_tokens"} {
+					if _, ok := md[k]; ok {
+						t.Errorf("metadata has %s although usage is known: %v", k, md)
+					}
+				}
+				return
+			}
+			want := map[string]string{
+				"usage":                       "unknown",
+				"estimated_prompt_tokens":     strconv.FormatInt(tt.estIn, 10),
+				"estimated_completion_tokens": strconv.FormatInt(tt.estOut, 10),
+			}
+			for k, v := range want {
+				if md[k] != v {
+					t.Errorf("metadata %s = %q, want %q", k, md[k], v)
+				}
+			}
+			for _, k := range []string{"prompt_tokens", "completion_tokens", "cached_tokens", "reasoning_tokens", "cost_usd"} {
+				if v, ok := md[k]; ok {
+					t.Errorf("metadata %s = %q for unknown usage, want it absent", k, v)
+				}
+			}
+			if got := counter(t, h.reg, "llmproc_usage_unknown_total", nil); got != 1 {
+				t.Errorf("llmproc_usage_unknown_total %v", got)
+			}
+			if got := counter(t, h.reg, "llmproc_tokens_total", nil); got != 0 {
+				t.Errorf("llmproc_tokens_total %v for unknown usage", got)
+			}
+			if got := counter(t, h.reg, "llmproc_cost_usd_total", nil); got != 0 {
+				t.Errorf("llmproc_cost_usd_total %v for unknown usage", got)
+			}
+		})
+	}
+}
