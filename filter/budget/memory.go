@@ -60,7 +60,9 @@ func (m *Memory) Reserve(_ context.Context, charges []Charge, limits []Limit) (s
 	}
 	m.next++
 	id := strconv.FormatUint(m.next, 36)
-	m.held[id] = append([]Charge(nil), charges...)
+	if len(charges) > 0 {
+		m.held[id] = append([]Charge(nil), charges...)
+	}
 	return id, nil
 }
 
@@ -76,7 +78,7 @@ func (m *Memory) Settle(_ context.Context, id string, actual []Charge) error {
 	delete(m.held, id)
 	m.undo(held, now)
 	for _, c := range actual {
-		if k := m.live(c.Key, now); k != nil {
+		if k := m.live(c.Key, now); k != nil && k.ResetAt.Equal(c.ResetAt) {
 			add(k, c, 1)
 		}
 	}
@@ -95,10 +97,11 @@ func (m *Memory) Release(_ context.Context, id string) error {
 	return nil
 }
 
-// undo subtracts reserved charges from counters whose window is still open.
+// undo subtracts reserved charges from counters whose window is still the
+// one they were reserved in.
 func (m *Memory) undo(held []Charge, now time.Time) {
 	for _, c := range held {
-		if k := m.live(c.Key, now); k != nil {
+		if k := m.live(c.Key, now); k != nil && k.ResetAt.Equal(c.ResetAt) {
 			add(k, c, -1)
 		}
 	}
