@@ -32,6 +32,8 @@ type Engine struct {
 
 // Request is what the engine needs to know about a request before it is sent.
 type Request struct {
+	// Tenant is the tenant header's value; requests without one count
+	// together as the tenant "".
 	Tenant string
 	Model  string
 	// WorstPico and WorstTokens are the most the request can cost: the

@@ -209,16 +209,35 @@ func conformance(t *testing.T, stores newStore) {
 // TestConcurrentNeverOverReserves has many goroutines race for a limit that
 // is not a multiple of the reservation: the winners' total stays within it.
 func TestConcurrentNeverOverReserves(t *testing.T) {
-	for name, stores := range map[string]newStore{"memory": memoryStores(t), "redis": redisStores(t)} {
+	srv := redisserver.Start(t)
+	replica := func() Store {
+		r := NewRedis(RedisOptions{Addr: srv.Addr(), KeyPrefix: "replicas:", Timeout: 5 * time.Second})
+		t.Cleanup(func() { _ = r.Close() })
+		return r
+	}
+	replicas := []Store{replica(), replica(), replica()}
+	for name, stores := range map[string]newStore{
+		"memory": memoryStores(t),
+		"redis":  redisStores(t),
+		// Three replicas, each with its own client, share one Redis.
+		"redis three clients": func(t *testing.T) Store { return nil },
+	} {
 		t.Run(name, func(t *testing.T) {
 			s := stores(t)
+			pick := func(w int) Store {
+				if s == nil {
+					return replicas[w%len(replicas)]
+				}
+				return s
+			}
 			const limit, worst, workers = 995, 10, 64
 			var won atomic.Int64
 			var wg sync.WaitGroup
-			for range workers {
+			for w := range workers {
 				wg.Add(1)
 				go func() {
 					defer wg.Done()
+					s := pick(w)
 					for range 4 {
 						if _, err := s.Reserve(context.Background(), []Charge{ch("a", worst, 0, 1)}, []Limit{{Pico: limit}}); err == nil {
 							won.Add(1)
