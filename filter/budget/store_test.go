@@ -341,3 +341,34 @@ func TestRedisReservationExpires(t *testing.T) {
 		t.Fatalf("counter TTL = %v, %v; want up to its window end", ttl, err)
 	}
 }
+
+// TestRedisSettleAfterWindowEnd: settling once the counter's window has
+// ended (its key expired) must not recreate the key without a TTL.
+func TestRedisSettleAfterWindowEnd(t *testing.T) {
+	srv := redisserver.Start(t)
+	r := NewRedis(RedisOptions{Addr: srv.Addr(), Timeout: 5 * time.Second})
+	defer r.Close()
+	ctx := context.Background()
+	c := Charge{Budget: "a", Key: "short", ResetAt: time.Now().Add(20 * time.Millisecond), Pico: 5, Requests: 1}
+	id, err := r.Reserve(ctx, []Charge{c}, []Limit{{Pico: 10}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for {
+		n, err := r.c.Exists(ctx, r.prefix+"short").Result()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if n == 0 {
+			break
+		}
+		time.Sleep(time.Millisecond)
+	}
+	c.Pico = 7
+	if err := r.Settle(ctx, id, []Charge{c}); err != nil {
+		t.Fatal(err)
+	}
+	if n, err := r.c.Exists(ctx, r.prefix+"short").Result(); err != nil || n != 0 {
+		t.Fatalf("ended window's key after Settle: exists=%d, %v", n, err)
+	}
+}
