@@ -164,9 +164,10 @@ func sortedKeys(m map[string]bool) []string {
 }
 
 // checkExpr returns a problem for every metric expr reads that llmproc does
-// not export (nor announce) and every matcher on a label that metric lacks.
+// not export (nor announce), every matcher on a label that metric lacks and
+// every grouping label none of its metrics has.
 func checkExpr(exp exported, expr string) []string {
-	sels, err := selectors(expr)
+	sels, grouping, err := selectors(expr)
 	if err != nil {
 		return []string{err.Error()}
 	}
@@ -174,6 +175,7 @@ func checkExpr(exp exported, expr string) []string {
 		return []string{"reads no metric"}
 	}
 	var problems []string
+	known := slices.Clone(targetLabels)
 	for _, s := range sels {
 		labels, ok := exp[s.name]
 		if !ok {
@@ -183,10 +185,18 @@ func checkExpr(exp exported, expr string) []string {
 			problems = append(problems, fmt.Sprintf("%s is not a metric llmproc exports", s.name))
 			continue
 		}
+		known = append(known, labels...)
 		for _, l := range s.labels {
 			if !slices.Contains(labels, l) && !slices.Contains(targetLabels, l) {
 				problems = append(problems, fmt.Sprintf("%s has no label %q (it has %v)", s.name, l, labels))
 			}
+		}
+	}
+	// A grouping label must be on at least one metric the expression reads
+	// (or be a target label, or "pod" from Kubernetes service discovery).
+	for _, l := range grouping {
+		if !slices.Contains(known, l) && l != "pod" {
+			problems = append(problems, fmt.Sprintf("groups by %q, a label none of its metrics has", l))
 		}
 	}
 	return problems
@@ -480,7 +490,7 @@ func TestDashboard(t *testing.T) {
 		for _, p := range checkExpr(exp, expr) {
 			t.Errorf("%s: %s\n\t%s", key, p, expr)
 		}
-		sels, _ := selectors(expr)
+		sels, _, _ := selectors(expr)
 		for _, s := range sels {
 			read[s.name] = true
 		}
@@ -505,7 +515,7 @@ func TestDashboard(t *testing.T) {
 
 func mustSelectors(t *testing.T, expr string) []selector {
 	t.Helper()
-	s, err := selectors(expr)
+	s, _, err := selectors(expr)
 	if err != nil {
 		t.Fatalf("%q: %v", expr, err)
 	}

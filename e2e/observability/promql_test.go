@@ -29,15 +29,17 @@ var labelLists = map[string]bool{
 	"group_left": true, "group_right": true,
 }
 
-// selectors lists the metrics expr reads, in order, by scanning its tokens:
+// selectors lists the metrics expr reads, in order, and the label names in
+// its by, without, on, ignoring and group_left/right lists, by scanning its tokens:
 // an identifier is a metric name unless a "(" follows it (a function or an
 // aggregation), it is a PromQL keyword, or it sits in a label list, a
 // matcher block, a range or a string. Grafana variables are allowed only
 // inside strings and ranges, where Grafana puts them. It is no full PromQL
 // parser (promtool checks the syntax); a selector without a metric name is
 // an error, because it cannot be checked.
-func selectors(expr string) ([]selector, error) {
+func selectors(expr string) ([]selector, []string, error) {
 	var out []selector
+	var grouping []string
 	last := -1 // index in out of the metric a "{" may belong to
 	i := 0
 	for i < len(expr) {
@@ -48,24 +50,24 @@ func selectors(expr string) ([]selector, error) {
 		case c == '"' || c == '\'' || c == '`':
 			end, err := skipString(expr, i)
 			if err != nil {
-				return nil, err
+				return nil, nil, err
 			}
 			i = end
 			last = -1
 		case c == '[':
 			end := strings.IndexByte(expr[i:], ']')
 			if end < 0 {
-				return nil, fmt.Errorf("unclosed [ at offset %d", i)
+				return nil, nil, fmt.Errorf("unclosed [ at offset %d", i)
 			}
 			i += end + 1
 			last = -1
 		case c == '{':
 			if last < 0 {
-				return nil, fmt.Errorf("selector without a metric name at offset %d", i)
+				return nil, nil, fmt.Errorf("selector without a metric name at offset %d", i)
 			}
 			labels, end, err := matcherLabels(expr, i)
 			if err != nil {
-				return nil, err
+				return nil, nil, err
 			}
 			out[last].labels = append(out[last].labels, labels...)
 			i = end
@@ -86,7 +88,12 @@ func selectors(expr string) ([]selector, error) {
 			case labelLists[strings.ToLower(word)] && next < len(expr) && expr[next] == '(':
 				end := strings.IndexByte(expr[next:], ')')
 				if end < 0 {
-					return nil, fmt.Errorf("unclosed label list after %q", word)
+					return nil, nil, fmt.Errorf("unclosed label list after %q", word)
+				}
+				for _, l := range strings.Split(expr[next+1:next+end], ",") {
+					if l = strings.TrimSpace(l); l != "" {
+						grouping = append(grouping, l)
+					}
 				}
 				i = next + end + 1
 				last = -1
@@ -97,13 +104,13 @@ func selectors(expr string) ([]selector, error) {
 				last = len(out) - 1
 			}
 		case c == '$':
-			return nil, fmt.Errorf("variable outside a string or range at offset %d", i)
+			return nil, nil, fmt.Errorf("variable outside a string or range at offset %d", i)
 		default:
 			i++
 			last = -1
 		}
 	}
-	return out, nil
+	return out, grouping, nil
 }
 
 // matcherLabels reads the label matchers block that starts at expr[open]
