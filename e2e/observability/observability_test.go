@@ -359,12 +359,20 @@ type panel struct {
 	Type       string      `json:"type"`
 	Title      string      `json:"title"`
 	Datasource *datasource `json:"datasource"`
+	GridPos    gridPos     `json:"gridPos"`
 	Targets    []struct {
 		RefID      string      `json:"refId"`
 		Expr       string      `json:"expr"`
 		Datasource *datasource `json:"datasource"`
 	} `json:"targets"`
 	Panels []panel `json:"panels"` // a collapsed row's panels
+}
+
+type gridPos struct{ H, W, X, Y int }
+
+// overlaps reports whether a and b share a cell.
+func (a gridPos) overlaps(b gridPos) bool {
+	return a.X < b.X+b.W && b.X < a.X+a.W && a.Y < b.Y+b.H && b.Y < a.Y+a.H
 }
 
 type datasource struct {
@@ -394,6 +402,7 @@ func (d dashboard) queries(t *testing.T) map[string]string {
 	t.Helper()
 	out := map[string]string{}
 	ids := map[int]bool{}
+	var placed []panel
 	var walk func([]panel)
 	walk = func(ps []panel) {
 		for _, p := range ps {
@@ -401,6 +410,16 @@ func (d dashboard) queries(t *testing.T) map[string]string {
 				t.Errorf("panel id %d used twice", p.ID)
 			}
 			ids[p.ID] = true
+			g := p.GridPos
+			if g.W <= 0 || g.H <= 0 || g.X < 0 || g.Y < 0 || g.X+g.W > 24 {
+				t.Errorf("panel %q: gridPos %+v is off the 24-column grid", p.Title, g)
+			}
+			for _, q := range placed {
+				if g.overlaps(q.GridPos) {
+					t.Errorf("panels %q and %q overlap", p.Title, q.Title)
+				}
+			}
+			placed = append(placed, p)
 			if p.Type == "row" {
 				walk(p.Panels)
 				continue
