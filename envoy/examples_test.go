@@ -12,8 +12,9 @@ func TestExamples(t *testing.T) {
 	if err != nil || len(paths) < 2 {
 		t.Fatalf("examples: %v %v", paths, err)
 	}
+	paths = append(paths, "../examples/prices/prices.yaml") // a complete config too
 	for _, p := range paths {
-		t.Run(filepath.Base(filepath.Dir(p)), func(t *testing.T) {
+		t.Run(filepath.Base(filepath.Dir(p))+"/"+filepath.Base(p), func(t *testing.T) {
 			rt := load(t, p)
 			bs := render(t, rt)
 			if err := Check(bs, rt); err != nil {

@@ -73,6 +73,7 @@ func recordAll(m *metrics.Metrics) {
 	m.CacheSkip("cut")
 	m.CacheError("redis")
 	m.CacheSaved("p", "m", 1)
+	m.BudgetResult("reserved")
 	m.CacheStats(func() (int64, int64, int64) { return 1, 1, 1 })
 }
 

@@ -22,6 +22,8 @@ type Runtime struct {
 
 	// RedisPassword is cache.redis.password, read like a credential.
 	RedisPassword string
+	// BudgetRedisPassword is budget_store.redis.password.
+	BudgetRedisPassword string
 
 	byName map[string]*RModel // names and aliases
 	routes []rroute
@@ -253,6 +255,13 @@ func compile(c *Config, getenv func(string) string, secrets bool) (*Runtime, err
 			errs = append(errs, fmt.Errorf("cache.redis.password.%w", err))
 		}
 		rt.RedisPassword = pw
+	}
+	if r := c.BudgetStore.Redis; r != nil && secrets {
+		pw, err := readSecret(r.Password, getenv)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("budget_store.redis.password.%w", err))
+		}
+		rt.BudgetRedisPassword = pw
 	}
 	if err := errors.Join(errs...); err != nil {
 		return nil, err

@@ -42,7 +42,10 @@ func (r *router) clientSchema() string {
 
 func (r *router) requestHeaders(_ *extprocv3.ProcessingRequest, h *extprocv3.HttpHeaders) (*extprocv3.ProcessingResponse, error) {
 	var clen string
-	tenantHeader := strings.ToLower(r.rt.Source.Cache.TenantHeader)
+	tenantHeader := strings.ToLower(r.rt.Source.BudgetStore.TenantHeader)
+	if tenantHeader == "" {
+		tenantHeader = strings.ToLower(r.rt.Source.Cache.TenantHeader)
+	}
 	if tenantHeader == "" {
 		tenantHeader = "\x00" // matches no header
 	}
@@ -117,6 +120,13 @@ func (r *router) requestBody(b *extprocv3.HttpBody) (*extprocv3.ProcessingRespon
 	hit, cacheHeaders := r.lookup(d, model, req, body)
 	if hit != nil {
 		return hit, nil
+	}
+	reservation, err := r.reserve(d, model, req, body)
+	if err != nil {
+		return nil, err
+	}
+	if reservation != nil {
+		cacheHeaders = append(cacheHeaders, reservation)
 	}
 	// Remove client-sent x-llmproc-* again: the headers reply removed them, but
 	// the body reply is where ours are set, and set overwrites any survivor.

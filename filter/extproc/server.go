@@ -53,7 +53,9 @@ type Runtimes interface {
 type Options struct {
 	Config Runtimes
 	// Cache, when set, enables the response cache.
-	Cache   *CacheTiers
+	Cache *CacheTiers
+	// Budgets, when set, enables budgets and rate limits.
+	Budgets *Budgets
 	Metrics *metrics.Metrics
 	Logger  *slog.Logger
 	// Now is the clock; time.Now when nil.
@@ -66,6 +68,7 @@ type Server struct {
 	cfg     Runtimes
 	tr      *translate.Set
 	cache   *responseCache
+	budgets *Budgets
 	metrics *metrics.Metrics
 	log     *slog.Logger
 	now     func() time.Time
@@ -79,7 +82,7 @@ func New(o Options) *Server {
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
 	}
-	s := &Server{cfg: o.Config, tr: translate.NewSet(), metrics: o.Metrics, log: o.Logger, now: o.Now}
+	s := &Server{cfg: o.Config, tr: translate.NewSet(), budgets: o.Budgets, metrics: o.Metrics, log: o.Logger, now: o.Now}
 	if o.Cache != nil {
 		s.cache = &responseCache{CacheTiers: *o.Cache, metrics: o.Metrics, log: o.Logger, now: o.Now}
 	}

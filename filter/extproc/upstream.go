@@ -57,6 +57,7 @@ type upstream struct {
 	dropUse bool // the client did not ask for usage in its stream; llmproc did
 
 	client      string           // the client's API (HeaderClient)
+	reservation string           // HeaderReservation: the budget reservation to settle
 	cacheKey    string           // HeaderCacheKey: store a complete answer under it
 	cacheResult string           // HeaderCache from the router (miss, bypass)
 	asm         *cache.Assembler // assembles the answer to store
@@ -113,6 +114,7 @@ func (u *upstream) requestHeaders(req *extprocv3.ProcessingRequest, h *extprocv3
 	u.pool, u.member, u.tr = pool, member, tr
 	hs := headersOf(h)
 	u.client, u.cacheKey, u.cacheResult = hs[HeaderClient], hs[HeaderCacheKey], hs[HeaderCache]
+	u.reservation = hs[HeaderReservation]
 	if h.EndOfStream {
 		return nil, apierr.BadRequest("missing_body", "The request body is empty; send a JSON chat completion request.")
 	}
@@ -326,6 +328,7 @@ func (u *upstream) finish(resp *extprocv3.ProcessingResponse, streamErr error) *
 			cost = usage.Cost(res.Usage, p)
 		}
 	}
+	u.settle(outcome, res.Known, cost, res.Usage.Input+res.Usage.Output)
 	// A 2xx answer without usage (a cut stream, a server that reports none)
 	// was billed all the same: estimate it, apart from reported usage.
 	var estIn, estOut int64

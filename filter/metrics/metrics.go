@@ -66,6 +66,7 @@ type Metrics struct {
 	reloads         *prometheus.CounterVec
 	lastReload      prometheus.Gauge
 	streams         *prometheus.GaugeVec
+	budgetRequests  *prometheus.CounterVec
 	cacheRequests   *prometheus.CounterVec
 	cacheStores     *prometheus.CounterVec
 	cacheSkips      *prometheus.CounterVec
@@ -152,6 +153,10 @@ func New(reg prometheus.Registerer) *Metrics {
 			Name: "llmproc_extproc_active_streams",
 			Help: "Open ext_proc streams by role.",
 		}, []string{"role"}),
+		budgetRequests: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "llmproc_budget_requests_total",
+			Help: "Budget and rate-limit checks by result (reserved, budget_exceeded, rate_limit_exceeded, store_error, settle_error).",
+		}, []string{"result"}),
 		cacheRequests: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "llmproc_cache_requests_total",
 			Help: "Requests by cache result (hit, miss, bypass).",
@@ -184,7 +189,8 @@ func New(reg prometheus.Registerer) *Metrics {
 	reg.MustRegister(m.tokenUsage, m.requestDuration, m.ttft, m.tokens, m.tokensEstimated, m.cost,
 		m.requests, m.usageUnknown, m.phase, m.routeDecisions, m.routerRejects,
 		m.reloads, m.lastReload, m.streams,
-		m.cacheRequests, m.cacheStores, m.cacheSkips, m.cacheErrors, m.cacheSaved, m.cacheStats)
+		m.cacheRequests, m.cacheStores, m.cacheSkips, m.cacheErrors, m.cacheSaved, m.cacheStats,
+		m.budgetRequests)
 	for _, r := range []string{CacheHit, CacheMiss, CacheBypass} {
 		m.cacheRequests.WithLabelValues(r)
 	}
@@ -479,4 +485,11 @@ func (c *costCollector) Collect(ch chan<- prometheus.Metric) {
 		}
 		ch <- prometheus.MustNewConstMetric(c.desc, prometheus.CounterValue, r.t.value(), labels...)
 	}
+}
+
+// BudgetResult counts one budget and rate-limit check or settlement by
+// result: reserved, budget_exceeded, rate_limit_exceeded, store_error,
+// settle_error.
+func (m *Metrics) BudgetResult(result string) {
+	m.budgetRequests.WithLabelValues(result).Inc()
 }

@@ -24,6 +24,7 @@ import (
 	"google.golang.org/grpc/health"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 
+	"github.com/llmproc/llmproc/filter/budget"
 	"github.com/llmproc/llmproc/filter/cache"
 	"github.com/llmproc/llmproc/filter/config"
 	"github.com/llmproc/llmproc/filter/extproc"
@@ -89,7 +90,12 @@ func Run(ctx context.Context, o Options) error {
 		return err
 	}
 	defer closeCache()
-	extprocv3.RegisterExternalProcessorServer(gs, extproc.New(extproc.Options{Config: store, Metrics: m, Logger: log, Cache: tiers}))
+	budgets, closeBudgets, err := budgetEngine(cfg, rt)
+	if err != nil {
+		return err
+	}
+	defer closeBudgets()
+	extprocv3.RegisterExternalProcessorServer(gs, extproc.New(extproc.Options{Config: store, Metrics: m, Logger: log, Cache: tiers, Budgets: budgets}))
 	hs := health.NewServer()
 	healthpb.RegisterHealthServer(gs, hs)
 	hs.SetServingStatus("", healthpb.HealthCheckResponse_SERVING)
@@ -229,4 +235,25 @@ func cacheTiers(cfg *config.Config, rt *config.Runtime, m *metrics.Metrics) (*ex
 			_ = c()
 		}
 	}, nil
+}
+
+// budgetEngine builds budgets and rate limits when the config has any: in
+// memory for one replica, in Redis when budget_store.redis is set. Like the
+// cache, the engine is built at start.
+func budgetEngine(cfg *config.Config, rt *config.Runtime) (*extproc.Budgets, func(), error) {
+	if len(cfg.Budgets) == 0 && len(cfg.RateLimits) == 0 {
+		return nil, func() {}, nil
+	}
+	var store budget.Store = budget.NewMemory(time.Now)
+	closeStore := func() {}
+	if r := cfg.BudgetStore.Redis; r != nil {
+		red := budget.NewRedis(budget.RedisOptions{Addr: r.Addr, Password: rt.BudgetRedisPassword, Timeout: r.Timeout.Duration})
+		store, closeStore = red, func() { _ = red.Close() }
+	}
+	e, err := budget.NewEngine(cfg.Budgets, cfg.RateLimits, store, time.Now)
+	if err != nil {
+		closeStore()
+		return nil, nil, fmt.Errorf("budgets: %w", err)
+	}
+	return &extproc.Budgets{Engine: e, FailClosed: cfg.BudgetStore.OnError == "closed", DefaultMaxTokens: 4096}, closeStore, nil
 }

@@ -1,0 +1,134 @@
+package e2e
+
+import (
+	"fmt"
+	"net/http"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"testing"
+
+	"github.com/tidwall/gjson"
+
+	"github.com/llmproc/llmproc/e2e/fakeopenai"
+	"github.com/llmproc/llmproc/e2e/redisserver"
+)
+
+const budgetConfig = `
+listen: {grpc: "127.0.0.1:0", http: "127.0.0.1:0"}
+log: {level: debug, format: text}
+limits: {max_request_bytes: 65536, shutdown_grace: 2s}
+envoy: {listen: "127.0.0.1:0", num_retries: 0}
+backends:
+  - {name: primary, schema: openai, url: "%s", credential: {env: PRIMARY_KEY}}
+models:
+  - {name: gpt-4o-mini, pool: cheap, price: {input: 0.15, output: 0.60, cached_input: 0.075}}
+pools:
+  - {name: cheap, backends: [{backend: primary}]}
+cache: {mode: "off"}
+%s`
+
+func startBudget(t *testing.T, provider *fakeopenai.Server, rules string) *env {
+	t.Helper()
+	st, accessLog, log := startStack(t, fmt.Sprintf(budgetConfig, provider.URL(), rules), map[string]string{"PRIMARY_KEY": "sk-primary"})
+	return &env{Stack: st, accessLog: accessLog, log: log}
+}
+
+func budgetReq(stream bool) string {
+	return fmt.Sprintf(`{"model":"gpt-4o-mini","max_tokens":100,"stream":%v,"messages":[{"role":"user","content":"Count to three."}]}`, stream)
+}
+
+func TestBudgetAndRateLimit(t *testing.T) {
+	provider := fakeopenai.New(fakeopenai.Options{Default: fakeopenai.Behaviour{Usage: fakeopenai.Usage{Prompt: 1000, Completion: 100}}})
+	t.Cleanup(func() { provider.Close() })
+	// One request costs 1000×0.15 + 100×0.60 = 210 µ$; its worst case (about
+	// 30 input tokens + 100 output) is about 65 µ$. A 500 µ$ daily budget
+	// lets requests through while spend is under it.
+	e := startBudget(t, provider, `
+budgets:
+  - {name: daily, scope: tenant, window: day, limit_usd: "0.0005"}
+rate_limits:
+  - {name: team-b-rpm, tenants: [team-b], rpm: 2}
+budget_store: {tenant_header: x-tenant}
+`)
+	codes := map[int]int{}
+	var last result
+	for range 4 {
+		last = e.post(t, budgetReq(false), "x-tenant", "team-a")
+		codes[last.status]++
+	}
+	if codes[200] != 3 || codes[429] != 1 {
+		t.Fatalf("statuses %v, want three 200 then a 429", codes)
+	}
+	wantOpenAIError(t, last, 429, "budget_exceeded")
+	if ra, err := strconv.Atoi(last.header.Get("retry-after")); err != nil || ra <= 0 {
+		t.Errorf("retry-after %q", last.header.Get("retry-after"))
+	}
+	if len(provider.Requests()) != 3 {
+		t.Errorf("provider saw %d requests", len(provider.Requests()))
+	}
+	// Another tenant has its own budget; its rate limit (2 a minute) binds first.
+	for i := range 2 {
+		if r := e.post(t, budgetReq(false), "x-tenant", "team-b"); r.status != 200 {
+			t.Fatalf("team-b request %d: %d %s", i, r.status, r.body)
+		}
+	}
+	r := e.post(t, budgetReq(false), "x-tenant", "team-b")
+	wantOpenAIError(t, r, 429, "rate_limit_exceeded")
+	if gjson.GetBytes(r.body, "error.message").String() == "" || r.header.Get("retry-after") == "" {
+		t.Errorf("rate limit answer %s, retry-after %q", r.body, r.header.Get("retry-after"))
+	}
+}
+
+// TestBudgetSharedAcrossReplicas is the proof: three llmproc instances share
+// one Redis and one budget under concurrent streaming load; the settled
+// spend never exceeds the limit by more than one request's reservation, and
+// the summed cost equals provider usage times prices exactly.
+func TestBudgetSharedAcrossReplicas(t *testing.T) {
+	redis := redisserver.Start(t)
+	// Usage within the worst case llmproc reserves (about 30 input tokens
+	// estimated from the body, max_tokens 100 output).
+	provider := fakeopenai.New(fakeopenai.Options{Default: fakeopenai.Behaviour{Usage: fakeopenai.Usage{Prompt: 20, Completion: 100}}})
+	t.Cleanup(func() { provider.Close() })
+	rules := fmt.Sprintf(`
+budgets:
+  - {name: shared, scope: global, window: day, limit_usd: "0.001"}
+budget_store: {redis: {addr: %q, timeout: 500ms}, on_error: closed}
+`, redis.Addr())
+	replicas := []*env{startBudget(t, provider, rules), startBudget(t, provider, rules), startBudget(t, provider, rules)}
+
+	const perRequestPico = 20*150_000 + 100*600_000 // 63,000,000 pico-dollars
+	var ok, refused atomic.Int64
+	var wg sync.WaitGroup
+	for i := range 30 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			r := replicas[i%3].post(t, budgetReq(true))
+			switch r.status {
+			case http.StatusOK:
+				ok.Add(1)
+			case http.StatusTooManyRequests:
+				refused.Add(1)
+			default:
+				t.Errorf("status %d: %s", r.status, r.body)
+			}
+		}()
+	}
+	wg.Wait()
+	if ok.Load() == 0 || refused.Load() == 0 {
+		t.Fatalf("ok %d, refused %d: the budget did not bind", ok.Load(), refused.Load())
+	}
+	spent := ok.Load() * perRequestPico
+	if limit := int64(1_000_000_000); spent > limit+perRequestPico {
+		t.Errorf("settled spend %d pico-dollars exceeds the limit %d by more than one request", spent, limit)
+	}
+	var total float64
+	for _, r := range replicas {
+		m := r.metricsWhen(t, func(map[string][]sample) bool { return true })
+		total += sum(m["llmproc_cost_usd_total"], nil)
+	}
+	if want := float64(spent) / 1e12; fmt.Sprintf("%.12f", total) != fmt.Sprintf("%.12f", want) {
+		t.Errorf("llmproc_cost_usd_total across replicas = %.12f, want %.12f (%d answers)", total, want, ok.Load())
+	}
+}
