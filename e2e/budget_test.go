@@ -67,6 +67,20 @@ budget_store: {tenant_header: x-tenant}
 	if len(provider.Requests()) != 3 {
 		t.Errorf("provider saw %d requests", len(provider.Requests()))
 	}
+	// A client error is never retried, so its reservation is given back:
+	// ten 400s in a row do not use up team-c's budget.
+	provider.Script(func(fakeopenai.Request) fakeopenai.Behaviour {
+		return fakeopenai.Behaviour{Status: 400, ErrorMessage: "bad request"}
+	})
+	for i := range 10 {
+		if r := e.post(t, budgetReq(false), "x-tenant", "team-c"); r.status != 400 {
+			t.Fatalf("team-c request %d: %d %s", i, r.status, r.body)
+		}
+	}
+	provider.Script(nil)
+	if r := e.post(t, budgetReq(false), "x-tenant", "team-c"); r.status != 200 {
+		t.Fatalf("after released reservations: %d %s", r.status, r.body)
+	}
 	// Another tenant has its own budget; its rate limit (2 a minute) binds first.
 	for i := range 2 {
 		if r := e.post(t, budgetReq(false), "x-tenant", "team-b"); r.status != 200 {

@@ -85,12 +85,18 @@ func (r *router) reserve(d config.Decision, model string, req chatRequest, body 
 }
 
 // settle ends the upstream attempt's part: the actual cost replaces the
-// reservation when usage is known. A failed attempt keeps the reservation,
-// since Envoy may retry; when every attempt fails it stays counted until its
-// window ends (conservative).
+// reservation when usage is known, and a client error (never retried)
+// releases it. A 429 or 5xx attempt keeps it, since Envoy may retry; when
+// every attempt fails it stays counted until its window ends (conservative).
 func (u *upstream) settle(outcome string, usageKnown bool, pico, tokens int64) {
 	b := u.s.budgets
-	if b == nil || u.reservation == "" || outcome != "ok" || !usageKnown {
+	if b == nil || u.reservation == "" {
+		return
+	}
+	// A status Envoy's retry policy never retries ends the request: give
+	// the reservation back. 429 and 5xx may be retried, so they keep it.
+	release := outcome == "error" && u.status >= 400 && u.status < 500 && u.status != http.StatusTooManyRequests
+	if !release && (outcome != "ok" || !usageKnown) {
 		return
 	}
 	raw, err := base64.RawURLEncoding.DecodeString(u.reservation)
@@ -98,7 +104,11 @@ func (u *upstream) settle(outcome string, usageKnown bool, pico, tokens int64) {
 	if err == nil {
 		err = json.Unmarshal(raw, &res)
 	}
-	if err == nil {
+	switch {
+	case err != nil:
+	case release:
+		err = b.Engine.Release(context.Background(), res)
+	default:
 		err = b.Engine.Settle(context.Background(), res, pico, tokens)
 	}
 	if err != nil {
