@@ -137,6 +137,17 @@ budget_store: {redis: {addr: %q, timeout: 500ms}, on_error: closed}
 	if limit := int64(1_000_000_000); spent > limit+perRequestPico {
 		t.Errorf("settled spend %d pico-dollars exceeds the limit %d by more than one request", spent, limit)
 	}
+	// The gauges read the shared counter: every replica reports the same.
+	for _, r := range replicas {
+		m := r.metrics(t)
+		spentUSD := sum(m["llmproc_budget_spent_usd"], map[string]string{"budget": "shared"})
+		if lim := sum(m["llmproc_budget_limit_usd"], map[string]string{"budget": "shared"}); lim != 0.001 {
+			t.Errorf("llmproc_budget_limit_usd = %v", lim)
+		}
+		if spentUSD != float64(spent)/1e12 {
+			t.Errorf("llmproc_budget_spent_usd = %v, want %v", spentUSD, float64(spent)/1e12)
+		}
+	}
 	var total float64
 	for _, r := range replicas {
 		m := r.metricsWhen(t, func(map[string][]sample) bool { return true })

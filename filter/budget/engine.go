@@ -143,3 +143,36 @@ func (e *Engine) Release(ctx context.Context, res Reservation) error {
 	}
 	return e.store.Release(ctx, res.ID)
 }
+
+// Figure is one budget's standing in its current window.
+type Figure struct {
+	Budget    string
+	SpentPico int64
+	LimitPico int64
+}
+
+// Figures reports the global budgets with a USD limit (tenant-scoped budgets
+// have a counter per tenant, too many to export). The store must be able to
+// read a counter (Memory and Redis can); otherwise Figures is empty.
+func (e *Engine) Figures(ctx context.Context) []Figure {
+	sp, ok := e.store.(interface {
+		Spent(ctx context.Context, key string) (int64, error)
+	})
+	if !ok {
+		return nil
+	}
+	now := e.now()
+	var out []Figure
+	for _, ru := range e.rules {
+		if ru.rateLimit || ru.scope != Global || ru.limit.Pico == 0 {
+			continue
+		}
+		start, _ := ru.window.Bounds(now)
+		spent, err := sp.Spent(ctx, key("b", ru.name, Global, "", "", start))
+		if err != nil {
+			continue
+		}
+		out = append(out, Figure{Budget: ru.name, SpentPico: spent, LimitPico: ru.limit.Pico})
+	}
+	return out
+}

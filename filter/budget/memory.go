@@ -146,3 +146,13 @@ func add(k *Charge, c Charge, sign int64) {
 	k.Tokens = max(0, k.Tokens+sign*c.Tokens)
 	k.Requests = max(0, k.Requests+sign*c.Requests)
 }
+
+// Spent returns the cost counted under key in its current window.
+func (m *Memory) Spent(_ context.Context, key string) (int64, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if k := m.live(key, m.now()); k != nil {
+		return k.Pico, nil
+	}
+	return 0, nil
+}

@@ -67,6 +67,7 @@ type Metrics struct {
 	lastReload      prometheus.Gauge
 	streams         *prometheus.GaugeVec
 	budgetRequests  *prometheus.CounterVec
+	budgetFigures   *budgetCollector
 	cacheRequests   *prometheus.CounterVec
 	cacheStores     *prometheus.CounterVec
 	cacheSkips      *prometheus.CounterVec
@@ -157,6 +158,12 @@ func New(reg prometheus.Registerer) *Metrics {
 			Name: "llmproc_budget_requests_total",
 			Help: "Budget and rate-limit checks by result (reserved, budget_exceeded, rate_limit_exceeded, store_error, settle_error).",
 		}, []string{"result"}),
+		budgetFigures: &budgetCollector{
+			spent: prometheus.NewDesc("llmproc_budget_spent_usd",
+				"Spend counted in a global budget's current window (reserved and settled), in USD.", []string{"budget"}, nil),
+			limit: prometheus.NewDesc("llmproc_budget_limit_usd",
+				"A global budget's limit, in USD.", []string{"budget"}, nil),
+		},
 		cacheRequests: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "llmproc_cache_requests_total",
 			Help: "Requests by cache result (hit, miss, bypass).",
@@ -190,7 +197,7 @@ func New(reg prometheus.Registerer) *Metrics {
 		m.requests, m.usageUnknown, m.phase, m.routeDecisions, m.routerRejects,
 		m.reloads, m.lastReload, m.streams,
 		m.cacheRequests, m.cacheStores, m.cacheSkips, m.cacheErrors, m.cacheSaved, m.cacheStats,
-		m.budgetRequests)
+		m.budgetRequests, m.budgetFigures)
 	for _, r := range []string{CacheHit, CacheMiss, CacheBypass} {
 		m.cacheRequests.WithLabelValues(r)
 	}
@@ -492,4 +499,40 @@ func (c *costCollector) Collect(ch chan<- prometheus.Metric) {
 // settle_error.
 func (m *Metrics) BudgetResult(result string) {
 	m.budgetRequests.WithLabelValues(result).Inc()
+}
+
+// BudgetFigure is one global budget's standing, for the spent and limit gauges.
+type BudgetFigure struct {
+	Budget               string
+	SpentPico, LimitPico int64
+}
+
+// BudgetFigures sets the function read at every scrape for
+// llmproc_budget_spent_usd and llmproc_budget_limit_usd.
+func (m *Metrics) BudgetFigures(f func() []BudgetFigure) {
+	m.budgetFigures.f.Store(&f)
+}
+
+// budgetCollector exports budget figures at scrape time.
+type budgetCollector struct {
+	spent, limit *prometheus.Desc
+	f            atomic.Pointer[func() []BudgetFigure]
+}
+
+// Describe implements prometheus.Collector.
+func (c *budgetCollector) Describe(ch chan<- *prometheus.Desc) {
+	ch <- c.spent
+	ch <- c.limit
+}
+
+// Collect implements prometheus.Collector.
+func (c *budgetCollector) Collect(ch chan<- prometheus.Metric) {
+	f := c.f.Load()
+	if f == nil {
+		return
+	}
+	for _, b := range (*f)() {
+		ch <- prometheus.MustNewConstMetric(c.spent, prometheus.GaugeValue, float64(b.SpentPico)/1e12, b.Budget)
+		ch <- prometheus.MustNewConstMetric(c.limit, prometheus.GaugeValue, float64(b.LimitPico)/1e12, b.Budget)
+	}
 }

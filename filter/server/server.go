@@ -95,6 +95,17 @@ func Run(ctx context.Context, o Options) error {
 		return err
 	}
 	defer closeBudgets()
+	if budgets != nil {
+		m.BudgetFigures(func() []metrics.BudgetFigure {
+			ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+			defer cancel()
+			var out []metrics.BudgetFigure
+			for _, f := range budgets.Engine.Figures(ctx) {
+				out = append(out, metrics.BudgetFigure{Budget: f.Budget, SpentPico: f.SpentPico, LimitPico: f.LimitPico})
+			}
+			return out
+		})
+	}
 	extprocv3.RegisterExternalProcessorServer(gs, extproc.New(extproc.Options{Config: store, Metrics: m, Logger: log, Cache: tiers, Budgets: budgets}))
 	hs := health.NewServer()
 	healthpb.RegisterHealthServer(gs, hs)
