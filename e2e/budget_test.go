@@ -50,6 +50,7 @@ budgets:
 rate_limits:
   - {name: team-b-rpm, tenants: [team-b], rpm: 2}
 budget_store: {tenant_header: x-tenant}
+metrics: {tenants: [team-a]}
 `)
 	codes := map[int]int{}
 	var last result
@@ -89,6 +90,14 @@ budget_store: {tenant_header: x-tenant}
 	}
 	r := e.post(t, budgetReq(false), "x-tenant", "team-b")
 	wantOpenAIError(t, r, 429, "rate_limit_exceeded")
+	// Cost is labelled by tenant, bounded: listed tenants by name, the rest "other".
+	m := e.metrics(t)
+	if a := sum(m["llmproc_cost_usd_total"], map[string]string{"tenant": "team-a"}); a != float64(3*210_000_000)/1e12 {
+		t.Errorf("team-a cost %v", a)
+	}
+	if o := sum(m["llmproc_cost_usd_total"], map[string]string{"tenant": "other"}); o == 0 {
+		t.Error("no cost labelled other")
+	}
 	if gjson.GetBytes(r.body, "error.message").String() == "" || r.header.Get("retry-after") == "" {
 		t.Errorf("rate limit answer %s, retry-after %q", r.body, r.header.Get("retry-after"))
 	}

@@ -18,6 +18,7 @@ type Config struct {
 	Pools    []Pool    `yaml:"pools"`
 	Routes   []Route   `yaml:"routes"`
 	Cache    Cache     `yaml:"cache"`
+	Metrics  Metrics   `yaml:"metrics"`
 	// Budgets, RateLimits and BudgetStore are in budget.go.
 	Budgets     []Budget    `yaml:"budgets"`
 	RateLimits  []RateLimit `yaml:"rate_limits"`
@@ -236,4 +237,12 @@ type Redis struct {
 type RouteMatch struct {
 	Model  string   `yaml:"model"`
 	Models []string `yaml:"models"`
+}
+
+// Metrics configures what llmproc's metrics may label.
+type Metrics struct {
+	// Tenants lists the tenant values (from the tenant header) that get their
+	// own tenant label on llmproc_cost_usd_total; any other tenant is
+	// "other", so the label stays bounded. Empty: no tenant label value.
+	Tenants []string `yaml:"tenants"`
 }

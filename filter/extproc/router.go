@@ -3,6 +3,7 @@ package extproc
 import (
 	"context"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 	"unsafe"
@@ -137,6 +138,7 @@ func (r *router) requestBody(b *extprocv3.HttpBody) (*extprocv3.ProcessingRespon
 					header(HeaderPool, d.Pool.Name),
 					header(HeaderRoute, d.Route),
 					header(HeaderClient, r.clientSchema()),
+					header(HeaderTenant, r.tenantLabel()),
 				}, cacheHeaders...),
 			},
 			ClearRouteCache: true,
@@ -313,4 +315,17 @@ func (s *Server) rejected(code string) {
 // metadataStruct wraps fields in the llmproc dynamic-metadata namespace.
 func metadataStruct(fields map[string]*structpb.Value) *structpb.Struct {
 	return &structpb.Struct{Fields: map[string]*structpb.Value{MetadataNamespace: structpb.NewStructValue(&structpb.Struct{Fields: fields})}}
+}
+
+// tenantLabel is the bounded tenant value for cost metrics: a tenant listed
+// in metrics.tenants, "other", or "" when none are listed.
+func (r *router) tenantLabel() string {
+	ts := r.rt.Source.Metrics.Tenants
+	switch {
+	case len(ts) == 0:
+		return ""
+	case slices.Contains(ts, r.tenant):
+		return r.tenant
+	}
+	return "other"
 }

@@ -287,6 +287,8 @@ const (
 	// router to every upstream attempt: the upstream role cannot tell it from
 	// :path, which an earlier attempt may have rewritten.
 	HeaderClient = "x-llmproc-client"
+	// HeaderTenant carries the bounded tenant label for cost metrics.
+	HeaderTenant = "x-llmproc-tenant"
 )
 
 func requestHeadersResponse(c *extprocv3.CommonResponse) *extprocv3.ProcessingResponse {

@@ -58,6 +58,7 @@ type upstream struct {
 
 	client      string           // the client's API (HeaderClient)
 	reservation string           // HeaderReservation: the budget reservation to settle
+	tenant      string           // HeaderTenant: the bounded tenant label
 	cacheKey    string           // HeaderCacheKey: store a complete answer under it
 	cacheResult string           // HeaderCache from the router (miss, bypass)
 	asm         *cache.Assembler // assembles the answer to store
@@ -114,7 +115,7 @@ func (u *upstream) requestHeaders(req *extprocv3.ProcessingRequest, h *extprocv3
 	u.pool, u.member, u.tr = pool, member, tr
 	hs := headersOf(h)
 	u.client, u.cacheKey, u.cacheResult = hs[HeaderClient], hs[HeaderCacheKey], hs[HeaderCache]
-	u.reservation = hs[HeaderReservation]
+	u.reservation, u.tenant = hs[HeaderReservation], hs[HeaderTenant]
 	if h.EndOfStream {
 		return nil, apierr.BadRequest("missing_body", "The request body is empty; send a JSON chat completion request.")
 	}
@@ -339,7 +340,7 @@ func (u *upstream) finish(resp *extprocv3.ProcessingResponse, streamErr error) *
 	be := u.member.Backend
 	if u.s.metrics != nil {
 		u.s.metrics.Record(metrics.Completion{
-			Pool: u.pool.Name, Backend: be.Name, Provider: be.Schema,
+			Pool: u.pool.Name, Backend: be.Name, Provider: be.Schema, Tenant: u.tenant,
 			RequestModel: u.model, ResponseModel: u.served,
 			Status: u.status, Stream: u.stream,
 			Duration: u.s.now().Sub(u.start), TTFT: u.ttft,

@@ -32,6 +32,9 @@ const (
 // Completion is one finished upstream attempt as seen by the upstream role.
 type Completion struct {
 	Pool, Backend string
+	// Tenant labels llmproc_cost_usd_total: one of metrics.tenants from the
+	// config, "other", or "" when tenant labels are off. Always bounded.
+	Tenant string
 	// Provider is the backend schema, e.g. "openai".
 	Provider string
 	// RequestModel is the model the client asked for (a configured name);
@@ -120,7 +123,7 @@ func New(reg prometheus.Registerer) *Metrics {
 		}, []string{"pool", "backend", "model", "type"}),
 		cost: newCostCollector(prometheus.NewDesc("llmproc_cost_usd_total",
 			"Cost of upstream attempts in USD, summed exactly in pico-dollars.",
-			[]string{"pool", "backend", "model"}, nil), false),
+			[]string{"pool", "backend", "model", "tenant"}, nil), false),
 		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "llmproc_requests_total",
 			Help: "Upstream attempts by status class (2xx, 4xx, 5xx, cut, canceled).",
@@ -248,7 +251,7 @@ func (m *Metrics) Record(c Completion) {
 		}
 	}
 	if c.CostPico > 0 {
-		m.cost.add(costKey{c.Pool, c.Backend, model}, c.CostPico)
+		m.cost.add(costKey{c.Pool, c.Backend, model, c.Tenant}, c.CostPico)
 	}
 }
 
@@ -419,7 +422,7 @@ func (c *cacheStatsCollector) Collect(ch chan<- prometheus.Metric) {
 }
 
 // costKey is the label set of llmproc_cost_usd_total.
-type costKey struct{ pool, backend, model string }
+type costKey struct{ pool, backend, model, tenant string }
 
 // costTotal is an exact running sum: usd whole dollars plus pico
 // pico-dollars (0 <= pico < 1e12), so it cannot overflow in practice.
@@ -486,7 +489,7 @@ func (c *costCollector) Collect(ch chan<- prometheus.Metric) {
 	}
 	c.mu.Unlock()
 	for _, r := range rows {
-		labels := []string{r.k.pool, r.k.backend, r.k.model}
+		labels := []string{r.k.pool, r.k.backend, r.k.model, r.k.tenant}
 		if c.noBackend {
 			labels = []string{r.k.pool, r.k.model}
 		}

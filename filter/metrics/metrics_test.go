@@ -162,7 +162,7 @@ func TestCostExact(t *testing.T) {
 	m.Record(Completion{Pool: "p", Backend: "b", ResponseModel: "m", Status: 200, Outcome: OutcomeOK, UsageKnown: true, CostPico: pico})
 	naive := float64(pico) / 1e12
 	for range n - 1 {
-		m.cost.add(costKey{"p", "b", "m"}, pico)
+		m.cost.add(costKey{"p", "b", "m", ""}, pico)
 		naive += float64(pico) / 1e12
 	}
 	got := costValue(t, reg, "p", "b", "m")
