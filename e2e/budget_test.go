@@ -78,6 +78,16 @@ metrics: {tenants: [team-a]}
 			t.Fatalf("team-c request %d: %d %s", i, r.status, r.body)
 		}
 	}
+	// A 503 on the last try Envoy makes (num_retries is 0 here, and Envoy
+	// sends x-envoy-attempt-count) ends the request: released too.
+	provider.Script(func(fakeopenai.Request) fakeopenai.Behaviour {
+		return fakeopenai.Behaviour{Status: 503, ErrorMessage: "overloaded"}
+	})
+	for i := range 10 {
+		if r := e.post(t, budgetReq(false), "x-tenant", "team-c"); r.status != 503 {
+			t.Fatalf("team-c 503 request %d: %d %s", i, r.status, r.body)
+		}
+	}
 	provider.Script(nil)
 	if r := e.post(t, budgetReq(false), "x-tenant", "team-c"); r.status != 200 {
 		t.Fatalf("after released reservations: %d %s", r.status, r.body)

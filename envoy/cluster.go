@@ -128,7 +128,7 @@ func PoolCluster(rt *config.Runtime, pool *config.RPool) *clusterv3.Cluster {
 			Priority: uint32(m.Priority),
 			LbEndpoints: []*endpointv3.LbEndpoint{{
 				HostIdentifier: &endpointv3.LbEndpoint_Endpoint{Endpoint: &endpointv3.Endpoint{
-					Address:  tcpAddress(b.Host, b.Port),
+					Address: tcpAddress(b.Host, b.Port),
 					// host[:port] as a client would send it: auto_host_rewrite
 					// makes it the Host header, and Bedrock's SigV4 signs it.
 					Hostname: b.Authority(),

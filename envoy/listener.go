@@ -81,6 +81,10 @@ func HTTPConnectionManager(rt *config.Runtime) *hcmv3.HttpConnectionManager {
 				Name:    VirtualHostName,
 				Domains: []string{"*"},
 				Routes:  Routes(rt),
+				// x-envoy-attempt-count tells the upstream role which try it
+				// serves, so the last failed try can release the budget
+				// reservation.
+				IncludeRequestAttemptCount: true,
 			}},
 		}},
 		HttpFilters: []*hcmv3.HttpFilter{

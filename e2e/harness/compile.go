@@ -58,6 +58,9 @@ type vhost struct {
 }
 
 type route struct {
+	// attemptCount: the virtual host's include_request_attempt_count — each
+	// upstream request carries x-envoy-attempt-count (1 for the first try).
+	attemptCount    bool
 	name            string
 	prefix, path    string
 	regex           *regexp.Regexp
@@ -139,7 +142,7 @@ var supported = map[string][]string{
 	"envoy.config.listener.v3.FilterChain":                                              {"filters", "name"},
 	"envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager": {"stat_prefix", "codec_type", "route_config", "http_filters", "access_log", "local_reply_config", "stream_idle_timeout", "request_timeout", "use_remote_address", "generate_request_id", "normalize_path", "merge_slashes", "common_http_protocol_options", "http_protocol_options", "http2_protocol_options", "server_name", "max_request_headers_kb"},
 	"envoy.config.route.v3.RouteConfiguration":                                          {"name", "virtual_hosts", "validate_clusters"},
-	"envoy.config.route.v3.VirtualHost":                                                 {"name", "domains", "routes"},
+	"envoy.config.route.v3.VirtualHost":                                                 {"name", "domains", "routes", "include_request_attempt_count"},
 	"envoy.config.route.v3.Route":                                                       {"name", "match", "route", "direct_response", "request_body_buffer_limit", "response_headers_to_add", "request_headers_to_add", "request_headers_to_remove"},
 	"envoy.config.route.v3.RouteMatch":                                                  {"prefix", "path", "safe_regex", "headers", "case_sensitive"},
 	"envoy.config.route.v3.RouteAction":                                                 {"cluster", "cluster_header", "cluster_not_found_response_code", "host_rewrite_literal", "auto_host_rewrite", "prefix_rewrite", "timeout", "idle_timeout", "retry_policy"},
@@ -333,6 +336,7 @@ func (p *plan) compileRoutes(rc *routev3.RouteConfiguration, path string) error 
 			if err != nil {
 				return err
 			}
+			rt.attemptCount = vh.GetIncludeRequestAttemptCount()
 			v.routes = append(v.routes, rt)
 		}
 		p.routes = append(p.routes, v)

@@ -278,6 +278,9 @@ func (x *exchange) attempt(ctx context.Context, cancel context.CancelFunc, cl *c
 	if rt.autoHostRewrite && h.hostname != "" {
 		hdrs.set(":authority", h.hostname)
 	}
+	if rt.attemptCount {
+		hdrs.set("x-envoy-attempt-count", strconv.Itoa(x.attempts))
+	}
 	ui.reqHeaders, ui.cluster, ui.host, ui.routeName = hdrs, cl.name, h, rt.name
 	ui.dynOwner = x.info
 	res := attemptResult{info: ui, headers: hdrs}

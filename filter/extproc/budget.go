@@ -85,17 +85,19 @@ func (r *router) reserve(d config.Decision, model string, req chatRequest, body 
 }
 
 // settle ends the upstream attempt's part: the actual cost replaces the
-// reservation when usage is known, and a client error (never retried)
-// releases it. A 429 or 5xx attempt keeps it, since Envoy may retry; when
-// every attempt fails it stays counted until its window ends (conservative).
+// reservation when usage is known; a failed attempt that ends the request
+// releases it.
 func (u *upstream) settle(outcome string, usageKnown bool, pico, tokens int64) {
 	b := u.s.budgets
 	if b == nil || u.reservation == "" {
 		return
 	}
-	// A status Envoy's retry policy never retries ends the request: give
-	// the reservation back. 429 and 5xx may be retried, so they keep it.
-	release := outcome == "error" && u.status >= 400 && u.status < 500 && u.status != http.StatusTooManyRequests
+	// A failed attempt that ends the request gives the reservation back: a
+	// status Envoy's retry policy never retries (4xx but 429), or the last
+	// try Envoy may make (x-envoy-attempt-count, rendered on the virtual
+	// host). Other failed tries keep it for the retry.
+	retriable := u.status == http.StatusTooManyRequests || u.status >= 500
+	release := outcome == "error" && (!retriable || u.lastAttempt())
 	if !release && (outcome != "ok" || !usageKnown) {
 		return
 	}
@@ -115,6 +117,12 @@ func (u *upstream) settle(outcome string, usageKnown bool, pico, tokens int64) {
 		u.s.budgetResult("settle_error")
 		u.s.log.Warn("budget settle failed", "err", err)
 	}
+}
+
+// lastAttempt reports whether Envoy will not retry after this attempt.
+func (u *upstream) lastAttempt() bool {
+	n := u.rt.Source.Envoy.NumRetries
+	return u.attempt > 0 && n != nil && u.attempt >= 1+int(*n)
 }
 
 func (s *Server) budgetResult(result string) {

@@ -59,6 +59,7 @@ type upstream struct {
 	client      string           // the client's API (HeaderClient)
 	reservation string           // HeaderReservation: the budget reservation to settle
 	tenant      string           // HeaderTenant: the bounded tenant label
+	attempt     int              // x-envoy-attempt-count (0 when Envoy does not send it)
 	cacheKey    string           // HeaderCacheKey: store a complete answer under it
 	cacheResult string           // HeaderCache from the router (miss, bypass)
 	asm         *cache.Assembler // assembles the answer to store
@@ -116,6 +117,7 @@ func (u *upstream) requestHeaders(req *extprocv3.ProcessingRequest, h *extprocv3
 	hs := headersOf(h)
 	u.client, u.cacheKey, u.cacheResult = hs[HeaderClient], hs[HeaderCacheKey], hs[HeaderCache]
 	u.reservation, u.tenant = hs[HeaderReservation], hs[HeaderTenant]
+	u.attempt, _ = strconv.Atoi(hs["x-envoy-attempt-count"])
 	if h.EndOfStream {
 		return nil, apierr.BadRequest("missing_body", "The request body is empty; send a JSON chat completion request.")
 	}
