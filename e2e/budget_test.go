@@ -1,9 +1,15 @@
 package e2e
 
 import (
+	"context"
 	"fmt"
+	"net"
 	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -12,6 +18,7 @@ import (
 
 	"github.com/llmproc/llmproc/e2e/fakeopenai"
 	"github.com/llmproc/llmproc/e2e/redisserver"
+	"github.com/llmproc/llmproc/e2e/stack"
 )
 
 const budgetConfig = `
@@ -113,7 +120,7 @@ metrics: {tenants: [team-a]}
 	}
 }
 
-// TestBudgetSharedAcrossReplicas is the proof: three llmproc instances share
+// TestBudgetSharedAcrossReplicas is the proof: three llmproc processes share
 // one Redis and one budget under concurrent streaming load; the settled
 // spend never exceeds the limit by more than one request's reservation, and
 // the summed cost equals provider usage times prices exactly.
@@ -128,7 +135,34 @@ budgets:
   - {name: shared, scope: global, window: day, limit_usd: "0.001"}
 budget_store: {redis: {addr: %q, timeout: 500ms}, on_error: closed}
 `, redis.Addr())
-	replicas := []*env{startBudget(t, provider, rules), startBudget(t, provider, rules), startBudget(t, provider, rules)}
+	// Three llmproc processes (the binary, started as children), each with
+	// Envoy in front, sharing the one Redis.
+	bin := buildLLMProc(t)
+	var replicas []*env
+	for range 3 {
+		cfg := strings.Replace(fmt.Sprintf(budgetConfig, provider.URL(), rules),
+			`listen: {grpc: "127.0.0.1:0", http: "127.0.0.1:0"}`,
+			fmt.Sprintf(`listen: {grpc: %q, http: %q}`, freeAddr(t), freeAddr(t)), 1)
+		path := filepath.Join(t.TempDir(), "llmproc.yaml")
+		if err := os.WriteFile(path, []byte(cfg), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		log, accessLog := &syncBuffer{}, &syncBuffer{}
+		st, err := stack.Start(context.Background(), stack.Options{ConfigPath: path, LLMProcBin: bin,
+			LLMProcEnv: append(os.Environ(), "PRIMARY_KEY=sk-primary"), LLMProcLog: log, AccessLog: accessLog})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() {
+			if err := st.Close(); err != nil {
+				t.Errorf("stack close: %v", err)
+			}
+			if t.Failed() {
+				t.Logf("llmproc log:\n%s", log.String())
+			}
+		})
+		replicas = append(replicas, &env{Stack: st, accessLog: accessLog, log: log})
+	}
 
 	const perRequestPico = 20*150_000 + 100*600_000 // 63,000,000 pico-dollars
 	var ok, refused atomic.Int64
@@ -175,4 +209,38 @@ budget_store: {redis: {addr: %q, timeout: 500ms}, on_error: closed}
 	if want := float64(spent) / 1e12; fmt.Sprintf("%.12f", total) != fmt.Sprintf("%.12f", want) {
 		t.Errorf("llmproc_cost_usd_total across replicas = %.12f, want %.12f (%d answers)", total, want, ok.Load())
 	}
+}
+
+// buildLLMProc builds the llmproc binary once per test binary.
+var buildOnce = sync.OnceValues(func() (string, error) {
+	dir, err := os.MkdirTemp("", "llmproc-bin-")
+	if err != nil {
+		return "", err
+	}
+	bin := filepath.Join(dir, "llmproc")
+	out, err := exec.Command("go", "build", "-o", bin, "../cmd/llmproc").CombinedOutput()
+	if err != nil {
+		return "", fmt.Errorf("go build: %v\n%s", err, out)
+	}
+	return bin, nil
+})
+
+func buildLLMProc(t *testing.T) string {
+	t.Helper()
+	bin, err := buildOnce()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return bin
+}
+
+// freeAddr is a free loopback address for a child process to listen on.
+func freeAddr(t *testing.T) string {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().String()
 }

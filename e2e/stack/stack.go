@@ -17,6 +17,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/llmproc/llmproc/e2e/harness"
@@ -39,6 +40,11 @@ type Options struct {
 	AccessLog  io.Writer
 	// WorkDir holds the rendered bootstrap for a real Envoy; a temp dir when "".
 	WorkDir string
+	// LLMProcBin, when set, runs llmproc as its own process (`serve`) with
+	// LLMProcEnv as its environment, instead of in-process; the config's
+	// listen addresses must then be concrete (no port 0).
+	LLMProcBin string
+	LLMProcEnv []string
 }
 
 // Proxy is Envoy or its stand-in.
@@ -81,16 +87,24 @@ func Start(ctx context.Context, o Options) (*Stack, error) {
 	}
 	ctx, cancel := context.WithCancel(ctx)
 	st := &Stack{cancel: cancel, done: make(chan error, 1)}
-	ready := make(chan server.Addrs, 1)
-	go func() {
-		st.done <- server.Run(ctx, server.Options{ConfigPath: o.ConfigPath, Getenv: o.Getenv, LogOutput: o.LLMProcLog,
-			Ready: func(a server.Addrs) { ready <- a }})
-	}()
-	select {
-	case st.LLMProc = <-ready:
-	case err := <-st.done:
-		cancel()
-		return nil, fmt.Errorf("llmproc: %w", err)
+	if o.LLMProcBin != "" {
+		st.LLMProc = server.Addrs{GRPC: cfg.Listen.GRPC, HTTP: cfg.Listen.HTTP}
+		if err := startProcess(ctx, o, st); err != nil {
+			cancel()
+			return nil, err
+		}
+	} else {
+		ready := make(chan server.Addrs, 1)
+		go func() {
+			st.done <- server.Run(ctx, server.Options{ConfigPath: o.ConfigPath, Getenv: o.Getenv, LogOutput: o.LLMProcLog,
+				Ready: func(a server.Addrs) { ready <- a }})
+		}()
+		select {
+		case st.LLMProc = <-ready:
+		case err := <-st.done:
+			cancel()
+			return nil, fmt.Errorf("llmproc: %w", err)
+		}
 	}
 
 	cfg.Envoy.LLMProc = st.LLMProc.GRPC
@@ -228,4 +242,45 @@ func (e *realEnvoy) Close() error {
 	}
 	_ = e.cmd.Wait()
 	return nil
+}
+
+// startProcess runs `llmproc serve` as a child process and waits for its
+// /healthz; the process is stopped (SIGTERM) when ctx ends.
+func startProcess(ctx context.Context, o Options, st *Stack) error {
+	cmd := exec.Command(o.LLMProcBin, "serve", "-config", o.ConfigPath)
+	cmd.Env = o.LLMProcEnv
+	cmd.Stdout, cmd.Stderr = o.LLMProcLog, o.LLMProcLog
+	if err := cmd.Start(); err != nil {
+		return fmt.Errorf("llmproc: %w", err)
+	}
+	exited := make(chan error, 1)
+	go func() { exited <- cmd.Wait() }()
+	go func() {
+		select {
+		case <-ctx.Done():
+			_ = cmd.Process.Signal(syscall.SIGTERM)
+			select {
+			case err := <-exited:
+				st.done <- err
+			case <-time.After(10 * time.Second):
+				_ = cmd.Process.Kill()
+				st.done <- <-exited
+			}
+		case err := <-exited:
+			st.done <- fmt.Errorf("llmproc exited early: %v", err)
+		}
+	}()
+	deadline := time.Now().Add(20 * time.Second)
+	for time.Now().Before(deadline) {
+		resp, err := http.Get("http://" + st.LLMProc.HTTP + "/healthz")
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				return nil
+			}
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	_ = cmd.Process.Kill()
+	return errors.New("llmproc did not become healthy within 20s")
 }
