@@ -95,10 +95,11 @@ func (u *upstream) result() usage.Result {
 
 func (u *upstream) requestHeaders(req *extprocv3.ProcessingRequest, h *extprocv3.HttpHeaders) (*extprocv3.ProcessingResponse, error) {
 	u.start = u.s.now()
+	hs := headersOf(h)
 	attrs := req.GetAttributes()[attrsKey]
 	poolName := strings.TrimPrefix(stringAttr(attrs, AttrCluster), PoolClusterPrefix)
 	if poolName == "" {
-		poolName = headersOf(h)[HeaderPool]
+		poolName = hs[HeaderPool]
 	}
 	pool, ok := u.rt.Pools[poolName]
 	if !ok {
@@ -114,7 +115,6 @@ func (u *upstream) requestHeaders(req *extprocv3.ProcessingRequest, h *extprocv3
 		return nil, apierr.Internal(err)
 	}
 	u.pool, u.member, u.tr = pool, member, tr
-	hs := headersOf(h)
 	u.client, u.cacheKey, u.cacheResult = hs[HeaderClient], hs[HeaderCacheKey], hs[HeaderCache]
 	u.reservation, u.tenant = hs[HeaderReservation], hs[HeaderTenant]
 	u.attempt, _ = strconv.Atoi(hs["x-envoy-attempt-count"])
