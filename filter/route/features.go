@@ -1,0 +1,166 @@
+// Package route computes request features from the buffered OpenAI
+// chat-completions body and classifies the task, so routing rules can pick a
+// pool from what the request is about rather than only the model it names.
+//
+// # Token estimate
+//
+// EstimatedInputTokens is the number of characters (Unicode code points) of
+// message text, plus the bytes of the tools JSON, divided by 4, rounded up.
+// That is the usual rule of thumb for English prose under GPT-style BPE
+// tokenizers. Its known bias: it undercounts code, JSON and numbers (short
+// tokens, often 2–3 characters each) and most non-Latin scripts (CJK is close
+// to one token per character, so the estimate can be 3–4 times too low), and
+// it ignores the few tokens of per-message framing each provider adds. It is
+// meant for routing thresholds, never for billing. A measured comparison with a
+// real BPE tokenizer on the fixture set is still to be done.
+//
+// # Classifier
+//
+// The classifier is deterministic and explainable: it lowercases the system
+// and user text once, counts weighted keyword and notation hits per class
+// (code, reasoning, extraction, creative), adds structural signals (code
+// fences, response_format, tools, input length), and picks the class with the
+// highest score that reaches its threshold; otherwise the request is chat.
+// Features.Signals names the hits that decided the class.
+package route
+
+import (
+	"unicode/utf8"
+
+	"github.com/tidwall/gjson"
+
+	"github.com/llmproc/llmproc/filter/apierr"
+)
+
+// Class is a task class chosen by the classifier.
+type Class string
+
+// The task classes.
+const (
+	ClassCode       Class = "code"
+	ClassReasoning  Class = "reasoning"
+	ClassExtraction Class = "extraction"
+	ClassCreative   Class = "creative"
+	ClassChat       Class = "chat"
+)
+
+// Classes lists every class, in tie-break order (earlier wins a tie).
+var Classes = []Class{ClassCode, ClassReasoning, ClassExtraction, ClassCreative, ClassChat}
+
+// MaxSignals bounds Features.Signals.
+const MaxSignals = 8
+
+// Features are computed once per request from the buffered OpenAI body.
+type Features struct {
+	Model                string // the "model" field as sent
+	EstimatedInputTokens int    // see the package doc for the estimator
+	Messages             int    // number of messages
+	SystemChars          int    // characters of system (and developer) message text
+	Tools                bool   // a non-empty tools (or functions) array
+	Images               bool   // some message content part is an image
+	Stream               bool   // "stream": true
+	ResponseFormat       string // "", "json_object" or "json_schema"
+	MaxTokens            int    // max_completion_tokens, else max_tokens, else 0
+	Class                Class
+	Signals              []string // why Class was chosen, at most MaxSignals
+}
+
+// Features parses body once and returns its features and class. A body that
+// is not a JSON object is a 400 invalid_request_error.
+func (c *Classifier) Features(body []byte) (Features, error) {
+	var f Features
+	if !gjson.ValidBytes(body) {
+		return f, apierr.BadRequest("invalid_json", "the request body is not valid JSON")
+	}
+	root := gjson.ParseBytes(body)
+	if !root.IsObject() {
+		return f, apierr.BadRequest("invalid_json", "the request body must be a JSON object")
+	}
+	var text scratch
+	chars := 0
+	toolBytes := 0
+	root.ForEach(func(k, v gjson.Result) bool {
+		switch k.Str {
+		case "model":
+			f.Model = v.String()
+		case "stream":
+			f.Stream = v.Type == gjson.True
+		case "max_tokens":
+			if f.MaxTokens == 0 {
+				f.MaxTokens = int(v.Int())
+			}
+		case "max_completion_tokens":
+			if n := int(v.Int()); n > 0 {
+				f.MaxTokens = n
+			}
+		case "response_format":
+			switch t := v.Get("type").Str; t {
+			case "json_object", "json_schema":
+				f.ResponseFormat = t
+			}
+		case "tools", "functions":
+			if v.IsArray() && len(v.Raw) > 2 && v.Get("#").Int() > 0 {
+				f.Tools = true
+				toolBytes += len(v.Raw)
+			}
+		case "messages":
+			if !v.IsArray() {
+				return true
+			}
+			v.ForEach(func(_, m gjson.Result) bool {
+				f.Messages++
+				role := m.Get("role").Str
+				system := role == "system" || role == "developer"
+				keep := system || role == "user" || role == ""
+				addText := func(s string) {
+					n := utf8.RuneCountInString(s)
+					chars += n
+					if system {
+						f.SystemChars += n
+					}
+					if keep {
+						text.add(s)
+					}
+				}
+				content := m.Get("content")
+				switch {
+				case content.Type == gjson.String:
+					addText(content.Str)
+				case content.IsArray():
+					content.ForEach(func(_, p gjson.Result) bool {
+						switch p.Get("type").Str {
+						case "text", "input_text":
+							addText(p.Get("text").String())
+						case "image_url", "input_image", "image":
+							f.Images = true
+						}
+						return true
+					})
+				}
+				return true
+			})
+		}
+		return true
+	})
+	f.EstimatedInputTokens = (chars + toolBytes + 3) / 4
+	f.Class, f.Signals = c.classify(text.b, &f)
+	return f, nil
+}
+
+// scratch accumulates lowercased message text separated by newlines.
+type scratch struct{ b []byte }
+
+func (s *scratch) add(t string) {
+	if len(s.b) == 0 {
+		s.b = make([]byte, 0, len(t)+64)
+	} else {
+		s.b = append(s.b, '\n')
+	}
+	for i := 0; i < len(t); i++ {
+		ch := t[i]
+		if 'A' <= ch && ch <= 'Z' {
+			ch += 'a' - 'A'
+		}
+		s.b = append(s.b, ch)
+	}
+}
