@@ -18,6 +18,11 @@ type ClassifierConfig struct {
 	LongInputTokens      int     // estimated input tokens from which the input counts as long
 	LongInputWeight      float64 // reasoning score for a long input
 	MaxHitsPerKeyword    int     // a keyword counts at most this many times
+	// MaxClassifyBytes bounds the text the keyword scan reads: a longer text
+	// is scanned at its first and last MaxClassifyBytes/2 bytes (the
+	// instructions usually sit at either end), which bounds the cost on big
+	// bodies. Token estimation always covers the whole text.
+	MaxClassifyBytes int
 }
 
 // DefaultClassifierConfig returns the defaults used for zero fields.
@@ -34,12 +39,19 @@ func DefaultClassifierConfig() ClassifierConfig {
 		LongInputTokens:      4000,
 		LongInputWeight:      1,
 		MaxHitsPerKeyword:    3,
+		MaxClassifyBytes:     8 << 10,
 	}
 }
 
 // Classifier computes Features and the task class. It is safe for
 // concurrent use.
-type Classifier struct{ cfg ClassifierConfig }
+type Classifier struct {
+	cfg ClassifierConfig
+	// words maps each single-word keyword to its slot, so one pass over the
+	// text's words counts them all; the rest (phrases, symbols) are searched.
+	words map[string]int
+	nkw   int // keyword slots, one per entry of the keyword tables
+}
 
 // NewClassifier returns a Classifier; zero fields of c take their defaults.
 func NewClassifier(c ClassifierConfig) *Classifier {
@@ -63,10 +75,22 @@ func NewClassifier(c ClassifierConfig) *Classifier {
 	if c.LongInputTokens <= 0 {
 		c.LongInputTokens = d.LongInputTokens
 	}
+	if c.MaxClassifyBytes <= 0 {
+		c.MaxClassifyBytes = d.MaxClassifyBytes
+	}
 	if c.MaxHitsPerKeyword <= 0 {
 		c.MaxHitsPerKeyword = d.MaxHitsPerKeyword
 	}
-	return &Classifier{cfg: c}
+	cl := &Classifier{cfg: c, words: map[string]int{}}
+	for _, table := range keywords {
+		for _, k := range table {
+			if k.word && isWord(k.s) {
+				cl.words[k.s] = cl.nkw
+			}
+			cl.nkw++
+		}
+	}
+	return cl
 }
 
 // keyword is one lowercase cue. word keywords must stand alone (no letter,
@@ -171,12 +195,27 @@ func (c *Classifier) classify(text []byte, f *Features) (Class, []string) {
 			nh++
 		}
 	}
+	if max := c.cfg.MaxClassifyBytes; len(text) > max {
+		// Head and tail, joined in place: text is this request's scratch.
+		n := copy(text[max/2:], "\n")
+		n += copy(text[max/2+n:], text[len(text)-max/2:])
+		text = text[:max/2+n]
+	}
 	if n := bytes.Count(text, []byte("```")); n > 0 {
 		add(0, "fence", c.cfg.FenceWeight*float64(min((n+1)/2, c.cfg.MaxHitsPerKeyword)))
 	}
+	counts := c.countWords(text)
+	slot := 0
 	for class, table := range keywords {
 		for _, k := range table {
-			if n := count(text, k.s, k.word, c.cfg.MaxHitsPerKeyword); n > 0 {
+			var n int
+			if k.word && isWord(k.s) {
+				n = int(counts[slot])
+			} else {
+				n = count(text, k.s, k.word, c.cfg.MaxHitsPerKeyword)
+			}
+			slot++
+			if n > 0 {
 				add(class, k.s, k.weight*c.cfg.KeywordWeight*float64(n))
 			}
 		}
@@ -239,6 +278,38 @@ func count(text []byte, kw string, word bool, limit int) int {
 		n++
 	}
 	return n
+}
+
+// countWords counts, per keyword slot, the single-word keywords among the
+// words of text, each up to MaxHitsPerKeyword.
+func (c *Classifier) countWords(text []byte) []uint8 {
+	counts := make([]uint8, c.nkw)
+	limit := uint8(min(c.cfg.MaxHitsPerKeyword, 255))
+	for i := 0; i < len(text); {
+		if !wordByte(text[i]) {
+			i++
+			continue
+		}
+		j := i + 1
+		for j < len(text) && wordByte(text[j]) {
+			j++
+		}
+		if slot, ok := c.words[string(text[i:j])]; ok && counts[slot] < limit {
+			counts[slot]++
+		}
+		i = j
+	}
+	return counts
+}
+
+// isWord reports whether s is made only of word bytes.
+func isWord(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if !wordByte(s[i]) {
+			return false
+		}
+	}
+	return s != ""
 }
 
 func wordByte(b byte) bool {
