@@ -47,10 +47,20 @@ func DefaultClassifierConfig() ClassifierConfig {
 // concurrent use.
 type Classifier struct {
 	cfg ClassifierConfig
-	// words maps each single-word keyword to its slot, so one pass over the
-	// text's words counts them all; the rest (phrases, symbols) are searched.
-	words map[string]int
-	nkw   int // keyword slots, one per entry of the keyword tables
+	// One pass over the words of the text counts most keywords: words maps
+	// each single-word keyword to its slot; prefixes maps the first three
+	// bytes of every other keyword that starts with three word bytes to the
+	// keywords to try at a word start. The rest (symbols) are searched.
+	words    map[string]int
+	prefixes map[string][]prefixKW
+	scanned  []bool // by slot: counted by searching the whole text
+	nkw      int    // keyword slots, one per entry of the keyword tables
+}
+
+// prefixKW is a keyword matched at word starts.
+type prefixKW struct {
+	slot int
+	k    keyword
 }
 
 // NewClassifier returns a Classifier; zero fields of c take their defaults.
@@ -81,11 +91,18 @@ func NewClassifier(c ClassifierConfig) *Classifier {
 	if c.MaxHitsPerKeyword <= 0 {
 		c.MaxHitsPerKeyword = d.MaxHitsPerKeyword
 	}
-	cl := &Classifier{cfg: c, words: map[string]int{}}
+	cl := &Classifier{cfg: c, words: map[string]int{}, prefixes: map[string][]prefixKW{}}
 	for _, table := range keywords {
 		for _, k := range table {
-			if k.word && isWord(k.s) {
+			switch {
+			case k.word && isWord(k.s):
 				cl.words[k.s] = cl.nkw
+				cl.scanned = append(cl.scanned, false)
+			case len(k.s) >= 3 && isWord(k.s[:3]):
+				cl.prefixes[k.s[:3]] = append(cl.prefixes[k.s[:3]], prefixKW{cl.nkw, k})
+				cl.scanned = append(cl.scanned, false)
+			default:
+				cl.scanned = append(cl.scanned, true)
 			}
 			cl.nkw++
 		}
@@ -94,7 +111,9 @@ func NewClassifier(c ClassifierConfig) *Classifier {
 }
 
 // keyword is one lowercase cue. word keywords must stand alone (no letter,
-// digit or underscore on either side); others match anywhere.
+// digit or underscore on either side where the keyword has one); others
+// match anywhere a word starts, or anywhere at all when they start with a
+// symbol.
 type keyword struct {
 	s      string
 	weight float64
@@ -208,10 +227,8 @@ func (c *Classifier) classify(text []byte, f *Features) (Class, []string) {
 	slot := 0
 	for class, table := range keywords {
 		for _, k := range table {
-			var n int
-			if k.word && isWord(k.s) {
-				n = int(counts[slot])
-			} else {
+			n := int(counts[slot])
+			if c.scanned[slot] {
 				n = count(text, k.s, k.word, c.cfg.MaxHitsPerKeyword)
 			}
 			slot++
@@ -280,8 +297,9 @@ func count(text []byte, kw string, word bool, limit int) int {
 	return n
 }
 
-// countWords counts, per keyword slot, the single-word keywords among the
-// words of text, each up to MaxHitsPerKeyword.
+// countWords counts, per keyword slot, the keywords found at word starts:
+// single-word keywords as whole words, the others as prefixes (with the
+// trailing boundary rule of count), each up to MaxHitsPerKeyword.
 func (c *Classifier) countWords(text []byte) []uint8 {
 	counts := make([]uint8, c.nkw)
 	limit := uint8(min(c.cfg.MaxHitsPerKeyword, 255))
@@ -296,6 +314,15 @@ func (c *Classifier) countWords(text []byte) []uint8 {
 		}
 		if slot, ok := c.words[string(text[i:j])]; ok && counts[slot] < limit {
 			counts[slot]++
+		}
+		if i+3 <= len(text) {
+			for _, p := range c.prefixes[string(text[i:i+3])] {
+				end := i + len(p.k.s)
+				if counts[p.slot] < limit && bytes.HasPrefix(text[i:], []byte(p.k.s)) &&
+					!(p.k.word && end < len(text) && wordByte(p.k.s[len(p.k.s)-1]) && wordByte(text[end])) {
+					counts[p.slot]++
+				}
+			}
 		}
 		i = j
 	}
