@@ -261,14 +261,16 @@ func FuzzFeatures(f *testing.F) {
 	f.Add([]byte(`{"messages":[{"role":"user","content":[{"type":"text","text":"a"},{"type":"image_url"}]}],"tools":[{}]}`))
 	f.Add([]byte(`{"messages":"x","tools":{},"response_format":1,"max_tokens":"9"}`))
 	f.Add([]byte("{\"messages\":[{\"content\":\"\xff```\"}]}"))
-	c := NewClassifier(ClassifierConfig{})
+	classifiers := []*Classifier{NewClassifier(ClassifierConfig{}), NewClassifier(ClassifierConfig{MaxClassifyBytes: 7})}
 	f.Fuzz(func(t *testing.T, body []byte) {
-		feat, err := c.Features(body)
-		if err != nil {
-			return
-		}
-		if len(feat.Signals) > MaxSignals || feat.EstimatedInputTokens < 0 || feat.Class == "" {
-			t.Fatalf("bad features %+v", feat)
+		for _, c := range classifiers {
+			feat, err := c.Features(body)
+			if err != nil {
+				return
+			}
+			if len(feat.Signals) > MaxSignals || feat.EstimatedInputTokens < 0 || feat.Class == "" {
+				t.Fatalf("bad features %+v", feat)
+			}
 		}
 	})
 }
