@@ -55,13 +55,6 @@ func startAnthropic(t *testing.T) *anthropicEnv {
 }
 
 // anthropicLabels returns labels with k=v added.
-func anthropicLabels(labels map[string]string, k, v string) map[string]string {
-	out := map[string]string{k: v}
-	for lk, lv := range labels {
-		out[lk] = lv
-	}
-	return out
-}
 
 // TestAnthropicFailover: OpenAI (priority 0) answers 503, Anthropic
 // (priority 1) answers; the client gets an OpenAI answer, streamed and not,
@@ -169,24 +162,10 @@ func TestAnthropicFailover(t *testing.T) {
 
 	labels := map[string]string{"pool": "mixed", "backend": "claude", "model": "claude-haiku-4-5"}
 	want := map[string]float64{"input": 2 * 1300, "output": 2 * 50, "cached_input": 2 * 1000, "cache_write": 2 * 200}
-	m := a.metricsWhen(t, func(m map[string][]sample) bool {
-		return sum(m["llmproc_tokens_total"], anthropicLabels(labels, "type", "input")) == want["input"] &&
-			sum(m["llmproc_requests_total"], map[string]string{"backend": "openai", "status_class": "5xx"}) >= 2
-	})
-	for typ, w := range want {
-		if got := sum(m["llmproc_tokens_total"], anthropicLabels(labels, "type", typ)); got != w {
-			t.Errorf("llmproc_tokens_total{type=%s} = %v, want %v", typ, got, w)
-		}
-	}
 	// claude-haiku-4-5's own price applies: (300×1.00 + 1000×0.10 + 50×5.00)
 	// USD per million (cache writes billed as input) = 650,000,000
 	// pico-dollars a request.
-	if got, w := sum(m["llmproc_cost_usd_total"], labels), float64(2*650_000_000)/1e12; got != w {
-		t.Errorf("llmproc_cost_usd_total = %v, want %v", got, w)
-	}
-	if got := sum(m["llmproc_requests_total"], map[string]string{"backend": "claude", "status_class": "2xx"}); got != 2 {
-		t.Errorf("claude 2xx attempts %v", got)
-	}
+	a.wantFailoverMetrics(t, labels, want, 2*650_000_000)
 }
 
 // TestAnthropicToolCalls: tools go to Anthropic as tools with input_schema,

@@ -154,32 +154,10 @@ func TestAzureFailover(t *testing.T) {
 
 	labels := map[string]string{"pool": "mixed", "backend": "azure", "model": "gpt4o-prod"}
 	want := map[string]float64{"input": 2 * 1234, "output": 2 * 56, "cached_input": 2 * 1000, "reasoning": 2 * 7}
-	m := a.metricsWhen(t, func(m map[string][]sample) bool {
-		return sum(m["llmproc_tokens_total"], azureLabels(labels, "type", "input")) == want["input"] &&
-			sum(m["llmproc_requests_total"], map[string]string{"backend": "openai", "status_class": "5xx"}) >= 2
-	})
-	for typ, w := range want {
-		if got := sum(m["llmproc_tokens_total"], azureLabels(labels, "type", typ)); got != w {
-			t.Errorf("llmproc_tokens_total{type=%s} = %v, want %v", typ, got, w)
-		}
-	}
 	// gpt4o-prod has no price of its own, so the requested gpt-4o's applies:
 	// (234×2.50 + 1000×1.25 + 56×10.00) USD per million = 2,395,000,000
 	// pico-dollars a request.
-	if got, w := sum(m["llmproc_cost_usd_total"], labels), float64(2*2_395_000_000)/1e12; got != w {
-		t.Errorf("llmproc_cost_usd_total = %v, want %v", got, w)
-	}
-	if got := sum(m["llmproc_requests_total"], map[string]string{"backend": "azure", "status_class": "2xx"}); got != 2 {
-		t.Errorf("azure 2xx attempts %v", got)
-	}
-}
-
-func azureLabels(labels map[string]string, k, v string) map[string]string {
-	out := map[string]string{k: v}
-	for lk, lv := range labels {
-		out[lk] = lv
-	}
-	return out
+	a.wantFailoverMetrics(t, labels, want, 2*2_395_000_000)
 }
 
 // TestAzureThrottled: Azure's 429 (its own error shape, retry-after and
@@ -285,7 +263,7 @@ func TestCompatQuirks(t *testing.T) {
 	}
 	backend := map[string]string{"pool": "local", "backend": "vllm"}
 	m := a.metricsWhen(t, func(m map[string][]sample) bool {
-		return sum(m["llmproc_requests_total"], azureLabels(backend, "status_class", "2xx")) == 1
+		return sum(m["llmproc_requests_total"], withLabel(backend, "status_class", "2xx")) == 1
 	})
 	if got := sum(m["llmproc_usage_unknown_total"], backend); got != 1 {
 		t.Errorf("llmproc_usage_unknown_total = %v, want 1", got)

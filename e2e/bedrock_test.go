@@ -139,32 +139,10 @@ func TestBedrockFailover(t *testing.T) {
 
 	labels := map[string]string{"pool": "mixed", "backend": "bedrock", "model": bedrockModel}
 	want := map[string]float64{"input": 2 * 1300, "output": 2 * 20, "cached_input": 2 * 1000, "cache_write": 2 * 200}
-	m := b.metricsWhen(t, func(m map[string][]sample) bool {
-		return sum(m["llmproc_tokens_total"], withLabel(labels, "type", "input")) == want["input"] &&
-			sum(m["llmproc_requests_total"], map[string]string{"backend": "openai", "status_class": "5xx"}) >= 2
-	})
-	for typ, w := range want {
-		if got := sum(m["llmproc_tokens_total"], withLabel(labels, "type", typ)); got != w {
-			t.Errorf("llmproc_tokens_total{type=%s} = %v, want %v", typ, got, w)
-		}
-	}
 	// The Bedrock model id has no price of its own, so claude-sonnet's
 	// applies: (300×3.00 + 1000×0.30 + 20×15.00) USD per million =
 	// 1,500,000,000 pico-dollars a request.
-	if got, w := sum(m["llmproc_cost_usd_total"], labels), float64(2*1_500_000_000)/1e12; got != w {
-		t.Errorf("llmproc_cost_usd_total = %v, want %v", got, w)
-	}
-	if got := sum(m["llmproc_requests_total"], map[string]string{"backend": "bedrock", "status_class": "2xx"}); got != 2 {
-		t.Errorf("bedrock 2xx attempts %v", got)
-	}
-}
-
-func withLabel(labels map[string]string, k, v string) map[string]string {
-	out := map[string]string{k: v}
-	for lk, lv := range labels {
-		out[lk] = lv
-	}
-	return out
+	b.wantFailoverMetrics(t, labels, want, 2*1_500_000_000)
 }
 
 // TestBedrockThrottled: Bedrock's ThrottlingException (429) reaches the

@@ -252,3 +252,36 @@ func (b *syncBuffer) String() string {
 	defer b.mu.Unlock()
 	return b.buf.String()
 }
+
+// wantFailoverMetrics checks a failover scenario's figures: once the failed
+// OpenAI attempts (at least two) are recorded, the backend in labels shows
+// exactly the tokens in want (by type), cost pico-dollars and two
+// successful attempts.
+func (e *env) wantFailoverMetrics(t *testing.T, labels map[string]string, want map[string]float64, pico int64) {
+	t.Helper()
+	m := e.metricsWhen(t, func(m map[string][]sample) bool {
+		return sum(m["llmproc_tokens_total"], withLabel(labels, "type", "input")) == want["input"] &&
+			sum(m["llmproc_requests_total"], map[string]string{"backend": "openai", "status_class": "5xx"}) >= 2
+	})
+	for typ, w := range want {
+		if got := sum(m["llmproc_tokens_total"], withLabel(labels, "type", typ)); got != w {
+			t.Errorf("llmproc_tokens_total{type=%s} = %v, want %v", typ, got, w)
+		}
+	}
+	if got, w := sum(m["llmproc_cost_usd_total"], labels), float64(pico)/1e12; got != w {
+		t.Errorf("llmproc_cost_usd_total = %v, want %v", got, w)
+	}
+	backend := map[string]string{"backend": labels["backend"], "status_class": "2xx"}
+	if got := sum(m["llmproc_requests_total"], backend); got != 2 {
+		t.Errorf("%s 2xx attempts %v", labels["backend"], got)
+	}
+}
+
+// withLabel returns labels with k=v added.
+func withLabel(labels map[string]string, k, v string) map[string]string {
+	out := map[string]string{k: v}
+	for lk, lv := range labels {
+		out[lk] = lv
+	}
+	return out
+}
