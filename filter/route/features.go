@@ -61,8 +61,16 @@ type Features struct {
 	Stream               bool   // "stream": true
 	ResponseFormat       string // "", "json_object" or "json_schema"
 	MaxTokens            int    // max_completion_tokens, else max_tokens, else 0
+	User                 string // OpenAI "user", or Anthropic "metadata.user_id"
 	Class                Class
 	Signals              []string // why Class was chosen, at most MaxSignals
+
+	// Set by the caller, not by Features: they come from the request's
+	// headers and the registry.
+	Explicit bool              // Model names a registry model
+	Client   string            // the client's API: "openai" or "anthropic"
+	Tenant   string            // the tenant header's value
+	Headers  map[string]string // the configured headers, "" when absent
 }
 
 // Features parses body once and returns its features and class. A body that
@@ -83,6 +91,28 @@ func (c *Classifier) Features(body []byte) (Features, error) {
 		switch k.Str {
 		case "model":
 			f.Model = v.String()
+		case "user":
+			f.User = v.String()
+		case "metadata":
+			if f.User == "" {
+				f.User = v.Get("user_id").String()
+			}
+		case "system":
+			// Anthropic's Messages API keeps the system prompt out of messages.
+			system := func(s string) {
+				n := utf8.RuneCountInString(s)
+				chars += n
+				f.SystemChars += n
+				text.add(s)
+			}
+			if v.Type == gjson.String {
+				system(v.Str)
+			} else if v.IsArray() {
+				v.ForEach(func(_, p gjson.Result) bool {
+					system(p.Get("text").String())
+					return true
+				})
+			}
 		case "stream":
 			f.Stream = v.Type == gjson.True
 		case "max_tokens":

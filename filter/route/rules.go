@@ -1,0 +1,160 @@
+package route
+
+import (
+	"fmt"
+
+	"github.com/google/cel-go/cel"
+	"github.com/google/cel-go/common/types"
+	"github.com/google/cel-go/interpreter"
+)
+
+// A rule's condition is a CEL expression over the request's features. These
+// are its variables; Vars documents them for error messages and the README.
+var Vars = []struct {
+	Name, Type, Doc string
+}{
+	{"model", "string", "the model the client asked for (a name or alias, or a routing-only name such as auto)"},
+	{"explicit", "bool", "model is a registry model (a name or alias in models)"},
+	{"client", "string", `the client's API: "openai" or "anthropic"`},
+	{"input_tokens", "int", "estimated input tokens (characters / 4)"},
+	{"messages", "int", "number of messages"},
+	{"system_chars", "int", "characters of system prompt"},
+	{"tools", "bool", "the request offers tools"},
+	{"images", "bool", "some message carries an image"},
+	{"stream", "bool", "stream: true"},
+	{"response_format", "string", `"", "json_object" or "json_schema"`},
+	{"max_tokens", "int", "max_completion_tokens, else max_tokens, else 0"},
+	{"tenant", "string", "the tenant header's value (\"\" when absent)"},
+	{"user", "string", "the body's end-user id (OpenAI user, Anthropic metadata.user_id)"},
+	{"headers", "map(string, string)", "the headers listed in routing.headers, lowercased names; \"\" when absent"},
+	{"class", "string", "the task class: code, reasoning, extraction, creative or chat"},
+	{"signals", "list(string)", "why the class was chosen, e.g. code:fence"},
+}
+
+// costLimit bounds one condition's evaluation, so a rule over a long list
+// (signals.exists(...)) cannot run away. Ordinary rules cost well under 100.
+const costLimit = 10_000
+
+// Env type-checks rule conditions. Building one costs about a millisecond, so
+// a config load builds one and compiles every rule with it.
+type Env struct{ env *cel.Env }
+
+// NewEnv returns the environment that declares Vars.
+func NewEnv() (*Env, error) {
+	opts := make([]cel.EnvOption, 0, len(Vars))
+	for _, v := range Vars {
+		opts = append(opts, cel.Variable(v.Name, celType(v.Type)))
+	}
+	e, err := cel.NewEnv(opts...)
+	if err != nil {
+		return nil, err
+	}
+	return &Env{env: e}, nil
+}
+
+func celType(t string) *cel.Type {
+	switch t {
+	case "string":
+		return cel.StringType
+	case "bool":
+		return cel.BoolType
+	case "int":
+		return cel.IntType
+	case "list(string)":
+		return cel.ListType(cel.StringType)
+	case "map(string, string)":
+		return cel.MapType(cel.StringType, cel.StringType)
+	}
+	panic("route: unknown variable type " + t)
+}
+
+// Condition is a compiled, type-checked rule condition. It is safe for
+// concurrent use.
+type Condition struct {
+	src string
+	prg cel.Program
+}
+
+// Compile parses and type-checks expr, which must be a bool expression over
+// Vars. The error is CEL's, with line and column.
+func (e *Env) Compile(expr string) (*Condition, error) {
+	ast, iss := e.env.Compile(expr)
+	if iss != nil && iss.Err() != nil {
+		return nil, iss.Err()
+	}
+	if !ast.OutputType().IsExactType(cel.BoolType) {
+		return nil, fmt.Errorf("the expression is of type %s; a condition must be a bool", ast.OutputType())
+	}
+	prg, err := e.env.Program(ast, cel.EvalOptions(cel.OptOptimize), cel.CostLimit(costLimit))
+	if err != nil {
+		return nil, err
+	}
+	return &Condition{src: expr, prg: prg}, nil
+}
+
+// String returns the expression as written.
+func (c *Condition) String() string { return c.src }
+
+// Eval evaluates the condition against f. An evaluation error (a missing map
+// key, the cost limit) is returned; callers treat it as no match.
+func (c *Condition) Eval(f *Features) (bool, error) {
+	out, _, err := c.prg.Eval(activation{f})
+	if err != nil {
+		return false, err
+	}
+	b, ok := out.(types.Bool)
+	if !ok {
+		return false, fmt.Errorf("condition %q gave %v, not a bool", c.src, out)
+	}
+	return bool(b), nil
+}
+
+// activation resolves Vars from Features without building a map per request.
+type activation struct{ f *Features }
+
+func (a activation) ResolveName(name string) (any, bool) {
+	f := a.f
+	switch name {
+	case "model":
+		return f.Model, true
+	case "explicit":
+		return f.Explicit, true
+	case "client":
+		return f.Client, true
+	case "input_tokens":
+		return int64(f.EstimatedInputTokens), true
+	case "messages":
+		return int64(f.Messages), true
+	case "system_chars":
+		return int64(f.SystemChars), true
+	case "tools":
+		return f.Tools, true
+	case "images":
+		return f.Images, true
+	case "stream":
+		return f.Stream, true
+	case "response_format":
+		return f.ResponseFormat, true
+	case "max_tokens":
+		return int64(f.MaxTokens), true
+	case "tenant":
+		return f.Tenant, true
+	case "user":
+		return f.User, true
+	case "headers":
+		if f.Headers == nil {
+			return map[string]string{}, true
+		}
+		return f.Headers, true
+	case "class":
+		return string(f.Class), true
+	case "signals":
+		if f.Signals == nil {
+			return []string{}, true
+		}
+		return f.Signals, true
+	}
+	return nil, false
+}
+
+func (activation) Parent() interpreter.Activation { return nil }
