@@ -74,6 +74,11 @@ type Envoy struct {
 	PerTryTimeout Duration `yaml:"per_try_timeout"`
 	// IdleTimeout ends a stream that sends nothing for this long (default 300s).
 	IdleTimeout Duration `yaml:"idle_timeout"`
+	// XDS makes llmproc serve the pool clusters, the listener and its routes
+	// over ADS on listen.grpc, pushing a new snapshot after every successful
+	// reload; render the matching bootstrap with `envoy-config -ads`.
+	// Read at start. Default false.
+	XDS bool `yaml:"xds"`
 }
 
 // Backend is one provider endpoint with its credentials.
