@@ -16,7 +16,8 @@ type Config struct {
 	Backends []Backend `yaml:"backends"`
 	Models   []Model   `yaml:"models"`
 	Pools    []Pool    `yaml:"pools"`
-	Routes   []Route   `yaml:"routes"`
+	Routes   []Route   `yaml:"routes"`  // in routing.go
+	Routing  Routing   `yaml:"routing"` // what rules can see
 	Cache    Cache     `yaml:"cache"`
 	Metrics  Metrics   `yaml:"metrics"`
 	// Budgets, RateLimits and BudgetStore are in budget.go.
@@ -196,16 +197,6 @@ type PoolMember struct {
 	Model string `yaml:"model"`
 }
 
-// Route is an ordered rule that picks a pool; the first match wins.
-type Route struct {
-	Name  string     `yaml:"name"`
-	Match RouteMatch `yaml:"match"`
-	Pool  string     `yaml:"pool"`
-	// Cache overrides cache.mode for requests this rule routes: off,
-	// deterministic or all.
-	Cache string `yaml:"cache"`
-}
-
 // Cache configures the response cache.
 type Cache struct {
 	// Mode: "deterministic" (default) caches only requests whose answer is
@@ -234,14 +225,6 @@ type Redis struct {
 	// (default 50ms).
 	Timeout   Duration `yaml:"timeout"`
 	KeyPrefix string   `yaml:"key_prefix"` // default "llmproc:"
-}
-
-// RouteMatch selects requests by the model the client asked for. Model and
-// Models may both be given; a request matches if its model is any of them.
-// A name here need not be in models: it may be a routing-only name like "auto".
-type RouteMatch struct {
-	Model  string   `yaml:"model"`
-	Models []string `yaml:"models"`
 }
 
 // Metrics configures what llmproc's metrics may label.

@@ -9,6 +9,8 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+
+	"github.com/llmproc/llmproc/filter/route"
 )
 
 // Runtime is the compiled, immutable form of a Config. It is built once per
@@ -25,11 +27,17 @@ type Runtime struct {
 	// BudgetRedisPassword is budget_store.redis.password.
 	BudgetRedisPassword string
 
-	byName map[string]*RModel // names and aliases
-	routes []rroute
-	// decisions holds Resolve's answer for every name a client can ask for
-	// that resolves, computed once at compile time.
-	decisions map[string]Decision
+	// Classifier computes request features for rules (routing.classifier).
+	Classifier *route.Classifier
+	// TenantHeader is Config.TenantHeader(): lowercased, "" when none.
+	TenantHeader string
+	// RouteHeaders are the lowercased request headers rules may read.
+	RouteHeaders []string
+
+	byName        map[string]*RModel // names and aliases
+	routingNames  map[string]bool    // names only rules declare, e.g. "auto"
+	rules         []rrule
+	needsFeatures bool
 }
 
 // RBackend is a backend with its URL split and credential loaded.
@@ -98,40 +106,12 @@ type RModel struct {
 	OwnedBy string
 }
 
-type rroute struct {
-	name   string
-	models map[string]bool
-	pool   *RPool
-	cache  string
-}
-
-// Decision is what the router role chose for a requested model.
-type Decision struct {
-	Route string  // rule name, or "model" when the model's own pool was used
-	Pool  *RPool  // never nil when ok
-	Model *RModel // the registry entry; nil for routing-only names such as "auto"
-	Cache string  // cache mode for the request: off, deterministic or all
-}
-
-// Resolve picks the pool for the model a client asked for: the first route
-// matching the name (or its canonical name, for an alias), else the model's pool.
+// Resolve decides a request by its model name alone, as Decide does for a
+// request with no other features; false when the name is unknown, no rule
+// matched it, or a deny rule did.
 func (r *Runtime) Resolve(model string) (Decision, bool) {
-	d, ok := r.decisions[model]
-	return d, ok
-}
-
-// resolve is Resolve without the precomputed table.
-func (r *Runtime) resolve(model string) (Decision, bool) {
-	m := r.byName[model]
-	for _, rt := range r.routes {
-		if rt.models[model] || (m != nil && rt.models[m.Name]) {
-			return Decision{Route: rt.name, Pool: rt.pool, Model: m, Cache: r.cacheMode(rt.cache)}, true
-		}
-	}
-	if m == nil {
-		return Decision{}, false
-	}
-	return Decision{Route: "model", Pool: m.Pool, Model: m, Cache: r.cacheMode("")}, true
+	d, err := r.Decide(&route.Features{Model: model})
+	return d, err == nil && d.Deny == ""
 }
 
 // cacheMode is a route's cache mode, or cache.mode when the route sets none.
@@ -236,19 +216,7 @@ func compile(c *Config, getenv func(string) string, secrets bool) (*Runtime, err
 			rt.byName[a] = rm
 		}
 	}
-	for i, r := range c.Routes {
-		if rt.Pools[r.Pool] == nil {
-			errs = append(errs, fmt.Errorf("routes[%d].pool: unknown pool %q", i, r.Pool))
-		}
-		rr := rroute{name: r.Name, models: map[string]bool{}, pool: rt.Pools[r.Pool], cache: r.Cache}
-		if r.Match.Model != "" {
-			rr.models[r.Match.Model] = true
-		}
-		for _, m := range r.Match.Models {
-			rr.models[m] = true
-		}
-		rt.routes = append(rt.routes, rr)
-	}
+	errs = append(errs, rt.compileRouting(c)...)
 	if r := c.Cache.Redis; r != nil && secrets {
 		pw, err := readSecret(r.Password, getenv)
 		if err != nil {
@@ -265,17 +233,6 @@ func compile(c *Config, getenv func(string) string, secrets bool) (*Runtime, err
 	}
 	if err := errors.Join(errs...); err != nil {
 		return nil, err
-	}
-	rt.decisions = map[string]Decision{}
-	for name := range rt.byName {
-		rt.decisions[name], _ = rt.resolve(name)
-	}
-	for _, r := range rt.routes {
-		for name := range r.models {
-			if d, ok := rt.resolve(name); ok {
-				rt.decisions[name] = d
-			}
-		}
 	}
 	return rt, nil
 }

@@ -106,24 +106,7 @@ func (c *Config) Validate() error {
 		}
 	}
 
-	routes := map[string]bool{}
-	for i, r := range c.Routes {
-		p := fmt.Sprintf("routes[%d]", i)
-		v.name(p+".name", r.Name, routes, "route")
-		if r.Match.Model == "" && len(r.Match.Models) == 0 {
-			v.add(p+".match", "needs model or models")
-		}
-		for j, m := range r.Match.Models {
-			if m == "" {
-				v.add(fmt.Sprintf("%s.match.models[%d]", p, j), "is empty")
-			}
-		}
-		if r.Pool == "" {
-			v.add(p+".pool", "is required")
-		} else if !pools[r.Pool] {
-			v.add(p+".pool", "unknown pool %q", r.Pool)
-		}
-	}
+	v.validateRouting(c, pools, names)
 	v.oneOf("cache.mode", c.Cache.Mode, "off", "deterministic", "all")
 	if c.Cache.MaxEntryBytes < 0 {
 		v.add("cache.max_entry_bytes", "must not be negative")
@@ -138,11 +121,6 @@ func (c *Config) Validate() error {
 		v.addr("cache.redis.addr", r.Addr)
 		if r.Password.Env != "" && r.Password.File != "" {
 			v.add("cache.redis.password", "set env or file, not both")
-		}
-	}
-	for i, r := range c.Routes {
-		if r.Cache != "" {
-			v.oneOf(fmt.Sprintf("routes[%d].cache", i), r.Cache, "off", "deterministic", "all")
 		}
 	}
 	v.validateBudgets(c)

@@ -6,23 +6,23 @@ import "bytes"
 // field takes its default (see DefaultClassifierConfig); a negative weight
 // disables that signal.
 type ClassifierConfig struct {
-	CodeMinScore       float64 // score a request needs to be code
-	ReasoningMinScore  float64 // … to be reasoning
-	ExtractionMinScore float64 // … to be extraction
-	CreativeMinScore   float64 // … to be creative
+	CodeMinScore       float64 `yaml:"code_min_score"`       // score a request needs to be code
+	ReasoningMinScore  float64 `yaml:"reasoning_min_score"`  // … to be reasoning
+	ExtractionMinScore float64 `yaml:"extraction_min_score"` // … to be extraction
+	CreativeMinScore   float64 `yaml:"creative_min_score"`   // … to be creative
 
-	KeywordWeight        float64 // multiplies every keyword's built-in weight
-	FenceWeight          float64 // code score for a ``` fence
-	ResponseFormatWeight float64 // extraction score for a JSON response_format
-	ToolsWeight          float64 // extraction score for a tools array
-	LongInputTokens      int     // estimated input tokens from which the input counts as long
-	LongInputWeight      float64 // reasoning score for a long input
-	MaxHitsPerKeyword    int     // a keyword counts at most this many times
+	KeywordWeight        float64 `yaml:"keyword_weight"`         // multiplies every keyword's built-in weight
+	FenceWeight          float64 `yaml:"fence_weight"`           // code score for a ``` fence
+	ResponseFormatWeight float64 `yaml:"response_format_weight"` // extraction score for a JSON response_format
+	ToolsWeight          float64 `yaml:"tools_weight"`           // extraction score for a tools array
+	LongInputTokens      int     `yaml:"long_input_tokens"`      // estimated input tokens from which the input counts as long
+	LongInputWeight      float64 `yaml:"long_input_weight"`      // reasoning score for a long input
+	MaxHitsPerKeyword    int     `yaml:"max_hits_per_keyword"`   // a keyword counts at most this many times
 	// MaxClassifyBytes bounds the text the keyword scan reads: a longer text
 	// is scanned at its first and last MaxClassifyBytes/2 bytes (the
 	// instructions usually sit at either end), which bounds the cost on big
 	// bodies. Token estimation always covers the whole text.
-	MaxClassifyBytes int
+	MaxClassifyBytes int `yaml:"max_classify_bytes"`
 }
 
 // DefaultClassifierConfig returns the defaults used for zero fields.

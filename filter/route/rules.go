@@ -1,7 +1,9 @@
 package route
 
 import (
+	"errors"
 	"fmt"
+	"strings"
 
 	"github.com/google/cel-go/cel"
 	"github.com/google/cel-go/common/types"
@@ -76,11 +78,16 @@ type Condition struct {
 }
 
 // Compile parses and type-checks expr, which must be a bool expression over
-// Vars. The error is CEL's, with line and column.
+// Vars. The error is one line: CEL's messages with line:column, 1-based.
 func (e *Env) Compile(expr string) (*Condition, error) {
 	ast, iss := e.env.Compile(expr)
 	if iss != nil && iss.Err() != nil {
-		return nil, iss.Err()
+		var msgs []string
+		for _, e := range iss.Errors() {
+			m := strings.ReplaceAll(e.Message, " (in container '')", "")
+			msgs = append(msgs, fmt.Sprintf("%d:%d: %s", e.Location.Line(), e.Location.Column()+1, m))
+		}
+		return nil, errors.New(strings.Join(msgs, "; "))
 	}
 	if !ast.OutputType().IsExactType(cel.BoolType) {
 		return nil, fmt.Errorf("the expression is of type %s; a condition must be a bool", ast.OutputType())

@@ -1,0 +1,383 @@
+package config
+
+import (
+	"errors"
+	"fmt"
+	"hash/fnv"
+	"math/rand/v2"
+	"slices"
+	"strings"
+
+	"github.com/llmproc/llmproc/filter/route"
+)
+
+// Routing configures what routing rules can see of a request.
+type Routing struct {
+	// TenantHeader names the request header (set by the mesh's authn) whose
+	// value is the tenant feature. llmproc reads one tenant header: it must
+	// equal cache.tenant_header and budget_store.tenant_header where those
+	// are set, and defaults to them.
+	TenantHeader string `yaml:"tenant_header"`
+	// Headers lists request headers rules may read as headers["name"]
+	// (lowercased; "" when the request has none).
+	Headers []string `yaml:"headers"`
+	// Classifier tunes the task classifier's thresholds and weights.
+	Classifier route.ClassifierConfig `yaml:"classifier"`
+}
+
+// Route is an ordered routing rule; the first rule that matches a request
+// decides it. Its action is one of pool, split or deny, optionally with a
+// model to serve instead of the one asked for.
+type Route struct {
+	Name  string     `yaml:"name"`
+	Match RouteMatch `yaml:"match"`
+	// Pool serves the request.
+	Pool string `yaml:"pool"`
+	// Split spreads requests across pools by weight.
+	Split []SplitTarget `yaml:"split"`
+	// StickyBy keeps a split's choice stable per tenant, user or header
+	// value ("tenant", "user" or "header:<name>"); empty picks at random.
+	StickyBy string `yaml:"sticky_by"`
+	// Model is a registry model sent to the backend instead of the one asked
+	// for (a member's own model override still wins); its pool serves the
+	// request unless pool or split is set, and its price is recorded.
+	Model string `yaml:"model"`
+	// Deny rejects the request with 403 and this message.
+	Deny string `yaml:"deny"`
+	// OverrideExplicit lets a rule without match models apply to requests
+	// that name a registry model; by default those are honoured and only
+	// deny rules and rules naming the model apply.
+	OverrideExplicit bool `yaml:"override_explicit"`
+	// Cache overrides cache.mode for requests this rule routes: off,
+	// deterministic or all.
+	Cache string `yaml:"cache"`
+}
+
+// RouteMatch selects requests. Model and Models list the requested names the
+// rule applies to (names need not be in models: a routing-only name such as
+// "auto" is declared by appearing here); When is a CEL condition over the
+// request's features (see route.Vars). Every part given must hold.
+type RouteMatch struct {
+	Model  string   `yaml:"model"`
+	Models []string `yaml:"models"`
+	When   string   `yaml:"when"`
+}
+
+// SplitTarget is one pool of a weighted split.
+type SplitTarget struct {
+	Pool   string `yaml:"pool"`
+	Weight int    `yaml:"weight"`
+}
+
+// TenantHeader is the header the tenant is read from: the first of
+// routing.tenant_header, budget_store.tenant_header and cache.tenant_header
+// that is set (Validate makes sure they agree), lowercased.
+func (c *Config) TenantHeader() string {
+	for _, h := range []string{c.Routing.TenantHeader, c.BudgetStore.TenantHeader, c.Cache.TenantHeader} {
+		if h != "" {
+			return strings.ToLower(h)
+		}
+	}
+	return ""
+}
+
+const maxSplitWeight = 1_000_000
+
+func (v *validator) validateRouting(c *Config, pools map[string]bool, names map[string]string) {
+	r := c.Routing
+	if r.TenantHeader != "" && !validHeaderName(r.TenantHeader) {
+		v.add("routing.tenant_header", "invalid header name %q", r.TenantHeader)
+	}
+	tenant := c.TenantHeader()
+	for _, h := range []struct{ path, value string }{
+		{"budget_store.tenant_header", c.BudgetStore.TenantHeader},
+		{"cache.tenant_header", c.Cache.TenantHeader},
+	} {
+		if h.value != "" && !strings.EqualFold(h.value, tenant) {
+			v.add(h.path, "is %q but the tenant is read from %q: llmproc reads one tenant header", h.value, tenant)
+		}
+	}
+	for i, h := range r.Headers {
+		if !validHeaderName(h) {
+			v.add(fmt.Sprintf("routing.headers[%d]", i), "invalid header name %q", h)
+		}
+	}
+	env, err := route.NewEnv()
+	if err != nil {
+		v.add("routes", "CEL environment: %v", err)
+		return
+	}
+	seen := map[string]bool{}
+	for i, rt := range c.Routes {
+		p := fmt.Sprintf("routes[%d]", i)
+		v.name(p+".name", rt.Name, seen, "route")
+		for j, m := range rt.Match.Models {
+			if m == "" {
+				v.add(fmt.Sprintf("%s.match.models[%d]", p, j), "is empty")
+			}
+		}
+		if rt.Match.When != "" {
+			if _, err := env.Compile(rt.Match.When); err != nil {
+				v.add(p+".match.when", "%v", err)
+			}
+		}
+		v.validateAction(p, rt, pools, names)
+		if rt.Cache != "" {
+			v.oneOf(p+".cache", rt.Cache, "off", "deterministic", "all")
+		}
+	}
+}
+
+func (v *validator) validateAction(p string, rt Route, pools map[string]bool, names map[string]string) {
+	pool := func(path, name string) {
+		if name == "" {
+			v.add(path, "is required")
+		} else if !pools[name] {
+			v.add(path, "unknown pool %q", name)
+		}
+	}
+	switch {
+	case rt.Deny != "":
+		if rt.Pool != "" || len(rt.Split) > 0 || rt.Model != "" {
+			v.add(p+".deny", "a deny rule cannot also set pool, split or model")
+		}
+	case rt.Pool != "" && len(rt.Split) > 0:
+		v.add(p+".split", "set pool or split, not both")
+	case rt.Pool != "":
+		pool(p+".pool", rt.Pool)
+	case len(rt.Split) > 0:
+		total := 0
+		for j, s := range rt.Split {
+			sp := fmt.Sprintf("%s.split[%d]", p, j)
+			pool(sp+".pool", s.Pool)
+			if s.Weight < 1 || s.Weight > maxSplitWeight {
+				v.add(sp+".weight", "must be between 1 and %d, got %d", maxSplitWeight, s.Weight)
+			}
+			total += s.Weight
+		}
+	case rt.Model == "":
+		v.add(p+".pool", "is required (or split, model or deny)")
+	}
+	if rt.Model != "" {
+		if _, ok := names[rt.Model]; !ok {
+			v.add(p+".model", "unknown model %q (not a name or alias in models)", rt.Model)
+		}
+	}
+	switch s := rt.StickyBy; {
+	case s == "":
+	case len(rt.Split) == 0:
+		v.add(p+".sticky_by", "only applies to a split")
+	case s == "tenant" || s == "user":
+	case strings.HasPrefix(s, "header:") && validHeaderName(strings.TrimPrefix(s, "header:")):
+	default:
+		v.add(p+".sticky_by", `want "tenant", "user" or "header:<name>", got %q`, s)
+	}
+}
+
+// rrule is a compiled routing rule.
+type rrule struct {
+	name     string
+	models   map[string]bool
+	when     *route.Condition
+	pool     *RPool
+	split    []rsplit // cumulative weights
+	sticky   string   // "", "tenant", "user" or a lowercased header name
+	model    *RModel
+	deny     string
+	explicit bool // OverrideExplicit
+	cache    string
+}
+
+type rsplit struct {
+	pool *RPool
+	upto int // cumulative weight, exclusive upper bound
+}
+
+// Decision is what the router role chose for a request.
+type Decision struct {
+	Route string  // rule name, or "model" when the model's own pool was used
+	Pool  *RPool  // nil only for a deny
+	Model *RModel // the registry entry priced and cached under; nil for a routing-only name
+	// Target is the model to send instead of the client's ("" keeps it).
+	Target string
+	// Deny is the message of a deny rule; the request is rejected with 403.
+	Deny  string
+	Cache string // cache mode for the request: off, deterministic or all
+	// EvalError is the first rule condition that failed to evaluate (it
+	// counted as no match), as "rule: error"; "" when none did.
+	EvalError string
+}
+
+// Errors of Decide.
+var (
+	// ErrUnknownModel: the name is neither a registry model nor named by a rule.
+	ErrUnknownModel = errors.New("unknown model")
+	// ErrNoRoute: a routing-only name that no rule matched.
+	ErrNoRoute = errors.New("no routing rule matched")
+)
+
+// NeedsFeatures reports whether some rule reads more than the model name, so
+// the router must compute the request's features (and classify it).
+func (r *Runtime) NeedsFeatures() bool { return r.needsFeatures }
+
+// Decide picks the route for a request from its features. f.Explicit is set
+// here. Rules are tried in order; the first that applies and matches wins.
+// A request naming a registry model is served by that model's pool unless a
+// deny rule, a rule listing the name, or an override_explicit rule matches.
+func (r *Runtime) Decide(f *route.Features) (Decision, error) {
+	m := r.byName[f.Model]
+	f.Explicit = m != nil
+	if m == nil && !r.routingNames[f.Model] {
+		return Decision{}, ErrUnknownModel
+	}
+	var evalErr string
+	for i := range r.rules {
+		ru := &r.rules[i]
+		if len(ru.models) > 0 {
+			if !ru.models[f.Model] && (m == nil || !ru.models[m.Name]) {
+				continue
+			}
+		} else if m != nil && !ru.explicit && ru.deny == "" {
+			continue
+		}
+		if ru.when != nil {
+			ok, err := ru.when.Eval(f)
+			if err != nil && evalErr == "" {
+				evalErr = ru.name + ": " + err.Error()
+			}
+			if !ok {
+				continue
+			}
+		}
+		d := ru.decide(f, m)
+		d.Cache = r.cacheMode(ru.cache)
+		d.EvalError = evalErr
+		return d, nil
+	}
+	if m == nil {
+		return Decision{EvalError: evalErr}, ErrNoRoute
+	}
+	return Decision{Route: "model", Pool: m.Pool, Model: m, Cache: r.cacheMode(""), EvalError: evalErr}, nil
+}
+
+func (ru *rrule) decide(f *route.Features, m *RModel) Decision {
+	d := Decision{Route: ru.name, Model: m}
+	if ru.deny != "" {
+		d.Deny = ru.deny
+		return d
+	}
+	if ru.model != nil {
+		d.Model, d.Target, d.Pool = ru.model, ru.model.Name, ru.model.Pool
+	}
+	switch {
+	case ru.pool != nil:
+		d.Pool = ru.pool
+	case len(ru.split) > 0:
+		d.Pool = ru.pick(f)
+	}
+	return d
+}
+
+// pick chooses a split's pool: by a hash of the sticky key, so every replica
+// sends the same tenant or user to the same pool, or at random without one.
+func (ru *rrule) pick(f *route.Features) *RPool {
+	total := ru.split[len(ru.split)-1].upto
+	var key string
+	switch ru.sticky {
+	case "":
+	case "tenant":
+		key = f.Tenant
+	case "user":
+		key = f.User
+	default:
+		key = f.Headers[ru.sticky]
+	}
+	var n int
+	if key == "" {
+		n = rand.IntN(total)
+	} else {
+		h := fnv.New64a()
+		h.Write([]byte(ru.name))
+		h.Write([]byte{0})
+		h.Write([]byte(key))
+		n = int(h.Sum64() % uint64(total))
+	}
+	for _, s := range ru.split {
+		if n < s.upto {
+			return s.pool
+		}
+	}
+	return ru.split[len(ru.split)-1].pool
+}
+
+// compileRouting compiles the rules; the config was validated, so problems
+// here are only those Compile checks for configs that skipped Validate.
+func (r *Runtime) compileRouting(c *Config) []error {
+	var errs []error
+	r.Classifier = route.NewClassifier(c.Routing.Classifier)
+	r.TenantHeader = c.TenantHeader()
+	r.routingNames = map[string]bool{}
+	for _, h := range c.Routing.Headers {
+		r.RouteHeaders = append(r.RouteHeaders, strings.ToLower(h))
+	}
+	env, err := route.NewEnv()
+	if err != nil {
+		return []error{fmt.Errorf("routes: CEL environment: %w", err)}
+	}
+	pool := func(path, name string) *RPool {
+		p := r.Pools[name]
+		if p == nil && name != "" {
+			errs = append(errs, fmt.Errorf("%s: unknown pool %q", path, name))
+		}
+		return p
+	}
+	for i, rt := range c.Routes {
+		p := fmt.Sprintf("routes[%d]", i)
+		ru := rrule{name: rt.Name, models: map[string]bool{}, deny: rt.Deny, explicit: rt.OverrideExplicit, cache: rt.Cache}
+		for _, name := range append([]string{rt.Match.Model}, rt.Match.Models...) {
+			if name != "" {
+				ru.models[name] = true
+				if m := r.byName[name]; m != nil {
+					ru.models[m.Name] = true // an alias stands for its model
+				} else {
+					r.routingNames[name] = true
+				}
+			}
+		}
+		if rt.Match.When != "" {
+			ru.when, err = env.Compile(rt.Match.When)
+			if err != nil {
+				errs = append(errs, fmt.Errorf("%s.match.when: %w", p, err))
+			}
+			r.needsFeatures = true
+		}
+		ru.pool = pool(p+".pool", rt.Pool)
+		total := 0
+		for j, s := range rt.Split {
+			total += max(s.Weight, 1)
+			ru.split = append(ru.split, rsplit{pool: pool(fmt.Sprintf("%s.split[%d].pool", p, j), s.Pool), upto: total})
+		}
+		if rt.Model != "" {
+			if ru.model = r.byName[rt.Model]; ru.model == nil {
+				errs = append(errs, fmt.Errorf("%s.model: unknown model %q", p, rt.Model))
+			}
+		}
+		if rt.Deny == "" && rt.Pool == "" && len(rt.Split) == 0 && rt.Model == "" {
+			errs = append(errs, fmt.Errorf("%s: no pool, split, model or deny", p))
+		}
+		switch s := rt.StickyBy; {
+		case strings.HasPrefix(s, "header:"):
+			ru.sticky = strings.ToLower(strings.TrimPrefix(s, "header:"))
+			if !slices.Contains(r.RouteHeaders, ru.sticky) {
+				r.RouteHeaders = append(r.RouteHeaders, ru.sticky)
+			}
+		case s == "user":
+			ru.sticky = s
+			r.needsFeatures = true
+		default:
+			ru.sticky = s
+		}
+		r.rules = append(r.rules, ru)
+	}
+	return errs
+}
