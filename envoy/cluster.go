@@ -103,6 +103,13 @@ func explicitHTTP1() *httpv3.HttpProtocolOptions_ExplicitHttpConfig_ {
 // transport_socket_matches keyed by endpoint metadata; plain HTTP ones none.
 // The upstream HTTP filters are llmproc's upstream role, then upstream_codec.
 func PoolCluster(rt *config.Runtime, pool *config.RPool) *clusterv3.Cluster {
+	return PoolClusterVia(rt, pool, LLMProcClusterName)
+}
+
+// PoolClusterVia is PoolCluster whose upstream ext_proc filter reaches
+// llmproc through the named cluster (see RouterFilterVia); nothing else
+// differs.
+func PoolClusterVia(rt *config.Runtime, pool *config.RPool, llmproc string) *clusterv3.Cluster {
 	name := PoolClusterName(pool.Name)
 	cla := &endpointv3.ClusterLoadAssignment{
 		ClusterName: name,
@@ -150,7 +157,7 @@ func PoolCluster(rt *config.Runtime, pool *config.RPool) *clusterv3.Cluster {
 			HTTPProtocolOptionsKey: typed(&httpv3.HttpProtocolOptions{
 				UpstreamProtocolOptions: explicitHTTP1(),
 				HttpFilters: []*hcmv3.HttpFilter{
-					UpstreamFilter(rt),
+					UpstreamFilterVia(rt, llmproc),
 					{
 						Name:       UpstreamCodecFilterName,
 						ConfigType: &hcmv3.HttpFilter_TypedConfig{TypedConfig: typed(&upstreamcodecv3.UpstreamCodec{})},

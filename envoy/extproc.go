@@ -22,8 +22,14 @@ const MaxMessageTimeout = 60 * time.Second
 // only. llmproc answers with x-llmproc-pool (and clear_route_cache) or an
 // immediate response; responses never reach this role. It fails closed.
 func RouterFilter(rt *config.Runtime) *hcmv3.HttpFilter {
+	return RouterFilterVia(rt, LLMProcClusterName)
+}
+
+// RouterFilterVia is RouterFilter reaching llmproc through the named cluster,
+// such as Istio's outbound|50051||llmproc.<ns>.svc.cluster.local in a mesh.
+func RouterFilterVia(rt *config.Runtime, llmproc string) *hcmv3.HttpFilter {
 	return extProcFilter(&extprocfilterv3.ExternalProcessor{
-		GrpcService: grpcService(RoleRouter),
+		GrpcService: grpcService(llmproc, RoleRouter),
 		StatPrefix:  RoleRouter,
 		ProcessingMode: &extprocfilterv3.ProcessingMode{
 			RequestHeaderMode:   extprocfilterv3.ProcessingMode_SEND,
@@ -41,8 +47,14 @@ func RouterFilter(rt *config.Runtime) *hcmv3.HttpFilter {
 // endpoint's backend name and the cluster name as attributes. It sees the
 // BUFFERED request body and the response headers and STREAMED response body.
 func UpstreamFilter(rt *config.Runtime) *hcmv3.HttpFilter {
+	return UpstreamFilterVia(rt, LLMProcClusterName)
+}
+
+// UpstreamFilterVia is UpstreamFilter reaching llmproc through the named
+// cluster (see RouterFilterVia).
+func UpstreamFilterVia(rt *config.Runtime, llmproc string) *hcmv3.HttpFilter {
 	return extProcFilter(&extprocfilterv3.ExternalProcessor{
-		GrpcService: grpcService(RoleUpstream),
+		GrpcService: grpcService(llmproc, RoleUpstream),
 		StatPrefix:  RoleUpstream,
 		ProcessingMode: &extprocfilterv3.ProcessingMode{
 			RequestHeaderMode:   extprocfilterv3.ProcessingMode_SEND,
@@ -72,9 +84,9 @@ func extProcFilter(ep *extprocfilterv3.ExternalProcessor, rt *config.Runtime) *h
 	}
 }
 
-func grpcService(role string) *corev3.GrpcService {
+func grpcService(cluster, role string) *corev3.GrpcService {
 	return &corev3.GrpcService{
-		TargetSpecifier: &corev3.GrpcService_EnvoyGrpc_{EnvoyGrpc: &corev3.GrpcService_EnvoyGrpc{ClusterName: LLMProcClusterName}},
+		TargetSpecifier: &corev3.GrpcService_EnvoyGrpc_{EnvoyGrpc: &corev3.GrpcService_EnvoyGrpc{ClusterName: cluster}},
 		InitialMetadata: []*corev3.HeaderValue{{Key: RoleHeader, Value: role}},
 	}
 }
