@@ -59,7 +59,7 @@ func recordAll(m *metrics.Metrics) {
 	})
 	m.EstimatedTokens("p", "b", "m", 100, 10)
 	m.ObservePhase("router", "request_body", time.Microsecond)
-	m.RouterDecision("r", "p")
+	m.RouterDecision("r", "p", "chat")
 	m.RouterReject("model_not_found")
 	m.ConfigReload(true)
 	m.ConfigReload(false)

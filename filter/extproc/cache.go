@@ -116,7 +116,7 @@ func (r *router) lookup(d config.Decision, model string, req chatRequest, body [
 	var hdrs []*corev3.HeaderValueOption
 	if pol.Lookup || pol.Store {
 		key, err := cache.KeyOf(cache.KeyInput{Tenant: r.tenant, ClientSchema: r.clientSchema(), Endpoint: r.path,
-			Pool: d.Pool.Name, Model: model, Body: body})
+			Pool: d.Pool.Name, Model: model + "\x00" + d.Target, Body: body})
 		if err == nil {
 			if pol.Lookup {
 				if e, ok := c.get(r.ctx, key); ok && c.fresh(e, pol.MaxAge) {

@@ -2,6 +2,7 @@ package extproc
 
 import (
 	"context"
+	"errors"
 	"net/http"
 	"slices"
 	"strconv"
@@ -16,6 +17,7 @@ import (
 
 	"github.com/llmproc/llmproc/filter/apierr"
 	"github.com/llmproc/llmproc/filter/config"
+	"github.com/llmproc/llmproc/filter/route"
 )
 
 // router is the downstream role: it sees the request headers and the buffered
@@ -26,9 +28,10 @@ type router struct {
 	rt  *config.Runtime
 	ctx context.Context
 
-	cacheControl string   // the request's Cache-Control
-	tenant       string   // the value of cache.tenant_header
-	strip        []string // client-sent x-llmproc-* headers
+	cacheControl string            // the request's Cache-Control
+	tenant       string            // the value of the tenant header (config.TenantHeader)
+	headers      map[string]string // routing.headers, for rules
+	strip        []string          // client-sent x-llmproc-* headers
 	method       string
 	path         string
 	client       string // the client's API; "" until known means OpenAI
@@ -43,12 +46,15 @@ func (r *router) clientSchema() string {
 
 func (r *router) requestHeaders(_ *extprocv3.ProcessingRequest, h *extprocv3.HttpHeaders) (*extprocv3.ProcessingResponse, error) {
 	var clen string
-	tenantHeader := strings.ToLower(r.rt.Source.BudgetStore.TenantHeader)
-	if tenantHeader == "" {
-		tenantHeader = strings.ToLower(r.rt.Source.Cache.TenantHeader)
-	}
+	tenantHeader := r.rt.TenantHeader
 	if tenantHeader == "" {
 		tenantHeader = "\x00" // matches no header
+	}
+	if len(r.rt.RouteHeaders) > 0 {
+		r.headers = make(map[string]string, len(r.rt.RouteHeaders))
+		for _, k := range r.rt.RouteHeaders {
+			r.headers[k] = ""
+		}
 	}
 	for _, hv := range h.GetHeaders().GetHeaders() {
 		switch k := hv.Key; {
@@ -64,6 +70,9 @@ func (r *router) requestHeaders(_ *extprocv3.ProcessingRequest, h *extprocv3.Htt
 			r.cacheControl = string(hv.RawValue)
 		case k == tenantHeader:
 			r.tenant = string(hv.RawValue)
+		}
+		if _, ok := r.headers[hv.Key]; ok {
+			r.headers[hv.Key] = string(hv.RawValue)
 		}
 	}
 
@@ -110,13 +119,12 @@ func (r *router) requestBody(b *extprocv3.HttpBody) (*extprocv3.ProcessingRespon
 		return nil, r.s.reject(apierr.From(err))
 	}
 	model := req.model.Str
-	d, ok := r.rt.Resolve(model)
-	if !ok {
-		return nil, r.s.reject(&apierr.Error{Status: http.StatusNotFound, Type: apierr.TypeInvalidRequest, Code: "model_not_found", Param: "model",
-			Message: "The model `" + model + "` does not exist or you do not have access to it."})
+	d, f, rerr := r.decide(model, body)
+	if rerr != nil {
+		return nil, r.s.reject(rerr)
 	}
 	if r.s.metrics != nil {
-		r.s.metrics.RouterDecision(d.Route, d.Pool.Name)
+		r.s.metrics.RouterDecision(d.Route, d.Pool.Name, string(f.Class))
 	}
 	hit, cacheHeaders := r.lookup(d, model, req, body)
 	if hit != nil {
@@ -128,6 +136,12 @@ func (r *router) requestBody(b *extprocv3.HttpBody) (*extprocv3.ProcessingRespon
 	}
 	if reservation != nil {
 		cacheHeaders = append(cacheHeaders, reservation)
+	}
+	if d.Target != "" {
+		cacheHeaders = append(cacheHeaders, header(HeaderTarget, d.Target))
+	}
+	if f.Class != "" {
+		cacheHeaders = append(cacheHeaders, header(HeaderClass, string(f.Class)))
 	}
 	// Remove client-sent x-llmproc-* again: the headers reply removed them, but
 	// the body reply is where ours are set, and set overwrites any survivor.
@@ -149,6 +163,35 @@ func (r *router) requestBody(b *extprocv3.HttpBody) (*extprocv3.ProcessingRespon
 			"requested_model": structpb.NewStringValue(strings.Clone(model)),
 		}),
 	}, nil
+}
+
+// decide computes the request's features (classifying it only when a rule
+// needs more than the model name) and applies the routing rules.
+func (r *router) decide(model string, body []byte) (config.Decision, route.Features, *apierr.Error) {
+	f := route.Features{Model: model}
+	if r.rt.NeedsFeatures() {
+		var err error
+		if f, err = r.rt.Classifier.Features(body); err != nil {
+			return config.Decision{}, f, apierr.From(err)
+		}
+	}
+	f.Client, f.Tenant, f.Headers = r.clientSchema(), r.tenant, r.headers
+	d, err := r.rt.Decide(&f)
+	if d.EvalError != "" {
+		r.s.log.Warn("routing rule condition failed; it counted as no match", "err", d.EvalError)
+	}
+	switch {
+	case errors.Is(err, config.ErrUnknownModel):
+		return d, f, &apierr.Error{Status: http.StatusNotFound, Type: apierr.TypeInvalidRequest, Code: "model_not_found", Param: "model",
+			Message: "The model `" + model + "` does not exist or you do not have access to it."}
+	case err != nil:
+		return d, f, &apierr.Error{Status: http.StatusBadRequest, Type: apierr.TypeInvalidRequest, Code: "no_route", Param: "model",
+			Message: "No routing rule matched this request for model `" + model + "`."}
+	case d.Deny != "":
+		return d, f, &apierr.Error{Status: http.StatusForbidden, Type: apierr.TypeInvalidRequest, Code: "request_denied",
+			Message: d.Deny + " (routing rule " + d.Route + ")"}
+	}
+	return d, f, nil
 }
 
 func (r *router) responseHeaders(*extprocv3.HttpHeaders) (*extprocv3.ProcessingResponse, error) {

@@ -289,6 +289,11 @@ const (
 	HeaderClient = "x-llmproc-client"
 	// HeaderTenant carries the bounded tenant label for cost metrics.
 	HeaderTenant = "x-llmproc-tenant"
+	// HeaderTarget names the model a routing rule chose to send instead of
+	// the client's; a pool member's own model override still wins.
+	HeaderTarget = "x-llmproc-target-model"
+	// HeaderClass is the task class the classifier chose, when a rule needed it.
+	HeaderClass = "x-llmproc-class"
 )
 
 func requestHeadersResponse(c *extprocv3.CommonResponse) *extprocv3.ProcessingResponse {

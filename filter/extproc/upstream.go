@@ -1,6 +1,7 @@
 package extproc
 
 import (
+	"cmp"
 	"encoding/hex"
 	"net/http"
 	"strconv"
@@ -72,6 +73,9 @@ type upstream struct {
 	res         *usage.Result // set once the tracker is finished
 	finished    bool
 	reqBytes    int // the client's request body, for the input estimate
+	// From the router: the routing rule, the task class and the model a
+	// rule chose instead of the client's (HeaderRoute, HeaderClass, HeaderTarget).
+	route, class, target string
 }
 
 func (u *upstream) clientSchema() string {
@@ -117,6 +121,7 @@ func (u *upstream) requestHeaders(req *extprocv3.ProcessingRequest, h *extprocv3
 	u.pool, u.member, u.tr = pool, member, tr
 	u.client, u.cacheKey, u.cacheResult = hs[HeaderClient], hs[HeaderCacheKey], hs[HeaderCache]
 	u.reservation, u.tenant = hs[HeaderReservation], hs[HeaderTenant]
+	u.target, u.route, u.class = hs[HeaderTarget], hs[HeaderRoute], hs[HeaderClass]
 	u.attempt, _ = strconv.Atoi(hs["x-envoy-attempt-count"])
 	if h.EndOfStream {
 		return nil, apierr.BadRequest("missing_body", "The request body is empty; send a JSON chat completion request.")
@@ -144,10 +149,7 @@ func (u *upstream) requestBody(b *extprocv3.HttpBody) (*extprocv3.ProcessingResp
 	u.stream = req.stream.Type == gjson.True
 	usageAsked := req.usageRequested()
 	u.dropUse = u.stream && !usageAsked && !converted
-	u.served = u.member.Model
-	if u.served == "" {
-		u.served = u.model
-	}
+	u.served = cmp.Or(u.member.Model, u.target, u.model)
 	up, err := u.tr.Request(&translate.Request{Body: body, Backend: u.member.Backend,
 		ClientModel: u.model, Model: u.served, Stream: u.stream, UsageRequested: usageAsked})
 	if err != nil {
@@ -193,6 +195,12 @@ func (u *upstream) responseHeaders(h *extprocv3.HttpHeaders) (*extprocv3.Process
 	set := []*corev3.HeaderValueOption{
 		header(HeaderBackend, u.member.Backend.Name),
 		header(HeaderModel, u.served),
+	}
+	if u.route != "" { // the rule that chose the pool, shown to the client
+		set = append(set, header(HeaderRoute, u.route))
+	}
+	if u.class != "" {
+		set = append(set, header(HeaderClass, u.class))
 	}
 	if ans.Status != 0 && ans.Status != u.status {
 		u.status = ans.Status // what the client and Envoy's retry policy see

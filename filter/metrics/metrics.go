@@ -139,8 +139,8 @@ func New(reg prometheus.Registerer) *Metrics {
 		}, []string{"role", "phase"}),
 		routeDecisions: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "llmproc_route_decisions_total",
-			Help: "Requests routed, by route rule and pool.",
-		}, []string{"route", "pool"}),
+			Help: "Requests routed, by route rule, pool and task class (\"\" when no rule needed the classifier).",
+		}, []string{"route", "pool", "class"}),
 		routerRejects: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "llmproc_router_rejections_total",
 			Help: "Requests the router answered itself with an error, by OpenAI error code.",
@@ -321,9 +321,10 @@ func (m *Metrics) ObservePhase(role, phase string, d time.Duration) {
 	o.Observe(d.Seconds())
 }
 
-// RouterDecision counts a request sent to pool by the route rule named route.
-func (m *Metrics) RouterDecision(route, pool string) {
-	m.routeDecisions.WithLabelValues(route, pool).Inc()
+// RouterDecision counts a request sent to pool by the route rule named route;
+// class is the request's task class, "" when it was not classified.
+func (m *Metrics) RouterDecision(route, pool, class string) {
+	m.routeDecisions.WithLabelValues(route, pool, class).Inc()
 }
 
 // RouterReject counts a request the router refused; code is the OpenAI error

@@ -81,9 +81,9 @@ func TestGolden(t *testing.T) {
 
 	m.ObservePhase("router", "request_body", 120*time.Microsecond)
 	m.ObservePhase("upstream", "response_body", 30*time.Microsecond)
-	m.RouterDecision("by-model", "cheap")
-	m.RouterDecision("by-model", "cheap")
-	m.RouterDecision("long-context", "smart")
+	m.RouterDecision("by-model", "cheap", "")
+	m.RouterDecision("by-model", "cheap", "")
+	m.RouterDecision("long-context", "smart", "reasoning")
 	m.RouterReject("model_not_found")
 	m.ConfigReload(true)
 	m.ConfigReload(false)
@@ -224,7 +224,7 @@ func TestConcurrentRecord(t *testing.T) {
 					Usage: usage.Usage{Input: 3, Output: 1}, UsageKnown: true, CostPico: int64(w*each + i),
 				})
 				m.ObservePhase("upstream", "response_body", time.Microsecond)
-				m.RouterDecision("r", "p")
+				m.RouterDecision("r", "p", "chat")
 				m.ConfigReload(i%2 == 0)
 				done()
 			}
