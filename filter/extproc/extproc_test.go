@@ -55,7 +55,12 @@ func newHarness(t *testing.T) *harness { return newHarnessWith(t, nil) }
 // set.
 func newHarnessWith(t *testing.T, tiers *CacheTiers) *harness {
 	t.Helper()
-	rt := testRuntime(t, 4096)
+	return newHarnessFor(t, testRuntime(t, 4096), tiers)
+}
+
+// newHarnessFor serves rt.
+func newHarnessFor(t *testing.T, rt *config.Runtime, tiers *CacheTiers) *harness {
+	t.Helper()
 	reg := prometheus.NewRegistry()
 	m := metrics.New(reg)
 	lis := bufconn.Listen(1 << 20)
