@@ -9,6 +9,11 @@
 // builders for single pieces (PoolCluster, Routes, RouterFilter, UpstreamFilter,
 // LLMProcCluster) are exported so that other renderings, such as Istio
 // EnvoyFilter patches, can reuse them.
+//
+// With envoy.xds, the same Envoy is split in two (ads.go): ADSBootstrap holds
+// only the llmproc cluster and points LDS and CDS at llmproc's ADS server,
+// which serves ADSResources (the pool clusters, the listener and its route
+// configuration over RDS), built by the same functions.
 package envoy
 
 import (
@@ -69,7 +74,8 @@ const (
 	ClusterAttribute = extproc.AttrCluster
 	// ListenerName is the name of the client-facing listener.
 	ListenerName = "llmproc"
-	// RouteConfigName is the name of the HCM's inline route configuration.
+	// RouteConfigName is the name of the HCM's route configuration (inline,
+	// or the RDS resource over ADS).
 	RouteConfigName = "llmproc"
 	// VirtualHostName is the single virtual host's name.
 	VirtualHostName = "llm"
@@ -94,17 +100,23 @@ func Bootstrap(rt *config.Runtime) (*bootstrapv3.Bootstrap, error) {
 	if err != nil {
 		return nil, err
 	}
-	clusters := []*clusterv3.Cluster{llm}
-	for _, p := range pools(rt) {
-		clusters = append(clusters, PoolCluster(rt, p))
-	}
 	return &bootstrapv3.Bootstrap{
 		Admin: &bootstrapv3.Admin{Address: admin},
 		StaticResources: &bootstrapv3.Bootstrap_StaticResources{
 			Listeners: []*listenerv3.Listener{lst},
-			Clusters:  clusters,
+			Clusters:  append([]*clusterv3.Cluster{llm}, PoolClusters(rt)...),
 		},
 	}, nil
+}
+
+// PoolClusters is one PoolCluster per pool, in config order: static
+// resources in the bootstrap, CDS resources over ADS.
+func PoolClusters(rt *config.Runtime) []*clusterv3.Cluster {
+	var out []*clusterv3.Cluster
+	for _, p := range pools(rt) {
+		out = append(out, PoolCluster(rt, p))
+	}
+	return out
 }
 
 // pools returns the runtime's pools in config order, for deterministic output.

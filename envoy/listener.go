@@ -6,7 +6,6 @@ import (
 	accesslogv3 "github.com/envoyproxy/go-control-plane/envoy/config/accesslog/v3"
 	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
 	listenerv3 "github.com/envoyproxy/go-control-plane/envoy/config/listener/v3"
-	routev3 "github.com/envoyproxy/go-control-plane/envoy/config/route/v3"
 	streamv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/access_loggers/stream/v3"
 	routerv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/http/router/v3"
 	hcmv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/network/http_connection_manager/v3"
@@ -50,6 +49,12 @@ var LocalReplyFlags = []string{"UH", "UF", "UO", "NR", "NC", "URX", "UT", "UC", 
 // limit is BufferLimit, above limits.max_request_bytes, so the router role's
 // BUFFERED body can exceed the limit and llmproc answers the 413.
 func Listener(rt *config.Runtime) (*listenerv3.Listener, error) {
+	return listener(rt, HTTPConnectionManager(rt))
+}
+
+// listener is the client-facing listener around an HTTP connection manager;
+// the static and the ADS renderings differ only in the HCM's route source.
+func listener(rt *config.Runtime, hcm *hcmv3.HttpConnectionManager) (*listenerv3.Listener, error) {
 	addr, err := socketAddress(rt.Source.Envoy.Listen)
 	if err != nil {
 		return nil, fmt.Errorf("envoy.listen: %w", err)
@@ -61,32 +66,22 @@ func Listener(rt *config.Runtime) (*listenerv3.Listener, error) {
 		FilterChains: []*listenerv3.FilterChain{{
 			Filters: []*listenerv3.Filter{{
 				Name:       HCMFilterName,
-				ConfigType: &listenerv3.Filter_TypedConfig{TypedConfig: typed(HTTPConnectionManager(rt))},
+				ConfigType: &listenerv3.Filter_TypedConfig{TypedConfig: typed(hcm)},
 			}},
 		}},
 	}, nil
 }
 
 // HTTPConnectionManager runs the router-role ext_proc filter and the router
-// over the pool routes, logs every request, and maps Envoy's own failures to
-// OpenAI error JSON.
+// over the pool routes (inline RouteConfiguration), logs every request, and
+// maps Envoy's own failures to OpenAI error JSON.
+// Over ADS the same HCM takes its routes from RDS instead (ADSListener).
 func HTTPConnectionManager(rt *config.Runtime) *hcmv3.HttpConnectionManager {
 	return &hcmv3.HttpConnectionManager{
 		StatPrefix:        "llmproc",
 		CodecType:         hcmv3.HttpConnectionManager_AUTO,
 		StreamIdleTimeout: durationpb.New(rt.Source.Envoy.IdleTimeout.Duration),
-		RouteSpecifier: &hcmv3.HttpConnectionManager_RouteConfig{RouteConfig: &routev3.RouteConfiguration{
-			Name: RouteConfigName,
-			VirtualHosts: []*routev3.VirtualHost{{
-				Name:    VirtualHostName,
-				Domains: []string{"*"},
-				Routes:  Routes(rt),
-				// x-envoy-attempt-count tells the upstream role which try it
-				// serves, so the last failed try can release the budget
-				// reservation.
-				IncludeRequestAttemptCount: true,
-			}},
-		}},
+		RouteSpecifier:    &hcmv3.HttpConnectionManager_RouteConfig{RouteConfig: RouteConfiguration(rt)},
 		HttpFilters: []*hcmv3.HttpFilter{
 			RouterFilter(rt),
 			{

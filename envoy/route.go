@@ -31,6 +31,24 @@ const NoPoolBody = `{"error":{"message":"no LLM pool was selected for this reque
 // instead of Envoy answering 413 with a plain-text body.
 func BufferLimit(rt *config.Runtime) int64 { return 2 * rt.Source.Limits.MaxRequestBytes }
 
+// RouteConfiguration is the route table named RouteConfigName: one virtual
+// host for every domain with Routes. It is inline in the static bootstrap's
+// HCM and the RDS resource when llmproc serves Envoy over ADS.
+func RouteConfiguration(rt *config.Runtime) *routev3.RouteConfiguration {
+	return &routev3.RouteConfiguration{
+		Name: RouteConfigName,
+		VirtualHosts: []*routev3.VirtualHost{{
+			Name:    VirtualHostName,
+			Domains: []string{"*"},
+			Routes:  Routes(rt),
+			// x-envoy-attempt-count tells the upstream role which try it
+			// serves, so the last failed try can release the budget
+			// reservation.
+			IncludeRequestAttemptCount: true,
+		}},
+	}
+}
+
 // Routes is the virtual host's route table: one route per pool, matching the
 // x-llmproc-pool header the router role sets, then a catch-all answering 400.
 func Routes(rt *config.Runtime) []*routev3.Route {
