@@ -212,6 +212,7 @@ func (u *upstream) responseHeaders(h *extprocv3.HttpHeaders) (*extprocv3.Process
 		set = append(set, header("content-type", ct))
 	}
 	ok := u.status >= 200 && u.status < 300
+	exhausted := !ok && u.exhaust()
 	if ok {
 		sse := strings.HasPrefix(ct, "text/event-stream")
 		u.tracker = usage.NewTracker(sse)
@@ -237,6 +238,9 @@ func (u *upstream) responseHeaders(h *extprocv3.HttpHeaders) (*extprocv3.Process
 	}
 	c := &extprocv3.CommonResponse{HeaderMutation: &extprocv3.HeaderMutation{SetHeaders: set}}
 	if h.EndOfStream {
+		if exhausted {
+			u.replaceHeadersOnly(c)
+		}
 		return u.finish(responseHeadersResponse(c), nil), nil
 	}
 	return responseHeadersResponse(c), nil

@@ -66,6 +66,7 @@ type Metrics struct {
 	phaseObs        atomic.Pointer[map[[2]string]prometheus.Observer] // copy-on-write cache of phase series
 	routeDecisions  *prometheus.CounterVec
 	routerRejects   *prometheus.CounterVec
+	poolExhausted   *prometheus.CounterVec
 	reloads         *prometheus.CounterVec
 	lastReload      prometheus.Gauge
 	streams         *prometheus.GaugeVec
@@ -145,6 +146,10 @@ func New(reg prometheus.Registerer) *Metrics {
 			Name: "llmproc_router_rejections_total",
 			Help: "Requests the router answered itself with an error, by OpenAI error code.",
 		}, []string{"code"}),
+		poolExhausted: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "llmproc_pool_exhausted_total",
+			Help: "Requests whose last attempt Envoy allows got a retriable provider error (429, 500, 502, 503, 504), answered with error code pool_exhausted, by pool.",
+		}, []string{"pool"}),
 		reloads: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "llmproc_config_reloads_total",
 			Help: "Config reloads by result (ok, error).",
@@ -197,7 +202,7 @@ func New(reg prometheus.Registerer) *Metrics {
 		now: time.Now,
 	}
 	reg.MustRegister(m.tokenUsage, m.requestDuration, m.ttft, m.tokens, m.tokensEstimated, m.cost,
-		m.requests, m.usageUnknown, m.phase, m.routeDecisions, m.routerRejects,
+		m.requests, m.usageUnknown, m.phase, m.routeDecisions, m.routerRejects, m.poolExhausted,
 		m.reloads, m.lastReload, m.streams,
 		m.cacheRequests, m.cacheStores, m.cacheSkips, m.cacheErrors, m.cacheSaved, m.cacheStats,
 		m.budgetRequests, m.budgetFigures)
@@ -331,6 +336,12 @@ func (m *Metrics) RouterDecision(route, pool, class string) {
 // code (a bounded set from apierr).
 func (m *Metrics) RouterReject(code string) {
 	m.routerRejects.WithLabelValues(code).Inc()
+}
+
+// PoolExhausted counts a request whose last attempt got a retriable
+// provider error, so the client was answered pool_exhausted.
+func (m *Metrics) PoolExhausted(pool string) {
+	m.poolExhausted.WithLabelValues(pool).Inc()
 }
 
 // ConfigReload counts a config reload and, when it succeeded, sets the
