@@ -78,6 +78,7 @@ type Metrics struct {
 	cacheErrors     *prometheus.CounterVec
 	cacheSaved      *costCollector
 	cacheStats      *cacheStatsCollector
+	xds             *xdsMetrics // in xds.go
 	now             func() time.Time
 }
 
@@ -199,6 +200,7 @@ func New(reg prometheus.Registerer) *Metrics {
 			evictions: prometheus.NewDesc("llmproc_cache_evictions_total",
 				"Entries the in-process cache tier removed to make room.", nil, nil),
 		},
+		xds: newXDSMetrics(),
 		now: time.Now,
 	}
 	reg.MustRegister(m.tokenUsage, m.requestDuration, m.ttft, m.tokens, m.tokensEstimated, m.cost,
@@ -206,6 +208,7 @@ func New(reg prometheus.Registerer) *Metrics {
 		m.reloads, m.lastReload, m.streams,
 		m.cacheRequests, m.cacheStores, m.cacheSkips, m.cacheErrors, m.cacheSaved, m.cacheStats,
 		m.budgetRequests, m.budgetFigures)
+	reg.MustRegister(m.xds.collectors()...)
 	for _, r := range []string{CacheHit, CacheMiss, CacheBypass} {
 		m.cacheRequests.WithLabelValues(r)
 	}

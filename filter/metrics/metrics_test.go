@@ -103,6 +103,12 @@ func TestGolden(t *testing.T) {
 	m.CacheSaved("cheap", "gpt-4o-mini", usage.Cost(okUsage, mini))
 	m.CacheSaved("cheap", "gpt-4o-mini", usage.Cost(okUsage, mini))
 	m.CacheStats(func() (int64, int64, int64) { return 3, 1 << 20, 2 })
+	m.XDSSnapshot(XDSPushed, "0f1e2d3c4b5a6978")
+	m.XDSSnapshot(XDSUnchanged, "0f1e2d3c4b5a6978")
+	m.XDSSnapshot(XDSPushed, "8796a5b4c3d2e1f0") // replaces the info series
+	m.XDSRejected("cluster")
+	m.XDSStream()()
+	m.XDSStream()
 
 	const golden = "testdata/golden.prom"
 	if *update {
