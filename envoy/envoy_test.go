@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"flag"
+	"fmt"
 	"os"
 	"strings"
 	"testing"
@@ -431,8 +432,9 @@ func TestJSONFormatsEnvoyAccepts(t *testing.T) {
 	if err := h.GetHttpFilters()[1].GetTypedConfig().UnmarshalTo(router); err != nil {
 		t.Fatal(err)
 	}
-	formats := map[string]*structpb.Struct{
-		"local reply": h.GetLocalReplyConfig().GetMappers()[0].GetBodyFormatOverride().GetJsonFormat(),
+	formats := map[string]*structpb.Struct{}
+	for i, m := range h.GetLocalReplyConfig().GetMappers() {
+		formats[fmt.Sprintf("local reply mappers[%d]", i)] = m.GetBodyFormatOverride().GetJsonFormat()
 	}
 	for name, logs := range map[string][]*accesslogv3.AccessLog{"access_log": h.GetAccessLog(), "upstream_log": router.GetUpstreamLog()} {
 		if len(logs) != 1 {

@@ -6,14 +6,17 @@ import (
 	accesslogv3 "github.com/envoyproxy/go-control-plane/envoy/config/accesslog/v3"
 	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
 	listenerv3 "github.com/envoyproxy/go-control-plane/envoy/config/listener/v3"
+	routev3 "github.com/envoyproxy/go-control-plane/envoy/config/route/v3"
 	streamv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/access_loggers/stream/v3"
 	routerv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/http/router/v3"
 	hcmv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/network/http_connection_manager/v3"
+	matcherv3 "github.com/envoyproxy/go-control-plane/envoy/type/matcher/v3"
 	"google.golang.org/protobuf/types/known/durationpb"
 	"google.golang.org/protobuf/types/known/structpb"
 	"google.golang.org/protobuf/types/known/wrapperspb"
 
 	"github.com/llmproc/llmproc/filter/config"
+	"github.com/llmproc/llmproc/filter/extproc"
 )
 
 // Filter and extension names used on the listener.
@@ -44,6 +47,16 @@ const (
 // llmproc's own ext_proc immediate responses carry none of these flags, so
 // they (already OpenAI JSON) pass through unchanged; so does the catch-all 400.
 var LocalReplyFlags = []string{"UH", "UF", "UO", "NR", "NC", "URX", "UT", "UC", "UR", "LR", "UPE", "UMSDR", "SI", "DPE", "OM", "DF"}
+
+// ExhaustedFlags are the LocalReplyFlags that mean Envoy gave up on a pool
+// without a provider answer to pass on: no healthy backend (UH), or the last
+// try it was allowed ended in a connect failure, a reset, a per-try timeout
+// or a protocol error (UF, UC, UR, UT, UPE; URX when retries ran out). A
+// request with one of them and an x-llmproc-pool header gets the
+// pool_exhausted error, like a last provider error rewritten by the upstream
+// role. Overflow (UO, circuit breaking) is not among them: Envoy refused to
+// try, no backend failed.
+var ExhaustedFlags = []string{"UH", "UF", "URX", "UT", "UC", "UR", "UPE"}
 
 // Listener is the client-facing listener on envoy.listen. Its connection buffer
 // limit is BufferLimit, above limits.max_request_bytes, so the router role's
@@ -96,28 +109,85 @@ func HTTPConnectionManager(rt *config.Runtime) *hcmv3.HttpConnectionManager {
 
 // localReplyConfig rewrites the bodies of Envoy-generated failures (selected by
 // LocalReplyFlags) as OpenAI error JSON; other local replies are untouched.
+// Failures that exhaust a pool (ExhaustedFlags on a request the router role
+// gave a pool) say so first: code pool_exhausted, the pool, the attempts
+// made and the last failure, in Anthropic's error shape for /v1/messages
+// clients (x-llmproc-client: anthropic). The rest keep Envoy's response
+// code details as the code.
 //
 // The body has no "param": null. Envoy's json_format accepts only strings,
 // numbers, lists and nested structs (a null or bool is rejected when the
 // config loads), and a text_format JSON template would break on a reply body
 // containing a quote. OpenAI clients treat a missing param like a null one.
+// A json_format value that mixes text and command operators is rendered as
+// one string, an operator without a value as "-".
 func localReplyConfig() *hcmv3.LocalReplyConfig {
-	body := &structpb.Struct{Fields: map[string]*structpb.Value{
+	exhausted := "Pool \"%REQ(" + PoolHeader + ")%\" is exhausted: no backend answered (attempts: %UPSTREAM_REQUEST_ATTEMPT_COUNT%; " +
+		"last failure: %LOCAL_REPLY_BODY%; details: %RESPONSE_CODE_DETAILS%)"
+	openAI := &structpb.Struct{Fields: map[string]*structpb.Value{
+		"error": structpb.NewStructValue(strct(map[string]string{
+			"message": exhausted,
+			"type":    "server_error",
+			"code":    extproc.CodePoolExhausted,
+		})),
+	}}
+	anthropic := &structpb.Struct{Fields: map[string]*structpb.Value{
+		"type": structpb.NewStringValue("error"),
+		"error": structpb.NewStructValue(strct(map[string]string{
+			"type":    "api_error",
+			"message": exhausted,
+		})),
+	}}
+	generic := &structpb.Struct{Fields: map[string]*structpb.Value{
 		"error": structpb.NewStructValue(strct(map[string]string{
 			"message": "%LOCAL_REPLY_BODY%",
 			"type":    "upstream_error",
 			"code":    "%RESPONSE_CODE_DETAILS%",
 		})),
 	}}
-	return &hcmv3.LocalReplyConfig{Mappers: []*hcmv3.ResponseMapper{{
-		Filter: &accesslogv3.AccessLogFilter{FilterSpecifier: &accesslogv3.AccessLogFilter_ResponseFlagFilter{
-			ResponseFlagFilter: &accesslogv3.ResponseFlagFilter{Flags: LocalReplyFlags},
-		}},
+	poolSet := headerFilter(&routev3.HeaderMatcher{Name: PoolHeader,
+		HeaderMatchSpecifier: &routev3.HeaderMatcher_PresentMatch{PresentMatch: true}})
+	fromAnthropic := headerFilter(&routev3.HeaderMatcher{Name: extproc.HeaderClient,
+		HeaderMatchSpecifier: &routev3.HeaderMatcher_StringMatch{StringMatch: &matcherv3.StringMatcher{
+			MatchPattern: &matcherv3.StringMatcher_Exact{Exact: AnthropicClient},
+		}}})
+	return &hcmv3.LocalReplyConfig{Mappers: []*hcmv3.ResponseMapper{
+		jsonMapper(andFilter(flagFilter(ExhaustedFlags), poolSet, fromAnthropic), anthropic),
+		jsonMapper(andFilter(flagFilter(ExhaustedFlags), poolSet), openAI),
+		jsonMapper(flagFilter(LocalReplyFlags), generic),
+	}}
+}
+
+// AnthropicClient is the x-llmproc-client value the router role sets for
+// clients of Anthropic's Messages API.
+const AnthropicClient = "anthropic"
+
+func jsonMapper(f *accesslogv3.AccessLogFilter, body *structpb.Struct) *hcmv3.ResponseMapper {
+	return &hcmv3.ResponseMapper{
+		Filter: f,
 		BodyFormatOverride: &corev3.SubstitutionFormatString{
 			Format:      &corev3.SubstitutionFormatString_JsonFormat{JsonFormat: body},
 			ContentType: "application/json",
 		},
-	}}}
+	}
+}
+
+func flagFilter(flags []string) *accesslogv3.AccessLogFilter {
+	return &accesslogv3.AccessLogFilter{FilterSpecifier: &accesslogv3.AccessLogFilter_ResponseFlagFilter{
+		ResponseFlagFilter: &accesslogv3.ResponseFlagFilter{Flags: flags},
+	}}
+}
+
+func headerFilter(m *routev3.HeaderMatcher) *accesslogv3.AccessLogFilter {
+	return &accesslogv3.AccessLogFilter{FilterSpecifier: &accesslogv3.AccessLogFilter_HeaderFilter{
+		HeaderFilter: &accesslogv3.HeaderFilter{Header: m},
+	}}
+}
+
+func andFilter(fs ...*accesslogv3.AccessLogFilter) *accesslogv3.AccessLogFilter {
+	return &accesslogv3.AccessLogFilter{FilterSpecifier: &accesslogv3.AccessLogFilter_AndFilter{
+		AndFilter: &accesslogv3.AndFilter{Filters: fs},
+	}}
 }
 
 func stdoutLog(format *structpb.Struct) *accesslogv3.AccessLog {

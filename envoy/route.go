@@ -1,6 +1,7 @@
 package envoy
 
 import (
+	"slices"
 	"time"
 
 	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
@@ -12,14 +13,14 @@ import (
 	"google.golang.org/protobuf/types/known/wrapperspb"
 
 	"github.com/llmproc/llmproc/filter/config"
+	"github.com/llmproc/llmproc/filter/extproc"
 )
 
 // RetryOn is the router's retry condition: connection failures and resets
-// before response headers, plus the RetriableStatusCodes.
+// before response headers, plus extproc.RetriableStatusCodes (shared with
+// the upstream role, which treats one of them on the last try as the pool
+// being exhausted).
 const RetryOn = "connect-failure,refused-stream,reset,retriable-status-codes"
-
-// RetriableStatusCodes are the provider answers worth another attempt.
-var RetriableStatusCodes = []uint32{429, 500, 502, 503, 504}
 
 // NoPoolBody is the catch-all route's answer when the router role selected no
 // pool (llmproc unreachable in fail-open setups, or a request that bypassed it).
@@ -92,7 +93,7 @@ func retryPolicy(rt *config.Runtime) *routev3.RetryPolicy {
 	e := rt.Source.Envoy
 	return &routev3.RetryPolicy{
 		RetryOn:              RetryOn,
-		RetriableStatusCodes: RetriableStatusCodes,
+		RetriableStatusCodes: slices.Clone(extproc.RetriableStatusCodes),
 		NumRetries:           wrapperspb.UInt32(*e.NumRetries),
 		PerTryTimeout:        durationpb.New(e.PerTryTimeout.Duration),
 		RetryBackOff: &routev3.RetryPolicy_RetryBackOff{
