@@ -420,14 +420,14 @@ func (x *exchange) router() (event, <-chan event, func()) {
 		case res.connFail:
 			stat("upstream_cx_connect_fail")
 			cl.record(h, 0, true, e)
-			lr = &localReply{status: 503, body: "upstream connect error or disconnect/reset before headers. reset reason: connection failure", details: "upstream_reset_before_response_started{connection_failure}", flags: []string{"UF"}}
+			lr = &localReply{status: 503, body: resetBody(n, "connection failure"), details: "upstream_reset_before_response_started{connection_failure}", flags: []string{"UF"}}
 			if pol != nil && pol.retriableReset(true) {
 				retry, limit = retriesLeft > 0, retriesLeft == 0
 			}
 		default:
 			stat("upstream_rq_rx_reset")
 			cl.record(h, 0, true, e)
-			lr = &localReply{status: 503, body: "upstream connect error or disconnect/reset before headers. reset reason: connection termination", details: "upstream_reset_before_response_started{connection_termination}", flags: []string{"UC"}}
+			lr = &localReply{status: 503, body: resetBody(n, "connection termination"), details: "upstream_reset_before_response_started{connection_termination}", flags: []string{"UC"}}
 			if pol != nil && pol.retriableReset(false) {
 				retry, limit = retriesLeft > 0, retriesLeft == 0
 			}
@@ -473,6 +473,17 @@ func (x *exchange) router() (event, <-chan event, func()) {
 		}
 		return res.first, res.rest, finish
 	}
+}
+
+// resetBody is Envoy's local reply body for an attempt reset before response
+// headers (router.cc): "retried and the latest" is added when the attempt was
+// a retry.
+func resetBody(attempt int, reason string) string {
+	retried := ""
+	if attempt > 1 {
+		retried = "retried and the latest "
+	}
+	return "upstream connect error or disconnect/reset before headers. " + retried + "reset reason: " + reason
 }
 
 func (x *exchange) upstreamLog(res attemptResult, code int, lr *localReply) {

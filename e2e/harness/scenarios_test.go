@@ -528,6 +528,11 @@ func TestRetryOntoNextPriority(t *testing.T) {
 	}
 }
 
+// TestRetriesExhausted: the last upstream answer is passed on (URX set, but
+// no local reply, so no mapper applies); retries ending in connect failures
+// make a local reply, which an and_filter of flags and a request header
+// selects and a json_format value mixing text and operators renders as one
+// string.
 func TestRetriesExhausted(t *testing.T) {
 	tests := []struct {
 		name      string
@@ -535,9 +540,14 @@ func TestRetriesExhausted(t *testing.T) {
 		dead      bool
 		want      int
 		wantFlags string
+		wantBody  string
 	}{
-		{"last upstream response forwarded", func(w http.ResponseWriter, _ *http.Request, _ []byte) { w.WriteHeader(503) }, false, 503, "URX"},
-		{"connect failure", nil, true, 503, "UF,URX"},
+		{"last upstream response forwarded", func(w http.ResponseWriter, _ *http.Request, _ []byte) {
+			w.WriteHeader(503)
+			io.WriteString(w, "busy") //nolint:errcheck
+		}, false, 503, "URX", "busy"},
+		{"connect failure", nil, true, 503, "UF,URX",
+			`{"error":{"code":"pool_exhausted","message":"pool \"a\" after 2 attempts: upstream connect error or disconnect/reset before headers. retried and the latest reset reason: connection failure (upstream_reset_before_response_started{connection_failure}; -)"}}` + "\n"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -551,11 +561,15 @@ func TestRetriesExhausted(t *testing.T) {
 			e := start(t, bsParams{
 				Proc: startProc(t, fp), PoolA: []endpoint{{addr, 0, "a"}},
 				Retry:    `{retry_on: "5xx", num_retries: 1, retry_back_off: {base_interval: 0.001s}}`,
-				HCMExtra: `          access_log: [{name: envoy.access_loggers.stdout, typed_config: {"@type": type.googleapis.com/envoy.extensions.access_loggers.stream.v3.StdoutAccessLog, log_format: {text_format_source: {inline_string: "%RESPONSE_FLAGS%\n"}}}}]`,
+				HCMExtra: `          access_log: [{name: envoy.access_loggers.stdout, typed_config: {"@type": type.googleapis.com/envoy.extensions.access_loggers.stream.v3.StdoutAccessLog, log_format: {text_format_source: {inline_string: "%RESPONSE_FLAGS%\n"}}}}]
+          local_reply_config:
+            mappers:
+            - filter: {and_filter: {filters: [{response_flag_filter: {flags: [UH, UF, URX]}}, {header_filter: {header: {name: x-llmproc-pool, present_match: true}}}]}}
+              body_format_override: {json_format: {error: {code: pool_exhausted, message: 'pool "%REQ(x-llmproc-pool)%" after %UPSTREAM_REQUEST_ATTEMPT_COUNT% attempts: %LOCAL_REPLY_BODY% (%RESPONSE_CODE_DETAILS%; %REQ(x-absent)%)'}}}`,
 			}, log)
-			resp, _ := mustDo(t, e, "POST", "/", `{}`, nil)
-			if resp.StatusCode != tt.want {
-				t.Errorf("status %d, want %d", resp.StatusCode, tt.want)
+			resp, body := mustDo(t, e, "POST", "/", `{}`, nil)
+			if resp.StatusCode != tt.want || body != tt.wantBody {
+				t.Errorf("got %d %q, want %d %q", resp.StatusCode, body, tt.want, tt.wantBody)
 			}
 			if strings.TrimSpace(log.wait(1)) != tt.wantFlags {
 				t.Errorf("flags %q, want %q", log.wait(0), tt.wantFlags)
