@@ -560,7 +560,7 @@ func TestRetriesExhausted(t *testing.T) {
 			log := newSyncLog()
 			e := start(t, bsParams{
 				Proc: startProc(t, fp), PoolA: []endpoint{{addr, 0, "a"}},
-				Retry:    `{retry_on: "5xx", num_retries: 1, retry_back_off: {base_interval: 0.001s}}`,
+				Retry: `{retry_on: "5xx", num_retries: 1, retry_back_off: {base_interval: 0.001s}}`,
 				HCMExtra: `          access_log: [{name: envoy.access_loggers.stdout, typed_config: {"@type": type.googleapis.com/envoy.extensions.access_loggers.stream.v3.StdoutAccessLog, log_format: {text_format_source: {inline_string: "%RESPONSE_FLAGS%\n"}}}}]
           local_reply_config:
             mappers:
