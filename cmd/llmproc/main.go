@@ -47,6 +47,9 @@ commands:
   serve         -config FILE           run the ext_proc server (both filter roles), /metrics and /healthz
   validate      -config FILE           load and compile the config; print every problem
   envoy-config  -config FILE [-o OUT]  render the Envoy bootstrap for the config
+  route-test    -config FILE [-json] REQUESTS.jsonl...
+                                       route requests offline: features, class, rule, pool;
+                                       exits 1 when one is routed otherwise than it expects
   version                              print the version
 `
 
@@ -76,6 +79,12 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 			return errUsage
 		}
 		return envoyConfig(*cfgPath, *out, stdout)
+	case "route-test":
+		asJSON := fs.Bool("json", false, "print one JSON result per request")
+		if err := fs.Parse(args); err != nil {
+			return errUsage
+		}
+		return routeTest(*cfgPath, fs.Args(), *asJSON, stdout)
 	case "version":
 		v := version
 		if bi, ok := debug.ReadBuildInfo(); ok && v == "dev" && bi.Main.Version != "" && bi.Main.Version != "(devel)" {

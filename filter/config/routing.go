@@ -5,9 +5,11 @@ import (
 	"fmt"
 	"hash/fnv"
 	"math/rand/v2"
+	"net/http"
 	"slices"
 	"strings"
 
+	"github.com/llmproc/llmproc/filter/apierr"
 	"github.com/llmproc/llmproc/filter/route"
 )
 
@@ -215,6 +217,24 @@ var (
 	// ErrNoRoute: a routing-only name that no rule matched.
 	ErrNoRoute = errors.New("no routing rule matched")
 )
+
+// DecisionError turns Decide's outcome into the client's error: 404
+// model_not_found, 400 no_route, 403 request_denied for a deny rule; nil when
+// the request is routed.
+func DecisionError(d Decision, err error, model string) *apierr.Error {
+	switch {
+	case errors.Is(err, ErrUnknownModel):
+		return &apierr.Error{Status: http.StatusNotFound, Type: apierr.TypeInvalidRequest, Code: "model_not_found", Param: "model",
+			Message: "The model `" + model + "` does not exist or you do not have access to it."}
+	case err != nil:
+		return &apierr.Error{Status: http.StatusBadRequest, Type: apierr.TypeInvalidRequest, Code: "no_route", Param: "model",
+			Message: "No routing rule matched this request for model `" + model + "`."}
+	case d.Deny != "":
+		return &apierr.Error{Status: http.StatusForbidden, Type: apierr.TypeInvalidRequest, Code: "request_denied",
+			Message: d.Deny + " (routing rule " + d.Route + ")"}
+	}
+	return nil
+}
 
 // NeedsFeatures reports whether some rule reads more than the model name, so
 // the router must compute the request's features (and classify it).

@@ -2,7 +2,6 @@ package extproc
 
 import (
 	"context"
-	"errors"
 	"net/http"
 	"slices"
 	"strconv"
@@ -180,16 +179,8 @@ func (r *router) decide(model string, body []byte) (config.Decision, route.Featu
 	if d.EvalError != "" {
 		r.s.log.Warn("routing rule condition failed; it counted as no match", "err", d.EvalError)
 	}
-	switch {
-	case errors.Is(err, config.ErrUnknownModel):
-		return d, f, &apierr.Error{Status: http.StatusNotFound, Type: apierr.TypeInvalidRequest, Code: "model_not_found", Param: "model",
-			Message: "The model `" + model + "` does not exist or you do not have access to it."}
-	case err != nil:
-		return d, f, &apierr.Error{Status: http.StatusBadRequest, Type: apierr.TypeInvalidRequest, Code: "no_route", Param: "model",
-			Message: "No routing rule matched this request for model `" + model + "`."}
-	case d.Deny != "":
-		return d, f, &apierr.Error{Status: http.StatusForbidden, Type: apierr.TypeInvalidRequest, Code: "request_denied",
-			Message: d.Deny + " (routing rule " + d.Route + ")"}
+	if e := config.DecisionError(d, err, model); e != nil {
+		return d, f, e
 	}
 	return d, f, nil
 }

@@ -1,0 +1,103 @@
+package routetest
+
+import (
+	"bytes"
+	"encoding/json"
+	"strings"
+	"testing"
+
+	"github.com/llmproc/llmproc/filter/config"
+)
+
+const cfg = `
+backends:
+  - {name: openai, schema: openai, url: https://api.openai.com}
+models:
+  - {name: gpt-4o-mini, pool: cheap}
+pools:
+  - {name: cheap, backends: [{backend: openai}]}
+  - {name: code, backends: [{backend: openai, model: gpt-4.1}]}
+routing:
+  tenant_header: X-Tenant
+routes:
+  - {name: blocked, match: {when: 'tenant == "blocked"'}, deny: suspended}
+  - {name: code, match: {model: auto, when: 'class == "code"'}, pool: code}
+  - {name: rest, match: {model: auto}, pool: cheap}
+`
+
+func runtime(t *testing.T) *config.Runtime {
+	t.Helper()
+	c, err := config.Parse([]byte(cfg))
+	if err != nil {
+		t.Fatal(err)
+	}
+	rt, err := config.Topology(c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return rt
+}
+
+func TestRun(t *testing.T) {
+	in := strings.Join([]string{
+		`# comment`,
+		``,
+		`{"model":"auto","messages":[{"role":"user","content":"hello"}]}`,
+		`{"name":"code","body":{"model":"auto","messages":[{"role":"user","content":"` + "```go\\nfunc f() {}\\n```" + `"}]},"expect":{"rule":"code","pool":"code","class":"code"}}`,
+		`{"name":"tenant","headers":{"X-Tenant":"blocked"},"body":{"model":"gpt-4o-mini","messages":[{"role":"user","content":"hi"}]},"expect":{"error":"request_denied"}}`,
+		`{"name":"wrong","body":{"model":"auto","messages":[{"role":"user","content":"hi"}]},"expect":{"pool":"code","class":"code"}}`,
+		`{"name":"unexpected error","body":{"model":"nope","messages":[{"role":"user","content":"hi"}]},"expect":{"pool":"cheap"}}`,
+		`{"name":"bad body","body":{"messages":[]},"expect":{"error":"missing_required_parameter"}}`,
+	}, "\n")
+	var out bytes.Buffer
+	failed, err := Run(runtime(t), strings.NewReader(in), &out, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if failed != 2 {
+		t.Errorf("failed = %d, want 2\n%s", failed, out.String())
+	}
+	var got []Result
+	dec := json.NewDecoder(&out)
+	for dec.More() {
+		var r Result
+		if err := dec.Decode(&r); err != nil {
+			t.Fatal(err)
+		}
+		got = append(got, r)
+	}
+	want := []struct {
+		line     int
+		rule     string
+		pool     string
+		errCode  string
+		mismatch int
+	}{
+		{3, "rest", "cheap", "", 0},
+		{4, "code", "code", "", 0},
+		{5, "blocked", "", "request_denied", 0},
+		{6, "rest", "cheap", "", 2},
+		{7, "", "", "model_not_found", 2},
+		{8, "", "", "missing_required_parameter", 0},
+	}
+	if len(got) != len(want) {
+		t.Fatalf("%d results, want %d", len(got), len(want))
+	}
+	for i, w := range want {
+		g := got[i]
+		if g.Line != w.line || g.Rule != w.rule || g.Pool != w.pool || g.Error != w.errCode || len(g.Mismatch) != w.mismatch {
+			t.Errorf("result %d = %+v, want %+v", i, g, w)
+		}
+	}
+}
+
+func TestRunBadLine(t *testing.T) {
+	_, err := Run(runtime(t), strings.NewReader("{\"model\":\n"), &bytes.Buffer{}, false)
+	if err == nil || !strings.Contains(err.Error(), "line 1") {
+		t.Errorf("err = %v, want one naming line 1", err)
+	}
+	_, err = Run(runtime(t), strings.NewReader(`{"body":{},"expekt":{}}`), &bytes.Buffer{}, false)
+	if err == nil || !strings.Contains(err.Error(), "expekt") {
+		t.Errorf("err = %v, want one naming the unknown field", err)
+	}
+}
