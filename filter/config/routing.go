@@ -21,7 +21,8 @@ type Routing struct {
 	// are set, and defaults to them.
 	TenantHeader string `yaml:"tenant_header"`
 	// Headers lists request headers rules may read as headers["name"]
-	// (lowercased; "" when the request has none).
+	// (lowercased; "" when the request has none). Headers a condition names
+	// by a literal key (headers["x-team"]) are read without being listed.
 	Headers []string `yaml:"headers"`
 	// Classifier tunes the task classifier's thresholds and weights.
 	Classifier route.ClassifierConfig `yaml:"classifier"`
@@ -370,6 +371,13 @@ func (r *Runtime) compileRouting(c *Config) []error {
 				errs = append(errs, fmt.Errorf("%s.match.when: %w", p, err))
 			}
 			r.needsFeatures = true
+			if ru.when != nil {
+				for _, h := range ru.when.HeaderKeys() {
+					if !slices.Contains(r.RouteHeaders, h) {
+						r.RouteHeaders = append(r.RouteHeaders, h)
+					}
+				}
+			}
 		}
 		ru.pool = pool(p+".pool", rt.Pool)
 		total := 0

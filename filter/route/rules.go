@@ -3,6 +3,7 @@ package route
 import (
 	"errors"
 	"fmt"
+	"regexp"
 	"strings"
 
 	"github.com/google/cel-go/cel"
@@ -97,6 +98,20 @@ func (e *Env) Compile(expr string) (*Condition, error) {
 		return nil, err
 	}
 	return &Condition{src: expr, prg: prg}, nil
+}
+
+// headerKey finds headers["name"] and headers.name in an expression.
+var headerKey = regexp.MustCompile(`\bheaders\s*(?:\[\s*(?:"([^"\\]+)"|'([^'\\]+)')\s*\]|\.([A-Za-z_][A-Za-z0-9_]*))`)
+
+// HeaderKeys lists the header names the expression reads by a literal key,
+// lowercased, so the router can read them without a routing.headers entry
+// (a missing map key would be an evaluation error otherwise).
+func (c *Condition) HeaderKeys() []string {
+	var out []string
+	for _, m := range headerKey.FindAllStringSubmatch(c.src, -1) {
+		out = append(out, strings.ToLower(m[1]+m[2]+m[3]))
+	}
+	return out
 }
 
 // String returns the expression as written.

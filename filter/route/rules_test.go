@@ -83,3 +83,17 @@ func TestFeaturesUserAndAnthropicSystem(t *testing.T) {
 		t.Errorf("user %q", f.User)
 	}
 }
+
+func TestHeaderKeys(t *testing.T) {
+	env, err := NewEnv()
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := env.Compile(`headers["X-Team"] == "a" || headers['x-tier'] == "b" || headers.x_debug == "1" || "x-other" in headers`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := strings.Join(c.HeaderKeys(), ","); got != "x-team,x-tier,x_debug" {
+		t.Errorf("HeaderKeys = %q", got)
+	}
+}
