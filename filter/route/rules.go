@@ -34,10 +34,6 @@ var Vars = []struct {
 	{"signals", "list(string)", "why the class was chosen, e.g. code:fence"},
 }
 
-// costLimit bounds one condition's evaluation, so a rule over a long list
-// (signals.exists(...)) cannot run away. Ordinary rules cost well under 100.
-const costLimit = 10_000
-
 // Env type-checks rule conditions. Building one costs about a millisecond, so
 // a config load builds one and compiles every rule with it.
 type Env struct{ env *cel.Env }
@@ -93,7 +89,10 @@ func (e *Env) Compile(expr string) (*Condition, error) {
 	if !ast.OutputType().IsExactType(cel.BoolType) {
 		return nil, fmt.Errorf("the expression is of type %s; a condition must be a bool", ast.OutputType())
 	}
-	prg, err := e.env.Program(ast, cel.EvalOptions(cel.OptOptimize), cel.CostLimit(costLimit))
+	// No runtime cost limit: its tracking doubles evaluation time, and every
+	// collection a condition can range over is small (signals has at most
+	// MaxSignals entries, headers only the configured ones).
+	prg, err := e.env.Program(ast, cel.EvalOptions(cel.OptOptimize))
 	if err != nil {
 		return nil, err
 	}
@@ -118,7 +117,7 @@ func (c *Condition) HeaderKeys() []string {
 func (c *Condition) String() string { return c.src }
 
 // Eval evaluates the condition against f. An evaluation error (a missing map
-// key, the cost limit) is returned; callers treat it as no match.
+// key, a type mismatch at run time) is returned; callers treat it as no match.
 func (c *Condition) Eval(f *Features) (bool, error) {
 	out, _, err := c.prg.Eval(activation{f})
 	if err != nil {
