@@ -69,8 +69,8 @@ func TestFeaturesFields(t *testing.T) {
 		},
 		{
 			name: "assistant text counts for tokens",
-			body: `{"messages":[{"role":"assistant","content":"12345678"}]}`,
-			want: Features{EstimatedInputTokens: 2, Messages: 1},
+			body: `{"messages":[{"role":"assistant","content":"12345678"}]}`, // digits: half a token each
+			want: Features{EstimatedInputTokens: 4, Messages: 1},
 		},
 	}
 	for _, tt := range tests {
