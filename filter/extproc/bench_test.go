@@ -77,35 +77,47 @@ func BenchmarkRouterRequest(b *testing.B) {
 	for _, bb := range benchBodies {
 		b.Run(bb.name, func(b *testing.B) {
 			s, rt := benchServer(b)
-			body := readBenchdata(b, bb.file)
-			req := reqHeaders(clientRequestHeaders(len(body)), nil)
-			hb := bodyRequest(body)
-
-			r := &router{s: s, rt: rt}
-			if _, err := r.requestHeaders(req, req.GetRequestHeaders()); err != nil {
-				b.Fatal(err)
-			}
-			resp, err := r.requestBody(hb)
-			if err != nil {
-				b.Fatal(err)
-			}
-			if got := setHeaders(resp.GetRequestBody().GetResponse())[HeaderPool]; got != "cheap" {
-				b.Fatalf("pool %q, want cheap", got)
-			}
-
-			b.SetBytes(int64(len(body)))
-			b.ReportAllocs()
-			b.ResetTimer()
-			for b.Loop() {
-				r := &router{s: s, rt: rt}
-				if _, err := r.requestHeaders(req, req.GetRequestHeaders()); err != nil {
-					b.Fatal(err)
-				}
-				if _, err := r.requestBody(hb); err != nil {
-					b.Fatal(err)
-				}
-			}
+			benchRouter(b, s, rt, readBenchdata(b, bb.file), "cheap")
 		})
+	}
+}
+
+// BenchmarkRouterRules is BenchmarkRouterRequest for "auto" under rules that
+// need the request's features: the body is also parsed for features and
+// classified, and the rules' CEL conditions run.
+func BenchmarkRouterRules(b *testing.B) {
+	rt := rulesRuntime(b)
+	s := New(Options{Config: fixedRuntime{rt}, Metrics: metrics.New(prometheus.NewRegistry())})
+	for _, bb := range benchBodies {
+		b.Run(bb.name, func(b *testing.B) {
+			body := []byte(strings.Replace(string(readBenchdata(b, bb.file)), `"model":"gpt-4o-mini"`, `"model":"auto"`, 1))
+			benchRouter(b, s, rt, body, "code")
+		})
+	}
+}
+
+func benchRouter(b *testing.B, s *Server, rt *config.Runtime, body []byte, wantPool string) {
+	req := reqHeaders(clientRequestHeaders(len(body)), nil)
+	hb := bodyRequest(body)
+	route := func() *extprocv3.ProcessingResponse {
+		r := &router{s: s, rt: rt}
+		if _, err := r.requestHeaders(req, req.GetRequestHeaders()); err != nil {
+			b.Fatal(err)
+		}
+		resp, err := r.requestBody(hb)
+		if err != nil {
+			b.Fatal(err)
+		}
+		return resp
+	}
+	if got := setHeaders(route().GetRequestBody().GetResponse())[HeaderPool]; got != wantPool {
+		b.Fatalf("pool %q, want %s", got, wantPool)
+	}
+	b.SetBytes(int64(len(body)))
+	b.ReportAllocs()
+	b.ResetTimer()
+	for b.Loop() {
+		route()
 	}
 }
 

@@ -168,11 +168,8 @@ func (r *router) requestBody(b *extprocv3.HttpBody) (*extprocv3.ProcessingRespon
 // needs more than the model name) and applies the routing rules.
 func (r *router) decide(model string, body []byte) (config.Decision, route.Features, *apierr.Error) {
 	f := route.Features{Model: model}
-	if r.rt.NeedsFeatures() {
-		var err error
-		if f, err = r.rt.Classifier.Features(body); err != nil {
-			return config.Decision{}, f, apierr.From(err)
-		}
+	if r.rt.NeedsFeatures() { // parseChat has validated the body
+		f = r.rt.Classifier.FeaturesOfValid(body)
 	}
 	f.Client, f.Tenant, f.Headers = r.clientSchema(), r.tenant, r.headers
 	d, err := r.rt.Decide(&f)

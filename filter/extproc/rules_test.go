@@ -11,7 +11,7 @@ import (
 )
 
 const rulesConfig = `
-limits: {max_request_bytes: 65536}
+limits: {max_request_bytes: 1048576}
 backends:
   - {name: primary, schema: openai, url: "http://127.0.0.1:1", credential: {env: KEY_A}}
   - {name: claude, schema: anthropic, url: "http://127.0.0.1:3", credential: {env: KEY_B}}

@@ -25,8 +25,6 @@
 package route
 
 import (
-	"unicode/utf8"
-
 	"github.com/tidwall/gjson"
 
 	"github.com/llmproc/llmproc/filter/apierr"
@@ -76,14 +74,20 @@ type Features struct {
 // Features parses body once and returns its features and class. A body that
 // is not a JSON object is a 400 invalid_request_error.
 func (c *Classifier) Features(body []byte) (Features, error) {
-	var f Features
 	if !gjson.ValidBytes(body) {
-		return f, apierr.BadRequest("invalid_json", "the request body is not valid JSON")
+		return Features{}, apierr.BadRequest("invalid_json", "the request body is not valid JSON")
 	}
+	if !gjson.ParseBytes(body).IsObject() {
+		return Features{}, apierr.BadRequest("invalid_json", "the request body must be a JSON object")
+	}
+	return c.FeaturesOfValid(body), nil
+}
+
+// FeaturesOfValid is Features for a body the caller has already checked is a
+// valid JSON object (the router has), saving a validation pass.
+func (c *Classifier) FeaturesOfValid(body []byte) Features {
+	var f Features
 	root := gjson.ParseBytes(body)
-	if !root.IsObject() {
-		return f, apierr.BadRequest("invalid_json", "the request body must be a JSON object")
-	}
 	var text scratch
 	chars := 0
 	toolBytes := 0
@@ -100,8 +104,8 @@ func (c *Classifier) Features(body []byte) (Features, error) {
 		case "system":
 			// Anthropic's Messages API keeps the system prompt out of messages.
 			system := func(s string) {
-				n := utf8.RuneCountInString(s)
-				chars += n + extra(s)
+				n, units := measure(s)
+				chars += units
 				f.SystemChars += n
 				text.add(s)
 			}
@@ -139,12 +143,22 @@ func (c *Classifier) Features(body []byte) (Features, error) {
 			}
 			v.ForEach(func(_, m gjson.Result) bool {
 				f.Messages++
-				role := m.Get("role").Str
+				var role string
+				var content gjson.Result
+				m.ForEach(func(k, v gjson.Result) bool {
+					switch k.Str {
+					case "role":
+						role = v.Str
+					case "content":
+						content = v
+					}
+					return true
+				})
 				system := role == "system" || role == "developer"
 				keep := system || role == "user" || role == ""
 				addText := func(s string) {
-					n := utf8.RuneCountInString(s)
-					chars += n + extra(s)
+					n, units := measure(s)
+					chars += units
 					if system {
 						f.SystemChars += n
 					}
@@ -152,7 +166,6 @@ func (c *Classifier) Features(body []byte) (Features, error) {
 						text.add(s)
 					}
 				}
-				content := m.Get("content")
 				switch {
 				case content.Type == gjson.String:
 					addText(content.Str)
@@ -174,25 +187,30 @@ func (c *Classifier) Features(body []byte) (Features, error) {
 	})
 	f.EstimatedInputTokens = (chars + toolBytes + 3) / 4
 	f.Class, f.Signals = c.classify(text.b, &f)
-	return f, nil
+	return f
 }
 
-// extra returns the quarter-tokens a text needs beyond one per character:
-// CJK scripts (kana, CJK ideographs, Hangul: U+3000–U+D7FF, whose UTF-8 lead
-// bytes are 0xE3–0xED) take about 0.7 tokens a character under BPE, so two
-// more; a digit takes about half a token (numbers split into groups of up to
-// three digits, and their separators are tokens of their own), so one more.
-func extra(s string) int {
+// measure returns a text's characters (code points) and its quarter-tokens:
+// one per character, plus two for each character of a CJK script (kana, CJK
+// ideographs, Hangul: U+3000–U+D7FF, whose UTF-8 lead bytes are 0xE3–0xED;
+// BPE takes about 0.7 tokens for one), plus one for each digit (numbers split
+// into groups of up to three digits, and their separators are tokens of their
+// own: about half a token a digit). One pass over the bytes.
+func measure(s string) (chars, units int) {
 	wide, digits := 0, 0
 	for i := 0; i < len(s); i++ {
-		switch c := s[i]; {
+		c := s[i]
+		if c&0xC0 != 0x80 { // not a continuation byte: a character starts
+			chars++
+		}
+		switch {
 		case c >= 0xE3 && c <= 0xED:
 			wide++
 		case c >= '0' && c <= '9':
 			digits++
 		}
 	}
-	return 2*wide + digits
+	return chars, chars + 2*wide + digits
 }
 
 // scratch accumulates lowercased message text separated by newlines.
