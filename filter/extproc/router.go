@@ -160,6 +160,7 @@ func (r *router) requestBody(b *extprocv3.HttpBody) (*extprocv3.ProcessingRespon
 			"route":           structpb.NewStringValue(d.Route),
 			"pool":            structpb.NewStringValue(d.Pool.Name),
 			"requested_model": structpb.NewStringValue(strings.Clone(model)),
+			"class":           structpb.NewStringValue(string(f.Class)),
 		}),
 	}, nil
 }
