@@ -30,6 +30,7 @@ import (
 	"github.com/llmproc/llmproc/filter/extproc"
 	"github.com/llmproc/llmproc/filter/metrics"
 	"github.com/llmproc/llmproc/filter/translate"
+	"github.com/llmproc/llmproc/filter/xds"
 )
 
 // Options configures Run.
@@ -111,6 +112,19 @@ func Run(ctx context.Context, o Options) error {
 	healthpb.RegisterHealthServer(gs, hs)
 	hs.SetServingStatus("", healthpb.HealthCheckResponse_SERVING)
 	hs.SetServingStatus(extprocv3.ExternalProcessor_ServiceDesc.ServiceName, healthpb.HealthCheckResponse_SERVING)
+	// envoy.xds: Envoy's clusters, listener and routes over ADS on the same
+	// gRPC server, built from the runtime the filter serves. Its streams
+	// never end by themselves, so stopXDS ends them when shutdown starts.
+	xdsCtx, stopXDS := context.WithCancel(context.Background())
+	defer stopXDS()
+	var ads *xds.Server
+	if cfg.Envoy.XDS {
+		ads = xds.New(xdsCtx, xds.Options{Logger: log, Metrics: m})
+		if err := ads.Update(rt); err != nil {
+			return err
+		}
+		ads.Register(gs)
+	}
 
 	addrs := Addrs{GRPC: gl.Addr().String()}
 	var draining atomic.Bool // set once shutdown starts; /healthz then fails
@@ -145,6 +159,11 @@ func Run(ctx context.Context, o Options) error {
 			return
 		}
 		log.Info("config reloaded")
+		if ads != nil {
+			if err := ads.Update(store.Load()); err != nil {
+				log.Error("xds snapshot not updated; Envoy keeps the previous one", "err", err)
+			}
+		}
 	})
 	if o.Ready != nil {
 		o.Ready(addrs)
@@ -160,6 +179,7 @@ func Run(ctx context.Context, o Options) error {
 	// move away while in-flight streams finish.
 	draining.Store(true)
 	hs.Shutdown()
+	stopXDS()
 	grace := store.Load().Source.Limits.ShutdownGrace.Duration
 	log.Info("shutting down", "grace", grace)
 	stopped := make(chan struct{})
