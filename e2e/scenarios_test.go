@@ -191,14 +191,15 @@ func TestRateLimitedRetryAfter(t *testing.T) {
 		t.Errorf("attempts: primary %d, secondary %d", len(e.primary.Requests()), len(e.secondary.Requests()))
 	}
 
-	// When every backend throttles, the client gets the provider's 429 as OpenAI JSON.
+	// When every backend throttles, the client gets one 429 saying the pool
+	// is exhausted, with the provider's code and message in it.
 	throttle := func(fakeopenai.Request) fakeopenai.Behaviour {
 		return fakeopenai.Behaviour{Status: 429, ErrorType: "rate_limit_error", ErrorCode: "rate_limit_exceeded"}
 	}
 	e.primary.Script(throttle)
 	e.secondary.Script(throttle)
 	r = e.post(t, chat("gpt-4o-mini", false, ""))
-	wantOpenAIError(t, r, 429, "rate_limit_exceeded")
+	wantExhausted(t, r, 429, "rate_limit_exceeded", "Too Many Requests")
 }
 
 func TestStreamCutMidway(t *testing.T) {
