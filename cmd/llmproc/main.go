@@ -47,6 +47,10 @@ commands:
   serve         -config FILE           run the ext_proc server (both filter roles), /metrics and /healthz
   validate      -config FILE           load and compile the config; print every problem
   envoy-config  -config FILE [-o OUT]  render the Envoy bootstrap for the config
+                [-ads]                 one that takes listener, routes and clusters from llmproc (envoy.xds)
+                [-target istio|kubernetes|envoy] [-namespace NS] [-gateway NAME] ...
+                                       or the Istio gateway and EnvoyFilters, llmproc's own
+                                       Kubernetes objects, or a plain Envoy Deployment
   route-test    -config FILE [-json] REQUESTS.jsonl...
                                        route requests offline: features, class, rule, pool;
                                        exits 1 when one is routed otherwise than it expects
@@ -75,10 +79,15 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return validate(*cfgPath, stdout)
 	case "envoy-config":
 		out := fs.String("o", "-", "output file, - for stdout")
+		ads := fs.Bool("ads", false, "render the bootstrap for llmproc's ADS server (envoy.xds): only the llmproc cluster is static")
+		target := targetFlags(fs)
 		if err := fs.Parse(args); err != nil {
 			return errUsage
 		}
-		return envoyConfig(*cfgPath, *out, stdout)
+		if target.name != targetBootstrap {
+			return target.render(*cfgPath, *out, stdout)
+		}
+		return envoyConfig(*cfgPath, *out, *ads, stdout)
 	case "route-test":
 		asJSON := fs.Bool("json", false, "print one JSON result per request")
 		if err := fs.Parse(args); err != nil {
@@ -116,7 +125,7 @@ func validate(path string, stdout io.Writer) error {
 	return nil
 }
 
-func envoyConfig(path, out string, stdout io.Writer) error {
+func envoyConfig(path, out string, ads bool, stdout io.Writer) error {
 	cfg, err := config.Load(path)
 	if err != nil {
 		return err
@@ -125,11 +134,15 @@ func envoyConfig(path, out string, stdout io.Writer) error {
 	if err != nil {
 		return err
 	}
-	bs, err := envoy.Bootstrap(rt)
+	render, check := envoy.Bootstrap, envoy.Check
+	if ads {
+		render, check = envoy.ADSBootstrap, envoy.CheckADSBootstrap
+	}
+	bs, err := render(rt)
 	if err != nil {
 		return err
 	}
-	if err := envoy.Check(bs, rt); err != nil {
+	if err := check(bs, rt); err != nil {
 		return fmt.Errorf("rendered Envoy config is invalid: %w", err)
 	}
 	y, err := envoy.YAML(bs)
