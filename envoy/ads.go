@@ -199,3 +199,13 @@ func CheckADS(bs *bootstrapv3.Bootstrap, res *Resources, rt *config.Runtime) err
 	}
 	return errors.Join(c.errs...)
 }
+
+// CheckADSBootstrap is CheckADS with the resources llmproc serves for rt,
+// for checking `envoy-config -ads` output; its signature matches Check.
+func CheckADSBootstrap(bs *bootstrapv3.Bootstrap, rt *config.Runtime) error {
+	res, err := ADSResources(rt)
+	if err != nil {
+		return err
+	}
+	return CheckADS(bs, res, rt)
+}
