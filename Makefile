@@ -5,7 +5,7 @@ STATICCHECK ?= honnef.co/go/tools/cmd/staticcheck@v0.8.2
 CONFIG      ?= examples/quickstart/llmproc.yaml
 BIN         := bin/llmproc
 
-.PHONY: all build run deps test lint unit e2e bench load envoy check-envoy clean
+.PHONY: all build run deps test lint unit e2e bench load envoy kubectl-validate check-envoy clean
 
 all: build
 
@@ -60,9 +60,17 @@ load: build
 	$(GO) build -o bin/load ./e2e/load
 	taskset -c 0 bin/load -server-cpus 1 -llmproc-bin $(BIN) -concurrency 16 -duration 10s -answer both
 
-# Re-render the checked-in Envoy bootstrap from the quickstart config.
+# Re-render the checked-in Envoy bootstrap from the quickstart config, and the
+# Istio and Kubernetes renderings (envoy/istio, examples/kubernetes) of the
+# quickstart, routing-by-task and openai configs.
 envoy:
-	$(GO) test ./envoy -run TestGolden -update
+	$(GO) test ./envoy ./envoy/mesh -run TestGolden -update
+
+# Optional: the API server's schema and CEL validation of those renderings,
+# offline (envoy/mesh TestKubectlValidate skips without the tool).
+kubectl-validate:
+	$(GO) install sigs.k8s.io/kubectl-validate@v0.0.4
+	$(GO) test ./envoy/mesh -run TestKubectlValidate -v
 
 clean:
 	rm -rf bin
