@@ -93,10 +93,10 @@ func (u *upstream) settle(outcome string, usageKnown bool, pico, tokens int64) {
 		return
 	}
 	// A failed attempt that ends the request gives the reservation back: a
-	// status Envoy's retry policy never retries (4xx but 429), or the last
+	// status Envoy's retry policy never retries (RetriableStatusCodes), or the last
 	// try Envoy may make (x-envoy-attempt-count, rendered on the virtual
 	// host). Other failed tries keep it for the retry.
-	retriable := u.status == http.StatusTooManyRequests || u.status >= 500
+	retriable := retriableStatus(u.status)
 	release := outcome == "error" && (!retriable || u.lastAttempt())
 	if !release && (outcome != "ok" || !usageKnown) {
 		return
