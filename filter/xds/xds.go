@@ -80,10 +80,11 @@ type Server struct {
 	cache cachev3.SnapshotCache
 	ads   serverv3.Server
 
-	mu      sync.Mutex
+	update  sync.Mutex                  // serializes Update
+	mu      sync.Mutex                  // guards the fields below
 	version string                      // the snapshot served, "" before Update
 	streams map[int64]*stream           // open SOTW streams by id
-	pending map[int64]map[string]string // last version sent per stream and type URL
+	sent    map[int64]map[string]string // last version sent, per stream and type URL
 }
 
 // stream is what the server remembers of one open ADS stream.
@@ -97,7 +98,7 @@ type stream struct {
 // shutting down, or gRPC's graceful stop waits for streams that never end.
 func New(ctx context.Context, o Options) *Server {
 	s := &Server{ctx: ctx, log: o.Logger, m: o.Metrics,
-		streams: map[int64]*stream{}, pending: map[int64]map[string]string{}}
+		streams: map[int64]*stream{}, sent: map[int64]map[string]string{}}
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)
 	}
@@ -137,9 +138,12 @@ func (s *Server) Update(rt *config.Runtime) error {
 		s.m.XDSSnapshot(resultError, "")
 		return err
 	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if version == s.version {
+	// One Update at a time; s.mu is not held while the cache hands the
+	// snapshot to the streams, whose callbacks take it.
+	s.update.Lock()
+	defer s.update.Unlock()
+	previous := s.Version()
+	if version == previous {
 		s.m.XDSSnapshot(resultUnchanged, version)
 		s.log.Debug("xds snapshot unchanged", "version", version)
 		return nil
@@ -148,13 +152,16 @@ func (s *Server) Update(rt *config.Runtime) error {
 		s.m.XDSSnapshot(resultError, version)
 		return fmt.Errorf("xds: set snapshot: %w", err)
 	}
+	s.mu.Lock()
+	s.version = version
+	streams := len(s.streams)
+	s.mu.Unlock()
 	s.m.XDSSnapshot(resultPushed, version)
-	s.log.Info("xds snapshot pushed", "version", version, "previous", s.version,
+	s.log.Info("xds snapshot pushed", "version", version, "previous", previous,
 		"clusters", len(snap.GetResources(resourcev3.ClusterType)),
 		"listeners", len(snap.GetResources(resourcev3.ListenerType)),
 		"route_configs", len(snap.GetResources(resourcev3.RouteType)),
-		"streams", len(s.streams))
-	s.version = version
+		"streams", streams)
 	return nil
 }
 
@@ -237,7 +244,7 @@ func (s *Server) opened(_ context.Context, id int64, _ string) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.streams[id] = &stream{done: done}
-	s.pending[id] = map[string]string{}
+	s.sent[id] = map[string]string{}
 	return nil
 }
 
@@ -245,7 +252,7 @@ func (s *Server) closed(id int64, node *corev3.Node) {
 	s.mu.Lock()
 	st := s.streams[id]
 	delete(s.streams, id)
-	delete(s.pending, id)
+	delete(s.sent, id)
 	s.mu.Unlock()
 	if st != nil {
 		st.done()
@@ -264,7 +271,7 @@ func (s *Server) request(id int64, req *discoveryv3.DiscoveryRequest) error {
 	if first {
 		st.node = req.GetNode().GetId()
 	}
-	rejected, sent := s.pending[id][req.GetTypeUrl()]
+	rejected, sent := s.sent[id][req.GetTypeUrl()]
 	s.mu.Unlock()
 	if first {
 		s.log.Info("ADS stream opened", "stream", id, "node", req.GetNode().GetId(), "cluster", req.GetNode().GetCluster())
@@ -287,7 +294,7 @@ func (s *Server) request(id int64, req *discoveryv3.DiscoveryRequest) error {
 func (s *Server) response(_ context.Context, id int64, _ *discoveryv3.DiscoveryRequest, resp *discoveryv3.DiscoveryResponse) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if p := s.pending[id]; p != nil {
+	if p := s.sent[id]; p != nil {
 		p[resp.GetTypeUrl()] = resp.GetVersionInfo()
 	}
 }
