@@ -5,7 +5,7 @@ STATICCHECK ?= honnef.co/go/tools/cmd/staticcheck@v0.8.2
 CONFIG      ?= examples/quickstart/llmproc.yaml
 BIN         := bin/llmproc
 
-.PHONY: all build run deps test lint unit e2e bench load envoy kubectl-validate check-envoy clean
+.PHONY: all build run deps tools test lint unit e2e bench load envoy kubectl-validate check-envoy clean
 
 all: build
 
@@ -36,8 +36,15 @@ deps:
 	done
 
 # Every test: vet, staticcheck, unit tests and e2e with the race detector.
-test: deps lint
+# kubectl-validate (built from the module proxy, once) checks the rendered
+# Kubernetes and Istio manifests with the API server's own schemas.
+test: deps lint tools
 	$(GO) test -race -count=1 ./...
+
+KUBECTL_VALIDATE := $(shell $(GO) env GOPATH)/bin/kubectl-validate
+tools: $(KUBECTL_VALIDATE)
+$(KUBECTL_VALIDATE):
+	$(GO) install sigs.k8s.io/kubectl-validate@v0.0.4
 
 lint:
 	$(GO) mod download
@@ -68,8 +75,7 @@ envoy:
 
 # Optional: the API server's schema and CEL validation of those renderings,
 # offline (envoy/mesh TestKubectlValidate skips without the tool).
-kubectl-validate:
-	$(GO) install sigs.k8s.io/kubectl-validate@v0.0.4
+kubectl-validate: tools
 	$(GO) test ./envoy/mesh -run TestKubectlValidate -v
 
 clean:
