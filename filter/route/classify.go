@@ -199,7 +199,8 @@ type hit struct {
 	score float64
 }
 
-// classify scores the lowercased text plus structural features.
+// classify scores text, the lowercased head and tail of the message text
+// (scratch.lower), and the structural features.
 func (c *Classifier) classify(text []byte, f *Features) (Class, []string) {
 	var scores [4]float64
 	var hits [32]hit
@@ -213,12 +214,6 @@ func (c *Classifier) classify(text []byte, f *Features) (Class, []string) {
 			hits[nh] = hit{class, name, s}
 			nh++
 		}
-	}
-	if max := c.cfg.MaxClassifyBytes; len(text) > max {
-		// Head and tail, joined in place: text is this request's scratch.
-		n := copy(text[max/2:], "\n")
-		n += copy(text[max/2+n:], text[len(text)-max/2:])
-		text = text[:max/2+n]
 	}
 	if n := bytes.Count(text, []byte("```")); n > 0 {
 		add(0, "fence", c.cfg.FenceWeight*float64(min((n+1)/2, c.cfg.MaxHitsPerKeyword)))

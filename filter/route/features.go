@@ -186,7 +186,7 @@ func (c *Classifier) FeaturesOfValid(body []byte) Features {
 		return true
 	})
 	f.EstimatedInputTokens = (chars + toolBytes + 3) / 4
-	f.Class, f.Signals = c.classify(text.b, &f)
+	f.Class, f.Signals = c.classify(text.lower(c.cfg.MaxClassifyBytes), &f)
 	return f
 }
 
@@ -213,20 +213,57 @@ func measure(s string) (chars, units int) {
 	return chars, chars + 2*wide + digits
 }
 
-// scratch accumulates lowercased message text separated by newlines.
-type scratch struct{ b []byte }
+// scratch collects the message texts the classifier reads, without copying
+// them, and lowers only the part it will scan.
+type scratch struct {
+	parts []string
+	n     int // bytes of the texts joined with newlines
+}
 
 func (s *scratch) add(t string) {
-	if len(s.b) == 0 {
-		s.b = make([]byte, 0, len(t)+64)
-	} else {
-		s.b = append(s.b, '\n')
+	if len(s.parts) > 0 {
+		s.n++
 	}
-	for i := 0; i < len(t); i++ {
-		ch := t[i]
-		if 'A' <= ch && ch <= 'Z' {
-			ch += 'a' - 'A'
+	s.parts = append(s.parts, t)
+	s.n += len(t)
+}
+
+// lower returns the texts joined with newlines and lowercased (ASCII). When
+// they are longer than max bytes, it returns the first max/2 bytes, a
+// newline and the last max/2 bytes: instructions usually sit at either end,
+// and the classifier's cost stays bounded on big bodies.
+func (s *scratch) lower(max int) []byte {
+	if s.n <= max {
+		return s.appendRange(make([]byte, 0, s.n), 0, s.n)
+	}
+	b := make([]byte, 0, max+1)
+	b = s.appendRange(b, 0, max/2)
+	b = append(b, '\n')
+	return s.appendRange(b, s.n-max/2, s.n)
+}
+
+// appendRange appends bytes [from, to) of the joined text, lowercased.
+func (s *scratch) appendRange(b []byte, from, to int) []byte {
+	pos := 0 // offset of the current part in the joined text
+	for i, t := range s.parts {
+		if i > 0 {
+			if pos >= from && pos < to {
+				b = append(b, '\n')
+			}
+			pos++
 		}
-		s.b = append(s.b, ch)
+		lo, hi := max(from-pos, 0), min(to-pos, len(t))
+		for j := lo; j < hi; j++ {
+			ch := t[j]
+			if 'A' <= ch && ch <= 'Z' {
+				ch += 'a' - 'A'
+			}
+			b = append(b, ch)
+		}
+		pos += len(t)
+		if pos >= to {
+			break
+		}
 	}
+	return b
 }

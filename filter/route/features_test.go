@@ -308,3 +308,23 @@ func BenchmarkFeatures(b *testing.B) {
 		})
 	}
 }
+
+// TestScratchLower checks the head-and-tail window against joining,
+// lowering and cutting the whole text, for every window size.
+func TestScratchLower(t *testing.T) {
+	parts := []string{"Hello", "", "WORLD of Code", "x", "Tail PART"}
+	var s scratch
+	for _, p := range parts {
+		s.add(p)
+	}
+	whole := strings.ToLower(strings.Join(parts, "\n"))
+	for max := 0; max <= len(whole)+2; max++ {
+		want := whole
+		if len(whole) > max {
+			want = whole[:max/2] + "\n" + whole[len(whole)-max/2:]
+		}
+		if got := string(s.lower(max)); got != want {
+			t.Errorf("lower(%d) = %q, want %q", max, got, want)
+		}
+	}
+}
