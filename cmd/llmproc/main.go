@@ -149,8 +149,13 @@ func envoyConfig(path, out string, ads bool, stdout io.Writer) error {
 	if err != nil {
 		return err
 	}
+	return writeOut(out, y, stdout)
+}
+
+// writeOut writes a rendering to the file out, or to stdout for "-".
+func writeOut(out string, y []byte, stdout io.Writer) error {
 	if out == "-" {
-		_, err = stdout.Write(y)
+		_, err := stdout.Write(y)
 		return err
 	}
 	return os.WriteFile(out, y, 0o644)

@@ -75,9 +75,5 @@ func (t *targetOptions) render(path, out string, stdout io.Writer) error {
 	if err != nil {
 		return err
 	}
-	if out == "-" {
-		_, err = stdout.Write(y)
-		return err
-	}
-	return os.WriteFile(out, y, 0o644)
+	return writeOut(out, y, stdout)
 }

@@ -96,11 +96,13 @@ func BenchmarkRouterRules(b *testing.B) {
 	}
 }
 
-func benchRouter(b *testing.B, s *Server, rt *config.Runtime, body []byte, wantPool string) {
+// routeOnce returns a function that runs one router request phase (headers
+// and body) for body.
+func routeOnce(b *testing.B, s *Server, rt *config.Runtime, body []byte) func() *extprocv3.ProcessingResponse {
 	req := reqHeaders(clientRequestHeaders(len(body)), nil)
 	hb := bodyRequest(body)
-	route := func() *extprocv3.ProcessingResponse {
-		r := &router{s: s, rt: rt}
+	return func() *extprocv3.ProcessingResponse {
+		r := &router{s: s, rt: rt, ctx: context.Background()}
 		if _, err := r.requestHeaders(req, req.GetRequestHeaders()); err != nil {
 			b.Fatal(err)
 		}
@@ -110,6 +112,10 @@ func benchRouter(b *testing.B, s *Server, rt *config.Runtime, body []byte, wantP
 		}
 		return resp
 	}
+}
+
+func benchRouter(b *testing.B, s *Server, rt *config.Runtime, body []byte, wantPool string) {
+	route := routeOnce(b, s, rt, body)
 	if got := setHeaders(route().GetRequestBody().GetResponse())[HeaderPool]; got != wantPool {
 		b.Fatalf("pool %q, want %s", got, wantPool)
 	}
@@ -296,19 +302,7 @@ func BenchmarkRouterCache(b *testing.B) {
 	s := New(Options{Config: fixedRuntime{rt}, Metrics: metrics.New(prometheus.NewRegistry()),
 		Cache: &CacheTiers{Local: local, TTL: time.Hour, MaxEntryBytes: 1 << 20}})
 	body := []byte(strings.Replace(string(readBenchdata(b, "chat_2k.json")), `"temperature":0.2`, `"temperature":0`, 1))
-	req := reqHeaders(clientRequestHeaders(len(body)), nil)
-	hb := bodyRequest(body)
-	route := func() *extprocv3.ProcessingResponse {
-		r := &router{s: s, rt: rt, ctx: context.Background()}
-		if _, err := r.requestHeaders(req, req.GetRequestHeaders()); err != nil {
-			b.Fatal(err)
-		}
-		resp, err := r.requestBody(hb)
-		if err != nil {
-			b.Fatal(err)
-		}
-		return resp
-	}
+	route := routeOnce(b, s, rt, body)
 	miss := route()
 	keyHex := setHeaders(miss.GetRequestBody().GetResponse())[HeaderCacheKey]
 	b.Run("miss", func(b *testing.B) {

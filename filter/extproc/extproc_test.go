@@ -81,8 +81,14 @@ func newHarnessFor(t *testing.T, rt *config.Runtime, tiers *CacheTiers) *harness
 // testRuntime compiles testConfig with a body limit, credentials from a fake
 // environment ("sk-" + lowercased variable name).
 func testRuntime(tb testing.TB, maxRequestBytes int) *config.Runtime {
+	return compileTest(tb, fmt.Sprintf(testConfig, maxRequestBytes))
+}
+
+// compileTest compiles a YAML config with credentials from a fake environment
+// ("sk-" + lowercased variable name).
+func compileTest(tb testing.TB, yaml string) *config.Runtime {
 	tb.Helper()
-	cfg, err := config.Parse(fmt.Appendf(nil, testConfig, maxRequestBytes))
+	cfg, err := config.Parse([]byte(yaml))
 	if err != nil {
 		tb.Fatal(err)
 	}

@@ -39,18 +39,7 @@ routes:
     pool: cheap
 `
 
-func rulesRuntime(tb testing.TB) *config.Runtime {
-	tb.Helper()
-	cfg, err := config.Parse([]byte(rulesConfig))
-	if err != nil {
-		tb.Fatal(err)
-	}
-	rt, err := config.Compile(cfg, func(k string) string { return "sk-" + strings.ToLower(k) })
-	if err != nil {
-		tb.Fatal(err)
-	}
-	return rt
-}
+func rulesRuntime(tb testing.TB) *config.Runtime { return compileTest(tb, rulesConfig) }
 
 func TestRouterRules(t *testing.T) {
 	h := newHarnessFor(t, rulesRuntime(t), nil)

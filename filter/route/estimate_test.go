@@ -1,10 +1,7 @@
 package route
 
 import (
-	"bufio"
-	"bytes"
 	"math"
-	"os"
 	"slices"
 	"strings"
 	"testing"
@@ -30,17 +27,7 @@ func TestEstimatorError(t *testing.T) {
 		groups := map[string][]float64{} // group → relative errors (estimate/true - 1)
 		var order []string
 		for _, file := range []string{"testdata/classify.jsonl", "testdata/tokens.jsonl"} {
-			data, err := os.ReadFile(file)
-			if err != nil {
-				t.Fatal(err)
-			}
-			sc := bufio.NewScanner(bytes.NewReader(data))
-			sc.Buffer(nil, 1<<20)
-			for sc.Scan() {
-				line := sc.Bytes()
-				if len(bytes.TrimSpace(line)) == 0 {
-					continue
-				}
+			for _, line := range fixtures(t, file) {
 				f, err := c.Features(line)
 				if err != nil {
 					t.Fatal(err)

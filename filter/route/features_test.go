@@ -1,7 +1,6 @@
 package route
 
 import (
-	"bufio"
 	"bytes"
 	"encoding/json"
 	"errors"
@@ -200,20 +199,10 @@ func TestConfig(t *testing.T) {
 const accuracyFloor = 0.94
 
 func TestFixtureAccuracy(t *testing.T) {
-	data, err := os.ReadFile("testdata/classify.jsonl")
-	if err != nil {
-		t.Fatal(err)
-	}
 	c := NewClassifier(ClassifierConfig{})
 	confusion := map[Class]map[Class]int{}
 	total, correct := 0, 0
-	sc := bufio.NewScanner(bytes.NewReader(data))
-	sc.Buffer(nil, 1<<20)
-	for sc.Scan() {
-		line := sc.Bytes()
-		if len(bytes.TrimSpace(line)) == 0 {
-			continue
-		}
+	for _, line := range fixtures(t, "testdata/classify.jsonl") {
 		var row struct {
 			Class Class `json:"class"`
 		}
@@ -327,4 +316,20 @@ func TestScratchLower(t *testing.T) {
 			t.Errorf("lower(%d) = %q, want %q", max, got, want)
 		}
 	}
+}
+
+// fixtures returns the non-blank lines of a JSON-lines file in testdata.
+func fixtures(t *testing.T, file string) [][]byte {
+	t.Helper()
+	data, err := os.ReadFile(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out [][]byte
+	for line := range bytes.Lines(data) {
+		if line = bytes.TrimSpace(line); len(line) > 0 {
+			out = append(out, line)
+		}
+	}
+	return out
 }
