@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"hash/fnv"
+	"maps"
 	"math/rand/v2"
 	"net/http"
 	"slices"
@@ -103,6 +104,17 @@ func (v *validator) validateRouting(c *Config, pools map[string]bool, names map[
 	for i, h := range r.Headers {
 		if !validHeaderName(h) {
 			v.add(fmt.Sprintf("routing.headers[%d]", i), "invalid header name %q", h)
+		}
+	}
+	for _, class := range slices.Sorted(maps.Keys(r.Classifier.Keywords)) {
+		p := "routing.classifier.keywords." + string(class)
+		if class == route.ClassChat || !slices.Contains(route.Classes, class) {
+			v.add(p, "unknown class %q (want code, reasoning, extraction or creative)", class)
+		}
+		for i, k := range r.Classifier.Keywords[class] {
+			if strings.TrimSpace(k) == "" {
+				v.add(fmt.Sprintf("%s[%d]", p, i), "is empty")
+			}
 		}
 	}
 	env, err := route.NewEnv()

@@ -1,6 +1,10 @@
 package route
 
-import "bytes"
+import (
+	"bytes"
+	"slices"
+	"strings"
+)
 
 // ClassifierConfig holds the classifier's weights and thresholds. A zero
 // field takes its default (see DefaultClassifierConfig); a negative weight
@@ -23,6 +27,10 @@ type ClassifierConfig struct {
 	// instructions usually sit at either end), which bounds the cost on big
 	// bodies. Token estimation always covers the whole text.
 	MaxClassifyBytes int `yaml:"max_classify_bytes"`
+	// Keywords adds cues of your own per class (code, reasoning, extraction,
+	// creative), weight 1 each (times KeywordWeight): a single word matches
+	// as a whole word, a phrase at a word start, case-insensitively.
+	Keywords map[Class][]string `yaml:"keywords"`
 }
 
 // DefaultClassifierConfig returns the defaults used for zero fields.
@@ -53,8 +61,9 @@ type Classifier struct {
 	// keywords to try at a word start. The rest (symbols) are searched.
 	words    map[string]int
 	prefixes map[string][]prefixKW
-	scanned  []bool // by slot: counted by searching the whole text
-	nkw      int    // keyword slots, one per entry of the keyword tables
+	scanned  []bool       // by slot: counted by searching the whole text
+	nkw      int          // keyword slots, one per entry of the keyword tables
+	tables   [4][]keyword // the built-in keywords plus ClassifierConfig.Keywords
 }
 
 // prefixKW is a keyword matched at word starts.
@@ -92,7 +101,15 @@ func NewClassifier(c ClassifierConfig) *Classifier {
 		c.MaxHitsPerKeyword = d.MaxHitsPerKeyword
 	}
 	cl := &Classifier{cfg: c, words: map[string]int{}, prefixes: map[string][]prefixKW{}}
-	for _, table := range keywords {
+	for i, table := range keywords {
+		cl.tables[i] = slices.Clone(table)
+		for _, s := range c.Keywords[Classes[i]] {
+			if s = strings.ToLower(strings.TrimSpace(s)); s != "" {
+				cl.tables[i] = append(cl.tables[i], keyword{s, 1, true})
+			}
+		}
+	}
+	for _, table := range cl.tables {
 		for _, k := range table {
 			switch {
 			case k.word && isWord(k.s):
@@ -220,7 +237,7 @@ func (c *Classifier) classify(text []byte, f *Features) (Class, []string) {
 	}
 	counts := c.countWords(text)
 	slot := 0
-	for class, table := range keywords {
+	for class, table := range c.tables {
 		for _, k := range table {
 			n := int(counts[slot])
 			if c.scanned[slot] {

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"slices"
 	"strings"
 	"testing"
 
@@ -332,4 +333,16 @@ func fixtures(t *testing.T, file string) [][]byte {
 		}
 	}
 	return out
+}
+
+func TestCustomKeywords(t *testing.T) {
+	body := []byte(`{"messages":[{"role":"user","content":"Why does the quarterly Salesforce sync keep dropping contacts?"}]}`)
+	f, _ := NewClassifier(ClassifierConfig{}).Features(body)
+	if f.Class == ClassCode {
+		t.Fatalf("built-in tables already call this code; pick another example")
+	}
+	f, _ = NewClassifier(ClassifierConfig{Keywords: map[Class][]string{ClassCode: {"Salesforce", "sync keep"}}}).Features(body)
+	if f.Class != ClassCode || !slices.Contains(f.Signals, "code:salesforce") {
+		t.Errorf("class %s signals %v, want code with code:salesforce", f.Class, f.Signals)
+	}
 }
