@@ -49,6 +49,7 @@ type plan struct {
 	localReply  *localReplyConfig
 	clusters    map[string]*cluster
 	grpcTargets map[string]string // ext_proc cluster name → host:port
+	rds         bool              // the route configuration came from RDS
 }
 
 type vhost struct {
@@ -151,6 +152,11 @@ var supported = map[string][]string{
 	"envoy.config.cluster.v3.Cluster":                                                   {"name", "type", "connect_timeout", "load_assignment", "outlier_detection", "typed_extension_protocol_options", "transport_socket", "transport_socket_matches", "dns_lookup_family", "lb_policy", "circuit_breakers", "http2_protocol_options", "metadata", "common_lb_config"},
 	"envoy.extensions.filters.http.ext_proc.v3.ExternalProcessor":                       {"grpc_service", "failure_mode_allow", "processing_mode", "request_attributes", "response_attributes", "message_timeout", "stat_prefix", "mutation_rules", "max_message_timeout", "allow_mode_override", "metadata_options", "route_cache_action", "disable_clear_route_cache", "send_body_without_waiting_for_header_response", "allowed_override_modes", "status_on_error", "allow_content_length_header"},
 	"envoy.extensions.upstreams.http.v3.HttpProtocolOptions":                            {"explicit_http_config", "http_filters", "common_http_protocol_options", "upstream_http_protocol_options"},
+	"envoy.config.bootstrap.v3.Bootstrap.DynamicResources":                              {"lds_config", "cds_config", "ads_config"},
+	"envoy.config.core.v3.ConfigSource":                                                 {"ads", "resource_api_version"},
+	"envoy.config.core.v3.ApiConfigSource":                                              {"api_type", "transport_api_version", "grpc_services", "set_node_on_first_message_only"},
+	"envoy.config.core.v3.GrpcService":                                                  {"envoy_grpc"},
+	"envoy.config.core.v3.GrpcService.EnvoyGrpc":                                        {"cluster_name"},
 	"envoy.config.cluster.v3.OutlierDetection":                                          {"consecutive_5xx", "interval", "base_ejection_time", "max_ejection_percent", "enforcing_consecutive_5xx", "consecutive_gateway_failure", "enforcing_consecutive_gateway_failure", "max_ejection_time", "enforcing_success_rate", "enforcing_failure_percentage"},
 }
 
@@ -181,19 +187,44 @@ func dur(d *durationpb.Duration, def time.Duration) time.Duration {
 	return d.AsDuration()
 }
 
-func compile(bs *bootstrapv3.Bootstrap, opts Options) (*plan, error) {
+// dynamic is what compile needs to know about a bootstrap folded from ADS
+// resources (adsState.fold).
+type dynamic struct {
+	// prev is the plan served now: its clusters whose config is unchanged
+	// are taken over with their state (hosts, outlier ejections,
+	// connections), as Envoy keeps a cluster a CDS update does not change.
+	prev *plan
+	// rds: the listener's route configuration came from RDS, where
+	// validate_clusters defaults to false.
+	rds bool
+}
+
+// compile turns bs into a plan; dyn is nil for a static bootstrap.
+func compile(bs *bootstrapv3.Bootstrap, opts Options, dyn *dynamic) (*plan, error) {
 	sr := bs.GetStaticResources()
-	if len(bs.GetDynamicResources().GetLdsConfig().GetPath()) > 0 || bs.GetDynamicResources() != nil {
-		return nil, errors.New("dynamic_resources: unsupported by the harness")
+	if bs.GetDynamicResources() != nil {
+		return nil, errors.New("dynamic_resources: only ADS is supported by the harness (see Start)")
 	}
 	if len(sr.GetListeners()) == 0 {
 		return nil, errors.New("static_resources.listeners: none")
 	}
 	p := &plan{clusters: map[string]*cluster{}, grpcTargets: map[string]string{}}
+	var prev map[string]*cluster
+	if dyn != nil {
+		p.rds = dyn.rds
+		if dyn.prev != nil {
+			prev = dyn.prev.clusters
+		}
+	}
 	var errs []error
+	kept := map[string]bool{}
 	for i, c := range sr.GetClusters() {
 		if _, dup := p.clusters[c.GetName()]; dup {
 			errs = append(errs, fmt.Errorf("clusters[%d]: duplicate name %q", i, c.GetName()))
+			continue
+		}
+		if old := prev[c.GetName()]; old != nil && proto.Equal(old.src, c) {
+			p.clusters[c.GetName()], kept[c.GetName()] = old, true
 			continue
 		}
 		cl, err := compileCluster(c, fmt.Sprintf("clusters[%d]", i))
@@ -212,6 +243,9 @@ func compile(bs *bootstrapv3.Bootstrap, opts Options) (*plan, error) {
 	}
 	// Upstream http_filters are compiled once all clusters are known.
 	for i, c := range sr.GetClusters() {
+		if kept[c.GetName()] {
+			continue
+		}
 		if err := p.compileUpstreamFilters(c, p.clusters[c.GetName()], fmt.Sprintf("clusters[%d]", i)); err != nil {
 			errs = append(errs, err)
 		}
@@ -325,6 +359,13 @@ func (p *plan) compileRoutes(rc *routev3.RouteConfiguration, path string) error 
 	if err := checkFields(rc, path); err != nil {
 		return err
 	}
+	// validate_clusters defaults to true for an inline route_config and to
+	// false for one from RDS, where a route to an unknown cluster answers
+	// cluster_not_found_response_code instead.
+	validate := !p.rds
+	if v := rc.GetValidateClusters(); v != nil {
+		validate = v.GetValue()
+	}
 	for i, vh := range rc.GetVirtualHosts() {
 		vp := fmt.Sprintf("%s.virtual_hosts[%d]", path, i)
 		if err := checkFields(vh, vp); err != nil {
@@ -332,7 +373,7 @@ func (p *plan) compileRoutes(rc *routev3.RouteConfiguration, path string) error 
 		}
 		v := &vhost{name: vh.GetName(), domains: vh.GetDomains()}
 		for j, r := range vh.GetRoutes() {
-			rt, err := p.compileRoute(r, fmt.Sprintf("%s.routes[%d]", vp, j))
+			rt, err := p.compileRoute(r, fmt.Sprintf("%s.routes[%d]", vp, j), validate)
 			if err != nil {
 				return err
 			}
@@ -344,7 +385,7 @@ func (p *plan) compileRoutes(rc *routev3.RouteConfiguration, path string) error 
 	return nil
 }
 
-func (p *plan) compileRoute(r *routev3.Route, path string) (*route, error) {
+func (p *plan) compileRoute(r *routev3.Route, path string, validateCluster bool) (*route, error) {
 	if err := checkFields(r, path); err != nil {
 		return nil, err
 	}
@@ -406,7 +447,7 @@ func (p *plan) compileRoute(r *routev3.Route, path string) (*route, error) {
 		return nil, err
 	}
 	rt.cluster, rt.clusterHeader = a.GetCluster(), a.GetClusterHeader()
-	if rt.cluster != "" {
+	if rt.cluster != "" && validateCluster {
 		if _, ok := p.clusters[rt.cluster]; !ok {
 			return nil, fmt.Errorf("%s.route.cluster: unknown cluster %q", path, rt.cluster)
 		}
@@ -574,7 +615,7 @@ func compileCluster(c *clusterv3.Cluster, path string) (*cluster, error) {
 	if c.GetLbPolicy() == clusterv3.Cluster_CLUSTER_PROVIDED {
 		return nil, fmt.Errorf("%s.lb_policy: CLUSTER_PROVIDED (aggregate clusters) unsupported by the harness", path)
 	}
-	cl := &cluster{name: c.GetName(), connectTimeout: dur(c.GetConnectTimeout(), 5*time.Second)}
+	cl := &cluster{name: c.GetName(), src: c, connectTimeout: dur(c.GetConnectTimeout(), 5*time.Second)}
 	if c.GetHttp2ProtocolOptions() != nil {
 		cl.http2 = true
 	}

@@ -36,15 +36,21 @@ type Options struct {
 
 // Envoy is a running harness.
 type Envoy struct {
-	p      *plan
+	p      atomic.Pointer[plan] // the plan new requests use
 	logger *slog.Logger
 	root   context.Context
 	cancel context.CancelFunc
 	ln     net.Listener
 	srv    *http.Server
-	conns  []*grpc.ClientConn
 	log    *logWriter
 	reqSeq atomic.Uint64
+	ads    *adsClient    // nil for a static bootstrap
+	adsEnd chan struct{} // closed when the ADS client stops
+
+	setup   sync.Mutex                  // guards the fields below (install, Close)
+	conns   map[string]*grpc.ClientConn // ext_proc connections by target
+	retired []*cluster                  // clusters of replaced plans
+	addr    string                      // the first plan's listener address
 
 	mu       sync.Mutex
 	counters map[string]uint64
@@ -53,41 +59,37 @@ type Envoy struct {
 func insecureCreds() credentials.TransportCredentials { return insecure.NewCredentials() }
 
 // Start compiles bs, dials the ext_proc services and serves the first
-// static listener. Configuration the harness does not implement is an
-// error. ctx bounds nothing after Start returns; use Close.
+// static listener. With dynamic_resources (ADS), it first fetches the
+// clusters, listener and route configurations over ADS the way Envoy does
+// (see the package doc) and serves once they have arrived. Configuration
+// the harness does not implement is an error. ctx bounds the start only;
+// use Close.
 func Start(ctx context.Context, bs *bootstrapv3.Bootstrap, opts Options) (*Envoy, error) {
 	if err := ctx.Err(); err != nil {
-		return nil, err
-	}
-	p, err := compile(bs, opts)
-	if err != nil {
 		return nil, err
 	}
 	logger := opts.Logger
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
-	e := &Envoy{p: p, logger: logger, counters: map[string]uint64{}, log: &logWriter{w: opts.AccessLog}}
+	e := &Envoy{logger: logger, counters: map[string]uint64{}, log: &logWriter{w: opts.AccessLog}, conns: map[string]*grpc.ClientConn{}}
 	e.root, e.cancel = context.WithCancel(context.Background())
-	conns := map[string]*grpc.ClientConn{}
-	procs := slices.Clone(p.filters)
-	for _, cl := range p.clusters {
-		cl.newTransports()
-		procs = append(procs, cl.filters...)
-	}
-	for _, pc := range procs {
-		conn, ok := conns[pc.target]
-		if !ok {
-			if conn, err = dialProc(pc.target); err != nil {
-				e.Close() //nolint:errcheck
-				return nil, fmt.Errorf("ext_proc %s: %w", pc.target, err)
-			}
-			conns[pc.target] = conn
-			e.conns = append(e.conns, conn)
+	if bs.GetDynamicResources() != nil {
+		if err := e.startADS(ctx, bs, opts); err != nil {
+			e.Close() //nolint:errcheck
+			return nil, err
 		}
-		pc.client = extprocv3.NewExternalProcessorClient(conn)
+	} else {
+		p, err := compile(bs, opts, nil)
+		if err == nil {
+			err = e.install(p)
+		}
+		if err != nil {
+			e.Close() //nolint:errcheck
+			return nil, err
+		}
 	}
-	ln, err := net.Listen("tcp", p.listenAddr)
+	ln, err := net.Listen("tcp", e.p.Load().listenAddr)
 	if err != nil {
 		e.Close() //nolint:errcheck
 		return nil, err
@@ -96,6 +98,50 @@ func Start(ctx context.Context, bs *bootstrapv3.Bootstrap, opts Options) (*Envoy
 	e.srv = &http.Server{Handler: e, ReadHeaderTimeout: 30 * time.Second, ErrorLog: slog.NewLogLogger(logger.Handler(), slog.LevelDebug)}
 	go e.srv.Serve(ln) //nolint:errcheck // ErrServerClosed on Close
 	return e, nil
+}
+
+// install makes p the plan new requests use: it gives p's new clusters
+// their transports and p's new ext_proc filters their gRPC clients, then
+// retires the clusters p no longer has (requests in flight finish on them).
+// Clusters p took over from the plan served keep their state. The listener
+// address cannot change.
+func (e *Envoy) install(p *plan) error {
+	e.setup.Lock()
+	defer e.setup.Unlock()
+	if e.addr != "" && p.listenAddr != e.addr {
+		return fmt.Errorf("listener address %s -> %s: changing the listener address is unsupported by the harness", e.addr, p.listenAddr)
+	}
+	procs := slices.Clone(p.filters)
+	for _, cl := range p.clusters {
+		if !cl.ready {
+			cl.newTransports()
+			procs = append(procs, cl.filters...)
+		}
+	}
+	for _, pc := range procs {
+		conn, ok := e.conns[pc.target]
+		if !ok {
+			var err error
+			if conn, err = dialProc(pc.target); err != nil {
+				return fmt.Errorf("ext_proc %s: %w", pc.target, err)
+			}
+			e.conns[pc.target] = conn
+		}
+		pc.client = extprocv3.NewExternalProcessorClient(conn)
+	}
+	for _, cl := range p.clusters {
+		cl.ready = true
+	}
+	e.addr = p.listenAddr
+	if old := e.p.Swap(p); old != nil {
+		for name, cl := range old.clusters {
+			if p.clusters[name] != cl {
+				cl.closeIdle()
+				e.retired = append(e.retired, cl)
+			}
+		}
+	}
+	return nil
 }
 
 // Addr returns the listener's host:port.
@@ -120,17 +166,27 @@ func (e *Envoy) Close() error {
 	if e.cancel != nil {
 		e.cancel()
 	}
+	if e.adsEnd != nil {
+		<-e.adsEnd
+	}
+	if e.ads != nil {
+		if err := e.ads.conn.Close(); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	e.setup.Lock()
+	defer e.setup.Unlock()
 	for _, c := range e.conns {
 		if err := c.Close(); err != nil {
 			errs = append(errs, err)
 		}
 	}
-	for _, cl := range e.p.clusters {
-		for _, h := range cl.hosts {
-			if h.transport != nil {
-				h.transport.CloseIdleConnections()
-			}
-		}
+	clusters := e.retired
+	if p := e.p.Load(); p != nil {
+		clusters = slices.AppendSeq(clusters, maps.Values(p.clusters))
+	}
+	for _, cl := range clusters {
+		cl.closeIdle()
 	}
 	return errors.Join(errs...)
 }
@@ -144,6 +200,7 @@ func (e *Envoy) count(name string, n int) {
 // exchange is one downstream request.
 type exchange struct {
 	e          *Envoy
+	p          *plan // the plan when the request arrived, for all of it
 	ctx        context.Context
 	info       *streamInfo
 	start      time.Time
@@ -168,8 +225,8 @@ type exchange struct {
 func (e *Envoy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	ctx, cancel := context.WithCancel(r.Context())
 	defer cancel()
-	x := &exchange{e: e, ctx: ctx, info: newStreamInfo(), start: time.Now()}
-	e.count("http."+e.p.statPrefix+".downstream_rq_total", 1)
+	x := &exchange{e: e, p: e.p.Load(), ctx: ctx, info: newStreamInfo(), start: time.Now()}
+	e.count("http."+x.p.statPrefix+".downstream_rq_total", 1)
 	defer x.accessLog()
 
 	h := &headerMap{}
@@ -192,7 +249,7 @@ func (e *Envoy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	x.origin = h.clone()
 	x.info.reqHeaders = h
 	// Envoy matches the route when headers arrive and caches it.
-	x.route = e.p.matchRoute(h)
+	x.route = x.p.matchRoute(h)
 	if x.route != nil {
 		x.info.routeName, x.info.cluster = x.route.name, x.route.cluster
 	}
@@ -214,12 +271,12 @@ func (e *Envoy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 
-	limit := e.p.bufferLimit
+	limit := x.p.bufferLimit
 	if x.route != nil && x.route.bodyLimit > 0 {
 		limit = x.route.bodyLimit
 	}
-	streams := make([]*procStream, len(e.p.filters))
-	for i, f := range e.p.filters {
+	streams := make([]*procStream, len(x.p.filters))
+	for i, f := range x.p.filters {
 		streams[i] = newProcStream(e, f, x.info, func() { x.clearRoute.Store(true) }, limit)
 	}
 	in := make(chan event, len(chunks)+2)
@@ -255,7 +312,7 @@ func (e *Envoy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	wg.Wait()
 	x.body = body
 	if x.clearRoute.Load() {
-		x.route = e.p.matchRoute(x.reqHeaders)
+		x.route = x.p.matchRoute(x.reqHeaders)
 	}
 
 	first, rest2, finish := x.router()
@@ -325,7 +382,7 @@ func (x *exchange) router() (event, <-chan event, func()) {
 	e := x.e
 	if rt == nil {
 		x.flags = append(x.flags, "NR")
-		e.count("http."+e.p.statPrefix+".no_route", 1)
+		e.count("http."+x.p.statPrefix+".no_route", 1)
 		return event{local: &localReply{status: 404, details: "route_not_found", flags: []string{"NR"}}}, nil, nop
 	}
 	if rt.direct != nil {
@@ -337,7 +394,7 @@ func (x *exchange) router() (event, <-chan event, func()) {
 	if rt.clusterHeader != "" {
 		name = x.reqHeaders.value(strings.ToLower(rt.clusterHeader))
 	}
-	cl, ok := e.p.clusters[name]
+	cl, ok := x.p.clusters[name]
 	if !ok {
 		x.flags = append(x.flags, "NC")
 		return event{local: &localReply{status: rt.notFoundCode, details: "cluster_not_found", flags: []string{"NC"}}}, nil, nop
@@ -487,7 +544,7 @@ func resetBody(attempt int, reason string) string {
 }
 
 func (x *exchange) upstreamLog(res attemptResult, code int, lr *localReply) {
-	if len(x.e.p.upstreamLog) == 0 {
+	if len(x.p.upstreamLog) == 0 {
 		return
 	}
 	i := &logInfo{
@@ -503,7 +560,7 @@ func (x *exchange) upstreamLog(res attemptResult, code int, lr *localReply) {
 	if lr != nil {
 		i.details, i.flags = lr.details, lr.flags
 	}
-	x.e.log.write(x.e.p.upstreamLog, i)
+	x.e.log.write(x.p.upstreamLog, i)
 }
 
 func (x *exchange) logInfo() *logInfo {
@@ -523,8 +580,8 @@ func (x *exchange) accessLog() {
 	if x.code == 0 {
 		x.code = 0 // the client went away before a response
 	}
-	x.e.count(fmt.Sprintf("http.%s.downstream_rq_%dxx", x.e.p.statPrefix, x.code/100), 1)
-	x.e.log.write(x.e.p.accessLog, x.logInfo())
+	x.e.count(fmt.Sprintf("http.%s.downstream_rq_%dxx", x.p.statPrefix, x.code/100), 1)
+	x.e.log.write(x.p.accessLog, x.logInfo())
 }
 
 // sendLocal writes a local reply, applying local_reply_config.
@@ -542,7 +599,7 @@ func (x *exchange) sendLocal(w http.ResponseWriter, lr *localReply) {
 	}
 	info := x.logInfo()
 	info.localBody = body
-	lrc := x.e.p.localReply
+	lrc := x.p.localReply
 	var f *format
 	for _, m := range lrc.mappers {
 		if !m.filter(info) {

@@ -14,17 +14,20 @@ import (
 	"sync"
 	"time"
 
+	clusterv3 "github.com/envoyproxy/go-control-plane/envoy/config/cluster/v3"
 	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
 )
 
-// cluster is a static upstream cluster.
+// cluster is an upstream cluster, static or from CDS.
 type cluster struct {
 	name           string
+	src            *clusterv3.Cluster // what it was compiled from
 	connectTimeout time.Duration
 	http2          bool
 	hosts          []*host // sorted by priority
 	filters        []*procConfig
 	outlier        *outlierConfig
+	ready          bool // transports and ext_proc clients set (Envoy.install)
 
 	mu sync.Mutex
 	rr int
@@ -76,6 +79,15 @@ func (c *cluster) newTransports() {
 			t.Protocols = p
 		}
 		h.transport = t
+	}
+}
+
+// closeIdle closes the hosts' idle upstream connections.
+func (c *cluster) closeIdle() {
+	for _, h := range c.hosts {
+		if h.transport != nil {
+			h.transport.CloseIdleConnections()
+		}
 	}
 }
 
@@ -286,7 +298,7 @@ func (x *exchange) attempt(ctx context.Context, cancel context.CancelFunc, cl *c
 	res := attemptResult{info: ui, headers: hdrs}
 	streams := make([]*procStream, len(cl.filters))
 	for i, f := range cl.filters {
-		streams[i] = newProcStream(x.e, f, ui, nil, x.e.p.bufferLimit)
+		streams[i] = newProcStream(x.e, f, ui, nil, x.p.bufferLimit)
 	}
 	in := make(chan event, 2)
 	in <- event{headers: hdrs, end: len(x.body) == 0}
