@@ -62,21 +62,25 @@ func start(t *testing.T) *env {
 
 // startStack runs llmproc with config (YAML) and Envoy in front of it;
 // credentials are looked up in keys. llmproc's log and the access log are
-// printed when the test fails.
-func startStack(t *testing.T, config string, keys map[string]string) (st *stack.Stack, accessLog, log *syncBuffer) {
+// printed when the test fails. opts may change the stack's options.
+func startStack(t *testing.T, config string, keys map[string]string, opts ...func(*stack.Options)) (st *stack.Stack, accessLog, log *syncBuffer) {
 	t.Helper()
 	accessLog, log = &syncBuffer{}, &syncBuffer{}
 	path := filepath.Join(t.TempDir(), "llmproc.yaml")
 	if err := os.WriteFile(path, []byte(config), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	st, err := stack.Start(context.Background(), stack.Options{
+	o := stack.Options{
 		ConfigPath: path,
 		Getenv:     func(k string) string { return keys[k] },
 		EnvoyBin:   os.Getenv("ENVOY_BIN"),
 		LLMProcLog: log,
 		AccessLog:  accessLog,
-	})
+	}
+	for _, f := range opts {
+		f(&o)
+	}
+	st, err := stack.Start(context.Background(), o)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -2,7 +2,8 @@
 // machines without an Envoy binary. Start takes a real Envoy bootstrap (a
 // go-control-plane Bootstrap, e.g. rendered by `llmproc envoy-config` and
 // read with LoadBootstrapYAML) and serves its first static listener over
-// HTTP/1.1, running what the config asks for:
+// HTTP/1.1, or the listener it receives over ADS (below), running what the
+// config asks for:
 //
 //   - the HCM's ext_proc filters as gRPC clients of
 //     envoy.service.ext_proc.v3.ExternalProcessor/Process, one lazy stream
@@ -22,6 +23,37 @@
 //
 // Configuration it does not implement makes Start fail, so a test cannot
 // pass by accident against settings the harness ignores.
+//
+// # ADS
+//
+// A bootstrap with dynamic_resources (as `llmproc envoy-config -ads`
+// renders) is served the way Envoy boots from it: ads_config must be GRPC
+// (state of the world, transport V3) to one envoy_grpc static HTTP/2
+// cluster, lds_config and cds_config {ads: {}, resource_api_version: V3},
+// and the node must have an id and a cluster. Start opens
+// StreamAggregatedResources to that cluster and subscribes to CDS, then,
+// once clusters are in, to LDS, then to the RDS route configurations the
+// listener's HCM names (over ADS). Each response is ACKed (version_info
+// and response_nonce of the response) or NACKed (the version last
+// accepted, the response's nonce, error_detail code INTERNAL with the
+// reason); the node goes on the first request of a stream only with
+// set_node_on_first_message_only. The resources are folded into a static
+// bootstrap (envoy.Inline) and compiled like one, except that
+// validate_clusters defaults to false for routes from RDS, as in Envoy.
+// Start returns once clusters, listener and routes have arrived and
+// compiled; a NACK before that, or nothing complete within 15s (Envoy's
+// initial_fetch_timeout), makes it fail.
+//
+// Updates after Start are applied live: every response that completes a
+// configuration is compiled into a new plan that new requests use, while
+// requests in flight finish on the plan they started with. Clusters whose
+// config is unchanged keep their state (outlier ejections, connections).
+// A broken stream is reopened with Envoy's jittered back-off (0.5 s to
+// 30 s), resending each subscription with the version accepted. Counters:
+// cluster_manager.cds.update_success / update_rejected,
+// listener_manager.lds.update_success / update_rejected and
+// http.<hcm stat_prefix>.rds.<route config>.update_success /
+// update_rejected.
 //
 // # Simplifications
 //
@@ -45,6 +77,14 @@
 //     (Envoy's documented behaviour), falling back to exponential back-off.
 //   - BUFFERED_PARTIAL, FULL_DUPLEX_STREAMED, observability mode and
 //     send_body_without_waiting_for_header_response are rejected at Start.
+//   - ADS: exactly one listener (static or from LDS) is served, and an
+//     update may not change its address (NACKed); a listener update
+//     applies to new requests at once rather than draining connections. A
+//     listener is checked when it arrives; until the route configurations
+//     it names arrive, it and any cluster update wait (Envoy would apply
+//     the clusters). No delta xDS, EDS, other xDS sources,
+//     initial_fetch_timeout or rate limit settings (Start fails); a CDS
+//     cluster named like a static one is skipped, as Envoy does.
 //
 // # Dynamic metadata
 //

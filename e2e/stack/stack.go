@@ -1,11 +1,13 @@
 // Package stack starts llmproc with Envoy in front of it, for the e2e tests
 // and for `make run`: llmproc in-process, then a real Envoy when a binary is
 // given, otherwise the Envoy-side harness, both driven by the bootstrap that
-// `llmproc envoy-config` renders from the same config.
+// `llmproc envoy-config` renders from the same config (or, with ADS, by the
+// one `llmproc envoy-config -ads` renders, the rest coming over ADS).
 package stack
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -45,6 +47,12 @@ type Options struct {
 	// listen addresses must then be concrete (no port 0).
 	LLMProcBin string
 	LLMProcEnv []string
+	// ADS renders the ADS bootstrap (envoy.ADSBootstrap) instead of the
+	// static one: Envoy takes its clusters, listener and routes from
+	// llmproc over ADS, so the config must set envoy.xds. The listener is
+	// then the one llmproc serves, at the config's envoy.listen;
+	// EnvoyListen can move only the harness's.
+	ADS bool
 }
 
 // Proxy is Envoy or its stand-in.
@@ -85,6 +93,9 @@ func Start(ctx context.Context, o Options) (*Stack, error) {
 	if err != nil {
 		return nil, err
 	}
+	if o.ADS && !cfg.Envoy.XDS {
+		return nil, fmt.Errorf("%s: ADS needs envoy.xds: true", o.ConfigPath)
+	}
 	ctx, cancel := context.WithCancel(ctx)
 	st := &Stack{cancel: cancel, done: make(chan error, 1)}
 	if o.LLMProcBin != "" {
@@ -108,34 +119,51 @@ func Start(ctx context.Context, o Options) (*Stack, error) {
 	}
 
 	cfg.Envoy.LLMProc = st.LLMProc.GRPC
-	if o.EnvoyListen != "" {
+	if o.EnvoyListen != "" && !o.ADS {
 		cfg.Envoy.Listen = o.EnvoyListen
 	}
 	if o.EnvoyBin != "" {
-		// A real Envoy needs concrete ports up front.
-		if cfg.Envoy.Listen, err = concretePort(cfg.Envoy.Listen); err == nil {
+		// A real Envoy needs concrete ports up front (with ADS, llmproc
+		// serves the listener; its address is read back from the admin).
+		if !o.ADS {
+			cfg.Envoy.Listen, err = concretePort(cfg.Envoy.Listen)
+		} else if o.EnvoyListen != "" {
+			err = errors.New("with ADS, a real Envoy listens where the config's envoy.listen says; EnvoyListen cannot move it")
+		}
+		if err == nil {
 			cfg.Envoy.Admin, err = concretePort("127.0.0.1:0")
 		}
 		if err != nil {
 			cancel()
+			<-st.done
 			return nil, err
 		}
 	}
 	rt, err := config.Topology(cfg)
 	if err != nil {
 		cancel()
+		<-st.done
 		return nil, err
 	}
-	bs, err := envoy.Bootstrap(rt)
+	render := envoy.Bootstrap
+	if o.ADS {
+		render = envoy.ADSBootstrap
+	}
+	bs, err := render(rt)
 	if err == nil {
 		st.Bootstrap, err = envoy.YAML(bs)
 	}
 	if err != nil {
 		cancel()
+		<-st.done
 		return nil, err
 	}
 	if o.EnvoyBin != "" {
-		st.Proxy, err = startEnvoy(ctx, o, st.Bootstrap, cfg.Envoy.Listen, cfg.Envoy.Admin)
+		listen := cfg.Envoy.Listen
+		if o.ADS {
+			listen = ""
+		}
+		st.Proxy, err = startEnvoy(ctx, o, st.Bootstrap, listen, cfg.Envoy.Admin)
 		st.Real = true
 	} else {
 		st.Proxy, err = startHarness(ctx, o, st.Bootstrap)
@@ -153,7 +181,11 @@ func startHarness(ctx context.Context, o Options, bootstrap []byte) (Proxy, erro
 	if err != nil {
 		return nil, fmt.Errorf("harness: %w", err)
 	}
-	return harness.Start(ctx, bs, harness.Options{AccessLog: o.AccessLog, Logger: slog.New(slog.DiscardHandler)})
+	ho := harness.Options{AccessLog: o.AccessLog, Logger: slog.New(slog.DiscardHandler)}
+	if o.ADS {
+		ho.ListenAddr = o.EnvoyListen
+	}
+	return harness.Start(ctx, bs, ho)
 }
 
 // concretePort replaces port 0 with a free port.
@@ -177,6 +209,8 @@ type realEnvoy struct {
 	admin string
 }
 
+// startEnvoy runs Envoy and waits until it is ready; listen "" reads the
+// listener's address from the admin (a listener served over ADS).
 func startEnvoy(ctx context.Context, o Options, bootstrap []byte, listen, admin string) (Proxy, error) {
 	dir := o.WorkDir
 	if dir == "" {
@@ -205,6 +239,12 @@ func startEnvoy(ctx context.Context, o Options, bootstrap []byte, listen, admin 
 		if err == nil {
 			resp.Body.Close()
 			if resp.StatusCode == http.StatusOK {
+				if e.addr == "" {
+					if e.addr, err = listenerAddr(admin); err != nil {
+						_ = e.Close()
+						return nil, err
+					}
+				}
 				return e, nil
 			}
 		}
@@ -212,6 +252,35 @@ func startEnvoy(ctx context.Context, o Options, bootstrap []byte, listen, admin 
 	}
 	_ = e.Close()
 	return nil, errors.New("envoy did not become ready within 30s")
+}
+
+// listenerAddr is the address of Envoy's one listener, from the admin's
+// /listeners.
+func listenerAddr(admin string) (string, error) {
+	resp, err := http.Get("http://" + admin + "/listeners?format=json")
+	if err != nil {
+		return "", fmt.Errorf("envoy admin /listeners: %w", err)
+	}
+	defer resp.Body.Close()
+	var ls struct {
+		ListenerStatuses []struct {
+			Name         string `json:"name"`
+			LocalAddress struct {
+				SocketAddress struct {
+					Address   string `json:"address"`
+					PortValue int    `json:"port_value"`
+				} `json:"socket_address"`
+			} `json:"local_address"`
+		} `json:"listener_statuses"`
+	}
+	if err := json.NewDecoder(resp.Body).Decode(&ls); err != nil {
+		return "", fmt.Errorf("envoy admin /listeners: %w", err)
+	}
+	if len(ls.ListenerStatuses) != 1 {
+		return "", fmt.Errorf("envoy admin /listeners: %d listeners, want one", len(ls.ListenerStatuses))
+	}
+	sa := ls.ListenerStatuses[0].LocalAddress.SocketAddress
+	return net.JoinHostPort(sa.Address, strconv.Itoa(sa.PortValue)), nil
 }
 
 func (e *realEnvoy) Addr() string { return e.addr }
