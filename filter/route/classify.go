@@ -2,6 +2,7 @@ package route
 
 import (
 	"bytes"
+	"math"
 	"slices"
 	"strings"
 )
@@ -54,22 +55,74 @@ func DefaultClassifierConfig() ClassifierConfig {
 // Classifier computes Features and the task class. It is safe for
 // concurrent use.
 type Classifier struct {
-	cfg ClassifierConfig
-	// One pass over the words of the text counts most keywords: words maps
-	// each single-word keyword to its slot; prefixes maps the first three
-	// bytes of every other keyword that starts with three word bytes to the
-	// keywords to try at a word start. The rest (symbols) are searched.
-	words    map[string]int
-	prefixes map[string][]prefixKW
-	scanned  []bool       // by slot: counted by searching the whole text
-	nkw      int          // keyword slots, one per entry of the keyword tables
-	tables   [4][]keyword // the built-in keywords plus ClassifierConfig.Keywords
+	cfg    ClassifierConfig
+	tables [4][]keyword // the built-in keywords plus ClassifierConfig.Keywords
+	nkw    int          // keyword slots, one per entry of the keyword tables
+	slots  []slotInfo   // by slot
+	// One pass over the text (scan) counts the keywords. At a word it looks
+	// up the word's first three bytes (all of a shorter word) in an
+	// open-addressing table of heads: the single-word keywords the word may
+	// equal and the other keywords that may start there. At any other byte
+	// it tries the symbols anchored on that byte. Keywords that fit neither
+	// (none of the built-in ones) are searched for separately (count).
+	table   []uint64 // key<<32 | 1+index into heads; 0 is an empty cell
+	shift   uint     // 32 - log2(len(table)): a key hashes to its top bits
+	heads   []head
+	anchors [256]anchorSet // by anchor byte
+	nsym    int
+	kinds   [256]byteKind // what scan does at each byte value
 }
 
-// prefixKW is a keyword matched at word starts.
-type prefixKW struct {
+// byteKind says what scan does at a byte of the text.
+type byteKind uint8
+
+const (
+	plainByte  byteKind = iota // nothing
+	wordByte1                  // a word starts (or goes on)
+	anchorByte                 // some symbols are tried
+)
+
+// slotInfo describes one keyword slot.
+type slotInfo struct {
+	signal string // "class:keyword", as Features.Signals names it
+	search bool   // counted by searching the text (count), not by scan
+}
+
+// head lists the keywords that start with one key.
+type head struct {
+	words    []slotKW // single-word keywords: a word must equal one
+	prefixes []slotKW // other keywords: the text at a word start must begin with one
+}
+
+// slotKW is a keyword and its slot.
+type slotKW struct {
 	slot int
 	k    keyword
+}
+
+// anchorSet holds the symbols anchored on one byte, and the bytes that can
+// sit just before and just after that byte in one of their matches: a
+// quick test that spares most places (most spaces, for "ad copy") the
+// comparisons.
+type anchorSet struct {
+	syms          []symbol
+	before, after byteSet
+}
+
+// byteSet is a set of byte values.
+type byteSet [4]uint64
+
+func (s *byteSet) add(b byte)      { s[b>>6] |= 1 << (b & 63) }
+func (s *byteSet) has(b byte) bool { return s[b>>6]&(1<<(b&63)) != 0 }
+
+// symbol is a keyword that does not start with three word bytes (".py",
+// "=>", "c++"), which can match anywhere. scan tries it where its anchor
+// byte, its first byte that cannot be in a word (one other than a space when
+// it has one), sits in the text.
+type symbol struct {
+	slotKW
+	at int // the anchor's offset in k.s
+	id int // index of its state in scan
 }
 
 // NewClassifier returns a Classifier; zero fields of c take their defaults.
@@ -100,7 +153,7 @@ func NewClassifier(c ClassifierConfig) *Classifier {
 	if c.MaxHitsPerKeyword <= 0 {
 		c.MaxHitsPerKeyword = d.MaxHitsPerKeyword
 	}
-	cl := &Classifier{cfg: c, words: map[string]int{}, prefixes: map[string][]prefixKW{}}
+	cl := &Classifier{cfg: c}
 	for i, table := range keywords {
 		cl.tables[i] = slices.Clone(table)
 		for _, s := range c.Keywords[Classes[i]] {
@@ -109,22 +162,115 @@ func NewClassifier(c ClassifierConfig) *Classifier {
 			}
 		}
 	}
-	for _, table := range cl.tables {
+	headOf := map[uint32]int{} // key → index into cl.heads
+	headFor := func(s string) *head {
+		key := headKey([]byte(s))
+		i, ok := headOf[key]
+		if !ok {
+			i = len(cl.heads)
+			headOf[key] = i
+			cl.heads = append(cl.heads, head{})
+		}
+		return &cl.heads[i]
+	}
+	for class, table := range cl.tables {
 		for _, k := range table {
+			kw := slotKW{cl.nkw, k}
+			cl.slots = append(cl.slots, slotInfo{signal: string(Classes[class]) + ":" + k.s})
+			cl.nkw++
 			switch {
 			case k.word && isWord(k.s):
-				cl.words[k.s] = cl.nkw
-				cl.scanned = append(cl.scanned, false)
+				// A later keyword of the same word takes it over: only the
+				// last one's slot counts.
+				h := headFor(k.s)
+				if i := slices.IndexFunc(h.words, func(w slotKW) bool { return w.k.s == k.s }); i >= 0 {
+					h.words[i] = kw
+				} else {
+					h.words = append(h.words, kw)
+				}
 			case len(k.s) >= 3 && isWord(k.s[:3]):
-				cl.prefixes[k.s[:3]] = append(cl.prefixes[k.s[:3]], prefixKW{cl.nkw, k})
-				cl.scanned = append(cl.scanned, false)
+				h := headFor(k.s[:3])
+				h.prefixes = append(h.prefixes, kw)
 			default:
-				cl.scanned = append(cl.scanned, true)
+				if at := anchor(k.s); at >= 0 {
+					a := &cl.anchors[k.s[at]]
+					a.syms = append(a.syms, symbol{kw, at, cl.nsym})
+					cl.nsym++
+					for b := range 256 {
+						if at == 0 || k.s[at-1] == byte(b) {
+							a.before.add(byte(b))
+						}
+						if at == len(k.s)-1 || k.s[at+1] == byte(b) {
+							a.after.add(byte(b))
+						}
+					}
+				} else {
+					cl.slots[kw.slot].search = true
+				}
 			}
-			cl.nkw++
 		}
 	}
+	for b := range 256 {
+		switch {
+		case wordByte(byte(b)):
+			cl.kinds[b] = wordByte1
+		case len(cl.anchors[b].syms) > 0:
+			cl.kinds[b] = anchorByte
+		}
+	}
+	// At most a quarter full, so a lookup (most are misses) probes one or
+	// two cells.
+	bits := uint(3)
+	for 1<<bits < 4*len(cl.heads) {
+		bits++
+	}
+	cl.table, cl.shift = make([]uint64, 1<<bits), 32-bits
+	for key, i := range headOf {
+		h := cl.cell(key)
+		for cl.table[h] != 0 {
+			h = (h + 1) & uint32(len(cl.table)-1)
+		}
+		cl.table[h] = uint64(key)<<32 | uint64(i+1)
+	}
 	return cl
+}
+
+// headKey packs a word's first three bytes (all of a shorter word) into a
+// key. Word bytes are never 0, so a shorter word's key differs from every
+// longer word's.
+func headKey(w []byte) uint32 {
+	key := uint32(w[0])
+	if len(w) > 1 {
+		key |= uint32(w[1]) << 8
+	}
+	if len(w) > 2 {
+		key |= uint32(w[2]) << 16
+	}
+	return key
+}
+
+// cell returns the table cell where the search for key starts (Fibonacci
+// hashing).
+func (c *Classifier) cell(key uint32) uint32 {
+	return key * 0x9E3779B1 >> c.shift
+}
+
+// anchor returns the offset of the byte where scan tries the symbol keyword
+// s: its first byte that cannot be in a word and is not a space, else its
+// first space; -1 when it has neither.
+func anchor(s string) int {
+	at := -1
+	for i := 0; i < len(s); i++ {
+		if !wordByte(s[i]) {
+			if s[i] != ' ' {
+				return i
+			}
+			if at < 0 {
+				at = i
+			}
+		}
+	}
+	return at
 }
 
 // keyword is one lowercase cue. word keywords must stand alone (no letter,
@@ -211,9 +357,9 @@ var keywords = [4][]keyword{
 
 // hit is one signal that contributed to a class score.
 type hit struct {
-	class int
-	name  string
-	score float64
+	class  int
+	signal string
+	score  float64
 }
 
 // classify scores text, the lowercased head and tail of the message text
@@ -222,41 +368,48 @@ func (c *Classifier) classify(text []byte, f *Features) (Class, []string) {
 	var scores [4]float64
 	var hits [32]hit
 	nh := 0
-	add := func(class int, name string, s float64) {
+	add := func(class int, signal string, s float64) {
 		if s <= 0 {
 			return
 		}
 		scores[class] += s
 		if nh < len(hits) {
-			hits[nh] = hit{class, name, s}
+			hits[nh] = hit{class, signal, s}
 			nh++
 		}
 	}
 	if n := bytes.Count(text, []byte("```")); n > 0 {
-		add(0, "fence", c.cfg.FenceWeight*float64(min((n+1)/2, c.cfg.MaxHitsPerKeyword)))
+		add(0, "code:fence", c.cfg.FenceWeight*float64(min((n+1)/2, c.cfg.MaxHitsPerKeyword)))
 	}
-	counts := c.countWords(text)
+	var countsBuf [384]int32
+	counts := countsBuf[:0]
+	if c.nkw <= len(countsBuf) {
+		counts = countsBuf[:c.nkw]
+	} else {
+		counts = make([]int32, c.nkw)
+	}
+	c.scan(text, counts)
 	slot := 0
 	for class, table := range c.tables {
 		for _, k := range table {
 			n := int(counts[slot])
-			if c.scanned[slot] {
+			if c.slots[slot].search {
 				n = count(text, k.s, k.word, c.cfg.MaxHitsPerKeyword)
 			}
-			slot++
 			if n > 0 {
-				add(class, k.s, k.weight*c.cfg.KeywordWeight*float64(n))
+				add(class, c.slots[slot].signal, k.weight*c.cfg.KeywordWeight*float64(n))
 			}
+			slot++
 		}
 	}
 	if f.ResponseFormat != "" {
-		add(2, "response_format", c.cfg.ResponseFormatWeight)
+		add(2, "extraction:response_format", c.cfg.ResponseFormatWeight)
 	}
 	if f.Tools {
-		add(2, "tools", c.cfg.ToolsWeight)
+		add(2, "extraction:tools", c.cfg.ToolsWeight)
 	}
 	if f.EstimatedInputTokens >= c.cfg.LongInputTokens {
-		add(1, "long_input", c.cfg.LongInputWeight)
+		add(1, "reasoning:long_input", c.cfg.LongInputWeight)
 	}
 
 	mins := [4]float64{c.cfg.CodeMinScore, c.cfg.ReasoningMinScore, c.cfg.ExtractionMinScore, c.cfg.CreativeMinScore}
@@ -281,7 +434,7 @@ func (c *Classifier) classify(text []byte, f *Features) (Class, []string) {
 		if top < 0 {
 			break
 		}
-		sig = append(sig, string(Classes[best])+":"+hits[top].name)
+		sig = append(sig, hits[top].signal)
 		hits[top].score = 0
 	}
 	return Classes[best], sig
@@ -290,6 +443,7 @@ func (c *Classifier) classify(text []byte, f *Features) (Class, []string) {
 // count counts occurrences of kw in text, up to limit. With word set, a match
 // must not touch a letter, digit or underscore on a side where kw itself ends
 // in one (so ".py" matches in "main.py" but "class" does not in "classify").
+// A match that fails that test still hides the occurrences it overlaps.
 func count(text []byte, kw string, word bool, limit int) int {
 	n := 0
 	for off := 0; n < limit; {
@@ -300,8 +454,7 @@ func count(text []byte, kw string, word bool, limit int) int {
 		i += off
 		end := i + len(kw)
 		off = end
-		if word && ((i > 0 && wordByte(kw[0]) && wordByte(text[i-1])) ||
-			(end < len(text) && wordByte(kw[len(kw)-1]) && wordByte(text[end]))) {
+		if word && touches(text, i, end, kw) {
 			continue
 		}
 		n++
@@ -309,36 +462,89 @@ func count(text []byte, kw string, word bool, limit int) int {
 	return n
 }
 
-// countWords counts, per keyword slot, the keywords found at word starts:
-// single-word keywords as whole words, the others as prefixes (with the
-// trailing boundary rule of count), each up to MaxHitsPerKeyword.
-func (c *Classifier) countWords(text []byte) []uint8 {
-	counts := make([]uint8, c.nkw)
-	limit := uint8(min(c.cfg.MaxHitsPerKeyword, 255))
+// touches reports whether the match text[i:end] of kw has a word byte on a
+// side where kw ends in one.
+func touches(text []byte, i, end int, kw string) bool {
+	return i > 0 && wordByte(kw[0]) && wordByte(text[i-1]) ||
+		end < len(text) && wordByte(kw[len(kw)-1]) && wordByte(text[end])
+}
+
+// scan counts the keyword hits in text, by slot, in one pass: single-word
+// keywords where a whole word equals them, other word keywords at word
+// starts (with count's trailing boundary rule), both up to
+// MaxHitsPerKeyword but at most 255 times, and symbols anywhere, up to
+// MaxHitsPerKeyword, exactly as count finds them.
+func (c *Classifier) scan(text []byte, counts []int32) {
+	wordLimit := int32(min(c.cfg.MaxHitsPerKeyword, 255))
+	symLimit := int32(min(c.cfg.MaxHitsPerKeyword, math.MaxInt32))
+	// next holds, by symbol, where its next match may start: like count,
+	// a match hides the occurrences it overlaps, even one that failed the
+	// boundary test.
+	var nextBuf [32]int
+	next := nextBuf[:0]
+	if c.nsym <= len(nextBuf) {
+		next = nextBuf[:c.nsym]
+	} else {
+		next = make([]int, c.nsym)
+	}
+	mask := uint32(len(c.table) - 1)
 	for i := 0; i < len(text); {
-		if !wordByte(text[i]) {
+		switch c.kinds[text[i]] {
+		case plainByte:
 			i++
-			continue
-		}
-		j := i + 1
-		for j < len(text) && wordByte(text[j]) {
-			j++
-		}
-		if slot, ok := c.words[string(text[i:j])]; ok && counts[slot] < limit {
-			counts[slot]++
-		}
-		if i+3 <= len(text) {
-			for _, p := range c.prefixes[string(text[i:i+3])] {
-				end := i + len(p.k.s)
-				if counts[p.slot] < limit && bytes.HasPrefix(text[i:], []byte(p.k.s)) &&
-					!(p.k.word && end < len(text) && wordByte(p.k.s[len(p.k.s)-1]) && wordByte(text[end])) {
-					counts[p.slot]++
+		case anchorByte:
+			// A symbol is tried once for each place it could start, in
+			// order, so this finds what count's successive searches find.
+			a := &c.anchors[text[i]]
+			if i > 0 && !a.before.has(text[i-1]) || i+1 < len(text) && !a.after.has(text[i+1]) {
+				i++
+				continue
+			}
+			syms := a.syms
+			for k := range syms {
+				s := &syms[k]
+				start := i - s.at
+				end := start + len(s.k.s)
+				if end > len(text) || start < next[s.id] || text[end-1] != s.k.s[len(s.k.s)-1] ||
+					counts[s.slot] >= symLimit || string(text[start:end]) != s.k.s {
+					continue
+				}
+				next[s.id] = end
+				if !s.k.word || !touches(text, start, end, s.k.s) {
+					counts[s.slot]++
 				}
 			}
+			i++
+		default: // a word starts
+			j := i + 1
+			for j < len(text) && c.kinds[text[j]] == wordByte1 {
+				j++
+			}
+			key := headKey(text[i:j])
+			for h := c.cell(key); c.table[h] != 0; h = (h + 1) & mask {
+				if uint32(c.table[h]>>32) != key {
+					continue
+				}
+				hd := &c.heads[uint32(c.table[h])-1]
+				for _, w := range hd.words {
+					if w.k.s == string(text[i:j]) && counts[w.slot] < wordLimit {
+						counts[w.slot]++
+					}
+				}
+				// (A word shorter than three bytes has no prefixes: its
+				// key matches no three-byte one.)
+				for _, p := range hd.prefixes {
+					end := i + len(p.k.s)
+					if counts[p.slot] < wordLimit && end <= len(text) && string(text[i:end]) == p.k.s &&
+						!(p.k.word && end < len(text) && wordByte(p.k.s[len(p.k.s)-1]) && wordByte(text[end])) {
+						counts[p.slot]++
+					}
+				}
+				break
+			}
+			i = j
 		}
-		i = j
 	}
-	return counts
 }
 
 // isWord reports whether s is made only of word bytes.

@@ -25,6 +25,11 @@
 package route
 
 import (
+	"bytes"
+	"iter"
+	"unicode/utf16"
+	"unicode/utf8"
+
 	"github.com/tidwall/gjson"
 
 	"github.com/llmproc/llmproc/filter/apierr"
@@ -77,7 +82,7 @@ func (c *Classifier) Features(body []byte) (Features, error) {
 	if !gjson.ValidBytes(body) {
 		return Features{}, apierr.BadRequest("invalid_json", "the request body is not valid JSON")
 	}
-	if !gjson.ParseBytes(body).IsObject() {
+	if i := skipSpace(body, 0); i == len(body) || body[i] != '{' {
 		return Features{}, apierr.BadRequest("invalid_json", "the request body must be a JSON object")
 	}
 	return c.FeaturesOfValid(body), nil
@@ -85,147 +90,212 @@ func (c *Classifier) Features(body []byte) (Features, error) {
 
 // FeaturesOfValid is Features for a body the caller has already checked is a
 // valid JSON object (the router has), saving a validation pass.
+//
+// It walks the body itself (members, elements, get) rather than with
+// gjson.Result.ForEach, which would copy the body into a string and unescape
+// every string it passes; here a string is only unescaped when it is read,
+// into one buffer, and text without escapes is read in place. The values are
+// the ones gjson gives (Result.Str, Result.String, Result.Int). Given a body
+// that is not valid JSON it returns something, but does not panic.
 func (c *Classifier) FeaturesOfValid(body []byte) Features {
 	var f Features
-	root := gjson.ParseBytes(body)
-	var text scratch
+	text := scratch{room: len(body)}
+	text.parts = text.inline[:0]
 	chars := 0
 	toolBytes := 0
-	root.ForEach(func(k, v gjson.Result) bool {
-		switch k.Str {
+	// addText counts a message text for the token estimate and keeps it for
+	// the classifier when it is a system or user text.
+	addText := func(s []byte, system, keep bool) {
+		n, units := measure(s)
+		chars += units
+		if system {
+			f.SystemChars += n
+		}
+		if keep {
+			text.push(s)
+		}
+	}
+	for k, v := range members(body) {
+		switch string(text.str(k)) {
 		case "model":
-			f.Model = v.String()
+			f.Model = stringOf(v)
 		case "user":
-			f.User = v.String()
+			f.User = stringOf(v)
 		case "metadata":
 			if f.User == "" {
-				f.User = v.Get("user_id").String()
+				f.User = stringOf(get(v, "user_id", &text))
 			}
 		case "system":
 			// Anthropic's Messages API keeps the system prompt out of messages.
-			system := func(s string) {
-				n, units := measure(s)
-				chars += units
-				f.SystemChars += n
-				text.add(s)
-			}
-			if v.Type == gjson.String {
-				system(v.Str)
-			} else if v.IsArray() {
-				v.ForEach(func(_, p gjson.Result) bool {
-					system(p.Get("text").String())
-					return true
-				})
+			if isString(v) {
+				addText(text.str(v), true, true)
+			} else if isArray(v) {
+				for p := range elements(v) {
+					addText(text.text(get(p, "text", &text)), true, true)
+				}
 			}
 		case "stream":
-			f.Stream = v.Type == gjson.True
+			f.Stream = string(v) == "true"
 		case "max_tokens":
 			if f.MaxTokens == 0 {
-				f.MaxTokens = int(v.Int())
+				f.MaxTokens = int(gjson.ParseBytes(v).Int())
 			}
 		case "max_completion_tokens":
-			if n := int(v.Int()); n > 0 {
+			if n := int(gjson.ParseBytes(v).Int()); n > 0 {
 				f.MaxTokens = n
 			}
 		case "response_format":
-			switch t := v.Get("type").Str; t {
-			case "json_object", "json_schema":
-				f.ResponseFormat = t
+			switch string(text.str(get(v, "type", &text))) {
+			case "json_object":
+				f.ResponseFormat = "json_object"
+			case "json_schema":
+				f.ResponseFormat = "json_schema"
 			}
 		case "tools", "functions":
-			if v.IsArray() && len(v.Raw) > 2 && v.Get("#").Int() > 0 {
+			if isArray(v) && skipSpace(v, 1) < len(v)-1 { // at least one element
 				f.Tools = true
-				toolBytes += len(v.Raw)
+				toolBytes += len(v)
 			}
 		case "messages":
-			if !v.IsArray() {
-				return true
+			if !isArray(v) {
+				continue
 			}
-			v.ForEach(func(_, m gjson.Result) bool {
+			for m := range elements(v) {
 				f.Messages++
-				var role string
-				var content gjson.Result
-				m.ForEach(func(k, v gjson.Result) bool {
-					switch k.Str {
+				var role, content []byte // the last of each counts
+				for k, v := range members(m) {
+					switch string(text.str(k)) {
 					case "role":
-						role = v.Str
+						role = v
 					case "content":
 						content = v
 					}
-					return true
-				})
-				system := role == "system" || role == "developer"
-				keep := system || role == "user" || role == ""
-				addText := func(s string) {
-					n, units := measure(s)
-					chars += units
-					if system {
-						f.SystemChars += n
-					}
-					if keep {
-						text.add(s)
-					}
 				}
+				r := string(text.str(role))
+				system := r == "system" || r == "developer"
+				keep := system || r == "user" || r == ""
 				switch {
-				case content.Type == gjson.String:
-					addText(content.Str)
-				case content.IsArray():
-					content.ForEach(func(_, p gjson.Result) bool {
-						switch p.Get("type").Str {
+				case isString(content):
+					addText(text.str(content), system, keep)
+				case isArray(content):
+					for p := range elements(content) {
+						switch string(text.str(get(p, "type", &text))) {
 						case "text", "input_text":
-							addText(p.Get("text").String())
+							addText(text.text(get(p, "text", &text)), system, keep)
 						case "image_url", "input_image", "image":
 							f.Images = true
 						}
-						return true
-					})
+					}
 				}
-				return true
-			})
+			}
 		}
-		return true
-	})
+	}
 	f.EstimatedInputTokens = (chars + toolBytes + 3) / 4
 	f.Class, f.Signals = c.classify(text.lower(c.cfg.MaxClassifyBytes), &f)
 	return f
 }
+
+// measureWeights holds, for each byte value, what the byte adds to measure's
+// two sums, packed into one word: 1<<32 when it starts a character (is not a
+// UTF-8 continuation byte), plus its quarter-tokens in the low bits. It is
+// never written after initialisation.
+var measureWeights = func() (w [256]uint64) {
+	for c := range w {
+		if c&0xC0 == 0x80 {
+			continue // a continuation byte: nothing
+		}
+		w[c] = 1<<32 | 1
+		switch {
+		case c >= 0xE3 && c <= 0xED:
+			w[c] += 2
+		case c >= '0' && c <= '9':
+			w[c]++
+		}
+	}
+	return w
+}()
 
 // measure returns a text's characters (code points) and its quarter-tokens:
 // one per character, plus two for each character of a CJK script (kana, CJK
 // ideographs, Hangul: U+3000–U+D7FF, whose UTF-8 lead bytes are 0xE3–0xED;
 // BPE takes about 0.7 tokens for one), plus one for each digit (numbers split
 // into groups of up to three digits, and their separators are tokens of their
-// own: about half a token a digit). One pass over the bytes.
-func measure(s string) (chars, units int) {
-	wide, digits := 0, 0
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		if c&0xC0 != 0x80 { // not a continuation byte: a character starts
-			chars++
-		}
-		switch {
-		case c >= 0xE3 && c <= 0xED:
-			wide++
-		case c >= '0' && c <= '9':
-			digits++
-		}
+// own: about half a token a digit). One pass over the bytes, a table lookup
+// each, summed in two interleaved words (texts stay far below 4 GiB, so the
+// low halves cannot carry into the high).
+func measure(s []byte) (chars, units int) {
+	var a, b uint64
+	i := 0
+	for ; i+1 < len(s); i += 2 {
+		a += measureWeights[s[i]]
+		b += measureWeights[s[i+1]]
 	}
-	return chars, chars + 2*wide + digits
+	if i < len(s) {
+		a += measureWeights[s[i]]
+	}
+	a += b
+	return int(a >> 32), int(uint32(a))
 }
 
 // scratch collects the message texts the classifier reads, without copying
-// them, and lowers only the part it will scan.
+// them, and lowers only the part it will scan. It also holds the strings
+// that had to be unescaped.
 type scratch struct {
-	parts []string
-	n     int // bytes of the texts joined with newlines
+	parts  [][]byte
+	inline [4][]byte // parts' first backing array
+	n      int       // bytes of the texts joined with newlines
+	buf    []byte    // unescaped strings, one after another
+	room   int       // the body's length, which bounds all unescaped text
 }
 
-func (s *scratch) add(t string) {
+// push adds a text.
+func (s *scratch) push(t []byte) {
 	if len(s.parts) > 0 {
 		s.n++
 	}
 	s.parts = append(s.parts, t)
 	s.n += len(t)
+}
+
+// add is push for a string (TestScratchLower's form).
+func (s *scratch) add(t string) { s.push([]byte(t)) }
+
+// str returns the value of the raw JSON string v, unescaped (gjson's
+// Result.Str): in place when it has no escapes, else in s.buf. For any other
+// value, or none, it returns nil.
+func (s *scratch) str(v []byte) []byte {
+	if len(v) < 2 || v[0] != '"' {
+		return nil
+	}
+	v = v[1 : len(v)-1]
+	if bytes.IndexByte(v, '\\') < 0 {
+		return v
+	}
+	if s.buf == nil {
+		s.buf = make([]byte, 0, s.room) // decoding never grows text, so one allocation
+	}
+	start := len(s.buf)
+	s.buf = appendUnescaped(s.buf, v)
+	return s.buf[start:len(s.buf):len(s.buf)]
+}
+
+// text returns what gjson's Result.String returns for the raw JSON value v,
+// as bytes: a string's value, a literal or number as written (numbers with a
+// fraction or exponent reformatted), an object or array as its raw JSON, and
+// nothing for no value.
+func (s *scratch) text(v []byte) []byte {
+	if len(v) == 0 || v[0] == '"' {
+		return s.str(v)
+	}
+	return []byte(gjson.ParseBytes(v).String())
+}
+
+// stringOf returns gjson's Result.String for the raw JSON value v.
+func stringOf(v []byte) string {
+	if len(v) == 0 {
+		return ""
+	}
+	return gjson.ParseBytes(v).String()
 }
 
 // lower returns the texts joined with newlines and lowercased (ASCII). When
@@ -252,13 +322,14 @@ func (s *scratch) appendRange(b []byte, from, to int) []byte {
 			}
 			pos++
 		}
-		lo, hi := max(from-pos, 0), min(to-pos, len(t))
-		for j := lo; j < hi; j++ {
-			ch := t[j]
-			if 'A' <= ch && ch <= 'Z' {
-				ch += 'a' - 'A'
+		if lo, hi := max(from-pos, 0), min(to-pos, len(t)); lo < hi {
+			start := len(b)
+			b = append(b, t[lo:hi]...)
+			for j, ch := range b[start:] {
+				if 'A' <= ch && ch <= 'Z' {
+					b[start+j] = ch + 'a' - 'A'
+				}
 			}
-			b = append(b, ch)
 		}
 		pos += len(t)
 		if pos >= to {
@@ -266,4 +337,202 @@ func (s *scratch) appendRange(b []byte, from, to int) []byte {
 		}
 	}
 	return b
+}
+
+// The JSON walk. Its helpers take raw JSON values (a string with its quotes)
+// from a body gjson has validated; on anything else they stop early rather
+// than fail.
+
+// members yields the raw keys and values of the JSON object v, in order,
+// duplicates included; nothing when v is not an object.
+func members(v []byte) iter.Seq2[[]byte, []byte] {
+	return func(yield func(key, val []byte) bool) {
+		i := skipSpace(v, 0)
+		if i == len(v) || v[i] != '{' {
+			return
+		}
+		for i++; ; i++ { // i is just past the '{' or a ','
+			i = skipSpace(v, i)
+			if i == len(v) || v[i] != '"' {
+				return // '}'
+			}
+			end := valueEnd(v, i)
+			key := v[i:end]
+			i = skipSpace(v, end)
+			if i == len(v) || v[i] != ':' {
+				return
+			}
+			i = skipSpace(v, i+1)
+			end = valueEnd(v, i)
+			if !yield(key, v[i:end]) {
+				return
+			}
+			i = skipSpace(v, end)
+			if i == len(v) || v[i] != ',' {
+				return
+			}
+		}
+	}
+}
+
+// elements yields the raw elements of the JSON array v; nothing when v is
+// not an array.
+func elements(v []byte) iter.Seq[[]byte] {
+	return func(yield func([]byte) bool) {
+		if !isArray(v) {
+			return
+		}
+		for i := 1; ; i++ { // i is just past the '[' or a ','
+			i = skipSpace(v, i)
+			if i == len(v) || v[i] == ']' {
+				return
+			}
+			end := valueEnd(v, i)
+			if !yield(v[i:end]) {
+				return
+			}
+			i = skipSpace(v, end)
+			if i == len(v) || v[i] != ',' {
+				return
+			}
+		}
+	}
+}
+
+// get returns the raw value of the first member of the JSON object v named
+// key (what gjson's Result.Get(key) finds), or nil; s unescapes keys.
+func get(v []byte, key string, s *scratch) []byte {
+	for k, val := range members(v) {
+		if string(s.str(k)) == key {
+			return val
+		}
+	}
+	return nil
+}
+
+func isString(v []byte) bool { return len(v) > 0 && v[0] == '"' }
+
+func isArray(v []byte) bool { return len(v) > 0 && v[0] == '[' }
+
+// skipSpace returns the index of the first byte of b at or after i that is
+// not whitespace, or len(b).
+func skipSpace(b []byte, i int) int {
+	for i < len(b) && b[i] <= ' ' {
+		i++
+	}
+	return i
+}
+
+// valueEnd returns the index just past the JSON value that starts at b[i].
+func valueEnd(b []byte, i int) int {
+	if i >= len(b) {
+		return len(b)
+	}
+	switch b[i] {
+	case '"':
+		for j := i + 1; ; j++ {
+			q := bytes.IndexByte(b[j:], '"')
+			if q < 0 {
+				return len(b)
+			}
+			j += q
+			// The quote ends the string unless an odd number of
+			// backslashes precede it.
+			k := j
+			for k > i+1 && b[k-1] == '\\' {
+				k--
+			}
+			if (j-k)%2 == 0 {
+				return j + 1
+			}
+		}
+	case '{', '[':
+		depth := 0
+		for j := i; j < len(b); j++ {
+			switch b[j] {
+			case '"':
+				j = valueEnd(b, j) - 1
+			case '{', '[':
+				depth++
+			case '}', ']':
+				if depth--; depth == 0 {
+					return j + 1
+				}
+			}
+		}
+		return len(b)
+	default: // a number, true, false or null
+		j := i
+		for j < len(b) && b[j] > ' ' && b[j] != ',' && b[j] != '}' && b[j] != ']' {
+			j++
+		}
+		return j
+	}
+}
+
+// appendUnescaped appends the JSON string contents s (between the quotes)
+// with its escapes decoded as gjson decodes them: a surrogate pair makes one
+// character, a lone surrogate U+FFFD, and a malformed escape ends the string.
+func appendUnescaped(b, s []byte) []byte {
+	for {
+		i := bytes.IndexByte(s, '\\')
+		if i < 0 {
+			return append(b, s...)
+		}
+		b = append(b, s[:i]...)
+		if i+1 == len(s) {
+			return b
+		}
+		switch c := s[i+1]; c {
+		case '"', '\\', '/':
+			b = append(b, c)
+		case 'b':
+			b = append(b, '\b')
+		case 'f':
+			b = append(b, '\f')
+		case 'n':
+			b = append(b, '\n')
+		case 'r':
+			b = append(b, '\r')
+		case 't':
+			b = append(b, '\t')
+		case 'u':
+			if i+6 > len(s) {
+				return b
+			}
+			r := hex4(s[i+2:])
+			s = s[i+6:]
+			if r >= 0xD800 && r < 0xDC00 && len(s) >= 6 && s[0] == '\\' && s[1] == 'u' {
+				if r2 := hex4(s[2:]); r2 >= 0xDC00 && r2 < 0xE000 {
+					r = utf16.DecodeRune(r, r2)
+					s = s[6:]
+				}
+			}
+			b = utf8.AppendRune(b, r)
+			continue
+		default:
+			return b
+		}
+		s = s[i+2:]
+	}
+}
+
+// hex4 returns the value of the four hex digits s starts with, or 0 when
+// one is not a hex digit (as strconv.ParseUint fails, which gjson uses).
+func hex4(s []byte) rune {
+	var r rune
+	for _, c := range s[:4] {
+		switch {
+		case '0' <= c && c <= '9':
+			c -= '0'
+		case 'a' <= c && c <= 'f':
+			c -= 'a' - 10
+		case 'A' <= c && c <= 'F':
+			c -= 'A' - 10
+		default:
+			return 0
+		}
+		r = r<<4 | rune(c)
+	}
+	return r
 }
