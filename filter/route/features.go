@@ -93,26 +93,28 @@ func (c *Classifier) Features(body []byte) (Features, error) {
 //
 // It walks the body itself (members, elements, get) rather than with
 // gjson.Result.ForEach, which would copy the body into a string and unescape
-// every string it passes; here a string is only unescaped when it is read,
-// into one buffer, and text without escapes is read in place. The values are
-// the ones gjson gives (Result.Str, Result.String, Result.Int). Given a body
-// that is not valid JSON it returns something, but does not panic.
+// every string it passes: here message texts are read in place, their
+// escapes decoded on the fly (unescaped) by the passes that read them, and
+// only the few short strings compared (keys, roles, types) with escapes are
+// unescaped into a buffer. The values are the ones gjson gives (Result.Str,
+// Result.String, Result.Int). Given a body that is not valid JSON it returns
+// something, but does not panic.
 func (c *Classifier) FeaturesOfValid(body []byte) Features {
 	var f Features
-	text := scratch{room: len(body)}
+	var text scratch
 	text.parts = text.inline[:0]
 	chars := 0
 	toolBytes := 0
 	// addText counts a message text for the token estimate and keeps it for
 	// the classifier when it is a system or user text.
-	addText := func(s []byte, system, keep bool) {
-		n, units := measure(s)
+	addText := func(p part, system, keep bool) {
+		n, units := p.measure()
 		chars += units
 		if system {
 			f.SystemChars += n
 		}
 		if keep {
-			text.push(s)
+			text.push(p)
 		}
 	}
 	for k, v := range members(body) {
@@ -128,10 +130,10 @@ func (c *Classifier) FeaturesOfValid(body []byte) Features {
 		case "system":
 			// Anthropic's Messages API keeps the system prompt out of messages.
 			if isString(v) {
-				addText(text.str(v), true, true)
+				addText(textOf(v), true, true)
 			} else if isArray(v) {
 				for p := range elements(v) {
-					addText(text.text(get(p, "text", &text)), true, true)
+					addText(textOf(get(p, "text", &text)), true, true)
 				}
 			}
 		case "stream":
@@ -176,12 +178,12 @@ func (c *Classifier) FeaturesOfValid(body []byte) Features {
 				keep := system || r == "user" || r == ""
 				switch {
 				case isString(content):
-					addText(text.str(content), system, keep)
+					addText(textOf(content), system, keep)
 				case isArray(content):
 					for p := range elements(content) {
 						switch string(text.str(get(p, "type", &text))) {
 						case "text", "input_text":
-							addText(text.text(get(p, "text", &text)), system, keep)
+							addText(textOf(get(p, "text", &text)), system, keep)
 						case "image_url", "input_image", "image":
 							f.Images = true
 						}
@@ -195,10 +197,10 @@ func (c *Classifier) FeaturesOfValid(body []byte) Features {
 	return f
 }
 
-// measureWeights holds, for each byte value, what the byte adds to measure's
-// two sums, packed into one word: 1<<32 when it starts a character (is not a
-// UTF-8 continuation byte), plus its quarter-tokens in the low bits. It is
-// never written after initialisation.
+// measureWeights holds, for each byte value, what the byte adds to
+// measureBytes' two sums, packed into one word: 1<<32 when it starts a
+// character (is not a UTF-8 continuation byte), plus its quarter-tokens in
+// the low bits. It is never written after initialisation.
 var measureWeights = func() (w [256]uint64) {
 	for c := range w {
 		if c&0xC0 == 0x80 {
@@ -215,15 +217,15 @@ var measureWeights = func() (w [256]uint64) {
 	return w
 }()
 
-// measure returns a text's characters (code points) and its quarter-tokens:
-// one per character, plus two for each character of a CJK script (kana, CJK
-// ideographs, Hangul: U+3000–U+D7FF, whose UTF-8 lead bytes are 0xE3–0xED;
-// BPE takes about 0.7 tokens for one), plus one for each digit (numbers split
-// into groups of up to three digits, and their separators are tokens of their
-// own: about half a token a digit). One pass over the bytes, a table lookup
-// each, summed in two interleaved words (texts stay far below 4 GiB, so the
-// low halves cannot carry into the high).
-func measure(s []byte) (chars, units int) {
+// measureBytes returns a text's characters (code points) and its
+// quarter-tokens: one per character, plus two for each character of a CJK
+// script (kana, CJK ideographs, Hangul: U+3000–U+D7FF, whose UTF-8 lead bytes
+// are 0xE3–0xED; BPE takes about 0.7 tokens for one), plus one for each
+// digit (numbers split into groups of up to three digits, and their
+// separators are tokens of their own: about half a token a digit). One pass
+// over the bytes, a table lookup each, summed in two interleaved words (texts
+// stay far below 4 GiB, so the low halves cannot carry into the high).
+func measureBytes(s []byte) (chars, units int) {
 	var a, b uint64
 	i := 0
 	for ; i+1 < len(s); i += 2 {
@@ -237,28 +239,68 @@ func measure(s []byte) (chars, units int) {
 	return int(a >> 32), int(uint32(a))
 }
 
-// scratch collects the message texts the classifier reads, without copying
-// them, and lowers only the part it will scan. It also holds the strings
-// that had to be unescaped.
-type scratch struct {
-	parts  [][]byte
-	inline [4][]byte // parts' first backing array
-	n      int       // bytes of the texts joined with newlines
-	buf    []byte    // unescaped strings, one after another
-	room   int       // the body's length, which bounds all unescaped text
+// part is a message text as it sits in the body: the contents of a JSON
+// string (between the quotes) with any escapes still in, or plain bytes.
+type part struct {
+	b   []byte
+	esc bool // b has escapes (a backslash)
+	n   int  // bytes once unescaped; set by measure
 }
 
-// push adds a text.
-func (s *scratch) push(t []byte) {
+// textOf returns what gjson's Result.String returns for the raw JSON value
+// v: a string's value, a literal or number as written (numbers with a
+// fraction or exponent reformatted), an object or array as its raw JSON, and
+// nothing for no value.
+func textOf(v []byte) part {
+	switch {
+	case len(v) == 0:
+		return part{}
+	case v[0] == '"':
+		b := v[1:max(len(v)-1, 1)]
+		return part{b: b, esc: bytes.IndexByte(b, '\\') >= 0}
+	default:
+		return part{b: []byte(gjson.ParseBytes(v).String())}
+	}
+}
+
+// measure returns the characters and quarter-tokens of the text (see
+// measureBytes), and sets p.n.
+func (p *part) measure() (chars, units int) {
+	if !p.esc {
+		p.n = len(p.b)
+		return measureBytes(p.b)
+	}
+	p.n = 0
+	for s := range unescaped(p.b) {
+		c, u := measureBytes(s)
+		chars += c
+		units += u
+		p.n += len(s)
+	}
+	return chars, units
+}
+
+// scratch collects the message texts the classifier reads, without copying
+// them, and lowers only the part it will scan. It also holds the short
+// strings that had to be unescaped to be compared.
+type scratch struct {
+	parts  []part
+	inline [4]part // parts' first backing array
+	n      int     // bytes of the texts, unescaped and joined with newlines
+	buf    []byte  // unescaped strings, one after another
+}
+
+// push adds a measured text.
+func (s *scratch) push(p part) {
 	if len(s.parts) > 0 {
 		s.n++
 	}
-	s.parts = append(s.parts, t)
-	s.n += len(t)
+	s.parts = append(s.parts, p)
+	s.n += p.n
 }
 
-// add is push for a string (TestScratchLower's form).
-func (s *scratch) add(t string) { s.push([]byte(t)) }
+// add adds a plain text (TestScratchLower's form).
+func (s *scratch) add(t string) { s.push(part{b: []byte(t), n: len(t)}) }
 
 // str returns the value of the raw JSON string v, unescaped (gjson's
 // Result.Str): in place when it has no escapes, else in s.buf. For any other
@@ -271,23 +313,11 @@ func (s *scratch) str(v []byte) []byte {
 	if bytes.IndexByte(v, '\\') < 0 {
 		return v
 	}
-	if s.buf == nil {
-		s.buf = make([]byte, 0, s.room) // decoding never grows text, so one allocation
-	}
 	start := len(s.buf)
-	s.buf = appendUnescaped(s.buf, v)
-	return s.buf[start:len(s.buf):len(s.buf)]
-}
-
-// text returns what gjson's Result.String returns for the raw JSON value v,
-// as bytes: a string's value, a literal or number as written (numbers with a
-// fraction or exponent reformatted), an object or array as its raw JSON, and
-// nothing for no value.
-func (s *scratch) text(v []byte) []byte {
-	if len(v) == 0 || v[0] == '"' {
-		return s.str(v)
+	for u := range unescaped(v) {
+		s.buf = append(s.buf, u...)
 	}
-	return []byte(gjson.ParseBytes(v).String())
+	return s.buf[start:len(s.buf):len(s.buf)]
 }
 
 // stringOf returns gjson's Result.String for the raw JSON value v.
@@ -312,28 +342,47 @@ func (s *scratch) lower(max int) []byte {
 	return s.appendRange(b, s.n-max/2, s.n)
 }
 
-// appendRange appends bytes [from, to) of the joined text, lowercased.
+// appendRange appends bytes [from, to) of the joined text, unescaped and
+// lowercased.
 func (s *scratch) appendRange(b []byte, from, to int) []byte {
 	pos := 0 // offset of the current part in the joined text
-	for i, t := range s.parts {
+	for i, p := range s.parts {
 		if i > 0 {
 			if pos >= from && pos < to {
 				b = append(b, '\n')
 			}
 			pos++
 		}
-		if lo, hi := max(from-pos, 0), min(to-pos, len(t)); lo < hi {
-			start := len(b)
-			b = append(b, t[lo:hi]...)
-			for j, ch := range b[start:] {
-				if 'A' <= ch && ch <= 'Z' {
-					b[start+j] = ch + 'a' - 'A'
+		if lo, hi := max(from-pos, 0), min(to-pos, p.n); lo < hi {
+			if !p.esc {
+				b = appendLower(b, p.b[lo:hi])
+			} else {
+				off := 0 // offset of u in the unescaped text
+				for u := range unescaped(p.b) {
+					if off+len(u) > lo {
+						b = appendLower(b, u[max(lo-off, 0):min(hi-off, len(u))])
+					}
+					if off += len(u); off >= hi {
+						break
+					}
 				}
 			}
 		}
-		pos += len(t)
+		pos += p.n
 		if pos >= to {
 			break
+		}
+	}
+	return b
+}
+
+// appendLower appends t with ASCII letters lowercased.
+func appendLower(b, t []byte) []byte {
+	start := len(b)
+	b = append(b, t...)
+	for j, ch := range b[start:] {
+		if 'A' <= ch && ch <= 'Z' {
+			b[start+j] = ch + 'a' - 'A'
 		}
 	}
 	return b
@@ -470,50 +519,65 @@ func valueEnd(b []byte, i int) int {
 	}
 }
 
-// appendUnescaped appends the JSON string contents s (between the quotes)
-// with its escapes decoded as gjson decodes them: a surrogate pair makes one
-// character, a lone surrogate U+FFFD, and a malformed escape ends the string.
-func appendUnescaped(b, s []byte) []byte {
-	for {
-		i := bytes.IndexByte(s, '\\')
-		if i < 0 {
-			return append(b, s...)
-		}
-		b = append(b, s[:i]...)
-		if i+1 == len(s) {
-			return b
-		}
-		switch c := s[i+1]; c {
-		case '"', '\\', '/':
-			b = append(b, c)
-		case 'b':
-			b = append(b, '\b')
-		case 'f':
-			b = append(b, '\f')
-		case 'n':
-			b = append(b, '\n')
-		case 'r':
-			b = append(b, '\r')
-		case 't':
-			b = append(b, '\t')
-		case 'u':
-			if i+6 > len(s) {
-				return b
+// unescaped yields the JSON string contents s (between the quotes) with its
+// escapes decoded, in pieces: each run without escapes as it is, and each
+// escape decoded. It decodes as gjson does: a surrogate pair makes one
+// character, a lone surrogate U+FFFD, and a malformed escape ends the
+// string.
+func unescaped(s []byte) iter.Seq[[]byte] {
+	return func(yield func([]byte) bool) {
+		var buf [utf8.UTFMax]byte
+		for len(s) > 0 {
+			i := bytes.IndexByte(s, '\\')
+			if i < 0 {
+				yield(s)
+				return
 			}
-			r := hex4(s[i+2:])
-			s = s[i+6:]
-			if r >= 0xD800 && r < 0xDC00 && len(s) >= 6 && s[0] == '\\' && s[1] == 'u' {
-				if r2 := hex4(s[2:]); r2 >= 0xDC00 && r2 < 0xE000 {
-					r = utf16.DecodeRune(r, r2)
-					s = s[6:]
+			if i > 0 && !yield(s[:i]) {
+				return
+			}
+			if i+1 == len(s) {
+				return
+			}
+			c, size := s[i+1], 2
+			switch c {
+			case '"', '\\', '/':
+			case 'b':
+				c = '\b'
+			case 'f':
+				c = '\f'
+			case 'n':
+				c = '\n'
+			case 'r':
+				c = '\r'
+			case 't':
+				c = '\t'
+			case 'u':
+				if i+6 > len(s) {
+					return
 				}
+				r := hex4(s[i+2:])
+				size = 6
+				if r >= 0xD800 && r < 0xDC00 && i+12 <= len(s) && s[i+6] == '\\' && s[i+7] == 'u' {
+					if r2 := hex4(s[i+8:]); r2 >= 0xDC00 && r2 < 0xE000 {
+						r = utf16.DecodeRune(r, r2)
+						size = 12
+					}
+				}
+				if !yield(utf8.AppendRune(buf[:0], r)) {
+					return
+				}
+				s = s[i+size:]
+				continue
+			default:
+				return
 			}
-			b = utf8.AppendRune(b, r)
-			continue
-		default:
-			return b
+			buf[0] = c
+			if !yield(buf[:1]) {
+				return
+			}
+			s = s[i+size:]
 		}
-		s = s[i+2:]
 	}
 }
 
