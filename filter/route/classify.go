@@ -68,18 +68,19 @@ type Classifier struct {
 	table   []uint64 // key<<32 | 1+index into heads; 0 is an empty cell
 	shift   uint     // 32 - log2(len(table)): a key hashes to its top bits
 	heads   []head
-	anchors [256]anchorSet // by anchor byte
+	anchors []anchorSet
 	nsym    int
 	kinds   [256]byteKind // what scan does at each byte value
 }
 
-// byteKind says what scan does at a byte of the text.
+// byteKind says what scan does at a byte of the text: nothing, go through a
+// word, or, from kindAnchor up, try the symbols of anchors[kind-kindAnchor].
 type byteKind uint8
 
 const (
-	plainByte  byteKind = iota // nothing
-	wordByte1                  // a word starts (or goes on)
-	anchorByte                 // some symbols are tried
+	kindPlain byteKind = iota
+	kindWord
+	kindAnchor
 )
 
 // slotInfo describes one keyword slot.
@@ -154,6 +155,11 @@ func NewClassifier(c ClassifierConfig) *Classifier {
 		c.MaxHitsPerKeyword = d.MaxHitsPerKeyword
 	}
 	cl := &Classifier{cfg: c}
+	for b := range 256 {
+		if wordByte(byte(b)) {
+			cl.kinds[b] = kindWord
+		}
+	}
 	for i, table := range keywords {
 		cl.tables[i] = slices.Clone(table)
 		for _, s := range c.Keywords[Classes[i]] {
@@ -193,7 +199,11 @@ func NewClassifier(c ClassifierConfig) *Classifier {
 				h.prefixes = append(h.prefixes, kw)
 			default:
 				if at := anchor(k.s); at >= 0 {
-					a := &cl.anchors[k.s[at]]
+					if cl.kinds[k.s[at]] == kindPlain {
+						cl.kinds[k.s[at]] = kindAnchor + byteKind(len(cl.anchors))
+						cl.anchors = append(cl.anchors, anchorSet{})
+					}
+					a := &cl.anchors[cl.kinds[k.s[at]]-kindAnchor]
 					a.syms = append(a.syms, symbol{kw, at, cl.nsym})
 					cl.nsym++
 					for b := range 256 {
@@ -208,14 +218,6 @@ func NewClassifier(c ClassifierConfig) *Classifier {
 					cl.slots[kw.slot].search = true
 				}
 			}
-		}
-	}
-	for b := range 256 {
-		switch {
-		case wordByte(byte(b)):
-			cl.kinds[b] = wordByte1
-		case len(cl.anchors[b].syms) > 0:
-			cl.kinds[b] = anchorByte
 		}
 	}
 	// At most a quarter full, so a lookup (most are misses) probes one or
@@ -489,13 +491,13 @@ func (c *Classifier) scan(text []byte, counts []int32) {
 	}
 	mask := uint32(len(c.table) - 1)
 	for i := 0; i < len(text); {
-		switch c.kinds[text[i]] {
-		case plainByte:
+		switch kind := c.kinds[text[i]]; kind {
+		case kindPlain:
 			i++
-		case anchorByte:
+		default: // kindAnchor and up
 			// A symbol is tried once for each place it could start, in
 			// order, so this finds what count's successive searches find.
-			a := &c.anchors[text[i]]
+			a := &c.anchors[kind-kindAnchor]
 			if i > 0 && !a.before.has(text[i-1]) || i+1 < len(text) && !a.after.has(text[i+1]) {
 				i++
 				continue
@@ -515,9 +517,9 @@ func (c *Classifier) scan(text []byte, counts []int32) {
 				}
 			}
 			i++
-		default: // a word starts
+		case kindWord: // a word starts
 			j := i + 1
-			for j < len(text) && c.kinds[text[j]] == wordByte1 {
+			for j < len(text) && c.kinds[text[j]] == kindWord {
 				j++
 			}
 			key := headKey(text[i:j])

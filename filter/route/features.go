@@ -26,6 +26,7 @@ package route
 
 import (
 	"bytes"
+	"encoding/binary"
 	"iter"
 	"unicode/utf16"
 	"unicode/utf8"
@@ -95,14 +96,14 @@ func (c *Classifier) Features(body []byte) (Features, error) {
 // gjson.Result.ForEach, which would copy the body into a string and unescape
 // every string it passes: here message texts are read in place, their
 // escapes decoded on the fly (unescaped) by the passes that read them, and
-// only the few short strings compared (keys, roles, types) with escapes are
-// unescaped into a buffer. The values are the ones gjson gives (Result.Str,
+// only the short strings compared (keys, roles, types) are unescaped, when
+// they have escapes. The values are the ones gjson gives (Result.Str,
 // Result.String, Result.Int). Given a body that is not valid JSON it returns
 // something, but does not panic.
 func (c *Classifier) FeaturesOfValid(body []byte) Features {
 	var f Features
-	var text scratch
-	text.parts = text.inline[:0]
+	var inline [4]part
+	text := scratch{parts: inline[:0]}
 	chars := 0
 	toolBytes := 0
 	// addText counts a message text for the token estimate and keeps it for
@@ -114,18 +115,18 @@ func (c *Classifier) FeaturesOfValid(body []byte) Features {
 			f.SystemChars += n
 		}
 		if keep {
-			text.push(p)
+			text = text.push(p)
 		}
 	}
 	for k, v := range members(body) {
-		switch string(text.str(k)) {
+		switch string(str(k)) {
 		case "model":
 			f.Model = stringOf(v)
 		case "user":
 			f.User = stringOf(v)
 		case "metadata":
 			if f.User == "" {
-				f.User = stringOf(get(v, "user_id", &text))
+				f.User = stringOf(get(v, "user_id"))
 			}
 		case "system":
 			// Anthropic's Messages API keeps the system prompt out of messages.
@@ -133,7 +134,7 @@ func (c *Classifier) FeaturesOfValid(body []byte) Features {
 				addText(textOf(v), true, true)
 			} else if isArray(v) {
 				for p := range elements(v) {
-					addText(textOf(get(p, "text", &text)), true, true)
+					addText(textOf(get(p, "text")), true, true)
 				}
 			}
 		case "stream":
@@ -147,7 +148,7 @@ func (c *Classifier) FeaturesOfValid(body []byte) Features {
 				f.MaxTokens = n
 			}
 		case "response_format":
-			switch string(text.str(get(v, "type", &text))) {
+			switch string(str(get(v, "type"))) {
 			case "json_object":
 				f.ResponseFormat = "json_object"
 			case "json_schema":
@@ -166,14 +167,14 @@ func (c *Classifier) FeaturesOfValid(body []byte) Features {
 				f.Messages++
 				var role, content []byte // the last of each counts
 				for k, v := range members(m) {
-					switch string(text.str(k)) {
+					switch string(str(k)) {
 					case "role":
 						role = v
 					case "content":
 						content = v
 					}
 				}
-				r := string(text.str(role))
+				r := string(str(role))
 				system := r == "system" || r == "developer"
 				keep := system || r == "user" || r == ""
 				switch {
@@ -181,9 +182,9 @@ func (c *Classifier) FeaturesOfValid(body []byte) Features {
 					addText(textOf(content), system, keep)
 				case isArray(content):
 					for p := range elements(content) {
-						switch string(text.str(get(p, "type", &text))) {
+						switch string(str(get(p, "type"))) {
 						case "text", "input_text":
-							addText(textOf(get(p, "text", &text)), system, keep)
+							addText(textOf(get(p, "text")), system, keep)
 						case "image_url", "input_image", "image":
 							f.Images = true
 						}
@@ -281,31 +282,31 @@ func (p *part) measure() (chars, units int) {
 }
 
 // scratch collects the message texts the classifier reads, without copying
-// them, and lowers only the part it will scan. It also holds the short
-// strings that had to be unescaped to be compared.
+// them, and lowers only the part it will scan.
 type scratch struct {
-	parts  []part
-	inline [4]part // parts' first backing array
-	n      int     // bytes of the texts, unescaped and joined with newlines
-	buf    []byte  // unescaped strings, one after another
+	parts []part
+	n     int // bytes of the texts, unescaped and joined with newlines
 }
 
-// push adds a measured text.
-func (s *scratch) push(p part) {
+// push returns s with a measured text added. (A value, not a pointer
+// receiver: appending through a pointer would send parts' first backing
+// array, on the caller's stack, to the heap.)
+func (s scratch) push(p part) scratch {
 	if len(s.parts) > 0 {
 		s.n++
 	}
 	s.parts = append(s.parts, p)
 	s.n += p.n
+	return s
 }
 
 // add adds a plain text (TestScratchLower's form).
-func (s *scratch) add(t string) { s.push(part{b: []byte(t), n: len(t)}) }
+func (s *scratch) add(t string) { *s = s.push(part{b: []byte(t), n: len(t)}) }
 
 // str returns the value of the raw JSON string v, unescaped (gjson's
-// Result.Str): in place when it has no escapes, else in s.buf. For any other
-// value, or none, it returns nil.
-func (s *scratch) str(v []byte) []byte {
+// Result.Str): in place when it has no escapes, else in a new slice. For any
+// other value, or none, it returns nil.
+func str(v []byte) []byte {
 	if len(v) < 2 || v[0] != '"' {
 		return nil
 	}
@@ -313,11 +314,11 @@ func (s *scratch) str(v []byte) []byte {
 	if bytes.IndexByte(v, '\\') < 0 {
 		return v
 	}
-	start := len(s.buf)
+	var b []byte
 	for u := range unescaped(v) {
-		s.buf = append(s.buf, u...)
+		b = append(b, u...)
 	}
-	return s.buf[start:len(s.buf):len(s.buf)]
+	return b
 }
 
 // stringOf returns gjson's Result.String for the raw JSON value v.
@@ -380,12 +381,29 @@ func (s *scratch) appendRange(b []byte, from, to int) []byte {
 func appendLower(b, t []byte) []byte {
 	start := len(b)
 	b = append(b, t...)
-	for j, ch := range b[start:] {
-		if 'A' <= ch && ch <= 'Z' {
-			b[start+j] = ch + 'a' - 'A'
+	lowerASCII(b[start:])
+	return b
+}
+
+// lowerASCII lowercases the ASCII letters of b in place, eight bytes at a
+// time: in each byte of x below 0x80, adding 0x80-'A' to its low seven bits
+// sets its top bit when it is 'A' or more, adding 0x80-'Z'-1 when it is
+// past 'Z'; a letter's top bit, moved down two places, is the 0x20 that
+// lowercases it. The additions cannot carry from one byte into the next.
+func lowerASCII(b []byte) {
+	const ones, top = 0x0101010101010101, 0x8080808080808080
+	i := 0
+	for ; i+8 <= len(b); i += 8 {
+		x := binary.LittleEndian.Uint64(b[i:])
+		low := x &^ top
+		upper := (low + (0x80-'A')*ones) &^ (low + (0x80-'Z'-1)*ones) &^ x & top
+		binary.LittleEndian.PutUint64(b[i:], x|upper>>2)
+	}
+	for ; i < len(b); i++ {
+		if 'A' <= b[i] && b[i] <= 'Z' {
+			b[i] += 'a' - 'A'
 		}
 	}
-	return b
 }
 
 // The JSON walk. Its helpers take raw JSON values (a string with its quotes)
@@ -449,10 +467,10 @@ func elements(v []byte) iter.Seq[[]byte] {
 }
 
 // get returns the raw value of the first member of the JSON object v named
-// key (what gjson's Result.Get(key) finds), or nil; s unescapes keys.
-func get(v []byte, key string, s *scratch) []byte {
+// key (what gjson's Result.Get(key) finds), or nil.
+func get(v []byte, key string) []byte {
 	for k, val := range members(v) {
-		if string(s.str(k)) == key {
+		if string(str(k)) == key {
 			return val
 		}
 	}
