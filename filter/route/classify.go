@@ -384,7 +384,7 @@ func (c *Classifier) classify(text []byte, f *Features) (Class, []string) {
 		add(0, "code:fence", c.cfg.FenceWeight*float64(min((n+1)/2, c.cfg.MaxHitsPerKeyword)))
 	}
 	var countsBuf [384]int32
-	counts := countsBuf[:0]
+	var counts []int32
 	if c.nkw <= len(countsBuf) {
 		counts = countsBuf[:c.nkw]
 	} else {
@@ -483,7 +483,7 @@ func (c *Classifier) scan(text []byte, counts []int32) {
 	// a match hides the occurrences it overlaps, even one that failed the
 	// boundary test.
 	var nextBuf [32]int
-	next := nextBuf[:0]
+	var next []int
 	if c.nsym <= len(nextBuf) {
 		next = nextBuf[:c.nsym]
 	} else {
@@ -493,29 +493,6 @@ func (c *Classifier) scan(text []byte, counts []int32) {
 	for i := 0; i < len(text); {
 		switch kind := c.kinds[text[i]]; kind {
 		case kindPlain:
-			i++
-		default: // kindAnchor and up
-			// A symbol is tried once for each place it could start, in
-			// order, so this finds what count's successive searches find.
-			a := &c.anchors[kind-kindAnchor]
-			if i > 0 && !a.before.has(text[i-1]) || i+1 < len(text) && !a.after.has(text[i+1]) {
-				i++
-				continue
-			}
-			syms := a.syms
-			for k := range syms {
-				s := &syms[k]
-				start := i - s.at
-				end := start + len(s.k.s)
-				if end > len(text) || start < next[s.id] || text[end-1] != s.k.s[len(s.k.s)-1] ||
-					counts[s.slot] >= symLimit || string(text[start:end]) != s.k.s {
-					continue
-				}
-				next[s.id] = end
-				if !s.k.word || !touches(text, start, end, s.k.s) {
-					counts[s.slot]++
-				}
-			}
 			i++
 		case kindWord: // a word starts
 			j := i + 1
@@ -545,6 +522,29 @@ func (c *Classifier) scan(text []byte, counts []int32) {
 				break
 			}
 			i = j
+		default: // kindAnchor and up
+			// A symbol is tried once for each place it could start, in
+			// order, so this finds what count's successive searches find.
+			a := &c.anchors[kind-kindAnchor]
+			if i > 0 && !a.before.has(text[i-1]) || i+1 < len(text) && !a.after.has(text[i+1]) {
+				i++
+				continue
+			}
+			syms := a.syms
+			for k := range syms {
+				s := &syms[k]
+				start := i - s.at
+				end := start + len(s.k.s)
+				if end > len(text) || start < next[s.id] || text[end-1] != s.k.s[len(s.k.s)-1] ||
+					counts[s.slot] >= symLimit || string(text[start:end]) != s.k.s {
+					continue
+				}
+				next[s.id] = end
+				if !s.k.word || !touches(text, start, end, s.k.s) {
+					counts[s.slot]++
+				}
+			}
+			i++
 		}
 	}
 }

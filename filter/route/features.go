@@ -224,8 +224,8 @@ var measureWeights = func() (w [256]uint64) {
 // are 0xE3–0xED; BPE takes about 0.7 tokens for one), plus one for each
 // digit (numbers split into groups of up to three digits, and their
 // separators are tokens of their own: about half a token a digit). One pass
-// over the bytes, a table lookup each, summed in two interleaved words (texts
-// stay far below 4 GiB, so the low halves cannot carry into the high).
+// over the bytes, a table lookup each, summed in two interleaved words (the
+// low halves would carry into the high ones only past a gigabyte of text).
 func measureBytes(s []byte) (chars, units int) {
 	var a, b uint64
 	i := 0
