@@ -57,6 +57,7 @@ type adsClient struct {
 	state  adsState                 // what was accepted
 	static map[string]bool          // static cluster names, which CDS cannot replace
 	served bool                     // a plan from ADS is installed
+	failed error                    // the initial configuration was rejected
 	first  chan error               // the initial outcome, for Start
 
 	mu   sync.Mutex // guards note
@@ -295,6 +296,13 @@ func (a *adsClient) stream(ctx context.Context) (got bool, err error) {
 				return got, err
 			}
 		}
+		if a.failed != nil {
+			// Start fails and closes the stream; the NACK goes first.
+			_ = s.CloseSend()
+			a.report(a.failed)
+			<-ctx.Done()
+			return got, ctx.Err()
+		}
 	}
 }
 
@@ -319,7 +327,7 @@ func (a *adsClient) handle(resp *discoveryv3.DiscoveryResponse) []*discoveryv3.D
 		}
 		a.log.Warn("ADS update rejected", "type", resp.GetTypeUrl(), "version", resp.GetVersionInfo(), "err", err)
 		if !a.served {
-			a.report(err)
+			a.failed = err // reported once the NACK is sent
 		}
 		nack := sub.request()
 		nack.ErrorDetail = &rpcstatus.Status{Code: int32(codes.Internal), Message: err.Error()}
