@@ -66,8 +66,10 @@ func run(ctx context.Context) error {
 	if bin == "" {
 		bin, _ = exec.LookPath("envoy")
 	}
+	// With envoy.xds, Envoy starts from the ADS bootstrap and takes its
+	// listener, routes and clusters from llmproc.
 	st, err := stack.Start(ctx, stack.Options{ConfigPath: *cfgPath, Getenv: getenv, EnvoyBin: bin,
-		LLMProcLog: os.Stderr, AccessLog: os.Stdout})
+		LLMProcLog: os.Stderr, AccessLog: os.Stdout, ADS: cfg.Envoy.XDS})
 	if err != nil {
 		return err
 	}
