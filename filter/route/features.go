@@ -94,29 +94,53 @@ func (c *Classifier) Features(body []byte) (Features, error) {
 //
 // It walks the body itself (members, elements, get) rather than with
 // gjson.Result.ForEach, which would copy the body into a string and unescape
-// every string it passes: here message texts are read in place, their
-// escapes decoded on the fly (unescaped) by the passes that read them, and
-// only the short strings compared (keys, roles, types) are unescaped, when
-// they have escapes. The values are the ones gjson gives (Result.Str,
+// every string it passes: here a string is read in place unless it has
+// escapes, and then unescaped once (message texts into one buffer). The values are the ones gjson gives (Result.Str,
 // Result.String, Result.Int). Given a body that is not valid JSON it returns
 // something, but does not panic.
 func (c *Classifier) FeaturesOfValid(body []byte) Features {
 	var f Features
-	var inline [4]part
+	var inline [4][]byte
 	text := scratch{parts: inline[:0]}
 	chars := 0
 	toolBytes := 0
 	// addText counts a message text for the token estimate and keeps it for
 	// the classifier when it is a system or user text.
-	addText := func(p part, system, keep bool) {
-		n, units := p.measure()
+	addText := func(t []byte, system, keep bool) {
+		n, units := measure(t)
 		chars += units
 		if system {
 			f.SystemChars += n
 		}
 		if keep {
-			text = text.push(p)
+			text = text.push(t)
 		}
+	}
+	// textOf returns what gjson's Result.String returns for the raw JSON
+	// value v: a string's value, a literal or number as written (numbers
+	// with a fraction or exponent reformatted), an object or array as its
+	// raw JSON, and nothing for no value. A string without escapes is read
+	// in place; one with escapes is unescaped into dec.
+	var dec []byte
+	textOf := func(v []byte) []byte {
+		switch {
+		case len(v) == 0:
+			return nil
+		case v[0] != '"':
+			return []byte(gjson.ParseBytes(v).String())
+		}
+		t := v[1:max(len(v)-1, 1)]
+		if bytes.IndexByte(t, '\\') < 0 {
+			return t
+		}
+		if dec == nil {
+			// Unescaping never lengthens a string, so this is the one
+			// allocation for all the texts.
+			dec = make([]byte, 0, len(body))
+		}
+		start := len(dec)
+		dec = appendUnescaped(dec, t)
+		return dec[start:len(dec):len(dec)]
 	}
 	for k, v := range members(body) {
 		switch string(str(k)) {
@@ -199,9 +223,9 @@ func (c *Classifier) FeaturesOfValid(body []byte) Features {
 }
 
 // measureWeights holds, for each byte value, what the byte adds to
-// measureBytes' two sums, packed into one word: 1<<32 when it starts a
-// character (is not a UTF-8 continuation byte), plus its quarter-tokens in
-// the low bits. It is never written after initialisation.
+// measure's two sums, packed into one word: 1<<32 when it starts a character
+// (is not a UTF-8 continuation byte), plus its quarter-tokens in the low
+// bits. It is never written after initialisation.
 var measureWeights = func() (w [256]uint64) {
 	for c := range w {
 		if c&0xC0 == 0x80 {
@@ -218,15 +242,15 @@ var measureWeights = func() (w [256]uint64) {
 	return w
 }()
 
-// measureBytes returns a text's characters (code points) and its
-// quarter-tokens: one per character, plus two for each character of a CJK
-// script (kana, CJK ideographs, Hangul: U+3000–U+D7FF, whose UTF-8 lead bytes
-// are 0xE3–0xED; BPE takes about 0.7 tokens for one), plus one for each
-// digit (numbers split into groups of up to three digits, and their
-// separators are tokens of their own: about half a token a digit). One pass
-// over the bytes, a table lookup each, summed in two interleaved words (the
-// low halves would carry into the high ones only past a gigabyte of text).
-func measureBytes(s []byte) (chars, units int) {
+// measure returns a text's characters (code points) and its quarter-tokens:
+// one per character, plus two for each character of a CJK script (kana, CJK
+// ideographs, Hangul: U+3000–U+D7FF, whose UTF-8 lead bytes are 0xE3–0xED;
+// BPE takes about 0.7 tokens for one), plus one for each digit (numbers split
+// into groups of up to three digits, and their separators are tokens of their
+// own: about half a token a digit). One pass over the bytes, a table lookup
+// each, summed in two interleaved words (the low halves would carry into the
+// high ones only past a gigabyte of text).
+func measure(s []byte) (chars, units int) {
 	var a, b uint64
 	i := 0
 	for ; i+1 < len(s); i += 2 {
@@ -240,68 +264,27 @@ func measureBytes(s []byte) (chars, units int) {
 	return int(a >> 32), int(uint32(a))
 }
 
-// part is a message text as it sits in the body: the contents of a JSON
-// string (between the quotes) with any escapes still in, or plain bytes.
-type part struct {
-	b   []byte
-	esc bool // b has escapes (a backslash)
-	n   int  // bytes once unescaped; set by measure
-}
-
-// textOf returns what gjson's Result.String returns for the raw JSON value
-// v: a string's value, a literal or number as written (numbers with a
-// fraction or exponent reformatted), an object or array as its raw JSON, and
-// nothing for no value.
-func textOf(v []byte) part {
-	switch {
-	case len(v) == 0:
-		return part{}
-	case v[0] == '"':
-		b := v[1:max(len(v)-1, 1)]
-		return part{b: b, esc: bytes.IndexByte(b, '\\') >= 0}
-	default:
-		return part{b: []byte(gjson.ParseBytes(v).String())}
-	}
-}
-
-// measure returns the characters and quarter-tokens of the text (see
-// measureBytes), and sets p.n.
-func (p *part) measure() (chars, units int) {
-	if !p.esc {
-		p.n = len(p.b)
-		return measureBytes(p.b)
-	}
-	p.n = 0
-	for s := range unescaped(p.b) {
-		c, u := measureBytes(s)
-		chars += c
-		units += u
-		p.n += len(s)
-	}
-	return chars, units
-}
-
 // scratch collects the message texts the classifier reads, without copying
 // them, and lowers only the part it will scan.
 type scratch struct {
-	parts []part
-	n     int // bytes of the texts, unescaped and joined with newlines
+	parts [][]byte
+	n     int // bytes of the texts joined with newlines
 }
 
-// push returns s with a measured text added. (A value, not a pointer
-// receiver: appending through a pointer would send parts' first backing
-// array, on the caller's stack, to the heap.)
-func (s scratch) push(p part) scratch {
+// push returns s with a text added. (A value, not a pointer receiver:
+// appending through a pointer would send parts' first backing array, on the
+// caller's stack, to the heap.)
+func (s scratch) push(t []byte) scratch {
 	if len(s.parts) > 0 {
 		s.n++
 	}
-	s.parts = append(s.parts, p)
-	s.n += p.n
+	s.parts = append(s.parts, t)
+	s.n += len(t)
 	return s
 }
 
-// add adds a plain text (TestScratchLower's form).
-func (s *scratch) add(t string) { *s = s.push(part{b: []byte(t), n: len(t)}) }
+// add adds a text given as a string (TestScratchLower's form).
+func (s *scratch) add(t string) { *s = s.push([]byte(t)) }
 
 // str returns the value of the raw JSON string v, unescaped (gjson's
 // Result.Str): in place when it has no escapes, else in a new slice. For any
@@ -314,11 +297,7 @@ func str(v []byte) []byte {
 	if bytes.IndexByte(v, '\\') < 0 {
 		return v
 	}
-	var b []byte
-	for u := range unescaped(v) {
-		b = append(b, u...)
-	}
-	return b
+	return appendUnescaped(nil, v)
 }
 
 // stringOf returns gjson's Result.String for the raw JSON value v.
@@ -343,33 +322,20 @@ func (s *scratch) lower(max int) []byte {
 	return s.appendRange(b, s.n-max/2, s.n)
 }
 
-// appendRange appends bytes [from, to) of the joined text, unescaped and
-// lowercased.
+// appendRange appends bytes [from, to) of the joined text, lowercased.
 func (s *scratch) appendRange(b []byte, from, to int) []byte {
 	pos := 0 // offset of the current part in the joined text
-	for i, p := range s.parts {
+	for i, t := range s.parts {
 		if i > 0 {
 			if pos >= from && pos < to {
 				b = append(b, '\n')
 			}
 			pos++
 		}
-		if lo, hi := max(from-pos, 0), min(to-pos, p.n); lo < hi {
-			if !p.esc {
-				b = appendLower(b, p.b[lo:hi])
-			} else {
-				off := 0 // offset of u in the unescaped text
-				for u := range unescaped(p.b) {
-					if off+len(u) > lo {
-						b = appendLower(b, u[max(lo-off, 0):min(hi-off, len(u))])
-					}
-					if off += len(u); off >= hi {
-						break
-					}
-				}
-			}
+		if lo, hi := max(from-pos, 0), min(to-pos, len(t)); lo < hi {
+			b = appendLower(b, t[lo:hi])
 		}
-		pos += p.n
+		pos += len(t)
 		if pos >= to {
 			break
 		}
@@ -497,22 +463,30 @@ func valueEnd(b []byte, i int) int {
 	}
 	switch b[i] {
 	case '"':
-		for j := i + 1; ; j++ {
-			q := bytes.IndexByte(b[j:], '"')
-			if q < 0 {
-				return len(b)
-			}
-			j += q
-			// The quote ends the string unless an odd number of
-			// backslashes precede it.
-			k := j
-			for k > i+1 && b[k-1] == '\\' {
-				k--
-			}
-			if (j-k)%2 == 0 {
+		// The first quote ends the string unless an odd number of
+		// backslashes precede it. A string with an escaped quote (often
+		// JSON inside a string, full of them) is walked byte by byte from
+		// there.
+		j := bytes.IndexByte(b[i+1:], '"') + i + 1
+		if j == i {
+			return len(b)
+		}
+		k := j
+		for k > i+1 && b[k-1] == '\\' {
+			k--
+		}
+		if (j-k)%2 == 0 {
+			return j + 1
+		}
+		for j++; j < len(b); j++ {
+			switch b[j] {
+			case '\\':
+				j++
+			case '"':
 				return j + 1
 			}
 		}
+		return len(b)
 	case '{', '[':
 		depth := 0
 		for j := i; j < len(b); j++ {
@@ -537,27 +511,22 @@ func valueEnd(b []byte, i int) int {
 	}
 }
 
-// unescaped yields the JSON string contents s (between the quotes) with its
-// escapes decoded, in pieces: each run without escapes as it is, and each
-// escape decoded. It decodes as gjson does: a surrogate pair makes one
-// character, a lone surrogate U+FFFD, and a malformed escape ends the
-// string.
-func unescaped(s []byte) iter.Seq[[]byte] {
-	return func(yield func([]byte) bool) {
-		var buf [utf8.UTFMax]byte
-		for len(s) > 0 {
-			i := bytes.IndexByte(s, '\\')
-			if i < 0 {
-				yield(s)
-				return
+// appendUnescaped appends the JSON string contents s (between the quotes)
+// with its escapes decoded, as gjson decodes them: a surrogate pair makes
+// one character, a lone surrogate U+FFFD, and a malformed escape ends the
+// string. It copies the runs between escapes whole.
+func appendUnescaped(b, s []byte) []byte {
+	for {
+		i := backslash(s)
+		if i < 0 {
+			return append(b, s...)
+		}
+		b = append(b, s[:i]...)
+		for s = s[i:]; len(s) > 0 && s[0] == '\\'; {
+			if len(s) == 1 {
+				return b
 			}
-			if i > 0 && !yield(s[:i]) {
-				return
-			}
-			if i+1 == len(s) {
-				return
-			}
-			c, size := s[i+1], 2
+			c, size := s[1], 2
 			switch c {
 			case '"', '\\', '/':
 			case 'b':
@@ -571,32 +540,46 @@ func unescaped(s []byte) iter.Seq[[]byte] {
 			case 't':
 				c = '\t'
 			case 'u':
-				if i+6 > len(s) {
-					return
+				if len(s) < 6 {
+					return b
 				}
-				r := hex4(s[i+2:])
+				r := hex4(s[2:])
 				size = 6
-				if r >= 0xD800 && r < 0xDC00 && i+12 <= len(s) && s[i+6] == '\\' && s[i+7] == 'u' {
-					if r2 := hex4(s[i+8:]); r2 >= 0xDC00 && r2 < 0xE000 {
+				if r >= 0xD800 && r < 0xDC00 && len(s) >= 12 && s[6] == '\\' && s[7] == 'u' {
+					if r2 := hex4(s[8:]); r2 >= 0xDC00 && r2 < 0xE000 {
 						r = utf16.DecodeRune(r, r2)
 						size = 12
 					}
 				}
-				if !yield(utf8.AppendRune(buf[:0], r)) {
-					return
-				}
-				s = s[i+size:]
+				b = utf8.AppendRune(b, r)
+				s = s[size:]
 				continue
 			default:
-				return
+				return b
 			}
-			buf[0] = c
-			if !yield(buf[:1]) {
-				return
-			}
-			s = s[i+size:]
+			b = append(b, c)
+			s = s[size:]
 		}
 	}
+}
+
+// backslash returns the index of the first backslash in s, or -1. It looks
+// at a few bytes itself (escapes often come close together) before it calls
+// bytes.IndexByte.
+func backslash(s []byte) int {
+	const near = 16
+	for i := 0; i < len(s) && i < near; i++ {
+		if s[i] == '\\' {
+			return i
+		}
+	}
+	if len(s) <= near {
+		return -1
+	}
+	if i := bytes.IndexByte(s[near:], '\\'); i >= 0 {
+		return near + i
+	}
+	return -1
 }
 
 // hex4 returns the value of the four hex digits s starts with, or 0 when

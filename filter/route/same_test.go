@@ -33,6 +33,21 @@ func TestSameFeatures(t *testing.T) {
 			sameAsReference(t, gb.body)
 		}
 	}
+	// Texts dense with escapes, past the classify window: JSON inside a
+	// string, runs of \n, \u escapes and surrogate pairs, and escapes cut
+	// by the window's edges.
+	for _, text := range []string{
+		strings.Repeat(`{\"sku\": \"A-1002\", \"qty\": 3, \"note\": \"say \\\"hi\\\"\"}, `, 400),
+		strings.Repeat(`\n`, 9000) + "prove it" + strings.Repeat(`\n\t`, 3000),
+		strings.Repeat(`\u00C9\u4e2d\ud83d\ude00\u0031 `, 1500),
+		strings.Repeat(`STEP BY STEP\\`, 700) + strings.Repeat(`\/`, 5000),
+	} {
+		body := []byte(`{"messages":[{"role":"user","content":"` + text + `"},{"role":"user","content":[{"type":"text","text":"` + text + `"}]}]}`)
+		if !validObject(body) {
+			t.Fatalf("not a valid JSON object: %.80s", body)
+		}
+		sameAsReference(t, body)
+	}
 }
 
 // FuzzSameFeatures holds FeaturesOfValid to the reference on any valid JSON
