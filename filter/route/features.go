@@ -95,9 +95,10 @@ func (c *Classifier) Features(body []byte) (Features, error) {
 // It walks the body itself (members, elements, get) rather than with
 // gjson.Result.ForEach, which would copy the body into a string and unescape
 // every string it passes: here a string is read in place unless it has
-// escapes, and then unescaped once (message texts into one buffer). The values are the ones gjson gives (Result.Str,
-// Result.String, Result.Int). Given a body that is not valid JSON it returns
-// something, but does not panic.
+// escapes, and then unescaped once (message texts into one buffer). The
+// values are the ones gjson gives (Result.Str, Result.String, Result.Int).
+// Given a body that is not valid JSON it returns something, but does not
+// panic.
 func (c *Classifier) FeaturesOfValid(body []byte) Features {
 	var f Features
 	var inline [4][]byte
