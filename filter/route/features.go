@@ -101,7 +101,7 @@ func (c *Classifier) Features(body []byte) (Features, error) {
 // panic.
 func (c *Classifier) FeaturesOfValid(body []byte) Features {
 	var f Features
-	var inline [4][]byte
+	var inline [8][]byte
 	text := scratch{parts: inline[:0]}
 	chars := 0
 	toolBytes := 0
