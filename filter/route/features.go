@@ -284,9 +284,6 @@ func (s scratch) push(t []byte) scratch {
 	return s
 }
 
-// add adds a text given as a string (TestScratchLower's form).
-func (s *scratch) add(t string) { *s = s.push([]byte(t)) }
-
 // str returns the value of the raw JSON string v, unescaped (gjson's
 // Result.Str): in place when it has no escapes, else in a new slice. For any
 // other value, or none, it returns nil.

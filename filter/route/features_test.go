@@ -305,7 +305,7 @@ func TestScratchLower(t *testing.T) {
 	parts := []string{"Hello", "", "WORLD of Code", "x", "Tail PART"}
 	var s scratch
 	for _, p := range parts {
-		s.add(p)
+		s = s.push([]byte(p))
 	}
 	whole := strings.ToLower(strings.Join(parts, "\n"))
 	for max := 0; max <= len(whole)+2; max++ {
