@@ -759,7 +759,7 @@ func (a anthropic) Response(r *Response) Answer {
 		if status == 529 {
 			status = http.StatusServiceUnavailable // overloaded: what Envoy retries on
 		}
-		return Answer{Body: &anthropicErrorBody{status: status}, Status: status, ContentType: "application/json"}
+		return Answer{Body: &errorBody{status: status, norm: anthropicErrorJSON}, Status: status, ContentType: "application/json"}
 	}
 	if strings.HasPrefix(r.ContentType, "text/event-stream") {
 		s := &anthropicStream{model: r.Model, created: now().Unix()}
@@ -819,25 +819,15 @@ func anthropicContextTooLong(msg string) bool {
 		strings.Contains(m, "context window")
 }
 
-// anthropicErrorBody buffers a non-2xx answer and emits OpenAI error JSON.
-type anthropicErrorBody struct {
-	status int
-	buf    []byte
-}
-
-func (e *anthropicErrorBody) Chunk(chunk []byte, eos bool) ([]byte, bool) {
-	if len(e.buf)+len(chunk) <= maxErrorBody {
-		e.buf = append(e.buf, chunk...)
+// anthropicErrorJSON turns a buffered non-2xx Anthropic answer into OpenAI
+// error JSON (errorBody's norm).
+func anthropicErrorJSON(status int, body []byte) []byte {
+	typ := gjson.GetBytes(body, "error.type")
+	msg := gjson.GetBytes(body, "error.message")
+	if !gjson.ValidBytes(body) || typ.Type != gjson.String {
+		return NormalizeError(status, body)
 	}
-	if !eos {
-		return nil, false
-	}
-	typ := gjson.GetBytes(e.buf, "error.type")
-	msg := gjson.GetBytes(e.buf, "error.message")
-	if !gjson.ValidBytes(e.buf) || typ.Type != gjson.String {
-		return NormalizeError(e.status, e.buf), false
-	}
-	return anthropicError(e.status, typ.Str, msg.Str).JSON(), false
+	return anthropicError(status, typ.Str, msg.Str).JSON()
 }
 
 // anthropicStopReason maps stop_reason to an OpenAI finish_reason.

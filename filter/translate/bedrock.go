@@ -758,7 +758,8 @@ func (b bedrock) Response(r *Response) Answer {
 		if typ != "" {
 			status = bedrockError(r.Status, typ, "").Status
 		}
-		a := Answer{Body: &bedrockErrorBody{status: status, headerType: typ}, ContentType: "application/json"}
+		norm := func(status int, body []byte) []byte { return bedrockErrorJSON(status, typ, body) }
+		a := Answer{Body: &errorBody{status: status, norm: norm}, ContentType: "application/json"}
 		if status != r.Status {
 			a.Status = status
 		}
@@ -837,23 +838,12 @@ func brContextTooLong(msg string) bool {
 	return false
 }
 
-// bedrockErrorBody buffers a non-2xx answer and emits OpenAI error JSON.
-type bedrockErrorBody struct {
-	status     int
-	headerType string // x-amzn-errortype, if the answer had it
-	buf        []byte
-}
-
-func (e *bedrockErrorBody) Chunk(chunk []byte, eos bool) ([]byte, bool) {
-	if len(e.buf)+len(chunk) <= maxErrorBody {
-		e.buf = append(e.buf, chunk...)
-	}
-	if !eos {
-		return nil, false
-	}
+// bedrockErrorJSON turns a buffered non-2xx Bedrock answer into OpenAI error
+// JSON (errorBody's norm); headerType is x-amzn-errortype, if the answer had it.
+func bedrockErrorJSON(status int, headerType string, buf []byte) []byte {
 	var typ, msg string
-	if gjson.ValidBytes(e.buf) {
-		body := gjson.ParseBytes(e.buf)
+	if gjson.ValidBytes(buf) {
+		body := gjson.ParseBytes(buf)
 		typ = body.Get("__type").Str
 		for _, k := range []string{"message", "Message", "error.message"} {
 			if v := body.Get(k); v.Type == gjson.String && v.Str != "" {
@@ -861,19 +851,19 @@ func (e *bedrockErrorBody) Chunk(chunk []byte, eos bool) ([]byte, bool) {
 				break
 			}
 		}
-	} else if s := strings.TrimSpace(string(e.buf)); len(s) <= 2048 {
+	} else if s := strings.TrimSpace(string(buf)); len(s) <= 2048 {
 		msg = s
 	}
 	if typ == "" {
-		typ = e.headerType
+		typ = headerType
 	}
 	if typ == "" {
-		typ = brStatusErrorType(e.status)
+		typ = brStatusErrorType(status)
 	}
-	err := bedrockError(e.status, typ, msg)
-	err.Status = e.status // the status line is already on its way
-	err.Type = apierr.TypeForStatus(e.status)
-	return err.JSON(), false
+	err := bedrockError(status, typ, msg)
+	err.Status = status // the status line is already on its way
+	err.Type = apierr.TypeForStatus(status)
+	return err.JSON()
 }
 
 // brStatusErrorType names the Bedrock error a status stands for when the body

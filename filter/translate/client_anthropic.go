@@ -723,29 +723,19 @@ func caErrorType(status int, typ, code, msg string) string {
 func AnthropicResponse(stream bool, status int, model string) Body {
 	switch {
 	case status < 200 || status >= 300:
-		return &caErrorBody{status: status}
+		return &errorBody{status: status, norm: caErrorJSON}
 	case stream:
 		return &caStream{model: model}
 	}
 	return &caJSON{model: model}
 }
 
-// caErrorBody buffers an OpenAI error answer and emits Anthropic's.
-type caErrorBody struct {
-	status int
-	buf    []byte
-}
-
-func (e *caErrorBody) Chunk(chunk []byte, eos bool) ([]byte, bool) {
-	if len(e.buf)+len(chunk) <= maxErrorBody {
-		e.buf = append(e.buf, chunk...)
-	}
-	if !eos {
-		return nil, false
-	}
-	oe := gjson.GetBytes(NormalizeError(e.status, e.buf), "error")
+// caErrorJSON turns a buffered OpenAI error answer into Anthropic's
+// (errorBody's norm).
+func caErrorJSON(status int, body []byte) []byte {
+	oe := gjson.GetBytes(NormalizeError(status, body), "error")
 	msg := oe.Get("message").String()
-	return caAppendError(nil, caErrorType(e.status, oe.Get("type").String(), oe.Get("code").String(), msg), msg), false
+	return caAppendError(nil, caErrorType(status, oe.Get("type").String(), oe.Get("code").String(), msg), msg)
 }
 
 // caMaxAnswer bounds a buffered non-streamed answer.

@@ -692,7 +692,7 @@ func appendSchema(out []byte, s gjson.Result) []byte {
 // geminiAnswer reads a Gemini (or Vertex) response.
 func geminiAnswer(r *Response, now func() time.Time) Answer {
 	if r.Status < 200 || r.Status >= 300 {
-		return Answer{Body: &geminiErrorBody{status: r.Status}, ContentType: "application/json"}
+		return Answer{Body: &errorBody{status: r.Status, norm: geminiErrorJSON}, ContentType: "application/json"}
 	}
 	if now == nil {
 		now = time.Now
@@ -790,27 +790,17 @@ func googleError(status int, e gjson.Result) *apierr.Error {
 	return ProviderError(status, code, msg)
 }
 
-// geminiErrorBody buffers a non-2xx answer and emits it as OpenAI error JSON.
-type geminiErrorBody struct {
-	status int
-	buf    []byte
-}
-
-func (e *geminiErrorBody) Chunk(chunk []byte, eos bool) ([]byte, bool) {
-	if len(e.buf)+len(chunk) <= maxErrorBody {
-		e.buf = append(e.buf, chunk...)
-	}
-	if !eos {
-		return nil, false
-	}
-	v := gjson.ParseBytes(e.buf)
+// geminiErrorJSON turns a buffered non-2xx Gemini or Vertex answer into
+// OpenAI error JSON (errorBody's norm).
+func geminiErrorJSON(status int, body []byte) []byte {
+	v := gjson.ParseBytes(body)
 	if v.IsArray() { // streamGenerateContent without alt=sse wraps it
 		v = v.Get("0")
 	}
-	if gjson.ValidBytes(e.buf) && v.Get("error").IsObject() {
-		return googleError(e.status, v.Get("error")).JSON(), false
+	if gjson.ValidBytes(body) && v.Get("error").IsObject() {
+		return googleError(status, v.Get("error")).JSON()
 	}
-	return NormalizeError(e.status, e.buf), false
+	return NormalizeError(status, body)
 }
 
 // geminiParts reads one GenerateContentResponse: each part of the first

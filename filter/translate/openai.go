@@ -153,9 +153,10 @@ func (passBody) Chunk([]byte, bool) ([]byte, bool) { return nil, true }
 // maxErrorBody bounds how much of a provider error is buffered for rewriting.
 const maxErrorBody = 1 << 20
 
-// errorBody buffers a non-2xx answer and emits it at the end as OpenAI error
-// JSON: unchanged if it already is one, wrapped otherwise. norm, when set,
-// replaces NormalizeError (a backend with its own error dialect).
+// errorBody buffers a non-2xx answer (up to maxErrorBody) and emits it at the
+// end rewritten by norm: each provider's error dialect to OpenAI's (or, for
+// Anthropic clients, OpenAI's to Anthropic's). Without norm, NormalizeError:
+// unchanged if it already is OpenAI error JSON, wrapped otherwise.
 type errorBody struct {
 	status int
 	buf    []byte
