@@ -15,7 +15,6 @@
 package fakegemini
 
 import (
-	"context"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -107,16 +106,6 @@ func Listen(addr string, opts Options) (*Server, error) {
 		return nil, err
 	}
 	return s, nil
-}
-
-// ListenAndServe runs a server on addr until ctx is done.
-func ListenAndServe(ctx context.Context, addr string, opts Options) error {
-	s, err := Listen(addr, opts)
-	if err != nil {
-		return err
-	}
-	<-ctx.Done()
-	return s.Close()
 }
 
 // Handler returns the HTTP handler, for use with a caller's own server.
