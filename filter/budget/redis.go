@@ -10,7 +10,8 @@ import (
 	"time"
 
 	"github.com/redis/go-redis/v9"
-	"github.com/redis/go-redis/v9/maintnotifications"
+
+	"github.com/llmproc/llmproc/filter/redisconn"
 )
 
 // Defaults for RedisOptions.
@@ -65,25 +66,8 @@ func NewRedis(o RedisOptions) *Redis {
 	if prefix == "" {
 		prefix = DefaultKeyPrefix
 	}
-	c := redis.NewClient(&redis.Options{
-		Addr:     o.Addr,
-		Password: o.Password,
-		DB:       o.DB,
-		Protocol: 2,
-		// One attempt per call, bounded by t; a retry could apply a
-		// script twice.
-		MaxRetries:               -1,
-		DialerRetries:            1,
-		DialTimeout:              t,
-		ReadTimeout:              t,
-		WriteTimeout:             t,
-		PoolTimeout:              t,
-		ContextTimeoutEnabled:    true,
-		PoolSize:                 16,
-		MinIdleConns:             1,
-		DisableIdentity:          true,
-		MaintNotificationsConfig: &maintnotifications.Config{Mode: maintnotifications.ModeDisabled},
-	})
+	// One attempt per call (redisconn): a retry could apply a script twice.
+	c := redisconn.New(redisconn.Options{Addr: o.Addr, Password: o.Password, DB: o.DB, Timeout: t, PoolSize: 16})
 	return &Redis{c: c, prefix: prefix, timeout: t, ttl: ttl}
 }
 

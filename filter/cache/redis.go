@@ -8,7 +8,8 @@ import (
 	"time"
 
 	"github.com/redis/go-redis/v9"
-	"github.com/redis/go-redis/v9/maintnotifications"
+
+	"github.com/llmproc/llmproc/filter/redisconn"
 )
 
 // DefaultRedisTimeout bounds each Redis call when RedisOptions.Timeout is 0.
@@ -44,28 +45,7 @@ func NewRedis(o RedisOptions) *Redis {
 	if t <= 0 {
 		t = DefaultRedisTimeout
 	}
-	c := redis.NewClient(&redis.Options{
-		Addr:     o.Addr,
-		Password: o.Password,
-		DB:       o.DB,
-		// RESP2 needs no HELLO round trip and no push handling.
-		Protocol: 2,
-		// One attempt per call, each bounded by t: a retry, a dial retry or
-		// a wait for a pooled connection would all exceed the bound.
-		MaxRetries:            -1,
-		DialerRetries:         1,
-		DialTimeout:           t,
-		ReadTimeout:           t,
-		WriteTimeout:          t,
-		PoolTimeout:           t,
-		ContextTimeoutEnabled: true,
-		PoolSize:              8,
-		MinIdleConns:          1,
-		// No CLIENT SETINFO or CLIENT MAINT_NOTIFICATIONS on connect: fewer
-		// round trips inside the bound, and nothing a plain Redis rejects.
-		DisableIdentity:          true,
-		MaintNotificationsConfig: &maintnotifications.Config{Mode: maintnotifications.ModeDisabled},
-	})
+	c := redisconn.New(redisconn.Options{Addr: o.Addr, Password: o.Password, DB: o.DB, Timeout: t, PoolSize: 8})
 	return &Redis{c: c, prefix: o.KeyPrefix, timeout: t}
 }
 
