@@ -314,13 +314,7 @@ func deployment(c *config.Config, o Options, grpc, metrics uint32) (*appsv1.Depl
 		Spec: appsv1.DeploymentSpec{
 			Replicas: new(o.Replicas),
 			Selector: &metav1.LabelSelector{MatchLabels: selector()},
-			Strategy: appsv1.DeploymentStrategy{
-				Type: appsv1.RollingUpdateDeploymentStrategyType,
-				RollingUpdate: &appsv1.RollingUpdateDeployment{
-					MaxUnavailable: new(intstr.FromInt32(0)),
-					MaxSurge:       new(intstr.FromInt32(1)),
-				},
-			},
+			Strategy: surgeFirst(),
 			Template: corev1.PodTemplateSpec{
 				ObjectMeta: metav1.ObjectMeta{Labels: podLabels(), Annotations: annotations},
 				Spec: corev1.PodSpec{
@@ -450,4 +444,16 @@ func secretComment(c *config.Config, o Options) string {
 	}
 	return fmt.Sprintf("# Credentials: create Secret %s/%s with keys %s (not rendered; no value is ever inlined).\n",
 		o.Namespace, o.Secret, strings.Join(keys, ", "))
+}
+
+// surgeFirst rolls a Deployment one new pod at a time, never below the
+// replica count, so streams keep a ready pod to land on.
+func surgeFirst() appsv1.DeploymentStrategy {
+	return appsv1.DeploymentStrategy{
+		Type: appsv1.RollingUpdateDeploymentStrategyType,
+		RollingUpdate: &appsv1.RollingUpdateDeployment{
+			MaxUnavailable: new(intstr.FromInt32(0)),
+			MaxSurge:       new(intstr.FromInt32(1)),
+		},
+	}
 }

@@ -106,13 +106,7 @@ func Envoy(src *Source, o Options) ([]runtime.Object, error) {
 			Spec: appsv1.DeploymentSpec{
 				Replicas: new(o.Replicas),
 				Selector: &metav1.LabelSelector{MatchLabels: sel},
-				Strategy: appsv1.DeploymentStrategy{
-					Type: appsv1.RollingUpdateDeploymentStrategyType,
-					RollingUpdate: &appsv1.RollingUpdateDeployment{
-						MaxUnavailable: new(intstr.FromInt32(0)),
-						MaxSurge:       new(intstr.FromInt32(1)),
-					},
-				},
+				Strategy: surgeFirst(),
 				Template: corev1.PodTemplateSpec{
 					ObjectMeta: metav1.ObjectMeta{
 						Labels:      labels,
