@@ -95,15 +95,19 @@ type Stream struct {
 	Created   int64
 }
 
-// chunk starts a chunk event up to the inside of choices[0].
-func (s *Stream) open(dst []byte) []byte {
+// head starts a chunk event: id, object, created and model.
+func (s *Stream) head(dst []byte) []byte {
 	dst = append(dst, `data: {"id":`...)
 	dst = appendJSONString(dst, s.ID)
 	dst = append(dst, `,"object":"chat.completion.chunk","created":`...)
 	dst = strconv.AppendInt(dst, s.Created, 10)
 	dst = append(dst, `,"model":`...)
-	dst = appendJSONString(dst, s.Model)
-	return append(dst, `,"choices":[{"index":0,"delta":{`...)
+	return appendJSONString(dst, s.Model)
+}
+
+// open starts a chunk event up to the inside of choices[0].delta.
+func (s *Stream) open(dst []byte) []byte {
+	return append(s.head(dst), `,"choices":[{"index":0,"delta":{`...)
 }
 
 // Role appends the first chunk, announcing the assistant role.
@@ -142,13 +146,7 @@ func (s *Stream) Finish(dst []byte, reason string) []byte {
 // Usage appends the usage-only chunk (empty choices), as OpenAI sends it
 // when stream_options.include_usage is set.
 func (s *Stream) Usage(dst []byte, u usage.Usage) []byte {
-	dst = append(dst, `data: {"id":`...)
-	dst = appendJSONString(dst, s.ID)
-	dst = append(dst, `,"object":"chat.completion.chunk","created":`...)
-	dst = strconv.AppendInt(dst, s.Created, 10)
-	dst = append(dst, `,"model":`...)
-	dst = appendJSONString(dst, s.Model)
-	dst = append(dst, `,"choices":[],"usage":`...)
+	dst = append(s.head(dst), `,"choices":[],"usage":`...)
 	dst = AppendUsage(dst, u)
 	return append(dst, "}\n\n"...)
 }
