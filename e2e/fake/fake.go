@@ -9,6 +9,14 @@
 // (Request, or a provider struct that embeds it) and its Behaviour. They
 // are separate because a wrapping fake (fakeazure) records its own
 // requests while another fake's queue chooses the answers.
+//
+// Every Server also injects faults (fault.go): compressed answers despite
+// accept-encoding: identity, huge JSON, a stream with no newline, answers
+// without usage, a reset before headers, stalls and in-band stream errors,
+// queued per request with InjectFaults or chosen by ScriptFaults, e.g.
+//
+//	p := fakeopenai.New(fakeopenai.Options{})
+//	p.InjectFaults(fake.Fault{Encoding: "gzip"}, fake.NoNewline(200<<20))
 package fake
 
 import (
@@ -37,6 +45,7 @@ func NewRequest(r *http.Request, body []byte) Request {
 // Server records requests of type R and serves them over HTTP.
 type Server[R any] struct {
 	record func(*http.Request, []byte) R
+	faults *Queue[R, Fault]
 
 	ln  net.Listener
 	srv *http.Server
@@ -48,12 +57,13 @@ type Server[R any] struct {
 // New returns a server that records each request as record describes it.
 // It serves nothing until Start.
 func New[R any](record func(r *http.Request, body []byte) R) *Server[R] {
-	return &Server[R]{record: record}
+	return &Server[R]{record: record, faults: NewQueue[R](Fault{})}
 }
 
 // Record returns a handler that reads the body of each request, records
 // it, and passes the record to answer. The body is read once: answer gets
-// it from the record, not from r.Body.
+// it from the record, not from r.Body. The request's Fault (InjectFaults,
+// ScriptFaults) applies to the answer.
 func (s *Server[R]) Record(answer func(w http.ResponseWriter, r *http.Request, req R)) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		body, err := io.ReadAll(r.Body)
@@ -65,7 +75,8 @@ func (s *Server[R]) Record(answer func(w http.ResponseWriter, r *http.Request, r
 		s.mu.Lock()
 		s.requests = append(s.requests, req)
 		s.mu.Unlock()
-		answer(w, r, req)
+		f, _ := s.faults.Next(req)
+		withFault(f, w, r, func(w http.ResponseWriter) { answer(w, r, req) })
 	})
 }
 
