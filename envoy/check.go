@@ -7,10 +7,12 @@ import (
 
 	bootstrapv3 "github.com/envoyproxy/go-control-plane/envoy/config/bootstrap/v3"
 	clusterv3 "github.com/envoyproxy/go-control-plane/envoy/config/cluster/v3"
+	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
 	routev3 "github.com/envoyproxy/go-control-plane/envoy/config/route/v3"
 	extprocfilterv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/http/ext_proc/v3"
 	hcmv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/network/http_connection_manager/v3"
 	httpv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/upstreams/http/v3"
+	"google.golang.org/protobuf/types/known/wrapperspb"
 
 	"github.com/llmproc/llmproc/filter/config"
 )
@@ -31,6 +33,9 @@ var (
 	ErrCodecNotLast = errors.New("upstream_codec is not the last upstream HTTP filter")
 	// ErrMissingPool: a pool of the config has no route or no cluster.
 	ErrMissingPool = errors.New("pool not rendered")
+	// ErrCircuitBreaker: a cluster's thresholds are below what
+	// envoy.max_concurrent_requests needs.
+	ErrCircuitBreaker = errors.New("circuit breaker too small")
 	// ErrMalformed: a part Check needs to read cannot be decoded.
 	ErrMalformed = errors.New("malformed bootstrap")
 )
@@ -42,7 +47,9 @@ var (
 // pool route's request_body_buffer_limit is at least that; each pool endpoint
 // carries filter_metadata llmproc.backend naming a configured backend;
 // upstream_codec is the last upstream HTTP filter; every pool has its route
-// and its cluster.
+// and its cluster; the circuit breakers of pool clusters and ext_proc
+// clusters hold envoy.max_concurrent_requests (PoolCircuitBreakers,
+// LLMProcCircuitBreakers; an unset threshold counts as Envoy's default).
 func Check(bs *bootstrapv3.Bootstrap, rt *config.Runtime) error {
 	c := &checker{rt: rt, max: rt.Source.Limits.MaxRequestBytes, clusters: map[string]*clusterv3.Cluster{}}
 	if err := bs.ValidateAll(); err != nil {
@@ -97,6 +104,8 @@ type checker struct {
 	max      int64
 	clusters map[string]*clusterv3.Cluster
 	errs     []error
+	// breakersSeen: clusters whose circuit breakers were checked.
+	breakersSeen map[string]bool
 }
 
 func (c *checker) fail(kind error, format string, args ...any) {
@@ -143,6 +152,7 @@ func (c *checker) httpFilters(where string, fs []*hcmv3.HttpFilter) {
 		if opts.GetExplicitHttpConfig().GetHttp2ProtocolOptions() == nil {
 			c.fail(ErrExtProcNotHTTP2, "%s: ext_proc cluster %q needs explicit_http_config.http2_protocol_options", where, name)
 		}
+		c.thresholds(cl, LLMProcCircuitBreakers(c.rt))
 	}
 }
 
@@ -173,6 +183,7 @@ func (c *checker) cluster(cl *clusterv3.Cluster) {
 	if !strings.HasPrefix(cl.GetName(), PoolClusterPrefix) {
 		return
 	}
+	c.thresholds(cl, PoolCircuitBreakers(c.rt))
 	for _, lle := range cl.GetLoadAssignment().GetEndpoints() {
 		for _, e := range lle.GetLbEndpoints() {
 			host := e.GetEndpoint().GetAddress().GetSocketAddress().GetAddress()
@@ -182,6 +193,49 @@ func (c *checker) cluster(cl *clusterv3.Cluster) {
 			} else if c.rt.Backends[b] == nil {
 				c.fail(ErrEndpointMetadata, "%s: endpoint %s names unknown backend %q", where, host, b)
 			}
+		}
+	}
+}
+
+// Envoy's default thresholds (source/common/upstream/resource_manager_impl.h
+// via cluster_manager: max_connections, max_pending_requests and
+// max_requests 1024, max_retries 3).
+const envoyDefaultThreshold, envoyDefaultRetries = 1024, 3
+
+// thresholds checks that a cluster's DEFAULT-priority thresholds are at
+// least want's. Each cluster is checked once, whichever path reaches it.
+func (c *checker) thresholds(cl *clusterv3.Cluster, want *clusterv3.CircuitBreakers) {
+	if c.breakersSeen == nil {
+		c.breakersSeen = map[string]bool{}
+	}
+	if c.breakersSeen[cl.GetName()] {
+		return
+	}
+	c.breakersSeen[cl.GetName()] = true
+	var got *clusterv3.CircuitBreakers_Thresholds
+	for _, t := range cl.GetCircuitBreakers().GetThresholds() {
+		if t.GetPriority() == corev3.RoutingPriority_DEFAULT {
+			got = t
+		}
+	}
+	w := want.GetThresholds()[0]
+	for _, f := range []struct {
+		name      string
+		got, want *wrapperspb.UInt32Value
+		def       uint32
+	}{
+		{"max_connections", got.GetMaxConnections(), w.GetMaxConnections(), envoyDefaultThreshold},
+		{"max_pending_requests", got.GetMaxPendingRequests(), w.GetMaxPendingRequests(), envoyDefaultThreshold},
+		{"max_requests", got.GetMaxRequests(), w.GetMaxRequests(), envoyDefaultThreshold},
+		{"max_retries", got.GetMaxRetries(), w.GetMaxRetries(), envoyDefaultRetries},
+	} {
+		v := f.def
+		if f.got != nil {
+			v = f.got.GetValue()
+		}
+		if v < f.want.GetValue() {
+			c.fail(ErrCircuitBreaker, "cluster %q: circuit_breakers %s %d is below %d (envoy.max_concurrent_requests %d)",
+				cl.GetName(), f.name, v, f.want.GetValue(), c.rt.Source.Envoy.MaxConcurrentRequests)
 		}
 	}
 }

@@ -64,6 +64,7 @@ func LLMProcCluster(rt *config.Runtime) (*clusterv3.Cluster, error) {
 		Name:                 LLMProcClusterName,
 		ClusterDiscoveryType: &clusterv3.Cluster_Type{Type: kind},
 		ConnectTimeout:       durationpb.New(llmprocConnectTimeout),
+		CircuitBreakers:      LLMProcCircuitBreakers(rt),
 		TypedExtensionProtocolOptions: map[string]*anypb.Any{
 			HTTPProtocolOptionsKey: typed(&httpv3.HttpProtocolOptions{
 				UpstreamProtocolOptions: explicitHTTP2(),
@@ -152,6 +153,7 @@ func PoolClusterVia(rt *config.Runtime, pool *config.RPool, llmproc string) *clu
 		DnsLookupFamily:        clusterv3.Cluster_V4_PREFERRED,
 		LoadAssignment:         cla,
 		OutlierDetection:       outlierDetection(),
+		CircuitBreakers:        PoolCircuitBreakers(rt),
 		TransportSocketMatches: matches,
 		TypedExtensionProtocolOptions: map[string]*anypb.Any{
 			HTTPProtocolOptionsKey: typed(&httpv3.HttpProtocolOptions{
@@ -166,6 +168,55 @@ func PoolClusterVia(rt *config.Runtime, pool *config.RPool, llmproc string) *clu
 			}),
 		},
 	}
+}
+
+// PoolCircuitBreakers are a pool cluster's thresholds, sized by
+// envoy.max_concurrent_requests (N) instead of Envoy's defaults (1024
+// requests, pending requests and connections, and 3 retries), which let
+// fallback stop silently under load: a retry the circuit breaker refuses is
+// not made, the failed answer goes to the client with response flag UO and
+// upstream_rq_retry_overflow counts it. A retry holds its place from being
+// scheduled until the retried attempt's outcome is known
+// (RetryStateImpl::shouldRetry and resetRetry in
+// source/common/router/retry_state_impl.cc), so each request in flight holds
+// at most one: max_retries is N when the route retries at all, 0 when
+// envoy.num_retries is 0. Requests, pending requests and connections (one
+// HTTP/1.1 connection per request in flight) are N each.
+func PoolCircuitBreakers(rt *config.Runtime) *clusterv3.CircuitBreakers {
+	e := rt.Source.Envoy
+	n := e.MaxConcurrentRequests
+	retries := n
+	if *e.NumRetries == 0 {
+		retries = 0
+	}
+	return thresholds(n, n, n, retries)
+}
+
+// LLMProcCircuitBreakers are the llmproc cluster's thresholds. Every request
+// in flight holds two ext_proc streams on it: the router role's (BUFFERED, so
+// Envoy keeps it open until the filter is destroyed at the end of the request)
+// and the upstream role's for the current attempt (open while the answer
+// streams). max_requests, the HTTP/2 stream limit, is therefore
+// 2 × envoy.max_concurrent_requests; Envoy's default 1024 would refuse
+// streams, and fail requests closed, at 512 concurrent requests. No retries
+// are made to llmproc.
+func LLMProcCircuitBreakers(rt *config.Runtime) *clusterv3.CircuitBreakers {
+	n := 2 * rt.Source.Envoy.MaxConcurrentRequests
+	return thresholds(DefaultMaxConnections, n, n, 0)
+}
+
+// DefaultMaxConnections is Envoy's default max_connections, kept for the
+// llmproc cluster (HTTP/2 multiplexes its streams over a few connections).
+const DefaultMaxConnections = 1024
+
+func thresholds(conns, pending, requests, retries uint32) *clusterv3.CircuitBreakers {
+	return &clusterv3.CircuitBreakers{Thresholds: []*clusterv3.CircuitBreakers_Thresholds{{
+		Priority:           corev3.RoutingPriority_DEFAULT,
+		MaxConnections:     wrapperspb.UInt32(conns),
+		MaxPendingRequests: wrapperspb.UInt32(pending),
+		MaxRequests:        wrapperspb.UInt32(requests),
+		MaxRetries:         wrapperspb.UInt32(retries),
+	}}}
 }
 
 // outlierDetection ejects a backend after three 5xx or gateway failures in a

@@ -254,6 +254,22 @@ func TestSettingsFromConfig(t *testing.T) {
 			t.Errorf("%s role: message_timeout %v, failure_mode_allow %v", role, ep.GetMessageTimeout(), ep.GetFailureModeAllow())
 		}
 	}
+	// envoy.max_concurrent_requests 5000: each pool cluster takes 5000
+	// requests and as many retries, llmproc two streams per request.
+	for name, want := range map[string][4]uint32{
+		"pool/claude":      {5000, 5000, 5000, 5000},
+		LLMProcClusterName: {DefaultMaxConnections, 10000, 10000, 0},
+	} {
+		th := find(t, bs, name).GetCircuitBreakers().GetThresholds()
+		if len(th) != 1 {
+			t.Fatalf("%s: circuit_breakers thresholds %v", name, th)
+		}
+		got := [4]uint32{th[0].GetMaxConnections().GetValue(), th[0].GetMaxPendingRequests().GetValue(),
+			th[0].GetMaxRequests().GetValue(), th[0].GetMaxRetries().GetValue()}
+		if got != want || th[0].GetMaxRetries() == nil {
+			t.Errorf("%s: circuit breakers (connections, pending, requests, retries) = %v, want %v", name, got, want)
+		}
+	}
 	if router.GetProcessingMode().GetResponseHeaderMode() != extprocfilterv3.ProcessingMode_SKIP {
 		t.Error("router role sees responses")
 	}
@@ -330,6 +346,12 @@ func TestCheck(t *testing.T) {
 			sr := bs.GetStaticResources()
 			sr.Clusters = sr.Clusters[:len(sr.Clusters)-1]
 		}, ErrMissingPool},
+		{"pool cluster with Envoy's default circuit breakers (3 retries)", func(t *testing.T, bs *bootstrapv3.Bootstrap) {
+			find(t, bs, "pool/cheap").CircuitBreakers = nil
+		}, ErrCircuitBreaker},
+		{"llmproc cluster below two streams per request", func(t *testing.T, bs *bootstrapv3.Bootstrap) {
+			find(t, bs, LLMProcClusterName).GetCircuitBreakers().GetThresholds()[0].MaxRequests = wrapperspb.UInt32(1024)
+		}, ErrCircuitBreaker},
 		{"proto validation", func(t *testing.T, bs *bootstrapv3.Bootstrap) {
 			find(t, bs, "pool/cheap").ConnectTimeout.Nanos = -1
 		}, ErrInvalid},

@@ -7,6 +7,7 @@ import (
 	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
 	listenerv3 "github.com/envoyproxy/go-control-plane/envoy/config/listener/v3"
 	routev3 "github.com/envoyproxy/go-control-plane/envoy/config/route/v3"
+	celv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/access_loggers/filters/cel/v3"
 	streamv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/access_loggers/stream/v3"
 	routerv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/http/router/v3"
 	hcmv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/network/http_connection_manager/v3"
@@ -109,11 +110,13 @@ func HTTPConnectionManager(rt *config.Runtime) *hcmv3.HttpConnectionManager {
 
 // localReplyConfig rewrites the bodies of Envoy-generated failures (selected by
 // LocalReplyFlags) as OpenAI error JSON; other local replies are untouched.
-// Failures that exhaust a pool (ExhaustedFlags on a request the router role
-// gave a pool) say so first: code pool_exhausted, the pool, the attempts
-// made and the last failure, in Anthropic's error shape for /v1/messages
-// clients (x-llmproc-client: anthropic). The rest keep Envoy's response
-// code details as the code.
+// Failures that end a pool's request (on a request the router role gave a
+// pool) say so first, code pool_exhausted, in Anthropic's error shape for
+// /v1/messages clients (x-llmproc-client: anthropic): those where Envoy's
+// circuit breaker refused a retry or the request (UO), then those that
+// exhausted the pool (ExhaustedFlags), naming the pool, the attempts made
+// and the last failure. The rest keep Envoy's response code details as the
+// code.
 //
 // The body has no "param": null. Envoy's json_format accepts only strings,
 // numbers, lists and nested structs (a null or bool is rejected when the
@@ -122,11 +125,92 @@ func HTTPConnectionManager(rt *config.Runtime) *hcmv3.HttpConnectionManager {
 // A json_format value that mixes text and command operators is rendered as
 // one string, an operator without a value as "-".
 func localReplyConfig() *hcmv3.LocalReplyConfig {
-	exhausted := "Pool \"%REQ(" + PoolHeader + ")%\" is exhausted: no backend answered (attempts: %UPSTREAM_REQUEST_ATTEMPT_COUNT%; " +
-		"last failure: %LOCAL_REPLY_BODY%; details: %RESPONSE_CODE_DETAILS%)"
+	const tail = " (attempts: %UPSTREAM_REQUEST_ATTEMPT_COUNT%; last failure: %LOCAL_REPLY_BODY%; details: %RESPONSE_CODE_DETAILS%)"
+	pool := "Pool \"%REQ(" + PoolHeader + ")%\" "
+	overflow := pool + "is exhausted: Envoy's circuit breaker for the pool's cluster refused a retry or the request " +
+		"(response flag UO: more in flight than max_retries or max_requests; raise envoy.max_concurrent_requests)" + tail
+	exhausted := pool + "is exhausted: no backend answered" + tail
+	generic := &structpb.Struct{Fields: map[string]*structpb.Value{
+		"error": structpb.NewStructValue(strct(map[string]string{
+			"message": "%LOCAL_REPLY_BODY%",
+			"type":    "upstream_error",
+			"code":    "%RESPONSE_CODE_DETAILS%",
+		})),
+	}}
+	mappers := poolMappers(flagFilter([]string{"UO"}), overflow)
+	mappers = append(mappers, poolMappers(flagFilter(ExhaustedFlags), exhausted)...)
+	mappers = append(mappers, extProcMappers()...)
+	return &hcmv3.LocalReplyConfig{Mappers: append(mappers, jsonMapper(flagFilter(LocalReplyFlags), generic))}
+}
+
+// CELFilterName is the access-log extension filter that evaluates a CEL
+// expression over Envoy's attributes; a local reply mapper can match
+// response.code_details with it, which no built-in filter can.
+const CELFilterName = "envoy.access_loggers.extension_filters.cel"
+
+// Response code details of Envoy's own ext_proc failures
+// (source/extensions/filters/http/ext_proc/ext_proc.cc): onGrpcError answers
+// status_on_error (default 500) with ext_proc_error_gRPC_error_<code>{msg},
+// which is also what a stream to an unreachable, refusing or draining llmproc
+// ends with (UNAVAILABLE, 14); onMessageTimeout answers 504 with
+// ext_proc_error_per-message_timeout_exceeded. Neither sets a response flag,
+// so the flag mappers never see them.
+const (
+	ExtProcGRPCErrorDetails = "ext_proc_error_gRPC_error"
+	ExtProcTimeoutDetails   = "ext_proc_error_per-message_timeout_exceeded"
+	// CodeLLMProcUnavailable and CodeLLMProcTimeout are the error codes
+	// clients get for them.
+	CodeLLMProcUnavailable = "llmproc_unavailable"
+	CodeLLMProcTimeout     = "llmproc_timeout"
+)
+
+// extProcMappers turn Envoy's own ext_proc failures, which have empty
+// bodies, into errors saying llmproc was unreachable or slow: a gRPC error
+// becomes 503 (retrying later may work), a message timeout stays 504. The
+// router role may never have run, so the client's API is told from the
+// path: Anthropic's error shape for /v1/messages, OpenAI's for the rest.
+func extProcMappers() []*hcmv3.ResponseMapper {
+	var out []*hcmv3.ResponseMapper
+	for _, f := range []struct {
+		cond, code, msg string
+		status          uint32
+	}{
+		{"response.code_details.startsWith('" + ExtProcGRPCErrorDetails + "')", CodeLLMProcUnavailable,
+			"The gateway could not reach llmproc, its ext_proc server (unreachable, draining or failing; details: %RESPONSE_CODE_DETAILS%); retry later", 503},
+		{"response.code_details == '" + ExtProcTimeoutDetails + "'", CodeLLMProcTimeout,
+			"llmproc, the gateway's ext_proc server, did not answer within envoy.message_timeout; retry later", 504},
+	} {
+		anthropic := &structpb.Struct{Fields: map[string]*structpb.Value{
+			"type":  structpb.NewStringValue("error"),
+			"error": structpb.NewStructValue(strct(map[string]string{"type": "api_error", "message": f.msg})),
+		}}
+		openAI := &structpb.Struct{Fields: map[string]*structpb.Value{
+			"error": structpb.NewStructValue(strct(map[string]string{"message": f.msg, "type": "server_error", "code": f.code})),
+		}}
+		am := jsonMapper(celFilter(f.cond+" && request.path.startsWith('/v1/messages')"), anthropic)
+		om := jsonMapper(celFilter(f.cond), openAI)
+		am.StatusCode, om.StatusCode = wrapperspb.UInt32(f.status), wrapperspb.UInt32(f.status)
+		out = append(out, am, om)
+	}
+	return out
+}
+
+func celFilter(expr string) *accesslogv3.AccessLogFilter {
+	return &accesslogv3.AccessLogFilter{FilterSpecifier: &accesslogv3.AccessLogFilter_ExtensionFilter{
+		ExtensionFilter: &accesslogv3.ExtensionFilter{
+			Name:       CELFilterName,
+			ConfigType: &accesslogv3.ExtensionFilter_TypedConfig{TypedConfig: typed(&celv3.ExpressionFilter{Expression: expr})},
+		},
+	}}
+}
+
+// poolMappers answer a failure matching f on a request the router role gave
+// a pool with a pool_exhausted error saying msg: Anthropic's shape for
+// Anthropic clients, OpenAI's for the rest.
+func poolMappers(f *accesslogv3.AccessLogFilter, msg string) []*hcmv3.ResponseMapper {
 	openAI := &structpb.Struct{Fields: map[string]*structpb.Value{
 		"error": structpb.NewStructValue(strct(map[string]string{
-			"message": exhausted,
+			"message": msg,
 			"type":    "server_error",
 			"code":    extproc.CodePoolExhausted,
 		})),
@@ -135,27 +219,24 @@ func localReplyConfig() *hcmv3.LocalReplyConfig {
 		"type": structpb.NewStringValue("error"),
 		"error": structpb.NewStructValue(strct(map[string]string{
 			"type":    "api_error",
-			"message": exhausted,
-		})),
-	}}
-	generic := &structpb.Struct{Fields: map[string]*structpb.Value{
-		"error": structpb.NewStructValue(strct(map[string]string{
-			"message": "%LOCAL_REPLY_BODY%",
-			"type":    "upstream_error",
-			"code":    "%RESPONSE_CODE_DETAILS%",
+			"message": msg,
 		})),
 	}}
 	poolSet := headerFilter(&routev3.HeaderMatcher{Name: PoolHeader,
 		HeaderMatchSpecifier: &routev3.HeaderMatcher_PresentMatch{PresentMatch: true}})
-	fromAnthropic := headerFilter(&routev3.HeaderMatcher{Name: extproc.HeaderClient,
+	return []*hcmv3.ResponseMapper{
+		jsonMapper(andFilter(f, poolSet, anthropicClient()), anthropic),
+		jsonMapper(andFilter(f, poolSet), openAI),
+	}
+}
+
+// anthropicClient matches requests the router role marked as coming from an
+// Anthropic Messages API client.
+func anthropicClient() *accesslogv3.AccessLogFilter {
+	return headerFilter(&routev3.HeaderMatcher{Name: extproc.HeaderClient,
 		HeaderMatchSpecifier: &routev3.HeaderMatcher_StringMatch{StringMatch: &matcherv3.StringMatcher{
 			MatchPattern: &matcherv3.StringMatcher_Exact{Exact: AnthropicClient},
 		}}})
-	return &hcmv3.LocalReplyConfig{Mappers: []*hcmv3.ResponseMapper{
-		jsonMapper(andFilter(flagFilter(ExhaustedFlags), poolSet, fromAnthropic), anthropic),
-		jsonMapper(andFilter(flagFilter(ExhaustedFlags), poolSet), openAI),
-		jsonMapper(flagFilter(LocalReplyFlags), generic),
-	}}
 }
 
 // AnthropicClient is the x-llmproc-client value the router role sets for

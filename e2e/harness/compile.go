@@ -1079,6 +1079,8 @@ func compileLogFilter(f *accesslogv3.AccessLogFilter, path string) (logFilter, e
 			}
 			return and
 		}, nil
+	case *accesslogv3.AccessLogFilter_ExtensionFilter:
+		return compileCELFilter(s.ExtensionFilter, path+".extension_filter")
 	case *accesslogv3.AccessLogFilter_HeaderFilter:
 		hm, err := compileHeaderMatcher(s.HeaderFilter.GetHeader(), path+".header_filter.header")
 		if err != nil {

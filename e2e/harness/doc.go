@@ -19,7 +19,11 @@
 //   - the cluster's upstream ext_proc filters, a new stream per attempt,
 //     with xds.upstream_host_metadata, xds.cluster_name and upstream.address
 //     attributes;
-//   - local_reply_config mappers, access_log and the router's upstream_log.
+//   - local_reply_config mappers, access_log and the router's upstream_log;
+//     their filters: status code, response flags, headers, and/or, and the
+//     CEL extension filter over request.path/url_path/method/host/headers
+//     and response.code/code_details/headers (cel.go; other attributes are
+//     refused at Start).
 //
 // Configuration it does not implement makes Start fail, so a test cannot
 // pass by accident against settings the harness ignores.

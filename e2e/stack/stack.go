@@ -70,6 +70,7 @@ type Stack struct {
 	Bootstrap []byte // the rendered bootstrap YAML
 	Real      bool   // Proxy is a real Envoy
 	cancel    context.CancelFunc
+	stopLLM   context.CancelFunc // ends llmproc alone
 	done      chan error
 }
 
@@ -78,6 +79,15 @@ func (s *Stack) URL() string { return "http://" + s.Proxy.Addr() }
 
 // MetricsURL is llmproc's /metrics.
 func (s *Stack) MetricsURL() string { return "http://" + s.LLMProc.HTTP + "/metrics" }
+
+// StopLLMProc stops llmproc (its drain included) and leaves the proxy
+// running, as when llmproc is down: Envoy's ext_proc streams then fail.
+func (s *Stack) StopLLMProc() error {
+	s.stopLLM()
+	err := <-s.done
+	s.done <- err // for Close
+	return err
+}
 
 // Close stops the proxy and llmproc.
 func (s *Stack) Close() error {
@@ -97,17 +107,18 @@ func Start(ctx context.Context, o Options) (*Stack, error) {
 		return nil, fmt.Errorf("%s: ADS needs envoy.xds: true", o.ConfigPath)
 	}
 	ctx, cancel := context.WithCancel(ctx)
-	st := &Stack{cancel: cancel, done: make(chan error, 1)}
+	lctx, stopLLM := context.WithCancel(ctx)
+	st := &Stack{cancel: cancel, stopLLM: stopLLM, done: make(chan error, 1)}
 	if o.LLMProcBin != "" {
 		st.LLMProc = server.Addrs{GRPC: cfg.Listen.GRPC, HTTP: cfg.Listen.HTTP}
-		if err := startProcess(ctx, o, st); err != nil {
+		if err := startProcess(lctx, o, st); err != nil {
 			cancel()
 			return nil, err
 		}
 	} else {
 		ready := make(chan server.Addrs, 1)
 		go func() {
-			st.done <- server.Run(ctx, server.Options{ConfigPath: o.ConfigPath, Getenv: o.Getenv, LogOutput: o.LLMProcLog,
+			st.done <- server.Run(lctx, server.Options{ConfigPath: o.ConfigPath, Getenv: o.Getenv, LogOutput: o.LLMProcLog,
 				Ready: func(a server.Addrs) { ready <- a }})
 		}()
 		select {

@@ -2,6 +2,7 @@ package mesh
 
 import (
 	"fmt"
+	"math"
 	"slices"
 	"strings"
 	"testing"
@@ -19,6 +20,7 @@ import (
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/testing/protocmp"
 	"google.golang.org/protobuf/types/known/anypb"
+	"google.golang.org/protobuf/types/known/wrapperspb"
 	apinetworking "istio.io/api/networking/v1alpha3"
 	networkingv1alpha3 "istio.io/client-go/pkg/apis/networking/v1alpha3"
 	securityv1 "istio.io/client-go/pkg/apis/security/v1"
@@ -40,7 +42,11 @@ func pack(t *testing.T, m proto.Message) *anypb.Any {
 
 // istioCluster is the cluster Istio generates on the gateway for a Service
 // port: outbound|port||name.ns.svc.cluster.local, HTTP/2 when the port's
-// appProtocol is grpc (or its name starts with grpc), else HTTP/1.1.
+// appProtocol is grpc (or its name starts with grpc), else HTTP/1.1, with
+// the circuit breakers Istio gives every outbound cluster without a
+// DestinationRule connectionPool: all thresholds math.MaxUint32
+// (getDefaultCircuitBreakerThresholds in istio's
+// pilot/pkg/networking/core/cluster_traffic_policy.go).
 func istioCluster(t *testing.T, svc *corev1.Service, port corev1.ServicePort) *clusterv3.Cluster {
 	t.Helper()
 	opts := &httpv3.HttpProtocolOptions{UpstreamProtocolOptions: &httpv3.HttpProtocolOptions_ExplicitHttpConfig_{ExplicitHttpConfig: &httpv3.HttpProtocolOptions_ExplicitHttpConfig{
@@ -56,6 +62,12 @@ func istioCluster(t *testing.T, svc *corev1.Service, port corev1.ServicePort) *c
 		ClusterDiscoveryType:          &clusterv3.Cluster_Type{Type: clusterv3.Cluster_EDS},
 		EdsClusterConfig:              &clusterv3.Cluster_EdsClusterConfig{EdsConfig: &corev3.ConfigSource{ConfigSourceSpecifier: &corev3.ConfigSource_Ads{Ads: &corev3.AggregatedConfigSource{}}}},
 		TypedExtensionProtocolOptions: map[string]*anypb.Any{envoy.HTTPProtocolOptionsKey: pack(t, opts)},
+		CircuitBreakers: &clusterv3.CircuitBreakers{Thresholds: []*clusterv3.CircuitBreakers_Thresholds{{
+			MaxConnections:     wrapperspb.UInt32(math.MaxUint32),
+			MaxPendingRequests: wrapperspb.UInt32(math.MaxUint32),
+			MaxRequests:        wrapperspb.UInt32(math.MaxUint32),
+			MaxRetries:         wrapperspb.UInt32(math.MaxUint32),
+		}}},
 	}
 }
 

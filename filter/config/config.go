@@ -75,6 +75,15 @@ type Envoy struct {
 	PerTryTimeout Duration `yaml:"per_try_timeout"`
 	// IdleTimeout ends a stream that sends nothing for this long (default 300s).
 	IdleTimeout Duration `yaml:"idle_timeout"`
+	// MaxConcurrentRequests is how many requests one Envoy is expected to
+	// have in flight at once (default 1024). It sizes the rendered circuit
+	// breakers: each pool cluster's max_requests, max_pending_requests and
+	// max_retries (every request in flight may be waiting on a retry when a
+	// backend fails), and the llmproc cluster's max_requests (two gRPC
+	// streams per request in flight: the router role's and the current
+	// attempt's upstream role's). Envoy's defaults (1024 requests, 3 retries)
+	// silently stop failover under load.
+	MaxConcurrentRequests uint32 `yaml:"max_concurrent_requests"`
 	// XDS makes llmproc serve the pool clusters, the listener and its routes
 	// over ADS on listen.grpc, pushing a new snapshot after every successful
 	// reload; render the matching bootstrap with `envoy-config -ads`.

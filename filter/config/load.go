@@ -25,6 +25,11 @@ const (
 	DefaultNumRetries      = 2
 	DefaultPerTryTimeout   = 120 * time.Second
 	DefaultIdleTimeout     = 300 * time.Second
+	// DefaultMaxConcurrentRequests is Envoy's own default max_requests.
+	DefaultMaxConcurrentRequests = 1024
+	// MaxConcurrentRequests bounds envoy.max_concurrent_requests, so the
+	// thresholds derived from it fit Envoy's uint32 fields.
+	MaxConcurrentRequests = 1 << 24
 )
 
 // Load reads, strictly decodes, defaults and validates a config file. The
@@ -96,6 +101,9 @@ func (c *Config) applyDefaults() {
 	}
 	if c.Envoy.IdleTimeout.Duration == 0 {
 		c.Envoy.IdleTimeout.Duration = DefaultIdleTimeout
+	}
+	if c.Envoy.MaxConcurrentRequests == 0 {
+		c.Envoy.MaxConcurrentRequests = DefaultMaxConcurrentRequests
 	}
 	setDefault(&c.Cache.Mode, "deterministic")
 	if c.Cache.TTL.Duration == 0 {

@@ -35,6 +35,9 @@ func (c *Config) Validate() error {
 	if c.Envoy.LLMProc != c.Listen.GRPC { // the default copy is checked above
 		v.addr("envoy.llmproc", c.Envoy.LLMProc)
 	}
+	if n := c.Envoy.MaxConcurrentRequests; n > MaxConcurrentRequests {
+		v.add("envoy.max_concurrent_requests", "must be at most %d, got %d", MaxConcurrentRequests, n)
+	}
 
 	backends := map[string]bool{}
 	for i, b := range c.Backends {

@@ -39,25 +39,43 @@ func retriableStatus(status int) bool {
 	return status > 0 && slices.Contains(RetriableStatusCodes, uint32(status))
 }
 
-// exhausted reports whether this attempt's answer ends the request as a
-// failure of the whole pool: a status Envoy retries, on the last try Envoy
-// may make (x-envoy-attempt-count = envoy.num_retries + 1).
+// exhausted reports whether this attempt's answer, should it reach the
+// client, ends the request as a failure of the whole pool: a status Envoy
+// retries. On the last try Envoy may make (x-envoy-attempt-count =
+// envoy.num_retries + 1) it always reaches the client. On an earlier try it
+// reaches the client only when Envoy did not retry although the policy
+// allowed it: the cluster's circuit breaker refused the retry (retry
+// overflow, response flag UO; RetryStateImpl::shouldRetry in
+// source/common/router/retry_state_impl.cc), and the router passes the
+// upstream answer on instead (Filter::onUpstreamHeaders in
+// source/common/router/router.cc). No local reply is made then, so
+// local_reply_config never sees it: only this role can say so. When Envoy
+// does retry, it resets the attempt and the rewritten body is never read.
+// Without an attempt count (not the rendered config) nothing is assumed.
 func (u *upstream) exhausted() bool {
-	return retriableStatus(u.status) && u.lastAttempt()
+	return retriableStatus(u.status) && u.attempt > 0
 }
 
 // exhaust makes the answer's body the pool_exhausted error when this attempt
-// is the last, failed one, and counts it. It runs once the status is known
-// and u.body is the translator's error body.
+// failed with a status Envoy retries. Only a last try is counted: whether an
+// earlier one reaches the client is decided by Envoy after llmproc has seen
+// its headers, and often its body too (ext_proc sends the body that arrived
+// while it waited for the headers reply before it lets the headers on to the
+// router; ProcessorState::sendBufferedDataInStreamedMode in
+// source/extensions/filters/http/ext_proc/processor_state.cc), so
+// Envoy's upstream_rq_retry_overflow counts refused retries, not llmproc.
+// It runs once the status is known and u.body is the translator's error
+// body.
 func (u *upstream) exhaust() bool {
 	if u.body == nil || !u.exhausted() {
 		return false
 	}
-	u.body = &exhaustedBody{inner: u.body, x: exhaustion{
+	x := exhaustion{
 		pool: u.pool.Name, backends: len(u.pool.Members), attempts: u.attempt,
-		backend: u.member.Backend.Name, status: u.status,
-	}}
-	if u.s.metrics != nil {
+		backend: u.member.Backend.Name, status: u.status, refused: !u.lastAttempt(),
+	}
+	u.body = &exhaustedBody{inner: u.body, x: x}
+	if u.s.metrics != nil && !x.refused {
 		u.s.metrics.PoolExhausted(u.pool.Name)
 	}
 	return true
@@ -82,6 +100,9 @@ type exhaustion struct {
 	attempts int // x-envoy-attempt-count of the last attempt
 	backend  string
 	status   int
+	// refused: an earlier try than the last, so retries were left and
+	// the circuit breaker refused the next one.
+	refused bool
 }
 
 // exhaustedBody reads the last attempt's error answer (OpenAI error JSON once
@@ -120,7 +141,11 @@ func (x exhaustion) error(last []byte) *apierr.Error {
 		said = "upstream returned " + http.StatusText(x.status)
 	}
 	var b strings.Builder
-	if x.attempts >= x.backends {
+	if x.refused {
+		b.WriteString("Pool " + quote(x.pool) + " gave up after " + attempts(x.attempts) +
+			": Envoy's circuit breaker refused the retry the policy allowed (retry overflow: more retries in flight on cluster " +
+			quote(PoolClusterPrefix+x.pool) + " than its max_retries; raise envoy.max_concurrent_requests)")
+	} else if x.attempts >= x.backends {
 		b.WriteString("All backends of pool " + quote(x.pool) + " failed (" + attempts(x.attempts) + ")")
 	} else {
 		b.WriteString("Pool " + quote(x.pool) + " gave up after " + attempts(x.attempts) +

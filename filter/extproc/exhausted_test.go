@@ -113,12 +113,21 @@ func TestPoolExhausted(t *testing.T) {
 		// message ending in "…" is a prefix.
 		wantStatus, wantType, wantCode, wantMsg string
 		exhausted                               bool
+		// uncounted: rewritten, not counted (an earlier try; Envoy counts
+		// the retries it refused, upstream_rq_retry_overflow)
+		uncounted bool
 	}{
 		{name: "last attempt, 503", a: attempt{numRetries: 2, count: 3, status: 503, chunks: []string{overloaded}},
 			wantType: "server_error", wantCode: "pool_exhausted", exhausted: true,
 			wantMsg: `All backends of pool "cheap" failed (3 attempts); the last, backend "primary", answered 503: overloaded`},
-		{name: "not the last attempt, 503", a: attempt{numRetries: 2, count: 2, status: 503, chunks: []string{overloaded}},
-			wantType: "server_error", wantMsg: "overloaded"},
+		// An earlier try's answer reaches the client only when Envoy's
+		// circuit breaker refused the retry (UO): it says so.
+		{name: "not the last attempt, 503: the retry was refused", a: attempt{numRetries: 2, count: 2, status: 503, chunks: []string{overloaded}},
+			wantType: "server_error", wantCode: "pool_exhausted", exhausted: true, uncounted: true,
+			wantMsg: `Pool "cheap" gave up after 2 attempts: Envoy's circuit breaker refused the retry the policy allowed (retry overflow: more retries in flight on cluster "pool/cheap" than its max_retries; raise envoy.max_concurrent_requests); the last, backend "primary", answered 503: overloaded`},
+		{name: "not the last attempt, headers only", a: attempt{numRetries: 2, count: 1, status: 429},
+			wantType: "rate_limit_error", wantCode: "pool_exhausted", exhausted: true, uncounted: true,
+			wantMsg: `Pool "cheap" gave up after 1 attempt: Envoy's circuit breaker refused the retry …`},
 		{name: "attempt count unknown", a: attempt{numRetries: 2, status: 503, chunks: []string{overloaded}},
 			wantType: "server_error", wantMsg: "overloaded"},
 		{name: "last attempt, 429 keeps the rate-limit type and names the provider code",
@@ -156,7 +165,7 @@ func TestPoolExhausted(t *testing.T) {
 			wantType: "api_error", exhausted: true,
 			wantMsg: `All backends of pool "cheap" failed (3 attempts); the last, backend "primary", answered 504: upstream returned Gateway Timeout`},
 		{name: "Anthropic client, not the last attempt", a: attempt{numRetries: 2, count: 1, client: clientAnthropic, status: 503, chunks: []string{overloaded}},
-			wantType: "overloaded_error", wantMsg: "overloaded"},
+			wantType: "overloaded_error", exhausted: true, uncounted: true, wantMsg: `Pool "cheap" gave up after 1 attempt: Envoy's circuit breaker refused the retry …`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -189,7 +198,7 @@ func TestPoolExhausted(t *testing.T) {
 			} else if msg != tt.wantMsg {
 				t.Errorf("message %q\nwant    %q", msg, tt.wantMsg)
 			}
-			if want := map[bool]float64{true: 1}[tt.exhausted]; got.exhausted != want {
+			if want := map[bool]float64{true: 1}[tt.exhausted && !tt.uncounted]; got.exhausted != want {
 				t.Errorf("llmproc_pool_exhausted_total %v, want %v", got.exhausted, want)
 			}
 		})
