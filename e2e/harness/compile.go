@@ -157,6 +157,9 @@ var supported = map[string][]string{
 	"envoy.config.core.v3.ApiConfigSource":                                              {"api_type", "transport_api_version", "grpc_services", "set_node_on_first_message_only"},
 	"envoy.config.core.v3.GrpcService":                                                  {"envoy_grpc"},
 	"envoy.config.core.v3.GrpcService.EnvoyGrpc":                                        {"cluster_name"},
+	"envoy.config.cluster.v3.CircuitBreakers":                                           {"thresholds", "per_host_thresholds"},
+	"envoy.config.cluster.v3.CircuitBreakers.Thresholds":                                {"priority", "max_connections", "max_pending_requests", "max_requests", "max_retries", "retry_budget", "track_remaining"},
+	"envoy.config.cluster.v3.CircuitBreakers.Thresholds.RetryBudget":                    {"budget_percent", "min_retry_concurrency"},
 	"envoy.config.cluster.v3.OutlierDetection":                                          {"consecutive_5xx", "interval", "base_ejection_time", "max_ejection_percent", "enforcing_consecutive_5xx", "consecutive_gateway_failure", "enforcing_consecutive_gateway_failure", "max_ejection_time", "enforcing_success_rate", "enforcing_failure_percentage"},
 }
 
@@ -639,6 +642,11 @@ func compileCluster(c *clusterv3.Cluster, path string) (*cluster, error) {
 			return nil, fmt.Errorf("%s.typed_extension_protocol_options[%q]: unsupported by the harness", path, k)
 		}
 	}
+	cb, err := compileBreakers(c.GetCircuitBreakers(), cl.http2, path+".circuit_breakers")
+	if err != nil {
+		return nil, err
+	}
+	cl.cb = cb
 	defTLS, err := tlsConfig(c.GetTransportSocket(), path+".transport_socket")
 	if err != nil {
 		return nil, err
@@ -888,7 +896,7 @@ func (p *plan) compileProc(a *anypb.Any, path string, upstream bool) (*procConfi
 		if len(cl.hosts) == 0 {
 			return nil, fmt.Errorf("%s: ext_proc cluster %q has no endpoints", path, name)
 		}
-		pc.target = cl.hosts[0].addr
+		pc.target, pc.clusterName, pc.cb = cl.hosts[0].addr, name, cl.cb
 	case gs.GetGoogleGrpc() != nil:
 		pc.target = gs.GetGoogleGrpc().GetTargetUri()
 	default:

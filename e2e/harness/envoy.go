@@ -427,9 +427,46 @@ func (x *exchange) router() (event, <-chan event, func()) {
 	stat := func(s string) { e.count("cluster."+cl.name+"."+s, 1) }
 	var tried []int
 	excluded := map[int]bool{}
+	// retryHeld: a scheduled retry holds the cluster's retry resource until
+	// the next retry decision or the end of the request
+	// (RetryStateImpl::resetRetry).
+	retryHeld := false
+	done := func() {
+		if retryHeld {
+			retryHeld = false
+			cl.cb.releaseRetry()
+		}
+		cancel()
+	}
 	local := func(lr *localReply) (event, <-chan event, func()) {
 		x.flags = append(x.flags, lr.flags...)
-		return event{local: lr}, nil, cancel
+		return event{local: lr}, nil, done
+	}
+	// decide is RetryStateImpl::shouldRetry: would says whether the policy
+	// retries this outcome; the request's retries left and the cluster's
+	// max_retries circuit breaker decide whether it is retried. Refused by
+	// the breaker, the outcome passes on with flag UO (router.cc).
+	decide := func(would bool) bool {
+		if retryHeld {
+			retryHeld = false
+			cl.cb.releaseRetry()
+		}
+		switch {
+		case !would:
+			return false
+		case retriesLeft == 0:
+			stat("upstream_rq_retry_limit_exceeded")
+			x.flags = append(x.flags, "URX")
+			return false
+		}
+		retriesLeft--
+		if !cl.cb.takeRetry() {
+			stat("upstream_rq_retry_overflow")
+			x.flags = append(x.flags, "UO")
+			return false
+		}
+		retryHeld = true
+		return true
 	}
 	for n := 1; ; n++ {
 		h := cl.pick(excluded, e)
@@ -445,52 +482,69 @@ func (x *exchange) router() (event, <-chan event, func()) {
 				excluded[p] = true
 			}
 		}
-		stat("upstream_rq_total")
 		actx, acancel := context.WithCancel(ctx)
+		release, ok := cl.cb.acquire(actx, stat)
+		if !ok {
+			// The connection pool refused the stream (reset reason
+			// overflow): never retried (RetryStateImpl::wouldRetryFromReset)
+			// and not counted as an upstream request.
+			acancel()
+			if pol != nil {
+				decide(false)
+			}
+			if x.ctx.Err() != nil {
+				return local(&localReply{status: 503, details: "downstream_remote_disconnect", flags: []string{"DC"}})
+			}
+			if ctx.Err() != nil {
+				stat("upstream_rq_timeout")
+				return local(&localReply{status: 504, body: "upstream request timeout", details: "upstream_response_timeout", flags: []string{"UT"}})
+			}
+			lr := &localReply{status: 503, body: resetBody(n, "overflow"), details: "upstream_reset_before_response_started{overflow}", flags: []string{"UO"}}
+			x.upstreamLog(attemptResult{info: newStreamInfo(), headers: x.reqHeaders}, 0, lr)
+			return local(lr)
+		}
+		context.AfterFunc(actx, release)
+		stat("upstream_rq_total")
 		res := x.attempt(actx, acancel, cl, rt, h)
 		code := 0
 		if hd := res.first.headers; hd != nil {
 			code, _ = strconv.Atoi(hd.value(":status"))
 		}
-		retry, limit := false, false
+		// consult: the router asks the retry state (no retry state without
+		// a policy; upstream filters' local replies and the global timeout
+		// never ask).
+		consult, would := pol != nil, false
 		var lr *localReply
 		switch {
 		case res.first.local != nil:
 			// Local replies of upstream filters are never retried.
 			code = res.first.local.status
+			consult = false
 		case res.first.headers != nil:
 			stat("upstream_rq_" + strconv.Itoa(code))
 			cl.record(h, code, false, e)
-			if pol != nil && pol.retriable(code) {
-				retry, limit = retriesLeft > 0, retriesLeft == 0
-			}
+			would = pol != nil && pol.retriable(code)
 		case ctx.Err() != nil && x.ctx.Err() == nil:
 			stat("upstream_rq_timeout")
 			lr = &localReply{status: 504, body: "upstream request timeout", details: "upstream_response_timeout", flags: []string{"UT"}}
+			consult = false
 		case res.perTry:
 			stat("upstream_rq_per_try_timeout")
 			cl.record(h, 504, false, e)
 			lr = &localReply{status: 504, body: "upstream request timeout", details: "upstream_per_try_timeout", flags: []string{"UT"}}
-			if pol != nil && (pol.on["5xx"] || pol.on["gateway-error"] || pol.on["reset"]) {
-				retry, limit = retriesLeft > 0, retriesLeft == 0
-			}
+			would = pol != nil && (pol.on["5xx"] || pol.on["gateway-error"] || pol.on["reset"])
 		case res.connFail:
 			stat("upstream_cx_connect_fail")
 			cl.record(h, 0, true, e)
 			lr = &localReply{status: 503, body: resetBody(n, "connection failure"), details: "upstream_reset_before_response_started{connection_failure}", flags: []string{"UF"}}
-			if pol != nil && pol.retriableReset(true) {
-				retry, limit = retriesLeft > 0, retriesLeft == 0
-			}
+			would = pol != nil && pol.retriableReset(true)
 		default:
 			stat("upstream_rq_rx_reset")
 			cl.record(h, 0, true, e)
 			lr = &localReply{status: 503, body: resetBody(n, "connection termination"), details: "upstream_reset_before_response_started{connection_termination}", flags: []string{"UC"}}
-			if pol != nil && pol.retriableReset(false) {
-				retry, limit = retriesLeft > 0, retriesLeft == 0
-			}
+			would = pol != nil && pol.retriableReset(false)
 		}
-		if retry {
-			retriesLeft--
+		if consult && decide(would) {
 			stat("upstream_rq_retry")
 			acancel()
 			x.upstreamLog(res, code, lr)
@@ -508,10 +562,6 @@ func (x *exchange) router() (event, <-chan event, func()) {
 			}
 			continue
 		}
-		if limit {
-			stat("upstream_rq_retry_limit_exceeded")
-			x.flags = append(x.flags, "URX")
-		}
 		if lr != nil {
 			acancel()
 			x.upstreamLog(res, code, lr)
@@ -520,7 +570,7 @@ func (x *exchange) router() (event, <-chan event, func()) {
 		x.code = code
 		finish := func() {
 			acancel()
-			cancel()
+			done()
 			x.upstreamLog(res, code, nil)
 		}
 		if res.first.local != nil {

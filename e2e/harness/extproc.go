@@ -14,6 +14,7 @@ import (
 	extprocfilterv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/http/ext_proc/v3"
 	extprocv3 "github.com/envoyproxy/go-control-plane/envoy/service/ext_proc/v3"
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/encoding/prototext"
@@ -42,11 +43,16 @@ type procConfig struct {
 	disableImmResp  bool
 	rules           mutationRules
 	target          string
+	clusterName     string // envoy_grpc cluster
 	callTimeout     time.Duration
 	initialMetadata []string
 	role            string
-	stats           string // counter prefix, e.g. "ext_proc.router."
+	stats           string // counter prefix, e.g. "http.llm.ext_proc."
 	client          extprocv3.ExternalProcessorClient
+	// cb: the envoy_grpc cluster's circuit breakers. Envoy's gRPC client
+	// opens each stream as a request on that cluster, so its max_requests
+	// bounds the streams open at once (nil for google_grpc).
+	cb *breakers
 }
 
 type direction int
@@ -256,6 +262,23 @@ func (s *procStream) open() error {
 	s.replies = make(chan recvResult, 64)
 	s.recvDone = make(chan struct{})
 	s.count("streams_started")
+	if s.cfg.cb != nil {
+		// Envoy's async gRPC client sends the stream through the router:
+		// a stream its cluster's connection pool refuses ends at once as
+		// UNAVAILABLE with the router's local reply as its message
+		// (source/common/grpc/async_client_impl.cc).
+		release, ok := s.cfg.cb.acquire(ctx, func(name string) { s.e.count("cluster."+s.cfg.clusterName+"."+name, 1) })
+		if !ok {
+			close(s.recvDone)
+			return status.Error(codes.Unavailable, resetBody(1, "overflow"))
+		}
+		context.AfterFunc(ctx, release)
+		defer func() {
+			if s.stream == nil {
+				release()
+			}
+		}()
+	}
 	st, err := s.cfg.client.Process(ctx)
 	if err != nil {
 		close(s.recvDone)
@@ -369,9 +392,16 @@ func (s *procStream) fail(code int, details string, always bool) *localReply {
 	return &localReply{status: code, details: details}
 }
 
+// grpcDetails is the response code details of a gRPC failure
+// (ext_proc.cc onGrpcError): the status code, and the message in braces
+// when there is one, spaces made underscores.
 func grpcDetails(err error) string {
 	st := status.Convert(err)
-	return strings.ReplaceAll(fmt.Sprintf("ext_proc_error_gRPC_error_%d{%s}", int(st.Code()), st.Message()), " ", "_")
+	d := fmt.Sprintf("ext_proc_error_gRPC_error_%d", int(st.Code()))
+	if st.Message() != "" {
+		d += "{" + st.Message() + "}"
+	}
+	return strings.ReplaceAll(d, " ", "_")
 }
 
 func (s *procStream) sendFailed(err error) *localReply {

@@ -119,7 +119,8 @@ type bsParams struct {
 	Retry          string // retry_policy YAML flow map for pool routes
 	HCMExtra       string // extra HCM fields (indented 10)
 	BufferLimit    int
-	PoolAOutlier   string
+	PoolAExtra     string // extra YAML fields of cluster pool/a, each line "\n    field: ..."
+	ProcExtra      string // likewise for the ext_proc cluster
 	RouteTimeout   string
 	RouterFilterOn bool
 }
@@ -172,7 +173,7 @@ static_resources:
                 route: {cluster: pool/a}
   clusters:
   - name: ext_proc
-    type: STATIC
+    type: STATIC{{.ProcExtra}}
     typed_extension_protocol_options:
       envoy.extensions.upstreams.http.v3.HttpProtocolOptions:
         "@type": type.googleapis.com/envoy.extensions.upstreams.http.v3.HttpProtocolOptions
@@ -183,7 +184,7 @@ static_resources:
 {{- range $name, $eps := pools .}}
   - name: pool/{{$name}}
     type: STATIC
-{{- if eq $name "a"}}{{$.PoolAOutlier}}{{end}}
+{{- if eq $name "a"}}{{$.PoolAExtra}}{{end}}
 {{- if $.Upstream}}
     typed_extension_protocol_options:
       envoy.extensions.upstreams.http.v3.HttpProtocolOptions:

@@ -27,6 +27,7 @@ type cluster struct {
 	hosts          []*host // sorted by priority
 	filters        []*procConfig
 	outlier        *outlierConfig
+	cb             *breakers
 	ready          bool // transports and ext_proc clients set (Envoy.install)
 
 	mu sync.Mutex

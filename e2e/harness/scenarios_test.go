@@ -611,7 +611,7 @@ func TestOutlierEjectionSpillsToNextPriority(t *testing.T) {
 	p1 := newUpstream(t, "p1", nil)
 	e := start(t, bsParams{
 		Proc: startProc(t, fp), PoolA: []endpoint{{p0.addr, 0, "a"}, {p1.addr, 1, "b"}},
-		PoolAOutlier: "\n    outlier_detection: {consecutive_gateway_failure: 2, enforcing_consecutive_gateway_failure: 100, max_ejection_percent: 100, base_ejection_time: 60s}",
+		PoolAExtra: "\n    outlier_detection: {consecutive_gateway_failure: 2, enforcing_consecutive_gateway_failure: 100, max_ejection_percent: 100, base_ejection_time: 60s}",
 	}, nil)
 	var codes []int
 	for range 3 {
@@ -695,6 +695,8 @@ func TestUnsupportedConfigFails(t *testing.T) {
 		{"unimplemented route field", "route: {cluster: pool/b,", "route: {cluster: pool/b, priority: HIGH,", "priority"},
 		{"ext_proc over HTTP/1", "explicit_http_config: {http2_protocol_options: {}}", "explicit_http_config: {http_protocol_options: {}}", "HTTP/2"},
 		{"unsupported body mode", "request_body_mode: BUFFERED", "request_body_mode: FULL_DUPLEX_STREAMED", "FULL_DUPLEX"},
+		{"per-host circuit breakers", "  - name: ext_proc\n    type: STATIC", "  - name: ext_proc\n    type: STATIC\n    circuit_breakers: {per_host_thresholds: [{max_connections: 1}]}", "per_host_thresholds"},
+		{"connection pool circuit breaker", "  - name: ext_proc\n    type: STATIC", "  - name: ext_proc\n    type: STATIC\n    circuit_breakers: {thresholds: [{max_connection_pools: 1}]}", "max_connection_pools"},
 		{"unknown command operator", "stat_prefix: llm", "stat_prefix: llm\n          access_log: [{name: x, typed_config: {\"@type\": type.googleapis.com/envoy.extensions.access_loggers.stream.v3.StdoutAccessLog, log_format: {text_format: \"%BOGUS%\"}}}]", "BOGUS"},
 	}
 	for _, tt := range tests {
