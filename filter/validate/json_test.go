@@ -1,0 +1,21 @@
+package validate
+
+import (
+	"bytes"
+	"encoding/json"
+)
+
+// jsonObject reports, by encoding/json, whether b is one JSON object.
+func jsonObject(b []byte) bool {
+	var v any
+	d := json.NewDecoder(bytes.NewReader(b))
+	d.UseNumber()
+	if d.Decode(&v) != nil {
+		return false
+	}
+	if _, ok := v.(map[string]any); !ok {
+		return false
+	}
+	_, err := d.Token()
+	return err != nil // nothing after the object
+}
