@@ -51,6 +51,9 @@ type Limits struct {
 	// MaxRequestBytes is the largest request body accepted (default 8 MiB).
 	// The rendered Envoy config sizes its buffers above it.
 	MaxRequestBytes int64 `yaml:"max_request_bytes"`
+	// MaxJSONDepth bounds how deeply a request body may nest arrays and
+	// objects (default 64); deeper bodies are refused before routing.
+	MaxJSONDepth int `yaml:"max_json_depth"`
 	// ShutdownGrace bounds how long in-flight streams may run after SIGTERM
 	// (default 30s).
 	ShutdownGrace Duration `yaml:"shutdown_grace"`

@@ -93,6 +93,7 @@ func TestDefaults(t *testing.T) {
 		{"log.level", cfg.Log.Level, "info"},
 		{"log.format", cfg.Log.Format, "json"},
 		{"limits.max_request_bytes", cfg.Limits.MaxRequestBytes, int64(DefaultMaxRequestBytes)},
+		{"limits.max_json_depth", cfg.Limits.MaxJSONDepth, DefaultMaxJSONDepth},
 		{"limits.shutdown_grace", cfg.Limits.ShutdownGrace.Duration, DefaultShutdownGrace},
 		{"limits.reload_interval", cfg.Limits.ReloadInterval.Duration, DefaultReloadInterval},
 		{"envoy.listen", cfg.Envoy.Listen, DefaultEnvoyListen},

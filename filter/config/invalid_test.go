@@ -56,7 +56,7 @@ func TestInvalid(t *testing.T) {
 func TestInvalidReportsEveryProblem(t *testing.T) {
 	data := []byte(`
 listen: {grpc: "nowhere"}
-limits: {max_request_bytes: 10}
+limits: {max_request_bytes: 10, max_json_depth: 2000}
 backends:
   - name: openai
     schema: openia
@@ -86,6 +86,7 @@ routes:
 	want := []string{
 		`listen.grpc: want host:port, got "nowhere"`,
 		`limits.max_request_bytes: must be between 1024 and 1073741824, got 10`,
+		`limits.max_json_depth: must be between 8 and 1024, got 2000`,
 		`backends[0].schema: unknown value "openia"`,
 		`backends[0].url: want an http or https URL`,
 		`backends[0].credential: set env or file, not both`,

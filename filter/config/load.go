@@ -17,6 +17,7 @@ const (
 	DefaultGRPC            = "127.0.0.1:50051"
 	DefaultHTTP            = "127.0.0.1:9090"
 	DefaultMaxRequestBytes = 8 << 20
+	DefaultMaxJSONDepth    = 64
 	DefaultShutdownGrace   = 30 * time.Second
 	DefaultReloadInterval  = 2 * time.Second
 	DefaultEnvoyListen     = "0.0.0.0:10000"
@@ -79,6 +80,9 @@ func (c *Config) applyDefaults() {
 	setDefault(&c.Log.Format, "json")
 	if c.Limits.MaxRequestBytes == 0 {
 		c.Limits.MaxRequestBytes = DefaultMaxRequestBytes
+	}
+	if c.Limits.MaxJSONDepth == 0 {
+		c.Limits.MaxJSONDepth = DefaultMaxJSONDepth
 	}
 	if c.Limits.ShutdownGrace.Duration == 0 {
 		c.Limits.ShutdownGrace.Duration = DefaultShutdownGrace

@@ -30,6 +30,12 @@ func (c *Config) Validate() error {
 	if c.Limits.MaxRequestBytes < 1024 || c.Limits.MaxRequestBytes > 1<<30 {
 		v.add("limits.max_request_bytes", "must be between 1024 and 1073741824, got %d", c.Limits.MaxRequestBytes)
 	}
+	// A chat request nests six levels before any free-form JSON (body,
+	// messages, a message, content, a part, image_url); the validator
+	// recurses once per level, so the bound has a ceiling.
+	if c.Limits.MaxJSONDepth < 8 || c.Limits.MaxJSONDepth > 1024 {
+		v.add("limits.max_json_depth", "must be between 8 and 1024, got %d", c.Limits.MaxJSONDepth)
+	}
 	v.addr("envoy.listen", c.Envoy.Listen)
 	v.addr("envoy.admin", c.Envoy.Admin)
 	if c.Envoy.LLMProc != c.Listen.GRPC { // the default copy is checked above

@@ -33,6 +33,7 @@ type router struct {
 	strip        []string          // client-sent x-llmproc-* headers
 	method       string
 	path         string
+	encoding     string // the request's content-encoding; "" for none or identity
 	client       string // the client's API; "" until known means OpenAI
 }
 
@@ -63,6 +64,8 @@ func (r *router) requestHeaders(_ *extprocv3.ProcessingRequest, h *extprocv3.Htt
 			r.path, _, _ = strings.Cut(string(hv.RawValue), "?")
 		case k == "content-length":
 			clen = string(hv.RawValue)
+		case k == "content-encoding":
+			r.encoding = string(hv.RawValue)
 		case strings.HasPrefix(k, headerPrefix):
 			r.strip = append(r.strip, k)
 		case k == "cache-control":
@@ -96,6 +99,9 @@ func (r *router) requestHeaders(_ *extprocv3.ProcessingRequest, h *extprocv3.Htt
 	if h.EndOfStream {
 		return nil, r.s.reject(apierr.BadRequest("missing_body", "The request body is empty; send a JSON chat completion request."))
 	}
+	if err := r.checkEncoding(); err != nil {
+		return nil, r.s.reject(err)
+	}
 	if cl, err := strconv.ParseInt(clen, 10, 64); err == nil && cl > r.rt.Source.Limits.MaxRequestBytes {
 		return nil, r.s.reject(tooLarge(cl, r.rt.Source.Limits.MaxRequestBytes))
 	}
@@ -110,13 +116,13 @@ func (r *router) requestBody(b *extprocv3.HttpBody) (*extprocv3.ProcessingRespon
 	if int64(len(body)) > limit {
 		return nil, r.s.reject(tooLarge(int64(len(body)), limit))
 	}
-	req, err := parseChat(body)
-	if err == nil && r.client == clientAnthropic {
-		err = checkMessages(req)
+	// Validation comes first: nothing is reserved, looked up or routed for a
+	// request that should never reach a provider.
+	body, decoded, verr := r.checkBody(body)
+	if verr != nil {
+		return nil, r.s.reject(verr)
 	}
-	if err != nil {
-		return nil, r.s.reject(apierr.From(err))
-	}
+	req := readChat(body)
 	model := req.model.Str
 	d, f, rerr := r.decide(model, body)
 	if rerr != nil {
@@ -144,18 +150,22 @@ func (r *router) requestBody(b *extprocv3.HttpBody) (*extprocv3.ProcessingRespon
 	}
 	// Remove client-sent x-llmproc-* again: the headers reply removed them, but
 	// the body reply is where ours are set, and set overwrites any survivor.
+	reply := &extprocv3.CommonResponse{
+		HeaderMutation: &extprocv3.HeaderMutation{
+			SetHeaders: append([]*corev3.HeaderValueOption{
+				header(HeaderPool, d.Pool.Name),
+				header(HeaderRoute, d.Route),
+				header(HeaderClient, r.clientSchema()),
+				header(HeaderTenant, r.tenantLabel()),
+			}, cacheHeaders...),
+		},
+		ClearRouteCache: true,
+	}
+	if decoded {
+		decodedBody(reply, body)
+	}
 	return &extprocv3.ProcessingResponse{
-		Response: &extprocv3.ProcessingResponse_RequestBody{RequestBody: &extprocv3.BodyResponse{Response: &extprocv3.CommonResponse{
-			HeaderMutation: &extprocv3.HeaderMutation{
-				SetHeaders: append([]*corev3.HeaderValueOption{
-					header(HeaderPool, d.Pool.Name),
-					header(HeaderRoute, d.Route),
-					header(HeaderClient, r.clientSchema()),
-					header(HeaderTenant, r.tenantLabel()),
-				}, cacheHeaders...),
-			},
-			ClearRouteCache: true,
-		}}},
+		Response: &extprocv3.ProcessingResponse_RequestBody{RequestBody: &extprocv3.BodyResponse{Response: reply}},
 		DynamicMetadata: metadataStruct(map[string]*structpb.Value{
 			"route":           structpb.NewStringValue(d.Route),
 			"pool":            structpb.NewStringValue(d.Pool.Name),
@@ -169,7 +179,7 @@ func (r *router) requestBody(b *extprocv3.HttpBody) (*extprocv3.ProcessingRespon
 // needs more than the model name) and applies the routing rules.
 func (r *router) decide(model string, body []byte) (config.Decision, route.Features, *apierr.Error) {
 	f := route.Features{Model: model}
-	if r.rt.NeedsFeatures() { // parseChat has validated the body
+	if r.rt.NeedsFeatures() { // checkBody has validated the body
 		f = r.rt.Classifier.FeaturesOfValid(body)
 	}
 	f.Client, f.Tenant, f.Headers = r.clientSchema(), r.tenant, r.headers
@@ -265,61 +275,6 @@ func readChat(body []byte) chatRequest {
 // usageRequested reports stream_options.include_usage: true.
 func (r chatRequest) usageRequested() bool {
 	return r.streamOptions.IsObject() && r.streamOptions.Get("include_usage").Type == gjson.True
-}
-
-// parseChat validates the parts of the body llmproc depends on; the provider
-// validates the rest.
-func parseChat(body []byte) (chatRequest, error) {
-	if !gjson.ValidBytes(body) {
-		return chatRequest{}, apierr.BadRequest("invalid_json", "We could not parse the JSON body of your request. The request body must be valid JSON.")
-	}
-	if i := firstNonSpace(body); i < 0 || body[i] != '{' {
-		return chatRequest{}, apierr.BadRequest("invalid_json", "The request body must be a JSON object.")
-	}
-	req := readChat(body)
-	switch m := req.model; {
-	case !m.Exists() || m.Type == gjson.Null:
-		return req, &apierr.Error{Status: 400, Type: apierr.TypeInvalidRequest, Code: "missing_required_parameter", Param: "model",
-			Message: "You must provide a model parameter."}
-	case m.Type != gjson.String || m.Str == "":
-		return req, &apierr.Error{Status: 400, Type: apierr.TypeInvalidRequest, Code: "invalid_type", Param: "model",
-			Message: "Invalid type for 'model': expected a non-empty string."}
-	}
-	switch msgs := req.messages; {
-	case !msgs.Exists():
-		return req, &apierr.Error{Status: 400, Type: apierr.TypeInvalidRequest, Code: "missing_required_parameter", Param: "messages",
-			Message: "Missing required parameter: 'messages'."}
-	case !msgs.IsArray():
-		return req, &apierr.Error{Status: 400, Type: apierr.TypeInvalidRequest, Code: "invalid_type", Param: "messages",
-			Message: "Invalid type for 'messages': expected an array of message objects."}
-	case !msgs.Get("0").Exists():
-		return req, &apierr.Error{Status: 400, Type: apierr.TypeInvalidRequest, Code: "empty_array", Param: "messages",
-			Message: "Invalid 'messages': empty array. Expected an array with minimum length 1."}
-	}
-	if s := req.stream; s.Exists() && s.Type != gjson.Null && s.Type != gjson.True && s.Type != gjson.False {
-		return req, &apierr.Error{Status: 400, Type: apierr.TypeInvalidRequest, Code: "invalid_type", Param: "stream",
-			Message: "Invalid type for 'stream': expected a boolean."}
-	}
-	return req, nil
-}
-
-// checkMessages adds what Anthropic's Messages API requires beyond the
-// fields both APIs share; the full conversion happens per attempt upstream.
-func checkMessages(req chatRequest) error {
-	if req.maxTokens.Type != gjson.Number || req.maxTokens.Int() < 1 {
-		return &apierr.Error{Status: 400, Type: apierr.TypeInvalidRequest, Code: "invalid_request_error", Param: "max_tokens",
-			Message: "max_tokens: Field required (a positive integer)."}
-	}
-	return nil
-}
-
-func firstNonSpace(b []byte) int {
-	for i, c := range b {
-		if c != ' ' && c != '\t' && c != '\n' && c != '\r' {
-			return i
-		}
-	}
-	return -1
 }
 
 func tooLarge(got, limit int64) *apierr.Error {

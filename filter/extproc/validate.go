@@ -1,0 +1,66 @@
+package extproc
+
+import (
+	"errors"
+	"net/http"
+	"strconv"
+
+	extprocv3 "github.com/envoyproxy/go-control-plane/envoy/service/ext_proc/v3"
+
+	"github.com/llmproc/llmproc/filter/apierr"
+	"github.com/llmproc/llmproc/filter/decode"
+	"github.com/llmproc/llmproc/filter/validate"
+)
+
+// checkEncoding refuses, at the request headers, a content-encoding the
+// router cannot decode: 415, before the body is buffered. An identity
+// encoding is forgotten: the body is used as it is.
+func (r *router) checkEncoding() *apierr.Error {
+	codings, err := decode.Codings(r.encoding)
+	if err != nil {
+		return apierr.New(http.StatusUnsupportedMediaType, apierr.TypeInvalidRequest, "unsupported_content_encoding",
+			"Content-Encoding %q is not supported; send the body uncompressed or as gzip, deflate, br or zstd.", r.encoding)
+	}
+	if len(codings) == 0 {
+		r.encoding = ""
+	}
+	return nil
+}
+
+// checkBody decodes the body by its content-encoding (bounded by
+// limits.max_request_bytes) and validates it against the client API's
+// request schema. decoded reports whether the body was decoded (then the
+// reply must carry it to Envoy).
+func (r *router) checkBody(body []byte) (out []byte, decoded bool, _ *apierr.Error) {
+	limit := r.rt.Source.Limits.MaxRequestBytes
+	out, err := decode.Body(r.encoding, body, limit)
+	switch {
+	case errors.Is(err, decode.ErrTooLarge):
+		return nil, false, apierr.New(http.StatusRequestEntityTooLarge, apierr.TypeInvalidRequest, "request_too_large",
+			"The request body decoded from Content-Encoding %q is larger than the limit of %d bytes.", r.encoding, limit)
+	case err != nil:
+		return nil, false, &apierr.Error{Status: http.StatusBadRequest, Type: apierr.TypeInvalidRequest, Code: "invalid_content_encoding",
+			Message: "The request body is not valid " + strconv.Quote(r.encoding) + " data, as its Content-Encoding says.", Err: err}
+	}
+	depth := r.rt.Source.Limits.MaxJSONDepth
+	if r.client == clientAnthropic {
+		err = validate.Messages(out, depth)
+	} else {
+		err = validate.Chat(out, depth)
+	}
+	if err != nil {
+		return nil, false, apierr.From(err)
+	}
+	return out, r.encoding != "", nil
+}
+
+// decodedBody adds the decoded body to the router's reply: Envoy then
+// buffers and forwards it (to every attempt) without its content-encoding,
+// with its own length. Envoy applies a body reply's header mutation before
+// it checks the new body against content-length
+// (ext_proc/processor_state.cc, handleBufferedBodyCallback).
+func decodedBody(c *extprocv3.CommonResponse, body []byte) {
+	c.HeaderMutation.RemoveHeaders = append(c.HeaderMutation.RemoveHeaders, "content-encoding")
+	c.HeaderMutation.SetHeaders = append(c.HeaderMutation.SetHeaders, header("content-length", strconv.Itoa(len(body))))
+	c.BodyMutation = &extprocv3.BodyMutation{Mutation: &extprocv3.BodyMutation_Body{Body: body}}
+}
