@@ -50,6 +50,7 @@ type plan struct {
 	clusters    map[string]*cluster
 	grpcTargets map[string]string // ext_proc cluster name → host:port
 	rds         bool              // the route configuration came from RDS
+	version     envoyVersion      // the Envoy release played (Options.EnvoyVersion)
 }
 
 type vhost struct {
@@ -211,7 +212,11 @@ func compile(bs *bootstrapv3.Bootstrap, opts Options, dyn *dynamic) (*plan, erro
 	if len(sr.GetListeners()) == 0 {
 		return nil, errors.New("static_resources.listeners: none")
 	}
-	p := &plan{clusters: map[string]*cluster{}, grpcTargets: map[string]string{}}
+	version, err := parseEnvoyVersion(opts.EnvoyVersion)
+	if err != nil {
+		return nil, err
+	}
+	p := &plan{clusters: map[string]*cluster{}, grpcTargets: map[string]string{}, version: version}
 	var prev map[string]*cluster
 	if dyn != nil {
 		p.rds = dyn.rds
@@ -417,6 +422,9 @@ func (p *plan) compileRoute(r *routev3.Route, path string, validateCluster bool)
 			return nil, err
 		}
 		rt.headers = append(rt.headers, hm)
+	}
+	if err := p.since(r.GetRequestBodyBufferLimit() != nil, path+".request_body_buffer_limit", envoyVersion{1, 36}); err != nil {
+		return nil, err
 	}
 	if v := r.GetRequestBodyBufferLimit(); v != nil {
 		rt.bodyLimit = int(v.GetValue())
@@ -843,6 +851,9 @@ func (p *plan) compileProc(a *anypb.Any, path string, upstream bool) (*procConfi
 		allowCL:        cfg.GetAllowContentLengthHeader(),
 		initialMode:    normalizeMode(cfg.GetProcessingMode()),
 		disableImmResp: false,
+	}
+	if err := p.since(pc.allowCL, path+".allow_content_length_header", envoyVersion{1, 38}); err != nil {
+		return nil, err
 	}
 	if pc.sendNoWait {
 		return nil, fmt.Errorf("%s.send_body_without_waiting_for_header_response: unsupported by the harness", path)

@@ -32,6 +32,15 @@ type Options struct {
 	ListenAddr string
 	// AccessLog receives HCM access_log and router upstream_log lines.
 	AccessLog io.Writer
+	// EnvoyVersion is the Envoy release ("1.37", "1.36.2") whose
+	// version-dependent behaviour the harness follows; "" is
+	// DefaultEnvoyVersion. Before 1.37 an upstream ext_proc filter's
+	// immediate response is dropped (the attempt stalls until its per-try
+	// or the route timeout) and a route's request_body_buffer_limit bounds
+	// only the router's buffer, not the downstream filters'; before 1.36
+	// request_body_buffer_limit is an unknown field, and before 1.38
+	// allow_content_length_header.
+	EnvoyVersion string
 }
 
 // Envoy is a running harness.
@@ -272,7 +281,9 @@ func (e *Envoy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 
 	limit := x.p.bufferLimit
-	if x.route != nil && x.route.bodyLimit > 0 {
+	if x.route != nil && x.route.bodyLimit > 0 && !x.p.version.before(envoyVersion{1, 37}) {
+		// From Envoy 1.37 the route's limit applies once the route is
+		// matched; before, only at the router.
 		limit = x.route.bodyLimit
 	}
 	streams := make([]*procStream, len(x.p.filters))

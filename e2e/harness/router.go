@@ -12,6 +12,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	clusterv3 "github.com/envoyproxy/go-control-plane/envoy/config/cluster/v3"
@@ -285,18 +286,34 @@ type attemptResult struct {
 var errPerTry = errors.New("per-try timeout")
 
 // attempt runs the upstream filter chain and one upstream HTTP request.
-func (x *exchange) attempt(ctx context.Context, cancel context.CancelFunc, cl *cluster, rt *route, h *host) attemptResult {
+//
+// The per-try timer runs from the attempt's start, as Envoy's starts when
+// the connection pool has a connection for the stream (onPoolReady, in
+// parallel with the upstream filters: source/common/router/upstream_request.cc),
+// until the response headers leave the attempt.
+func (x *exchange) attempt(ctx context.Context, cancel context.CancelFunc, cl *cluster, rt *route, h *host) (res attemptResult) {
+	if rt.retry != nil && rt.retry.perTry > 0 {
+		var fired atomic.Bool
+		t := time.AfterFunc(rt.retry.perTry, func() {
+			fired.Store(true)
+			cancel()
+		})
+		defer func() {
+			t.Stop()
+			if fired.Load() && res.first.headers == nil && res.first.local == nil {
+				res.perTry, res.connFail, res.reset = true, false, false
+				res.first = event{err: errPerTry}
+			}
+		}()
+	}
 	ui := newStreamInfo()
 	hdrs := x.reqHeaders.clone()
-	if rt.autoHostRewrite && h.hostname != "" {
-		hdrs.set(":authority", h.hostname)
-	}
 	if rt.attemptCount {
 		hdrs.set("x-envoy-attempt-count", strconv.Itoa(x.attempts))
 	}
 	ui.reqHeaders, ui.cluster, ui.host, ui.routeName = hdrs, cl.name, h, rt.name
 	ui.dynOwner = x.info
-	res := attemptResult{info: ui, headers: hdrs}
+	res = attemptResult{info: ui, headers: hdrs}
 	streams := make([]*procStream, len(cl.filters))
 	for i, f := range cl.filters {
 		streams[i] = newProcStream(x.e, f, ui, nil, x.p.bufferLimit)
@@ -314,6 +331,14 @@ collect:
 		select {
 		case ev := <-out:
 			switch {
+			case ev.local != nil && x.p.version.before(envoyVersion{1, 37}):
+				// Before Envoy 1.37 an upstream ext_proc filter cannot send
+				// a local reply (envoyproxy/envoy#41231): the attempt
+				// stalls until a timeout ends it.
+				<-ctx.Done()
+				wg.Wait()
+				res.first = event{err: ctx.Err()}
+				return res
 			case ev.local != nil || ev.err != nil:
 				wg.Wait()
 				res.first = ev
@@ -332,6 +357,12 @@ collect:
 		}
 	}
 	wg.Wait()
+	if rt.autoHostRewrite && h.hostname != "" {
+		// Envoy rewrites :authority in onPoolReady, which for a new
+		// connection comes after the upstream filters saw the headers and
+		// overrides what they set (source/common/router/upstream_request.cc).
+		final.set(":authority", h.hostname)
+	}
 	res.headers = final
 	ui.mu.Lock()
 	ui.reqHeaders = final
@@ -369,21 +400,7 @@ collect:
 		resp, err := h.transport.RoundTrip(req)
 		done <- rtResult{resp, err}
 	}()
-	var timer <-chan time.Time
-	if rt.retry != nil && rt.retry.perTry > 0 {
-		t := time.NewTimer(rt.retry.perTry)
-		defer t.Stop()
-		timer = t.C
-	}
-	var r rtResult
-	select {
-	case r = <-done:
-	case <-timer:
-		cancel()
-		res.perTry = true
-		res.first = event{err: errPerTry}
-		return res
-	}
+	r := <-done
 	if r.err != nil {
 		var op *net.OpError
 		if errors.As(r.err, &op) && op.Op == "dial" {
@@ -446,6 +463,10 @@ collect:
 	select {
 	case res.first = <-rout:
 	case <-ctx.Done():
+		res.first = event{err: ctx.Err()}
+	}
+	if res.first.local != nil && x.p.version.before(envoyVersion{1, 37}) {
+		<-ctx.Done() // a dropped local reply, as on the request path
 		res.first = event{err: ctx.Err()}
 	}
 	res.rest = rout
