@@ -54,6 +54,15 @@ type Limits struct {
 	// MaxJSONDepth bounds how deeply a request body may nest arrays and
 	// objects (default 64); deeper bodies are refused before routing.
 	MaxJSONDepth int `yaml:"max_json_depth"`
+	// MaxAnswerBufferBytes bounds what llmproc holds of one provider answer
+	// to read it (a JSON answer it translates or reads usage from, an SSE
+	// event not yet complete, decoded bytes of a compressed chunk); default
+	// 32 MiB. An answer that needs more ends with an error in the client's
+	// API shape, or, when it already streams to the client, goes on unread.
+	MaxAnswerBufferBytes int64 `yaml:"max_answer_buffer_bytes"`
+	// MaxBufferedBytes bounds the same over all answers at once (default
+	// 512 MiB); at least max_answer_buffer_bytes.
+	MaxBufferedBytes int64 `yaml:"max_buffered_bytes"`
 	// ShutdownGrace bounds how long in-flight streams may run after SIGTERM
 	// (default 30s).
 	ShutdownGrace Duration `yaml:"shutdown_grace"`

@@ -31,6 +31,10 @@ const (
 	// MaxConcurrentRequests bounds envoy.max_concurrent_requests, so the
 	// thresholds derived from it fit Envoy's uint32 fields.
 	MaxConcurrentRequests = 1 << 24
+	// DefaultMaxAnswerBufferBytes and DefaultMaxBufferedBytes are
+	// limits.max_answer_buffer_bytes and limits.max_buffered_bytes.
+	DefaultMaxAnswerBufferBytes = 32 << 20
+	DefaultMaxBufferedBytes     = 512 << 20
 )
 
 // Load reads, strictly decodes, defaults and validates a config file. The
@@ -83,6 +87,12 @@ func (c *Config) applyDefaults() {
 	}
 	if c.Limits.MaxJSONDepth == 0 {
 		c.Limits.MaxJSONDepth = DefaultMaxJSONDepth
+	}
+	if c.Limits.MaxAnswerBufferBytes == 0 {
+		c.Limits.MaxAnswerBufferBytes = DefaultMaxAnswerBufferBytes
+	}
+	if c.Limits.MaxBufferedBytes == 0 {
+		c.Limits.MaxBufferedBytes = max(DefaultMaxBufferedBytes, c.Limits.MaxAnswerBufferBytes)
 	}
 	if c.Limits.ShutdownGrace.Duration == 0 {
 		c.Limits.ShutdownGrace.Duration = DefaultShutdownGrace

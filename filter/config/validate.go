@@ -36,6 +36,12 @@ func (c *Config) Validate() error {
 	if c.Limits.MaxJSONDepth < 8 || c.Limits.MaxJSONDepth > 1024 {
 		v.add("limits.max_json_depth", "must be between 8 and 1024, got %d", c.Limits.MaxJSONDepth)
 	}
+	if c.Limits.MaxAnswerBufferBytes < 64<<10 || c.Limits.MaxAnswerBufferBytes > 1<<30 {
+		v.add("limits.max_answer_buffer_bytes", "must be between 65536 and 1073741824, got %d", c.Limits.MaxAnswerBufferBytes)
+	} else if c.Limits.MaxBufferedBytes < c.Limits.MaxAnswerBufferBytes || c.Limits.MaxBufferedBytes > 1<<40 {
+		v.add("limits.max_buffered_bytes", "must be between limits.max_answer_buffer_bytes (%d) and 1099511627776, got %d",
+			c.Limits.MaxAnswerBufferBytes, c.Limits.MaxBufferedBytes)
+	}
 	v.addr("envoy.listen", c.Envoy.Listen)
 	v.addr("envoy.admin", c.Envoy.Admin)
 	if c.Envoy.LLMProc != c.Listen.GRPC { // the default copy is checked above

@@ -47,6 +47,7 @@ type harness struct {
 	client  extprocv3.ExternalProcessorClient
 	reg     *prometheus.Registry
 	metrics *metrics.Metrics
+	srv     *Server
 }
 
 func newHarness(t *testing.T) *harness { return newHarnessWith(t, nil) }
@@ -61,11 +62,19 @@ func newHarnessWith(t *testing.T, tiers *CacheTiers) *harness {
 // newHarnessFor serves rt.
 func newHarnessFor(t *testing.T, rt *config.Runtime, tiers *CacheTiers) *harness {
 	t.Helper()
+	return newHarnessOpts(t, Options{Config: fixedRuntime{rt}, Cache: tiers})
+}
+
+// newHarnessOpts serves a Server built from o, with metrics.
+func newHarnessOpts(t *testing.T, o Options) *harness {
+	t.Helper()
 	reg := prometheus.NewRegistry()
 	m := metrics.New(reg)
+	o.Metrics = m
+	srv := New(o)
 	lis := bufconn.Listen(1 << 20)
 	gs := grpc.NewServer()
-	extprocv3.RegisterExternalProcessorServer(gs, New(Options{Config: fixedRuntime{rt}, Metrics: m, Cache: tiers}))
+	extprocv3.RegisterExternalProcessorServer(gs, srv)
 	go func() { _ = gs.Serve(lis) }()
 	t.Cleanup(gs.Stop)
 	conn, err := grpc.NewClient("passthrough:///bufnet",
@@ -75,7 +84,7 @@ func newHarnessFor(t *testing.T, rt *config.Runtime, tiers *CacheTiers) *harness
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { conn.Close() })
-	return &harness{t: t, client: extprocv3.NewExternalProcessorClient(conn), reg: reg, metrics: m}
+	return &harness{t: t, client: extprocv3.NewExternalProcessorClient(conn), reg: reg, metrics: m, srv: srv}
 }
 
 // testRuntime compiles testConfig with a body limit, credentials from a fake

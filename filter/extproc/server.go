@@ -18,6 +18,7 @@ import (
 	"io"
 	"log/slog"
 	"strconv"
+	"sync/atomic"
 	"time"
 
 	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
@@ -60,6 +61,9 @@ type Options struct {
 	Logger  *slog.Logger
 	// Now is the clock; time.Now when nil.
 	Now func() time.Time
+	// MaxReplyBytes is the largest body one reply may carry (the gRPC send
+	// limit less framing, see MaxMessageBytes); 0 means no limit.
+	MaxReplyBytes int
 }
 
 // Server implements envoy.service.ext_proc.v3.ExternalProcessor.
@@ -72,6 +76,11 @@ type Server struct {
 	metrics *metrics.Metrics
 	log     *slog.Logger
 	now     func() time.Time
+
+	maxReply int
+	// buffered is what all answers hold right now (answer.go), bufferedPeak
+	// the most they ever held.
+	buffered, bufferedPeak atomic.Int64
 }
 
 // New builds a Server.
@@ -82,7 +91,7 @@ func New(o Options) *Server {
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
 	}
-	s := &Server{cfg: o.Config, tr: translate.NewSet(), budgets: o.Budgets, metrics: o.Metrics, log: o.Logger, now: o.Now}
+	s := &Server{cfg: o.Config, tr: translate.NewSet(), budgets: o.Budgets, metrics: o.Metrics, log: o.Logger, now: o.Now, maxReply: o.MaxReplyBytes}
 	if o.Cache != nil {
 		s.cache = &responseCache{CacheTiers: *o.Cache, metrics: o.Metrics, log: o.Logger, now: o.Now}
 	}

@@ -73,6 +73,7 @@ type upstream struct {
 	res         *usage.Result // set once the tracker is finished
 	finished    bool
 	reqBytes    int // the client's request body, for the input estimate
+	ans         answerState
 	// From the router: the routing rule, the task class and the model a
 	// rule chose instead of the client's (HeaderRoute, HeaderClass, HeaderTarget).
 	route, class, target string
@@ -236,7 +237,8 @@ func (u *upstream) responseHeaders(h *extprocv3.HttpHeaders) (*extprocv3.Process
 			set = append(set, header("content-type", clientCT))
 		}
 	}
-	c := &extprocv3.CommonResponse{HeaderMutation: &extprocv3.HeaderMutation{SetHeaders: set}}
+	remove := u.openAnswer(hs, ct, &set)
+	c := &extprocv3.CommonResponse{HeaderMutation: &extprocv3.HeaderMutation{SetHeaders: set, RemoveHeaders: remove}}
 	if h.EndOfStream {
 		if exhausted {
 			u.replaceHeadersOnly(c)
@@ -250,9 +252,14 @@ func (u *upstream) responseBody(b *extprocv3.HttpBody) (*extprocv3.ProcessingRes
 	if u.body == nil {
 		return responseBodyResponse(&extprocv3.CommonResponse{}), nil
 	}
-	out, pass := u.body.Chunk(b.Body, b.EndOfStream)
+	in, early := u.readAnswer(b)
+	if early != nil {
+		return early, nil
+	}
+	out, pass := u.body.Chunk(in, b.EndOfStream)
 	if pass {
-		out = b.Body
+		// Decoded bytes replace the compressed chunk.
+		out, pass = in, u.ans.dec == nil
 	}
 	// The tracker reads the whole normalized answer, before the usage chunk
 	// the client did not ask for is stripped from it.
@@ -276,6 +283,11 @@ func (u *upstream) responseBody(b *extprocv3.HttpBody) (*extprocv3.ProcessingRes
 		if o, p := u.conv.Chunk(out, b.EndOfStream); !p {
 			out, pass = o, false
 		}
+	}
+	if pass {
+		u.ans.emitted += len(b.Body)
+	} else if out, early = u.deliver(out, b.EndOfStream); early != nil {
+		return early, nil
 	}
 	if pass && !b.EndOfStream {
 		return continueResponseBody, nil
@@ -306,6 +318,7 @@ func (u *upstream) endOfStreamTail() []byte {
 }
 
 func (u *upstream) done(err error) {
+	u.closeAnswer()
 	// Record every attempt whose request was sent on, also one that ended
 	// before response headers (connect failure, per-try timeout, reset).
 	if u.finished || u.member == nil || u.sentAt.IsZero() {
@@ -320,6 +333,8 @@ func (u *upstream) finish(resp *extprocv3.ProcessingResponse, streamErr error) *
 	res := u.result()
 	outcome := "ok"
 	switch {
+	case u.ans.failed != "":
+		outcome = metrics.OutcomeUndelivered
 	case u.status != 0 && (u.status < 200 || u.status >= 300):
 		// Also when the stream ends right after the headers: Envoy's router
 		// retries on them and never passes the failed attempt's body.
@@ -329,6 +344,8 @@ func (u *upstream) finish(resp *extprocv3.ProcessingResponse, streamErr error) *
 		if u.status != 0 {
 			outcome = "cut"
 		}
+	case u.ans.handling == handlingPassthrough || u.ans.handling == handlingUnread:
+		// Delivered whole, not read: usage unknown.
 	case u.stream && (!res.Done || res.ErrorEvent):
 		outcome = "cut"
 	case !u.stream && !res.Done:
@@ -347,7 +364,9 @@ func (u *upstream) finish(resp *extprocv3.ProcessingResponse, streamErr error) *
 	// A 2xx answer without usage (a cut stream, a server that reports none)
 	// was billed all the same: estimate it, apart from reported usage.
 	var estIn, estOut int64
-	estimated := !res.Known && u.status >= 200 && u.status < 300 && (outcome == "ok" || outcome == "cut")
+	// So was an answer llmproc could not deliver.
+	estimated := !res.Known && u.status >= 200 && u.status < 300 &&
+		(outcome == "ok" || outcome == "cut" || outcome == metrics.OutcomeUndelivered)
 	if estimated {
 		estIn, estOut = estimateTokens(u.reqBytes), estimateTokens(res.OutputChars)
 	}

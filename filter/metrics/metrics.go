@@ -27,6 +27,10 @@ const (
 	OutcomeError    = "error"    // a non-2xx response, or an error in a 2xx stream
 	OutcomeCut      = "cut"      // the stream broke before it finished
 	OutcomeCanceled = "canceled" // the client went away
+	// OutcomeUndelivered: llmproc could not deliver the provider's answer
+	// (too large to hold, a coding it cannot decode where it must read,
+	// corrupt compressed data); the client got an error in its place.
+	OutcomeUndelivered = "undelivered"
 )
 
 // Completion is one finished upstream attempt as seen by the upstream role.
@@ -67,6 +71,8 @@ type Metrics struct {
 	routeDecisions  *prometheus.CounterVec
 	routerRejects   *prometheus.CounterVec
 	poolExhausted   *prometheus.CounterVec
+	answerHandling  *prometheus.CounterVec
+	answerBuffered  prometheus.Gauge
 	reloads         *prometheus.CounterVec
 	lastReload      prometheus.Gauge
 	streams         *prometheus.GaugeVec
@@ -147,6 +153,14 @@ func New(reg prometheus.Registerer) *Metrics {
 			Name: "llmproc_router_rejections_total",
 			Help: "Requests the router answered itself with an error, by OpenAI error code.",
 		}, []string{"code"}),
+		answerHandling: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "llmproc_answer_handling_total",
+			Help: "Provider answers llmproc did not read as usual, by what happened: decoded (a content-encoding undone), passthrough (a coding it cannot decode, passed untouched, usage unknown), unread (past limits.max_answer_buffer_bytes while streaming to the client: delivered, usage unknown) or undelivered with its reason (too_large, buffers_full, encoding, corrupt, reply_too_large).",
+		}, []string{"pool", "backend", "handling"}),
+		answerBuffered: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "llmproc_answer_buffered_bytes",
+			Help: "Bytes of provider answers llmproc holds right now to read them, bounded by limits.max_buffered_bytes.",
+		}),
 		poolExhausted: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "llmproc_pool_exhausted_total",
 			Help: "Requests whose last attempt Envoy allows got a retriable provider error (429, 500, 502, 503, 504), answered with error code pool_exhausted, by pool.",
@@ -204,7 +218,7 @@ func New(reg prometheus.Registerer) *Metrics {
 		now: time.Now,
 	}
 	reg.MustRegister(m.tokenUsage, m.requestDuration, m.ttft, m.tokens, m.tokensEstimated, m.cost,
-		m.requests, m.usageUnknown, m.phase, m.routeDecisions, m.routerRejects, m.poolExhausted,
+		m.requests, m.usageUnknown, m.phase, m.routeDecisions, m.routerRejects, m.poolExhausted, m.answerHandling, m.answerBuffered,
 		m.reloads, m.lastReload, m.streams,
 		m.cacheRequests, m.cacheStores, m.cacheSkips, m.cacheErrors, m.cacheSaved, m.cacheStats,
 		m.budgetRequests, m.budgetFigures)
@@ -277,7 +291,7 @@ func (m *Metrics) EstimatedTokens(pool, backend, model string, input, output int
 
 // StatusClass maps an attempt to its status_class label: "cut" and
 // "canceled" from the outcome, otherwise "2xx", "4xx" or "5xx" from the HTTP
-// status. An "error" outcome with a success status (an error inside a 200
+// status. An "error" or "undelivered" outcome with a success status (an error inside a 200
 // stream) and any status that is not 2xx or 4xx count as "5xx".
 func StatusClass(status int, outcome string) string {
 	switch {
@@ -287,7 +301,7 @@ func StatusClass(status int, outcome string) string {
 		return "canceled"
 	case status >= 400 && status < 500:
 		return "4xx"
-	case status >= 200 && status < 300 && outcome != OutcomeError:
+	case status >= 200 && status < 300 && outcome != OutcomeError && outcome != OutcomeUndelivered:
 		return "2xx"
 	default:
 		return "5xx"
@@ -340,6 +354,15 @@ func (m *Metrics) RouterDecision(route, pool, class string) {
 func (m *Metrics) RouterReject(code string) {
 	m.routerRejects.WithLabelValues(code).Inc()
 }
+
+// AnswerHandling counts an answer not read as usual (see
+// llmproc_answer_handling_total for the values of handling).
+func (m *Metrics) AnswerHandling(pool, backend, handling string) {
+	m.answerHandling.WithLabelValues(pool, backend, handling).Inc()
+}
+
+// AnswerBuffered sets the bytes of answers held right now.
+func (m *Metrics) AnswerBuffered(n int64) { m.answerBuffered.Set(float64(n)) }
 
 // PoolExhausted counts a request whose last attempt got a retriable
 // provider error, so the client was answered pool_exhausted.

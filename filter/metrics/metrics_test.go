@@ -202,6 +202,7 @@ func TestStatusClass(t *testing.T) {
 		{200, OutcomeOK, "2xx"},
 		{201, OutcomeOK, "2xx"},
 		{200, OutcomeError, "5xx"},
+		{200, OutcomeUndelivered, "5xx"},
 		{429, OutcomeError, "4xx"},
 		{400, OutcomeError, "4xx"},
 		{503, OutcomeError, "5xx"},

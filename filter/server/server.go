@@ -84,7 +84,8 @@ func Run(ctx context.Context, o Options) error {
 	defer gl.Close()
 	gs := grpc.NewServer(
 		grpc.MaxRecvMsgSize(int(cfg.Limits.MaxRequestBytes)+grpcMsgLimit),
-		grpc.MaxSendMsgSize(int(cfg.Limits.MaxRequestBytes)+grpcMsgLimit),
+		// A reply may carry a whole rewritten answer (extproc.MaxMessageBytes).
+		grpc.MaxSendMsgSize(extproc.MaxMessageBytes(cfg.Limits)),
 	)
 	tiers, closeCache, err := cacheTiers(cfg, rt, m)
 	if err != nil {
@@ -107,7 +108,8 @@ func Run(ctx context.Context, o Options) error {
 			return out
 		})
 	}
-	extprocv3.RegisterExternalProcessorServer(gs, extproc.New(extproc.Options{Config: store, Metrics: m, Logger: log, Cache: tiers, Budgets: budgets}))
+	extprocv3.RegisterExternalProcessorServer(gs, extproc.New(extproc.Options{Config: store, Metrics: m, Logger: log, Cache: tiers, Budgets: budgets,
+		MaxReplyBytes: extproc.MaxMessageBytes(cfg.Limits) - grpcMsgLimit}))
 	hs := health.NewServer()
 	healthpb.RegisterHealthServer(gs, hs)
 	hs.SetServingStatus("", healthpb.HealthCheckResponse_SERVING)

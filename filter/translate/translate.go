@@ -135,3 +135,10 @@ func Unsupported(b *config.RBackend, param string) error {
 	return &apierr.Error{Status: http.StatusBadRequest, Type: apierr.TypeInvalidRequest, Code: "unsupported_parameter", Param: param,
 		Message: fmt.Sprintf("Parameter '%s' is not supported by backend %q (schema %s). List it in the backend's drop_params to have it dropped instead.", param, b.Name, b.Schema)}
 }
+
+// Passes reports whether b lets every chunk through unchanged (a 2xx answer
+// of an OpenAI-schema backend).
+func Passes(b Body) bool {
+	_, ok := b.(passBody)
+	return ok
+}

@@ -93,6 +93,12 @@ func (t *Tracker) Write(chunk []byte) (firstToken bool) {
 	return t.firstNow
 }
 
+// Drop stops keeping a JSON body: the answer is too large to hold, so its
+// usage is unknown (as past MaxJSONBody). SSE trackers keep no body.
+func (t *Tracker) Drop() {
+	t.over, t.body = true, nil
+}
+
 // Finish ends the response and returns what was seen. Call it once, after the
 // last chunk.
 func (t *Tracker) Finish() Result {
