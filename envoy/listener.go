@@ -104,7 +104,16 @@ func HTTPConnectionManager(rt *config.Runtime) *hcmv3.HttpConnectionManager {
 			},
 		},
 		AccessLog:        []*accesslogv3.AccessLog{stdoutLog(accessLogFormat())},
-		LocalReplyConfig: localReplyConfig(),
+		LocalReplyConfig: localReplyConfig(rt),
+		// Every client is external: the HCM strips the x-envoy-* control
+		// headers (x-envoy-max-retries, -retry-on, -upstream-rq-timeout-ms,
+		// …) from each request (cleanInternalHeaders in
+		// source/common/http/conn_manager_utility.cc), so no client can
+		// change the tries llmproc counts on. use_remote_address takes the
+		// peer as the client; an empty internal_address_config trusts no
+		// address (Envoy's default since 1.36, written out).
+		UseRemoteAddress:      wrapperspb.Bool(true),
+		InternalAddressConfig: &hcmv3.HttpConnectionManager_InternalAddressConfig{},
 	}
 }
 
@@ -124,7 +133,7 @@ func HTTPConnectionManager(rt *config.Runtime) *hcmv3.HttpConnectionManager {
 // containing a quote. OpenAI clients treat a missing param like a null one.
 // A json_format value that mixes text and command operators is rendered as
 // one string, an operator without a value as "-".
-func localReplyConfig() *hcmv3.LocalReplyConfig {
+func localReplyConfig(rt *config.Runtime) *hcmv3.LocalReplyConfig {
 	const tail = " (attempts: %UPSTREAM_REQUEST_ATTEMPT_COUNT%; last failure: %LOCAL_REPLY_BODY%; details: %RESPONSE_CODE_DETAILS%)"
 	pool := "Pool \"%REQ(" + PoolHeader + ")%\" "
 	overflow := pool + "is exhausted: Envoy's circuit breaker for the pool's cluster refused a retry or the request " +
@@ -139,7 +148,7 @@ func localReplyConfig() *hcmv3.LocalReplyConfig {
 	}}
 	mappers := poolMappers(flagFilter([]string{"UO"}), overflow)
 	mappers = append(mappers, poolMappers(flagFilter(ExhaustedFlags), exhausted)...)
-	mappers = append(mappers, extProcMappers()...)
+	mappers = append(mappers, detailMappers(rt)...)
 	return &hcmv3.LocalReplyConfig{Mappers: append(mappers, jsonMapper(flagFilter(LocalReplyFlags), generic))}
 }
 
@@ -162,30 +171,38 @@ const (
 	// clients get for them.
 	CodeLLMProcUnavailable = "llmproc_unavailable"
 	CodeLLMProcTimeout     = "llmproc_timeout"
+	// PayloadTooLargeDetails is Envoy's 413 for a request body above the
+	// buffer limit (StreamInfo::ResponseCodeDetails::RequestPayloadTooLarge).
+	PayloadTooLargeDetails = "request_payload_too_large"
 )
 
-// extProcMappers turn Envoy's own ext_proc failures, which have empty
-// bodies, into errors saying llmproc was unreachable or slow: a gRPC error
-// becomes 503 (retrying later may work), a message timeout stays 504. The
-// router role may never have run, so the client's API is told from the
-// path: Anthropic's error shape for /v1/messages, OpenAI's for the rest.
-func extProcMappers() []*hcmv3.ResponseMapper {
+// detailMappers turn Envoy's own failures that carry no response flag,
+// and an empty or plain-text body, into error JSON, matched on their
+// response code details: an ext_proc gRPC error becomes 503 saying llmproc
+// was unreachable (retrying later may work), a message timeout stays 504
+// saying it was slow, and a body above the rendered buffer limit (Envoy's
+// 413, details request_payload_too_large) says so. The router role may never
+// have run, so the client's API is told from the path: Anthropic's error
+// shape for /v1/messages, OpenAI's for the rest.
+func detailMappers(rt *config.Runtime) []*hcmv3.ResponseMapper {
 	var out []*hcmv3.ResponseMapper
 	for _, f := range []struct {
-		cond, code, msg string
-		status          uint32
+		cond, code, typ, anthropicType, msg string
+		status                              uint32
 	}{
-		{"response.code_details.startsWith('" + ExtProcGRPCErrorDetails + "')", CodeLLMProcUnavailable,
+		{"response.code_details.startsWith('" + ExtProcGRPCErrorDetails + "')", CodeLLMProcUnavailable, "server_error", "api_error",
 			"The gateway could not reach llmproc, its ext_proc server (unreachable, draining or failing; details: %RESPONSE_CODE_DETAILS%); retry later", 503},
-		{"response.code_details == '" + ExtProcTimeoutDetails + "'", CodeLLMProcTimeout,
+		{"response.code_details == '" + ExtProcTimeoutDetails + "'", CodeLLMProcTimeout, "server_error", "api_error",
 			"llmproc, the gateway's ext_proc server, did not answer within envoy.message_timeout; retry later", 504},
+		{"response.code_details == '" + PayloadTooLargeDetails + "'", "request_too_large", "invalid_request_error", "request_too_large",
+			fmt.Sprintf("The request body exceeds the gateway's buffer of %d bytes (limits.max_request_bytes is %d)", BufferLimit(rt), rt.Source.Limits.MaxRequestBytes), 413},
 	} {
 		anthropic := &structpb.Struct{Fields: map[string]*structpb.Value{
 			"type":  structpb.NewStringValue("error"),
-			"error": structpb.NewStructValue(strct(map[string]string{"type": "api_error", "message": f.msg})),
+			"error": structpb.NewStructValue(strct(map[string]string{"type": f.anthropicType, "message": f.msg})),
 		}}
 		openAI := &structpb.Struct{Fields: map[string]*structpb.Value{
-			"error": structpb.NewStructValue(strct(map[string]string{"message": f.msg, "type": "server_error", "code": f.code})),
+			"error": structpb.NewStructValue(strct(map[string]string{"message": f.msg, "type": f.typ, "code": f.code})),
 		}}
 		am := jsonMapper(celFilter(f.cond+" && request.path.startsWith('/v1/messages')"), anthropic)
 		om := jsonMapper(celFilter(f.cond), openAI)

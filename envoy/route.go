@@ -86,7 +86,21 @@ func poolRoute(rt *config.Runtime, pool string) *routev3.Route {
 			RetryPolicy:          retryPolicy(rt),
 		}},
 		RequestBodyBufferLimit: wrapperspb.UInt64(uint64(BufferLimit(rt))),
+		// In a mesh the gateway may count some clients as internal and keep
+		// their x-envoy-* headers; the router applies this removal before
+		// it reads the retry headers (finalizeRequestHeaders precedes
+		// createRetryState in Filter::decodeHeaders,
+		// source/common/router/router.cc), so tries stay the config's.
+		RequestHeadersToRemove: slices.Clone(RetryControlHeaders),
 	}
+}
+
+// RetryControlHeaders are the client headers Envoy's router would read to
+// change a route's retry policy (RetryStateImpl in
+// source/common/router/retry_state_impl.cc); every pool route removes them.
+var RetryControlHeaders = []string{
+	"x-envoy-max-retries", "x-envoy-retry-on", "x-envoy-retry-grpc-on",
+	"x-envoy-retriable-status-codes", "x-envoy-retriable-header-names",
 }
 
 func retryPolicy(rt *config.Runtime) *routev3.RetryPolicy {

@@ -51,6 +51,7 @@ type plan struct {
 	grpcTargets map[string]string // ext_proc cluster name → host:port
 	rds         bool              // the route configuration came from RDS
 	version     envoyVersion      // the Envoy release played (Options.EnvoyVersion)
+	internal    internalAddresses // which clients are internal (internal.go)
 }
 
 type vhost struct {
@@ -142,7 +143,7 @@ type retryPolicy struct {
 var supported = map[string][]string{
 	"envoy.config.listener.v3.Listener":                                                 {"name", "address", "filter_chains", "per_connection_buffer_limit_bytes", "stat_prefix"},
 	"envoy.config.listener.v3.FilterChain":                                              {"filters", "name"},
-	"envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager": {"stat_prefix", "codec_type", "route_config", "http_filters", "access_log", "local_reply_config", "stream_idle_timeout", "request_timeout", "use_remote_address", "generate_request_id", "normalize_path", "merge_slashes", "common_http_protocol_options", "http_protocol_options", "http2_protocol_options", "server_name", "max_request_headers_kb"},
+	"envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager": {"stat_prefix", "codec_type", "route_config", "http_filters", "access_log", "local_reply_config", "stream_idle_timeout", "request_timeout", "use_remote_address", "internal_address_config", "generate_request_id", "normalize_path", "merge_slashes", "common_http_protocol_options", "http_protocol_options", "http2_protocol_options", "server_name", "max_request_headers_kb"},
 	"envoy.config.route.v3.RouteConfiguration":                                          {"name", "virtual_hosts", "validate_clusters"},
 	"envoy.config.route.v3.VirtualHost":                                                 {"name", "domains", "routes", "include_request_attempt_count"},
 	"envoy.config.route.v3.Route":                                                       {"name", "match", "route", "direct_response", "request_body_buffer_limit", "response_headers_to_add", "request_headers_to_add", "request_headers_to_remove"},
@@ -306,6 +307,11 @@ func (p *plan) compileHCM(hcm *hcmv3.HttpConnectionManager, path string) error {
 		return err
 	}
 	p.statPrefix = hcm.GetStatPrefix()
+	ia, err := compileInternalAddresses(hcm, path)
+	if err != nil {
+		return err
+	}
+	p.internal = ia
 	rc := hcm.GetRouteConfig()
 	if rc == nil {
 		return fmt.Errorf("%s: only an inline route_config is supported", path)

@@ -255,6 +255,7 @@ func (e *Envoy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if _, ok := h.get("x-request-id"); !ok {
 		h.set("x-request-id", fmt.Sprintf("harness-%d-%d", x.start.UnixNano(), e.reqSeq.Add(1)))
 	}
+	x.p.internal.clean(h, r.RemoteAddr)
 	x.origin = h.clone()
 	x.info.reqHeaders = h
 	// Envoy matches the route when headers arrive and caches it.
@@ -433,7 +434,7 @@ func (x *exchange) router() (event, <-chan event, func()) {
 	pol := rt.retry
 	retriesLeft := 0
 	if pol != nil {
-		retriesLeft = pol.numRetries
+		retriesLeft = maxRetries(pol, x.reqHeaders)
 	}
 	stat := func(s string) { e.count("cluster."+cl.name+"."+s, 1) }
 	var tried []int

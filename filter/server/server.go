@@ -24,6 +24,7 @@ import (
 	"google.golang.org/grpc/health"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 
+	"github.com/llmproc/llmproc/envoy"
 	"github.com/llmproc/llmproc/filter/budget"
 	"github.com/llmproc/llmproc/filter/cache"
 	"github.com/llmproc/llmproc/filter/config"
@@ -52,8 +53,9 @@ type Addrs struct {
 	HTTP string // "" when the HTTP listener is off
 }
 
-// grpcMsgLimit is added on top of the request body limit for gRPC framing and
-// headers, so a maximal buffered body still fits in one ext_proc message.
+// grpcMsgLimit is added on top of Envoy's body buffer limit for gRPC framing,
+// headers and attributes, so a maximal buffered body still fits in one
+// ext_proc message.
 const grpcMsgLimit = 1 << 20
 
 // Run loads the config and serves until ctx ends, then stops accepting new
@@ -82,8 +84,13 @@ func Run(ctx context.Context, o Options) error {
 		return fmt.Errorf("listen.grpc: %w", err)
 	}
 	defer gl.Close()
+	// Envoy sends a BUFFERED request body as one message, up to the buffer
+	// limit the config renders (envoy.BufferLimit, 2 × max_request_bytes):
+	// the receive limit takes all of it, so a body above max_request_bytes
+	// gets llmproc's 413 in the client's API shape, not a failed stream
+	// (Envoy's empty 500). Read at start, like listen.grpc.
 	gs := grpc.NewServer(
-		grpc.MaxRecvMsgSize(int(cfg.Limits.MaxRequestBytes)+grpcMsgLimit),
+		grpc.MaxRecvMsgSize(int(envoy.BufferLimit(rt))+grpcMsgLimit),
 		// A reply may carry a whole rewritten answer (extproc.MaxMessageBytes).
 		grpc.MaxSendMsgSize(extproc.MaxMessageBytes(cfg.Limits)),
 	)

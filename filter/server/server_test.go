@@ -275,6 +275,26 @@ func TestHTTPEndpoints(t *testing.T) {
 	}
 }
 
+// TestBodyAboveLimitGets413 sends what Envoy sends for a chunked body
+// between max_request_bytes + 1 MiB and the rendered buffer limit (2 ×
+// max_request_bytes): one BUFFERED ext_proc message. The gRPC receive limit
+// takes it, and the client gets llmproc's 413, not a failed stream.
+func TestBodyAboveLimitGets413(t *testing.T) {
+	const limit = 4 << 20
+	r := start(t, fmt.Sprintf(baseConfig, "", fmt.Sprintf(", max_request_bytes: %d", limit), ""))
+	ctx, cancel := context.WithTimeout(context.Background(), hangGuard)
+	defer cancel()
+	s := r.stream(ctx, extproc.RoleRouter)
+	roundTrip(t, s, &extprocv3.ProcessingRequest{Request: &extprocv3.ProcessingRequest_RequestHeaders{
+		RequestHeaders: headers(false, ":method", "POST", ":path", "/v1/chat/completions", "content-type", "application/json")}})
+	big := `{"model":"gpt-4o-mini","messages":[{"role":"user","content":"` + strings.Repeat("x", 2*limit-1024) + `"}]}`
+	resp := roundTrip(t, s, body(big, true))
+	ir := resp.GetImmediateResponse()
+	if ir.GetStatus().GetCode() != 413 || gjson.GetBytes(ir.GetBody(), "error.code").String() != "request_too_large" {
+		t.Fatalf("got %v, want an immediate 413 request_too_large", resp)
+	}
+}
+
 func TestGRPCHealth(t *testing.T) {
 	r := start(t, cfgOpts{}.yaml())
 	hc := healthpb.NewHealthClient(r.conn)
