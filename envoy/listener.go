@@ -320,7 +320,7 @@ func accessLogFormat() *structpb.Struct {
 		"duration_ms":           "%DURATION%",
 		"route":                 "%REQ(X-LLMPROC-ROUTE)%",
 	}
-	for _, k := range []string{"pool", "class", "backend", "model", "prompt_tokens", "completion_tokens", "cached_tokens", "cost_usd", "cache", "usage", "estimated_prompt_tokens", "estimated_completion_tokens", "outcome"} {
+	for _, k := range []string{"pool", "class", "backend", "model", "prompt_tokens", "completion_tokens", "cached_tokens", "cost_usd", "cache", "usage", "estimated_prompt_tokens", "estimated_completion_tokens", "outcome", "budget"} {
 		f[k] = "%DYNAMIC_METADATA(" + MetadataNamespace + ":" + k + ")%"
 	}
 	return strct(f)

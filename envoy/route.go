@@ -112,11 +112,11 @@ func retryPolicy(rt *config.Runtime) *routev3.RetryPolicy {
 		PerTryTimeout:        durationpb.New(e.PerTryTimeout.Duration),
 		RetryBackOff: &routev3.RetryPolicy_RetryBackOff{
 			BaseInterval: durationpb.New(250 * time.Millisecond),
-			MaxInterval:  durationpb.New(2 * time.Second),
+			MaxInterval:  durationpb.New(extproc.RetryMaxBackOff),
 		},
 		RateLimitedRetryBackOff: &routev3.RetryPolicy_RateLimitedRetryBackOff{
 			ResetHeaders: []*routev3.RetryPolicy_ResetHeader{{Name: "retry-after", Format: routev3.RetryPolicy_SECONDS}},
-			MaxInterval:  durationpb.New(10 * time.Second),
+			MaxInterval:  durationpb.New(extproc.RateLimitedMaxBackOff),
 		},
 		RetryPriority: &routev3.RetryPolicy_RetryPriority{
 			Name: "envoy.retry_priorities.previous_priorities",

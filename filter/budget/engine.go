@@ -1,7 +1,10 @@
 package budget
 
 import (
+	"cmp"
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"fmt"
 	"slices"
 	"time"
@@ -28,6 +31,45 @@ type Engine struct {
 	rules []rule
 	store Store
 	now   func() time.Time
+	life  Lifetimes
+}
+
+// Lifetimes are how long a reservation lives without news, derived from
+// the route's timeouts (the caller computes them from the Envoy config).
+type Lifetimes struct {
+	// Hold covers one attempt until its answer streams: the wait for
+	// response headers (per_try_timeout) plus the first stretch of the
+	// stream, after which the upstream role renews it.
+	Hold time.Duration
+	// Stream is what each renewal of a live stream adds.
+	Stream time.Duration
+	// Grace is how long a failed attempt's reservation waits for Envoy's
+	// next attempt (back-off plus the upstream filter's message timeout)
+	// before it is released.
+	Grace time.Duration
+}
+
+// Default lifetimes, for an engine built without them: those of llmproc's
+// default Envoy timeouts (per_try_timeout 120s, idle_timeout 300s).
+const (
+	defaultHold   = 13 * time.Minute
+	defaultStream = 11 * time.Minute
+	defaultGrace  = 35 * time.Second
+)
+
+// Options configures an Engine.
+type Options struct {
+	Budgets    []config.Budget
+	RateLimits []config.RateLimit
+	Store      Store
+	// Now is the clock (time.Now if nil).
+	Now func() time.Time
+	// Lifetimes of reservations (defaults where zero).
+	Lifetimes Lifetimes
+	// ModelName maps a model named in a budget to its registry name
+	// (aliases to the model); nil keeps names as written. Requests must
+	// name the registry model too (Request.Model).
+	ModelName func(string) string
 }
 
 // Request is what the engine needs to know about a request before it is sent.
@@ -35,9 +77,13 @@ type Request struct {
 	// Tenant is the tenant header's value; requests without one count
 	// together as the tenant "".
 	Tenant string
-	Model  string
+	// Model is the registry model the request is priced at (an alias or
+	// a routing rule's target resolved), or the name asked for when no
+	// registry model applies.
+	Model string
 	// WorstPico and WorstTokens are the most the request can cost: the
-	// estimated input plus max_tokens, at the model's prices.
+	// estimated input plus max_tokens, at the model's prices, saturated at
+	// math.MaxInt64 (which fits no limit).
 	WorstPico   int64
 	WorstTokens int64
 }
@@ -45,17 +91,25 @@ type Request struct {
 // Reservation is a request's hold on its budgets, to be settled or released.
 // The zero Reservation (no rule applied) settles and releases as a no-op.
 type Reservation struct {
+	// ID is random (128 bits, hex): unique across replicas and restarts.
 	ID      string
 	Charges []Charge
 }
 
-// NewEngine compiles the budgets and rate limits of cfg. now is time.Now if nil.
-func NewEngine(budgets []config.Budget, limits []config.RateLimit, store Store, now func() time.Time) (*Engine, error) {
+// NewEngine compiles the budgets and rate limits of o.
+func NewEngine(o Options) (*Engine, error) {
+	now := o.Now
 	if now == nil {
 		now = time.Now
 	}
-	e := &Engine{store: store, now: now}
-	for _, b := range budgets {
+	life := o.Lifetimes
+	life.Hold, life.Stream, life.Grace = cmp.Or(life.Hold, defaultHold), cmp.Or(life.Stream, defaultStream), cmp.Or(life.Grace, defaultGrace)
+	name := o.ModelName
+	if name == nil {
+		name = func(s string) string { return s }
+	}
+	e := &Engine{store: o.Store, now: now, life: life}
+	for _, b := range o.Budgets {
 		s, err := ParseScope(b.Scope)
 		if err != nil {
 			return nil, fmt.Errorf("budget %q: %w", b.Name, err)
@@ -64,12 +118,16 @@ func NewEngine(budgets []config.Budget, limits []config.RateLimit, store Store, 
 		if err != nil {
 			return nil, fmt.Errorf("budget %q: %w", b.Name, err)
 		}
+		var models []string
+		for _, m := range b.Models {
+			models = append(models, name(m))
+		}
 		e.rules = append(e.rules, rule{
-			name: b.Name, scope: s, window: w, models: b.Models, capPico: b.MaxRequestUSD.Pico,
+			name: b.Name, scope: s, window: w, models: models, capPico: b.MaxRequestUSD.Pico,
 			limit: Limit{Pico: b.LimitUSD.Pico, Tokens: b.LimitTokens},
 		})
 	}
-	for _, r := range limits {
+	for _, r := range o.RateLimits {
 		e.rules = append(e.rules, rule{
 			name: r.Name, rateLimit: true, scope: Tenant, window: Minute, tenants: r.Tenants,
 			limit: Limit{Tokens: r.TPM, Requests: r.RPM},
@@ -77,6 +135,9 @@ func NewEngine(budgets []config.Budget, limits []config.RateLimit, store Store, 
 	}
 	return e, nil
 }
+
+// Lifetimes returns the engine's reservation lifetimes.
+func (e *Engine) Lifetimes() Lifetimes { return e.life }
 
 // Reserve holds the request's worst case in every budget and rate limit that
 // applies to it. If one does not fit, nothing is held and the error is an
@@ -105,18 +166,25 @@ func (e *Engine) Reserve(ctx context.Context, r Request) (Reservation, error) {
 		if ru.capPico > 0 {
 			pico = min(pico, ru.capPico)
 		}
-		charges = append(charges, Charge{
-			Budget: ru.name, RateLimit: ru.rateLimit, ResetAt: end,
+		_, keep := ru.window.Bounds(end) // the next window's end
+		c := Charge{
+			Budget: ru.name, RateLimit: ru.rateLimit, ResetAt: end, KeepUntil: keep,
 			Key:  key(kind, ru.name, ru.scope, r.Tenant, r.Model, start),
 			Pico: pico, Tokens: max(r.WorstTokens, 0), Requests: 1,
-		})
+		}
+		// A request larger than the limit itself never fits: refused here,
+		// so no sum near math.MaxInt64 reaches a store.
+		if !fits(Charge{}, c, ru.limit) {
+			return Reservation{}, exceeded(c)
+		}
+		charges = append(charges, c)
 		limits = append(limits, ru.limit)
 	}
 	if len(charges) == 0 {
 		return Reservation{}, nil
 	}
-	id, err := e.store.Reserve(ctx, charges, limits)
-	if err != nil {
+	id := newID()
+	if err := e.store.Reserve(ctx, id, charges, limits, e.life.Hold); err != nil {
 		return Reservation{}, err
 	}
 	return Reservation{ID: id, Charges: charges}, nil
@@ -136,12 +204,37 @@ func (e *Engine) Settle(ctx context.Context, res Reservation, actualPico, actual
 	return e.store.Settle(ctx, res.ID, actual)
 }
 
-// Release gives res back: the request failed or was served from cache.
+// Release gives res back: no provider served the request, or it was served
+// from cache.
 func (e *Engine) Release(ctx context.Context, res Reservation) error {
 	if res.ID == "" {
 		return nil
 	}
 	return e.store.Release(ctx, res.ID)
+}
+
+// Hold keeps res alive for attempt: ttl is Lifetimes.Hold when the attempt
+// starts and Lifetimes.Stream while its answer streams.
+func (e *Engine) Hold(ctx context.Context, res Reservation, attempt int, ttl time.Duration) error {
+	if res.ID == "" {
+		return nil
+	}
+	return e.store.Hold(ctx, res.ID, max(attempt, 1), ttl)
+}
+
+// Await marks attempt failed with another try to come: res is released
+// unless a later attempt holds it within Lifetimes.Grace.
+func (e *Engine) Await(ctx context.Context, res Reservation, attempt int) error {
+	if res.ID == "" {
+		return nil
+	}
+	return e.store.Await(ctx, res.ID, max(attempt, 1), e.life.Grace)
+}
+
+func newID() string {
+	var b [16]byte
+	_, _ = rand.Read(b[:]) // never fails (crypto/rand, Go 1.24)
+	return hex.EncodeToString(b[:])
 }
 
 // Figure is one budget's standing in its current window.

@@ -25,12 +25,16 @@ type fakeStore struct {
 	settled []Charge
 	err     error
 	release string
+	id      string
 }
 
-func (f *fakeStore) Reserve(_ context.Context, c []Charge, l []Limit) (string, error) {
-	f.charges, f.limits = c, l
-	return "id", f.err
+func (f *fakeStore) Reserve(_ context.Context, id string, c []Charge, l []Limit, _ time.Duration) error {
+	f.charges, f.limits, f.id = c, l, id
+	return f.err
 }
+
+func (f *fakeStore) Hold(context.Context, string, int, time.Duration) error  { return nil }
+func (f *fakeStore) Await(context.Context, string, int, time.Duration) error { return nil }
 
 func (f *fakeStore) Settle(_ context.Context, _ string, a []Charge) error {
 	f.settled = a
@@ -50,7 +54,7 @@ func TestEngineCharges(t *testing.T) {
 		{Name: "big", Scope: "tenant_model", Window: "hour", LimitTokens: 50, Models: []string{"gpt-big"}},
 	}
 	limits := []config.RateLimit{
-		{Name: "default", TPM: 10, RPM: 2},
+		{Name: "default", TPM: 100, RPM: 2},
 		{Name: "vip", Tenants: []string{"vip"}, RPM: 100},
 	}
 	tests := []struct {
@@ -58,25 +62,25 @@ func TestEngineCharges(t *testing.T) {
 		want          []Charge
 	}{
 		{"acme", "gpt-small", []Charge{
-			{Budget: "all", Key: "b:all:1777593600", ResetAt: time.Date(2026, 6, 1, 0, 0, 0, 0, time.UTC), Pico: 3_000_000, Tokens: 40, Requests: 1},
-			{Budget: "team", Key: `b:team:"acme":1778976000`, ResetAt: time.Date(2026, 5, 18, 0, 0, 0, 0, time.UTC), Pico: 1_000_000, Tokens: 40, Requests: 1},
-			{Budget: "default", RateLimit: true, Key: `r:default:"acme":1779013200`, ResetAt: time.Date(2026, 5, 17, 10, 21, 0, 0, time.UTC), Pico: 3_000_000, Tokens: 40, Requests: 1},
+			{Budget: "all", Key: "b:all:1777593600", ResetAt: time.Date(2026, 6, 1, 0, 0, 0, 0, time.UTC), KeepUntil: time.Date(2026, 7, 1, 0, 0, 0, 0, time.UTC), Pico: 3_000_000, Tokens: 40, Requests: 1},
+			{Budget: "team", Key: `b:team:"acme":1778976000`, ResetAt: time.Date(2026, 5, 18, 0, 0, 0, 0, time.UTC), KeepUntil: time.Date(2026, 5, 19, 0, 0, 0, 0, time.UTC), Pico: 1_000_000, Tokens: 40, Requests: 1},
+			{Budget: "default", RateLimit: true, Key: `r:default:"acme":1779013200`, ResetAt: time.Date(2026, 5, 17, 10, 21, 0, 0, time.UTC), KeepUntil: time.Date(2026, 5, 17, 10, 22, 0, 0, time.UTC), Pico: 3_000_000, Tokens: 40, Requests: 1},
 		}},
 		{"vip", "gpt-big", []Charge{
-			{Budget: "all", Key: "b:all:1777593600", ResetAt: time.Date(2026, 6, 1, 0, 0, 0, 0, time.UTC), Pico: 3_000_000, Tokens: 40, Requests: 1},
-			{Budget: "team", Key: `b:team:"vip":1778976000`, ResetAt: time.Date(2026, 5, 18, 0, 0, 0, 0, time.UTC), Pico: 1_000_000, Tokens: 40, Requests: 1},
-			{Budget: "big", Key: `b:big:"vip":"gpt-big":1779012000`, ResetAt: time.Date(2026, 5, 17, 11, 0, 0, 0, time.UTC), Pico: 3_000_000, Tokens: 40, Requests: 1},
-			{Budget: "default", RateLimit: true, Key: `r:default:"vip":1779013200`, ResetAt: time.Date(2026, 5, 17, 10, 21, 0, 0, time.UTC), Pico: 3_000_000, Tokens: 40, Requests: 1},
-			{Budget: "vip", RateLimit: true, Key: `r:vip:"vip":1779013200`, ResetAt: time.Date(2026, 5, 17, 10, 21, 0, 0, time.UTC), Pico: 3_000_000, Tokens: 40, Requests: 1},
+			{Budget: "all", Key: "b:all:1777593600", ResetAt: time.Date(2026, 6, 1, 0, 0, 0, 0, time.UTC), KeepUntil: time.Date(2026, 7, 1, 0, 0, 0, 0, time.UTC), Pico: 3_000_000, Tokens: 40, Requests: 1},
+			{Budget: "team", Key: `b:team:"vip":1778976000`, ResetAt: time.Date(2026, 5, 18, 0, 0, 0, 0, time.UTC), KeepUntil: time.Date(2026, 5, 19, 0, 0, 0, 0, time.UTC), Pico: 1_000_000, Tokens: 40, Requests: 1},
+			{Budget: "big", Key: `b:big:"vip":"gpt-big":1779012000`, ResetAt: time.Date(2026, 5, 17, 11, 0, 0, 0, time.UTC), KeepUntil: time.Date(2026, 5, 17, 12, 0, 0, 0, time.UTC), Pico: 3_000_000, Tokens: 40, Requests: 1},
+			{Budget: "default", RateLimit: true, Key: `r:default:"vip":1779013200`, ResetAt: time.Date(2026, 5, 17, 10, 21, 0, 0, time.UTC), KeepUntil: time.Date(2026, 5, 17, 10, 22, 0, 0, time.UTC), Pico: 3_000_000, Tokens: 40, Requests: 1},
+			{Budget: "vip", RateLimit: true, Key: `r:vip:"vip":1779013200`, ResetAt: time.Date(2026, 5, 17, 10, 21, 0, 0, time.UTC), KeepUntil: time.Date(2026, 5, 17, 10, 22, 0, 0, time.UTC), Pico: 3_000_000, Tokens: 40, Requests: 1},
 		}},
 	}
 	wantLimits := map[string]Limit{
 		"all": {Pico: 100_000_000_000_000}, "team": {Pico: 5_000_000_000_000, Tokens: 1000},
-		"big": {Tokens: 50}, "default": {Tokens: 10, Requests: 2}, "vip": {Requests: 100},
+		"big": {Tokens: 50}, "default": {Tokens: 100, Requests: 2}, "vip": {Requests: 100},
 	}
 	for _, tt := range tests {
 		f := &fakeStore{}
-		e, err := NewEngine(budgets, limits, f, func() time.Time { return now })
+		e, err := NewEngine(Options{Budgets: budgets, RateLimits: limits, Store: f, Now: func() time.Time { return now }})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -105,7 +109,7 @@ func TestEngineCharges(t *testing.T) {
 				t.Errorf("settled %d = %+v, want %+v", i, c, want)
 			}
 		}
-		if err := e.Release(context.Background(), res); err != nil || f.release != "id" {
+		if err := e.Release(context.Background(), res); err != nil || f.release != f.id || len(f.id) != 32 {
 			t.Errorf("Release: %v, store saw %q", err, f.release)
 		}
 	}
@@ -113,7 +117,7 @@ func TestEngineCharges(t *testing.T) {
 
 func TestEngineNoRuleApplies(t *testing.T) {
 	f := &fakeStore{err: errors.New("must not be called")}
-	e, err := NewEngine([]config.Budget{{Name: "b", Scope: "global", Window: "day", LimitTokens: 1, Models: []string{"x"}}}, nil, f, nil)
+	e, err := NewEngine(Options{Budgets: []config.Budget{{Name: "b", Scope: "global", Window: "day", LimitTokens: 1, Models: []string{"x"}}}, Store: f})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -130,10 +134,10 @@ func TestEngineNoRuleApplies(t *testing.T) {
 }
 
 func TestEngineBadConfig(t *testing.T) {
-	if _, err := NewEngine([]config.Budget{{Name: "b", Scope: "team", Window: "day"}}, nil, NewMemory(nil), nil); err == nil {
+	if _, err := NewEngine(Options{Budgets: []config.Budget{{Name: "b", Scope: "team", Window: "day"}}, Store: NewMemory(nil)}); err == nil {
 		t.Error("unknown scope accepted")
 	}
-	if _, err := NewEngine([]config.Budget{{Name: "b", Scope: "global", Window: "week"}}, nil, NewMemory(nil), nil); err == nil {
+	if _, err := NewEngine(Options{Budgets: []config.Budget{{Name: "b", Scope: "global", Window: "week"}}, Store: NewMemory(nil)}); err == nil {
 		t.Error("unknown window accepted")
 	}
 }
@@ -142,10 +146,10 @@ func TestEngineBadConfig(t *testing.T) {
 // is a rate limit and when it resets.
 func TestEngineExceeded(t *testing.T) {
 	now := time.Date(2026, 5, 17, 10, 20, 30, 0, time.UTC)
-	e, err := NewEngine(
-		[]config.Budget{{Name: "day", Scope: "tenant", Window: "day", LimitUSD: usd(t, "0.000001")}},
-		[]config.RateLimit{{Name: "rpm", RPM: 1}},
-		NewMemory(func() time.Time { return now }), func() time.Time { return now })
+	e, err := NewEngine(Options{
+		Budgets:    []config.Budget{{Name: "day", Scope: "tenant", Window: "day", LimitUSD: usd(t, "0.000001")}},
+		RateLimits: []config.RateLimit{{Name: "rpm", RPM: 1}},
+		Store:      NewMemory(func() time.Time { return now }), Now: func() time.Time { return now }})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -169,12 +173,12 @@ func TestEngineExceeded(t *testing.T) {
 }
 
 func benchEngine(b *testing.B, s Store) {
-	e, err := NewEngine(
-		[]config.Budget{
+	e, err := NewEngine(Options{
+		Budgets: []config.Budget{
 			{Name: "all", Scope: "global", Window: "month", LimitUSD: usd(b, "1000000")},
 			{Name: "team", Scope: "tenant_model", Window: "day", LimitUSD: usd(b, "1000000")},
 		},
-		[]config.RateLimit{{Name: "rl", TPM: 1 << 60, RPM: 1 << 60}}, s, nil)
+		RateLimits: []config.RateLimit{{Name: "rl", TPM: 1 << 60, RPM: 1 << 60}}, Store: s})
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -2,23 +2,33 @@ package budget
 
 import (
 	"context"
-	"strconv"
 	"sync"
 	"time"
 )
 
-// sweepEvery is how many reservations pass between sweeps of ended windows.
-const sweepEvery = 1024
+// sweepEvery is how often, at most, ended reservations and counters are
+// dropped (on the next call after it has passed); a call on one
+// reservation ends it at once if its deadline has passed.
+const sweepEvery = 100 * time.Millisecond
 
-// Memory is a Store for one replica. It is safe for concurrent use.
+// Memory is a Store for one replica. It is safe for concurrent use. It
+// holds only live reservations and the counters of current and just-ended
+// windows: every reservation leaves when it ends.
 type Memory struct {
 	now func() time.Time
 
-	mu       sync.Mutex
-	counters map[string]*Charge // by Key; only amounts and ResetAt are used
-	held     map[string][]Charge
-	next     uint64
-	reserves int
+	mu        sync.Mutex
+	counters  map[string]*Charge // by Key; amounts, ResetAt and KeepUntil
+	held      map[string]*record // by reservation id
+	lastSweep time.Time
+}
+
+// record is one live reservation.
+type record struct {
+	charges  []Charge
+	attempt  int
+	awaiting bool // its last attempt failed; released at deadline
+	deadline time.Time
 }
 
 var _ Store = (*Memory)(nil)
@@ -29,41 +39,39 @@ func NewMemory(now func() time.Time) *Memory {
 	if now == nil {
 		now = time.Now
 	}
-	return &Memory{now: now, counters: map[string]*Charge{}, held: map[string][]Charge{}}
+	return &Memory{now: now, counters: map[string]*Charge{}, held: map[string]*record{}}
 }
 
 // Reserve implements Store.
-func (m *Memory) Reserve(_ context.Context, charges []Charge, limits []Limit) (string, error) {
+func (m *Memory) Reserve(_ context.Context, id string, charges []Charge, limits []Limit, ttl time.Duration) error {
 	now := m.now()
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	m.reserves++
-	if m.reserves%sweepEvery == 0 {
-		m.sweep(now)
+	m.maybeSweep(now)
+	if _, ok := m.held[id]; ok {
+		return nil // the same reservation again: counted once
 	}
 	for i, c := range charges {
 		var cur Charge
-		if k := m.live(c.Key, now); k != nil {
+		if k := m.counter(c.Key, now); k != nil {
 			cur = *k
 		}
 		if i < len(limits) && !fits(cur, c, limits[i]) {
-			return "", exceeded(c)
+			return exceeded(c)
 		}
 	}
 	for _, c := range charges {
-		k := m.live(c.Key, now)
+		k := m.counter(c.Key, now)
 		if k == nil {
-			k = &Charge{ResetAt: c.ResetAt}
+			k = &Charge{ResetAt: c.ResetAt, KeepUntil: keepUntil(c)}
 			m.counters[c.Key] = k
 		}
-		add(k, c, 1)
+		addTo(k, c, 1)
 	}
-	m.next++
-	id := strconv.FormatUint(m.next, 36)
 	if len(charges) > 0 {
-		m.held[id] = append([]Charge(nil), charges...)
+		m.held[id] = &record{charges: append([]Charge(nil), charges...), attempt: 1, deadline: now.Add(ttl)}
 	}
-	return id, nil
+	return nil
 }
 
 // Settle implements Store.
@@ -71,17 +79,14 @@ func (m *Memory) Settle(_ context.Context, id string, actual []Charge) error {
 	now := m.now()
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	held, ok := m.held[id]
+	m.maybeSweep(now)
+	r, ok := m.live(id, now)
 	if !ok {
 		return ErrUnknownReservation
 	}
 	delete(m.held, id)
-	m.undo(held, now)
-	for _, c := range actual {
-		if k := m.live(c.Key, now); k != nil && k.ResetAt.Equal(c.ResetAt) {
-			add(k, c, 1)
-		}
-	}
+	m.apply(r.charges, now, -1)
+	m.apply(actual, now, 1)
 	return nil
 }
 
@@ -90,69 +95,120 @@ func (m *Memory) Release(_ context.Context, id string) error {
 	now := m.now()
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	if held, ok := m.held[id]; ok {
-		delete(m.held, id)
-		m.undo(held, now)
-	}
+	m.maybeSweep(now)
+	m.release(id, now)
 	return nil
 }
 
-// undo subtracts reserved charges from counters whose window is still the
-// one they were reserved in.
-func (m *Memory) undo(held []Charge, now time.Time) {
-	for _, c := range held {
-		if k := m.live(c.Key, now); k != nil && k.ResetAt.Equal(c.ResetAt) {
-			add(k, c, -1)
+func (m *Memory) release(id string, now time.Time) {
+	if r, ok := m.held[id]; ok {
+		delete(m.held, id)
+		m.apply(r.charges, now, -1)
+	}
+}
+
+// Hold implements Store.
+func (m *Memory) Hold(_ context.Context, id string, attempt int, ttl time.Duration) error {
+	return m.mark(id, attempt, ttl, false)
+}
+
+// Await implements Store.
+func (m *Memory) Await(_ context.Context, id string, attempt int, grace time.Duration) error {
+	err := m.mark(id, attempt, grace, true)
+	if err == ErrUnknownReservation {
+		return nil
+	}
+	return err
+}
+
+func (m *Memory) mark(id string, attempt int, d time.Duration, awaiting bool) error {
+	now := m.now()
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.maybeSweep(now)
+	r, ok := m.live(id, now)
+	if !ok {
+		return ErrUnknownReservation
+	}
+	if attempt < r.attempt {
+		return nil // a later attempt holds it
+	}
+	r.attempt, r.awaiting, r.deadline = attempt, awaiting, now.Add(d)
+	return nil
+}
+
+// apply adds sign×charges to the counters they were taken from, while those
+// are kept.
+func (m *Memory) apply(charges []Charge, now time.Time, sign int64) {
+	for _, c := range charges {
+		if k := m.counter(c.Key, now); k != nil && k.ResetAt.Equal(c.ResetAt) {
+			addTo(k, c, sign)
 		}
 	}
 }
 
-// live returns the counter for key unless its window has ended.
-func (m *Memory) live(key string, now time.Time) *Charge {
+// counter returns the counter for key unless it has been dropped.
+func (m *Memory) counter(key string, now time.Time) *Charge {
 	k := m.counters[key]
-	if k == nil || !now.Before(k.ResetAt) {
+	if k == nil || !now.Before(k.KeepUntil) {
 		return nil
 	}
 	return k
 }
 
-func (m *Memory) sweep(now time.Time) {
+func (m *Memory) maybeSweep(now time.Time) {
+	if now.Sub(m.lastSweep) < sweepEvery && !now.Before(m.lastSweep) {
+		return
+	}
+	m.lastSweep = now
 	for key, k := range m.counters {
-		if !now.Before(k.ResetAt) {
+		if !now.Before(k.KeepUntil) {
 			delete(m.counters, key)
 		}
 	}
-	// A reservation never settled (its request lost) goes once every
-	// window it counts in has ended; until then it stays counted.
-	for id, held := range m.held {
-		if ended(held, now) {
-			delete(m.held, id)
-		}
+	for id := range m.held {
+		m.live(id, now)
 	}
 }
 
-func ended(held []Charge, now time.Time) bool {
-	for _, c := range held {
-		if now.Before(c.ResetAt) {
-			return false
-		}
+// live returns the reservation id unless it has ended; one past its
+// deadline ends now: released if it was awaiting a retry (none came, so
+// nothing was served), else expired with its amounts kept.
+func (m *Memory) live(id string, now time.Time) (*record, bool) {
+	r, ok := m.held[id]
+	if !ok || now.Before(r.deadline) {
+		return r, ok
 	}
-	return true
+	if r.awaiting {
+		m.release(id, now)
+	} else {
+		delete(m.held, id)
+	}
+	return nil, false
 }
 
-// add adds sign×c to k, never going below zero.
-func add(k *Charge, c Charge, sign int64) {
-	k.Pico = max(0, k.Pico+sign*c.Pico)
-	k.Tokens = max(0, k.Tokens+sign*c.Tokens)
-	k.Requests = max(0, k.Requests+sign*c.Requests)
-}
-
-// Spent returns the cost counted under key in its current window.
+// Spent returns the cost counted under key.
 func (m *Memory) Spent(_ context.Context, key string) (int64, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	if k := m.live(key, m.now()); k != nil {
+	if k := m.counter(key, m.now()); k != nil {
 		return k.Pico, nil
 	}
 	return 0, nil
+}
+
+// Len reports how many reservations and counters the store holds.
+func (m *Memory) Len() (reservations, counters int) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return len(m.held), len(m.counters)
+}
+
+// keepUntil is when a counter for c may be dropped: KeepUntil, or ResetAt
+// for charges made without one.
+func keepUntil(c Charge) time.Time {
+	if c.KeepUntil.After(c.ResetAt) {
+		return c.KeepUntil
+	}
+	return c.ResetAt
 }

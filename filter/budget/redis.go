@@ -2,11 +2,10 @@ package budget
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"errors"
 	"math"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -16,9 +15,21 @@ import (
 
 // Defaults for RedisOptions.
 const (
-	DefaultRedisTimeout   = 50 * time.Millisecond
-	DefaultReservationTTL = 15 * time.Minute
-	DefaultKeyPrefix      = "llmproc:budget:"
+	DefaultRedisTimeout = 50 * time.Millisecond
+	DefaultKeyPrefix    = "llmproc:budget:"
+)
+
+// Background retries of a call that failed client-side: Settle and Release
+// are retried (they are idempotent), and a Reserve whose answer was lost is
+// compensated by a Release, for up to retryFor.
+const (
+	retryFor = time.Minute
+	// tombstoneTTL is how long a Release of an unknown id keeps a late
+	// Reserve of it from taking effect.
+	tombstoneTTL = 2 * time.Minute
+	// maxRetries bounds the background retries running at once (Redis
+	// down for long must not pile up goroutines).
+	maxRetries = 1024
 )
 
 // RedisOptions configures the shared store.
@@ -30,22 +41,24 @@ type RedisOptions struct {
 	KeyPrefix string
 	// Timeout bounds every call, dial included (DefaultRedisTimeout if 0).
 	Timeout time.Duration
-	// ReservationTTL is how long a reservation that is never settled or
-	// released (its replica crashed) is kept (DefaultReservationTTL if 0).
-	// Its amounts stay counted until their windows end: a lost request
-	// counts at its worst case.
-	ReservationTTL time.Duration
 }
 
 // Redis is a Store shared by all replicas. Every operation is one Lua
-// script (EVALSHA), so checks and updates of all of a request's counters are
-// atomic. Counters are hashes (fields p, t, r) that expire at their window
-// end. All keys must live on one Redis node (no Redis Cluster).
+// script (EVALSHA) keyed by the reservation id, so checks and updates of
+// all of a request's counters are atomic and a call that runs twice or late
+// counts once. Counters are hashes (fields p, t, r) kept until their
+// window's KeepUntil; reservations are hashes with a deadline in a sorted
+// set that every Reserve sweeps (times are Redis's own clock). All keys
+// must live on one Redis node (no Redis Cluster).
 type Redis struct {
 	c       *redis.Client
 	prefix  string
 	timeout time.Duration
-	ttl     time.Duration
+
+	closed  chan struct{}
+	once    sync.Once
+	wg      sync.WaitGroup
+	retries chan struct{} // one token per background retry running
 }
 
 var _ Store = (*Redis)(nil)
@@ -58,29 +71,38 @@ func NewRedis(o RedisOptions) *Redis {
 	if t <= 0 {
 		t = DefaultRedisTimeout
 	}
-	ttl := o.ReservationTTL
-	if ttl <= 0 {
-		ttl = DefaultReservationTTL
-	}
 	prefix := o.KeyPrefix
 	if prefix == "" {
 		prefix = DefaultKeyPrefix
 	}
-	// One attempt per call (redisconn): a retry could apply a script twice.
+	// One attempt per call (redisconn); retries are ours, of idempotent calls.
 	c := redisconn.New(redisconn.Options{Addr: o.Addr, Password: o.Password, DB: o.DB, Timeout: t, PoolSize: 16})
-	return &Redis{c: c, prefix: prefix, timeout: t, ttl: ttl}
+	return &Redis{c: c, prefix: prefix, timeout: t, closed: make(chan struct{}), retries: make(chan struct{}, maxRetries)}
 }
 
-// Close closes the client's connections.
-func (r *Redis) Close() error { return r.c.Close() }
+// Close stops background retries and closes the client's connections.
+func (r *Redis) Close() error {
+	r.once.Do(func() { close(r.closed) })
+	r.wg.Wait()
+	return r.c.Close()
+}
 
 // luaCommon holds helpers shared by the scripts. Amounts are handled as
 // decimal strings and compared as strings, so they stay exact beyond Lua's
-// 2^53 (Redis's HINCRBY is exact in 64 bits).
+// 2^53; HINCRBY is exact in 64 bits and saturates here instead of failing.
+// A reservation hash has one field per reserved amount (dimension letter +
+// counter key) and the meta fields _a (the attempt holding it) and _s
+// (h held, w awaiting a retry, x released before it was reserved).
 const luaCommon = `
 local dims = {'p', 't', 'r'}
 local function incr(k, f, s)
-  if s ~= '0' and s ~= '-0' then redis.call('HINCRBY', k, f, s) end
+  if s == '0' or s == '-0' then return false end
+  local res = redis.pcall('HINCRBY', k, f, s)
+  if type(res) == 'table' and res.err then
+    redis.call('HSET', k, f, '9223372036854775807')
+    return true
+  end
+  return false
 end
 local function neg(s)
   if string.sub(s, 1, 1) == '-' then return string.sub(s, 2) end
@@ -96,71 +118,137 @@ local function clamp(k)
     if v and string.sub(v, 1, 1) == '-' then redis.call('HSET', k, dims[d], '0') end
   end
 end
+local function now_ms()
+  local t = redis.call('TIME')
+  return tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+end
+local function undo(rk)
+  local h = redis.call('HGETALL', rk)
+  local touched = {}
+  for i = 1, #h, 2 do
+    local d, k = string.sub(h[i], 1, 1), string.sub(h[i], 2)
+    if d ~= '_' and redis.call('EXISTS', k) == 1 then
+      incr(k, d, neg(h[i + 1]))
+      touched[k] = true
+    end
+  end
+  for k in pairs(touched) do clamp(k) end
+end
+local function sweep(dl, prefix, now)
+  local ids = redis.call('ZRANGEBYSCORE', dl, '-inf', now, 'LIMIT', 0, 16)
+  for _, id in ipairs(ids) do
+    local rk = prefix .. 'res:' .. id
+    if redis.call('HGET', rk, '_s') == 'w' then undo(rk) end
+    redis.call('DEL', rk)
+    redis.call('ZREM', dl, id)
+  end
+end
 `
 
-// reserveScript: KEYS[1] reservation, KEYS[2..] counters; ARGV[1]
-// reservation TTL in ms, then per counter: pico, tokens, requests, their
-// three limits ("0" = none) and the window end in Unix ms. Returns 0, or the
-// 1-based index of the first charge that does not fit.
+// reserveScript: KEYS[1] reservation, KEYS[2] deadlines, KEYS[3..]
+// counters; ARGV[1] TTL in ms, ARGV[2] id, ARGV[3] key prefix, ARGV[4] the
+// reservation's own expiry (Unix ms), then per counter: pico, tokens,
+// requests, their three limits ("0" = none) and KeepUntil in Unix ms.
+// Returns 0, or the 1-based index of the first charge that does not fit.
 var reserveScript = redis.NewScript(luaCommon + `
-local n = #KEYS - 1
+local now = now_ms()
+sweep(KEYS[2], ARGV[3], now)
+if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
+local n, b0 = #KEYS - 2, 4
 for i = 1, n do
-  local k, b = KEYS[i + 1], 1 + (i - 1) * 7
-  for d = 1, 3 do incr(k, dims[d], ARGV[b + d]) end
+  local k, b = KEYS[i + 2], b0 + (i - 1) * 7
+  local sat = {}
+  for d = 1, 3 do sat[d] = incr(k, dims[d], ARGV[b + d]) end
   redis.call('PEXPIREAT', k, ARGV[b + 7])
   for d = 1, 3 do
     local lim = ARGV[b + 3 + d]
-    if lim ~= '0' and not le(redis.call('HGET', k, dims[d]) or '0', lim) then
+    if lim ~= '0' and (sat[d] or not le(redis.call('HGET', k, dims[d]) or '0', lim)) then
       for j = 1, i do
-        local bj = 1 + (j - 1) * 7
-        for e = 1, 3 do incr(KEYS[j + 1], dims[e], neg(ARGV[bj + e])) end
+        local bj = b0 + (j - 1) * 7
+        for e = 1, 3 do incr(KEYS[j + 2], dims[e], neg(ARGV[bj + e])) end
+        clamp(KEYS[j + 2])
       end
       return i
     end
   end
 end
+if n == 0 then return 0 end
 for i = 1, n do
-  local k, b = KEYS[i + 1], 1 + (i - 1) * 7
+  local k, b = KEYS[i + 2], b0 + (i - 1) * 7
   for d = 1, 3 do redis.call('HSET', KEYS[1], dims[d] .. k, ARGV[b + d]) end
 end
-if n > 0 then redis.call('PEXPIRE', KEYS[1], ARGV[1]) end
+redis.call('HSET', KEYS[1], '_a', '1', '_s', 'h')
+redis.call('PEXPIREAT', KEYS[1], ARGV[4])
+redis.call('ZADD', KEYS[2], now + tonumber(ARGV[1]), ARGV[2])
 return 0
 `)
 
-// settleScript: KEYS[1] reservation, KEYS[2..] counters to charge; ARGV per
-// counter: pico, tokens, requests. The reserved amounts are taken back from
-// counters still alive, the actual ones added. Returns -1 for an unknown
-// reservation, else 0.
+// settleScript: KEYS[1] reservation, KEYS[2] deadlines, KEYS[3..] counters
+// to charge; ARGV[1] id, then per counter: pico, tokens, requests. The
+// reserved amounts are taken back from counters still kept, the actual ones
+// added. Returns -1 for an unknown reservation, else 0.
 var settleScript = redis.NewScript(luaCommon + `
-local h = redis.call('HGETALL', KEYS[1])
-if #h == 0 then return -1 end
+local s = redis.call('HGET', KEYS[1], '_s')
+if not s or s == 'x' then return -1 end
+undo(KEYS[1])
 redis.call('DEL', KEYS[1])
-local touched = {}
-for i = 1, #h, 2 do
-  local d, k = string.sub(h[i], 1, 1), string.sub(h[i], 2)
-  if redis.call('EXISTS', k) == 1 then
-    incr(k, d, neg(h[i + 1]))
-    touched[k] = true
-  end
-end
-for i = 2, #KEYS do
-  local k, b = KEYS[i], (i - 2) * 3
+redis.call('ZREM', KEYS[2], ARGV[1])
+for i = 3, #KEYS do
+  local k, b = KEYS[i], 1 + (i - 3) * 3
   if redis.call('EXISTS', k) == 1 then
     for d = 1, 3 do incr(k, dims[d], ARGV[b + d]) end
-    touched[k] = true
   end
 end
-for k in pairs(touched) do clamp(k) end
 return 0
 `)
 
-// Reserve implements Store.
-func (r *Redis) Reserve(ctx context.Context, charges []Charge, limits []Limit) (string, error) {
-	id := newID()
-	keys := make([]string, 0, 1+len(charges))
-	keys = append(keys, r.prefix+"res:"+id)
-	args := make([]any, 0, 1+7*len(charges))
-	args = append(args, r.ttl.Milliseconds())
+// releaseScript: KEYS[1] reservation, KEYS[2] deadlines; ARGV[1] id,
+// ARGV[2] tombstone TTL in ms. An unknown id becomes a tombstone so that
+// its Reserve, should it still run, adds nothing.
+var releaseScript = redis.NewScript(luaCommon + `
+local s = redis.call('HGET', KEYS[1], '_s')
+if s == 'x' then return 0 end
+if s then
+  undo(KEYS[1])
+  redis.call('DEL', KEYS[1])
+  redis.call('ZREM', KEYS[2], ARGV[1])
+  return 0
+end
+redis.call('HSET', KEYS[1], '_s', 'x')
+redis.call('PEXPIRE', KEYS[1], ARGV[2])
+return 1
+`)
+
+// markScript (Hold and Await): KEYS[1] reservation, KEYS[2] deadlines;
+// ARGV[1] id, ARGV[2] attempt, ARGV[3] time to the deadline in ms, ARGV[4]
+// the state (h or w). Returns -1 for an unknown reservation, 1 when a later
+// attempt holds it, else 0.
+var markScript = redis.NewScript(luaCommon + `
+local s = redis.call('HGET', KEYS[1], '_s')
+if not s or s == 'x' then return -1 end
+if tonumber(ARGV[2]) < tonumber(redis.call('HGET', KEYS[1], '_a') or '1') then return 1 end
+redis.call('HSET', KEYS[1], '_a', ARGV[2], '_s', ARGV[4])
+redis.call('ZADD', KEYS[2], now_ms() + tonumber(ARGV[3]), ARGV[1])
+return 0
+`)
+
+func (r *Redis) recKey(id string) string { return r.prefix + "res:" + id }
+func (r *Redis) dlKey() string           { return r.prefix + "deadlines" }
+
+// Reserve implements Store. When the answer is lost (a timeout: the script
+// may still run in Redis), the reservation is released in the background
+// so it can never be a phantom; the caller sees the error.
+func (r *Redis) Reserve(ctx context.Context, id string, charges []Charge, limits []Limit, ttl time.Duration) error {
+	keys := make([]string, 0, 2+len(charges))
+	keys = append(keys, r.recKey(id), r.dlKey())
+	args := make([]any, 0, 4+7*len(charges))
+	var expire time.Time
+	for _, c := range charges {
+		if k := keepUntil(c); k.After(expire) {
+			expire = k
+		}
+	}
+	args = append(args, max(ttl.Milliseconds(), 1), id, r.prefix, expire.UnixMilli())
 	for i, c := range charges {
 		var l Limit
 		if i < len(limits) {
@@ -168,25 +256,38 @@ func (r *Redis) Reserve(ctx context.Context, charges []Charge, limits []Limit) (
 		}
 		keys = append(keys, r.prefix+c.Key)
 		args = append(args, amount(c.Pico), amount(c.Tokens), amount(c.Requests),
-			amount(l.Pico), amount(l.Tokens), amount(l.Requests), c.ResetAt.UnixMilli())
+			amount(l.Pico), amount(l.Tokens), amount(l.Requests), keepUntil(c).UnixMilli())
 	}
-	ctx, cancel := context.WithTimeout(ctx, r.timeout)
+	cctx, cancel := context.WithTimeout(ctx, r.timeout)
 	defer cancel()
-	n, err := reserveScript.Run(ctx, r.c, keys, args...).Int()
+	n, err := reserveScript.Run(cctx, r.c, keys, args...).Int()
 	if err != nil {
-		return "", err
+		if lost(err) {
+			r.retry(func(ctx context.Context) error { return r.release(ctx, id) })
+		}
+		return err
 	}
 	if n > 0 && n <= len(charges) {
-		return "", exceeded(charges[n-1])
+		return exceeded(charges[n-1])
 	}
-	return id, nil
+	return nil
 }
 
-// Settle implements Store.
+// Settle implements Store. A call whose answer was lost is retried in the
+// background; it counts once whichever run takes effect.
 func (r *Redis) Settle(ctx context.Context, id string, actual []Charge) error {
-	keys := make([]string, 0, 1+len(actual))
-	keys = append(keys, r.prefix+"res:"+id)
-	args := make([]any, 0, 3*len(actual))
+	err := r.settle(ctx, id, actual)
+	if lost(err) {
+		r.retry(func(ctx context.Context) error { return r.settle(ctx, id, actual) })
+	}
+	return err
+}
+
+func (r *Redis) settle(ctx context.Context, id string, actual []Charge) error {
+	keys := make([]string, 0, 2+len(actual))
+	keys = append(keys, r.recKey(id), r.dlKey())
+	args := make([]any, 0, 1+3*len(actual))
+	args = append(args, id)
 	for _, c := range actual {
 		keys = append(keys, r.prefix+c.Key)
 		args = append(args, amount(c.Pico), amount(c.Tokens), amount(c.Requests))
@@ -203,13 +304,85 @@ func (r *Redis) Settle(ctx context.Context, id string, actual []Charge) error {
 	return nil
 }
 
-// Release implements Store.
+// Release implements Store; retried in the background like Settle.
 func (r *Redis) Release(ctx context.Context, id string) error {
-	err := r.Settle(ctx, id, nil)
+	err := r.release(ctx, id)
+	if lost(err) {
+		r.retry(func(ctx context.Context) error { return r.release(ctx, id) })
+	}
+	return err
+}
+
+func (r *Redis) release(ctx context.Context, id string) error {
+	ctx, cancel := context.WithTimeout(ctx, r.timeout)
+	defer cancel()
+	return releaseScript.Run(ctx, r.c, []string{r.recKey(id), r.dlKey()}, id, tombstoneTTL.Milliseconds()).Err()
+}
+
+// Hold implements Store.
+func (r *Redis) Hold(ctx context.Context, id string, attempt int, ttl time.Duration) error {
+	return r.mark(ctx, id, attempt, ttl, "h")
+}
+
+// Await implements Store.
+func (r *Redis) Await(ctx context.Context, id string, attempt int, grace time.Duration) error {
+	err := r.mark(ctx, id, attempt, grace, "w")
 	if errors.Is(err, ErrUnknownReservation) {
 		return nil
 	}
 	return err
+}
+
+func (r *Redis) mark(ctx context.Context, id string, attempt int, d time.Duration, state string) error {
+	ctx, cancel := context.WithTimeout(ctx, r.timeout)
+	defer cancel()
+	n, err := markScript.Run(ctx, r.c, []string{r.recKey(id), r.dlKey()}, id, attempt, max(d.Milliseconds(), 1), state).Int()
+	if err != nil {
+		return err
+	}
+	if n < 0 {
+		return ErrUnknownReservation
+	}
+	return nil
+}
+
+// retry runs an idempotent call again in the background, with growing
+// pauses, until it succeeds (or finds the reservation gone), retryFor has
+// passed or the store is closed.
+func (r *Redis) retry(call func(context.Context) error) {
+	select {
+	case r.retries <- struct{}{}:
+	default:
+		return // too many already: the reservation's deadline is the backstop
+	}
+	r.wg.Add(1)
+	go func() {
+		defer func() { <-r.retries; r.wg.Done() }()
+		pause, deadline := r.timeout, time.Now().Add(retryFor)
+		t := time.NewTimer(pause)
+		defer t.Stop()
+		for time.Now().Before(deadline) {
+			select {
+			case <-r.closed:
+				return
+			case <-t.C:
+			}
+			err := call(context.Background())
+			if err == nil || errors.Is(err, ErrUnknownReservation) {
+				return
+			}
+			pause = min(2*pause, time.Second)
+			t.Reset(pause)
+		}
+	}()
+}
+
+// lost reports an error after which the call may have run in Redis or may
+// still run there (a timeout, a broken connection): anything but Redis's
+// own error reply or an unknown reservation.
+func lost(err error) bool {
+	var re redis.Error
+	return err != nil && !errors.As(err, &re) && !errors.Is(err, ErrUnknownReservation)
 }
 
 // amount is a non-negative amount as the scripts want it.
@@ -217,13 +390,7 @@ func amount(v int64) string {
 	return strconv.FormatInt(max(v, 0), 10)
 }
 
-func newID() string {
-	var b [16]byte
-	_, _ = rand.Read(b[:])
-	return hex.EncodeToString(b[:])
-}
-
-// Spent returns the cost counted under key in its current window.
+// Spent returns the cost counted under key.
 func (r *Redis) Spent(ctx context.Context, key string) (int64, error) {
 	ctx, cancel := context.WithTimeout(ctx, r.timeout)
 	defer cancel()
@@ -239,4 +406,25 @@ func (r *Redis) Spent(ctx context.Context, key string) (int64, error) {
 		return math.MaxInt64, nil // beyond int64: report the most we can
 	}
 	return n, nil
+}
+
+// EvictingPolicy reports Redis's maxmemory-policy when it may evict keys
+// (anything but noeviction), which would silently reset budget counters.
+// It returns "" when the policy keeps keys, and an error when the policy
+// cannot be read (CONFIG disabled, Redis down).
+func (r *Redis) EvictingPolicy(ctx context.Context) (string, error) {
+	ctx, cancel := context.WithTimeout(ctx, max(r.timeout, time.Second))
+	defer cancel()
+	m, err := r.c.ConfigGet(ctx, "maxmemory-policy").Result()
+	if err != nil {
+		return "", err
+	}
+	p, ok := m["maxmemory-policy"]
+	if !ok {
+		return "", errors.New("maxmemory-policy not reported")
+	}
+	if p == "noeviction" {
+		return "", nil
+	}
+	return p, nil
 }

@@ -15,11 +15,21 @@ import (
 	"github.com/llmproc/llmproc/filter/apierr"
 	"github.com/llmproc/llmproc/filter/budget"
 	"github.com/llmproc/llmproc/filter/config"
+	"github.com/llmproc/llmproc/filter/usage"
 )
 
 // HeaderReservation carries the router's budget reservation to every upstream
 // attempt (base64url JSON), so whichever replica serves the attempt settles it.
 const HeaderReservation = "x-llmproc-reservation"
+
+// The back-off of the retry policy the envoy package renders: its
+// exponential maximum and the maximum of the rate-limited back-off (a
+// retry-after above it is ignored). A failed attempt's reservation waits
+// that long, and more, for the next attempt.
+const (
+	RetryMaxBackOff       = 2 * time.Second
+	RateLimitedMaxBackOff = 10 * time.Second
+)
 
 // Budgets is what the server needs to apply budgets and rate limits.
 type Budgets struct {
@@ -30,10 +40,27 @@ type Budgets struct {
 	DefaultMaxTokens int64
 }
 
+// Lifetimes derives how long a reservation lives without news from the
+// route's timeouts (envoy.per_try_timeout, idle_timeout, message_timeout).
+// An attempt waits at most per_try_timeout for response headers, a stream
+// never goes idle_timeout without a byte, and the upstream role renews the
+// reservation while bytes flow (every Stream/2), so a live request never
+// outlives its reservation; the slack covers llmproc's own replies.
+func Lifetimes(e config.Envoy) budget.Lifetimes {
+	slack := e.MessageTimeout.Duration + 5*time.Second
+	idle := e.IdleTimeout.Duration
+	return budget.Lifetimes{
+		Hold:   e.PerTryTimeout.Duration + 2*idle + slack,
+		Stream: 2*idle + slack,
+		Grace:  RateLimitedMaxBackOff + slack,
+	}
+}
+
 // reserve runs the budgets and rate limits for a request that will reach a
 // provider: the worst case (estimated input plus the output cap, at the
 // model's prices) must fit every rule. It returns the header for the upstream
 // role, or the 429 (or 503 when the store is down and budgets fail closed).
+// Budgets count the registry model (an alias or a rule's target resolved).
 func (r *router) reserve(d config.Decision, model string, req chatRequest, body []byte) (*corev3.HeaderValueOption, error) {
 	b := r.s.budgets
 	if b == nil {
@@ -49,10 +76,12 @@ func (r *router) reserve(d config.Decision, model string, req chatRequest, body 
 	}
 	var pico int64
 	if d.Model != nil {
-		p := d.Model.Price
-		pico = in*p.Input.PicoPerToken + out*p.Output.PicoPerToken
+		model = d.Model.Name
+		// Saturates instead of wrapping: a worst case beyond int64 fits no
+		// USD budget.
+		pico = usage.Cost(usage.Usage{Input: in, Output: out}, d.Model.Price)
 	}
-	res, err := b.Engine.Reserve(r.ctx, budget.Request{Tenant: r.tenant, Model: model, WorstPico: pico, WorstTokens: in + out})
+	res, err := b.Engine.Reserve(r.ctx, budget.Request{Tenant: r.tenant, Model: model, WorstPico: pico, WorstTokens: usage.AddSat(in, out)})
 	var ex *budget.Exceeded
 	switch {
 	case errors.As(err, &ex):
@@ -65,6 +94,8 @@ func (r *router) reserve(d config.Decision, model string, req chatRequest, body 
 			Message:    what + " " + quote(ex.Budget) + " is exhausted; it resets at " + ex.ResetAt.UTC().Format(time.RFC3339) + ".",
 			RetryAfter: time.Until(ex.ResetAt)}
 	case err != nil:
+		// A Reserve whose answer was lost is released by the store, so the
+		// request is never charged for a reservation it did not get.
 		r.s.budgetResult("store_error")
 		if b.FailClosed {
 			return nil, apierr.New(http.StatusServiceUnavailable, apierr.TypeServer, "budget_unavailable",
@@ -84,42 +115,113 @@ func (r *router) reserve(d config.Decision, model string, req chatRequest, body 
 	return header(HeaderReservation, base64.RawURLEncoding.EncodeToString(enc)), nil
 }
 
-// settle ends the upstream attempt's part: the actual cost replaces the
-// reservation when usage is known; a failed attempt that ends the request
-// releases it.
-func (u *upstream) settle(outcome string, usageKnown bool, pico, tokens int64) {
+// attemptBudget is one upstream attempt's part in its request's
+// reservation. The attempt ends it exactly once (end): settled when the
+// answer was 2xx, released when the request failed for good, or left to
+// the next attempt (Await), which holds it when it starts.
+type attemptBudget struct {
+	res   budget.Reservation
+	held  time.Time // the last Hold (or the attempt's start)
+	ended bool
+}
+
+// beginBudget reads the router's reservation for this attempt; a retry
+// holds it, so a failed attempt before it does not release it.
+func (u *upstream) beginBudget(h string) {
 	b := u.s.budgets
-	if b == nil || u.reservation == "" {
+	if b == nil || h == "" {
 		return
 	}
-	// A failed attempt that ends the request gives the reservation back: a
-	// status Envoy's retry policy never retries (RetriableStatusCodes), or the last
-	// try Envoy may make (x-envoy-attempt-count, rendered on the virtual
-	// host). Other failed tries keep it for the retry.
-	retriable := retriableStatus(u.status)
-	release := outcome == "error" && (!retriable || u.lastAttempt())
-	if !release && (outcome != "ok" || !usageKnown) {
-		return
-	}
-	raw, err := base64.RawURLEncoding.DecodeString(u.reservation)
+	raw, err := base64.RawURLEncoding.DecodeString(h)
 	var res budget.Reservation
 	if err == nil {
 		err = json.Unmarshal(raw, &res)
 	}
-	switch {
-	case err != nil:
-	case release:
-		err = b.Engine.Release(context.Background(), res)
-	default:
-		err = b.Engine.Settle(context.Background(), res, pico, tokens)
+	if err != nil || res.ID == "" {
+		u.s.log.Warn("unreadable budget reservation header", "err", err)
+		return
 	}
-	if err != nil {
-		u.s.budgetResult("settle_error")
-		u.s.log.Warn("budget settle failed", "err", err)
+	u.budget = &attemptBudget{res: res, held: u.s.now()}
+	if u.attempt > 1 {
+		u.budgetCall("hold", b.Engine.Hold(context.Background(), res, u.attempt, b.Engine.Lifetimes().Hold))
 	}
 }
 
-// lastAttempt reports whether Envoy will not retry after this attempt.
+// renewBudget keeps a streaming answer's reservation alive: Hold again
+// once half of Lifetimes.Stream has passed since the last.
+func (u *upstream) renewBudget() {
+	a := u.budget
+	if a == nil || a.ended || u.status < 200 || u.status >= 300 {
+		return
+	}
+	e := u.s.budgets.Engine
+	now := u.s.now()
+	life := e.Lifetimes().Stream
+	if now.Sub(a.held) < life/2 {
+		return
+	}
+	err := e.Hold(context.Background(), a.res, u.attempt, life)
+	if err == nil {
+		a.held = now
+	}
+	u.budgetCall("hold", err)
+}
+
+// endBudget ends the attempt's part and returns what became of the
+// reservation (the "budget" access-log field): "settled" with the reported
+// usage priced at the model that served it; "estimated" for a 2xx answer
+// without usage, settled at the token estimates; "released" when the
+// request failed for good (a status Envoy does not retry, or the last try
+// the config allows); "awaiting_retry" for a failed attempt Envoy retries.
+func (u *upstream) endBudget(res usage.Result, cost, estIn, estOut int64) string {
+	a := u.budget
+	if a == nil || a.ended {
+		return ""
+	}
+	a.ended = true
+	e := u.s.budgets.Engine
+	ctx := context.Background()
+	switch {
+	case u.status >= 200 && u.status < 300 && res.Known:
+		u.budgetCall("settled", e.Settle(ctx, a.res, cost, usage.AddSat(res.Usage.Input, res.Usage.Output)))
+		return "settled"
+	case u.status >= 200 && u.status < 300:
+		p, _ := u.rt.PriceFor(u.served, u.model)
+		est := usage.Cost(usage.Usage{Input: estIn, Output: estOut}, p)
+		u.budgetCall("estimated", e.Settle(ctx, a.res, est, usage.AddSat(estIn, estOut)))
+		return "estimated"
+	case u.lastAttempt() || u.status != 0 && !retriableStatus(u.status):
+		// No attempt follows: nothing was served.
+		u.budgetCall("released", e.Release(ctx, a.res))
+		return "released"
+	default:
+		// Envoy retries connect failures, resets and per-try timeouts
+		// (status 0) and the retriable statuses; the retry holds the
+		// reservation, or it is released after the grace.
+		u.budgetCall("awaiting_retry", e.Await(ctx, a.res, u.attempt))
+		return "awaiting_retry"
+	}
+}
+
+// budgetCall counts a lifecycle step, or its failure.
+func (u *upstream) budgetCall(result string, err error) {
+	switch {
+	case err == nil:
+		if result != "hold" {
+			u.s.budgetResult(result)
+		}
+	case errors.Is(err, budget.ErrUnknownReservation):
+		u.s.budgetResult("unknown_reservation")
+	default:
+		u.s.budgetResult("settle_error")
+		u.s.log.Warn("budget store failed", "step", result, "err", err)
+	}
+}
+
+// lastAttempt reports whether Envoy will not retry after this attempt:
+// x-envoy-attempt-count (which Envoy sets, overwriting any client value) is
+// envoy.num_retries + 1. Client x-envoy-max-retries headers are stripped at
+// the edge, so the config is the try budget.
 func (u *upstream) lastAttempt() bool {
 	n := u.rt.Source.Envoy.NumRetries
 	return u.attempt > 0 && n != nil && u.attempt >= 1+int(*n)

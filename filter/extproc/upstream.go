@@ -58,7 +58,8 @@ type upstream struct {
 	dropUse bool // the client did not ask for usage in its stream; llmproc did
 
 	client      string           // the client's API (HeaderClient)
-	reservation string           // HeaderReservation: the budget reservation to settle
+	budget      *attemptBudget   // HeaderReservation: the budget reservation to end
+	refused     int              // the status llmproc refused the attempt with
 	tenant      string           // HeaderTenant: the bounded tenant label
 	attempt     int              // x-envoy-attempt-count (0 when Envoy does not send it)
 	cacheKey    string           // HeaderCacheKey: store a complete answer under it
@@ -101,6 +102,8 @@ func (u *upstream) result() usage.Result {
 func (u *upstream) requestHeaders(req *extprocv3.ProcessingRequest, h *extprocv3.HttpHeaders) (*extprocv3.ProcessingResponse, error) {
 	u.start = u.s.now()
 	hs := headersOf(h)
+	u.attempt, _ = strconv.Atoi(hs["x-envoy-attempt-count"])
+	u.beginBudget(hs[HeaderReservation])
 	attrs := req.GetAttributes()[attrsKey]
 	poolName := strings.TrimPrefix(stringAttr(attrs, AttrCluster), PoolClusterPrefix)
 	if poolName == "" {
@@ -108,29 +111,33 @@ func (u *upstream) requestHeaders(req *extprocv3.ProcessingRequest, h *extprocv3
 	}
 	pool, ok := u.rt.Pools[poolName]
 	if !ok {
-		return nil, errorf("upstream filter: unknown pool %q (cluster attribute %q)", poolName, AttrCluster)
+		return nil, u.refuse(errorf("upstream filter: unknown pool %q (cluster attribute %q)", poolName, AttrCluster))
 	}
 	backend := backendAttr(stringAttr(attrs, AttrBackend))
 	member, ok := pool.Member(backend)
 	if !ok {
-		return nil, errorf("upstream filter: pool %q has no backend %q (endpoint metadata attribute %s)", poolName, backend, AttrBackend)
+		return nil, u.refuse(errorf("upstream filter: pool %q has no backend %q (endpoint metadata attribute %s)", poolName, backend, AttrBackend))
 	}
 	tr, err := u.s.tr.For(member.Backend.Schema)
 	if err != nil {
-		return nil, apierr.Internal(err)
+		return nil, u.refuse(apierr.Internal(err))
 	}
 	u.pool, u.member, u.tr = pool, member, tr
 	u.client, u.cacheKey, u.cacheResult = hs[HeaderClient], hs[HeaderCacheKey], hs[HeaderCache]
-	u.reservation, u.tenant = hs[HeaderReservation], hs[HeaderTenant]
+	u.tenant = hs[HeaderTenant]
 	u.target, u.route, u.class = hs[HeaderTarget], hs[HeaderRoute], hs[HeaderClass]
-	u.attempt, _ = strconv.Atoi(hs["x-envoy-attempt-count"])
 	if h.EndOfStream {
-		return nil, apierr.BadRequest("missing_body", "The request body is empty; send a JSON chat completion request.")
+		return nil, u.refuse(apierr.BadRequest("missing_body", "The request body is empty; send a JSON chat completion request."))
 	}
 	return requestHeadersResponse(&extprocv3.CommonResponse{}), nil
 }
 
-func (u *upstream) requestBody(b *extprocv3.HttpBody) (*extprocv3.ProcessingResponse, error) {
+func (u *upstream) requestBody(b *extprocv3.HttpBody) (_ *extprocv3.ProcessingResponse, err error) {
+	defer func() {
+		if err != nil {
+			u.refuse(err)
+		}
+	}()
 	if u.member == nil {
 		return nil, errorf("upstream filter: request body before request headers")
 	}
@@ -252,6 +259,7 @@ func (u *upstream) responseBody(b *extprocv3.HttpBody) (*extprocv3.ProcessingRes
 	if u.body == nil {
 		return responseBodyResponse(&extprocv3.CommonResponse{}), nil
 	}
+	u.renewBudget()
 	in, early := u.readAnswer(b)
 	if early != nil {
 		return early, nil
@@ -319,9 +327,16 @@ func (u *upstream) endOfStreamTail() []byte {
 
 func (u *upstream) done(err error) {
 	u.closeAnswer()
+	if u.refused != 0 {
+		// llmproc answered the attempt itself: no provider saw it.
+		u.status = u.refused
+		u.endBudget(usage.Result{}, 0, 0, 0)
+		return
+	}
 	// Record every attempt whose request was sent on, also one that ended
 	// before response headers (connect failure, per-try timeout, reset).
 	if u.finished || u.member == nil || u.sentAt.IsZero() {
+		u.endBudget(usage.Result{}, 0, 0, 0) // an attempt cut before its body reached llmproc
 		return
 	}
 	u.finish(nil, err)
@@ -360,7 +375,6 @@ func (u *upstream) finish(resp *extprocv3.ProcessingResponse, streamErr error) *
 			cost = usage.Cost(res.Usage, p)
 		}
 	}
-	u.settle(outcome, res.Known, cost, res.Usage.Input+res.Usage.Output)
 	// A 2xx answer without usage (a cut stream, a server that reports none)
 	// was billed all the same: estimate it, apart from reported usage.
 	var estIn, estOut int64
@@ -370,6 +384,7 @@ func (u *upstream) finish(resp *extprocv3.ProcessingResponse, streamErr error) *
 	if estimated {
 		estIn, estOut = estimateTokens(u.reqBytes), estimateTokens(res.OutputChars)
 	}
+	budgetEnd := u.endBudget(res, cost, estIn, estOut)
 	be := u.member.Backend
 	if u.s.metrics != nil {
 		u.s.metrics.Record(metrics.Completion{
@@ -393,6 +408,9 @@ func (u *upstream) finish(resp *extprocv3.ProcessingResponse, streamErr error) *
 		"requested_model": structpb.NewStringValue(u.model),
 		"outcome":         structpb.NewStringValue(outcome),
 	}
+	if budgetEnd != "" {
+		md["budget"] = structpb.NewStringValue(budgetEnd)
+	}
 	if res.Known {
 		md["usage"] = structpb.NewStringValue("known")
 		md["prompt_tokens"] = structpb.NewNumberValue(float64(res.Usage.Input))
@@ -410,6 +428,12 @@ func (u *upstream) finish(resp *extprocv3.ProcessingResponse, streamErr error) *
 	}
 	resp.DynamicMetadata = metadataStruct(md)
 	return resp
+}
+
+// refuse records that llmproc answered the attempt itself with err's status.
+func (u *upstream) refuse(err error) error {
+	u.refused = apierr.From(err).Status
+	return err
 }
 
 // bytesPerToken is the rule of thumb behind estimates: about four bytes of

@@ -137,7 +137,7 @@ func TestRouterContentEncoding(t *testing.T) {
 // valid one is still let through.
 func TestValidationBeforeBudget(t *testing.T) {
 	rt := testRuntime(t, 4096)
-	eng, err := budget.NewEngine(nil, []config.RateLimit{{Name: "one", RPM: 1}}, budget.NewMemory(nil), nil)
+	eng, err := budget.NewEngine(budget.Options{RateLimits: []config.RateLimit{{Name: "one", RPM: 1}}, Store: budget.NewMemory(nil)})
 	if err != nil {
 		t.Fatal(err)
 	}

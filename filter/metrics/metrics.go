@@ -179,7 +179,7 @@ func New(reg prometheus.Registerer) *Metrics {
 		}, []string{"role"}),
 		budgetRequests: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "llmproc_budget_requests_total",
-			Help: "Budget and rate-limit checks by result (reserved, budget_exceeded, rate_limit_exceeded, store_error, settle_error).",
+			Help: "Budget and rate-limit checks and reservation ends by result (reserved, budget_exceeded, rate_limit_exceeded, store_error; settled, estimated, released, awaiting_retry, unknown_reservation, settle_error).",
 		}, []string{"result"}),
 		budgetFigures: &budgetCollector{
 			spent: prometheus.NewDesc("llmproc_budget_spent_usd",
@@ -535,9 +535,10 @@ func (c *costCollector) Collect(ch chan<- prometheus.Metric) {
 	}
 }
 
-// BudgetResult counts one budget and rate-limit check or settlement by
-// result: reserved, budget_exceeded, rate_limit_exceeded, store_error,
-// settle_error.
+// BudgetResult counts one budget and rate-limit check or reservation end
+// by result: reserved, budget_exceeded, rate_limit_exceeded, store_error;
+// settled, estimated (a 2xx answer without usage, settled at the
+// estimate), released, awaiting_retry, unknown_reservation, settle_error.
 func (m *Metrics) BudgetResult(result string) {
 	m.budgetRequests.WithLabelValues(result).Inc()
 }

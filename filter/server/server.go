@@ -99,7 +99,7 @@ func Run(ctx context.Context, o Options) error {
 		return err
 	}
 	defer closeCache()
-	budgets, closeBudgets, err := budgetEngine(cfg, rt)
+	budgets, closeBudgets, err := budgetEngine(cfg, rt, log)
 	if err != nil {
 		return err
 	}
@@ -280,7 +280,7 @@ func cacheTiers(cfg *config.Config, rt *config.Runtime, m *metrics.Metrics) (*ex
 // budgetEngine builds budgets and rate limits when the config has any: in
 // memory for one replica, in Redis when budget_store.redis is set. Like the
 // cache, the engine is built at start.
-func budgetEngine(cfg *config.Config, rt *config.Runtime) (*extproc.Budgets, func(), error) {
+func budgetEngine(cfg *config.Config, rt *config.Runtime, log *slog.Logger) (*extproc.Budgets, func(), error) {
 	if len(cfg.Budgets) == 0 && len(cfg.RateLimits) == 0 {
 		return nil, func() {}, nil
 	}
@@ -289,11 +289,43 @@ func budgetEngine(cfg *config.Config, rt *config.Runtime) (*extproc.Budgets, fun
 	if r := cfg.BudgetStore.Redis; r != nil {
 		red := budget.NewRedis(budget.RedisOptions{Addr: r.Addr, Password: rt.BudgetRedisPassword, Timeout: r.Timeout.Duration})
 		store, closeStore = red, func() { _ = red.Close() }
+		if err := checkEviction(cfg, red, log); err != nil {
+			closeStore()
+			return nil, nil, err
+		}
 	}
-	e, err := budget.NewEngine(cfg.Budgets, cfg.RateLimits, store, time.Now)
+	e, err := budget.NewEngine(budget.Options{
+		Budgets: cfg.Budgets, RateLimits: cfg.RateLimits, Store: store, Now: time.Now,
+		Lifetimes: extproc.Lifetimes(cfg.Envoy),
+		ModelName: func(name string) string {
+			if m, ok := rt.Model(name); ok {
+				return m.Name
+			}
+			return name
+		},
+	})
 	if err != nil {
 		closeStore()
 		return nil, nil, fmt.Errorf("budgets: %w", err)
 	}
 	return &extproc.Budgets{Engine: e, FailClosed: cfg.BudgetStore.OnError == "closed", DefaultMaxTokens: 4096}, closeStore, nil
+}
+
+// checkEviction refuses a budget Redis that may evict keys: an evicted
+// counter silently resets a tenant's spend to 0. A policy that cannot be
+// read (CONFIG disabled, Redis down at start) is only warned about, as is
+// a cache sharing the budget's Redis (its traffic competes for the memory).
+func checkEviction(cfg *config.Config, red *budget.Redis, log *slog.Logger) error {
+	addr := cfg.BudgetStore.Redis.Addr
+	if c := cfg.Cache.Redis; c != nil && c.Addr == addr && cfg.Cache.Mode != "off" {
+		log.Warn("the cache and budgets share one Redis; give budgets their own (budget_store.redis.addr) or make sure it never fills", "addr", addr)
+	}
+	policy, err := red.EvictingPolicy(context.Background())
+	switch {
+	case err != nil:
+		log.Warn("cannot read the budget Redis's maxmemory-policy; it must be noeviction, or counters may be evicted", "addr", addr, "err", err)
+	case policy != "":
+		return fmt.Errorf("budget_store.redis: %s has maxmemory-policy %s, which evicts keys and would reset budget counters; set it to noeviction (or give budgets their own Redis)", addr, policy)
+	}
+	return nil
 }

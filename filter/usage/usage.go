@@ -24,7 +24,7 @@ type Usage struct {
 }
 
 // Total is Input + Output, saturating.
-func (u Usage) Total() int64 { return addSat(u.Input, u.Output) }
+func (u Usage) Total() int64 { return AddSat(u.Input, u.Output) }
 
 // FromOpenAI reads an OpenAI "usage" object: prompt_tokens, completion_tokens,
 // prompt_tokens_details.cached_tokens and
@@ -80,14 +80,15 @@ func Cost(u Usage, p config.Price) int64 {
 	if p.CacheWrite.Set {
 		writePrice = p.CacheWrite.PicoPerToken
 	}
-	c := mulSat(in-cached-written, p.Input.PicoPerToken)
-	c = addSat(c, mulSat(cached, cachedPrice))
-	c = addSat(c, mulSat(written, writePrice))
-	return addSat(c, mulSat(out, p.Output.PicoPerToken))
+	c := MulSat(in-cached-written, p.Input.PicoPerToken)
+	c = AddSat(c, MulSat(cached, cachedPrice))
+	c = AddSat(c, MulSat(written, writePrice))
+	return AddSat(c, MulSat(out, p.Output.PicoPerToken))
 }
 
-// mulSat multiplies two counts, treating negatives as 0 and saturating.
-func mulSat(a, b int64) int64 {
+// MulSat multiplies two counts, treating negatives as 0 and saturating at
+// math.MaxInt64: money never wraps.
+func MulSat(a, b int64) int64 {
 	if a <= 0 || b <= 0 {
 		return 0
 	}
@@ -98,8 +99,8 @@ func mulSat(a, b int64) int64 {
 	return int64(lo)
 }
 
-// addSat adds two non-negative numbers, saturating.
-func addSat(a, b int64) int64 {
+// AddSat adds two non-negative numbers, saturating at math.MaxInt64.
+func AddSat(a, b int64) int64 {
 	if s := a + b; s >= a {
 		return s
 	}

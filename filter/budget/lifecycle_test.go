@@ -1,0 +1,349 @@
+package budget
+
+import (
+	"context"
+	"errors"
+	"io"
+	"math"
+	"net"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/llmproc/llmproc/e2e/redisserver"
+	"github.com/llmproc/llmproc/filter/config"
+)
+
+// lifecycleStore is a store under test with a clock the test moves: the
+// memory store reads a fake clock, Redis its own, so advancing sleeps.
+type lifecycleStore struct {
+	Store
+	advance func(time.Duration)
+	spent   func(key string) int64
+}
+
+func memoryLifecycle(t *testing.T) lifecycleStore {
+	var mu sync.Mutex
+	now := time.Now()
+	m := NewMemory(func() time.Time { mu.Lock(); defer mu.Unlock(); return now })
+	return lifecycleStore{Store: m,
+		advance: func(d time.Duration) { mu.Lock(); now = now.Add(d); mu.Unlock() },
+		spent:   func(k string) int64 { v, _ := m.Spent(context.Background(), k); return v }}
+}
+
+func redisLifecycle(t *testing.T) func(t *testing.T) lifecycleStore {
+	stores := redisStores(t)
+	return func(t *testing.T) lifecycleStore {
+		r := stores(t).(*Redis)
+		return lifecycleStore{Store: r, advance: time.Sleep,
+			spent: func(k string) int64 {
+				v, err := r.Spent(context.Background(), k)
+				if err != nil {
+					t.Fatal(err)
+				}
+				return v
+			}}
+	}
+}
+
+func TestMemoryLifecycle(t *testing.T) { lifecycle(t, memoryLifecycle) }
+func TestRedisLifecycle(t *testing.T)  { lifecycle(t, redisLifecycle(t)) }
+
+// lifecycle checks that every reservation ends exactly once: settled,
+// released (at once, or after a failed attempt's grace with no retry), or
+// expired with its amounts kept.
+func lifecycle(t *testing.T, stores func(t *testing.T) lifecycleStore) {
+	const grace, short = 100 * time.Millisecond, 250 * time.Millisecond
+	ctx := context.Background()
+	lim := []Limit{{Pico: 1000}}
+	tests := []struct {
+		name string
+		run  func(t *testing.T, s lifecycleStore, id string)
+		want int64 // counted under k:a at the end
+	}{
+		{"failed attempt, no retry: released after the grace", func(t *testing.T, s lifecycleStore, id string) {
+			must(t, s.Await(ctx, id, 1, grace))
+		}, 0},
+		{"failed attempt, retry holds it, retry settles", func(t *testing.T, s lifecycleStore, id string) {
+			must(t, s.Await(ctx, id, 1, grace))
+			must(t, s.Hold(ctx, id, 2, time.Hour))
+			s.advance(short)
+			sweep(t, s)
+			must(t, s.Settle(ctx, id, []Charge{ch("a", 30, 0, 1)}))
+		}, 30},
+		{"late failure of an earlier attempt is ignored", func(t *testing.T, s lifecycleStore, id string) {
+			must(t, s.Hold(ctx, id, 2, time.Hour))
+			must(t, s.Await(ctx, id, 1, grace))
+		}, 100},
+		{"release then settle counts nothing", func(t *testing.T, s lifecycleStore, id string) {
+			must(t, s.Release(ctx, id))
+			if err := s.Settle(ctx, id, []Charge{ch("a", 30, 0, 1)}); !errors.Is(err, ErrUnknownReservation) {
+				t.Fatalf("Settle after Release = %v", err)
+			}
+			must(t, s.Release(ctx, id))
+		}, 0},
+		{"settle then release counts the actual once", func(t *testing.T, s lifecycleStore, id string) {
+			must(t, s.Settle(ctx, id, []Charge{ch("a", 30, 0, 1)}))
+			must(t, s.Release(ctx, id))
+			if err := s.Settle(ctx, id, []Charge{ch("a", 30, 0, 1)}); !errors.Is(err, ErrUnknownReservation) {
+				t.Fatalf("second Settle = %v", err)
+			}
+		}, 30},
+		{"reserving the same id twice counts once", func(t *testing.T, s lifecycleStore, id string) {
+			must(t, s.Reserve(ctx, id, []Charge{ch("a", 100, 0, 1)}, lim, time.Hour))
+		}, 100},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			s := stores(t)
+			id := newID()
+			must(t, s.Reserve(ctx, id, []Charge{ch("a", 100, 0, 1)}, lim, time.Hour))
+			tt.run(t, s, id)
+			s.advance(short)
+			sweep(t, s)
+			if got := s.spent("k:a"); got != tt.want {
+				t.Fatalf("counted %d, want %d", got, tt.want)
+			}
+		})
+	}
+	t.Run("held past its deadline: expired, amounts kept", func(t *testing.T) {
+		s := stores(t)
+		id := newID()
+		must(t, s.Reserve(ctx, id, []Charge{ch("a", 100, 0, 1)}, lim, grace))
+		s.advance(short)
+		sweep(t, s)
+		if err := s.Settle(ctx, id, []Charge{ch("a", 1, 0, 1)}); !errors.Is(err, ErrUnknownReservation) {
+			t.Fatalf("Settle after expiry = %v", err)
+		}
+		if got := s.spent("k:a"); got != 100 {
+			t.Fatalf("counted %d, want the worst case 100", got)
+		}
+	})
+	t.Run("a live stream's renewals keep it", func(t *testing.T) {
+		s := stores(t)
+		id := newID()
+		must(t, s.Reserve(ctx, id, []Charge{ch("a", 100, 0, 1)}, lim, short))
+		for range 4 {
+			s.advance(short / 2)
+			must(t, s.Hold(ctx, id, 1, short))
+		}
+		sweep(t, s)
+		must(t, s.Settle(ctx, id, []Charge{ch("a", 7, 0, 1)}))
+		if got := s.spent("k:a"); got != 7 {
+			t.Fatalf("counted %d, want 7", got)
+		}
+	})
+	t.Run("settled after the window ended: lands in its window", func(t *testing.T) {
+		s := stores(t)
+		id := newID()
+		c := ch("w", 100, 0, 1)
+		c.ResetAt = time.Now().Add(short / 2).Truncate(time.Millisecond)
+		must(t, s.Reserve(ctx, id, []Charge{c}, lim, time.Hour))
+		s.advance(short)
+		c.Pico = 42
+		must(t, s.Settle(ctx, id, []Charge{c}))
+		if got := s.spent("k:w"); got != 42 {
+			t.Fatalf("old window counts %d, want 42", got)
+		}
+	})
+	t.Run("saturates instead of wrapping", func(t *testing.T) {
+		s := stores(t)
+		for range 2 {
+			must(t, s.Reserve(ctx, newID(), []Charge{ch("o", math.MaxInt64, math.MaxInt64, 1)}, []Limit{{}}, time.Hour))
+		}
+		if got := s.spent("k:o"); got != math.MaxInt64 {
+			t.Fatalf("counted %d, want math.MaxInt64", got)
+		}
+		if err := s.Reserve(ctx, newID(), []Charge{ch("o", 1, 0, 1)}, []Limit{{Pico: math.MaxInt64}}, time.Hour); err == nil {
+			t.Fatal("a full counter took one more pico")
+		}
+	})
+}
+
+// sweep makes the store drop what has ended: every Reserve sweeps.
+func sweep(t *testing.T, s lifecycleStore) {
+	t.Helper()
+	must(t, s.Reserve(context.Background(), newID(), nil, nil, time.Hour))
+}
+
+func must(t *testing.T, err error) {
+	t.Helper()
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestMemoryTwoReplicas: each replica's ids are its own; replica B never
+// settles a reservation of its own for one of replica A's.
+func TestMemoryTwoReplicas(t *testing.T) {
+	budgets := []config.Budget{{Name: "g", Scope: "global", Window: "day", LimitUSD: usd(t, "1")}}
+	a, err := NewEngine(Options{Budgets: budgets, Store: NewMemory(nil)})
+	must(t, err)
+	bm := NewMemory(nil)
+	b, err := NewEngine(Options{Budgets: budgets, Store: bm})
+	must(t, err)
+	ctx := context.Background()
+	ra, err := a.Reserve(ctx, Request{WorstPico: 500})
+	must(t, err)
+	rb, err := b.Reserve(ctx, Request{WorstPico: 500})
+	must(t, err)
+	if ra.ID == rb.ID || len(ra.ID) != 32 {
+		t.Fatalf("ids %q and %q", ra.ID, rb.ID)
+	}
+	if err := b.Settle(ctx, ra, 1, 1); !errors.Is(err, ErrUnknownReservation) {
+		t.Fatalf("replica B settling A's reservation = %v", err)
+	}
+	if n, _ := bm.Len(); n != 1 {
+		t.Fatalf("replica B holds %d reservations, want its own 1", n)
+	}
+}
+
+// TestEngineRefusesOverflow: a worst case beyond int64 (saturated) fits no
+// limit; it is refused before the store is asked.
+func TestEngineRefusesOverflow(t *testing.T) {
+	f := &fakeStore{}
+	e, err := NewEngine(Options{Store: f, Budgets: []config.Budget{
+		{Name: "usd", Scope: "global", Window: "month", LimitUSD: usd(t, "1000")},
+	}})
+	must(t, err)
+	var ex *Exceeded
+	if _, err := e.Reserve(context.Background(), Request{WorstPico: math.MaxInt64}); !errors.As(err, &ex) || ex.Budget != "usd" {
+		t.Fatalf("Reserve = %v, want usd exceeded", err)
+	}
+	if f.charges != nil {
+		t.Fatal("the store was asked")
+	}
+}
+
+// TestEngineAliases: a budget naming an alias counts requests for its model.
+func TestEngineAliases(t *testing.T) {
+	f := &fakeStore{}
+	e, err := NewEngine(Options{Store: f, ModelName: func(s string) string {
+		if s == "mini" {
+			return "gpt-4o-mini"
+		}
+		return s
+	}, Budgets: []config.Budget{{Name: "m", Scope: "global", Window: "day", LimitTokens: 100, Models: []string{"mini"}}}})
+	must(t, err)
+	if _, err := e.Reserve(context.Background(), Request{Model: "gpt-4o-mini", WorstTokens: 1}); err != nil || len(f.charges) != 1 {
+		t.Fatalf("Reserve = %v, charges %+v", err, f.charges)
+	}
+}
+
+// TestMemoryBounded: with a month window, reservations that end in every
+// way leave the store; only the counter stays.
+func TestMemoryBounded(t *testing.T) {
+	s := memoryLifecycle(t)
+	m := s.Store.(*Memory)
+	ctx := context.Background()
+	for i := range 4000 {
+		id := newID()
+		must(t, m.Reserve(ctx, id, []Charge{ch("a", 10, 0, 1)}, nil, time.Minute))
+		switch i % 4 {
+		case 0:
+			must(t, m.Settle(ctx, id, []Charge{ch("a", 1, 0, 1)}))
+		case 1:
+			must(t, m.Release(ctx, id))
+		case 2:
+			must(t, m.Await(ctx, id, 1, time.Second))
+		}
+		s.advance(100 * time.Millisecond)
+	}
+	s.advance(2 * time.Minute)
+	sweep(t, s)
+	if held, counters := m.Len(); held != 0 || counters != 1 {
+		t.Fatalf("%d reservations and %d counters left, want 0 and 1", held, counters)
+	}
+}
+
+// delayProxy forwards TCP to target, holding each client→server chunk for
+// the current delay: a Redis that answers after the client gave up.
+type delayProxy struct {
+	ln    net.Listener
+	delay atomic.Int64
+}
+
+func newDelayProxy(t *testing.T, target string) *delayProxy {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	must(t, err)
+	p := &delayProxy{ln: ln}
+	t.Cleanup(func() { _ = ln.Close() })
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			u, err := net.Dial("tcp", target)
+			if err != nil {
+				_ = c.Close()
+				continue
+			}
+			go func() { _, _ = io.Copy(c, u); _ = c.Close() }()
+			go func() {
+				defer u.Close()
+				buf := make([]byte, 64<<10)
+				for {
+					n, err := c.Read(buf)
+					if n > 0 {
+						time.Sleep(time.Duration(p.delay.Load()))
+						if _, werr := u.Write(buf[:n]); werr != nil {
+							return
+						}
+					}
+					if err != nil {
+						return
+					}
+				}
+			}()
+		}
+	}()
+	return p
+}
+
+// TestRedisLostAnswers: calls that time out client-side still run in Redis
+// later. A lost Reserve must not leave a phantom reservation, and a lost
+// Settle, retried, must count once.
+func TestRedisLostAnswers(t *testing.T) {
+	srv := redisserver.Start(t)
+	proxy := newDelayProxy(t, srv.Addr())
+	r := NewRedis(RedisOptions{Addr: proxy.ln.Addr().String(), KeyPrefix: "lost:", Timeout: 50 * time.Millisecond})
+	defer r.Close()
+	direct := NewRedis(RedisOptions{Addr: srv.Addr(), KeyPrefix: "lost:", Timeout: time.Second})
+	defer direct.Close()
+	ctx := context.Background()
+	lim := []Limit{{Pico: 1000}}
+	settled := func() {
+		proxy.delay.Store(0)
+		r.wg.Wait() // background retries done
+		time.Sleep(500 * time.Millisecond)
+	}
+
+	// Load the scripts first: a stalled EVALSHA of an unknown script does nothing.
+	warm := newID()
+	must(t, r.Reserve(ctx, warm, []Charge{ch("warm", 1, 0, 1)}, lim, time.Hour))
+	must(t, r.Settle(ctx, warm, nil))
+	must(t, r.Release(ctx, warm))
+	proxy.delay.Store(int64(300 * time.Millisecond))
+	for range 5 {
+		if err := r.Reserve(ctx, newID(), []Charge{ch("p", 100, 0, 1)}, lim, time.Hour); err == nil {
+			t.Fatal("Reserve through a stalled Redis succeeded")
+		}
+	}
+	settled()
+	if got, _ := direct.Spent(ctx, "k:p"); got != 0 {
+		t.Fatalf("phantom reservations: %d pico counted after lost Reserves", got)
+	}
+
+	id := newID()
+	must(t, r.Reserve(ctx, id, []Charge{ch("s", 100, 0, 1)}, lim, time.Hour))
+	proxy.delay.Store(int64(300 * time.Millisecond))
+	if err := r.Settle(ctx, id, []Charge{ch("s", 30, 0, 1)}); err == nil {
+		t.Fatal("Settle through a stalled Redis succeeded")
+	}
+	settled()
+	if got, _ := direct.Spent(ctx, "k:s"); got != 30 {
+		t.Fatalf("after a lost Settle: %d counted, want 30", got)
+	}
+}
