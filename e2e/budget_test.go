@@ -3,6 +3,7 @@ package e2e
 import (
 	"context"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"os"
@@ -243,4 +244,145 @@ func freeAddr(t *testing.T) string {
 	}
 	defer l.Close()
 	return l.Addr().String()
+}
+
+// faultConfig is one pool of one backend at url, tried twice (num_retries 1)
+// with a short per-try timeout, under a global budget that holds one
+// request's worst case (about 64.5 µ$) but not two.
+const faultConfig = `
+listen: {grpc: "127.0.0.1:0", http: "127.0.0.1:0"}
+log: {level: debug, format: text}
+limits: {max_request_bytes: 65536, shutdown_grace: 2s}
+envoy: {listen: "127.0.0.1:0", num_retries: 1, per_try_timeout: 300ms}
+backends:
+  - {name: primary, schema: openai, url: "%s", credential: {env: PRIMARY_KEY}}
+models:
+  - {name: gpt-4o-mini, aliases: [mini], pool: cheap, price: {input: 0.15, output: 0.60}}
+pools:
+  - {name: cheap, backends: [{backend: primary}]}
+cache: {mode: "off"}
+budgets:
+  - {name: global, scope: global, window: month, limit_usd: "0.0001"}
+`
+
+// faultyProvider listens on loopback and treats every connection with
+// fault: "reset" closes it with an RST as soon as the request arrives
+// (reset before response headers), "stall" reads the request and never
+// answers (the per-try timeout fires).
+func faultyProvider(t *testing.T, fault string) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = ln.Close() })
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go func() {
+				buf := make([]byte, 4096)
+				_, _ = c.Read(buf)
+				if fault == "reset" {
+					_ = c.(*net.TCPConn).SetLinger(0)
+					_ = c.Close()
+					return
+				}
+				_, _ = io.Copy(io.Discard, c) // stall until llmproc's side gives up
+				_ = c.Close()
+			}()
+		}
+	}()
+	return "http://" + ln.Addr().String()
+}
+
+// TestBudgetReleasedWhenNoProviderAnswers: connect failures, resets before
+// response headers and per-try timeouts end with no provider having served
+// the request; on the last try the config allows, the reservation is given
+// back. Before, it stayed held for the window (a month here): the second
+// failing request already got 429 and the budget stayed spent.
+func TestBudgetReleasedWhenNoProviderAnswers(t *testing.T) {
+	for _, fault := range []string{"connect", "reset", "stall"} {
+		t.Run(fault, func(t *testing.T) {
+			url := "http://" + freeAddr(t) // nothing listens: connect failure
+			if fault != "connect" {
+				url = faultyProvider(t, fault)
+			}
+			st, accessLog, log := startStack(t, fmt.Sprintf(faultConfig, url), map[string]string{"PRIMARY_KEY": "sk-primary"})
+			e := &env{Stack: st, accessLog: accessLog, log: log}
+			const requests = 4
+			var m map[string][]sample
+			for i := range requests {
+				r := e.post(t, budgetReq(false))
+				if r.status < 500 {
+					t.Fatalf("request %d: %d %s, want a 5xx (no provider answered); budget results %v", i, r.status, r.body, m["llmproc_budget_requests_total"])
+				}
+				// The last attempt's stream ends just after the client has
+				// its answer (Envoy closes it when the attempt is destroyed).
+				m = e.metricsWhen(t, func(m map[string][]sample) bool {
+					return sum(m["llmproc_budget_requests_total"], map[string]string{"result": "released"}) == float64(i+1)
+				})
+			}
+			if n := sum(m["llmproc_budget_requests_total"], map[string]string{"result": "released"}); n != requests {
+				t.Errorf("%v reservations released, want %d", n, requests)
+			}
+			if n := sum(m["llmproc_budget_requests_total"], map[string]string{"result": "awaiting_retry"}); n != requests {
+				t.Errorf("%v first tries awaiting their retry, want %d", n, requests)
+			}
+			if spent := sum(m["llmproc_budget_spent_usd"], map[string]string{"budget": "global"}); spent != 0 {
+				t.Errorf("global budget spent %v USD after requests no provider answered", spent)
+			}
+		})
+	}
+}
+
+// TestBudgetNoUsageSettlesAtEstimate: a 2xx answer without usage is settled
+// at the token estimate (request bytes and answer text, four bytes a token)
+// and marked; before, its worst case stayed counted for the window.
+func TestBudgetNoUsageSettlesAtEstimate(t *testing.T) {
+	provider := fakeopenai.New(fakeopenai.Options{Default: fakeopenai.Behaviour{
+		Body: []byte(`{"id":"x","object":"chat.completion","created":1,"model":"gpt-4o-mini","choices":[{"index":0,"message":{"role":"assistant","content":"one two three"},"finish_reason":"stop"}]}`),
+	}})
+	t.Cleanup(func() { provider.Close() })
+	st, accessLog, log := startStack(t, fmt.Sprintf(faultConfig, provider.URL()), map[string]string{"PRIMARY_KEY": "sk-primary"})
+	e := &env{Stack: st, accessLog: accessLog, log: log}
+	// The alias counts against the model's budget like the model's name.
+	body := strings.Replace(budgetReq(false), `"gpt-4o-mini"`, `"mini"`, 1)
+	const requests = 5
+	for i := range requests {
+		if r := e.post(t, body); r.status != 200 {
+			t.Fatalf("request %d: %d %s", i, r.status, r.body)
+		}
+	}
+	m := e.metrics(t)
+	if n := sum(m["llmproc_budget_requests_total"], map[string]string{"result": "estimated"}); n != requests {
+		t.Errorf("%v answers settled at the estimate, want %d", n, requests)
+	}
+	// Input: the body's bytes / 4; output: "one two three" (13 chars) → 4.
+	in := int64((len(body) + 3) / 4)
+	wantPico := requests * (in*150_000 + 4*600_000)
+	if spent := sum(m["llmproc_budget_spent_usd"], map[string]string{"budget": "global"}); fmt.Sprintf("%.12f", spent) != fmt.Sprintf("%.12f", float64(wantPico)/1e12) {
+		t.Errorf("global budget spent %.12f USD, want the estimates' %.12f", spent, float64(wantPico)/1e12)
+	}
+	if !strings.Contains(accessLog.String(), `"budget":"estimated"`) {
+		t.Errorf("no access-log line marks the estimate:\n%s", accessLog.String())
+	}
+}
+
+// TestBudgetRefusesOverflowingWorstCase: max_tokens 4611686018428 at $0.60/M
+// is beyond int64 pico-dollars; it used to wrap to a small number and pass.
+func TestBudgetRefusesOverflowingWorstCase(t *testing.T) {
+	provider := fakeopenai.New(fakeopenai.Options{})
+	t.Cleanup(func() { provider.Close() })
+	st, accessLog, log := startStack(t, fmt.Sprintf(faultConfig, provider.URL()), map[string]string{"PRIMARY_KEY": "sk-primary"})
+	e := &env{Stack: st, accessLog: accessLog, log: log}
+	for _, mt := range []string{"4611686018428", "15372286728091294"} {
+		r := e.post(t, `{"model":"gpt-4o-mini","max_tokens":`+mt+`,"messages":[{"role":"user","content":"hi"}]}`)
+		wantOpenAIError(t, r, 429, "budget_exceeded")
+	}
+	if n := len(provider.Requests()); n != 0 {
+		t.Errorf("the provider saw %d requests", n)
+	}
 }

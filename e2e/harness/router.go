@@ -402,6 +402,7 @@ collect:
 	}()
 	r := <-done
 	if r.err != nil {
+		destroy(streams)
 		var op *net.OpError
 		if errors.As(r.err, &op) && op.Op == "dial" {
 			res.connFail = true
@@ -471,6 +472,19 @@ collect:
 	}
 	res.rest = rout
 	return res
+}
+
+// destroy ends an attempt's upstream ext_proc streams when the attempt
+// fails before response headers (connect failure, reset, per-try timeout):
+// Envoy destroys the upstream filter chain with the upstream request
+// (source/common/router/upstream_request.cc, UpstreamRequest::resetStream
+// and the filter manager's destruction), and the ext_proc filter's
+// onDestroy closes its gRPC stream
+// (source/extensions/filters/http/ext_proc/ext_proc.cc, Filter::onDestroy).
+func destroy(streams []*procStream) {
+	for _, s := range streams {
+		s.abort()
+	}
 }
 
 // retriable reports whether a response code is retried by pol.
