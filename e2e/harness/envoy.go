@@ -249,13 +249,10 @@ func (e *Envoy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if r.ContentLength > 0 || (r.ContentLength == 0 && r.Method != http.MethodGet && r.Method != http.MethodHead) {
 		h.set("content-length", strconv.FormatInt(r.ContentLength, 10))
 	}
-	if _, ok := h.get("x-forwarded-proto"); !ok {
-		h.set("x-forwarded-proto", "http")
-	}
-	if _, ok := h.get("x-request-id"); !ok {
-		h.set("x-request-id", fmt.Sprintf("harness-%d-%d", x.start.UnixNano(), e.reqSeq.Add(1)))
-	}
-	x.p.internal.clean(h, r.RemoteAddr)
+	local, _ := r.Context().Value(http.LocalAddrContextKey).(net.Addr)
+	x.p.internal.clean(h, r.RemoteAddr, local, func() string {
+		return fmt.Sprintf("harness-%d-%d", x.start.UnixNano(), e.reqSeq.Add(1))
+	})
 	x.origin = h.clone()
 	x.info.reqHeaders = h
 	// Envoy matches the route when headers arrive and caches it.

@@ -10,22 +10,28 @@ import (
 	hcmv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/network/http_connection_manager/v3"
 )
 
-// internalAddresses is what the HCM needs to tell internal requests from
-// external ones (ConnectionManagerUtility::mutateRequestHeaders in Envoy's
+// internalAddresses is what the HCM needs for its request header policy
+// (ConnectionManagerUtility::mutateRequestHeaders in Envoy's
 // source/common/http/conn_manager_utility.cc): with use_remote_address the
-// connection's peer is the client, otherwise the last x-forwarded-for
-// address (none: external); a client is internal only when
-// internal_address_config lists its address. Without that config no address
-// is internal (Envoy 1.36 removed the RFC 1918 default together with the
-// explicit_internal_address_config runtime guard). XFF appending and
-// xff_num_trusted_hops are not modelled.
+// connection's peer is the client (trusted only when the request brought
+// no x-forwarded-for), otherwise the last x-forwarded-for address (the
+// default xff detection; trusted only when it is the only one); a trusted
+// client is internal only when internal_address_config lists its address.
+// Without that config no address is internal (Envoy 1.36 removed the
+// RFC 1918 default together with the explicit_internal_address_config
+// runtime guard). xff_num_trusted_hops, skip_xff_append and other original
+// IP detection extensions are refused by the field allow-list.
 type internalAddresses struct {
-	useRemote bool
-	cidrs     []netip.Prefix
+	useRemote  bool
+	cidrs      []netip.Prefix
+	generateID bool // generate_request_id
 }
 
 func compileInternalAddresses(hcm *hcmv3.HttpConnectionManager, path string) (internalAddresses, error) {
-	ia := internalAddresses{useRemote: hcm.GetUseRemoteAddress().GetValue()}
+	ia := internalAddresses{useRemote: hcm.GetUseRemoteAddress().GetValue(), generateID: true}
+	if v := hcm.GetGenerateRequestId(); v != nil {
+		ia.generateID = v.GetValue()
+	}
 	c := hcm.GetInternalAddressConfig()
 	if c.GetUnixSockets() {
 		return ia, fmt.Errorf("%s.internal_address_config.unix_sockets unsupported by the harness", path)
@@ -58,33 +64,77 @@ var (
 	edgeOnly = []string{"x-envoy-decorator-operation", "x-envoy-downstream-service-cluster", "x-envoy-downstream-service-node"}
 )
 
-// clean removes the internal-only headers from an external request, as
-// cleanInternalHeaders does, and marks an internal one with
-// x-envoy-internal: true. remote is the connection's peer (host:port).
-func (ia internalAddresses) clean(h *headerMap, remote string) {
-	var client string
-	if ia.useRemote {
-		client, _, _ = net.SplitHostPort(remote)
-	} else if xff, ok := h.joined("x-forwarded-for"); ok {
-		parts := strings.Split(xff, ",")
-		client = strings.TrimSpace(parts[len(parts)-1])
-	}
-	if a, err := netip.ParseAddr(client); err == nil {
-		for _, p := range ia.cidrs {
-			if p.Contains(a.Unmap()) {
-				h.set("x-envoy-internal", "true")
-				return
-			}
-		}
-	}
-	for _, k := range internalOnly {
+// clean applies the HCM's request header policy before any filter runs:
+// hop-by-hop and proxy headers go, and x-envoy-internal from the client;
+// with use_remote_address the peer is appended to x-forwarded-for (Envoy's
+// own address for a loopback peer) and x-forwarded-proto is overwritten.
+// An internal request is marked x-envoy-internal: true; an external one
+// loses the internal-only headers (cleanInternalHeaders), and an edge one
+// (external with use_remote_address) the edge-only ones too, gets
+// x-envoy-external-address and a new x-request-id. remote is the
+// connection's peer (host:port), local its local address.
+func (ia internalAddresses) clean(h *headerMap, remote string, local net.Addr, newID func() string) {
+	for _, k := range []string{"connection", "upgrade", "x-envoy-internal", "keep-alive", "proxy-connection", "transfer-encoding", "x-forwarded-client-cert"} {
 		h.del(k)
 	}
+	var client netip.Addr
+	trusted := false
 	if ia.useRemote {
+		client = hostAddr(remote)
+		xff, had := h.joined("x-forwarded-for")
+		trusted = !had
+		hop := client
+		if hop.IsLoopback() && local != nil {
+			hop = hostAddr(local.String())
+		}
+		if had {
+			h.set("x-forwarded-for", xff+","+hop.String())
+		} else {
+			h.set("x-forwarded-for", hop.String())
+		}
+		h.set("x-forwarded-proto", "http")
+	} else if xff, ok := h.joined("x-forwarded-for"); ok {
+		parts := strings.Split(xff, ",")
+		client, trusted = hostAddr(strings.TrimSpace(parts[len(parts)-1])), len(parts) == 1
+	}
+	if _, ok := h.get("x-forwarded-proto"); !ok {
+		h.set("x-forwarded-proto", "http")
+	}
+	internal := false
+	for _, p := range ia.cidrs {
+		if trusted && client.IsValid() && p.Contains(client) {
+			internal = true
+		}
+	}
+	edge := !internal && ia.useRemote
+	switch {
+	case internal:
+		h.set("x-envoy-internal", "true")
+	case edge:
 		for _, k := range edgeOnly {
 			h.del(k)
 		}
+		fallthrough
+	default:
+		for _, k := range internalOnly {
+			h.del(k)
+		}
 	}
+	if edge && client.IsValid() {
+		h.set("x-envoy-external-address", client.String())
+	}
+	if _, ok := h.get("x-request-id"); ia.generateID && (!ok || edge) {
+		h.set("x-request-id", newID())
+	}
+}
+
+// hostAddr parses "host:port" or a bare address; invalid if neither.
+func hostAddr(s string) netip.Addr {
+	if host, _, err := net.SplitHostPort(s); err == nil {
+		s = host
+	}
+	a, _ := netip.ParseAddr(s)
+	return a.Unmap()
 }
 
 // maxRetries is the retry budget of a request: the route's num_retries,

@@ -70,3 +70,53 @@ func startYAML(t *testing.T, y string) *Envoy {
 	t.Cleanup(func() { e.Close() }) //nolint:errcheck
 	return e
 }
+
+// Envoy removes its router control headers from every request it does not
+// trust as internal, and with use_remote_address treats the request as an
+// edge request: it also removes the edge-only headers, appends the peer to
+// x-forwarded-for, overwrites x-forwarded-proto and x-request-id and sets
+// x-envoy-external-address (ConnectionManagerUtility::mutateRequestHeaders
+// and cleanInternalHeaders in source/common/http/conn_manager_utility.cc).
+// Since 1.36 no address is internal without internal_address_config.
+func TestClientEnvoyHeadersStripped(t *testing.T) {
+	client := map[string]string{
+		"X-Envoy-Retry-On": "5xx", "X-Envoy-Max-Retries": "9", "X-Envoy-Upstream-Rq-Timeout-Ms": "1",
+		"X-Envoy-Internal": "true", "X-Envoy-Decorator-Operation": "op", "X-Request-Id": "client-id",
+		"X-Forwarded-For": "203.0.113.7", "X-Forwarded-Proto": "https", "X-Llmproc-Pool": "a",
+	}
+	tests := []struct {
+		name  string
+		hcm   string
+		want  map[string]string // "" = absent
+		newID bool
+	}{
+		{"not use_remote_address", "", map[string]string{
+			"X-Envoy-Retry-On": "", "X-Envoy-Max-Retries": "", "X-Envoy-Upstream-Rq-Timeout-Ms": "", "X-Envoy-Internal": "",
+			"X-Envoy-Decorator-Operation": "op", "X-Request-Id": "client-id", "X-Forwarded-For": "203.0.113.7",
+			"X-Forwarded-Proto": "https", "X-Envoy-External-Address": "",
+		}, false},
+		{"use_remote_address", "          use_remote_address: true", map[string]string{
+			"X-Envoy-Retry-On": "", "X-Envoy-Max-Retries": "", "X-Envoy-Internal": "", "X-Envoy-Decorator-Operation": "",
+			"X-Forwarded-For": "203.0.113.7,127.0.0.1", "X-Forwarded-Proto": "http", "X-Envoy-External-Address": "127.0.0.1",
+		}, true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			u := newUpstream(t, "u", nil)
+			e := start(t, bsParams{Proc: startProc(t, &fakeProc{handle: routeTo("a", false)}), PoolA: []endpoint{{u.addr, 0, "a"}}, HCMExtra: tt.hcm}, nil)
+			resp, _ := mustDo(t, e, "POST", "/", `{}`, client)
+			if resp.StatusCode != http.StatusOK {
+				t.Fatalf("status %d", resp.StatusCode)
+			}
+			got := u.requests()[0].header
+			for k, v := range tt.want {
+				if g := strings.Join(got.Values(k), ","); g != v {
+					t.Errorf("%s = %q, want %q", k, g, v)
+				}
+			}
+			if id := got.Get("X-Request-Id"); (id != "client-id") != tt.newID || id == "" {
+				t.Errorf("x-request-id %q", id)
+			}
+		})
+	}
+}
