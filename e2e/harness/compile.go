@@ -330,7 +330,7 @@ func (p *plan) compileHCM(hcm *hcmv3.HttpConnectionManager, path string) error {
 		}
 		switch a := f.GetTypedConfig(); a.MessageName() {
 		case "envoy.extensions.filters.http.ext_proc.v3.ExternalProcessor":
-			pc, err := p.compileProc(a, fp, false)
+			pc, err := p.compileProc(a, fp, "http."+p.statPrefix+".", false)
 			if err != nil {
 				return err
 			}
@@ -809,7 +809,7 @@ func (p *plan) compileUpstreamFilters(c *clusterv3.Cluster, cl *cluster, path st
 		fp := fmt.Sprintf("%s.HttpProtocolOptions.http_filters[%d]", path, i)
 		switch tc := f.GetTypedConfig(); tc.MessageName() {
 		case "envoy.extensions.filters.http.ext_proc.v3.ExternalProcessor":
-			pc, err := p.compileProc(tc, fp, true)
+			pc, err := p.compileProc(tc, fp, "cluster."+c.GetName(), true)
 			if err != nil {
 				return err
 			}
@@ -831,7 +831,7 @@ func (p *plan) compileUpstreamFilters(c *clusterv3.Cluster, cl *cluster, path st
 	return nil
 }
 
-func (p *plan) compileProc(a *anypb.Any, path string, upstream bool) (*procConfig, error) {
+func (p *plan) compileProc(a *anypb.Any, path, scope string, upstream bool) (*procConfig, error) {
 	cfg := &extprocfilterv3.ExternalProcessor{}
 	if err := a.UnmarshalTo(cfg); err != nil {
 		return nil, fmt.Errorf("%s: %w", path, err)
@@ -926,18 +926,14 @@ func (p *plan) compileProc(a *anypb.Any, path string, upstream bool) (*procConfi
 			v = string(hv.GetRawValue())
 		}
 		pc.initialMetadata = append(pc.initialMetadata, strings.ToLower(hv.GetKey()), v)
-		if strings.ToLower(hv.GetKey()) == "x-llmproc-role" {
-			pc.role = v
-		}
 	}
-	switch {
-	case cfg.GetStatPrefix() != "":
-		pc.stats = "ext_proc." + cfg.GetStatPrefix() + "."
-	case pc.role != "":
-		pc.stats = "ext_proc." + pc.role + "."
-	default:
-		pc.stats = "ext_proc."
-	}
+	// Envoy's ext_proc counters are <scope>ext_proc.<stat_prefix><name>,
+	// the filter's stat_prefix taken as is (FilterConfig::generateStats in
+	// source/extensions/filters/http/ext_proc/ext_proc.h); the scope is the
+	// HCM's "http.<stat_prefix>." for a downstream filter and the cluster's
+	// stats scope name, "cluster.<name>" without a trailing dot, for an
+	// upstream one (ClusterInfoImpl in source/common/upstream/upstream_impl.cc).
+	pc.stats = scope + "ext_proc." + cfg.GetStatPrefix()
 	return pc, nil
 }
 

@@ -102,30 +102,31 @@
 //
 // # Counters
 //
-// Counters returns these names (Envoy's where Envoy has them):
+// Counters returns these names (Envoy's where Envoy has them). <p> is the
+// ext_proc filter's stat_prefix, appended without a dot as Envoy does
+// (stat_prefix "router" gives http.llm.ext_proc.routerstreams_started):
 //
-//	ext_proc.<p>.streams_started            gRPC streams opened
-//	ext_proc.<p>.stream_msgs_sent           messages sent
-//	ext_proc.<p>.stream_msgs_received       replies received
-//	ext_proc.<p>.spurious_msgs_received     unexpected replies
-//	ext_proc.<p>.streams_failed             non-OK gRPC ends
-//	ext_proc.<p>.failure_mode_allowed       failures let through
-//	ext_proc.<p>.message_timeouts           message timer expiries
-//	ext_proc.<p>.rejected_header_mutations  mutations refused by the rules
-//	ext_proc.<p>.clear_route_cache_ignored  clears not honoured
-//	ext_proc.<p>.clear_route_cache_disabled clears with disable_clear_route_cache
-//	ext_proc.<p>.clear_route_cache_upstream_ignored  clears from upstream filters
+//	http.<hcm stat_prefix>.ext_proc.<p><counter>  downstream ext_proc filters
+//	cluster.<c>ext_proc.<p><counter>               upstream ext_proc filters (the
+//	                                               cluster scope's name, no dot)
+//
+// with <counter> one of streams_started, stream_msgs_sent,
+// stream_msgs_received, spurious_msgs_received, streams_failed,
+// failure_mode_allowed, message_timeouts, rejected_header_mutations,
+// clear_route_cache_ignored, clear_route_cache_disabled,
+// clear_route_cache_upstream_ignored; and
+//
 //	cluster.<c>.upstream_rq_total           attempts
 //	cluster.<c>.upstream_rq_<code>          attempts answered with <code>
 //	cluster.<c>.upstream_rq_retry           retries
-//	cluster.<c>.upstream_rq_retry_limit_exceeded
+//	cluster.<c>.upstream_rq_retry_limit_exceeded / upstream_rq_retry_overflow
+//	cluster.<c>.upstream_rq_pending_overflow  streams refused by max_requests /
+//	                                        max_pending_requests (also for an
+//	                                        ext_proc cluster's gRPC streams)
 //	cluster.<c>.upstream_rq_retry_backoff_ratelimited / _exponential
 //	cluster.<c>.upstream_rq_timeout / upstream_rq_per_try_timeout
 //	cluster.<c>.upstream_cx_connect_fail / upstream_rq_rx_reset
 //	cluster.<c>.upstream_cx_none_healthy / lb_healthy_panic
 //	cluster.<c>.outlier_detection.ejections_enforced_total / ejections_overflow
 //	http.<hcm stat_prefix>.downstream_rq_total / downstream_rq_<N>xx / no_route
-//
-// <p> is the filter's stat_prefix, else its x-llmproc-role initial metadata
-// value, else empty (giving "ext_proc.<name>").
 package harness

@@ -46,8 +46,7 @@ type procConfig struct {
 	clusterName     string // envoy_grpc cluster
 	callTimeout     time.Duration
 	initialMetadata []string
-	role            string
-	stats           string // counter prefix, e.g. "http.llm.ext_proc."
+	stats           string // counter prefix, e.g. "http.llm.ext_proc.router"
 	client          extprocv3.ExternalProcessorClient
 	// cb: the envoy_grpc cluster's circuit breakers. Envoy's gRPC client
 	// opens each stream as a request on that cluster, so its max_requests

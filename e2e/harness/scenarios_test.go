@@ -146,7 +146,7 @@ func TestMessageSequenceAndEncoding(t *testing.T) {
 		t.Errorf("upstream filter saw x-llmproc-pool %q", v)
 	}
 	c := e.Counters()
-	if c["ext_proc.router.streams_started"] != 1 || c["ext_proc.upstream.streams_started"] != 1 {
+	if c["http.llm.ext_proc.streams_started"] != 1 || c["cluster.pool/aext_proc.streams_started"] != 1 {
 		t.Errorf("counters %v", c)
 	}
 }
@@ -225,7 +225,7 @@ func TestImmediateResponse(t *testing.T) {
 			if want := "budget_exceeded"; !strings.Contains(log.wait(1), want) {
 				t.Errorf("access log %q lacks %q", log.wait(0), want)
 			}
-			if got := e.Counters()["ext_proc.router.rejected_header_mutations"]; got != 1 {
+			if got := e.Counters()["http.llm.ext_proc.rejected_header_mutations"]; got != 1 {
 				t.Errorf("rejected_header_mutations = %d", got)
 			}
 		})
@@ -252,11 +252,11 @@ func TestFailures(t *testing.T) {
 		details  string
 		upstream int
 	}{
-		{"message timeout", silent, "              message_timeout: 0.05s", 504, "ext_proc.router.message_timeouts", "ext_proc_error_per-message_timeout_exceeded", 0},
-		{"timeout fail open", silent, "              message_timeout: 0.05s\n              failure_mode_allow: true", 200, "ext_proc.router.failure_mode_allowed", "via_upstream", 1},
-		{"spurious", spurious, "", 500, "ext_proc.router.spurious_msgs_received", "spurious_message", 0},
-		{"grpc error", grpcErr, "              status_on_error: {code: 503}", 503, "ext_proc.router.streams_failed", "ext_proc_error_gRPC_error_7{no_way}", 0},
-		{"clean close continues", closeOK, "", 200, "ext_proc.router.streams_started", "via_upstream", 1},
+		{"message timeout", silent, "              message_timeout: 0.05s", 504, "http.llm.ext_proc.message_timeouts", "ext_proc_error_per-message_timeout_exceeded", 0},
+		{"timeout fail open", silent, "              message_timeout: 0.05s\n              failure_mode_allow: true", 200, "http.llm.ext_proc.failure_mode_allowed", "via_upstream", 1},
+		{"spurious", spurious, "", 500, "http.llm.ext_proc.spurious_msgs_received", "spurious_message", 0},
+		{"grpc error", grpcErr, "              status_on_error: {code: 503}", 503, "http.llm.ext_proc.streams_failed", "ext_proc_error_gRPC_error_7{no_way}", 0},
+		{"clean close continues", closeOK, "", 200, "http.llm.ext_proc.streams_started", "via_upstream", 1},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -316,7 +316,7 @@ func TestRejectedMutations(t *testing.T) {
 	if v := got.header.Values("X-Added"); len(v) != 2 || v[0] != "one" || v[1] != "two" {
 		t.Errorf("x-added %v", v)
 	}
-	if c := e.Counters()["ext_proc.router.rejected_header_mutations"]; c != 4 {
+	if c := e.Counters()["http.llm.ext_proc.rejected_header_mutations"]; c != 4 {
 		t.Errorf("rejected_header_mutations = %d, want 4", c)
 	}
 }
@@ -718,5 +718,27 @@ func TestUnsupportedConfigFails(t *testing.T) {
 				t.Errorf("error %q lacks %q", err, tt.want)
 			}
 		})
+	}
+}
+
+// Envoy names ext_proc counters <scope>ext_proc.<stat_prefix><counter>,
+// appending the filter's stat_prefix without a dot
+// (FilterConfig::generateStats in source/extensions/filters/http/ext_proc/
+// ext_proc.h): the HCM's http.<stat_prefix>. scope downstream, the cluster's
+// "cluster.<name>" scope name upstream (ClusterInfoImpl's upstream filter
+// chain in source/common/upstream/upstream_impl.cc), which gives names like
+// the cluster.<route>ext_proc.streams_started Envoy deployments report.
+func TestExtProcStatNames(t *testing.T) {
+	u := newUpstream(t, "u", nil)
+	e := start(t, bsParams{
+		Proc: startProc(t, &fakeProc{handle: routeTo("a", true)}), PoolA: []endpoint{{u.addr, 0, "a"}}, Upstream: true,
+		RouterExtra: "              stat_prefix: router", UpstreamExtra: "            stat_prefix: upstream",
+	}, nil)
+	mustDo(t, e, "POST", "/", `{}`, nil)
+	c := e.Counters()
+	for _, name := range []string{"http.llm.ext_proc.routerstreams_started", "cluster.pool/aext_proc.upstreamstreams_started"} {
+		if c[name] != 1 {
+			t.Errorf("%s = %d, want 1 (counters %v)", name, c[name], c)
+		}
 	}
 }
