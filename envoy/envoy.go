@@ -133,7 +133,8 @@ func pools(rt *config.Runtime) []*config.RPool {
 
 // YAML renders a bootstrap as YAML: protojson (proto field order, "@type" for
 // Anys, defaults omitted), re-encoded in block style with two-space indents.
-// The output is deterministic for a given bootstrap.
+// The output is deterministic for a given bootstrap, and opens with a comment
+// naming the Envoy release it needs (MinVersion).
 func YAML(bs *bootstrapv3.Bootstrap) ([]byte, error) {
 	js, err := protojson.MarshalOptions{UseProtoNames: true}.Marshal(bs)
 	if err != nil {
@@ -145,6 +146,7 @@ func YAML(bs *bootstrapv3.Bootstrap) ([]byte, error) {
 	}
 	plain(&doc)
 	var buf bytes.Buffer
+	buf.WriteString(yamlHeader)
 	enc := yaml.NewEncoder(&buf)
 	enc.SetIndent(2)
 	if err := enc.Encode(&doc); err != nil {

@@ -38,6 +38,14 @@ const (
 // dropped once metrics.New registers it (the test fails).
 var announced = map[string][]string{}
 
+// envoyMetrics are Envoy's own series the rules may read, as its admin
+// /stats/prometheus exports them: cluster.<name>.<stat> becomes
+// envoy_cluster_<stat> with label envoy_cluster_name (Envoy's default tag
+// extraction, source/common/config/well_known_names.cc).
+var envoyMetrics = map[string][]string{
+	"envoy_cluster_upstream_rq_retry_overflow": {"envoy_cluster_name"},
+}
+
 // targetLabels are the labels Prometheus adds to every scraped series.
 var targetLabels = []string{"__name__", "job", "instance"}
 
@@ -227,6 +235,9 @@ func checkExpr(exp exported, expr string) []string {
 		labels, ok := exp[s.name]
 		if !ok {
 			labels, ok = announced[s.name]
+		}
+		if !ok {
+			labels, ok = envoyMetrics[s.name]
 		}
 		if !ok {
 			problems = append(problems, fmt.Sprintf("%s is not a metric llmproc exports", s.name))

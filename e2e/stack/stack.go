@@ -223,6 +223,9 @@ type realEnvoy struct {
 // startEnvoy runs Envoy and waits until it is ready; listen "" reads the
 // listener's address from the admin (a listener served over ADS).
 func startEnvoy(ctx context.Context, o Options, bootstrap []byte, listen, admin string) (Proxy, error) {
+	if err := checkEnvoyVersion(ctx, o.EnvoyBin); err != nil {
+		return nil, err
+	}
 	dir := o.WorkDir
 	if dir == "" {
 		var err error
@@ -263,6 +266,19 @@ func startEnvoy(ctx context.Context, o Options, bootstrap []byte, listen, admin 
 	}
 	_ = e.Close()
 	return nil, errors.New("envoy did not become ready within 30s")
+}
+
+// checkEnvoyVersion runs `bin --version` and refuses an Envoy older than
+// the rendered config needs (envoy.MinVersion).
+func checkEnvoyVersion(ctx context.Context, bin string) error {
+	out, err := exec.CommandContext(ctx, bin, "--version").CombinedOutput()
+	if err != nil {
+		return fmt.Errorf("%s --version: %v: %s", bin, err, strings.TrimSpace(string(out)))
+	}
+	if err := envoy.CheckVersion(string(out)); err != nil {
+		return fmt.Errorf("%s: %w", bin, err)
+	}
+	return nil
 }
 
 // listenerAddr is the address of Envoy's one listener, from the admin's

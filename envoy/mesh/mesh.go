@@ -33,6 +33,7 @@ import (
 	"k8s.io/apimachinery/pkg/runtime"
 	"sigs.k8s.io/yaml"
 
+	"github.com/llmproc/llmproc/envoy"
 	"github.com/llmproc/llmproc/filter/config"
 )
 
@@ -42,7 +43,7 @@ const (
 	DefaultGateway     = "llm-gateway"
 	DefaultGatewayPort = 80
 	DefaultImage       = "ghcr.io/llmproc/llmproc:latest"
-	DefaultEnvoyImage  = "envoyproxy/envoy:v1.37-latest"
+	DefaultEnvoyImage  = "envoyproxy/envoy:v" + envoy.MinVersion + "-latest"
 	DefaultReplicas    = 2
 	DefaultSecret      = "llmproc-credentials"
 	DefaultTrustDomain = "cluster.local"
@@ -246,6 +247,7 @@ func Render(src *Source, target string, o Options) ([]byte, error) {
 	switch target {
 	case TargetIstio:
 		objs, err = Istio(src, o)
+		header += "# Needs Istio " + envoy.MinIstio + " or newer, whose gateway runs Envoy " + envoy.MinVersion + " (see envoy.MinVersion).\n"
 	case TargetKubernetes:
 		objs, err = Kubernetes(src, o)
 		if err == nil {
