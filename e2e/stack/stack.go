@@ -22,6 +22,8 @@ import (
 	"syscall"
 	"time"
 
+	bootstrapv3 "github.com/envoyproxy/go-control-plane/envoy/config/bootstrap/v3"
+
 	"github.com/llmproc/llmproc/e2e/harness"
 	"github.com/llmproc/llmproc/envoy"
 	"github.com/llmproc/llmproc/filter/config"
@@ -53,6 +55,10 @@ type Options struct {
 	// then the one llmproc serves, at the config's envoy.listen;
 	// EnvoyListen can move only the harness's.
 	ADS bool
+	// EditBootstrap, when set, changes the rendered bootstrap before the
+	// proxy starts: for tests that need a threshold or timeout the config
+	// cannot express (a circuit breaker that refuses every retry).
+	EditBootstrap func(*bootstrapv3.Bootstrap)
 }
 
 // Proxy is Envoy or its stand-in.
@@ -161,6 +167,9 @@ func Start(ctx context.Context, o Options) (*Stack, error) {
 		render = envoy.ADSBootstrap
 	}
 	bs, err := render(rt)
+	if err == nil && o.EditBootstrap != nil {
+		o.EditBootstrap(bs)
+	}
 	if err == nil {
 		st.Bootstrap, err = envoy.YAML(bs)
 	}
