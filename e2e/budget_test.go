@@ -386,3 +386,55 @@ func TestBudgetRefusesOverflowingWorstCase(t *testing.T) {
 		t.Errorf("the provider saw %d requests", n)
 	}
 }
+
+// TestBudgetReleasedWhenLLMProcRefuses: requests the upstream role refuses
+// (a parameter the backend cannot take, /v1/messages with top_k for an
+// OpenAI backend) reach no provider; their reservation is given back.
+func TestBudgetReleasedWhenLLMProcRefuses(t *testing.T) {
+	provider := fakeopenai.New(fakeopenai.Options{})
+	t.Cleanup(func() { provider.Close() })
+	cfg := strings.Replace(fmt.Sprintf(faultConfig, provider.URL()), `
+models:`, `
+  - {name: claude, schema: anthropic, url: "http://`+freeAddr(t)+`", credential: {env: PRIMARY_KEY}}
+models:
+  - {name: claude-haiku, pool: claude, price: {input: 0.15, output: 0.60}}`, 1)
+	cfg = strings.Replace(cfg, `
+cache:`, `
+  - {name: claude, backends: [{backend: claude}]}
+cache:`, 1)
+	st, accessLog, log := startStack(t, cfg, map[string]string{"PRIMARY_KEY": "sk-primary"})
+	e := &env{Stack: st, accessLog: accessLog, log: log}
+	messages := func(body string) result {
+		req, err := http.NewRequest(http.MethodPost, e.URL()+"/v1/messages", strings.NewReader(body))
+		if err != nil {
+			t.Fatal(err)
+		}
+		req.Header.Set("content-type", "application/json")
+		return do(t, req)
+	}
+	refusals := []func() result{
+		func() result {
+			return e.post(t, `{"model":"claude-haiku","max_tokens":100,"logprobs":true,"messages":[{"role":"user","content":"hi"}]}`)
+		},
+		func() result {
+			return messages(`{"model":"gpt-4o-mini","max_tokens":100,"top_k":5,"messages":[{"role":"user","content":"hi"}]}`)
+		},
+	}
+	for i := range 4 {
+		if r := refusals[i%2](); r.status != 400 {
+			t.Fatalf("request %d: %d %s, want 400", i, r.status, r.body)
+		}
+		m := e.metricsWhen(t, func(m map[string][]sample) bool {
+			return sum(m["llmproc_budget_requests_total"], map[string]string{"result": "released"}) == float64(i+1)
+		})
+		if n := sum(m["llmproc_budget_requests_total"], map[string]string{"result": "released"}); n != float64(i+1) {
+			t.Fatalf("after request %d: %v released", i, n)
+		}
+	}
+	if n := len(provider.Requests()); n != 0 {
+		t.Errorf("the provider saw %d requests", n)
+	}
+	if r := e.post(t, budgetReq(false)); r.status != 200 {
+		t.Fatalf("after the refusals: %d %s", r.status, r.body)
+	}
+}

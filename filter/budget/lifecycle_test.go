@@ -347,3 +347,107 @@ func TestRedisLostAnswers(t *testing.T) {
 		t.Fatalf("after a lost Settle: %d counted, want 30", got)
 	}
 }
+
+// TestOvershootThreeReplicasUnderFaults: three replicas, each with its own
+// client, share one Redis; two of them reach it through proxies that stall
+// on and off (calls time out client-side and run late). Requests are
+// served only with a reservation (budget_store.on_error: closed) and each
+// costs at most its worst case. The spend served never exceeds the limit
+// (overshoot 0), and once the faults stop and background retries finish,
+// the counter holds exactly the settled spend: no phantom reservation, no
+// settle counted twice or lost.
+func TestOvershootThreeReplicasUnderFaults(t *testing.T) {
+	srv := redisserver.Start(t)
+	var proxies []*delayProxy
+	var replicas []*Redis
+	for i := range 3 {
+		addr := srv.Addr()
+		if i > 0 {
+			p := newDelayProxy(t, srv.Addr())
+			proxies = append(proxies, p)
+			addr = p.ln.Addr().String()
+		}
+		r := NewRedis(RedisOptions{Addr: addr, KeyPrefix: "over:", Timeout: 50 * time.Millisecond})
+		t.Cleanup(func() { _ = r.Close() })
+		replicas = append(replicas, r)
+	}
+	ctx := context.Background()
+	// Load the scripts on every connection path before the faults start.
+	for _, r := range replicas {
+		id := newID()
+		must(t, r.Reserve(ctx, id, []Charge{ch("warm", 1, 0, 1)}, nil, time.Hour))
+		must(t, r.Settle(ctx, id, nil))
+		must(t, r.Release(ctx, id))
+	}
+	stop := make(chan struct{})
+	var faults sync.WaitGroup
+	for i, p := range proxies {
+		faults.Add(1)
+		go func() {
+			defer faults.Done()
+			for on := true; ; on = !on {
+				d := time.Duration(0)
+				if on {
+					d = time.Duration(80+40*i) * time.Millisecond
+				}
+				p.delay.Store(int64(d))
+				select {
+				case <-stop:
+					p.delay.Store(0)
+					return
+				case <-time.After(150 * time.Millisecond):
+				}
+			}
+		}()
+	}
+	const limit, worst, workers, each = 2000, 10, 30, 20
+	lim := []Limit{{Pico: limit}}
+	var served, settledOK atomic.Int64
+	var storeErrors, refused atomic.Int64
+	var wg sync.WaitGroup
+	for w := range workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			r := replicas[w%3]
+			for i := range each {
+				id := newID()
+				err := r.Reserve(ctx, id, []Charge{ch("a", worst, 0, 1)}, lim, time.Hour)
+				var ex *Exceeded
+				switch {
+				case errors.As(err, &ex):
+					refused.Add(1)
+					continue
+				case err != nil:
+					storeErrors.Add(1) // closed: not served
+					continue
+				}
+				actual := int64(1 + (w*each+i)%worst)
+				served.Add(actual)
+				if r.Settle(ctx, id, []Charge{ch("a", actual, 0, 1)}) == nil {
+					settledOK.Add(1)
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	close(stop)
+	faults.Wait()
+	for _, r := range replicas {
+		r.wg.Wait()
+	}
+	time.Sleep(500 * time.Millisecond) // stalled commands still queued in the proxies
+	got, err := replicas[0].Spent(ctx, "k:a")
+	must(t, err)
+	t.Logf("served %d pico of a %d limit; %d store errors, %d refused, %d settles answered in time; counter %d",
+		served.Load(), limit, storeErrors.Load(), refused.Load(), settledOK.Load(), got)
+	if served.Load() > limit {
+		t.Errorf("served %d pico, over the limit %d", served.Load(), limit)
+	}
+	if storeErrors.Load() == 0 {
+		t.Error("no call timed out: the faults did not bite")
+	}
+	if got != served.Load() {
+		t.Errorf("counter %d, want exactly the served %d", got, served.Load())
+	}
+}

@@ -1,0 +1,187 @@
+package extproc
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"runtime"
+	"strconv"
+	"testing"
+	"time"
+
+	"github.com/llmproc/llmproc/filter/budget"
+	"github.com/llmproc/llmproc/filter/config"
+)
+
+// budgetSoak runs TestBudgetSoak for this long (the default, 0, runs a
+// quick 2,000 requests):
+//
+//	go test ./filter/extproc -run TestBudgetSoak -budget-soak 90s -v
+var budgetSoak = flag.Duration("budget-soak", 0, "run TestBudgetSoak for this long")
+
+// budgetServer serves testConfig (num_retries 2: three tries) with one global
+// monthly budget in a memory store reading *clock.
+func budgetServer(t testing.TB, limit string, clock *time.Time) (*Server, *config.Runtime, *budget.Memory) {
+	rt := testRuntime(t, 1<<16)
+	lim, err := config.ParseUSD(limit)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := budget.NewMemory(func() time.Time { return *clock })
+	eng, err := budget.NewEngine(budget.Options{Store: m, Lifetimes: Lifetimes(rt.Source.Envoy),
+		Budgets: []config.Budget{{Name: "g", Scope: "global", Window: "month", LimitUSD: lim}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return New(Options{Config: fixedRuntime{rt}, Budgets: &Budgets{Engine: eng, DefaultMaxTokens: 100},
+		Now: func() time.Time { return *clock }}), rt, m
+}
+
+// routeForBudget runs the router role and returns the reservation header.
+func routeForBudget(t testing.TB, s *Server, rt *config.Runtime, body string) string {
+	r := &router{s: s, rt: rt, ctx: context.Background()}
+	if _, err := r.requestHeaders(nil, hdrs(false, ":method", "POST", ":path", "/v1/chat/completions")); err != nil {
+		t.Fatal(err)
+	}
+	resp, err := r.requestBody(reqBody(body).GetRequestBody())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return setHeaders(resp.GetRequestBody().GetResponse())[HeaderReservation]
+}
+
+// try is one upstream attempt and how it ends: status 0 ends before
+// response headers (connect failure, reset, per-try timeout); refuse sends a
+// body llmproc refuses.
+type try struct {
+	status int
+	answer string
+	refuse bool
+}
+
+func runTry(t testing.TB, s *Server, rt *config.Runtime, res string, n int, body string, a try) {
+	u := &upstream{s: s, rt: rt}
+	client := clientOpenAI
+	if a.refuse {
+		// Anthropic's top_k has no OpenAI equivalent: the upstream role refuses it.
+		client, body = clientAnthropic, `{"model":"gpt-4o-mini","max_tokens":100,"top_k":5,"messages":[{"role":"user","content":"hi"}]}`
+	}
+	req := reqHeaders(hdrs(false, ":method", "POST", ":path", "/v1/chat/completions", HeaderClient, client,
+		HeaderReservation, res, "x-envoy-attempt-count", strconv.Itoa(n)), attrsPrimary)
+	if _, err := u.requestHeaders(req, req.GetRequestHeaders()); err != nil {
+		t.Fatal(err)
+	}
+	_, err := u.requestBody(reqBody(body).GetRequestBody())
+	if err != nil || a.status == 0 {
+		u.done(errors.New("stream ended"))
+		return
+	}
+	ct := "application/json"
+	if _, err := u.responseHeaders(respHeaders(false, ":status", strconv.Itoa(a.status), "content-type", ct).GetResponseHeaders()); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := u.responseBody(respBody(a.answer, true).GetResponseBody()); err != nil {
+		t.Fatal(err)
+	}
+	u.done(nil)
+}
+
+const (
+	budgetBody  = `{"model":"mini","max_tokens":100,"messages":[{"role":"user","content":"Count to three."}]}`
+	withUsage   = `{"id":"c","object":"chat.completion","model":"m","choices":[{"index":0,"message":{"role":"assistant","content":"1 2 3"},"finish_reason":"stop"}],"usage":{"prompt_tokens":10,"completion_tokens":5,"total_tokens":15}}`
+	withoutUse  = `{"id":"c","object":"chat.completion","model":"m","choices":[{"index":0,"message":{"role":"assistant","content":"1 2 3"},"finish_reason":"stop"}]}`
+	errorAnswer = `{"error":{"message":"overloaded","type":"server_error"}}`
+)
+
+// TestBudgetEveryOutcome: whatever happens to a request's attempts, its
+// reservation ends once and the store holds nothing afterwards.
+func TestBudgetEveryOutcome(t *testing.T) {
+	usagePico := int64(10*150_000 + 5*600_000)
+	estPico := int64((len(budgetBody)+3)/4*150_000 + 2*600_000) // "1 2 3": 5 bytes, 2 tokens
+	tests := []struct {
+		name     string
+		attempts []try
+		want     int64 // pico-dollars counted
+		grace    bool  // ends only after the failed attempt's grace
+	}{
+		{"usage", []try{{status: 200, answer: withUsage}}, usagePico, false},
+		{"no usage: the estimate", []try{{status: 200, answer: withoutUse}}, estPico, false},
+		{"client error", []try{{status: 400, answer: errorAnswer}}, 0, false},
+		{"llmproc refuses", []try{{refuse: true}}, 0, false},
+		{"503 then usage", []try{{status: 503, answer: errorAnswer}, {status: 200, answer: withUsage}}, usagePico, false},
+		{"three connect failures", []try{{}, {}, {}}, 0, false},
+		{"three 503s", []try{{status: 503, answer: errorAnswer}, {status: 503, answer: errorAnswer}, {status: 503, answer: errorAnswer}}, 0, false},
+		{"reset, then the client left", []try{{}}, 0, true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			now := time.Now()
+			s, rt, m := budgetServer(t, "1", &now)
+			res := routeForBudget(t, s, rt, budgetBody)
+			if res == "" {
+				t.Fatal("no reservation")
+			}
+			for i, a := range tt.attempts {
+				runTry(t, s, rt, res, i+1, budgetBody, a)
+			}
+			if tt.grace {
+				if held, _ := m.Len(); held != 1 {
+					t.Fatalf("%d reservations held while a retry may come, want 1", held)
+				}
+				now = now.Add(s.budgets.Engine.Lifetimes().Grace + time.Second)
+				_ = m.Release(context.Background(), "none") // any call sweeps
+			}
+			if held, _ := m.Len(); held != 0 {
+				t.Fatalf("%d reservations left", held)
+			}
+			if got := spent(t, s); got != tt.want {
+				t.Fatalf("counted %d pico, want %d", got, tt.want)
+			}
+		})
+	}
+}
+
+func spent(t testing.TB, s *Server) int64 {
+	f := s.budgets.Engine.Figures(context.Background())
+	if len(f) != 1 {
+		t.Fatalf("figures %+v", f)
+	}
+	return f[0].SpentPico
+}
+
+// TestBudgetSoak: with a month window and answers without usage, the
+// memory store does not grow and the heap stays flat; every answer is
+// counted at its estimate.
+func TestBudgetSoak(t *testing.T) {
+	now := time.Now()
+	s, rt, m := budgetServer(t, "1000000", &now)
+	var ms runtime.MemStats
+	heap := func() uint64 { runtime.GC(); runtime.ReadMemStats(&ms); return ms.HeapAlloc }
+	one := func() {
+		res := routeForBudget(t, s, rt, budgetBody)
+		runTry(t, s, rt, res, 1, budgetBody, try{status: 200, answer: withoutUse})
+	}
+	for range 1000 {
+		one()
+	}
+	base := heap()
+	start, n := time.Now(), 0
+	for n < 2000 || time.Since(start) < *budgetSoak {
+		one()
+		n++
+	}
+	end := heap()
+	held, counters := m.Len()
+	t.Logf("%d requests in %v; heap after warm-up %d KiB, at the end %d KiB; store: %d reservations, %d counters",
+		n, time.Since(start).Round(time.Millisecond), base>>10, end>>10, held, counters)
+	if held != 0 || counters != 1 {
+		t.Errorf("store holds %d reservations and %d counters, want 0 and 1", held, counters)
+	}
+	if end > base+4<<20 {
+		t.Errorf("heap grew from %d to %d KiB", base>>10, end>>10)
+	}
+	estPico := int64((len(budgetBody)+3)/4*150_000 + 2*600_000)
+	if got, want := spent(t, s), int64(1000+n)*estPico; got != want {
+		t.Errorf("counted %d pico, want %d estimates", got, want)
+	}
+}
