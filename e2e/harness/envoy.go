@@ -305,10 +305,12 @@ func (e *Envoy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		switch {
 		case ev.local != nil:
 			wg.Wait()
+			closeStreams(streams)
 			x.sendLocal(w, ev.local)
 			return
 		case ev.err != nil:
 			wg.Wait()
+			closeStreams(streams)
 			x.sendLocal(w, &localReply{status: 500, details: "harness_request_error"})
 			return
 		case ev.headers != nil:
@@ -345,11 +347,27 @@ func (e *Envoy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}()
 	if first.local != nil && !first.local.immediate {
 		// Router-generated local replies go straight to the client.
+		closeStreams(streams)
 		x.sendLocal(w, first.local)
 		return
 	}
-	rout, _ := chain(ctx, rev, dirResponse, rin)
-	x.sink(w, rout)
+	rout, rwg := chain(ctx, rev, dirResponse, rin)
+	completed := false
+	defer func() {
+		if completed {
+			rwg.Wait()
+			closeStreams(streams)
+			return
+		}
+		go func() {
+			// An aborted response: the streams still running are reset
+			// once ctx ends; the others close when their goroutines are.
+			<-ctx.Done()
+			rwg.Wait()
+			closeStreams(streams)
+		}()
+	}()
+	completed = x.sink(w, rout)
 }
 
 // pump forwards the upstream events after the response headers, enforcing
@@ -713,8 +731,9 @@ func (x *exchange) sendLocal(w http.ResponseWriter, lr *localReply) {
 }
 
 // sink writes response events to the client. A failure after the response
-// started aborts the connection, as Envoy resets the downstream stream.
-func (x *exchange) sink(w http.ResponseWriter, out <-chan event) {
+// started aborts the connection, as Envoy resets the downstream stream. It
+// reports whether the response completed.
+func (x *exchange) sink(w http.ResponseWriter, out <-chan event) (completed bool) {
 	started := false
 	fl, _ := w.(http.Flusher)
 	for {
@@ -779,7 +798,7 @@ func (x *exchange) sink(w http.ResponseWriter, out <-chan event) {
 			}
 		}
 		if ev.end {
-			return
+			return true
 		}
 	}
 }

@@ -391,16 +391,12 @@ func (s *procStream) fail(code int, details string, always bool) *localReply {
 	return &localReply{status: code, details: details}
 }
 
-// grpcDetails is the response code details of a gRPC failure
-// (ext_proc.cc onGrpcError): the status code, and the message in braces
-// when there is one, spaces made underscores.
+// grpcDetails is the response code details of a gRPC failure: the status
+// code and the message in braces (empty braces without one), spaces made
+// underscores (Filter::onGrpcError and sendImmediateResponse in ext_proc.cc).
 func grpcDetails(err error) string {
 	st := status.Convert(err)
-	d := fmt.Sprintf("ext_proc_error_gRPC_error_%d", int(st.Code()))
-	if st.Message() != "" {
-		d += "{" + st.Message() + "}"
-	}
-	return strings.ReplaceAll(d, " ", "_")
+	return strings.ReplaceAll(fmt.Sprintf("ext_proc_error_gRPC_error_%d{%s}", int(st.Code()), st.Message()), " ", "_")
 }
 
 func (s *procStream) sendFailed(err error) *localReply {
@@ -684,10 +680,13 @@ func (s *procStream) run(ctx context.Context, dir direction, in <-chan event, ou
 	h := ev.headers
 	headerMode, _ := s.modes(dir)
 	if !s.done && headerMode == extprocfilterv3.ProcessingMode_SEND {
+		// The processor sees content-length; the headers passed on lose it
+		// once the message is sent (Filter::decodeHeaders/encodeHeaders in
+		// ext_proc.cc remove it after onHeaders).
+		hh := &extprocv3.HttpHeaders{Headers: h.proto(), EndOfStream: ev.end}
 		if s.dropCL(dir) {
 			h.del("content-length")
 		}
-		hh := &extprocv3.HttpHeaders{Headers: h.proto(), EndOfStream: ev.end}
 		req := &extprocv3.ProcessingRequest{}
 		want := phaseHeaders
 		if dir == dirRequest {
@@ -714,7 +713,8 @@ func (s *procStream) run(ctx context.Context, dir direction, in <-chan event, ou
 				if !emit(event{headers: h}) || !emit(event{data: body, end: true}) {
 					return
 				}
-				s.endDirection(dir)
+				_, bm := s.modes(dir)
+				s.endDirection(dir, bm == extprocfilterv3.ProcessingMode_NONE)
 				// The original body is dropped.
 				for !ev.end && ev.err == nil && ev.local == nil {
 					if ev, ok = next(); !ok {
@@ -729,7 +729,7 @@ func (s *procStream) run(ctx context.Context, dir direction, in <-chan event, ou
 	}
 	if ev.end {
 		emit(event{headers: h, end: true})
-		s.endDirection(dir)
+		s.endDirection(dir, true)
 		return
 	}
 	_, bodyMode := s.modes(dir)
@@ -745,21 +745,37 @@ func (s *procStream) run(ctx context.Context, dir direction, in <-chan event, ou
 		}
 	default:
 		if emit(event{headers: h}) {
-			s.endDirection(dir)
+			s.endDirection(dir, true)
 			pass()
 		}
 	}
 }
 
-// endDirection closes the stream when no further messages can be sent.
-func (s *procStream) endDirection(dir direction) {
+// endDirection closes the stream after the last message of dir was
+// answered, as Filter::closeGrpcStreamIfLastRespReceived does (Envoy 1.37,
+// ext_proc.cc): closable is false after a BUFFERED body (and after headers
+// a body is still to follow), where Envoy keeps the stream open until the
+// filter is destroyed at the end of the request (closeStreams). After the
+// request, the stream closes only if the response is not processed.
+func (s *procStream) endDirection(dir direction, closable bool) {
+	if !closable {
+		return
+	}
 	if dir == dirResponse {
 		s.finish()
 		return
 	}
-	hm, _ := s.modes(dirResponse)
-	_, bm := s.modes(dirResponse)
+	hm, bm := s.modes(dirResponse)
 	if s.done || (hm == extprocfilterv3.ProcessingMode_SKIP && bm == extprocfilterv3.ProcessingMode_NONE) {
+		s.finish()
+	}
+}
+
+// closeStreams closes the streams of a finished request or attempt, as
+// Envoy's filter destruction does (Filter::onDestroy), once their
+// goroutines are done.
+func closeStreams(streams []*procStream) {
+	for _, s := range streams {
 		s.finish()
 	}
 }
@@ -823,7 +839,7 @@ func (s *procStream) buffered(ctx context.Context, dir direction, h *headerMap, 
 			return
 		}
 	}
-	s.endDirection(dir)
+	s.endDirection(dir, false) // BUFFERED: open until the filter is destroyed
 	if emit(event{headers: h}) {
 		emit(event{data: body, end: true})
 	}
@@ -979,7 +995,7 @@ func (s *procStream) streamed(ctx context.Context, dir direction, next func() (e
 			return
 		}
 	}
-	s.endDirection(dir)
+	s.endDirection(dir, true)
 }
 
 // chain runs the streams in order over one direction.

@@ -30,13 +30,15 @@ type fakeProc struct {
 }
 
 type procRecord struct {
-	role string
-	msgs []*extprocv3.ProcessingRequest
+	role  string
+	msgs  []*extprocv3.ProcessingRequest
+	ended chan struct{} // closed when Envoy closed or reset the stream
 }
 
 func (f *fakeProc) Process(st extprocv3.ExternalProcessor_ProcessServer) error {
 	md, _ := metadata.FromIncomingContext(st.Context())
-	rec := &procRecord{}
+	rec := &procRecord{ended: make(chan struct{})}
+	defer close(rec.ended)
 	if v := md.Get("x-llmproc-role"); len(v) > 0 {
 		rec.role = v[0]
 	}
@@ -73,7 +75,7 @@ func (f *fakeProc) recorded(role string) []*procRecord {
 	var out []*procRecord
 	for _, s := range f.streams {
 		if s.role == role {
-			out = append(out, &procRecord{role: s.role, msgs: append([]*extprocv3.ProcessingRequest(nil), s.msgs...)})
+			out = append(out, &procRecord{role: s.role, msgs: append([]*extprocv3.ProcessingRequest(nil), s.msgs...), ended: s.ended})
 		}
 	}
 	return out

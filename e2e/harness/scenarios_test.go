@@ -6,6 +6,7 @@ import (
 	"io"
 	"net/http"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -741,4 +742,56 @@ func TestExtProcStatNames(t *testing.T) {
 			t.Errorf("%s = %d, want 1 (counters %v)", name, c[name], c)
 		}
 	}
+}
+
+// In STREAMED body mode Envoy sends the headers message with
+// content-length and only then removes it from the headers it passes on
+// (Filter::encodeHeaders in source/extensions/filters/http/ext_proc/
+// ext_proc.cc: onHeaders, then removeContentLength).
+func TestStreamedResponseContentLengthSeenThenRemoved(t *testing.T) {
+	fp := &fakeProc{handle: routeTo("a", true)}
+	u := newUpstream(t, "u", nil)
+	e := start(t, bsParams{Proc: startProc(t, fp), PoolA: []endpoint{{u.addr, 0, "a"}}, Upstream: true}, nil)
+	resp, body := mustDo(t, e, "POST", "/", `{}`, nil)
+	if resp.StatusCode != 200 || body != `{"from":"u"}` {
+		t.Fatalf("got %d %q", resp.StatusCode, body)
+	}
+	if resp.ContentLength != -1 {
+		t.Errorf("client got content-length %d, want none", resp.ContentLength)
+	}
+	var seen string
+	for _, m := range fp.recorded("upstream")[0].msgs {
+		if rh := m.GetResponseHeaders(); rh != nil {
+			seen, _ = headerValue(rh.GetHeaders(), "content-length")
+		}
+	}
+	if seen != "12" {
+		t.Errorf("processor saw content-length %q, want 12", seen)
+	}
+}
+
+// Envoy 1.37 closes an ext_proc stream once no further message is expected,
+// except after a BUFFERED body (isLastBodyResponse and
+// closeGrpcStreamIfLastRespReceived in source/extensions/filters/http/
+// ext_proc/ext_proc.cc): the router-role stream (BUFFERED request, response
+// SKIP) stays open until the filter is destroyed, after the response.
+func TestBufferedStreamOpenUntilResponseEnds(t *testing.T) {
+	fp := &fakeProc{handle: routeTo("a", true)}
+	var openDuringUpstream atomic.Bool
+	u := newUpstream(t, "u", func(w http.ResponseWriter, _ *http.Request, _ []byte) {
+		select {
+		case <-fp.recorded("router")[0].ended:
+		default:
+			openDuringUpstream.Store(true)
+		}
+		io.WriteString(w, "ok") //nolint:errcheck
+	})
+	e := start(t, bsParams{Proc: startProc(t, fp), PoolA: []endpoint{{u.addr, 0, "a"}}}, nil)
+	if resp, _ := mustDo(t, e, "POST", "/", `{}`, nil); resp.StatusCode != 200 {
+		t.Fatalf("status %d", resp.StatusCode)
+	}
+	if !openDuringUpstream.Load() {
+		t.Error("the router-role stream was closed before the upstream answered")
+	}
+	<-fp.recorded("router")[0].ended // closed once the request is over
 }
