@@ -7,6 +7,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	extprocv3 "github.com/envoyproxy/go-control-plane/envoy/service/ext_proc/v3"
 )
@@ -191,5 +192,41 @@ func TestExtProcStreamOverflow(t *testing.T) {
 	}
 	if c := e.Counters()["cluster.ext_proc.upstream_rq_pending_overflow"]; c != 1 {
 		t.Errorf("ext_proc overflows %d, want 1", c)
+	}
+}
+
+// Rate-limited back-off: a reset interval above 1 ms is jittered between
+// 1× and 1.5× (JitteredLowerBoundBackOffStrategy in source/common/common/
+// backoff_strategy.cc, chosen in RetryStateImpl::shouldRetryHeaders); a
+// shorter one is ignored for the exponential back-off, whose interval only
+// doubles when it is used.
+func TestRateLimitedBackoffJitter(t *testing.T) {
+	pol := &retryPolicy{base: 100 * time.Millisecond, max: time.Second, rlHeaders: []string{"retry-after"}, rlMax: time.Minute}
+	e := &Envoy{counters: map[string]uint64{}}
+	hdr := func(v string) *headerMap {
+		h := &headerMap{}
+		h.set("retry-after", v)
+		return h
+	}
+	exp := 0
+	jittered := false
+	for range 200 {
+		d := pol.backoff(&exp, hdr("2"), e, "c")
+		if d < 2*time.Second || d >= 3*time.Second {
+			t.Fatalf("rate-limited wait %v outside [2s, 3s)", d)
+		}
+		jittered = jittered || d > 2*time.Second
+	}
+	if !jittered || exp != 0 {
+		t.Errorf("jittered %v, exponential uses %d", jittered, exp)
+	}
+	for range 50 {
+		exp = 0
+		if d := pol.backoff(&exp, hdr("0"), e, "c"); d >= pol.base || exp != 1 {
+			t.Fatalf("a 0 s reset gave %v (uses %d), want exponential below the base", d, exp)
+		}
+	}
+	if c := e.counters["cluster.c.upstream_rq_retry_backoff_exponential"]; c != 50 {
+		t.Errorf("exponential back-offs %d", c)
 	}
 }

@@ -458,6 +458,7 @@ func (x *exchange) router() (event, <-chan event, func()) {
 	// the next retry decision or the end of the request
 	// (RetryStateImpl::resetRetry).
 	retryHeld := false
+	expUsed := 0 // exponential back-offs so far
 	done := func() {
 		if retryHeld {
 			retryHeld = false
@@ -575,7 +576,7 @@ func (x *exchange) router() (event, <-chan event, func()) {
 			stat("upstream_rq_retry")
 			acancel()
 			x.upstreamLog(res, code, lr)
-			wait := pol.backoff(n, res.first.headers, e, cl.name)
+			wait := pol.backoff(&expUsed, res.first.headers, e, cl.name)
 			t := time.NewTimer(wait)
 			select {
 			case <-t.C:

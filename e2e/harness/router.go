@@ -509,10 +509,14 @@ func (pol *retryPolicy) retriableReset(connFail bool) bool {
 	return connFail && (pol.on["connect-failure"] || pol.on["reset-before-request"])
 }
 
-// backoff returns the wait before retry n (1-based): the rate-limited
-// reset header if present and not above its max_interval (else discarded,
-// as Envoy does), otherwise full-jitter exponential back-off.
-func (pol *retryPolicy) backoff(n int, resp *headerMap, e *Envoy, clusterName string) time.Duration {
+// backoff returns the wait before a retry (RetryStateImpl::
+// shouldRetryHeaders and enableBackoffTimer in source/common/router/
+// retry_state_impl.cc, source/common/common/backoff_strategy.cc): a
+// rate-limited reset header above 1 ms and not above max_interval gives a
+// wait jittered between 1× and 1.5× of it; otherwise full-jitter
+// exponential back-off, whose interval doubles each time it is used (*exp
+// counts the uses).
+func (pol *retryPolicy) backoff(exp *int, resp *headerMap, e *Envoy, clusterName string) time.Duration {
 	if resp != nil {
 		for _, name := range pol.rlHeaders {
 			v, ok := resp.get(name)
@@ -524,15 +528,17 @@ func (pol *retryPolicy) backoff(n int, resp *headerMap, e *Envoy, clusterName st
 				continue
 			}
 			d := time.Duration(secs) * time.Second
-			if d > pol.rlMax {
+			if d > pol.rlMax || d <= time.Millisecond {
 				continue
 			}
 			e.count("cluster."+clusterName+".upstream_rq_retry_backoff_ratelimited", 1)
-			return d
+			ms := d.Milliseconds()
+			return time.Duration(ms+rand.Int64N(ms>>1)) * time.Millisecond
 		}
 	}
 	e.count("cluster."+clusterName+".upstream_rq_retry_backoff_exponential", 1)
-	ceil := pol.base << (n - 1)
+	ceil := pol.base << *exp
+	*exp++
 	if ceil > pol.max || ceil <= 0 {
 		ceil = pol.max
 	}
