@@ -193,7 +193,7 @@ func detailMappers(rt *config.Runtime) []*hcmv3.ResponseMapper {
 		{"response.code_details.startsWith('" + ExtProcGRPCErrorDetails + "')", CodeLLMProcUnavailable, "server_error", "api_error",
 			"The gateway could not reach llmproc, its ext_proc server (unreachable, draining or failing; details: %RESPONSE_CODE_DETAILS%); retry later", 503},
 		{"response.code_details == '" + ExtProcTimeoutDetails + "'", CodeLLMProcTimeout, "server_error", "api_error",
-			"llmproc, the gateway's ext_proc server, did not answer within envoy.message_timeout; retry later", 504},
+			fmt.Sprintf("llmproc, the gateway's ext_proc server, did not answer within %s (envoy.message_timeout); retry later", rt.Source.Envoy.MessageTimeout.Duration), 504},
 		{"response.code_details == '" + PayloadTooLargeDetails + "'", "request_too_large", "invalid_request_error", "request_too_large",
 			fmt.Sprintf("The request body exceeds the gateway's buffer of %d bytes (limits.max_request_bytes is %d)", BufferLimit(rt), rt.Source.Limits.MaxRequestBytes), 413},
 	} {
