@@ -139,13 +139,7 @@ func localReplyConfig(rt *config.Runtime) *hcmv3.LocalReplyConfig {
 	overflow := pool + "is exhausted: Envoy's circuit breaker for the pool's cluster refused a retry or the request " +
 		"(response flag UO: more in flight than max_retries or max_requests; raise envoy.max_concurrent_requests)" + tail
 	exhausted := pool + "is exhausted: no backend answered" + tail
-	generic := &structpb.Struct{Fields: map[string]*structpb.Value{
-		"error": structpb.NewStructValue(strct(map[string]string{
-			"message": "%LOCAL_REPLY_BODY%",
-			"type":    "upstream_error",
-			"code":    "%RESPONSE_CODE_DETAILS%",
-		})),
-	}}
+	generic := openAIError("%LOCAL_REPLY_BODY%", "upstream_error", "%RESPONSE_CODE_DETAILS%")
 	mappers := poolMappers(flagFilter([]string{"UO"}), overflow)
 	mappers = append(mappers, poolMappers(flagFilter(ExhaustedFlags), exhausted)...)
 	mappers = append(mappers, detailMappers(rt)...)
@@ -197,15 +191,8 @@ func detailMappers(rt *config.Runtime) []*hcmv3.ResponseMapper {
 		{"response.code_details == '" + PayloadTooLargeDetails + "'", "request_too_large", "invalid_request_error", "request_too_large",
 			fmt.Sprintf("The request body exceeds the gateway's buffer of %d bytes (limits.max_request_bytes is %d)", BufferLimit(rt), rt.Source.Limits.MaxRequestBytes), 413},
 	} {
-		anthropic := &structpb.Struct{Fields: map[string]*structpb.Value{
-			"type":  structpb.NewStringValue("error"),
-			"error": structpb.NewStructValue(strct(map[string]string{"type": f.anthropicType, "message": f.msg})),
-		}}
-		openAI := &structpb.Struct{Fields: map[string]*structpb.Value{
-			"error": structpb.NewStructValue(strct(map[string]string{"message": f.msg, "type": f.typ, "code": f.code})),
-		}}
-		am := jsonMapper(celFilter(f.cond+" && request.path.startsWith('/v1/messages')"), anthropic)
-		om := jsonMapper(celFilter(f.cond), openAI)
+		am := jsonMapper(celFilter(f.cond+" && request.path.startsWith('/v1/messages')"), anthropicError(f.anthropicType, f.msg))
+		om := jsonMapper(celFilter(f.cond), openAIError(f.msg, f.typ, f.code))
 		am.StatusCode, om.StatusCode = wrapperspb.UInt32(f.status), wrapperspb.UInt32(f.status)
 		out = append(out, am, om)
 	}
@@ -225,26 +212,27 @@ func celFilter(expr string) *accesslogv3.AccessLogFilter {
 // a pool with a pool_exhausted error saying msg: Anthropic's shape for
 // Anthropic clients, OpenAI's for the rest.
 func poolMappers(f *accesslogv3.AccessLogFilter, msg string) []*hcmv3.ResponseMapper {
-	openAI := &structpb.Struct{Fields: map[string]*structpb.Value{
-		"error": structpb.NewStructValue(strct(map[string]string{
-			"message": msg,
-			"type":    "server_error",
-			"code":    extproc.CodePoolExhausted,
-		})),
-	}}
-	anthropic := &structpb.Struct{Fields: map[string]*structpb.Value{
-		"type": structpb.NewStringValue("error"),
-		"error": structpb.NewStructValue(strct(map[string]string{
-			"type":    "api_error",
-			"message": msg,
-		})),
-	}}
 	poolSet := headerFilter(&routev3.HeaderMatcher{Name: PoolHeader,
 		HeaderMatchSpecifier: &routev3.HeaderMatcher_PresentMatch{PresentMatch: true}})
 	return []*hcmv3.ResponseMapper{
-		jsonMapper(andFilter(f, poolSet, anthropicClient()), anthropic),
-		jsonMapper(andFilter(f, poolSet), openAI),
+		jsonMapper(andFilter(f, poolSet, anthropicClient()), anthropicError("api_error", msg)),
+		jsonMapper(andFilter(f, poolSet), openAIError(msg, "server_error", extproc.CodePoolExhausted)),
 	}
+}
+
+// openAIError and anthropicError are json_format bodies in each API's
+// error shape.
+func openAIError(msg, typ, code string) *structpb.Struct {
+	return &structpb.Struct{Fields: map[string]*structpb.Value{
+		"error": structpb.NewStructValue(strct(map[string]string{"message": msg, "type": typ, "code": code})),
+	}}
+}
+
+func anthropicError(typ, msg string) *structpb.Struct {
+	return &structpb.Struct{Fields: map[string]*structpb.Value{
+		"type":  structpb.NewStringValue("error"),
+		"error": structpb.NewStructValue(strct(map[string]string{"type": typ, "message": msg})),
+	}}
 }
 
 // anthropicClient matches requests the router role marked as coming from an
