@@ -197,8 +197,9 @@ func (c *checker) cluster(cl *clusterv3.Cluster) {
 	}
 }
 
-// Envoy's default thresholds (source/common/upstream/resource_manager_impl.h
-// via cluster_manager: max_connections, max_pending_requests and
+// Envoy's default thresholds, for thresholds a cluster leaves unset
+// (CircuitBreakers.Thresholds in api/envoy/config/cluster/v3/
+// circuit_breaker.proto: max_connections, max_pending_requests and
 // max_requests 1024, max_retries 3).
 const envoyDefaultThreshold, envoyDefaultRetries = 1024, 3
 
