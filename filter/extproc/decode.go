@@ -135,6 +135,9 @@ type chunkSource struct {
 
 func (s *chunkSource) Read(p []byte) (int, error) {
 	for len(s.cur) == 0 {
+		if s.eof {
+			return 0, io.EOF // Close ended the input; nobody waits for hungry now
+		}
 		if s.started {
 			s.d.hungry <- struct{}{}
 		}
