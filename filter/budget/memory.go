@@ -2,6 +2,7 @@ package budget
 
 import (
 	"context"
+	"errors"
 	"sync"
 	"time"
 )
@@ -44,60 +45,65 @@ func NewMemory(now func() time.Time) *Memory {
 
 // Reserve implements Store.
 func (m *Memory) Reserve(_ context.Context, id string, charges []Charge, limits []Limit, ttl time.Duration) error {
-	now := m.now()
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	m.maybeSweep(now)
-	if _, ok := m.held[id]; ok {
-		return nil // the same reservation again: counted once
-	}
-	for i, c := range charges {
-		var cur Charge
-		if k := m.counter(c.Key, now); k != nil {
-			cur = *k
+	return m.locked(func(now time.Time) error {
+		if _, ok := m.held[id]; ok {
+			return nil // the same reservation again: counted once
 		}
-		if i < len(limits) && !fits(cur, c, limits[i]) {
-			return exceeded(c)
+		for i, c := range charges {
+			var cur Charge
+			if k := m.counter(c.Key, now); k != nil {
+				cur = *k
+			}
+			if i < len(limits) && !fits(cur, c, limits[i]) {
+				return exceeded(c)
+			}
 		}
-	}
-	for _, c := range charges {
-		k := m.counter(c.Key, now)
-		if k == nil {
-			k = &Charge{ResetAt: c.ResetAt, KeepUntil: keepUntil(c)}
-			m.counters[c.Key] = k
+		for _, c := range charges {
+			k := m.counter(c.Key, now)
+			if k == nil {
+				k = &Charge{ResetAt: c.ResetAt, KeepUntil: keepUntil(c)}
+				m.counters[c.Key] = k
+			}
+			addTo(k, c, 1)
 		}
-		addTo(k, c, 1)
-	}
-	if len(charges) > 0 {
-		m.held[id] = &record{charges: append([]Charge(nil), charges...), attempt: 1, deadline: now.Add(ttl)}
-	}
-	return nil
+		if len(charges) > 0 {
+			m.held[id] = &record{charges: append([]Charge(nil), charges...), attempt: 1, deadline: now.Add(ttl)}
+		}
+		return nil
+	})
 }
 
 // Settle implements Store.
 func (m *Memory) Settle(_ context.Context, id string, actual []Charge) error {
-	now := m.now()
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	m.maybeSweep(now)
-	r, ok := m.live(id, now)
-	if !ok {
-		return ErrUnknownReservation
-	}
-	delete(m.held, id)
-	m.apply(r.charges, now, -1)
-	m.apply(actual, now, 1)
-	return nil
+	return m.locked(func(now time.Time) error {
+		r, ok := m.live(id, now)
+		if !ok {
+			return ErrUnknownReservation
+		}
+		delete(m.held, id)
+		m.apply(r.charges, now, -1)
+		m.apply(actual, now, 1)
+		return nil
+	})
 }
 
 // Release implements Store.
 func (m *Memory) Release(_ context.Context, id string) error {
+	return m.locked(func(now time.Time) error {
+		if _, ok := m.live(id, now); ok {
+			m.release(id, now)
+		}
+		return nil
+	})
+}
+
+// locked runs f with the lock held, after any sweep that is due.
+func (m *Memory) locked(f func(now time.Time) error) error {
 	now := m.now()
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	m.maybeSweep(now)
-	m.release(id, now)
-	return nil
+	return f(now)
 }
 
 func (m *Memory) release(id string, now time.Time) {
@@ -115,26 +121,23 @@ func (m *Memory) Hold(_ context.Context, id string, attempt int, ttl time.Durati
 // Await implements Store.
 func (m *Memory) Await(_ context.Context, id string, attempt int, grace time.Duration) error {
 	err := m.mark(id, attempt, grace, true)
-	if err == ErrUnknownReservation {
+	if errors.Is(err, ErrUnknownReservation) {
 		return nil
 	}
 	return err
 }
 
 func (m *Memory) mark(id string, attempt int, d time.Duration, awaiting bool) error {
-	now := m.now()
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	m.maybeSweep(now)
-	r, ok := m.live(id, now)
-	if !ok {
-		return ErrUnknownReservation
-	}
-	if attempt < r.attempt {
-		return nil // a later attempt holds it
-	}
-	r.attempt, r.awaiting, r.deadline = attempt, awaiting, now.Add(d)
-	return nil
+	return m.locked(func(now time.Time) error {
+		r, ok := m.live(id, now)
+		if !ok {
+			return ErrUnknownReservation
+		}
+		if attempt >= r.attempt { // else a later attempt holds it
+			r.attempt, r.awaiting, r.deadline = attempt, awaiting, now.Add(d)
+		}
+		return nil
+	})
 }
 
 // apply adds sign×charges to the counters they were taken from, while those

@@ -5,9 +5,13 @@ import (
 	"errors"
 	"flag"
 	"runtime"
+	"slices"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
+
+	"google.golang.org/protobuf/types/known/structpb"
 
 	"github.com/llmproc/llmproc/filter/budget"
 	"github.com/llmproc/llmproc/filter/config"
@@ -183,5 +187,53 @@ func TestBudgetSoak(t *testing.T) {
 	estPico := int64((len(budgetBody)+3)/4*150_000 + 2*600_000)
 	if got, want := spent(t, s), int64(1000+n)*estPico; got != want {
 		t.Errorf("counted %d pico, want %d estimates", got, want)
+	}
+}
+
+// TestBudgetLongStreamRenewed: a stream that flows for longer than a
+// reservation's hold (bytes never idle_timeout apart) keeps its reservation
+// alive and is settled at its usage, not left at its worst case.
+func TestBudgetLongStreamRenewed(t *testing.T) {
+	now := time.Now()
+	s, rt, m := budgetServer(t, "1", &now)
+	const body = `{"model":"gpt-4o-mini","stream":true,"stream_options":{"include_usage":true},"max_tokens":100,"messages":[{"role":"user","content":"hi"}]}`
+	res := routeForBudget(t, s, rt, body)
+	u := &upstream{s: s, rt: rt}
+	req := reqHeaders(hdrs(false, ":method", "POST", ":path", "/v1/chat/completions",
+		HeaderReservation, res, "x-envoy-attempt-count", "1"), attrsPrimary)
+	if _, err := u.requestHeaders(req, req.GetRequestHeaders()); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := u.requestBody(reqBody(body).GetRequestBody()); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := u.responseHeaders(respHeaders(false, ":status", "200", "content-type", "text/event-stream").GetResponseHeaders()); err != nil {
+		t.Fatal(err)
+	}
+	events := strings.SplitAfter(readTestdata(t, "stream.sse"), "\n\n")
+	chunks := append([]string{events[0]}, slices.Repeat([]string{events[1]}, 12)...)
+	chunks = append(chunks, events[2:]...)
+	gap := rt.Source.Envoy.IdleTimeout.Duration - time.Second
+	if total := time.Duration(len(chunks)) * gap; total < 2*s.budgets.Engine.Lifetimes().Hold {
+		t.Fatalf("the stream lasts %v, not past the hold", total)
+	}
+	var md *structpb.Struct
+	for i, c := range chunks {
+		now = now.Add(gap)
+		resp, err := u.responseBody(respBody(c, i == len(chunks)-1).GetResponseBody())
+		if err != nil {
+			t.Fatal(err)
+		}
+		md = resp.GetDynamicMetadata()
+	}
+	if got := md.GetFields()["llmproc"].GetStructValue().GetFields()["budget"].GetStringValue(); got != "settled" {
+		t.Fatalf("budget %q, want settled", got)
+	}
+	// 176 uncached + 1024 cached input tokens and 34 output tokens.
+	if got, want := spent(t, s), int64(176*150_000+1024*75_000+34*600_000); got != want {
+		t.Fatalf("counted %d pico, want the usage's %d", got, want)
+	}
+	if held, _ := m.Len(); held != 0 {
+		t.Fatalf("%d reservations left", held)
 	}
 }
