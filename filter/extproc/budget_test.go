@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"flag"
+	"fmt"
 	"runtime"
 	"slices"
 	"strconv"
@@ -235,5 +236,34 @@ func TestBudgetLongStreamRenewed(t *testing.T) {
 	}
 	if held, _ := m.Len(); held != 0 {
 		t.Fatalf("%d reservations left", held)
+	}
+}
+
+// TestBudgetKeysUseTheRegistryModel: a model's budget counts requests for
+// its alias and for a routing-only name a rule sends to it; before, each
+// name got its own counter or skipped the budget.
+func TestBudgetKeysUseTheRegistryModel(t *testing.T) {
+	rt := compileTest(t, fmt.Sprintf(testConfig, 1<<16)+"  - {name: smart, match: {model: smart}, model: gpt-4o-mini}\n")
+	eng, err := budget.NewEngine(budget.Options{Store: budget.NewMemory(nil), Budgets: []config.Budget{
+		{Name: "m", Scope: "tenant_model", Window: "day", LimitTokens: 150, Models: []string{"mini"}},
+	}, ModelName: func(n string) string {
+		if m, ok := rt.Model(n); ok {
+			return m.Name
+		}
+		return n
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := New(Options{Config: fixedRuntime{rt}, Budgets: &Budgets{Engine: eng, DefaultMaxTokens: 100}})
+	for i, model := range []string{"mini", "smart", "gpt-4o-mini"} {
+		r := &router{s: s, rt: rt, ctx: context.Background()}
+		if _, err := r.requestHeaders(nil, hdrs(false, ":method", "POST", ":path", "/v1/chat/completions")); err != nil {
+			t.Fatal(err)
+		}
+		_, err := r.requestBody(reqBody(`{"model":"` + model + `","max_tokens":100,"messages":[{"role":"user","content":"hi"}]}`).GetRequestBody())
+		if got := err != nil && strings.Contains(err.Error(), "budget_exceeded"); got != (i > 0) {
+			t.Fatalf("request %d for %q: %v (budget exceeded: %v, want %v)", i, model, err, got, i > 0)
+		}
 	}
 }
