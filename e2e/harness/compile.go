@@ -721,6 +721,14 @@ func compileCluster(c *clusterv3.Cluster, path string) (*cluster, error) {
 			maxEjection: dur(od.GetMaxEjectionTime(), 300*time.Second),
 			maxPercent:  10,
 			enforceGw:   0,
+			enforceSR:   100,
+			interval:    dur(od.GetInterval(), 10*time.Second),
+		}
+		if v := od.GetEnforcingSuccessRate(); v != nil {
+			o.enforceSR = int(v.GetValue())
+		}
+		if v := od.GetEnforcingFailurePercentage(); v != nil {
+			o.enforceFP = int(v.GetValue())
 		}
 		if v := od.GetConsecutive_5Xx(); v != nil {
 			o.consec5xx = int(v.GetValue())

@@ -29,7 +29,8 @@ type cluster struct {
 	filters        []*procConfig
 	outlier        *outlierConfig
 	cb             *breakers
-	ready          bool // transports and ext_proc clients set (Envoy.install)
+	windowStart    time.Time // the outlier detection interval's start (cluster.mu)
+	ready          bool      // transports and ext_proc clients set (Envoy.install)
 
 	mu sync.Mutex
 	rr int
@@ -48,6 +49,7 @@ type host struct {
 	consec5xx, consecGw int
 	ejections           int
 	ejectedUntil        time.Time
+	window              outlierWindow
 }
 
 // outlierConfig is the simplified outlier detection: consecutive 5xx and
@@ -58,7 +60,9 @@ type host struct {
 type outlierConfig struct {
 	consec5xx, enforce5xx int
 	consecGw, enforceGw   int
+	enforceSR, enforceFP  int // enforcing_success_rate, enforcing_failure_percentage
 	maxPercent            int
+	interval              time.Duration
 	base, maxEjection     time.Duration
 }
 
@@ -151,6 +155,7 @@ func (c *cluster) record(h *host, code int, connFail bool, e *Envoy) {
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	c.tally(h, connFail || code >= 500, e)
 	if !connFail && code < 500 {
 		h.consec5xx, h.consecGw = 0, 0
 		return
@@ -161,35 +166,13 @@ func (c *cluster) record(h *host, code int, connFail bool, e *Envoy) {
 	} else {
 		h.consecGw = 0
 	}
-	enforce := func(pct int) bool { return pct >= 100 || (pct > 0 && rand.IntN(100) < pct) }
 	switch {
-	case h.consec5xx >= o.consec5xx && enforce(o.enforce5xx):
-	case h.consecGw >= o.consecGw && enforce(o.enforceGw):
+	case h.consec5xx >= o.consec5xx && enforced(o.enforce5xx):
+	case h.consecGw >= o.consecGw && enforced(o.enforceGw):
 	default:
 		return
 	}
-	now := time.Now()
-	if now.Before(h.ejectedUntil) {
-		return
-	}
-	active := 0
-	for _, x := range c.hosts {
-		if now.Before(x.ejectedUntil) {
-			active++
-		}
-	}
-	if float64(active+1)*100/float64(len(c.hosts)) > float64(o.maxPercent) {
-		e.count("cluster."+c.name+".outlier_detection.ejections_overflow", 1)
-		return
-	}
-	h.ejections++
-	d := o.base * time.Duration(h.ejections)
-	if d > max(o.maxEjection, o.base) {
-		d = max(o.maxEjection, o.base)
-	}
-	h.ejectedUntil = now.Add(d)
-	h.consec5xx, h.consecGw = 0, 0
-	e.count("cluster."+c.name+".outlier_detection.ejections_enforced_total", 1)
+	c.eject(h, time.Now(), "consecutive", e)
 }
 
 // matchRoute finds the first matching route of the matching virtual host.

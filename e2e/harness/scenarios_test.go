@@ -795,3 +795,38 @@ func TestBufferedStreamOpenUntilResponseEnds(t *testing.T) {
 	}
 	<-fp.recorded("router")[0].ended // closed once the request is over
 }
+
+// A BUFFERED body within Envoy's buffer limit goes to the processor as one
+// message, however it arrived: above the server's gRPC receive limit the
+// stream fails (RESOURCE_EXHAUSTED) and Envoy answers an empty 500 naming
+// the gRPC error (Filter::onGrpcError in source/extensions/filters/http/
+// ext_proc/ext_proc.cc); above the buffer limit the HCM answers 413
+// (request_payload_too_large, source/common/http/filter_manager.cc).
+func TestBodyAboveProcessorReceiveLimit(t *testing.T) {
+	fp := &fakeProc{handle: routeTo("a", true)}
+	u := newUpstream(t, "u", nil)
+	log := newSyncLog()
+	e := start(t, bsParams{Proc: startProc(t, fp), PoolA: []endpoint{{u.addr, 0, "a"}}, BufferLimit: 8 << 20, HCMExtra: flagsLog}, log)
+	for _, tt := range []struct {
+		size        int
+		want        int
+		wantDetails string
+	}{
+		{5 << 20, 500, "500 - ext_proc_error_gRPC_error_8{grpc:_received_message_larger_than_max_"},
+		{9 << 20, 413, "413 - request_payload_too_large"},
+	} {
+		req, _ := http.NewRequest("POST", "http://"+e.Addr()+"/", io.NopCloser(strings.NewReader(strings.Repeat("x", tt.size)))) // no length: chunked
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != tt.want || (tt.want == 500 && len(body) != 0) {
+			t.Errorf("%d bytes: got %d %q", tt.size, resp.StatusCode, body)
+		}
+		if got := log.wait(1); !strings.Contains(got, tt.wantDetails) {
+			t.Errorf("%d bytes: access log %q lacks %q", tt.size, got, tt.wantDetails)
+		}
+	}
+}
