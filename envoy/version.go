@@ -20,7 +20,9 @@ import (
 //     buffer the rendered pool routes raise above limits.max_request_bytes,
 //     and internal_address_config trusting no address by default.
 //
-// Istio 1.29.0 (February 2026) is the first release on Envoy 1.37.
+// Istio 1.29 is the Istio release on Envoy 1.37: Istio's supported-releases
+// table maps Istio 1.N onto Envoy 1.N+8, and Istio 1.29.0 (2026-02-16) is the
+// first release after Envoy 1.37.0 (2026-01-13).
 const (
 	MinVersion = "1.37"
 	MinIstio   = "1.29"
