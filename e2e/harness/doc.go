@@ -13,9 +13,21 @@
 //     dynamic metadata);
 //   - route matching (prefix/path/safe_regex, header matchers, direct
 //     responses), re-matched after an honoured clear_route_cache;
+//   - the HCM's request header policy (internal.go): hop-by-hop headers and
+//     the client's x-envoy-internal removed, Envoy's x-envoy-* control
+//     headers removed from external requests, x-forwarded-for and
+//     x-envoy-external-address with use_remote_address;
 //   - the router: cluster, route timeout and idle_timeout, retry_policy with
-//     back-off, rate-limited back-off from a SECONDS reset header,
-//     previous_priorities, priority spill-over and outlier ejection;
+//     back-off (rate-limited back-off from a SECONDS reset header jittered
+//     1×–1.5×), previous_priorities, priority spill-over, outlier ejection
+//     (consecutive 5xx and gateway failures, success rate, failure
+//     percentage) and the per-try timeout from the attempt's start;
+//   - circuit breakers (breakers.go): max_connections, max_pending_requests,
+//     max_requests, max_retries and retry_budget of the DEFAULT priority,
+//     Envoy's defaults without circuit_breakers; a refused retry passes the
+//     upstream's response on with flag UO, a refused stream is a 503 UO
+//     local reply, and an ext_proc cluster's max_requests bounds its gRPC
+//     streams (a refused one fails as UNAVAILABLE);
 //   - the cluster's upstream ext_proc filters, a new stream per attempt,
 //     with xds.upstream_host_metadata, xds.cluster_name and upstream.address
 //     attributes;
@@ -27,6 +39,14 @@
 //
 // Configuration it does not implement makes Start fail, so a test cannot
 // pass by accident against settings the harness ignores.
+//
+// Options.EnvoyVersion (default DefaultEnvoyVersion, 1.37) selects the
+// release whose version-dependent behaviour the harness follows: before
+// 1.37 an upstream ext_proc filter's local replies (immediate responses
+// and its own failures) are dropped and the attempt stalls until a
+// timeout, and a route's request_body_buffer_limit bounds only the
+// router; before 1.36 request_body_buffer_limit, and before 1.38
+// allow_content_length_header, is an unknown field (Start fails).
 //
 // # ADS
 //
@@ -61,24 +81,46 @@
 //
 // # Simplifications
 //
+// What remains simplified, and why llmproc's outcomes cannot depend on it:
+//
 //   - The downstream request body is read in full before the filters run
 //     (each read becomes one chunk), and the upstream request is sent once
-//     the filters are done with it. Trailers are never sent.
+//     the filters are done with it. Trailers are never sent. llmproc
+//     buffers request bodies (BUFFERED) in both roles, so Envoy too holds
+//     the request until the processor has answered for the whole body, and
+//     LLM APIs use no request trailers.
 //   - Each attempt starts from the downstream-processed request headers (a
 //     clone), so an upstream filter's mutations do not carry over to the
 //     next attempt.
-//   - Local replies (Envoy's and ext_proc immediate responses) go to the
-//     client without passing back through downstream ext_proc filters'
-//     response path. An upstream filter's immediate response is passed on as
-//     the upstream response (not retried, no local_reply_config mapping).
+//   - Local replies (Envoy's and ext_proc immediate responses, including an
+//     upstream filter's, which local_reply_config maps as Envoy does) go to
+//     the client without passing back through the downstream ext_proc
+//     filters' response path. llmproc's router role skips response
+//     processing (response_header_mode SKIP, body NONE), so Envoy sends it
+//     nothing for a local reply either.
 //   - Host choice: the first priority level with a healthy, non-ejected host
-//     (round-robin within it); no overprovisioning-factor split. With no
-//     healthy host anywhere, any host of the first level (panic mode).
-//   - Outlier detection: consecutive_5xx and consecutive_gateway_failure
-//     only (connect failures and resets count as both); ejected hosts return
-//     lazily once base_ejection_time × ejections has passed.
-//   - Rate-limited back-off: a reset header above max_interval is discarded
-//     (Envoy's documented behaviour), falling back to exponential back-off.
+//     (round-robin within it); no overprovisioning-factor split of traffic
+//     between a partly ejected level and the next, and a STRICT_DNS name is
+//     one host (Envoy makes one per resolved address). llmproc gives each
+//     pool member its own priority level, so the split can only move part
+//     of a member's traffic to the next member, which is the fallback
+//     llmproc already serves on every attempt. With no healthy host
+//     anywhere, any host of the first level (panic mode).
+//   - Outlier detection runs when outcomes arrive, not on the interval
+//     timer: success-rate and failure-percentage ejections are evaluated on
+//     the first outcome after each interval, and ejected hosts return once
+//     base_ejection_time × ejections has passed. This changes when a host
+//     is ejected or returns by less than an interval, not whether.
+//   - Circuit breakers: connections are counted as one per active HTTP/1
+//     request (Go's transport pools them itself), which is what Envoy's
+//     HTTP/1 pool holds too; HTTP/2 clusters multiplex, so only
+//     max_requests applies to them, as in Envoy.
+//   - An upstream filter sees the downstream :authority; auto_host_rewrite
+//     applies after the filters, overriding what they set (Envoy's
+//     onPoolReady for a new connection). With a reused connection Envoy
+//     rewrites first, so llmproc must not depend on either order.
+//   - The HCM trusts no client as internal without internal_address_config
+//     cidr_ranges, and takes an empty internal_address_config likewise.
 //   - BUFFERED_PARTIAL, FULL_DUPLEX_STREAMED, observability mode and
 //     send_body_without_waiting_for_header_response are rejected at Start.
 //   - ADS: exactly one listener (static or from LDS) is served, and an
