@@ -451,3 +451,25 @@ func TestOvershootThreeReplicasUnderFaults(t *testing.T) {
 		t.Errorf("counter %d, want exactly the served %d", got, served.Load())
 	}
 }
+
+// TestRedisDownNoRetries: with Redis down, calls fail at once and nothing is
+// retried in the background (no command left, so none can run late).
+func TestRedisDownNoRetries(t *testing.T) {
+	srv := redisserver.Start(t)
+	r := NewRedis(RedisOptions{Addr: srv.Addr(), KeyPrefix: "down:", Timeout: 50 * time.Millisecond})
+	defer r.Close()
+	srv.Kill()
+	ctx := context.Background()
+	if err := r.Reserve(ctx, newID(), []Charge{ch("a", 1, 0, 1)}, nil, time.Hour); err == nil {
+		t.Fatal("Reserve with Redis down succeeded")
+	}
+	if err := r.Settle(ctx, newID(), nil); err == nil || errors.Is(err, ErrUnknownReservation) {
+		t.Fatalf("Settle with Redis down = %v", err)
+	}
+	if err := r.Release(ctx, newID()); err == nil {
+		t.Fatal("Release with Redis down: no error")
+	}
+	if n := len(r.retries); n != 0 {
+		t.Fatalf("%d background retries for calls that never reached Redis", n)
+	}
+}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"math"
+	"net"
 	"strconv"
 	"sync"
 	"time"
@@ -379,10 +380,17 @@ func (r *Redis) retry(call func(context.Context) error) {
 
 // lost reports an error after which the call may have run in Redis or may
 // still run there (a timeout, a broken connection): anything but Redis's
-// own error reply or an unknown reservation.
+// own error reply, an unknown reservation, or a call that never left (no
+// connection could be made or taken from the pool).
 func lost(err error) bool {
 	var re redis.Error
-	return err != nil && !errors.As(err, &re) && !errors.Is(err, ErrUnknownReservation)
+	var op *net.OpError
+	switch {
+	case err == nil, errors.As(err, &re), errors.Is(err, ErrUnknownReservation),
+		errors.As(err, &op) && op.Op == "dial", errors.Is(err, redis.ErrPoolTimeout):
+		return false
+	}
+	return true
 }
 
 // amount is a non-negative amount as the scripts want it.
