@@ -835,7 +835,10 @@ func (s *procStream) buffered(ctx context.Context, dir direction, h *headerMap, 
 			}
 		}
 		if cl, ok := h.get("content-length"); ok && changed && headersSent && cl != fmt.Sprint(len(body)) {
-			emit(event{local: s.fail(500, "ext_proc_error_content_length_mismatch", true)})
+			// ProcessorState::validateContentLength's error, answered by
+			// handleErrorResponse with status_on_error whatever
+			// failure_mode_allow says (processor_state.cc, ext_proc.cc).
+			emit(event{local: s.fail(s.cfg.statusOnError, "mismatch_between_content_length_and_the_length_of_the_mutated_body", true)})
 			return
 		}
 	}

@@ -3,6 +3,7 @@ package harness
 import (
 	"bufio"
 	"errors"
+	"fmt"
 	"io"
 	"net/http"
 	"strings"
@@ -186,11 +187,24 @@ func TestContentLengthMismatch(t *testing.T) {
 		}
 		return []*extprocv3.ProcessingResponse{continueAll(req)}, nil
 	}}
-	a := newUpstream(t, "a", nil)
-	e := start(t, bsParams{Proc: startProc(t, fp), PoolA: []endpoint{{a.addr, 0, "a"}}}, nil)
-	resp, _ := mustDo(t, e, "POST", "/", `{}`, nil)
-	if resp.StatusCode != 500 {
-		t.Errorf("status %d, want 500", resp.StatusCode)
+	// Envoy: ProcessorState::validateContentLength (processor_state.cc),
+	// answered by Filter::handleErrorResponse with status_on_error, the
+	// error message as details, an empty body and no response flag.
+	for _, tt := range []struct {
+		extra string
+		want  int
+	}{{"", 500}, {"              status_on_error: {code: 503}\n              failure_mode_allow: true", 503}} {
+		a := newUpstream(t, "a", nil)
+		log := newSyncLog()
+		e := start(t, bsParams{Proc: startProc(t, fp), PoolA: []endpoint{{a.addr, 0, "a"}}, RouterExtra: tt.extra, HCMExtra: flagsLog}, log)
+		resp, body := mustDo(t, e, "POST", "/", `{}`, nil)
+		if resp.StatusCode != tt.want || body != "" {
+			t.Errorf("got %d %q, want an empty %d", resp.StatusCode, body, tt.want)
+		}
+		want := fmt.Sprintf("%d - mismatch_between_content_length_and_the_length_of_the_mutated_body\n", tt.want)
+		if got := log.wait(1); got != want {
+			t.Errorf("access log %q, want %q", got, want)
+		}
 	}
 }
 
