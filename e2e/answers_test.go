@@ -171,3 +171,25 @@ func TestAnswersLargeAnthropicJSON(t *testing.T) {
 		t.Errorf("output tokens %v, want %d", got, n/4)
 	}
 }
+
+// TestAnswersInBandError: a provider that sends an error event mid-stream
+// (fake.Fault.ErrorAfter). The client gets it in its API shape and the
+// attempt is not counted as a clean 2xx.
+func TestAnswersInBandError(t *testing.T) {
+	e := start(t)
+	e.primary.InjectFaults(fake.Fault{ErrorAfter: 2}, fake.Fault{ErrorAfter: 2})
+	r := rawPost(t, e.URL()+"/v1/chat/completions", chat("gpt-4o-mini", true, ""))
+	if r.status != 200 || !strings.Contains(string(r.body), `"type":"server_error"`) || strings.Contains(string(r.body), "[DONE]") {
+		t.Errorf("OpenAI client: %d\n%s", r.status, r.body)
+	}
+	r = rawPost(t, e.URL()+"/v1/messages", fmt.Sprintf(anthropicMsg, true), anthropicHeaders...)
+	if r.status != 200 || !strings.Contains(string(r.body), "event: error") || strings.Contains(string(r.body), "message_stop") {
+		t.Errorf("Anthropic client: %d\n%s", r.status, r.body)
+	}
+	m := e.metricsWhen(t, func(m map[string][]sample) bool {
+		return sum(m["llmproc_requests_total"], nil) == 2
+	})
+	if got := sum(m["llmproc_requests_total"], map[string]string{"status_class": "2xx"}); got != 0 {
+		t.Errorf("%v attempts with an in-band error counted as 2xx", got)
+	}
+}

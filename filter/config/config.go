@@ -56,7 +56,8 @@ type Limits struct {
 	MaxJSONDepth int `yaml:"max_json_depth"`
 	// MaxAnswerBufferBytes bounds what llmproc holds of one provider answer
 	// to read it (a JSON answer it translates or reads usage from, an SSE
-	// event not yet complete, decoded bytes of a compressed chunk); default
+	// event not yet complete, once per reader that keeps a copy; decoded
+	// bytes of a compressed chunk); default
 	// 32 MiB. An answer that needs more ends with an error in the client's
 	// API shape, or, when it already streams to the client, goes on unread.
 	MaxAnswerBufferBytes int64 `yaml:"max_answer_buffer_bytes"`

@@ -73,7 +73,9 @@ type answerState struct {
 	events    bool   // bounded by the event not yet complete (SSE), not the whole answer
 	unbound   bool   // a binary event stream: its translator holds one frame
 	clientSSE bool   // the client gets an SSE stream
-	held      int64  // bytes counted against the bounds
+	pending   int64  // bytes of the answer its readers keep (each its own copy)
+	copies    int64  // how many readers keep them
+	held      int64  // pending × copies, counted against the bounds
 	emitted   int    // bytes sent on to the client
 	handling  string // handling* or ""
 	failed    string // reason*: the answer is undelivered
@@ -88,7 +90,7 @@ type answerState struct {
 func (u *upstream) openAnswer(hs headers, ct string, set *[]*corev3.HeaderValueOption) []string {
 	ok := u.status >= 200 && u.status < 300
 	sse := strings.HasPrefix(ct, "text/event-stream")
-	u.ans = answerState{events: ok && sse, unbound: ok && u.stream && !sse, clientSSE: ok && u.stream}
+	u.ans = answerState{events: ok && sse, unbound: ok && u.stream && !sse, clientSSE: ok && u.stream, copies: u.copies()}
 	enc := hs["content-encoding"]
 	if enc == "" {
 		return nil
@@ -167,7 +169,9 @@ func (u *upstream) readAnswer(b *extprocv3.HttpBody) ([]byte, *extprocv3.Process
 		}
 		// The answer streams to the client already and only the usage
 		// tracker holds it: it goes on, unread.
-		u.tracker.Drop()
+		if u.tracker != nil {
+			u.tracker.Drop()
+		}
 		u.asm = nil
 		u.ans.handling = handlingUnread
 		u.release()
@@ -178,22 +182,24 @@ func (u *upstream) readAnswer(b *extprocv3.HttpBody) ([]byte, *extprocv3.Process
 }
 
 // hold counts what llmproc keeps of the answer once in is read: an SSE
-// stream's event not yet complete, or the whole of any other answer. It
-// returns the bound it would exceed, holding nothing more then.
+// stream's event not yet complete, or the whole of any other answer, once
+// for each reader that keeps its own copy. It returns the bound it would
+// exceed, holding nothing more then.
 func (u *upstream) hold(in []byte) string {
-	n := u.ans.held
+	p := u.ans.pending
 	switch {
 	case u.ans.unbound || u.ans.handling == handlingUnread:
 		return ""
 	case u.ans.events:
 		if i := lastEventEnd(in); i >= 0 {
-			n = int64(len(in) - i)
+			p = int64(len(in) - i)
 		} else {
-			n += int64(len(in))
+			p += int64(len(in))
 		}
 	default:
-		n += int64(len(in))
+		p += int64(len(in))
 	}
+	n := p * u.ans.copies
 	if n > u.rt.Source.Limits.MaxAnswerBufferBytes {
 		return reasonTooLarge
 	}
@@ -204,8 +210,22 @@ func (u *upstream) hold(in []byte) string {
 		return reasonBuffersFull
 	}
 	u.s.notePeak(total)
-	u.ans.held = n
+	u.ans.pending, u.ans.held = p, n
 	return ""
+}
+
+// copies is how many of the answer's readers keep what they have not
+// finished reading: the usage tracker, the usage stripper, the conversion
+// for an Anthropic client, a translator that rewrites the answer, the
+// cache assembler.
+func (u *upstream) copies() int64 {
+	n := int64(0)
+	for _, keeps := range []bool{u.tracker != nil, u.strip != nil, u.conv != nil, !translate.Passes(u.body), u.asm != nil} {
+		if keeps {
+			n++
+		}
+	}
+	return max(n, 1)
 }
 
 // lastEventEnd returns the index just past the last blank line in b, or -1.
@@ -225,7 +245,7 @@ func lastEventEnd(b []byte) int {
 func (u *upstream) release() {
 	if u.ans.held != 0 {
 		u.s.notePeak(u.s.buffered.Add(-u.ans.held))
-		u.ans.held = 0
+		u.ans.pending, u.ans.held = 0, 0
 	}
 }
 

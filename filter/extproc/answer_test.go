@@ -263,7 +263,8 @@ func TestAnswerJSONBounded(t *testing.T) {
 // cannot together hold more than limits.max_buffered_bytes.
 func TestAnswerGlobalBound(t *testing.T) {
 	h := newAnswerHarness(t, 0)
-	chunks := hugeJSON(60 << 10)
+	// 30 KiB, kept by the tracker and the conversion: 60 KiB each.
+	chunks := hugeJSON(30 << 10)
 	type stream struct {
 		s   extprocv3.ExternalProcessor_ProcessClient
 		out []byte
