@@ -3,6 +3,7 @@ package envoy
 import (
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 
 	bootstrapv3 "github.com/envoyproxy/go-control-plane/envoy/config/bootstrap/v3"
@@ -36,6 +37,9 @@ var (
 	// ErrCircuitBreaker: a cluster's thresholds are below what
 	// envoy.max_concurrent_requests needs.
 	ErrCircuitBreaker = errors.New("circuit breaker too small")
+	// ErrRetryHeaders: a pool route lets clients' x-envoy-* retry headers
+	// reach the router.
+	ErrRetryHeaders = errors.New("pool route keeps client retry headers")
 	// ErrMalformed: a part Check needs to read cannot be decoded.
 	ErrMalformed = errors.New("malformed bootstrap")
 )
@@ -46,7 +50,8 @@ var (
 // per_connection_buffer_limit_bytes exceeds limits.max_request_bytes and each
 // pool route's request_body_buffer_limit is at least that; each pool endpoint
 // carries filter_metadata llmproc.backend naming a configured backend;
-// upstream_codec is the last upstream HTTP filter; every pool has its route
+// upstream_codec is the last upstream HTTP filter; every pool route removes
+// the client retry headers (RetryControlHeaders); every pool has its route
 // and its cluster; the circuit breakers of pool clusters and ext_proc
 // clusters hold envoy.max_concurrent_requests (PoolCircuitBreakers,
 // LLMProcCircuitBreakers; an unset threshold counts as Envoy's default).
@@ -124,6 +129,11 @@ func (c *checker) route(where string, r *routev3.Route) string {
 	}
 	if lim := r.GetRequestBodyBufferLimit(); lim == nil || lim.GetValue() < uint64(c.max) {
 		c.fail(ErrBufferLimit, "%s: request_body_buffer_limit %d is below limits.max_request_bytes %d", where, lim.GetValue(), c.max)
+	}
+	for _, h := range RetryControlHeaders {
+		if !slices.Contains(r.GetRequestHeadersToRemove(), h) {
+			c.fail(ErrRetryHeaders, "%s: request_headers_to_remove lacks %s", where, h)
+		}
 	}
 	return cl
 }

@@ -346,6 +346,9 @@ func TestCheck(t *testing.T) {
 			sr := bs.GetStaticResources()
 			sr.Clusters = sr.Clusters[:len(sr.Clusters)-1]
 		}, ErrMissingPool},
+		{"pool route keeping x-envoy-max-retries", editHCM(func(h *hcmv3.HttpConnectionManager) {
+			firstRoute(h).RequestHeadersToRemove = firstRoute(h).RequestHeadersToRemove[1:]
+		}), ErrRetryHeaders},
 		{"pool cluster with Envoy's default circuit breakers (3 retries)", func(t *testing.T, bs *bootstrapv3.Bootstrap) {
 			find(t, bs, "pool/cheap").CircuitBreakers = nil
 		}, ErrCircuitBreaker},
