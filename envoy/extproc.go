@@ -1,21 +1,21 @@
 package envoy
 
 import (
-	"time"
-
 	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
 	extprocfilterv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/http/ext_proc/v3"
 	hcmv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/network/http_connection_manager/v3"
 	"google.golang.org/protobuf/types/known/durationpb"
 
 	"github.com/llmproc/llmproc/filter/config"
+	"github.com/llmproc/llmproc/filter/extproc"
 )
 
 // ExtProcFilterName is the HTTP filter name of both ext_proc filters.
 const ExtProcFilterName = "envoy.filters.http.ext_proc"
 
-// MaxMessageTimeout bounds override_message_timeout requests from llmproc.
-const MaxMessageTimeout = 60 * time.Second
+// MaxMessageTimeout bounds override_message_timeout requests from llmproc
+// (the upstream role asks for more time when it must fetch a credential).
+const MaxMessageTimeout = extproc.MaxMessageTimeout
 
 // RouterFilter is llmproc's router-role ext_proc filter, placed in the HCM
 // before the router: once per request, request headers and the BUFFERED body

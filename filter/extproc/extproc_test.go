@@ -72,6 +72,7 @@ func newHarnessOpts(t *testing.T, o Options) *harness {
 	m := metrics.New(reg)
 	o.Metrics = m
 	srv := New(o)
+	t.Cleanup(srv.Close)
 	lis := bufconn.Listen(1 << 20)
 	gs := grpc.NewServer()
 	extprocv3.RegisterExternalProcessorServer(gs, srv)

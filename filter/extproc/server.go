@@ -69,13 +69,15 @@ type Options struct {
 // Server implements envoy.service.ext_proc.v3.ExternalProcessor.
 type Server struct {
 	extprocv3.UnimplementedExternalProcessorServer
-	cfg     Runtimes
-	tr      *translate.Set
-	cache   *responseCache
-	budgets *Budgets
-	metrics *metrics.Metrics
-	log     *slog.Logger
-	now     func() time.Time
+	cfg Runtimes
+	tr  *translate.Set
+	// prepared is the runtime whose backends' credentials tr keeps fresh.
+	prepared atomic.Pointer[config.Runtime]
+	cache    *responseCache
+	budgets  *Budgets
+	metrics  *metrics.Metrics
+	log      *slog.Logger
+	now      func() time.Time
 
 	maxReply int
 	// buffered is what all answers hold right now (answer.go), bufferedPeak
@@ -91,9 +93,13 @@ func New(o Options) *Server {
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
 	}
-	s := &Server{cfg: o.Config, tr: translate.NewSet(), budgets: o.Budgets, metrics: o.Metrics, log: o.Logger, now: o.Now, maxReply: o.MaxReplyBytes}
+	s := &Server{cfg: o.Config, budgets: o.Budgets, metrics: o.Metrics, log: o.Logger, now: o.Now, maxReply: o.MaxReplyBytes}
+	s.tr = translate.NewSet(translate.SetOptions{OnCredentialRefresh: s.credentialRefreshed})
 	if o.Cache != nil {
 		s.cache = &responseCache{CacheTiers: *o.Cache, metrics: o.Metrics, log: o.Logger, now: o.Now}
+	}
+	if o.Config != nil {
+		s.prepare(o.Config.Load())
 	}
 	return s
 }
@@ -133,12 +139,13 @@ func (s *Server) Process(stream extprocv3.ExternalProcessor_ProcessServer) error
 	ctx := stream.Context()
 	role := roleOf(ctx)
 	rt := s.cfg.Load()
+	s.prepare(rt)
 	var p processor
 	switch role {
 	case RoleRouter:
 		p = &router{s: s, rt: rt, ctx: ctx}
 	case RoleUpstream:
-		p = &upstream{s: s, rt: rt}
+		p = &upstream{s: s, rt: rt, send: stream.Send}
 	default:
 		return status.Errorf(codes.InvalidArgument, "ext_proc stream without a valid %s metadata (got %q): set it in the filter's grpc_service.initial_metadata", RoleHeader, role)
 	}

@@ -44,8 +44,9 @@ var clientCredentialHeaders = []string{"authorization", "x-api-key", "api-key", 
 // back. It learns the backend from the endpoint metadata attribute and the
 // pool from the cluster name, so it needs nothing from the router's stream.
 type upstream struct {
-	s  *Server
-	rt *config.Runtime
+	s    *Server
+	rt   *config.Runtime
+	send func(*extprocv3.ProcessingResponse) error // the stream's, for a reply ahead of a phase's own
 
 	start   time.Time
 	sentAt  time.Time
@@ -158,6 +159,7 @@ func (u *upstream) requestBody(b *extprocv3.HttpBody) (_ *extprocv3.ProcessingRe
 	usageAsked := req.usageRequested()
 	u.dropUse = u.stream && !usageAsked && !converted
 	u.served = cmp.Or(u.member.Model, u.target, u.model)
+	u.awaitCredential()
 	up, err := u.tr.Request(&translate.Request{Body: body, Backend: u.member.Backend,
 		ClientModel: u.model, Model: u.served, Stream: u.stream, UsageRequested: usageAsked})
 	if err != nil {

@@ -74,6 +74,7 @@ type Metrics struct {
 	answerHandling  *prometheus.CounterVec
 	answerBuffered  prometheus.Gauge
 	reloads         *prometheus.CounterVec
+	credRefreshes   *prometheus.CounterVec
 	lastReload      prometheus.Gauge
 	streams         *prometheus.GaugeVec
 	budgetRequests  *prometheus.CounterVec
@@ -169,6 +170,10 @@ func New(reg prometheus.Registerer) *Metrics {
 			Name: "llmproc_config_reloads_total",
 			Help: "Config reloads by result (ok, error).",
 		}, []string{"result"}),
+		credRefreshes: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "llmproc_credential_refreshes_total",
+			Help: "Background fetches of expiring backend credentials (AWS default chain, Vertex service-account tokens) by backend and result (ok, error).",
+		}, []string{"backend", "result"}),
 		lastReload: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "llmproc_config_last_reload_success_timestamp_seconds",
 			Help: "Unix time of the last successful config load.",
@@ -219,7 +224,7 @@ func New(reg prometheus.Registerer) *Metrics {
 	}
 	reg.MustRegister(m.tokenUsage, m.requestDuration, m.ttft, m.tokens, m.tokensEstimated, m.cost,
 		m.requests, m.usageUnknown, m.phase, m.routeDecisions, m.routerRejects, m.poolExhausted, m.answerHandling, m.answerBuffered,
-		m.reloads, m.lastReload, m.streams,
+		m.reloads, m.lastReload, m.streams, m.credRefreshes,
 		m.cacheRequests, m.cacheStores, m.cacheSkips, m.cacheErrors, m.cacheSaved, m.cacheStats,
 		m.budgetRequests, m.budgetFigures)
 	reg.MustRegister(m.xds.collectors()...)
@@ -379,6 +384,16 @@ func (m *Metrics) ConfigReload(ok bool) {
 	}
 	m.reloads.WithLabelValues("ok").Inc()
 	m.lastReload.Set(float64(m.now().UnixNano()) / 1e9)
+}
+
+// CredentialRefresh counts a background fetch of a backend's expiring
+// credential.
+func (m *Metrics) CredentialRefresh(backend string, ok bool) {
+	result := "ok"
+	if !ok {
+		result = "error"
+	}
+	m.credRefreshes.WithLabelValues(backend, result).Inc()
 }
 
 // Streams counts an open ext_proc stream of role and returns the function

@@ -109,6 +109,8 @@ func TestGolden(t *testing.T) {
 	m.XDSRejected("cluster")
 	m.XDSStream()()
 	m.XDSStream()
+	m.CredentialRefresh("vertex-eu", true)
+	m.CredentialRefresh("vertex-eu", false)
 
 	const golden = "testdata/golden.prom"
 	if *update {

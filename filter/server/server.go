@@ -115,8 +115,10 @@ func Run(ctx context.Context, o Options) error {
 			return out
 		})
 	}
-	extprocv3.RegisterExternalProcessorServer(gs, extproc.New(extproc.Options{Config: store, Metrics: m, Logger: log, Cache: tiers, Budgets: budgets,
-		MaxReplyBytes: extproc.MaxMessageBytes(cfg.Limits) - grpcMsgLimit}))
+	ep := extproc.New(extproc.Options{Config: store, Metrics: m, Logger: log, Cache: tiers, Budgets: budgets,
+		MaxReplyBytes: extproc.MaxMessageBytes(cfg.Limits) - grpcMsgLimit})
+	defer ep.Close()
+	extprocv3.RegisterExternalProcessorServer(gs, ep)
 	hs := health.NewServer()
 	healthpb.RegisterHealthServer(gs, hs)
 	hs.SetServingStatus("", healthpb.HealthCheckResponse_SERVING)

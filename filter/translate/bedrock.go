@@ -25,6 +25,7 @@ import (
 
 	"github.com/llmproc/llmproc/filter/apierr"
 	"github.com/llmproc/llmproc/filter/config"
+	"github.com/llmproc/llmproc/filter/creds"
 	"github.com/llmproc/llmproc/filter/usage"
 )
 
@@ -42,8 +43,9 @@ type bedrock struct {
 // credential chain per backend, and the signer's derived signing keys (one
 // HMAC chain per key, day and region, instead of one per request). A Set
 // keeps one for the server's lifetime.
-func newBedrock() bedrock {
-	return bedrock{now: time.Now, newID: bedrockID, chain: &awsChain{load: loadDefaultChain}, signer: v4.NewSigner()}
+func newBedrock(o creds.Options) bedrock {
+	return bedrock{now: time.Now, newID: bedrockID, signer: v4.NewSigner(),
+		chain: &awsChain{load: loadDefaultChain, creds: creds.New[aws.Credentials](o)}}
 }
 
 const (
@@ -132,25 +134,54 @@ func (b bedrock) credentials(be *config.RBackend) (aws.Credentials, error) {
 		}
 		return cr, nil
 	}
-	p, err := b.chain.provider(be.Name, be.Bedrock.Region)
-	if err != nil {
-		return aws.Credentials{}, apierr.Internal(fmt.Errorf("bedrock backend %q: AWS default credentials: %w", be.Name, err))
+	key := be.Name + "\x00" + be.Bedrock.Region
+	if cr, ok := b.chain.creds.Get(key); ok {
+		return cr, nil
 	}
+	b.chain.keep(be.Name, be.Bedrock.Region)
 	ctx, cancel := context.WithTimeout(context.Background(), awsCredentialTimeout)
 	defer cancel()
-	cr, err := p.Retrieve(ctx)
+	cr, err := b.chain.creds.Wait(ctx, key)
 	if err != nil {
 		return aws.Credentials{}, apierr.Internal(fmt.Errorf("bedrock backend %q: AWS default credentials: %w", be.Name, err))
 	}
 	return cr, nil
 }
 
+// defaultChain reports whether a Bedrock backend signs with the AWS default
+// chain's credentials rather than its own.
+func defaultChain(be *config.RBackend) bool { return strings.TrimSpace(be.Credential) == "" }
+
 // awsChain holds one credentials provider per backend and region, loaded
-// once from the AWS default chain and wrapped in a CredentialsCache.
+// once from the AWS default chain, and its credentials, fetched in the
+// background (creds) at start (Set.Prepare) and ahead of each expiry.
 type awsChain struct {
-	load func(ctx context.Context, region string) (aws.CredentialsProvider, error)
-	mu   sync.Mutex
-	m    map[string]aws.CredentialsProvider
+	load  func(ctx context.Context, region string) (aws.CredentialsProvider, error)
+	creds *creds.Cache[aws.Credentials] // by backend and region
+	mu    sync.Mutex
+	m     map[string]aws.CredentialsProvider
+}
+
+// keep starts keeping a backend's credentials fresh.
+func (c *awsChain) keep(backend, region string) {
+	key := backend + "\x00" + region
+	if c.creds.Has(key) {
+		return
+	}
+	c.creds.Ensure(key, func(ctx context.Context) (aws.Credentials, time.Time, error) {
+		p, err := c.provider(backend, region)
+		if err != nil {
+			return aws.Credentials{}, time.Time{}, err
+		}
+		if cc, ok := p.(*aws.CredentialsCache); ok {
+			cc.Invalidate() // creds is the cache; the SDK's would hand back what it holds
+		}
+		cr, err := p.Retrieve(ctx)
+		if err != nil || !cr.CanExpire {
+			return cr, time.Time{}, err
+		}
+		return cr, cr.Expires, nil
+	})
 }
 
 func (c *awsChain) provider(backend, region string) (aws.CredentialsProvider, error) {
@@ -168,9 +199,6 @@ func (c *awsChain) provider(backend, region string) (aws.CredentialsProvider, er
 	}
 	if p == nil {
 		return nil, fmt.Errorf("no credentials provider found")
-	}
-	if _, ok := p.(*aws.CredentialsCache); !ok {
-		p = aws.NewCredentialsCache(p)
 	}
 	if c.m == nil {
 		c.m = map[string]aws.CredentialsProvider{}

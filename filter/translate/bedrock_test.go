@@ -22,6 +22,7 @@ import (
 
 	"github.com/llmproc/llmproc/filter/apierr"
 	"github.com/llmproc/llmproc/filter/config"
+	"github.com/llmproc/llmproc/filter/creds"
 	"github.com/llmproc/llmproc/filter/usage"
 )
 
@@ -34,7 +35,7 @@ func testBedrock() bedrock {
 		newID: func() string { return "chatcmpl-test" },
 		chain: &awsChain{load: func(context.Context, string) (aws.CredentialsProvider, error) {
 			return nil, errors.New("no default chain in tests")
-		}},
+		}, creds: creds.New[aws.Credentials](creds.Options{})},
 		signer: v4.NewSigner(),
 	}
 }
@@ -247,12 +248,13 @@ func TestBedrockCredentials(t *testing.T) {
 	t.Run("default chain loaded once per backend", func(t *testing.T) {
 		loads := 0
 		b := testBedrock()
-		b.chain = &awsChain{load: func(_ context.Context, region string) (aws.CredentialsProvider, error) {
-			loads++
+		b.chain = &awsChain{creds: creds.New[aws.Credentials](creds.Options{}), load: func(_ context.Context, region string) (aws.CredentialsProvider, error) {
+			loads++ // in the refresh goroutine, before the request's Wait returns
 			return aws.CredentialsProviderFunc(func(context.Context) (aws.Credentials, error) {
-				return aws.Credentials{AccessKeyID: "AKIDCHAIN", SecretAccessKey: "s", CanExpire: true, Expires: bedrockAt.Add(time.Hour)}, nil
+				return aws.Credentials{AccessKeyID: "AKIDCHAIN", SecretAccessKey: "s", CanExpire: true, Expires: time.Now().Add(time.Hour)}, nil
 			}), nil
 		}}
+		t.Cleanup(b.chain.creds.Close)
 		be := testBedrockBackend()
 		be.Credential = ""
 		for range 3 {
@@ -282,7 +284,8 @@ func TestBedrockCredentials(t *testing.T) {
 		t.Setenv("AWS_SESSION_TOKEN", "tok")
 		t.Setenv("AWS_EC2_METADATA_DISABLED", "true")
 		b := testBedrock()
-		b.chain = &awsChain{load: loadDefaultChain}
+		b.chain = &awsChain{load: loadDefaultChain, creds: creds.New[aws.Credentials](creds.Options{})}
+		t.Cleanup(b.chain.creds.Close)
 		be := testBedrockBackend()
 		be.Credential = ""
 		up, err := b.Request(&Request{Body: []byte(`{"messages":[]}`), Backend: be, Model: "m"})

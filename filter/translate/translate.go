@@ -12,11 +12,12 @@ import (
 	"fmt"
 	"net/http"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/llmproc/llmproc/filter/apierr"
-
 	"github.com/llmproc/llmproc/filter/config"
+	"github.com/llmproc/llmproc/filter/creds"
 )
 
 // Request is what the upstream role knows when it prepares one attempt.
@@ -82,9 +83,69 @@ type Set struct {
 	vertex  vertex
 }
 
-// NewSet returns translators with fresh caches.
-func NewSet() *Set {
-	return &Set{bedrock: newBedrock(), vertex: vertex{tokens: &tokenCache{}, now: time.Now}}
+// SetOptions configures a Set.
+type SetOptions struct {
+	// OnCredentialRefresh, when set, is called after every background fetch
+	// of a backend's expiring credential (AWS default chain, Vertex
+	// service-account token), with its error (nil when it succeeded).
+	OnCredentialRefresh func(backend string, err error)
+	// Credentials configures those fetches (defaults when zero; tests set
+	// the clock). Its OnRefresh is replaced by OnCredentialRefresh.
+	Credentials creds.Options
+}
+
+// NewSet returns translators with fresh caches. Close stops their
+// background credential refreshes.
+func NewSet(o SetOptions) *Set {
+	co := o.Credentials
+	co.OnRefresh = nil
+	if f := o.OnCredentialRefresh; f != nil {
+		co.OnRefresh = func(key string, err error) {
+			backend, _, _ := strings.Cut(key, "\x00")
+			f(backend, err)
+		}
+	}
+	return &Set{bedrock: newBedrock(co), vertex: vertex{tokens: &tokenCache{cache: creds.New[string](co)}, now: time.Now}}
+}
+
+// Prepare starts fetching, in the background, the expiring credentials the
+// backends sign with, so that requests find them ready; it stops refreshing
+// those of backends no longer configured (or whose key changed).
+func (s *Set) Prepare(backends map[string]*config.RBackend) {
+	aws, google := map[string]bool{}, map[string]bool{}
+	for _, b := range backends {
+		switch cred := strings.TrimSpace(b.Credential); {
+		case b.Schema == "bedrock" && defaultChain(b):
+			aws[b.Name+"\x00"+b.Bedrock.Region] = true
+			s.bedrock.chain.keep(b.Name, b.Bedrock.Region)
+		case b.Schema == "vertex" && serviceAccount(cred):
+			key := vertexKey(b.Name, cred)
+			google[key] = true
+			_ = s.vertex.tokens.keep(b.Name, key, cred) // an unusable key is refused on each request
+		}
+	}
+	s.bedrock.chain.creds.Retain(func(k string) bool { return aws[k] })
+	s.vertex.tokens.cache.Retain(func(k string) bool { return google[k] })
+}
+
+// CredentialReady reports whether a request to b can be signed without
+// waiting for a credential fetch.
+func (s *Set) CredentialReady(b *config.RBackend) bool {
+	switch cred := strings.TrimSpace(b.Credential); {
+	case b.Schema == "bedrock" && defaultChain(b):
+		_, ok := s.bedrock.chain.creds.Get(b.Name + "\x00" + b.Bedrock.Region)
+		return ok
+	case b.Schema == "vertex" && serviceAccount(cred):
+		_, ok := s.vertex.tokens.cache.Get(vertexKey(b.Name, cred))
+		return ok
+	}
+	return true
+}
+
+// Close stops the background credential refreshes.
+func (s *Set) Close() {
+	s.bedrock.chain.creds.Close()
+	s.vertex.tokens.cache.Close()
 }
 
 // For returns the translator for a backend schema.
@@ -110,7 +171,7 @@ func (s *Set) For(schema string) (Translator, error) {
 
 // For returns a translator for a schema with caches of its own (tests,
 // config checks); servers use a Set.
-func For(schema string) (Translator, error) { return NewSet().For(schema) }
+func For(schema string) (Translator, error) { return NewSet(SetOptions{}).For(schema) }
 
 // CheckBackends reports every backend whose schema has no translator yet,
 // each with its field path, so a config is refused up front rather than

@@ -3,10 +3,10 @@ package translate
 import (
 	"context"
 	"crypto/sha256"
+	"encoding/hex"
 	"net/http"
 	"net/url"
 	"strings"
-	"sync"
 	"time"
 
 	"golang.org/x/oauth2"
@@ -14,13 +14,14 @@ import (
 
 	"github.com/llmproc/llmproc/filter/apierr"
 	"github.com/llmproc/llmproc/filter/config"
+	"github.com/llmproc/llmproc/filter/creds"
 )
 
 // vertex speaks Gemini on Vertex AI: the same bodies as gemini, a path with
 // the project and region, and a bearer token made from a service-account
 // key or given as is.
 type vertex struct {
-	tokens *tokenCache // token sources per backend; a Set keeps it for the server's lifetime
+	tokens *tokenCache // tokens per backend; a Set keeps it for the server's lifetime
 	now    func() time.Time
 }
 
@@ -53,65 +54,73 @@ func (v vertex) Response(r *Response) Answer { return geminiAnswer(r, v.now) }
 const vertexScope = "https://www.googleapis.com/auth/cloud-platform"
 
 // tokenCache hands out Vertex access tokens. A backend whose credential is
-// a service-account key (JSON) gets a token source per backend name and key,
-// which fetches a token from the key's token_uri and refreshes it shortly
-// before it expires; any other credential is an access token used as is.
-// The zero value is ready to use and safe for concurrent use.
+// a service-account key (JSON) has its token fetched from the key's
+// token_uri in the background (creds), at start (Set.Prepare) and ahead of
+// each expiry; any other credential is an access token used as is.
 type tokenCache struct {
-	mu sync.Mutex
-	m  map[string]*tokenEntry // by backend name
-	// client, when set, fetches tokens (tests point it at a fake endpoint's
-	// TLS); nil means a client with a 10 s timeout.
+	cache *creds.Cache[string]
+	// client fetches tokens (tests point it at a fake endpoint's TLS); nil
+	// means a client with a 10 s timeout.
 	client *http.Client
 }
 
-type tokenEntry struct {
-	key [32]byte // sha256 of the credential
-	src oauth2.TokenSource
+// vertexKey names a backend's token in the cache: the backend and its key,
+// so a rotated key is a new entry.
+func vertexKey(name, cred string) string {
+	sum := sha256.Sum256([]byte(cred))
+	return name + "\x00" + hex.EncodeToString(sum[:])
 }
+
+// serviceAccount reports whether a Vertex credential is a service-account
+// key rather than an access token.
+func serviceAccount(cred string) bool { return strings.HasPrefix(cred, "{") }
 
 // Token returns the bearer token for b ("" when b has no credential).
 func (c *tokenCache) Token(b *config.RBackend) (string, error) {
 	cred := strings.TrimSpace(b.Credential)
-	if !strings.HasPrefix(cred, "{") {
+	if !serviceAccount(cred) {
 		return cred, nil
 	}
-	src, err := c.source(b.Name, cred)
-	if err != nil {
+	key := vertexKey(b.Name, cred)
+	if t, ok := c.cache.Get(key); ok {
+		return t, nil
+	}
+	if err := c.keep(b.Name, key, cred); err != nil {
 		return "", err
 	}
-	t, err := src.Token()
+	ctx, cancel := context.WithTimeout(context.Background(), creds.DefaultTimeout)
+	defer cancel()
+	t, err := c.cache.Wait(ctx, key)
 	if err != nil {
 		return "", apierr.New(http.StatusBadGateway, apierr.TypeUpstream, "backend_auth_failed",
 			"Could not get an access token for backend %q: %v", b.Name, err)
 	}
-	return t.AccessToken, nil
+	return t, nil
 }
 
-func (c *tokenCache) source(name, cred string) (oauth2.TokenSource, error) {
-	key := sha256.Sum256([]byte(cred))
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if e, ok := c.m[name]; ok && e.key == key {
-		return e.src, nil
+// keep starts keeping the backend's token fresh, dropping the token of its
+// previous key.
+func (c *tokenCache) keep(name, key, cred string) error {
+	if c.cache.Has(key) {
+		return nil
+	}
+	conf, err := google.JWTConfigFromJSON([]byte(cred), vertexScope)
+	if err != nil {
+		return apierr.New(http.StatusInternalServerError, apierr.TypeServer, "backend_credential_invalid",
+			"The credential of backend %q is not a usable service-account key: %v", name, err)
 	}
 	client := c.client
 	if client == nil {
-		client = &http.Client{Timeout: 10 * time.Second}
+		client = &http.Client{Timeout: creds.DefaultTimeout}
 	}
-	// The context lives as long as the token source: it carries the HTTP
-	// client for every refresh.
-	ctx := context.WithValue(context.Background(), oauth2.HTTPClient, client)
-	creds, err := google.CredentialsFromJSONWithType(ctx, []byte(cred), google.ServiceAccount, vertexScope)
-	if err != nil {
-		return nil, apierr.New(http.StatusInternalServerError, apierr.TypeServer, "backend_credential_invalid",
-			"The credential of backend %q is not a usable service-account key: %v", name, err)
-	}
-	if c.m == nil {
-		c.m = map[string]*tokenEntry{}
-	}
-	// One entry per backend: a rotated key replaces the old one.
-	e := &tokenEntry{key: key, src: oauth2.ReuseTokenSource(nil, creds.TokenSource)}
-	c.m[name] = e
-	return e.src, nil
+	c.cache.Retain(func(k string) bool { return !strings.HasPrefix(k, name+"\x00") })
+	c.cache.Ensure(key, func(ctx context.Context) (string, time.Time, error) {
+		// A new source each time: jwt's own would hand back its cached token.
+		t, err := conf.TokenSource(context.WithValue(ctx, oauth2.HTTPClient, client)).Token()
+		if err != nil {
+			return "", time.Time{}, err
+		}
+		return t.AccessToken, t.Expiry, nil
+	})
+	return nil
 }
