@@ -193,3 +193,80 @@ func TestAnswersInBandError(t *testing.T) {
 		t.Errorf("%v attempts with an in-band error counted as 2xx", got)
 	}
 }
+
+// TestAnswersGlobalBound: four answers at once, each within its own bound,
+// hold no more than limits.max_buffered_bytes together (before, four 50 MB
+// answers took RSS from 87 to 573 MB). Each answer is 1 MiB of text, kept
+// twice (by the usage tracker and the conversion for an Anthropic client),
+// and stops after 900 KiB until all four have that much in, so which fit is
+// certain: two (2 × 2 × 900 KiB) fit 4.5 MiB, a third would not; the others
+// get the error in their API shape and are recorded undelivered.
+func TestAnswersGlobalBound(t *testing.T) {
+	e := startAnswers(t, "max_answer_buffer_bytes: 2621440, max_buffered_bytes: 4718592, ")
+	const size, first = 1 << 20, 900 << 10
+	release := make(chan struct{})
+	huge := fake.HugeJSON(size)
+	body := func(w io.Writer) error { // HugeJSON, paused after first bytes
+		pw := &pauseWriter{w: w, after: first, release: release}
+		return huge.Body(pw)
+	}
+	for range 4 {
+		e.primary.InjectFaults(fake.Fault{ContentType: "application/json", Body: body})
+	}
+	results := make(chan result, 4)
+	for range 4 {
+		go func() { results <- rawPost(t, e.URL()+"/v1/messages", fmt.Sprintf(anthropicMsg, false), anthropicHeaders...) }()
+	}
+	m := e.metricsWhen(t, func(m map[string][]sample) bool {
+		return sum(m["llmproc_answer_handling_total"], map[string]string{"handling": "undelivered_buffers_full"}) == 2
+	})
+	if held := sum(m["llmproc_answer_buffered_bytes"], nil); held > 4718592 || held == 0 {
+		t.Errorf("%v bytes held with two answers paused, want some, at most 4718592", held)
+	}
+	close(release)
+	delivered := 0
+	for range 4 {
+		r := <-results
+		switch {
+		case len(gjson.GetBytes(r.body, "content.0.text").String()) == size:
+			delivered++
+		case !strings.Contains(string(r.body), "max_buffered_bytes"):
+			t.Errorf("neither delivered nor refused: %d %.300s", r.status, r.body)
+		}
+	}
+	if delivered != 2 {
+		t.Errorf("%d answers delivered, want 2", delivered)
+	}
+	m = e.metricsWhen(t, func(m map[string][]sample) bool { return sum(m["llmproc_answer_buffered_bytes"], nil) == 0 })
+	if held := sum(m["llmproc_answer_buffered_bytes"], nil); held != 0 {
+		t.Errorf("%v bytes still held", held)
+	}
+}
+
+// pauseWriter passes writes on, and once after bytes have gone waits for
+// release.
+type pauseWriter struct {
+	w       io.Writer
+	after   int
+	n       int
+	release <-chan struct{}
+}
+
+func (p *pauseWriter) Write(b []byte) (int, error) {
+	n, err := p.w.Write(b)
+	before := p.n
+	p.n += n
+	if before < p.after && p.n >= p.after {
+		if f, ok := p.w.(http.Flusher); ok {
+			f.Flush()
+		}
+		<-p.release
+	}
+	return n, err
+}
+
+func (p *pauseWriter) Flush() {
+	if f, ok := p.w.(http.Flusher); ok {
+		f.Flush()
+	}
+}
