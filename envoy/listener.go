@@ -143,7 +143,24 @@ func localReplyConfig(rt *config.Runtime) *hcmv3.LocalReplyConfig {
 	mappers := poolMappers(flagFilter([]string{"UO"}), overflow)
 	mappers = append(mappers, poolMappers(flagFilter(ExhaustedFlags), exhausted)...)
 	mappers = append(mappers, detailMappers(rt)...)
-	return &hcmv3.LocalReplyConfig{Mappers: append(mappers, jsonMapper(flagFilter(LocalReplyFlags), generic))}
+	mappers = append(mappers, jsonMapper(flagFilter(LocalReplyFlags), generic))
+	return &hcmv3.LocalReplyConfig{Mappers: append(mappers, envoyErrorMappers()...)}
+}
+
+// envoyErrorMappers are the last resort for Envoy's own 5xx replies that
+// carry no response flag and no details a mapper above knows: mostly
+// ext_proc replies Envoy refused (Filter::handleErrorResponse in
+// source/extensions/filters/http/ext_proc/ext_proc.cc, details the error
+// message, such as mismatch_between_content_length_and_the_length_of_the_mutated_body,
+// and an empty body). llmproc's own immediate responses (details llmproc_*)
+// are left alone.
+func envoyErrorMappers() []*hcmv3.ResponseMapper {
+	const cond = "response.code >= 500 && !response.code_details.startsWith('llmproc_')"
+	const msg = "The gateway failed the request itself (status %RESPONSE_CODE%, details: %RESPONSE_CODE_DETAILS%)"
+	return []*hcmv3.ResponseMapper{
+		jsonMapper(celFilter(cond+" && request.path.startsWith('/v1/messages')"), anthropicError("api_error", msg)),
+		jsonMapper(celFilter(cond), openAIError(msg, "server_error", "%RESPONSE_CODE_DETAILS%")),
+	}
 }
 
 // CELFilterName is the access-log extension filter that evaluates a CEL

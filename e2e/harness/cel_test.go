@@ -83,3 +83,38 @@ func TestRenderedExtProcTimeoutReply(t *testing.T) {
 		t.Errorf("messages: %d %s", resp.StatusCode, body)
 	}
 }
+
+// TestRenderedRefusedReplyIsJSON: an ext_proc reply Envoy refuses (here a
+// body mutation that leaves content-length wrong: validateContentLength in
+// processor_state.cc, answered by handleErrorResponse with status_on_error,
+// the message as details, an empty body and no flag) reaches the client as
+// JSON through the rendered last-resort mapper, not as an empty 500.
+func TestRenderedRefusedReplyIsJSON(t *testing.T) {
+	data, err := os.ReadFile("../../envoy/quickstart.yaml")
+	if err != nil {
+		t.Skipf("rendered quickstart not available: %v", err)
+	}
+	fp := &fakeProc{handle: func(role string, req *extprocv3.ProcessingRequest) ([]*extprocv3.ProcessingResponse, error) {
+		if req.GetRequestBody() != nil {
+			return []*extprocv3.ProcessingResponse{reqBodyReply(&extprocv3.CommonResponse{
+				BodyMutation: &extprocv3.BodyMutation{Mutation: &extprocv3.BodyMutation_Body{Body: []byte("a longer body")}},
+			})}, nil
+		}
+		return []*extprocv3.ProcessingResponse{continueAll(req)}, nil
+	}}
+	_, port, _ := strings.Cut(startProc(t, fp), ":")
+	bs, err := LoadBootstrapYAML([]byte(strings.ReplaceAll(string(data), "port_value: 50051", "port_value: "+port)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	e, err := Start(t.Context(), bs, Options{ListenAddr: "127.0.0.1:0"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer e.Close() //nolint:errcheck
+	resp, body := mustDo(t, e, "POST", "/v1/chat/completions", `{}`, map[string]string{"content-type": "application/json"})
+	if resp.StatusCode != 500 || gjson.Get(body, "error.code").String() != "mismatch_between_content_length_and_the_length_of_the_mutated_body" ||
+		gjson.Get(body, "error.type").String() != "server_error" {
+		t.Errorf("got %d %s", resp.StatusCode, body)
+	}
+}
