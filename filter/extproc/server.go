@@ -236,6 +236,9 @@ func (s *Server) immediate(role, schema string, err error) *extprocv3.Processing
 			Status:  &typev3.HttpStatus{Code: typev3.StatusCode(e.Status)},
 			Headers: &extprocv3.HeaderMutation{SetHeaders: hdrs},
 			Body:    body,
+			// Every immediate response's details start with llmproc_: the
+			// rendered local_reply_config leaves those alone and rewrites
+			// Envoy's own unflagged 5xx (envoy/listener.go).
 			Details: "llmproc_" + codeOr(e.Code, "error"),
 		},
 	}}
