@@ -258,10 +258,14 @@ func (u *upstream) closeAnswer() {
 }
 
 // fail ends the answer undelivered: the client gets an error in its API
-// shape in place of the rest, nothing more is read or held.
+// shape in place of the rest, nothing more is read or held. What the usage
+// tracker read so far is kept (finished now, so its buffers go): usage the
+// provider reported, e.g. in a whole answer whose rewritten form did not
+// fit a reply, is what it bills.
 func (u *upstream) fail(reason, detail string, eos bool) *extprocv3.ProcessingResponse {
 	u.ans.failed = reason
 	u.closeAnswer()
+	u.result()
 	u.tracker, u.asm, u.strip, u.conv = nil, nil, nil, nil
 	u.handled("undelivered_" + reason)
 	u.s.log.Warn("answer undelivered", "reason", reason, "backend", u.member.Backend.Name, "err", detail)

@@ -308,7 +308,8 @@ func TestAnswerGlobalBound(t *testing.T) {
 func TestAnswerReplyTooLarge(t *testing.T) {
 	h := newAnswerHarness(t, 20<<10)
 	x := runExchange(t, h, clientAnthropic, jsonReq, hugeJSON(30<<10), ":status", "200", "content-type", "application/json")
-	if gjson.GetBytes(x.out, "error.message").String() == "" || x.md["outcome"] != "undelivered" || x.md["usage"] != "unknown" {
+	// The provider reported usage for the whole answer it was paid for.
+	if gjson.GetBytes(x.out, "error.message").String() == "" || x.md["outcome"] != "undelivered" || x.md["usage"] != "known" {
 		t.Errorf("out %.300s, metadata %v", x.out, x.md)
 	}
 	if got := counter(t, h.reg, "llmproc_requests_total", map[string]string{"status_class": "2xx"}); got != 0 {
