@@ -110,10 +110,11 @@ func HTTPConnectionManager(rt *config.Runtime) *hcmv3.HttpConnectionManager {
 		// …) from each request (cleanInternalHeaders in
 		// source/common/http/conn_manager_utility.cc), so no client can
 		// change the tries llmproc counts on. use_remote_address takes the
-		// peer as the client; an empty internal_address_config trusts no
-		// address (Envoy's default since 1.36, written out).
-		UseRemoteAddress:      wrapperspb.Bool(true),
-		InternalAddressConfig: &hcmv3.HttpConnectionManager_InternalAddressConfig{},
+		// peer as the client, and no internal_address_config trusts no
+		// address (Envoy's default since 1.36). An empty one would not: it
+		// falls back to RFC 1918 and loopback (InternalAddressConfig in
+		// http_connection_manager/config.h), pod addresses included.
+		UseRemoteAddress: wrapperspb.Bool(true),
 	}
 }
 

@@ -18,7 +18,7 @@ import (
 //     itself (unsupported parameters, refused translations) would hang.
 //   - 1.36: routes' request_body_buffer_limit (changelogs/1.36.0.yaml), the
 //     buffer the rendered pool routes raise above limits.max_request_bytes,
-//     and internal_address_config trusting no address by default.
+//     and, without internal_address_config, no address trusted as internal.
 //
 // Istio 1.29 is the Istio release on Envoy 1.37: Istio's supported-releases
 // table maps Istio 1.N onto Envoy 1.N+8, and Istio 1.29.0 (2026-02-16) is the

@@ -119,8 +119,6 @@
 //     applies after the filters, overriding what they set (Envoy's
 //     onPoolReady for a new connection). With a reused connection Envoy
 //     rewrites first, so llmproc must not depend on either order.
-//   - The HCM trusts no client as internal without internal_address_config
-//     cidr_ranges, and takes an empty internal_address_config likewise.
 //   - BUFFERED_PARTIAL, FULL_DUPLEX_STREAMED, observability mode and
 //     send_body_without_waiting_for_header_response are rejected at Start.
 //   - ADS: exactly one listener (static or from LDS) is served, and an

@@ -16,7 +16,8 @@ import (
 // connection's peer is the client (trusted only when the request brought
 // no x-forwarded-for), otherwise the last x-forwarded-for address (the
 // default xff detection; trusted only when it is the only one); a trusted
-// client is internal only when internal_address_config lists its address.
+// client is internal only when internal_address_config lists its address
+// (an empty internal_address_config: Envoy's RFC 1918 / loopback default).
 // Without that config no address is internal (Envoy 1.36 removed the
 // RFC 1918 default together with the explicit_internal_address_config
 // runtime guard). xff_num_trusted_hops, skip_xff_append and other original
@@ -47,7 +48,25 @@ func compileInternalAddresses(hcm *hcmv3.HttpConnectionManager, path string) (in
 		}
 		ia.cidrs = append(ia.cidrs, pfx)
 	}
+	if c != nil && len(c.GetCidrRanges()) == 0 {
+		// An internal_address_config without cidr_ranges falls back to
+		// Network::Utility::isInternalAddress (InternalAddressConfig in
+		// source/extensions/filters/network/http_connection_manager/
+		// config.h; the field's doc: "If unset, then RFC1918 / RFC4193 IP
+		// addresses will be considered internal"): RFC 1918, 127.0.0.1,
+		// fd00::/8 and ::1. Only a missing internal_address_config trusts
+		// no address (since 1.36).
+		ia.cidrs = defaultInternal
+	}
 	return ia, nil
+}
+
+// defaultInternal is what Envoy's Network::Utility::isInternalAddress
+// (source/common/network/utility.cc) counts as internal.
+var defaultInternal = []netip.Prefix{
+	netip.MustParsePrefix("10.0.0.0/8"), netip.MustParsePrefix("172.16.0.0/12"),
+	netip.MustParsePrefix("192.168.0.0/16"), netip.MustParsePrefix("127.0.0.1/32"),
+	netip.MustParsePrefix("fd00::/8"), netip.MustParsePrefix("::1/128"),
 }
 
 // internalOnly are the request headers cleanInternalHeaders removes from an

@@ -22,7 +22,8 @@ func TestInternalHeaders(t *testing.T) {
 		tries                 int
 	}{
 		{"no internal_address_config: every client is external", "", "", 3},
-		{"use_remote_address, loopback not internal", "          use_remote_address: true\n          internal_address_config: {}", "", 3},
+		{"use_remote_address, loopback not internal", "          use_remote_address: true", "", 3},
+		{"empty internal_address_config: Envoy's RFC 1918 and loopback default", "          use_remote_address: true\n          internal_address_config: {}", "", 1},
 		{"loopback internal: the header is honoured", "          use_remote_address: true\n          internal_address_config: {cidr_ranges: [{address_prefix: 127.0.0.1, prefix_len: 32}]}", "", 1},
 		{"loopback internal, the route removes it", "          use_remote_address: true\n          internal_address_config: {cidr_ranges: [{address_prefix: 127.0.0.1, prefix_len: 32}]}",
 			"\n                request_headers_to_remove: [x-envoy-max-retries]", 3},
