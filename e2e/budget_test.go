@@ -388,7 +388,7 @@ func TestBudgetRefusesOverflowingWorstCase(t *testing.T) {
 }
 
 // TestBudgetReleasedWhenLLMProcRefuses: requests the upstream role refuses
-// (a parameter the backend cannot take, /v1/messages with top_k for an
+// (a parameter the backend cannot take, /v1/messages with a document for an
 // OpenAI backend) reach no provider; their reservation is given back.
 func TestBudgetReleasedWhenLLMProcRefuses(t *testing.T) {
 	provider := fakeopenai.New(fakeopenai.Options{})
@@ -417,7 +417,7 @@ cache:`, 1)
 			return e.post(t, `{"model":"claude-haiku","max_tokens":100,"logprobs":true,"messages":[{"role":"user","content":"hi"}]}`)
 		},
 		func() result {
-			return messages(`{"model":"gpt-4o-mini","max_tokens":100,"top_k":5,"messages":[{"role":"user","content":"hi"}]}`)
+			return messages(`{"model":"gpt-4o-mini","max_tokens":100,"messages":[{"role":"user","content":[{"type":"document","source":{"type":"text","media_type":"text/plain","data":"x"}}]}]}`)
 		},
 	}
 	for i := range 4 {

@@ -68,8 +68,8 @@ func runTry(t testing.TB, s *Server, rt *config.Runtime, res string, n int, body
 	u := &upstream{s: s, rt: rt}
 	client := clientOpenAI
 	if a.refuse {
-		// Anthropic's top_k has no OpenAI equivalent: the upstream role refuses it.
-		client, body = clientAnthropic, `{"model":"gpt-4o-mini","max_tokens":100,"top_k":5,"messages":[{"role":"user","content":"hi"}]}`
+		// A document block has no OpenAI equivalent: the upstream role refuses it.
+		client, body = clientAnthropic, `{"model":"gpt-4o-mini","max_tokens":100,"messages":[{"role":"user","content":[{"type":"document","source":{"type":"text","media_type":"text/plain","data":"x"}}]}]}`
 	}
 	req := reqHeaders(hdrs(false, ":method", "POST", ":path", "/v1/chat/completions", HeaderClient, client,
 		HeaderReservation, res, "x-envoy-attempt-count", strconv.Itoa(n)), attrsPrimary)

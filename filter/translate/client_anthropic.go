@@ -23,8 +23,17 @@ import (
 // Messages output again, JSON or SSE.
 //
 // Choices where the two schemas do not meet:
-//   - top_k and thinking (enabled or adaptive) have no chat-completions
-//     equivalent: 400 naming them. thinking {"type":"disabled"} is accepted.
+//   - Fields that only tune how an Anthropic model works are dropped, so an
+//     agent such as Claude Code, which sends them with every request, works
+//     with any backend: thinking (every type; the answer then has no
+//     thinking blocks), output_config.effort, context_management and top_k
+//     (chat-completions has none).
+//   - Server tools (a tools entry with a type other than "custom": web
+//     search, tool search, code execution...) are dropped: the backend cannot
+//     run them. defer_loading is ignored: a deferred tool is declared like
+//     any other.
+//   - A message with role "system" inside messages becomes an OpenAI system
+//     message in its place.
 //   - thinking and redacted_thinking blocks in assistant history are dropped,
 //     as Anthropic itself ignores them in earlier turns.
 //   - cache_control is a caching hint and is dropped; service_tier too.
@@ -82,16 +91,8 @@ func AnthropicRequestToOpenAI(body []byte) ([]byte, error) {
 			f.outputFormat = v
 		case "output_config":
 			f.outputConfig = v
-		case "service_tier":
-			// A capacity hint; the answer is the same without it.
-		case "top_k":
-			if v.Type != gjson.Null {
-				err = caUnsupported("top_k", "OpenAI chat-completions has no top_k")
-			}
-		case "thinking":
-			if v.Type != gjson.Null && v.Get("type").String() != "disabled" {
-				err = caUnsupported("thinking", "extended thinking cannot be requested through OpenAI chat-completions")
-			}
+		case "service_tier", "top_k", "thinking", "context_management":
+			// Dropped: how the model works, not what it answers (see above).
 		default:
 			err = caUnsupported(k.Str, "llmproc does not translate this field")
 		}
@@ -312,8 +313,20 @@ func (w *caMsgWriter) message(i int, m gjson.Result) error {
 		return caBad(at.s(), at.s()+": Input should be an object")
 	}
 	role, content := m.Get("role"), m.Get("content")
-	if role.Str != "user" && role.Str != "assistant" || role.Type != gjson.String {
-		return caBad(at.s()+".role", at.s()+".role: Input should be 'user' or 'assistant'")
+	if role.Str != "user" && role.Str != "assistant" && role.Str != "system" || role.Type != gjson.String {
+		return caBad(at.s()+".role", at.s()+".role: Input should be 'user', 'assistant' or 'system'")
+	}
+	if role.Str == "system" && content.IsArray() {
+		for j, blk := range content.Array() {
+			if blk.Get("type").String() != "text" || blk.Get("text").Type != gjson.String {
+				p := caLoc{i, j, -1}.s()
+				return caBad(p, p+": only text blocks with a text field are allowed in a system message")
+			}
+		}
+		w.open("system")
+		w.b = caTextParts(w.b, content.Array())
+		w.b = append(w.b, '}')
+		return nil
 	}
 	if content.Type == gjson.String {
 		w.open(role.Str)
@@ -547,12 +560,15 @@ func caAppendTools(b []byte, tools, choice gjson.Result) ([]byte, error) {
 			return nil, caBad("tools", "tools: Input should be a list")
 		}
 		var err error
+		i := -1
 		tools.ForEach(func(_, t gjson.Result) bool {
-			p := "tools." + strconv.Itoa(n)
+			i++
+			p := "tools." + strconv.Itoa(i)
 			name, desc, schema := t.Get("name"), t.Get("description"), t.Get("input_schema")
-			switch typ := t.Get("type"); {
-			case typ.Exists() && typ.Type != gjson.Null && typ.Str != "custom":
-				err = caUnsupported(p+".type", fmt.Sprintf("server tool %q has no OpenAI chat-completions equivalent", typ.String()))
+			if typ := t.Get("type"); typ.Exists() && typ.Type != gjson.Null && typ.Str != "custom" {
+				return true // a server tool: dropped (see above)
+			}
+			switch {
 			case name.Type != gjson.String || name.Str == "":
 				err = caBad(p+".name", p+".name: Field required")
 			case !schema.IsObject():
@@ -642,9 +658,11 @@ func caAppendFormat(b []byte, legacy, cfg gjson.Result) ([]byte, error) {
 		}
 		var err error
 		cfg.ForEach(func(k, v gjson.Result) bool {
-			if k.Str == "format" {
+			switch {
+			case k.Str == "format":
 				format, at = v, "output_config.format"
-			} else if v.Type != gjson.Null {
+			case k.Str == "effort": // dropped with thinking (see above)
+			case v.Type != gjson.Null:
 				err = caUnsupported("output_config."+k.Str, "it has no OpenAI chat-completions equivalent")
 			}
 			return err == nil

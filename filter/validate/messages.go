@@ -81,7 +81,7 @@ func (p *parser) anthropicMessage() {
 	p.objectWith(func(k string) bool {
 		switch k {
 		case "role":
-			p.enum(0, "user", "assistant")
+			p.enum(0, "user", "assistant", "system") // Claude Code sends system turns
 		case "content":
 			p.blocks()
 		default:
