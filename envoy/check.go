@@ -193,7 +193,9 @@ func (c *checker) cluster(cl *clusterv3.Cluster) {
 	if !strings.HasPrefix(cl.GetName(), PoolClusterPrefix) {
 		return
 	}
-	c.thresholds(cl, PoolCircuitBreakers(c.rt))
+	if p := c.rt.Pools[strings.TrimPrefix(cl.GetName(), PoolClusterPrefix)]; p != nil {
+		c.thresholds(cl, PoolCircuitBreakers(c.rt, p))
+	}
 	for _, lle := range cl.GetLoadAssignment().GetEndpoints() {
 		for _, e := range lle.GetLbEndpoints() {
 			host := e.GetEndpoint().GetAddress().GetSocketAddress().GetAddress()

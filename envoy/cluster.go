@@ -2,6 +2,7 @@ package envoy
 
 import (
 	"fmt"
+	"math"
 	"net/netip"
 	"time"
 
@@ -153,7 +154,7 @@ func PoolClusterVia(rt *config.Runtime, pool *config.RPool, llmproc string) *clu
 		DnsLookupFamily:        clusterv3.Cluster_V4_PREFERRED,
 		LoadAssignment:         cla,
 		OutlierDetection:       outlierDetection(),
-		CircuitBreakers:        PoolCircuitBreakers(rt),
+		CircuitBreakers:        PoolCircuitBreakers(rt, pool),
 		TransportSocketMatches: matches,
 		TypedExtensionProtocolOptions: map[string]*anypb.Any{
 			HTTPProtocolOptionsKey: typed(&httpv3.HttpProtocolOptions{
@@ -180,16 +181,19 @@ func PoolClusterVia(rt *config.Runtime, pool *config.RPool, llmproc string) *clu
 // (RetryStateImpl::shouldRetry and resetRetry in
 // source/common/router/retry_state_impl.cc), so each request in flight holds
 // at most one: max_retries is N when the route retries at all, 0 when
-// envoy.num_retries is 0. Requests, pending requests and connections (one
-// HTTP/1.1 connection per request in flight) are N each.
-func PoolCircuitBreakers(rt *config.Runtime) *clusterv3.CircuitBreakers {
+// envoy.num_retries is 0. Requests and pending requests are N. Connections
+// are N per backend: one HTTP/1.1 connection per request in flight, and
+// max_connections counts the whole cluster's, idle ones to the backends a
+// failover left included.
+func PoolCircuitBreakers(rt *config.Runtime, pool *config.RPool) *clusterv3.CircuitBreakers {
 	e := rt.Source.Envoy
 	n := e.MaxConcurrentRequests
 	retries := n
 	if *e.NumRetries == 0 {
 		retries = 0
 	}
-	return thresholds(n, n, n, retries)
+	conns := min(uint64(n)*uint64(max(1, len(pool.Members))), math.MaxUint32)
+	return thresholds(uint32(conns), n, n, retries)
 }
 
 // LLMProcCircuitBreakers are the llmproc cluster's thresholds. Every request

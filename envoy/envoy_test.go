@@ -255,9 +255,11 @@ func TestSettingsFromConfig(t *testing.T) {
 		}
 	}
 	// envoy.max_concurrent_requests 5000: each pool cluster takes 5000
-	// requests and as many retries, llmproc two streams per request.
+	// requests and as many retries, and 5000 connections per backend;
+	// llmproc two streams per request.
 	for name, want := range map[string][4]uint32{
 		"pool/claude":      {5000, 5000, 5000, 5000},
+		"pool/flagship":    {4 * 5000, 5000, 5000, 5000},
 		LLMProcClusterName: {DefaultMaxConnections, 10000, 10000, 0},
 	} {
 		th := find(t, bs, name).GetCircuitBreakers().GetThresholds()
