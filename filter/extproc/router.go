@@ -118,11 +118,11 @@ func (r *router) requestBody(b *extprocv3.HttpBody) (*extprocv3.ProcessingRespon
 	}
 	// Validation comes first: nothing is reserved, looked up or routed for a
 	// request that should never reach a provider.
-	body, decoded, verr := r.checkBody(body)
+	c, verr := r.checkBody(body)
 	if verr != nil {
 		return nil, r.s.reject(verr)
 	}
-	req := readChat(body)
+	body, req := c.body, c.req
 	model := req.model.Str
 	d, f, rerr := r.decide(model, body)
 	if rerr != nil {
@@ -161,7 +161,7 @@ func (r *router) requestBody(b *extprocv3.HttpBody) (*extprocv3.ProcessingRespon
 		},
 		ClearRouteCache: true,
 	}
-	if decoded {
+	if c.decoded {
 		decodedBody(reply, body)
 	}
 	return &extprocv3.ProcessingResponse{
@@ -255,21 +255,26 @@ type chatRequest struct {
 func readChat(body []byte) chatRequest {
 	var r chatRequest
 	gjson.Parse(unsafe.String(unsafe.SliceData(body), len(body))).ForEach(func(k, v gjson.Result) bool {
-		switch k.Str {
-		case "model":
-			r.model = v
-		case "messages":
-			r.messages = v
-		case "stream":
-			r.stream = v
-		case "stream_options":
-			r.streamOptions = v
-		case "max_tokens":
-			r.maxTokens = v
-		}
+		r.set(k.Str, v)
 		return true
 	})
 	return r
+}
+
+// set keeps a top-level member llmproc reads (the last of duplicates wins).
+func (r *chatRequest) set(key string, v gjson.Result) {
+	switch key {
+	case "model":
+		r.model = v
+	case "messages":
+		r.messages = v
+	case "stream":
+		r.stream = v
+	case "stream_options":
+		r.streamOptions = v
+	case "max_tokens":
+		r.maxTokens = v
+	}
 }
 
 // usageRequested reports stream_options.include_usage: true.

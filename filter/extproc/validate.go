@@ -4,8 +4,10 @@ import (
 	"errors"
 	"net/http"
 	"strconv"
+	"unsafe"
 
 	extprocv3 "github.com/envoyproxy/go-control-plane/envoy/service/ext_proc/v3"
+	"github.com/tidwall/gjson"
 
 	"github.com/llmproc/llmproc/filter/apierr"
 	"github.com/llmproc/llmproc/filter/decode"
@@ -27,31 +29,40 @@ func (r *router) checkEncoding() *apierr.Error {
 	return nil
 }
 
+// checked is a request body that passed checkBody.
+type checked struct {
+	body    []byte // decoded
+	decoded bool   // the body was decoded: the reply must carry it to Envoy
+	req     chatRequest
+}
+
 // checkBody decodes the body by its content-encoding (bounded by
 // limits.max_request_bytes) and validates it against the client API's
-// request schema. decoded reports whether the body was decoded (then the
-// reply must carry it to Envoy).
-func (r *router) checkBody(body []byte) (out []byte, decoded bool, _ *apierr.Error) {
+// request schema, reading the fields llmproc needs in the same pass.
+func (r *router) checkBody(body []byte) (checked, *apierr.Error) {
 	limit := r.rt.Source.Limits.MaxRequestBytes
 	out, err := decode.Body(r.encoding, body, limit)
 	switch {
 	case errors.Is(err, decode.ErrTooLarge):
-		return nil, false, apierr.New(http.StatusRequestEntityTooLarge, apierr.TypeInvalidRequest, "request_too_large",
+		return checked{}, apierr.New(http.StatusRequestEntityTooLarge, apierr.TypeInvalidRequest, "request_too_large",
 			"The request body decoded from Content-Encoding %q is larger than the limit of %d bytes.", r.encoding, limit)
 	case err != nil:
-		return nil, false, &apierr.Error{Status: http.StatusBadRequest, Type: apierr.TypeInvalidRequest, Code: "invalid_content_encoding",
+		return checked{}, &apierr.Error{Status: http.StatusBadRequest, Type: apierr.TypeInvalidRequest, Code: "invalid_content_encoding",
 			Message: "The request body is not valid " + strconv.Quote(r.encoding) + " data, as its Content-Encoding says.", Err: err}
 	}
-	depth := r.rt.Source.Limits.MaxJSONDepth
+	c := checked{body: out, decoded: r.encoding != ""}
+	o := validate.Options{MaxDepth: r.rt.Source.Limits.MaxJSONDepth, Member: func(k string, v []byte) {
+		c.req.set(k, gjson.Parse(unsafe.String(unsafe.SliceData(v), len(v))))
+	}}
 	if r.client == clientAnthropic {
-		err = validate.Messages(out, depth)
+		err = validate.Messages(out, o)
 	} else {
-		err = validate.Chat(out, depth)
+		err = validate.Chat(out, o)
 	}
 	if err != nil {
-		return nil, false, apierr.From(err)
+		return checked{}, apierr.From(err)
 	}
-	return out, r.encoding != "", nil
+	return c, nil
 }
 
 // decodedBody adds the decoded body to the router's reply: Envoy then

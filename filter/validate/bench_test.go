@@ -22,7 +22,7 @@ func BenchmarkChat(b *testing.B) {
 			b.ReportAllocs()
 			b.SetBytes(int64(len(body)))
 			for b.Loop() {
-				if err := Chat(body, DefaultMaxDepth); err != nil {
+				if err := Chat(body, Options{}); err != nil {
 					b.Fatal(err)
 				}
 			}

@@ -28,13 +28,13 @@ var chatPartsAllowed = map[string]int{
 	"function":  partText,
 }
 
-func (p *parser) chat() {
+func (p *parser) chat(top func(string, []byte)) {
 	const (
 		hasModel seen = 1 << iota
 		hasMessages
 	)
 	var s seen
-	p.object(func(k string) {
+	p.body(top, func(k string) {
 		switch k {
 		case "model":
 			s.add(hasModel)
@@ -206,9 +206,11 @@ func (p *parser) chatMessage() {
 	case parts&^allowed != 0:
 		for t := range chatPartTypes {
 			if parts&^allowed&(1<<t) != 0 {
-				p.path = append(p.path, seg{key: "content", isKey: true}, seg{index: firstPart[t]})
+				p.push(seg{key: "content", isKey: true})
+				p.push(seg{index: firstPart[t]})
 				p.failAt("type", "invalid_value", "%s content parts are not allowed in %s messages", chatPartTypes[t], role)
-				p.path = p.path[:len(p.path)-2]
+				p.pop()
+				p.pop()
 				return
 			}
 		}

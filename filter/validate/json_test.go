@@ -5,7 +5,8 @@ import (
 	"encoding/json"
 )
 
-// jsonObject reports, by encoding/json, whether b is one JSON object.
+// jsonObject reports, by encoding/json, whether b is one JSON object (and
+// nothing but whitespace after it).
 func jsonObject(b []byte) bool {
 	var v any
 	d := json.NewDecoder(bytes.NewReader(b))
@@ -16,6 +17,5 @@ func jsonObject(b []byte) bool {
 	if _, ok := v.(map[string]any); !ok {
 		return false
 	}
-	_, err := d.Token()
-	return err != nil // nothing after the object
+	return len(bytes.TrimLeft(b[d.InputOffset():], " \t\r\n")) == 0
 }

@@ -14,14 +14,14 @@ var blockTypes = []string{
 	"container_upload",
 }
 
-func (p *parser) messages() {
+func (p *parser) messages(top func(string, []byte)) {
 	const (
 		hasModel seen = 1 << iota
 		hasMessages
 		hasMaxTokens
 	)
 	var s seen
-	p.object(func(k string) {
+	p.body(top, func(k string) {
 		switch k {
 		case "model":
 			s.add(hasModel)

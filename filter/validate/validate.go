@@ -34,22 +34,34 @@ const DefaultMaxDepth = 64
 // level).
 const MaxMaxDepth = 1024
 
+// Options for Chat and Messages.
+type Options struct {
+	// MaxDepth bounds the nesting of arrays and objects (DefaultMaxDepth
+	// when 0; at most MaxMaxDepth).
+	MaxDepth int
+	// Member, when set, is called with each member of the body's top-level
+	// object, in order, duplicates included, and its raw JSON value (which
+	// points into the body), so the caller reads the fields it needs
+	// without a pass of its own. Members after an error are not reported.
+	Member func(key string, value []byte)
+}
+
 // Chat validates an OpenAI Chat Completions request body.
-func Chat(body []byte, maxDepth int) error {
-	return run(body, maxDepth, false)
+func Chat(body []byte, o Options) error {
+	return run(body, o, false)
 }
 
 // Messages validates an Anthropic Messages request body.
-func Messages(body []byte, maxDepth int) error {
-	return run(body, maxDepth, true)
+func Messages(body []byte, o Options) error {
+	return run(body, o, true)
 }
 
-func run(body []byte, maxDepth int, anthropic bool) error {
+func run(body []byte, o Options, anthropic bool) error {
+	maxDepth := o.MaxDepth
 	if maxDepth <= 0 {
 		maxDepth = DefaultMaxDepth
 	}
-	var path [16]seg // not a field of p: a slice of p's own array would move p to the heap
-	p := parser{b: body, maxDepth: min(maxDepth, MaxMaxDepth), path: path[:0]}
+	p := parser{b: body, maxDepth: min(maxDepth, MaxMaxDepth)}
 	p.ws()
 	if p.i == len(p.b) || p.b[p.i] != '{' {
 		if p.i < len(p.b) && p.syntaxOK() {
@@ -58,9 +70,9 @@ func run(body []byte, maxDepth int, anthropic bool) error {
 		return invalidJSON(p.i)
 	}
 	if anthropic {
-		p.messages()
+		p.messages(o.Member)
 	} else {
-		p.chat()
+		p.chat(o.Member)
 	}
 	if p.err == nil {
 		p.ws()
@@ -87,8 +99,13 @@ type parser struct {
 	depth    int
 	maxDepth int
 	err      *apierr.Error
-	path     []seg // where the parser is, for errors
+	path     [maxSegs]seg // where the parser is, for errors: the first segments
+	segs     int          // how deep the path is (it may go past the array)
 }
+
+// maxSegs bounds the path kept for errors; a deeper one is cut ("…").
+// An array, not a slice: it stays on the stack with the parser.
+const maxSegs = 40
 
 // seg is one step of a JSON path: a member name, or an index when key is
 // not set.
@@ -208,10 +225,19 @@ func (p *parser) fail(code, format string, args ...any) {
 
 // failAt sets a 400 naming member key of the current path.
 func (p *parser) failAt(key, code, format string, args ...any) {
-	p.path = append(p.path, seg{key: key, isKey: true})
+	p.push(seg{key: key, isKey: true})
 	p.fail(code, format, args...)
-	p.path = p.path[:len(p.path)-1]
+	p.pop()
 }
+
+func (p *parser) push(s seg) {
+	if p.segs < maxSegs {
+		p.path[p.segs] = s
+	}
+	p.segs++
+}
+
+func (p *parser) pop() { p.segs-- }
 
 // missing reports a required member key of the current object as absent.
 func (p *parser) missing(key string) {
@@ -222,7 +248,7 @@ const maxPathLen = 256
 
 func (p *parser) pathString() string {
 	var b strings.Builder
-	for _, s := range p.path {
+	for _, s := range p.path[:min(p.segs, maxSegs)] {
 		if s.isKey {
 			if b.Len() > 0 {
 				b.WriteByte('.')
@@ -236,6 +262,9 @@ func (p *parser) pathString() string {
 		if b.Len() > maxPathLen {
 			return b.String()[:maxPathLen] + "…"
 		}
+	}
+	if p.segs > maxSegs {
+		b.WriteString("…")
 	}
 	return b.String()
 }
@@ -277,9 +306,9 @@ func (p *parser) object(member func(key string)) {
 		}
 		p.i++
 		p.ws()
-		p.path = append(p.path, seg{key: key, isKey: true})
+		p.push(seg{key: key, isKey: true})
 		member(key)
-		p.path = p.path[:len(p.path)-1]
+		p.pop()
 		if p.err != nil {
 			return
 		}
@@ -303,6 +332,19 @@ func (p *parser) object(member func(key string)) {
 	}
 }
 
+// body parses the body's object like object, then calls top, when set,
+// with each member's raw value. (top is a parameter, not a parser field, so
+// that what it captures can stay on the caller's stack.)
+func (p *parser) body(top func(key string, value []byte), member func(key string)) {
+	p.object(func(k string) {
+		start := p.i
+		member(k)
+		if top != nil && p.err == nil {
+			top(k, p.b[start:p.i])
+		}
+	})
+}
+
 // array parses an array of at least minItems elements, calling elem for
 // each with the parser at it; elem must consume the element.
 func (p *parser) array(minItems int, elem func(i int)) {
@@ -316,9 +358,9 @@ func (p *parser) array(minItems int, elem func(i int)) {
 		p.i++
 	} else {
 		for {
-			p.path = append(p.path, seg{index: n})
+			p.push(seg{index: n})
 			elem(n)
-			p.path = p.path[:len(p.path)-1]
+			p.pop()
 			n++
 			if p.err != nil {
 				return

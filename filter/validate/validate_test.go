@@ -7,9 +7,13 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 	"testing"
+	"unicode/utf8"
+
+	"github.com/tidwall/gjson"
 
 	"github.com/llmproc/llmproc/filter/apierr"
 )
@@ -18,7 +22,7 @@ var update = flag.Bool("update", false, "rewrite the golden files")
 
 var apis = []struct {
 	name     string
-	validate func([]byte, int) error
+	validate func([]byte, Options) error
 	// shapes are real request bodies from other packages' testdata, each
 	// of which must pass.
 	shapes []string
@@ -64,7 +68,7 @@ func TestCorpus(t *testing.T) {
 					t.Fatal(err)
 				}
 				name := strings.TrimSuffix(filepath.Base(f), ".json")
-				got := result(api.validate(body, DefaultMaxDepth))
+				got := result(api.validate(body, Options{}))
 				switch {
 				case strings.HasPrefix(name, "ok_") && got != "ok":
 					t.Errorf("%s: refused: %s", name, got)
@@ -104,7 +108,7 @@ func TestRealShapes(t *testing.T) {
 					t.Fatal(err)
 				}
 				n++
-				if err := api.validate(body, DefaultMaxDepth); err != nil {
+				if err := api.validate(body, Options{}); err != nil {
 					t.Errorf("%s %s: %v", api.name, f, err)
 				}
 			}
@@ -142,7 +146,7 @@ func TestDeepNesting(t *testing.T) {
 	}
 	for _, tc := range cases {
 		for _, api := range apis {
-			err := api.validate(tc.body, tc.depth)
+			err := api.validate(tc.body, Options{MaxDepth: tc.depth})
 			var e *apierr.Error
 			switch {
 			case tc.want == "" && err != nil:
@@ -166,7 +170,24 @@ func FuzzChat(f *testing.F) {
 	}
 	f.Fuzz(func(t *testing.T, body []byte) {
 		for _, api := range apis {
-			err := api.validate(body, 16)
+			var members []string
+			err := api.validate(body, Options{MaxDepth: 16, Member: func(k string, v []byte) {
+				members = append(members, k+"\x00"+string(v))
+			}})
+			if err == nil && utf8.Valid(body) {
+				// Member reports what gjson finds at the top level. (Keys
+				// with escapes and invalid UTF-8 are decoded as
+				// encoding/json does, with U+FFFD; gjson keeps the bytes.
+				// No such key is one the validator knows.)
+				var want []string
+				gjson.ParseBytes(body).ForEach(func(k, v gjson.Result) bool {
+					want = append(want, k.Str+"\x00"+v.Raw)
+					return true
+				})
+				if !slices.Equal(members, want) {
+					t.Fatalf("%s: members %q, gjson finds %q", api.name, members, want)
+				}
+			}
 			var e *apierr.Error
 			if err != nil && (!errors.As(err, &e) || e.Status != 400) {
 				t.Fatalf("%s: %v, not a 400", api.name, err)
