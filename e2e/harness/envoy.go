@@ -34,9 +34,10 @@ type Options struct {
 	AccessLog io.Writer
 	// EnvoyVersion is the Envoy release ("1.37", "1.36.2") whose
 	// version-dependent behaviour the harness follows; "" is
-	// DefaultEnvoyVersion. Before 1.37 an upstream ext_proc filter's
-	// immediate response is dropped (the attempt stalls until its per-try
-	// or the route timeout) and a route's request_body_buffer_limit bounds
+	// DefaultEnvoyVersion. Before 1.37 an upstream ext_proc filter's local
+	// replies (immediate responses and its own failures) are dropped (the
+	// attempt stalls until its per-try or the route timeout) and a route's
+	// request_body_buffer_limit bounds
 	// only the router's buffer, not the downstream filters'; before 1.36
 	// request_body_buffer_limit is an unknown field, and before 1.38
 	// allow_content_length_header.
