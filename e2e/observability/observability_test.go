@@ -71,6 +71,7 @@ func recordAll(m *metrics.Metrics) {
 	m.RouterReject("model_not_found")
 	m.ConfigReload(true)
 	m.ConfigReload(false)
+	m.CredentialRefresh("b", true)
 	m.Streams("upstream")
 	m.CacheResult(metrics.CacheHit)
 	m.CacheStore("local")
