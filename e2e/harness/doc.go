@@ -30,7 +30,12 @@
 //     streams (a refused one fails as UNAVAILABLE);
 //   - the cluster's upstream ext_proc filters, a new stream per attempt,
 //     with xds.upstream_host_metadata, xds.cluster_name and upstream.address
-//     attributes;
+//     attributes; every attempt works on the one request-header map, so it
+//     sees what earlier attempts' filters set and removed (source/common/
+//     router/upstream_request.cc decodes *parent_.downstreamHeaders() for
+//     each), and on a fresh copy of the buffered body; the body goes upstream
+//     framed by the content-length header the filters left (a shorter one
+//     cuts it, a longer one leaves the upstream waiting);
 //   - local_reply_config mappers, access_log and the router's upstream_log;
 //     their filters: status code, response flags, headers, and/or, and the
 //     CEL extension filter over request.path/url_path/method/host/headers
@@ -89,9 +94,6 @@
 //     buffers request bodies (BUFFERED) in both roles, so Envoy too holds
 //     the request until the processor has answered for the whole body, and
 //     LLM APIs use no request trailers.
-//   - Each attempt starts from the downstream-processed request headers (a
-//     clone), so an upstream filter's mutations do not carry over to the
-//     next attempt.
 //   - Local replies (Envoy's and ext_proc immediate responses, including an
 //     upstream filter's, which local_reply_config maps as Envoy does) go to
 //     the client without passing back through the downstream ext_proc

@@ -576,6 +576,7 @@ func (x *exchange) router() (event, <-chan event, func()) {
 		if consult && decide(would) {
 			stat("upstream_rq_retry")
 			acancel()
+			res.wait()
 			x.upstreamLog(res, code, lr)
 			wait := pol.backoff(&expUsed, res.first.headers, e, cl.name)
 			t := time.NewTimer(wait)

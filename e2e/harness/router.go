@@ -1,6 +1,7 @@
 package harness
 
 import (
+	"bytes"
 	"context"
 	"crypto/tls"
 	"errors"
@@ -264,6 +265,10 @@ type attemptResult struct {
 	perTry   bool         // per_try_timeout expired
 	info     *streamInfo
 	headers  *headerMap // the request as sent upstream
+	// wait returns once the attempt's response-path filters have stopped
+	// (after its context ends), so the next attempt has the shared request
+	// headers to itself.
+	wait func()
 }
 
 var errPerTry = errors.New("per-try timeout")
@@ -290,13 +295,17 @@ func (x *exchange) attempt(ctx context.Context, cancel context.CancelFunc, cl *c
 		}()
 	}
 	ui := newStreamInfo()
-	hdrs := x.reqHeaders.clone()
+	// Every attempt's filter chain decodes the one downstream header map
+	// (UpstreamRequest: filter_manager_->decodeHeaders(*parent_.downstreamHeaders())),
+	// so what an earlier attempt's upstream filters set or removed is still
+	// there; the body is a fresh copy of the router's buffered one.
+	hdrs := x.reqHeaders
 	if rt.attemptCount {
 		hdrs.set("x-envoy-attempt-count", strconv.Itoa(x.attempts))
 	}
 	ui.reqHeaders, ui.cluster, ui.host, ui.routeName = hdrs, cl.name, h, rt.name
 	ui.dynOwner = x.info
-	res = attemptResult{info: ui, headers: hdrs}
+	res = attemptResult{info: ui, headers: hdrs, wait: func() {}}
 	streams := make([]*procStream, len(cl.filters))
 	for i, f := range cl.filters {
 		streams[i] = newProcStream(x.e, f, ui, nil, x.p.bufferLimit)
@@ -363,11 +372,7 @@ collect:
 	req.Header = final.httpHeader()
 	req.Host = final.value(":authority")
 	if len(body) > 0 {
-		req.Body = io.NopCloser(strings.NewReader(string(body)))
-		req.ContentLength = -1
-		if cl, err := strconv.Atoi(final.value("content-length")); err == nil {
-			req.ContentLength = int64(cl)
-		}
+		req.Body, req.ContentLength = wireBody(ctx, body, final.value("content-length"))
 		req.GetBody = nil
 	} else if final.value("content-length") != "" {
 		req.ContentLength = 0
@@ -443,7 +448,8 @@ collect:
 	}()
 	rev := slices.Clone(streams)
 	slices.Reverse(rev)
-	rout, _ := chain(ctx, rev, dirResponse, rin)
+	rout, rwg := chain(ctx, rev, dirResponse, rin)
+	res.wait = rwg.Wait
 	select {
 	case res.first = <-rout:
 	case <-ctx.Done():
@@ -468,6 +474,31 @@ func destroy(streams []*procStream) {
 	for _, s := range streams {
 		s.abort()
 	}
+}
+
+// wireBody is the request body as an HTTP/1 upstream reads it under the
+// content-length header the filters left: Envoy's codec sends that header and
+// the body as they are (source/common/http/http1/codec_impl.cc frames the
+// body by content-length, chunked only without one). A shorter header makes
+// the upstream read a truncated body; a longer one makes it wait for bytes
+// that never come, until a timeout or the client gives up.
+func wireBody(ctx context.Context, body []byte, contentLength string) (io.ReadCloser, int64) {
+	cl, err := strconv.Atoi(contentLength)
+	switch {
+	case err != nil || cl < 0:
+		return io.NopCloser(bytes.NewReader(body)), -1
+	case cl <= len(body):
+		return io.NopCloser(bytes.NewReader(body[:cl])), int64(cl)
+	}
+	return io.NopCloser(io.MultiReader(bytes.NewReader(body), stalled{ctx})), int64(cl)
+}
+
+// stalled blocks until ctx ends: the missing tail of a body.
+type stalled struct{ ctx context.Context }
+
+func (s stalled) Read([]byte) (int, error) {
+	<-s.ctx.Done()
+	return 0, s.ctx.Err()
 }
 
 // retriable reports whether a response code is retried by pol.
