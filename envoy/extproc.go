@@ -39,7 +39,7 @@ func RouterFilterVia(rt *config.Runtime, llmproc string) *hcmv3.HttpFilter {
 			RequestTrailerMode:  extprocfilterv3.ProcessingMode_SKIP,
 			ResponseTrailerMode: extprocfilterv3.ProcessingMode_SKIP,
 		},
-	}, rt)
+	}, rt, false)
 }
 
 // UpstreamFilter is llmproc's upstream-role ext_proc filter, placed in each
@@ -65,18 +65,23 @@ func UpstreamFilterVia(rt *config.Runtime, llmproc string) *hcmv3.HttpFilter {
 			ResponseTrailerMode: extprocfilterv3.ProcessingMode_SKIP,
 		},
 		RequestAttributes: []string{BackendAttribute, ClusterAttribute},
-	}, rt)
+	}, rt, true)
 }
 
 // extProcFilter fills in what both roles share: timeouts, fail-closed, mode
-// override, and the llmproc metadata namespace. mutation_rules stay default.
-func extProcFilter(ep *extprocfilterv3.ExternalProcessor, rt *config.Runtime) *hcmv3.HttpFilter {
+// override, and the llmproc metadata namespace, which both write and the
+// upstream role also reads: the router role's decisions reach every attempt
+// as metadata_context (see extproc.KeyPool). mutation_rules stay default.
+func extProcFilter(ep *extprocfilterv3.ExternalProcessor, rt *config.Runtime, forward bool) *hcmv3.HttpFilter {
 	ep.MessageTimeout = durationpb.New(rt.Source.Envoy.MessageTimeout.Duration)
 	ep.MaxMessageTimeout = durationpb.New(MaxMessageTimeout)
 	ep.FailureModeAllow = false
 	ep.AllowModeOverride = true
 	ep.MetadataOptions = &extprocfilterv3.MetadataOptions{
 		ReceivingNamespaces: &extprocfilterv3.MetadataOptions_MetadataNamespaces{Untyped: []string{MetadataNamespace}},
+	}
+	if forward {
+		ep.MetadataOptions.ForwardingNamespaces = &extprocfilterv3.MetadataOptions_MetadataNamespaces{Untyped: []string{MetadataNamespace}}
 	}
 	return &hcmv3.HttpFilter{
 		Name:       ExtProcFilterName,

@@ -6,7 +6,6 @@ import (
 	accesslogv3 "github.com/envoyproxy/go-control-plane/envoy/config/accesslog/v3"
 	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
 	listenerv3 "github.com/envoyproxy/go-control-plane/envoy/config/listener/v3"
-	routev3 "github.com/envoyproxy/go-control-plane/envoy/config/route/v3"
 	celv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/access_loggers/filters/cel/v3"
 	streamv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/access_loggers/stream/v3"
 	routerv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/http/router/v3"
@@ -122,11 +121,16 @@ func HTTPConnectionManager(rt *config.Runtime) *hcmv3.HttpConnectionManager {
 // LocalReplyFlags) as OpenAI error JSON; other local replies are untouched.
 // Failures that end a pool's request (on a request the router role gave a
 // pool) say so first, code pool_exhausted, in Anthropic's error shape for
-// /v1/messages clients (x-llmproc-client: anthropic): those where Envoy's
-// circuit breaker refused a retry or the request (UO), then those that
-// exhausted the pool (ExhaustedFlags), naming the pool, the attempts made
-// and the last failure. The rest keep Envoy's response code details as the
-// code.
+// /v1/messages clients: those where Envoy's circuit breaker refused a retry
+// or the request (UO), then those that exhausted the pool (ExhaustedFlags),
+// naming the pool, the attempts made and the last failure. The rest keep
+// Envoy's response code details as the code.
+//
+// Pool and client come from the router role's dynamic metadata (llmproc:pool,
+// llmproc:client), not from request headers: every attempt shares the one
+// request-header map, and the upstream role removes the x-llmproc-* headers
+// from it before a provider sees them, so by the time of a local reply they
+// are gone (see extproc.KeyPool).
 //
 // The body has no "param": null. Envoy's json_format accepts only strings,
 // numbers, lists and nested structs (a null or bool is rejected when the
@@ -136,7 +140,7 @@ func HTTPConnectionManager(rt *config.Runtime) *hcmv3.HttpConnectionManager {
 // one string, an operator without a value as "-".
 func localReplyConfig(rt *config.Runtime) *hcmv3.LocalReplyConfig {
 	const tail = " (attempts: %UPSTREAM_REQUEST_ATTEMPT_COUNT%; last failure: %LOCAL_REPLY_BODY%; details: %RESPONSE_CODE_DETAILS%)"
-	pool := "Pool \"%REQ(" + PoolHeader + ")%\" "
+	pool := "Pool \"" + metadataOp(extproc.KeyPool) + "\" "
 	overflow := pool + "is exhausted: Envoy's circuit breaker for the pool's cluster refused a retry or the request " +
 		"(response flag UO: more in flight than max_retries or max_requests; raise envoy.max_concurrent_requests)" + tail
 	exhausted := pool + "is exhausted: no backend answered" + tail
@@ -230,8 +234,7 @@ func celFilter(expr string) *accesslogv3.AccessLogFilter {
 // a pool with a pool_exhausted error saying msg: Anthropic's shape for
 // Anthropic clients, OpenAI's for the rest.
 func poolMappers(f *accesslogv3.AccessLogFilter, msg string) []*hcmv3.ResponseMapper {
-	poolSet := headerFilter(&routev3.HeaderMatcher{Name: PoolHeader,
-		HeaderMatchSpecifier: &routev3.HeaderMatcher_PresentMatch{PresentMatch: true}})
+	poolSet := metadataFilter(extproc.KeyPool, &matcherv3.ValueMatcher{MatchPattern: &matcherv3.ValueMatcher_PresentMatch{PresentMatch: true}})
 	return []*hcmv3.ResponseMapper{
 		jsonMapper(andFilter(f, poolSet, anthropicClient()), anthropicError("api_error", msg)),
 		jsonMapper(andFilter(f, poolSet), openAIError(msg, "server_error", extproc.CodePoolExhausted)),
@@ -256,14 +259,12 @@ func anthropicError(typ, msg string) *structpb.Struct {
 // anthropicClient matches requests the router role marked as coming from an
 // Anthropic Messages API client.
 func anthropicClient() *accesslogv3.AccessLogFilter {
-	return headerFilter(&routev3.HeaderMatcher{Name: extproc.HeaderClient,
-		HeaderMatchSpecifier: &routev3.HeaderMatcher_StringMatch{StringMatch: &matcherv3.StringMatcher{
-			MatchPattern: &matcherv3.StringMatcher_Exact{Exact: AnthropicClient},
-		}}})
+	return metadataFilter(extproc.KeyClient, &matcherv3.ValueMatcher{MatchPattern: &matcherv3.ValueMatcher_StringMatch{
+		StringMatch: &matcherv3.StringMatcher{MatchPattern: &matcherv3.StringMatcher_Exact{Exact: AnthropicClient}}}})
 }
 
-// AnthropicClient is the x-llmproc-client value the router role sets for
-// clients of Anthropic's Messages API.
+// AnthropicClient is the llmproc:client metadata value the router role sets
+// for clients of Anthropic's Messages API.
 const AnthropicClient = "anthropic"
 
 func jsonMapper(f *accesslogv3.AccessLogFilter, body *structpb.Struct) *hcmv3.ResponseMapper {
@@ -282,10 +283,22 @@ func flagFilter(flags []string) *accesslogv3.AccessLogFilter {
 	}}
 }
 
-func headerFilter(m *routev3.HeaderMatcher) *accesslogv3.AccessLogFilter {
-	return &accesslogv3.AccessLogFilter{FilterSpecifier: &accesslogv3.AccessLogFilter_HeaderFilter{
-		HeaderFilter: &accesslogv3.HeaderFilter{Header: m},
+// metadataFilter matches requests whose llmproc dynamic metadata key
+// matches v; a request without the key does not match.
+func metadataFilter(key string, v *matcherv3.ValueMatcher) *accesslogv3.AccessLogFilter {
+	return &accesslogv3.AccessLogFilter{FilterSpecifier: &accesslogv3.AccessLogFilter_MetadataFilter{
+		MetadataFilter: &accesslogv3.MetadataFilter{
+			Matcher: &matcherv3.MetadataMatcher{Filter: MetadataNamespace,
+				Path:  []*matcherv3.MetadataMatcher_PathSegment{{Segment: &matcherv3.MetadataMatcher_PathSegment_Key{Key: key}}},
+				Value: v},
+			MatchIfKeyNotFound: wrapperspb.Bool(false),
+		},
 	}}
+}
+
+// metadataOp is the format operator printing an llmproc metadata key.
+func metadataOp(key string) string {
+	return "%DYNAMIC_METADATA(" + MetadataNamespace + ":" + key + ")%"
 }
 
 func andFilter(fs ...*accesslogv3.AccessLogFilter) *accesslogv3.AccessLogFilter {
@@ -324,10 +337,9 @@ func accessLogFormat() *structpb.Struct {
 		"upstream_host":         "%UPSTREAM_HOST%",
 		"attempts":              "%UPSTREAM_REQUEST_ATTEMPT_COUNT%",
 		"duration_ms":           "%DURATION%",
-		"route":                 "%REQ(X-LLMPROC-ROUTE)%",
 	}
-	for _, k := range []string{"pool", "class", "backend", "model", "prompt_tokens", "completion_tokens", "cached_tokens", "cost_usd", "cache", "usage", "estimated_prompt_tokens", "estimated_completion_tokens", "outcome", "budget"} {
-		f[k] = "%DYNAMIC_METADATA(" + MetadataNamespace + ":" + k + ")%"
+	for _, k := range []string{"route", "pool", "class", "backend", "model", "prompt_tokens", "completion_tokens", "cached_tokens", "cost_usd", "cache", "usage", "estimated_prompt_tokens", "estimated_completion_tokens", "outcome", "budget"} {
+		f[k] = metadataOp(k)
 	}
 	return strct(f)
 }
@@ -337,7 +349,9 @@ func accessLogFormat() *structpb.Struct {
 // own StreamInfo, which upstream filters never write to (they write to the
 // downstream one, see accessLogFormat), so %DYNAMIC_METADATA(llmproc:…)% would
 // always print "-" here. The attempt's backend comes from the chosen host's
-// endpoint metadata instead, and pool and route from the request headers.
+// endpoint metadata instead and its pool from the cluster name; the route is
+// on the request's access log line (same request_id). The request headers
+// are no help: the upstream role has removed the x-llmproc-* ones by then.
 func upstreamLogFormat() *structpb.Struct {
 	return strct(map[string]string{
 		"start_time":       "%START_TIME%",
@@ -348,7 +362,5 @@ func upstreamLogFormat() *structpb.Struct {
 		"upstream_host":    "%UPSTREAM_HOST%",
 		"duration_ms":      "%DURATION%",
 		"backend":          "%UPSTREAM_METADATA(" + MetadataNamespace + ":" + BackendKey + ")%",
-		"pool":             "%REQ(X-LLMPROC-POOL)%",
-		"route":            "%REQ(X-LLMPROC-ROUTE)%",
 	})
 }

@@ -1110,6 +1110,8 @@ func compileLogFilter(f *accesslogv3.AccessLogFilter, path string) (logFilter, e
 		}, nil
 	case *accesslogv3.AccessLogFilter_ExtensionFilter:
 		return compileCELFilter(s.ExtensionFilter, path+".extension_filter")
+	case *accesslogv3.AccessLogFilter_MetadataFilter:
+		return metadataLogFilter(s.MetadataFilter, path+".metadata_filter")
 	case *accesslogv3.AccessLogFilter_HeaderFilter:
 		hm, err := compileHeaderMatcher(s.HeaderFilter.GetHeader(), path+".header_filter.header")
 		if err != nil {

@@ -36,15 +36,13 @@ type exchange struct {
 }
 
 // runExchange drives one upstream stream: request, response headers kv,
-// then chunks. client is the client's API header value ("" for OpenAI).
+// then chunks. client is the client's API as the router decided it ("" for
+// OpenAI).
 func runExchange(t *testing.T, h *harness, client, request string, chunks [][]byte, kv ...string) exchange {
 	t.Helper()
 	s := h.stream(RoleUpstream)
-	rh := []string{":method", "POST", ":path", "/v1/chat/completions"}
-	if client != "" {
-		rh = append(rh, HeaderClient, client)
-	}
-	roundTrip(t, s, reqHeaders(hdrs(false, rh...), attrsPrimary))
+	roundTrip(t, s, withDecisions(reqHeaders(hdrs(false, ":method", "POST", ":path", "/v1/chat/completions"), attrsPrimary),
+		map[string]string{KeyClient: client}))
 	if client == clientAnthropic { // the same request in the Messages API
 		request = strings.Replace(request, `"messages"`, `"max_tokens":64,"messages"`, 1)
 	}
@@ -272,7 +270,8 @@ func TestAnswerGlobalBound(t *testing.T) {
 	var streams []*stream
 	for range 4 {
 		s := h.stream(RoleUpstream)
-		roundTrip(t, s, reqHeaders(hdrs(false, ":method", "POST", ":path", "/v1/messages", HeaderClient, clientAnthropic), attrsPrimary))
+		roundTrip(t, s, withDecisions(reqHeaders(hdrs(false, ":method", "POST", ":path", "/v1/messages"), attrsPrimary),
+			map[string]string{KeyClient: clientAnthropic}))
 		roundTrip(t, s, reqBody(strings.Replace(jsonReq, `"messages"`, `"max_tokens":64,"messages"`, 1)))
 		roundTrip(t, s, respHeaders(false, ":status", "200", "content-type", "application/json"))
 		streams = append(streams, &stream{s: s})

@@ -304,7 +304,7 @@ func BenchmarkRouterCache(b *testing.B) {
 	body := []byte(strings.Replace(string(readBenchdata(b, "chat_2k.json")), `"temperature":0.2`, `"temperature":0`, 1))
 	route := routeOnce(b, s, rt, body)
 	miss := route()
-	keyHex := setHeaders(miss.GetRequestBody().GetResponse())[HeaderCacheKey]
+	keyHex := decided(miss)[KeyCacheKey]
 	b.Run("miss", func(b *testing.B) {
 		b.ReportAllocs()
 		for b.Loop() {

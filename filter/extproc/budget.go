@@ -9,7 +9,6 @@ import (
 	"strings"
 	"time"
 
-	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
 	"github.com/tidwall/gjson"
 
 	"github.com/llmproc/llmproc/filter/apierr"
@@ -17,10 +16,6 @@ import (
 	"github.com/llmproc/llmproc/filter/config"
 	"github.com/llmproc/llmproc/filter/usage"
 )
-
-// HeaderReservation carries the router's budget reservation to every upstream
-// attempt (base64url JSON), so whichever replica serves the attempt settles it.
-const HeaderReservation = "x-llmproc-reservation"
 
 // The back-off of the retry policy the envoy package renders: its
 // exponential maximum and the maximum of the rate-limited back-off (a
@@ -58,13 +53,15 @@ func Lifetimes(e config.Envoy) budget.Lifetimes {
 
 // reserve runs the budgets and rate limits for a request that will reach a
 // provider: the worst case (estimated input plus the output cap, at the
-// model's prices) must fit every rule. It returns the header for the upstream
-// role, or the 429 (or 503 when the store is down and budgets fail closed).
-// Budgets count the registry model (an alias or a rule's target resolved).
-func (r *router) reserve(d config.Decision, model string, req chatRequest, body []byte) (*corev3.HeaderValueOption, error) {
+// model's prices) must fit every rule. It returns the reservation for the
+// upstream role (KeyReservation: base64url JSON, so whichever replica serves
+// an attempt settles it; "" when no rule applies), or the 429 (or 503 when
+// the store is down and budgets fail closed). Budgets count the registry
+// model (an alias or a rule's target resolved).
+func (r *router) reserve(d config.Decision, model string, req chatRequest, body []byte) (string, error) {
 	b := r.s.budgets
 	if b == nil {
-		return nil, nil
+		return "", nil
 	}
 	in := estimateTokens(len(body))
 	out := req.maxTokens.Int()
@@ -90,7 +87,7 @@ func (r *router) reserve(d config.Decision, model string, req chatRequest, body 
 			code, what = "rate_limit_exceeded", "Rate limit"
 		}
 		r.s.budgetResult(code)
-		return nil, &apierr.Error{Status: http.StatusTooManyRequests, Type: typ, Code: code,
+		return "", &apierr.Error{Status: http.StatusTooManyRequests, Type: typ, Code: code,
 			Message:    what + " " + quote(ex.Budget) + " is exhausted; it resets at " + ex.ResetAt.UTC().Format(time.RFC3339) + ".",
 			RetryAfter: time.Until(ex.ResetAt)}
 	case err != nil:
@@ -98,21 +95,21 @@ func (r *router) reserve(d config.Decision, model string, req chatRequest, body 
 		// request is never charged for a reservation it did not get.
 		r.s.budgetResult("store_error")
 		if b.FailClosed {
-			return nil, apierr.New(http.StatusServiceUnavailable, apierr.TypeServer, "budget_unavailable",
+			return "", apierr.New(http.StatusServiceUnavailable, apierr.TypeServer, "budget_unavailable",
 				"Budgets cannot be checked right now; the request was not sent.")
 		}
 		r.s.log.Warn("budget store failed; letting the request through (budget_store.on_error: open)", "err", err)
-		return nil, nil
+		return "", nil
 	}
 	r.s.budgetResult("reserved")
 	if res.ID == "" {
-		return nil, nil // no rule applies
+		return "", nil // no rule applies
 	}
 	enc, err := json.Marshal(res)
 	if err != nil {
-		return nil, apierr.Internal(err)
+		return "", apierr.Internal(err)
 	}
-	return header(HeaderReservation, base64.RawURLEncoding.EncodeToString(enc)), nil
+	return base64.RawURLEncoding.EncodeToString(enc), nil
 }
 
 // attemptBudget is one upstream attempt's part in its request's

@@ -20,13 +20,10 @@ import (
 	"github.com/llmproc/llmproc/filter/usage"
 )
 
-// Cache headers. HeaderCache goes to clients (hit, miss, bypass); the router
-// also sets it, with HeaderCacheKey when the answer may be stored, on the
-// request, so every upstream attempt knows without recomputing the key.
-const (
-	HeaderCache    = "x-llmproc-cache"
-	HeaderCacheKey = "x-llmproc-cache-key"
-)
+// HeaderCache tells clients hit, miss or bypass. The router hands the result
+// and, when the answer may be stored, the key to every upstream attempt in
+// the metadata (KeyCache, KeyCacheKey), so no attempt recomputes the key.
+const HeaderCache = "x-llmproc-cache"
 
 // CacheTiers are the response cache's stores; Shared (Redis) may be nil.
 type CacheTiers struct {
@@ -104,35 +101,34 @@ func (c *responseCache) fresh(e cache.Entry, maxAge time.Duration) bool {
 }
 
 // lookup runs the router's part: the policy, the key, the lookup. It returns
-// an ImmediateResponse on a hit, else the request headers telling the
-// upstream role what to do.
-func (r *router) lookup(d config.Decision, model string, req chatRequest, body []byte) (*extprocv3.ProcessingResponse, []*corev3.HeaderValueOption) {
+// an ImmediateResponse on a hit, else the cache result for the client (miss,
+// bypass) and the key to store the answer under ("" when it may not be).
+func (r *router) lookup(d config.Decision, model string, req chatRequest, body []byte) (hit *extprocv3.ProcessingResponse, result, storeKey string) {
 	c := r.s.cache
 	if c == nil {
-		return nil, nil
+		return nil, "", ""
 	}
 	pol := cache.Decide(d.Cache, body, r.cacheControl)
-	result := "bypass"
-	var hdrs []*corev3.HeaderValueOption
+	result = "bypass"
 	if pol.Lookup || pol.Store {
 		key, err := cache.KeyOf(cache.KeyInput{Tenant: r.tenant, ClientSchema: r.clientSchema(), Endpoint: r.path,
 			Pool: d.Pool.Name, Model: model + "\x00" + d.Target, Body: body})
 		if err == nil {
 			if pol.Lookup {
 				if e, ok := c.get(r.ctx, key); ok && c.fresh(e, pol.MaxAge) {
-					return r.hit(d, model, req, e), nil
+					return r.hit(d, model, req, e), "", ""
 				}
 				result = "miss"
 			}
 			if pol.Store {
-				hdrs = append(hdrs, header(HeaderCacheKey, hex.EncodeToString(key[:])))
+				storeKey = hex.EncodeToString(key[:])
 			}
 		}
 	}
 	if r.s.metrics != nil {
 		r.s.metrics.CacheResult(result)
 	}
-	return nil, append(hdrs, header(HeaderCache, result))
+	return nil, result, storeKey
 }
 
 // hit answers from the cache: JSON or a well-formed SSE stream from the same

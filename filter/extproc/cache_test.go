@@ -24,19 +24,15 @@ func routeCached(t *testing.T, h *harness, body string, kv ...string) (map[strin
 		}
 		return nil, got, ir.Body
 	}
-	return setHeaders(resp.GetRequestBody().GetResponse()), nil, nil
+	return decided(resp), nil, nil
 }
 
-// answerUpstream runs one upstream attempt carrying the router's headers and
-// the provider's answer.
+// answerUpstream runs one upstream attempt carrying the router's decisions
+// and the provider's answer.
 func answerUpstream(t *testing.T, h *harness, routed map[string]string, body, status, ctype string, chunks ...string) {
 	t.Helper()
 	s := h.stream(RoleUpstream)
-	kv := []string{":method", "POST", ":path", "/v1/chat/completions"}
-	for k, v := range routed {
-		kv = append(kv, k, v)
-	}
-	roundTrip(t, s, reqHeaders(hdrs(false, kv...), attrsPrimary))
+	roundTrip(t, s, withDecisions(reqHeaders(hdrs(false, ":method", "POST", ":path", "/v1/chat/completions"), attrsPrimary), routed))
 	roundTrip(t, s, reqBody(body))
 	roundTrip(t, s, respHeaders(false, ":status", status, "content-type", ctype))
 	for i, c := range chunks {
@@ -56,11 +52,11 @@ func TestCacheMissStoreHit(t *testing.T) {
 
 	// A failed answer is never stored.
 	routed, _, _ := routeCached(t, h, req)
-	if routed[HeaderCache] != "miss" || routed[HeaderCacheKey] == "" {
+	if routed[KeyCache] != "miss" || routed[KeyCacheKey] == "" {
 		t.Fatalf("first request: %v", routed)
 	}
 	answerUpstream(t, h, routed, req, "500", "application/json", `{"error":{"message":"boom","type":"server_error"}}`)
-	if routed, _, _ = routeCached(t, h, req); routed[HeaderCache] != "miss" {
+	if routed, _, _ = routeCached(t, h, req); routed[KeyCache] != "miss" {
 		t.Fatalf("a 500 was stored: %v", routed)
 	}
 	// A complete answer is.
@@ -75,10 +71,10 @@ func TestCacheMissStoreHit(t *testing.T) {
 		t.Fatalf("stream hit %v:\n%s", hit, body)
 	}
 	// No-store neither reads nor writes; a different temperature is not deterministic.
-	if routed, _, _ := routeCached(t, h, req, "cache-control", "no-store"); routed[HeaderCache] != "bypass" || routed[HeaderCacheKey] != "" {
+	if routed, _, _ := routeCached(t, h, req, "cache-control", "no-store"); routed[KeyCache] != "bypass" || routed[KeyCacheKey] != "" {
 		t.Errorf("no-store: %v", routed)
 	}
-	if routed, _, _ := routeCached(t, h, strings.Replace(req, `"temperature":0`, `"temperature":0.7`, 1)); routed[HeaderCache] != "bypass" {
+	if routed, _, _ := routeCached(t, h, strings.Replace(req, `"temperature":0`, `"temperature":0.7`, 1)); routed[KeyCache] != "bypass" {
 		t.Errorf("temperature 0.7: %v", routed)
 	}
 }
@@ -93,7 +89,7 @@ func TestCacheDoesNotStoreCutStream(t *testing.T) {
 	stream := readTestdata(t, "stream.sse")
 	routed, _, _ := routeCached(t, h, req)
 	answerUpstream(t, h, routed, req, "200", "text/event-stream", stream[:len(stream)/2], "")
-	if routed, _, _ = routeCached(t, h, req); routed[HeaderCache] != "miss" {
+	if routed, _, _ = routeCached(t, h, req); routed[KeyCache] != "miss" {
 		t.Fatalf("a cut stream was stored: %v", routed)
 	}
 	answerUpstream(t, h, routed, req, "200", "text/event-stream", stream)

@@ -48,15 +48,16 @@ func runAttempt(t *testing.T, a attempt) answer {
 	u := &upstream{s: New(Options{Config: fixedRuntime{rt}, Metrics: metrics.New(reg)}), rt: rt}
 
 	kv := []string{":method", "POST", ":path", "/v1/chat/completions", HeaderPool, "cheap"}
+	dec := map[string]string{KeyPool: "cheap"}
 	if a.count > 0 {
 		kv = append(kv, "x-envoy-attempt-count", strconv.Itoa(a.count))
 	}
 	body := fmt.Sprintf(`{"model":"gpt-4o-mini","stream":%v,"messages":[{"role":"user","content":"hi"}]}`, a.stream)
 	if a.client == clientAnthropic {
-		kv = append(kv, HeaderClient, clientAnthropic)
+		dec[KeyClient] = clientAnthropic
 		body = fmt.Sprintf(`{"model":"gpt-4o-mini","max_tokens":32,"stream":%v,"messages":[{"role":"user","content":"hi"}]}`, a.stream)
 	}
-	req := reqHeaders(hdrs(false, kv...), attrsPrimary)
+	req := withDecisions(reqHeaders(hdrs(false, kv...), attrsPrimary), dec)
 	if _, err := u.requestHeaders(req, req.GetRequestHeaders()); err != nil {
 		t.Fatal(err)
 	}

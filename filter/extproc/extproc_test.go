@@ -164,6 +164,29 @@ func respBody(body string, eos bool) *extprocv3.ProcessingRequest {
 	return &extprocv3.ProcessingRequest{Request: &extprocv3.ProcessingRequest_ResponseBody{ResponseBody: &extprocv3.HttpBody{Body: []byte(body), EndOfStream: eos}}}
 }
 
+// decided returns the router's decisions in a reply's llmproc dynamic
+// metadata (the string fields).
+func decided(resp *extprocv3.ProcessingResponse) map[string]string {
+	out := map[string]string{}
+	for k, v := range resp.GetDynamicMetadata().GetFields()[MetadataNamespace].GetStructValue().GetFields() {
+		if s, ok := v.GetKind().(*structpb.Value_StringValue); ok {
+			out[k] = s.StringValue
+		}
+	}
+	return out
+}
+
+// withDecisions gives an upstream message the router's decisions as Envoy
+// forwards them: metadata_context, namespace llmproc.
+func withDecisions(req *extprocv3.ProcessingRequest, d map[string]string) *extprocv3.ProcessingRequest {
+	fields := map[string]*structpb.Value{}
+	for k, v := range d {
+		fields[k] = structpb.NewStringValue(v)
+	}
+	req.MetadataContext = &corev3.Metadata{FilterMetadata: map[string]*structpb.Struct{MetadataNamespace: {Fields: fields}}}
+	return req
+}
+
 // setHeaders flattens a reply's set headers into a map.
 func setHeaders(c *extprocv3.CommonResponse) map[string]string {
 	out := map[string]string{}

@@ -131,7 +131,7 @@ func (r *router) requestBody(b *extprocv3.HttpBody) (*extprocv3.ProcessingRespon
 	if r.s.metrics != nil {
 		r.s.metrics.RouterDecision(d.Route, d.Pool.Name, string(f.Class))
 	}
-	hit, cacheHeaders := r.lookup(d, model, req, body)
+	hit, cacheResult, cacheKey := r.lookup(d, model, req, body)
 	if hit != nil {
 		return hit, nil
 	}
@@ -139,39 +139,29 @@ func (r *router) requestBody(b *extprocv3.HttpBody) (*extprocv3.ProcessingRespon
 	if err != nil {
 		return nil, err
 	}
-	if reservation != nil {
-		cacheHeaders = append(cacheHeaders, reservation)
+	dec := map[string]string{
+		KeyPool: d.Pool.Name, KeyRoute: d.Route, KeyClient: r.clientSchema(), KeyTenant: r.tenantLabel(),
+		KeyRequestedModel: model, KeyClass: string(f.Class), KeyTarget: d.Target,
+		KeyCache: cacheResult, KeyCacheKey: cacheKey, KeyReservation: reservation,
 	}
-	if d.Target != "" {
-		cacheHeaders = append(cacheHeaders, header(HeaderTarget, d.Target))
+	fields := make(map[string]*structpb.Value, len(dec))
+	for k, v := range dec {
+		if v != "" || k == KeyRoute || k == KeyClass {
+			fields[k] = structpb.NewStringValue(strings.Clone(v))
+		}
 	}
-	if f.Class != "" {
-		cacheHeaders = append(cacheHeaders, header(HeaderClass, string(f.Class)))
-	}
-	// Remove client-sent x-llmproc-* again: the headers reply removed them, but
-	// the body reply is where ours are set, and set overwrites any survivor.
+	// Only the pool travels as a header, for Envoy to route on; the upstream
+	// role reads every decision from the metadata (see decision.go).
 	reply := &extprocv3.CommonResponse{
-		HeaderMutation: &extprocv3.HeaderMutation{
-			SetHeaders: append([]*corev3.HeaderValueOption{
-				header(HeaderPool, d.Pool.Name),
-				header(HeaderRoute, d.Route),
-				header(HeaderClient, r.clientSchema()),
-				header(HeaderTenant, r.tenantLabel()),
-			}, cacheHeaders...),
-		},
+		HeaderMutation:  &extprocv3.HeaderMutation{SetHeaders: []*corev3.HeaderValueOption{header(HeaderPool, d.Pool.Name)}},
 		ClearRouteCache: true,
 	}
 	if c.decoded {
 		decodedBody(reply, body)
 	}
 	return &extprocv3.ProcessingResponse{
-		Response: &extprocv3.ProcessingResponse_RequestBody{RequestBody: &extprocv3.BodyResponse{Response: reply}},
-		DynamicMetadata: metadataStruct(map[string]*structpb.Value{
-			"route":           structpb.NewStringValue(d.Route),
-			"pool":            structpb.NewStringValue(d.Pool.Name),
-			"requested_model": structpb.NewStringValue(strings.Clone(model)),
-			"class":           structpb.NewStringValue(string(f.Class)),
-		}),
+		Response:        &extprocv3.ProcessingResponse_RequestBody{RequestBody: &extprocv3.BodyResponse{Response: reply}},
+		DynamicMetadata: metadataStruct(fields),
 	}, nil
 }
 

@@ -98,9 +98,11 @@ func TestRouterPicksPool(t *testing.T) {
 			if !c.GetClearRouteCache() {
 				t.Error("clear_route_cache not set")
 			}
-			got := setHeaders(c)
-			if got[HeaderPool] != "cheap" || got[HeaderRoute] != tt.route {
-				t.Errorf("headers %v", got)
+			if got := setHeaders(c); len(got) != 1 || got[HeaderPool] != "cheap" {
+				t.Errorf("headers %v, want only %s", got, HeaderPool)
+			}
+			if got := decided(resp); got[KeyPool] != "cheap" || got[KeyRoute] != tt.route || got[KeyClient] != clientOpenAI {
+				t.Errorf("decisions %v", got)
 			}
 			md := resp.GetDynamicMetadata().GetFields()["llmproc"].GetStructValue().GetFields()
 			if md["pool"].GetStringValue() != "cheap" || md["requested_model"].GetStringValue() != tt.model {
@@ -160,8 +162,7 @@ func TestRouterAnthropicClient(t *testing.T) {
 		t.Fatalf("unknown model: %v", ir)
 	}
 	// A valid request is routed and marked as an Anthropic client, whatever the client sent.
-	c := post(`{"model":"mini","max_tokens":10,"messages":[{"role":"user","content":"hi"}]}`).GetRequestBody().GetResponse()
-	if got := setHeaders(c); got[HeaderPool] != "cheap" || got[HeaderClient] != "anthropic" {
-		t.Errorf("headers %v", got)
+	if got := decided(post(`{"model":"mini","max_tokens":10,"messages":[{"role":"user","content":"hi"}]}`)); got[KeyPool] != "cheap" || got[KeyClient] != "anthropic" {
+		t.Errorf("decisions %v", got)
 	}
 }

@@ -71,8 +71,8 @@ func TestRouterRules(t *testing.T) {
 			if ir := resp.GetImmediateResponse(); ir != nil {
 				got = strconv.Itoa(int(ir.Status.Code)) + " " + gjson.GetBytes(ir.Body, "error.code").String()
 			} else {
-				hs := setHeaders(resp.GetRequestBody().GetResponse())
-				got = hs[HeaderPool] + " " + hs[HeaderRoute] + " " + hs[HeaderClass] + " " + hs[HeaderTarget]
+				d := decided(resp)
+				got = d[KeyPool] + " " + d[KeyRoute] + " " + d[KeyClass] + " " + d[KeyTarget]
 			}
 			if got != tt.want {
 				t.Errorf("got %q, want %q", got, tt.want)

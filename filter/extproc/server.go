@@ -83,6 +83,8 @@ type Server struct {
 	// buffered is what all answers hold right now (answer.go), bufferedPeak
 	// the most they ever held.
 	buffered, bufferedPeak atomic.Int64
+	// ownedCache holds owned's answer for the config last asked about.
+	ownedCache atomic.Pointer[ownedHeaders]
 }
 
 // New builds a Server.
@@ -302,16 +304,8 @@ const (
 	HeaderRoute   = "x-llmproc-route"
 	HeaderBackend = "x-llmproc-backend"
 	HeaderModel   = "x-llmproc-model"
-	// HeaderClient carries the client's API (openai, anthropic) from the
-	// router to every upstream attempt: the upstream role cannot tell it from
-	// :path, which an earlier attempt may have rewritten.
-	HeaderClient = "x-llmproc-client"
-	// HeaderTenant carries the bounded tenant label for cost metrics.
-	HeaderTenant = "x-llmproc-tenant"
-	// HeaderTarget names the model a routing rule chose to send instead of
-	// the client's; a pool member's own model override still wins.
-	HeaderTarget = "x-llmproc-target-model"
-	// HeaderClass is the task class the classifier chose, when a rule needed it.
+	// HeaderClass is the task class the classifier chose, when a rule
+	// needed it (shown to clients, like HeaderRoute).
 	HeaderClass = "x-llmproc-class"
 )
 

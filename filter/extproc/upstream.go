@@ -35,14 +35,12 @@ const (
 // saves four allocations on every chunk of every stream.
 var continueResponseBody = responseBodyResponse(&extprocv3.CommonResponse{})
 
-// clientCredentialHeaders never reach a provider: the backend's own
-// credential replaces them.
-var clientCredentialHeaders = []string{"authorization", "x-api-key", "api-key", "x-goog-api-key"}
-
 // upstream is the per-attempt role inside a pool cluster: it translates the
 // client's request for the chosen backend and reads the answer on its way
-// back. It learns the backend from the endpoint metadata attribute and the
-// pool from the cluster name, so it needs nothing from the router's stream.
+// back. It learns the backend from the endpoint metadata attribute, the pool
+// from the cluster name and the router's decisions from the metadata context
+// (decision.go), so it needs nothing from the router's stream, nor from an
+// earlier attempt's headers.
 type upstream struct {
 	s    *Server
 	rt   *config.Runtime
@@ -58,13 +56,14 @@ type upstream struct {
 	stream  bool
 	dropUse bool // the client did not ask for usage in its stream; llmproc did
 
-	client      string           // the client's API (HeaderClient)
-	budget      *attemptBudget   // HeaderReservation: the budget reservation to end
+	client      string           // the client's API (KeyClient)
+	budget      *attemptBudget   // KeyReservation: the budget reservation to end
 	refused     int              // the status llmproc refused the attempt with
-	tenant      string           // HeaderTenant: the bounded tenant label
+	tenant      string           // KeyTenant: the bounded tenant label
 	attempt     int              // x-envoy-attempt-count (0 when Envoy does not send it)
-	cacheKey    string           // HeaderCacheKey: store a complete answer under it
-	cacheResult string           // HeaderCache from the router (miss, bypass)
+	cacheKey    string           // KeyCacheKey: store a complete answer under it
+	cacheResult string           // KeyCache from the router (miss, bypass)
+	internal    []string         // the x-llmproc-* request headers present, to remove
 	asm         *cache.Assembler // assembles the answer to store
 	conv        translate.Body   // OpenAI output → the client's API; nil for OpenAI clients
 	status      int
@@ -77,7 +76,7 @@ type upstream struct {
 	reqBytes    int // the client's request body, for the input estimate
 	ans         answerState
 	// From the router: the routing rule, the task class and the model a
-	// rule chose instead of the client's (HeaderRoute, HeaderClass, HeaderTarget).
+	// rule chose instead of the client's (KeyRoute, KeyClass, KeyTarget).
 	route, class, target string
 }
 
@@ -103,12 +102,13 @@ func (u *upstream) result() usage.Result {
 func (u *upstream) requestHeaders(req *extprocv3.ProcessingRequest, h *extprocv3.HttpHeaders) (*extprocv3.ProcessingResponse, error) {
 	u.start = u.s.now()
 	hs := headersOf(h)
+	dec := decisionsOf(req)
 	u.attempt, _ = strconv.Atoi(hs["x-envoy-attempt-count"])
-	u.beginBudget(hs[HeaderReservation])
+	u.beginBudget(dec.get(KeyReservation))
 	attrs := req.GetAttributes()[attrsKey]
 	poolName := strings.TrimPrefix(stringAttr(attrs, AttrCluster), PoolClusterPrefix)
 	if poolName == "" {
-		poolName = hs[HeaderPool]
+		poolName = dec.get(KeyPool)
 	}
 	pool, ok := u.rt.Pools[poolName]
 	if !ok {
@@ -124,9 +124,10 @@ func (u *upstream) requestHeaders(req *extprocv3.ProcessingRequest, h *extprocv3
 		return nil, u.refuse(apierr.Internal(err))
 	}
 	u.pool, u.member, u.tr = pool, member, tr
-	u.client, u.cacheKey, u.cacheResult = hs[HeaderClient], hs[HeaderCacheKey], hs[HeaderCache]
-	u.tenant = hs[HeaderTenant]
-	u.target, u.route, u.class = hs[HeaderTarget], hs[HeaderRoute], hs[HeaderClass]
+	u.client, u.cacheKey, u.cacheResult = dec.get(KeyClient), dec.get(KeyCacheKey), dec.get(KeyCache)
+	u.tenant = dec.get(KeyTenant)
+	u.target, u.route, u.class = dec.get(KeyTarget), dec.get(KeyRoute), dec.get(KeyClass)
+	u.internal = internalHeaders(hs)
 	if h.EndOfStream {
 		return nil, u.refuse(apierr.BadRequest("missing_body", "The request body is empty; send a JSON chat completion request."))
 	}
@@ -165,30 +166,16 @@ func (u *upstream) requestBody(b *extprocv3.HttpBody) (_ *extprocv3.ProcessingRe
 	if err != nil {
 		return nil, err
 	}
-	be := u.member.Backend
-	mut := &extprocv3.HeaderMutation{}
-	mut.RemoveHeaders = append(mut.RemoveHeaders, clientCredentialHeaders...)
-	mut.RemoveHeaders = append(mut.RemoveHeaders, be.RemoveHeaders...)
-	set := []*corev3.HeaderValueOption{
-		header(":path", up.Path),
-		// Compressed answers could not be read for usage; ask for plain bytes.
-		header("accept-encoding", "identity"),
-	}
-	for _, kv := range be.SetHeaders {
-		set = append(set, header(kv[0], kv[1]))
-	}
-	for _, kv := range up.SetHeaders {
-		set = append(set, header(kv[0], kv[1]))
-	}
-	common := &extprocv3.CommonResponse{HeaderMutation: mut}
 	if up.Body == nil && converted {
 		up.Body = body
 	}
+	out := b.Body // the router's buffered original, a fresh copy each attempt
+	common := &extprocv3.CommonResponse{}
 	if up.Body != nil {
-		set = append(set, header("content-length", strconv.Itoa(len(up.Body))))
+		out = up.Body
 		common.BodyMutation = &extprocv3.BodyMutation{Mutation: &extprocv3.BodyMutation_Body{Body: up.Body}}
 	}
-	mut.SetHeaders = set
+	common.HeaderMutation = u.attemptHeaders(up.Path, len(out), up.SetHeaders)
 	u.sentAt = u.s.now()
 	return requestBodyResponse(common), nil
 }

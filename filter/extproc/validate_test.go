@@ -161,7 +161,7 @@ func TestValidationBeforeBudget(t *testing.T) {
 	if err != nil {
 		t.Fatalf("valid request after refused ones: %v", err)
 	}
-	if setHeaders(resp.GetRequestBody().GetResponse())[HeaderReservation] == "" {
+	if decided(resp)[KeyReservation] == "" {
 		t.Error("no reservation for the valid request")
 	}
 }

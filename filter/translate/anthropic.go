@@ -154,14 +154,19 @@ func (a anthropic) Request(r *Request) (*Upstream, error) {
 		Body: out,
 		SetHeaders: [][2]string{
 			{"anthropic-version", anthropicVersion(be)},
-			{"content-type", "application/json"},
 		},
-		RemoveHeaders: []string{"authorization"},
 	}
 	if be.Credential != "" {
 		up.SetHeaders = append(up.SetHeaders, [2]string{"x-api-key", be.Credential})
 	}
 	return up, nil
+}
+
+// Headers: the version and key, and the client's own anthropic-beta (an
+// Anthropic SDK's, meant for Anthropic; the body is rebuilt from OpenAI's
+// schema, so no beta it names is asked for) and bearer token.
+func (anthropic) Headers() []string {
+	return []string{"anthropic-beta", "anthropic-version", "authorization", "x-api-key"}
 }
 
 func anthropicVersion(be *config.RBackend) string {

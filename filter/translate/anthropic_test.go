@@ -129,14 +129,11 @@ func TestAnthropicRequestHeaders(t *testing.T) {
 		want     *Upstream
 	}{
 		{"defaults", "", "sk-ant", "2023-06-01", &Upstream{Path: "/v1/messages",
-			SetHeaders:    [][2]string{{"anthropic-version", "2023-06-01"}, {"content-type", "application/json"}, {"x-api-key", "sk-ant"}},
-			RemoveHeaders: []string{"authorization"}}},
+			SetHeaders: [][2]string{{"anthropic-version", "2023-06-01"}, {"x-api-key", "sk-ant"}}}},
 		{"base path and version", "/anthropic/proxy", "k", "2024-01-01", &Upstream{Path: "/anthropic/proxy/v1/messages",
-			SetHeaders:    [][2]string{{"anthropic-version", "2024-01-01"}, {"content-type", "application/json"}, {"x-api-key", "k"}},
-			RemoveHeaders: []string{"authorization"}}},
+			SetHeaders: [][2]string{{"anthropic-version", "2024-01-01"}, {"x-api-key", "k"}}}},
 		{"no credential", "", "", "", &Upstream{Path: "/v1/messages",
-			SetHeaders:    [][2]string{{"anthropic-version", "2023-06-01"}, {"content-type", "application/json"}},
-			RemoveHeaders: []string{"authorization"}}},
+			SetHeaders: [][2]string{{"anthropic-version", "2023-06-01"}}}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

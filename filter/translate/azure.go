@@ -34,8 +34,7 @@ func (azure) Request(r *Request) (*Upstream, error) {
 	up := &Upstream{
 		Path: be.BasePath + "/openai/deployments/" + url.PathEscape(r.Model) +
 			"/chat/completions?api-version=" + url.QueryEscape(be.Azure.APIVersion),
-		Body:          body,
-		RemoveHeaders: []string{"authorization", "api-key"},
+		Body: body,
 	}
 	if be.Credential != "" {
 		if be.Azure.Auth == "bearer" {
@@ -46,6 +45,9 @@ func (azure) Request(r *Request) (*Upstream, error) {
 	}
 	return up, nil
 }
+
+// Headers: an API key in api-key or an Entra ID token in authorization.
+func (azure) Headers() []string { return []string{"api-key", "authorization"} }
 
 // azureStreamOptions reports whether an api-version takes stream_options.
 // Versions are dates, optionally with a suffix ("2024-10-01-preview"); any

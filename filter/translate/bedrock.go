@@ -78,10 +78,16 @@ func (b bedrock) Request(r *Request) (*Upstream, error) {
 	if err != nil {
 		return nil, err
 	}
-	up := &Upstream{Path: path, Body: body, SetHeaders: make([][2]string, 0, 5)}
-	up.SetHeaders = append(up.SetHeaders, [2]string{"content-type", "application/json"}, [2]string{"accept", accept})
+	up := &Upstream{Path: path, Body: body, SetHeaders: make([][2]string, 0, 4)}
+	up.SetHeaders = append(up.SetHeaders, [2]string{"accept", accept})
 	up.SetHeaders = append(up.SetHeaders, signed...)
 	return up, nil
+}
+
+// Headers: SigV4's (x-amz-content-sha256 included, which S3-style signers
+// add) and the event-stream accept.
+func (bedrock) Headers() []string {
+	return []string{"accept", "authorization", "x-amz-content-sha256", "x-amz-date", "x-amz-security-token"}
 }
 
 // sign returns the SigV4 headers for a POST of body to path on the backend.

@@ -149,8 +149,8 @@ func checkSigned(t *testing.T, r *Request, up *Upstream) {
 	if len(parts) == 3 != (h["x-amz-security-token"] != "") {
 		t.Errorf("x-amz-security-token %q for credential with %d parts", h["x-amz-security-token"], len(parts))
 	}
-	if h["content-type"] != "application/json" {
-		t.Errorf("content-type %q", h["content-type"])
+	if _, ok := h["content-type"]; ok {
+		t.Error("content-type set by the translator; the upstream role sets it for every schema")
 	}
 }
 
@@ -262,8 +262,8 @@ func TestBedrockCredentials(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if !strings.Contains(up.SetHeaders[2][1], "Credential=AKIDCHAIN/") {
-				t.Errorf("authorization %q", up.SetHeaders[2][1])
+			if !strings.Contains(up.SetHeaders[1][1], "Credential=AKIDCHAIN/") {
+				t.Errorf("authorization %q", up.SetHeaders[1][1])
 			}
 		}
 		other := testBedrockBackend()

@@ -32,9 +32,8 @@ func (g gemini) Request(r *Request) (*Upstream, error) {
 		return nil, err
 	}
 	up := &Upstream{
-		Path:          r.Backend.BasePath + "/v1beta/models/" + geminiModel(r.Model) + geminiMethod(r.Stream),
-		Body:          body,
-		RemoveHeaders: []string{"authorization"},
+		Path: r.Backend.BasePath + "/v1beta/models/" + geminiModel(r.Model) + geminiMethod(r.Stream),
+		Body: body,
 	}
 	if r.Backend.Credential != "" {
 		up.SetHeaders = append(up.SetHeaders, [2]string{"x-goog-api-key", r.Backend.Credential})
@@ -43,6 +42,9 @@ func (g gemini) Request(r *Request) (*Upstream, error) {
 }
 
 func (g gemini) Response(r *Response) Answer { return geminiAnswer(r, g.now) }
+
+// Headers: the API key goes in x-goog-api-key.
+func (gemini) Headers() []string { return []string{"authorization", "x-goog-api-key"} }
 
 // geminiModel is the model's path segment: a "models/" prefix, which the
 // API's own model names carry, is dropped, and the rest escaped.

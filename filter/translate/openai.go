@@ -30,6 +30,9 @@ func (o openAI) Request(r *Request) (*Upstream, error) {
 	return up, nil
 }
 
+// Headers: the backend's key goes in authorization.
+func (openAI) Headers() []string { return []string{"authorization"} }
+
 // structuralParams are never dropped, whatever drop_params says: without
 // them the request is no chat completion, or the answer's shape (JSON or
 // SSE) would differ from the one the client and llmproc expect.

@@ -31,12 +31,14 @@ type Request struct {
 	UsageRequested bool
 }
 
-// Upstream is the request to send to the backend.
+// Upstream is the request to send to the backend. Its SetHeaders are set
+// after the upstream role removed every header any translator declares
+// (Translator.Headers), so an attempt never carries what an earlier attempt
+// set for another backend.
 type Upstream struct {
-	Path          string
-	Body          []byte // nil keeps the client's body unchanged
-	SetHeaders    [][2]string
-	RemoveHeaders []string
+	Path       string
+	Body       []byte // nil keeps the client's body unchanged
+	SetHeaders [][2]string
 }
 
 // Response describes the backend's answer as its headers arrived.
@@ -64,6 +66,12 @@ type Answer struct {
 type Translator interface {
 	Request(r *Request) (*Upstream, error)
 	Response(r *Response) Answer
+	// Headers names every request header Request may set (lowercase), and
+	// those of the client's that must not reach this backend's kind of
+	// provider. The upstream role removes the union over all schemas from
+	// every attempt before it sets this one's: Envoy hands each attempt the
+	// header map the previous attempt left.
+	Headers() []string
 }
 
 // Body translates one response body, chunk by chunk, into OpenAI form.
@@ -167,6 +175,18 @@ func (s *Set) For(schema string) (Translator, error) {
 		return s.vertex, nil
 	}
 	return nil, fmt.Errorf("backend schema %q is not supported", schema)
+}
+
+// Headers is the union of every schema's Translator.Headers, sorted.
+func (s *Set) Headers() []string {
+	var out []string
+	for _, schema := range config.Schemas {
+		if t, err := s.For(schema); err == nil {
+			out = append(out, t.Headers()...)
+		}
+	}
+	slices.Sort(out)
+	return slices.Compact(out)
 }
 
 // For returns a translator for a schema with caches of its own (tests,

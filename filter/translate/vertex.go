@@ -39,8 +39,7 @@ func (v vertex) Request(r *Request) (*Upstream, error) {
 	up := &Upstream{
 		Path: b.BasePath + "/v1/projects/" + url.PathEscape(b.Vertex.Project) + "/locations/" + url.PathEscape(b.Vertex.Region) +
 			"/publishers/google/models/" + url.PathEscape(model) + geminiMethod(r.Stream),
-		Body:          body,
-		RemoveHeaders: []string{"x-goog-api-key"},
+		Body: body,
 	}
 	if token != "" {
 		up.SetHeaders = append(up.SetHeaders, [2]string{"authorization", "Bearer " + token})
@@ -49,6 +48,9 @@ func (v vertex) Request(r *Request) (*Upstream, error) {
 }
 
 func (v vertex) Response(r *Response) Answer { return geminiAnswer(r, v.now) }
+
+// Headers: the access token goes in authorization.
+func (vertex) Headers() []string { return []string{"authorization", "x-goog-api-key"} }
 
 // vertexScope is the OAuth scope Vertex AI accepts.
 const vertexScope = "https://www.googleapis.com/auth/cloud-platform"

@@ -1,0 +1,45 @@
+package extproc
+
+import (
+	"google.golang.org/protobuf/types/known/structpb"
+
+	extprocv3 "github.com/envoyproxy/go-control-plane/envoy/service/ext_proc/v3"
+)
+
+// Keys of the router role's decisions in the llmproc dynamic metadata.
+//
+// The router hands its decisions to the upstream role as dynamic metadata,
+// not as request headers. Envoy gives every attempt the one request-header
+// map (UpstreamRequest decodes *parent_.downstreamHeaders() each time), so a
+// header the first attempt removes, and it must remove every x-llmproc-*
+// header before a provider sees it, is gone for the second. Dynamic metadata
+// stays: the router role's reply stores it on the downstream stream info
+// (metadata_options.receiving_namespaces), the upstream filter manager's
+// streamInfo() is that same one (UpstreamFilterManager in
+// source/common/router/upstream_request.cc), and the upstream filter sends
+// it on each message as metadata_context (forwarding_namespaces; ext_proc.cc
+// addDynamicMetadata). Only x-llmproc-pool is a header, for Envoy to route on.
+const (
+	KeyPool           = "pool"
+	KeyRoute          = "route"
+	KeyClient         = "client" // the client's API (openai, anthropic)
+	KeyTenant         = "tenant" // the bounded tenant label for cost metrics
+	KeyRequestedModel = "requested_model"
+	// KeyTarget names the model a routing rule chose to send instead of the
+	// client's; a pool member's own model override still wins.
+	KeyTarget   = "target_model"
+	KeyClass    = "class"     // the task class, when a rule needed it
+	KeyCache    = "cache"     // the router's cache result: miss or bypass
+	KeyCacheKey = "cache_key" // store a complete answer under it (hex)
+	// KeyReservation is the budget reservation to settle (base64url JSON).
+	KeyReservation = "reservation"
+)
+
+// decisions are the router's decisions as an upstream stream received them.
+type decisions map[string]*structpb.Value
+
+func decisionsOf(req *extprocv3.ProcessingRequest) decisions {
+	return req.GetMetadataContext().GetFilterMetadata()[MetadataNamespace].GetFields()
+}
+
+func (d decisions) get(key string) string { return d[key].GetStringValue() }
