@@ -60,7 +60,8 @@ func failoverConfig() string {
 }
 
 // envoyHeaders is a request-header map as Envoy keeps it: ordered entries,
-// mutations applied remove first, then set (overwriting; MutationUtils::
+// mutations applied remove first, then set (overwriting: llmproc never
+// appends; MutationUtils::
 // applyHeaderMutations in source/extensions/filters/http/ext_proc/
 // mutation_utils.cc).
 type envoyHeaders []*corev3.HeaderValue
@@ -71,7 +72,7 @@ func (m *envoyHeaders) apply(mut *extprocv3.HeaderMutation) {
 	}
 	for _, o := range mut.GetSetHeaders() {
 		k, v := o.GetHeader().GetKey(), o.GetHeader().GetRawValue()
-		if i := slices.IndexFunc(*m, func(h *corev3.HeaderValue) bool { return h.Key == k }); i >= 0 && !o.GetAppend().GetValue() {
+		if i := slices.IndexFunc(*m, func(h *corev3.HeaderValue) bool { return h.Key == k }); i >= 0 {
 			(*m)[i] = &corev3.HeaderValue{Key: k, RawValue: v}
 			continue
 		}
