@@ -117,13 +117,16 @@ func newWorkload(kind string, rt *config.Runtime, check bool) (*workload, error)
 	w.routerBody = bodyMsg(body)
 
 	// Envoy has routed on x-llmproc-pool and picked the pool's first
-	// backend; the upstream filter sees the request as the router left it.
+	// backend; the upstream filter sees the request as the router left it,
+	// and the router's decisions in the metadata context.
 	uh := clientHeaders(len(body))
 	uh.Headers.Headers = slices.DeleteFunc(uh.Headers.Headers, func(h *corev3.HeaderValue) bool { return h.Key == extproc.HeaderPool })
-	uh.Headers.Headers = append(uh.Headers.Headers,
-		&corev3.HeaderValue{Key: extproc.HeaderPool, RawValue: []byte(d.Pool.Name)},
-		&corev3.HeaderValue{Key: extproc.HeaderRoute, RawValue: []byte(d.Route)})
+	uh.Headers.Headers = append(uh.Headers.Headers, &corev3.HeaderValue{Key: extproc.HeaderPool, RawValue: []byte(d.Pool.Name)})
 	w.upHeaders = &extprocv3.ProcessingRequest{
+		MetadataContext: &corev3.Metadata{FilterMetadata: map[string]*structpb.Struct{extproc.MetadataNamespace: {Fields: map[string]*structpb.Value{
+			extproc.KeyPool: structpb.NewStringValue(d.Pool.Name), extproc.KeyRoute: structpb.NewStringValue(d.Route),
+			extproc.KeyClient: structpb.NewStringValue("openai"),
+		}}}},
 		Request: &extprocv3.ProcessingRequest_RequestHeaders{RequestHeaders: uh},
 		ProtocolConfig: &extprocv3.ProtocolConfiguration{
 			RequestBodyMode:  extprocfilterv3.ProcessingMode_BUFFERED,
