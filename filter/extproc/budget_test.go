@@ -42,7 +42,8 @@ func budgetServer(t testing.TB, limit string, clock *time.Time) (*Server, *confi
 		Now: func() time.Time { return *clock }}), rt, m
 }
 
-// routeForBudget runs the router role and returns the reservation header.
+// routeForBudget runs the router role and returns the reservation it hands
+// the upstream role.
 func routeForBudget(t testing.TB, s *Server, rt *config.Runtime, body string) string {
 	r := &router{s: s, rt: rt, ctx: context.Background()}
 	if _, err := r.requestHeaders(nil, hdrs(false, ":method", "POST", ":path", "/v1/chat/completions")); err != nil {
@@ -52,7 +53,7 @@ func routeForBudget(t testing.TB, s *Server, rt *config.Runtime, body string) st
 	if err != nil {
 		t.Fatal(err)
 	}
-	return setHeaders(resp.GetRequestBody().GetResponse())[HeaderReservation]
+	return decided(resp)[KeyReservation]
 }
 
 // try is one upstream attempt and how it ends: status 0 ends before
@@ -71,8 +72,8 @@ func runTry(t testing.TB, s *Server, rt *config.Runtime, res string, n int, body
 		// A document block has no OpenAI equivalent: the upstream role refuses it.
 		client, body = clientAnthropic, `{"model":"gpt-4o-mini","max_tokens":100,"messages":[{"role":"user","content":[{"type":"document","source":{"type":"text","media_type":"text/plain","data":"x"}}]}]}`
 	}
-	req := reqHeaders(hdrs(false, ":method", "POST", ":path", "/v1/chat/completions", HeaderClient, client,
-		HeaderReservation, res, "x-envoy-attempt-count", strconv.Itoa(n)), attrsPrimary)
+	req := withDecisions(reqHeaders(hdrs(false, ":method", "POST", ":path", "/v1/chat/completions",
+		"x-envoy-attempt-count", strconv.Itoa(n)), attrsPrimary), map[string]string{KeyClient: client, KeyReservation: res})
 	if _, err := u.requestHeaders(req, req.GetRequestHeaders()); err != nil {
 		t.Fatal(err)
 	}
