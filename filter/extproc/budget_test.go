@@ -201,8 +201,8 @@ func TestBudgetLongStreamRenewed(t *testing.T) {
 	const body = `{"model":"gpt-4o-mini","stream":true,"stream_options":{"include_usage":true},"max_tokens":100,"messages":[{"role":"user","content":"hi"}]}`
 	res := routeForBudget(t, s, rt, body)
 	u := &upstream{s: s, rt: rt}
-	req := reqHeaders(hdrs(false, ":method", "POST", ":path", "/v1/chat/completions",
-		HeaderReservation, res, "x-envoy-attempt-count", "1"), attrsPrimary)
+	req := withDecisions(reqHeaders(hdrs(false, ":method", "POST", ":path", "/v1/chat/completions",
+		"x-envoy-attempt-count", "1"), attrsPrimary), map[string]string{KeyReservation: res})
 	if _, err := u.requestHeaders(req, req.GetRequestHeaders()); err != nil {
 		t.Fatal(err)
 	}
