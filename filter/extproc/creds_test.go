@@ -95,8 +95,8 @@ func vertexRuntime(t *testing.T) (*config.Runtime, *tokenEndpoint) {
 // replies to the body are read with next.
 func vertexAttempt(t *testing.T, h *harness) (next func() *extprocv3.ProcessingResponse) {
 	s := h.stream(RoleUpstream)
-	roundTrip(t, s, reqHeaders(hdrs(false, ":method", "POST", ":path", "/v1/chat/completions", HeaderClient, "openai"),
-		map[string]string{AttrBackend: "vx", AttrCluster: "pool/vx"}))
+	roundTrip(t, s, withDecisions(reqHeaders(hdrs(false, ":method", "POST", ":path", "/v1/chat/completions"),
+		map[string]string{AttrBackend: "vx", AttrCluster: "pool/vx"}), map[string]string{KeyClient: "openai"}))
 	if err := s.Send(reqBody(`{"model":"gemini-2.5-flash","messages":[{"role":"user","content":"hi"}]}`)); err != nil {
 		t.Fatal(err)
 	}

@@ -24,7 +24,7 @@ func TestSetHeadersAreDeclared(t *testing.T) {
 		testBedrockBackend(),
 		bedrockSession,
 	}
-	set := NewSet()
+	set := NewSet(SetOptions{})
 	for _, be := range backends {
 		tr, err := set.For(be.Schema)
 		if err != nil {
