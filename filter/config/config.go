@@ -203,6 +203,9 @@ type Price struct {
 	Output      Decimal `yaml:"output"`
 	CachedInput Decimal `yaml:"cached_input"`
 	CacheWrite  Decimal `yaml:"cache_write"`
+	// CacheWrite1h prices Anthropic's one-hour cache writes (ttl "1h");
+	// CacheWrite then prices the five-minute ones.
+	CacheWrite1h Decimal `yaml:"cache_write_1h"`
 }
 
 // Pool is an ordered fallback chain of backends; the order becomes Envoy

@@ -854,11 +854,21 @@ func anthropicStopReason(r string) string {
 // anthropicUsage accumulates Anthropic's usage figures: message_start
 // carries the input side, message_delta the cumulative totals.
 type anthropicUsage struct {
-	input, output, cacheRead, cacheWrite int64
+	input, output, cacheRead, cacheWrite, cacheWrite1h, webSearches int64
 }
 
 func (u *anthropicUsage) read(v gjson.Result) {
 	v.ForEach(func(k, n gjson.Result) bool {
+		switch k.Str {
+		case "cache_creation": // the split of cache_creation_input_tokens by ttl
+			if h := n.Get("ephemeral_1h_input_tokens"); h.Type == gjson.Number {
+				u.cacheWrite1h = max(h.Int(), 0)
+			}
+		case "server_tool_use":
+			if w := n.Get("web_search_requests"); w.Type == gjson.Number {
+				u.webSearches = max(w.Int(), 0)
+			}
+		}
 		if n.Type != gjson.Number {
 			return true
 		}
@@ -883,6 +893,9 @@ func (u *anthropicUsage) usage() usage.Usage {
 		Output:      u.output,
 		CachedInput: u.cacheRead,
 		CacheWrite:  u.cacheWrite,
+		// Reported within cache_creation_input_tokens; never more than it.
+		CacheWrite1h: min(u.cacheWrite1h, u.cacheWrite),
+		WebSearches:  u.webSearches,
 	}
 }
 

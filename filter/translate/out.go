@@ -72,7 +72,8 @@ func (c *Completion) JSON() []byte {
 
 // AppendUsage writes an OpenAI usage object. prompt_tokens includes cached
 // and cache-write tokens, completion_tokens includes reasoning tokens, as in
-// OpenAI's own answers; usage.FromOpenAI reads every field back.
+// OpenAI's own answers; usage.FromOpenAI reads every field back, the
+// one-hour cache writes and web searches too (written only when non-zero).
 func AppendUsage(b []byte, u usage.Usage) []byte {
 	b = append(b, `{"prompt_tokens":`...)
 	b = strconv.AppendInt(b, u.Input, 10)
@@ -84,9 +85,19 @@ func AppendUsage(b []byte, u usage.Usage) []byte {
 	b = strconv.AppendInt(b, u.CachedInput, 10)
 	b = append(b, `,"cache_write_tokens":`...)
 	b = strconv.AppendInt(b, u.CacheWrite, 10)
+	if u.CacheWrite1h > 0 {
+		b = append(b, `,"cache_write_1h_tokens":`...)
+		b = strconv.AppendInt(b, u.CacheWrite1h, 10)
+	}
 	b = append(b, `},"completion_tokens_details":{"reasoning_tokens":`...)
 	b = strconv.AppendInt(b, u.Reasoning, 10)
-	return append(b, "}}"...)
+	b = append(b, '}')
+	if u.WebSearches > 0 {
+		b = append(b, `,"server_tool_use":{"web_search_requests":`...)
+		b = strconv.AppendInt(b, u.WebSearches, 10)
+		b = append(b, '}')
+	}
+	return append(b, '}')
 }
 
 // Stream writes OpenAI chat.completion.chunk events for one answer.

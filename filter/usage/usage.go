@@ -18,9 +18,12 @@ import (
 )
 
 // Usage is token usage in OpenAI's terms. Input includes CachedInput and
-// CacheWrite; Output includes Reasoning.
+// CacheWrite; CacheWrite includes CacheWrite1h (Anthropic's one-hour cache
+// writes; the rest are five-minute writes); Output includes Reasoning.
+// WebSearches counts the server-side web searches the provider ran.
 type Usage struct {
-	Input, Output, CachedInput, CacheWrite, Reasoning int64
+	Input, Output, CachedInput, CacheWrite, CacheWrite1h, Reasoning int64
+	WebSearches                                                     int64
 }
 
 // Total is Input + Output, saturating.
@@ -29,8 +32,10 @@ func (u Usage) Total() int64 { return AddSat(u.Input, u.Output) }
 // FromOpenAI reads an OpenAI "usage" object: prompt_tokens, completion_tokens,
 // prompt_tokens_details.cached_tokens and
 // completion_tokens_details.reasoning_tokens. CacheWrite comes from
-// prompt_tokens_details.cache_write_tokens, an extension translators fill for
-// providers that report cache writes. Negative numbers read as 0. ok is false
+// prompt_tokens_details.cache_write_tokens, CacheWrite1h from
+// prompt_tokens_details.cache_write_1h_tokens and WebSearches from
+// server_tool_use.web_search_requests: extensions translators fill for
+// providers that report them. Negative numbers read as 0. ok is false
 // when r is absent, null or not an object.
 func FromOpenAI(r gjson.Result) (Usage, bool) {
 	if !r.IsObject() {
@@ -46,6 +51,9 @@ func FromOpenAI(r gjson.Result) (Usage, bool) {
 		case "prompt_tokens_details":
 			u.CachedInput = count(v.Get("cached_tokens"))
 			u.CacheWrite = count(v.Get("cache_write_tokens"))
+			u.CacheWrite1h = count(v.Get("cache_write_1h_tokens"))
+		case "server_tool_use":
+			u.WebSearches = count(v.Get("web_search_requests"))
 		case "completion_tokens_details":
 			u.Reasoning = count(v.Get("reasoning_tokens"))
 		}
@@ -63,7 +71,8 @@ func count(v gjson.Result) int64 {
 
 // Cost is the price of u in pico-dollars: uncached input at the input price,
 // cached input at the cached-input price and cache writes at the cache-write
-// price (each the input price when unset), output (reasoning included) at
+// price (each the input price when unset), one-hour cache writes at the
+// cache_write_1h price (the cache-write price when unset), output (reasoning included) at
 // the output price. Negative counts and prices count as zero; CachedInput is
 // capped at Input and CacheWrite at what remains of Input after it; the
 // result saturates at math.MaxInt64 instead of overflowing.
@@ -82,7 +91,13 @@ func Cost(u Usage, p config.Price) int64 {
 	}
 	c := MulSat(in-cached-written, p.Input.PicoPerToken)
 	c = AddSat(c, MulSat(cached, cachedPrice))
-	c = AddSat(c, MulSat(written, writePrice))
+	written1h := min(max(u.CacheWrite1h, 0), written)
+	write1hPrice := writePrice
+	if p.CacheWrite1h.Set {
+		write1hPrice = p.CacheWrite1h.PicoPerToken
+	}
+	c = AddSat(c, MulSat(written-written1h, writePrice))
+	c = AddSat(c, MulSat(written1h, write1hPrice))
 	return AddSat(c, MulSat(out, p.Output.PicoPerToken))
 }
 

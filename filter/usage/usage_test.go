@@ -31,6 +31,12 @@ func TestFromOpenAI(t *testing.T) {
 			want: Usage{Input: 2048, Output: 700, CachedInput: 1920, CacheWrite: 64, Reasoning: 640},
 			ok:   true,
 		},
+		{
+			name: "anthropic extensions",
+			json: `{"usage":{"prompt_tokens":100,"completion_tokens":7,"prompt_tokens_details":{"cached_tokens":10,"cache_write_tokens":50,"cache_write_1h_tokens":20},"server_tool_use":{"web_search_requests":2}}}`,
+			want: Usage{Input: 100, Output: 7, CachedInput: 10, CacheWrite: 50, CacheWrite1h: 20, WebSearches: 2},
+			ok:   true,
+		},
 		{name: "null details", json: `{"usage":{"prompt_tokens":3,"completion_tokens":4,"prompt_tokens_details":null,"completion_tokens_details":null}}`, want: Usage{Input: 3, Output: 4}, ok: true},
 		{name: "negative and strings", json: `{"usage":{"prompt_tokens":-3,"completion_tokens":"4"}}`, ok: true},
 		{name: "float counts", json: `{"usage":{"prompt_tokens":12.0,"completion_tokens":1e3}}`, want: Usage{Input: 12, Output: 1000}, ok: true},
@@ -93,6 +99,8 @@ func TestCost(t *testing.T) {
 		{name: "cache-write price zero is honoured", u: Usage{Input: 100, CacheWrite: 60}, input: "0.8", write: "0", want: 40 * 800_000},
 		{name: "cache write 1.25x input", u: Usage{Input: 1_000_000, CacheWrite: 1_000_000}, input: "0.80", write: "1.00", want: 1_000_000_000_000},
 		{name: "cache write above uncached input capped", u: Usage{Input: 100, CachedInput: 70, CacheWrite: 50}, input: "1", cache: "0.1", write: "2", want: 70*100_000 + 30*2_000_000},
+		{name: "one-hour writes at the cache-write price when cache_write_1h is unset", u: Usage{Input: 100, CacheWrite: 60, CacheWrite1h: 20}, input: "1", write: "2", want: 40*1_000_000 + 60*2_000_000},
+		{name: "one-hour writes capped at the writes", u: Usage{Input: 100, CacheWrite: 10, CacheWrite1h: 50}, input: "1", write: "2", want: 90*1_000_000 + 10*2_000_000},
 		{name: "negative cache write is zero", u: Usage{Input: 10, CacheWrite: -5}, input: "1", write: "2", want: 10 * 1_000_000},
 		{name: "cache write overflow saturates", u: Usage{Input: math.MaxInt64, CacheWrite: math.MaxInt64}, write: "1000000", want: math.MaxInt64},
 		{name: "overflow saturates", u: Usage{Input: math.MaxInt64, Output: math.MaxInt64}, input: "1000000", out: "1000000", want: math.MaxInt64},
@@ -416,5 +424,15 @@ func BenchmarkFromOpenAI(b *testing.B) {
 		if u, ok := FromOpenAI(r); !ok || u.Reasoning != 640 {
 			b.Fatal(u)
 		}
+	}
+}
+
+func TestCostOneHourWrites(t *testing.T) {
+	p := price(t, "3", "15", "0.30", "3.75")
+	p.CacheWrite1h, _ = config.ParseDecimal("6")
+	u := Usage{Input: 10_000, CachedInput: 4_000, CacheWrite: 3_000, CacheWrite1h: 1_000, Output: 100}
+	want := int64(3_000*3_000_000 + 4_000*300_000 + 2_000*3_750_000 + 1_000*6_000_000 + 100*15_000_000)
+	if got := Cost(u, p); got != want {
+		t.Errorf("Cost = %d, want %d", got, want)
 	}
 }
