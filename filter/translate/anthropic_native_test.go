@@ -35,7 +35,7 @@ func TestAnthropicNative(t *testing.T) {
 		},
 		{
 			name: "model override", model: "claude-sonnet-4-5",
-			wantBody: func(b []byte) []byte { b, _ = sjson.SetBytes(b, "model", "claude-sonnet-4-5"); return b },
+			wantBody:    func(b []byte) []byte { b, _ = sjson.SetBytes(b, "model", "claude-sonnet-4-5"); return b },
 			wantHeaders: [][2]string{{"anthropic-version", "2024-10-22"}, {"x-api-key", "sk-ant"}},
 		},
 		{
