@@ -258,7 +258,7 @@ func (r *Runtime) NeedsFeatures() bool { return r.needsFeatures }
 // A request naming a registry model is served by that model's pool unless a
 // deny rule, a rule listing the name, or an override_explicit rule matches.
 func (r *Runtime) Decide(f *route.Features) (Decision, error) {
-	m := r.byName[f.Model]
+	m := r.lookup(f.Model)
 	f.Explicit = m != nil
 	if m == nil && !r.routingNames[f.Model] {
 		return Decision{}, ErrUnknownModel
@@ -370,7 +370,7 @@ func (r *Runtime) compileRouting(c *Config) []error {
 		for _, name := range append([]string{rt.Match.Model}, rt.Match.Models...) {
 			if name != "" {
 				ru.models[name] = true
-				if m := r.byName[name]; m != nil {
+				if m := r.lookup(name); m != nil {
 					ru.models[m.Name] = true // an alias stands for its model
 				} else {
 					r.routingNames[name] = true
@@ -398,7 +398,7 @@ func (r *Runtime) compileRouting(c *Config) []error {
 			ru.split = append(ru.split, rsplit{pool: pool(fmt.Sprintf("%s.split[%d].pool", p, j), s.Pool), upto: total})
 		}
 		if rt.Model != "" {
-			if ru.model = r.byName[rt.Model]; ru.model == nil {
+			if ru.model = r.lookup(rt.Model); ru.model == nil {
 				errs = append(errs, fmt.Errorf("%s.model: unknown model %q", p, rt.Model))
 			}
 		}

@@ -34,7 +34,9 @@ type Runtime struct {
 	// RouteHeaders are the lowercased request headers rules may read.
 	RouteHeaders []string
 
-	byName        map[string]*RModel // names and aliases
+	byName        map[string]*RModel // names and exact aliases
+	fieldOf       map[string]string  // name or exact alias → the field that defined it
+	patterns      []modelPattern     // glob aliases, in config order
 	routingNames  map[string]bool    // names only rules declare, e.g. "auto"
 	rules         []rrule
 	needsFeatures bool
@@ -125,19 +127,20 @@ func (r *Runtime) cacheMode(route string) string {
 	return r.Source.Cache.Mode
 }
 
-// Model returns the registry entry for a name or alias.
+// Model returns the registry entry for a name, an alias or a name a glob
+// alias matches.
 func (r *Runtime) Model(name string) (*RModel, bool) {
-	m, ok := r.byName[name]
-	return m, ok
+	m := r.lookup(name)
+	return m, m != nil
 }
 
 // PriceFor returns the price of what was served: the backend model's entry if
 // the registry has one, else the requested model's.
 func (r *Runtime) PriceFor(servedModel, requestedModel string) (Price, bool) {
-	if m, ok := r.byName[servedModel]; ok {
+	if m := r.lookup(servedModel); m != nil {
 		return m.Price, true
 	}
-	if m, ok := r.byName[requestedModel]; ok {
+	if m := r.lookup(requestedModel); m != nil {
 		return m.Price, true
 	}
 	return Price{}, false
@@ -177,6 +180,7 @@ func compile(c *Config, getenv func(string) string, secrets bool) (*Runtime, err
 		Backends: make(map[string]*RBackend, len(c.Backends)),
 		Pools:    make(map[string]*RPool, len(c.Pools)),
 		byName:   map[string]*RModel{},
+		fieldOf:  map[string]string{},
 	}
 	for i, b := range c.Backends {
 		rb, err := compileBackend(b, getenv, secrets)
@@ -212,8 +216,15 @@ func compile(c *Config, getenv func(string) string, secrets bool) (*Runtime, err
 		rm := &RModel{Name: m.Name, Aliases: m.Aliases, Pool: rt.Pools[m.Pool], Price: m.Price, OwnedBy: m.OwnedBy}
 		rt.Models = append(rt.Models, rm)
 		rt.byName[m.Name] = rm
-		for _, a := range m.Aliases {
+		rt.fieldOf[m.Name] = fmt.Sprintf("models[%d].name", i)
+		for j, a := range m.Aliases {
+			field := fmt.Sprintf("models[%d].aliases[%d]", i, j)
+			if isGlob(a) {
+				rt.patterns = append(rt.patterns, modelPattern{glob: a, field: field, model: rm})
+				continue
+			}
 			rt.byName[a] = rm
+			rt.fieldOf[a] = field
 		}
 	}
 	errs = append(errs, rt.compileRouting(c)...)

@@ -108,11 +108,26 @@ func (c *Config) Validate() error {
 	}
 
 	names := map[string]string{} // model name or alias -> path that defined it
+	type glob struct {
+		pattern, field string
+		model          int
+	}
+	var globs []glob
 	for i, m := range c.Models {
 		p := fmt.Sprintf("models[%d]", i)
 		v.modelName(p+".name", m.Name, names)
 		for j, a := range m.Aliases {
-			v.modelName(fmt.Sprintf("%s.aliases[%d]", p, j), a, names)
+			field := fmt.Sprintf("%s.aliases[%d]", p, j)
+			v.modelName(field, a, names)
+			if !isGlob(a) {
+				continue
+			}
+			for _, g := range globs {
+				if g.model != i && globsOverlap(g.pattern, a) {
+					v.add(field, "pattern %q overlaps %s %q of another model: some name would match both", a, g.field, g.pattern)
+				}
+			}
+			globs = append(globs, glob{a, field, i})
 		}
 		if m.Pool == "" {
 			v.add(p+".pool", "is required")

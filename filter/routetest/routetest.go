@@ -10,7 +10,8 @@
 //	 "path": "/v1/messages",                   // optional; default /v1/chat/completions
 //	 "body": {"model": "auto", "messages": [...]},
 //	 "expect": {"rule": "code", "pool": "code", "class": "code",
-//	            "model": "claude-sonnet-4-5", "error": "request_denied"}}
+//	            "model": "claude-sonnet-4-5", "error": "request_denied",
+//	            "entry": "models[0].aliases[1]"}}
 //
 // A line may also be a bare chat-completions body. Blank lines and lines
 // starting with # or // are skipped. Every expect field is optional; "model"
@@ -50,6 +51,7 @@ type Expect struct {
 	Class string `json:"class"`
 	Model string `json:"model"`
 	Error string `json:"error"`
+	Entry string `json:"entry"` // the registry field the model matched
 }
 
 // Result is what routing made of one case.
@@ -60,9 +62,14 @@ type Result struct {
 	Rule     string         `json:"rule,omitempty"`
 	Pool     string         `json:"pool,omitempty"`
 	Model    string         `json:"model,omitempty"` // sent upstream
-	Error    string         `json:"error,omitempty"` // OpenAI error code
-	Message  string         `json:"message,omitempty"`
-	Mismatch []string       `json:"mismatch,omitempty"`
+	// Entry is the registry field the model name matched: models[i].name,
+	// or one of its aliases, exact or glob ("models[0].aliases[1]").
+	Entry string `json:"entry,omitempty"`
+	// Registered is the name of the registry model the entry belongs to.
+	Registered string   `json:"registered,omitempty"`
+	Error      string   `json:"error,omitempty"` // OpenAI error code
+	Message    string   `json:"message,omitempty"`
+	Mismatch   []string `json:"mismatch,omitempty"`
 }
 
 // Run routes every case in r and writes one result per case to w (a table, or
@@ -160,6 +167,9 @@ func Route(rt *config.Runtime, c Case) Result {
 	}
 	d, err := rt.Decide(&f)
 	res.Features, res.Rule = f, d.Route
+	if m, field, ok := rt.ModelMatch(f.Model); ok {
+		res.Entry, res.Registered = field, m.Name
+	}
 	if e := config.DecisionError(d, err, f.Model); e != nil {
 		return rejected(res, e)
 	}
@@ -185,6 +195,7 @@ func check(e Expect, r Result) []string {
 		{"class", e.Class, string(r.Features.Class)},
 		{"model", e.Model, r.Model},
 		{"error", e.Error, r.Error},
+		{"entry", e.Entry, r.Entry},
 	} {
 		if c.want != "" && c.want != c.got {
 			out = append(out, fmt.Sprintf("%s: want %q, got %q", c.field, c.want, c.got))
@@ -210,7 +221,11 @@ func format(r Result) string {
 	if r.Error != "" {
 		fmt.Fprintf(&b, "  rule: %s  rejected: %s (%s)\n", orDash(r.Rule), r.Error, r.Message)
 	} else {
-		fmt.Fprintf(&b, "  rule: %s  pool: %s  model: %s\n", r.Rule, r.Pool, r.Model)
+		fmt.Fprintf(&b, "  rule: %s  pool: %s  model: %s", r.Rule, r.Pool, r.Model)
+		if r.Entry != "" {
+			fmt.Fprintf(&b, "  entry: %s (%s)", r.Entry, r.Registered)
+		}
+		b.WriteString("\n")
 	}
 	for _, m := range r.Mismatch {
 		fmt.Fprintf(&b, "  FAIL %s\n", m)

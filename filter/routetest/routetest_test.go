@@ -14,6 +14,7 @@ backends:
   - {name: openai, schema: openai, url: https://api.openai.com}
 models:
   - {name: gpt-4o-mini, pool: cheap}
+  - {name: claude-sonnet-4-5, aliases: [sonnet, "claude-sonnet-4-5*"], pool: cheap}
 pools:
   - {name: cheap, backends: [{backend: openai}]}
   - {name: code, backends: [{backend: openai, model: gpt-4.1}]}
@@ -99,5 +100,25 @@ func TestRunBadLine(t *testing.T) {
 	_, err = Run(runtime(t), strings.NewReader(`{"body":{},"expekt":{}}`), &bytes.Buffer{}, false)
 	if err == nil || !strings.Contains(err.Error(), "expekt") {
 		t.Errorf("err = %v, want one naming the unknown field", err)
+	}
+}
+
+// TestRunEntry: a result names the registry entry the model matched, a
+// glob alias for Claude Code's dated and suffixed names.
+func TestRunEntry(t *testing.T) {
+	in := strings.Join([]string{
+		`{"body":{"model":"claude-sonnet-4-5-20250929","messages":[{"role":"user","content":"hi"}]},"expect":{"entry":"models[1].aliases[1]","pool":"cheap"}}`,
+		`{"body":{"model":"claude-sonnet-4-5[1m]","messages":[{"role":"user","content":"hi"}]},"expect":{"entry":"models[1].aliases[1]"}}`,
+		`{"body":{"model":"sonnet","messages":[{"role":"user","content":"hi"}]},"expect":{"entry":"models[1].aliases[0]"}}`,
+		`{"body":{"model":"claude-sonnet-4-5","messages":[{"role":"user","content":"hi"}]},"expect":{"entry":"models[1].aliases[1]"}}`,
+	}, "\n")
+	var out bytes.Buffer
+	failed, err := Run(runtime(t), strings.NewReader(in), &out, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if failed != 1 || !strings.Contains(out.String(), `FAIL entry: want "models[1].aliases[1]", got "models[1].name"`) ||
+		!strings.Contains(out.String(), "entry: models[1].aliases[1] (claude-sonnet-4-5)") {
+		t.Errorf("failed = %d, want 1 (the exact name wins)\n%s", failed, out.String())
 	}
 }
