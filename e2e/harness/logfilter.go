@@ -25,8 +25,6 @@ func metadataLogFilter(f *accesslogv3.MetadataFilter, path string) (logFilter, e
 	}
 	var match func(*structpb.Value) bool
 	switch p := m.GetValue().GetMatchPattern().(type) {
-	case nil:
-		match = func(*structpb.Value) bool { return false } // no value matcher
 	case *matcherv3.ValueMatcher_PresentMatch:
 		match = func(*structpb.Value) bool { return p.PresentMatch }
 	case *matcherv3.ValueMatcher_StringMatch:

@@ -144,6 +144,8 @@ func (r *router) requestBody(b *extprocv3.HttpBody) (*extprocv3.ProcessingRespon
 		KeyRequestedModel: model, KeyClass: string(f.Class), KeyTarget: d.Target,
 		KeyCache: cacheResult, KeyCacheKey: cacheKey, KeyReservation: reservation,
 	}
+	// Empty decisions are left out, but route and class are always written,
+	// as the access log has always shown them.
 	fields := make(map[string]*structpb.Value, len(dec))
 	for k, v := range dec {
 		if v != "" || k == KeyRoute || k == KeyClass {
