@@ -78,8 +78,8 @@ func TestAnthropicClient(t *testing.T) {
 }
 
 // TestAnthropicClientAnthropicBackend: an Anthropic Messages client whose
-// primary (OpenAI) fails is served by Anthropic through the OpenAI form, with
-// cache tokens preserved end to end.
+// primary (OpenAI) fails is served by Anthropic natively, with cache tokens
+// preserved end to end.
 func TestAnthropicClientAnthropicBackend(t *testing.T) {
 	a := startAnthropic(t)
 	a.openai.Script(func(fakeopenai.Request) fakeopenai.Behaviour {
@@ -99,17 +99,21 @@ func TestAnthropicClientAnthropicBackend(t *testing.T) {
 		if b := r.header.Get("x-llmproc-backend"); b != "claude" {
 			t.Errorf("x-llmproc-backend %q", b)
 		}
-		usage := gjson.GetBytes(r.body, "usage")
-		if stream {
+		usage, out := gjson.GetBytes(r.body, "usage"), gjson.GetBytes(r.body, "usage")
+		if stream { // native: message_start has the input side, message_delta the output
 			for _, line := range strings.Split(string(r.body), "\n") {
-				if data, ok := strings.CutPrefix(line, "data: "); ok && gjson.Get(data, "type").String() == "message_delta" {
-					usage = gjson.Get(data, "usage")
+				data, ok := strings.CutPrefix(line, "data: ")
+				switch typ := gjson.Get(data, "type").String(); {
+				case ok && typ == "message_start":
+					usage = gjson.Get(data, "message.usage")
+				case ok && typ == "message_delta":
+					out = gjson.Get(data, "usage")
 				}
 			}
 		}
 		if usage.Get("input_tokens").Int() != 10 || usage.Get("cache_read_input_tokens").Int() != 100 ||
-			usage.Get("cache_creation_input_tokens").Int() != 20 || usage.Get("output_tokens").Int() != 4 {
-			t.Errorf("stream=%v usage %s", stream, usage.Raw)
+			usage.Get("cache_creation_input_tokens").Int() != 20 || out.Get("output_tokens").Int() != 4 {
+			t.Errorf("stream=%v usage %s, %s", stream, usage.Raw, out.Raw)
 		}
 	}
 }

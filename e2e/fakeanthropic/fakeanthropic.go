@@ -33,6 +33,10 @@ type Usage struct {
 	Output     int // usage.output_tokens
 	CacheRead  int // usage.cache_read_input_tokens
 	CacheWrite int // usage.cache_creation_input_tokens
+	// CacheWrite1h is the part of CacheWrite written for an hour
+	// (usage.cache_creation.ephemeral_1h_input_tokens; the rest is 5m).
+	CacheWrite1h int
+	WebSearches  int // usage.server_tool_use.web_search_requests, when set
 }
 
 // ToolUse is one tool call in an answer.
@@ -56,6 +60,8 @@ type Behaviour struct {
 	Latency time.Duration
 	// Content is the reply text; default "Hello from fakeanthropic.".
 	Content string
+	// Thinking, when set, is a thinking block (signed "sig-fake") before the text.
+	Thinking string
 	// Chunks is how many text deltas a stream splits Content into; 0 means
 	// one per word.
 	Chunks int
@@ -221,13 +227,25 @@ type answer struct {
 }
 
 func (a answer) usage(output int) map[string]any {
-	return map[string]any{
-		"input_tokens":                a.b.Usage.Input,
-		"cache_creation_input_tokens": a.b.Usage.CacheWrite,
-		"cache_read_input_tokens":     a.b.Usage.CacheRead,
+	u := a.b.Usage
+	m := map[string]any{
+		"input_tokens":                u.Input,
+		"cache_creation_input_tokens": u.CacheWrite,
+		"cache_read_input_tokens":     u.CacheRead,
 		"output_tokens":               output,
+		"cache_creation": map[string]any{
+			"ephemeral_5m_input_tokens": u.CacheWrite - u.CacheWrite1h,
+			"ephemeral_1h_input_tokens": u.CacheWrite1h,
+		},
 	}
+	if u.WebSearches > 0 {
+		m["server_tool_use"] = map[string]any{"web_search_requests": u.WebSearches}
+	}
+	return m
 }
+
+// thinkingSignature signs every thinking block the fake writes.
+const thinkingSignature = "sig-fake"
 
 func toolInput(t ToolUse) string {
 	if t.Input == "" {
@@ -237,7 +255,11 @@ func toolInput(t ToolUse) string {
 }
 
 func (a answer) message() map[string]any {
-	content := []any{map[string]any{"type": "text", "text": a.b.Content}}
+	var content []any
+	if a.b.Thinking != "" {
+		content = append(content, map[string]any{"type": "thinking", "thinking": a.b.Thinking, "signature": thinkingSignature})
+	}
+	content = append(content, map[string]any{"type": "text", "text": a.b.Content})
 	for _, t := range a.b.ToolUses {
 		content = append(content, map[string]any{"type": "tool_use", "id": t.ID, "name": t.Name, "input": json.RawMessage(toolInput(t))})
 	}
@@ -258,18 +280,26 @@ func (a answer) events() []event {
 		"id": a.id, "type": "message", "role": "assistant", "model": a.model, "content": []any{},
 		"stop_reason": nil, "stop_sequence": nil, "usage": a.usage(1),
 	}
-	evs := []event{
-		{"message_start", map[string]any{"type": "message_start", "message": start}},
-		{"content_block_start", map[string]any{"type": "content_block_start", "index": 0, "content_block": map[string]any{"type": "text", "text": ""}}},
-		{"ping", map[string]any{"type": "ping"}},
+	evs := []event{{"message_start", map[string]any{"type": "message_start", "message": start}}}
+	text := 0 // the text block's index
+	if a.b.Thinking != "" {
+		text = 1
+		evs = append(evs,
+			event{"content_block_start", map[string]any{"type": "content_block_start", "index": 0, "content_block": map[string]any{"type": "thinking", "thinking": "", "signature": ""}}},
+			event{"content_block_delta", map[string]any{"type": "content_block_delta", "index": 0, "delta": map[string]any{"type": "thinking_delta", "thinking": a.b.Thinking}}},
+			event{"content_block_delta", map[string]any{"type": "content_block_delta", "index": 0, "delta": map[string]any{"type": "signature_delta", "signature": thinkingSignature}}},
+			event{"content_block_stop", map[string]any{"type": "content_block_stop", "index": 0}})
 	}
+	evs = append(evs,
+		event{"content_block_start", map[string]any{"type": "content_block_start", "index": text, "content_block": map[string]any{"type": "text", "text": ""}}},
+		event{"ping", map[string]any{"type": "ping"}})
 	for _, piece := range fake.Split(a.b.Content, a.b.Chunks) {
-		evs = append(evs, event{"content_block_delta", map[string]any{"type": "content_block_delta", "index": 0,
+		evs = append(evs, event{"content_block_delta", map[string]any{"type": "content_block_delta", "index": text,
 			"delta": map[string]any{"type": "text_delta", "text": piece}}})
 	}
-	evs = append(evs, event{"content_block_stop", map[string]any{"type": "content_block_stop", "index": 0}})
+	evs = append(evs, event{"content_block_stop", map[string]any{"type": "content_block_stop", "index": text}})
 	for i, t := range a.b.ToolUses {
-		idx := i + 1
+		idx := text + i + 1
 		in := toolInput(t)
 		evs = append(evs,
 			event{"content_block_start", map[string]any{"type": "content_block_start", "index": idx,
@@ -287,8 +317,17 @@ func (a answer) events() []event {
 	return append(evs,
 		event{"message_delta", map[string]any{"type": "message_delta",
 			"delta": map[string]any{"stop_reason": a.b.StopReason, "stop_sequence": nil},
-			"usage": map[string]any{"output_tokens": a.b.Usage.Output}}},
+			"usage": a.deltaUsage()}},
 		event{"message_stop", map[string]any{"type": "message_stop"}})
+}
+
+// deltaUsage is message_delta's usage: the output, and the web searches.
+func (a answer) deltaUsage() map[string]any {
+	m := map[string]any{"output_tokens": a.b.Usage.Output}
+	if a.b.Usage.WebSearches > 0 {
+		m["server_tool_use"] = map[string]any{"web_search_requests": a.b.Usage.WebSearches}
+	}
+	return m
 }
 
 func (s *Server) stream(w http.ResponseWriter, r *http.Request, status int, a answer) {

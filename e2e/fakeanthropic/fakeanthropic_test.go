@@ -43,7 +43,7 @@ func TestMessage(t *testing.T) {
 			Type, Text, ID, Name string
 			Input                json.RawMessage
 		}
-		Usage map[string]int
+		Usage map[string]json.RawMessage
 	}
 	if err := json.NewDecoder(resp.Body).Decode(&got); err != nil {
 		t.Fatal(err)
@@ -51,7 +51,8 @@ func TestMessage(t *testing.T) {
 	if resp.StatusCode != 200 || len(got.Content) != 2 || got.Content[0].Text != "hi there" || string(got.Content[1].Input) != `{"a":1}` || got.StopReason != "tool_use" {
 		t.Errorf("unexpected answer %d %+v", resp.StatusCode, got)
 	}
-	if u := got.Usage; u["input_tokens"] != 10 || u["output_tokens"] != 3 || u["cache_read_input_tokens"] != 4 || u["cache_creation_input_tokens"] != 2 {
+	if u := got.Usage; string(u["input_tokens"]) != "10" || string(u["output_tokens"]) != "3" || string(u["cache_read_input_tokens"]) != "4" ||
+		string(u["cache_creation_input_tokens"]) != "2" || string(u["cache_creation"]) != `{"ephemeral_1h_input_tokens":0,"ephemeral_5m_input_tokens":2}` {
 		t.Errorf("usage %v", u)
 	}
 	if reqs := s.Requests(); len(reqs) != 1 || reqs[0].Path != "/v1/messages" || reqs[0].Header.Get("x-api-key") != "sk-ant" {

@@ -297,13 +297,18 @@ func (u *upstream) errorInPlace(reason string) []byte {
 	e := apierr.New(http.StatusBadGateway, apierr.TypeUpstream, CodeAnswerUndelivered, msg, u.member.Backend.Name)
 	switch {
 	case u.ans.clientSSE && u.client == clientAnthropic:
-		return append(append([]byte("event: error\ndata: "), translate.AnthropicError(e)...), "\n\n"...)
+		return anthropicErrorEvent(e)
 	case u.ans.clientSSE:
 		return append(append([]byte("data: "), e.JSON()...), "\n\n"...)
 	case u.ans.emitted == 0:
 		return renderError(u.clientSchema(), e)
 	}
 	return nil
+}
+
+// anthropicErrorEvent is e as the error event of an Anthropic stream.
+func anthropicErrorEvent(e *apierr.Error) []byte {
+	return append(append([]byte("event: error\ndata: "), translate.AnthropicError(e)...), "\n\n"...)
 }
 
 // deliver checks a reply's body before it goes out: one larger than llmproc

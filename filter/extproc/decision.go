@@ -33,6 +33,11 @@ const (
 	KeyCacheKey = "cache_key" // store a complete answer under it (hex)
 	// KeyReservation is the budget reservation to settle (base64url JSON).
 	KeyReservation = "reservation"
+	// KeyAnthropicVersion and KeyAnthropicBeta are an Anthropic client's
+	// anthropic-version and anthropic-beta headers, for a native Anthropic
+	// attempt: the first attempt removes them from the shared header map.
+	KeyAnthropicVersion = "anthropic_version"
+	KeyAnthropicBeta    = "anthropic_beta"
 )
 
 // decisions are the router's decisions as an upstream stream received them.

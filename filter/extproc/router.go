@@ -35,6 +35,8 @@ type router struct {
 	path         string
 	encoding     string // the request's content-encoding; "" for none or identity
 	client       string // the client's API; "" until known means OpenAI
+	// The client's anthropic-version and anthropic-beta, for native attempts.
+	anthropicVersion, anthropicBeta string
 }
 
 func (r *router) clientSchema() string {
@@ -72,6 +74,10 @@ func (r *router) requestHeaders(_ *extprocv3.ProcessingRequest, h *extprocv3.Htt
 			r.cacheControl = string(hv.RawValue)
 		case k == tenantHeader:
 			r.tenant = string(hv.RawValue)
+		case k == "anthropic-version":
+			r.anthropicVersion = string(hv.RawValue)
+		case k == "anthropic-beta":
+			r.anthropicBeta = string(hv.RawValue)
 		}
 		if _, ok := r.headers[hv.Key]; ok {
 			r.headers[hv.Key] = string(hv.RawValue)
@@ -143,6 +149,9 @@ func (r *router) requestBody(b *extprocv3.HttpBody) (*extprocv3.ProcessingRespon
 		KeyPool: d.Pool.Name, KeyRoute: d.Route, KeyClient: r.clientSchema(), KeyTenant: r.tenantLabel(),
 		KeyRequestedModel: model, KeyClass: string(f.Class), KeyTarget: d.Target,
 		KeyCache: cacheResult, KeyCacheKey: cacheKey, KeyReservation: reservation,
+	}
+	if r.client == clientAnthropic {
+		dec[KeyAnthropicVersion], dec[KeyAnthropicBeta] = r.anthropicVersion, r.anthropicBeta
 	}
 	// Empty decisions are left out, but route and class are always written,
 	// as the access log has always shown them.

@@ -66,15 +66,23 @@ type upstream struct {
 	internal    []string         // the x-llmproc-* request headers present, to remove
 	asm         *cache.Assembler // assembles the answer to store
 	conv        translate.Body   // OpenAI output → the client's API; nil for OpenAI clients
-	status      int
-	body        translate.Body
-	tracker     *usage.Tracker
-	strip       *usageStripper
-	ttft        time.Duration
-	res         *usage.Result // set once the tracker is finished
-	finished    bool
-	reqBytes    int // the client's request body, for the input estimate
-	ans         answerState
+	// native: an Anthropic client's request goes to an Anthropic backend as
+	// it was sent. passNative: its 2xx answer reaches the client as the
+	// backend sent it, u.body only reading it (in OpenAI form) for usage and
+	// the cache; error answers are normalized and converted as for any
+	// Anthropic client.
+	native, passNative bool
+	// The Anthropic client's anthropic-version and anthropic-beta (KeyAnthropicVersion, KeyAnthropicBeta).
+	anthropicVersion, anthropicBeta string
+	status                          int
+	body                            translate.Body
+	tracker                         *usage.Tracker
+	strip                           *usageStripper
+	ttft                            time.Duration
+	res                             *usage.Result // set once the tracker is finished
+	finished                        bool
+	reqBytes                        int // the client's request body, for the input estimate
+	ans                             answerState
 	// From the router: the routing rule, the task class and the model a
 	// rule chose instead of the client's (KeyRoute, KeyClass, KeyTarget).
 	route, class, target string
@@ -128,6 +136,8 @@ func (u *upstream) requestHeaders(req *extprocv3.ProcessingRequest, h *extprocv3
 	u.tenant = dec.get(KeyTenant)
 	u.target, u.route, u.class = dec.get(KeyTarget), dec.get(KeyRoute), dec.get(KeyClass)
 	u.internal = internalHeaders(hs)
+	u.native = u.client == clientAnthropic && member.Backend.Schema == "anthropic"
+	u.anthropicVersion, u.anthropicBeta = dec.get(KeyAnthropicVersion), dec.get(KeyAnthropicBeta)
 	if h.EndOfStream {
 		return nil, u.refuse(apierr.BadRequest("missing_body", "The request body is empty; send a JSON chat completion request."))
 	}
@@ -146,7 +156,7 @@ func (u *upstream) requestBody(b *extprocv3.HttpBody) (_ *extprocv3.ProcessingRe
 	body := b.Body
 	u.reqBytes = len(body)
 	converted := false
-	if u.client == clientAnthropic {
+	if u.client == clientAnthropic && !u.native {
 		// Inside, everything is OpenAI: convert, then translate as usual.
 		ob, err := translate.AnthropicRequestToOpenAI(body)
 		if err != nil {
@@ -158,11 +168,17 @@ func (u *upstream) requestBody(b *extprocv3.HttpBody) (_ *extprocv3.ProcessingRe
 	u.model = strings.Clone(req.model.String())
 	u.stream = req.stream.Type == gjson.True
 	usageAsked := req.usageRequested()
-	u.dropUse = u.stream && !usageAsked && !converted
+	u.dropUse = u.stream && !usageAsked && !converted && !u.native
 	u.served = cmp.Or(u.member.Model, u.target, u.model)
 	u.awaitCredential()
-	up, err := u.tr.Request(&translate.Request{Body: body, Backend: u.member.Backend,
-		ClientModel: u.model, Model: u.served, Stream: u.stream, UsageRequested: usageAsked})
+	tr := &translate.Request{Body: body, Backend: u.member.Backend,
+		ClientModel: u.model, Model: u.served, Stream: u.stream, UsageRequested: usageAsked}
+	var up *translate.Upstream
+	if u.native {
+		up, err = translate.AnthropicNative(tr, u.anthropicVersion, u.anthropicBeta)
+	} else {
+		up, err = u.tr.Request(tr)
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -223,7 +239,9 @@ func (u *upstream) responseHeaders(h *extprocv3.HttpHeaders) (*extprocv3.Process
 	if u.cacheResult != "" {
 		set = append(set, header(HeaderCache, u.cacheResult))
 	}
-	if u.client == clientAnthropic {
+	if ok && u.native {
+		u.passNative = true
+	} else if u.client == clientAnthropic {
 		u.conv = translate.AnthropicResponse(u.stream, u.status, u.served)
 		clientCT := "application/json"
 		if ok && u.stream {
@@ -265,6 +283,9 @@ func (u *upstream) responseBody(b *extprocv3.HttpBody) (*extprocv3.ProcessingRes
 	}
 	if u.asm != nil {
 		u.asm.Write(out)
+	}
+	if u.passNative {
+		out, pass = in, u.ans.dec == nil // read above; delivered as sent
 	}
 	if u.strip != nil {
 		if o, p := u.strip.chunk(out, b.EndOfStream); !p {
@@ -309,6 +330,9 @@ func (u *upstream) endOfStreamTail() []byte {
 	if res := u.result(); !res.Done && !res.ErrorEvent {
 		e := apierr.New(http.StatusBadGateway, apierr.TypeUpstream, "stream_incomplete",
 			"The upstream stream from backend %q ended before it was complete.", u.member.Backend.Name)
+		if u.passNative { // no conversion follows: Anthropic's error event
+			return anthropicErrorEvent(e)
+		}
 		return append(append([]byte("data: "), e.JSON()...), "\n\n"...)
 	}
 	return nil
@@ -406,6 +430,9 @@ func (u *upstream) finish(resp *extprocv3.ProcessingResponse, streamErr error) *
 		md["completion_tokens"] = structpb.NewNumberValue(float64(res.Usage.Output))
 		md["cached_tokens"] = structpb.NewNumberValue(float64(res.Usage.CachedInput))
 		md["reasoning_tokens"] = structpb.NewNumberValue(float64(res.Usage.Reasoning))
+		if res.Usage.WebSearches > 0 {
+			md["web_search_requests"] = structpb.NewNumberValue(float64(res.Usage.WebSearches))
+		}
 		md["cost_usd"] = structpb.NewStringValue(usage.FormatUSD(cost))
 	} else {
 		// No token counts and no cost: absent, never 0 as if known.

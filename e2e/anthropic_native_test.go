@@ -1,0 +1,105 @@
+package e2e
+
+import (
+	"net/http"
+	"os"
+	"strings"
+	"testing"
+
+	"github.com/tidwall/gjson"
+	"github.com/tidwall/sjson"
+
+	"github.com/llmproc/llmproc/e2e/fakeanthropic"
+)
+
+// claudeCodeRequest is a request as Claude Code sends it (issue 13: thinking,
+// cache_control, context_management, output_config, a system turn, a
+// deferred tool and a server tool), for the claude-only pool's model.
+func claudeCodeRequest(t *testing.T, stream bool) string {
+	t.Helper()
+	b, err := os.ReadFile("../filter/translate/testdata/client_anthropic/req_claude_code.in.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ = sjson.SetBytes(b, "model", "claude-haiku-4-5")
+	b, _ = sjson.SetBytes(b, "stream", stream)
+	return string(b)
+}
+
+// TestAnthropicNativePassThrough: Claude Code's request reaches the
+// Anthropic backend byte for byte as sent, with its anthropic-version and
+// anthropic-beta and the backend's own key; the answer, thinking block
+// (signed) and tool use included, reaches the client as the backend sent it,
+// JSON and streamed; usage is read natively (cache reads, one-hour writes,
+// web searches) into the metrics.
+func TestAnthropicNativePassThrough(t *testing.T) {
+	a := startAnthropic(t)
+	a.claude.Script(func(fakeanthropic.Request) fakeanthropic.Behaviour {
+		return fakeanthropic.Behaviour{Thinking: "The user wants a file.", Content: "Writing it.",
+			ToolUses: []fakeanthropic.ToolUse{{ID: "toolu_9", Name: "Write", Input: `{"file_path":"/tmp/x","content":"hi"}`}},
+			Usage:    fakeanthropic.Usage{Input: 10, Output: 20, CacheRead: 1000, CacheWrite: 300, CacheWrite1h: 200, WebSearches: 1}}
+	})
+	const beta = "claude-code-20250219,interleaved-thinking-2025-05-14,context-management-2025-06-27,effort-2025-11-24"
+	for i, stream := range []bool{false, true} {
+		body := claudeCodeRequest(t, stream)
+		req, _ := http.NewRequest(http.MethodPost, a.URL()+"/v1/messages?beta=true", strings.NewReader(body))
+		req.Header.Set("content-type", "application/json")
+		req.Header.Set("x-api-key", "client-secret")
+		req.Header.Set("anthropic-version", "2023-06-01")
+		req.Header.Set("anthropic-beta", beta)
+		r := do(t, req)
+		if r.status != 200 || r.err != nil {
+			t.Fatalf("stream=%v: %d %v %s", stream, r.status, r.err, r.body)
+		}
+		got := a.claude.Requests()[i]
+		if string(got.Body) != body {
+			t.Errorf("stream=%v: the backend got\n%s\nthe client sent\n%s", stream, got.Body, body)
+		}
+		if got.Header.Get("anthropic-beta") != beta || got.Header.Get("anthropic-version") != "2023-06-01" || got.Header.Get("x-api-key") != "sk-ant-secret" {
+			t.Errorf("stream=%v: backend headers %v", stream, got.Header)
+		}
+		if !stream {
+			if gjson.GetBytes(r.body, "content.0.type").Str != "thinking" || gjson.GetBytes(r.body, "content.0.signature").Str != "sig-fake" ||
+				gjson.GetBytes(r.body, "content.2.type").Str != "tool_use" || gjson.GetBytes(r.body, "usage.cache_creation.ephemeral_1h_input_tokens").Int() != 200 ||
+				gjson.GetBytes(r.body, "usage.server_tool_use.web_search_requests").Int() != 1 {
+				t.Errorf("JSON answer: %s", r.body)
+			}
+			continue
+		}
+		if ct := r.header.Get("content-type"); !strings.HasPrefix(ct, "text/event-stream") {
+			t.Errorf("content-type %q", ct)
+		}
+		var thinking, signature, tool, oneHour string
+		for _, line := range strings.Split(string(r.body), "\n") {
+			d, ok := strings.CutPrefix(line, "data: ")
+			if !ok {
+				continue
+			}
+			ev := gjson.Parse(d)
+			switch ev.Get("delta.type").Str {
+			case "thinking_delta":
+				thinking += ev.Get("delta.thinking").Str
+			case "signature_delta":
+				signature += ev.Get("delta.signature").Str
+			}
+			if ev.Get("content_block.type").Str == "tool_use" {
+				tool = ev.Get("content_block.name").Str
+			}
+			if ev.Get("type").Str == "message_start" {
+				oneHour = ev.Get("message.usage.cache_creation.ephemeral_1h_input_tokens").Raw
+			}
+		}
+		if thinking != "The user wants a file." || signature != "sig-fake" || tool != "Write" || oneHour != "200" ||
+			!strings.Contains(string(r.body), "event: ping\n") || !strings.HasSuffix(string(r.body), "event: message_stop\ndata: {\"type\":\"message_stop\"}\n\n") {
+			t.Errorf("stream: thinking %q signature %q tool %q 1h writes %s:\n%s", thinking, signature, tool, oneHour, r.body)
+		}
+	}
+	m := a.metricsWhen(t, func(m map[string][]sample) bool {
+		return sum(m["llmproc_tokens_total"], map[string]string{"type": "cache_write", "backend": "claude"}) == 600
+	})
+	for typ, want := range map[string]float64{"input": 2 * 1310, "output": 40, "cached_input": 2000} {
+		if got := sum(m["llmproc_tokens_total"], map[string]string{"type": typ, "backend": "claude"}); got != want {
+			t.Errorf("%s tokens %v, want %v", typ, got, want)
+		}
+	}
+}
