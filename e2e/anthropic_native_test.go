@@ -103,3 +103,43 @@ func TestAnthropicNativePassThrough(t *testing.T) {
 		}
 	}
 }
+
+// TestAnthropicCountTokens: count_tokens goes to Anthropic when the pool's
+// first backend is Anthropic, with the client's beta header; an OpenAI-first
+// pool gets llmproc's estimate, marked; unknown /v1/messages paths answer in
+// Anthropic's error shape.
+func TestAnthropicCountTokens(t *testing.T) {
+	a := startAnthropic(t)
+	post := func(path, body string) result {
+		req, _ := http.NewRequest(http.MethodPost, a.URL()+path, strings.NewReader(body))
+		req.Header.Set("content-type", "application/json")
+		req.Header.Set("anthropic-version", "2023-06-01")
+		req.Header.Set("anthropic-beta", "token-counting-2024-11-01")
+		return do(t, req)
+	}
+	const msgs = `"messages":[{"role":"user","content":"Hello, Claude, count these tokens please."}],"thinking":{"type":"enabled","budget_tokens":2048}`
+	body := `{"model":"claude-haiku-4-5",` + msgs + `}`
+	r := post("/v1/messages/count_tokens?beta=true", body)
+	if r.status != 200 || gjson.GetBytes(r.body, "input_tokens").Int() != int64(fakeanthropic.CountTokens([]byte(body))) || r.header.Get("x-llmproc-token-count") != "" {
+		t.Errorf("forwarded: %d %s %v", r.status, r.body, r.header)
+	}
+	reqs := a.claude.Requests()
+	if len(reqs) != 1 || reqs[0].Path != "/v1/messages/count_tokens" || string(reqs[0].Body) != body || reqs[0].Header.Get("anthropic-beta") != "token-counting-2024-11-01" {
+		t.Errorf("Anthropic got %+v", reqs)
+	}
+
+	r = post("/v1/messages/count_tokens", `{"model":"gpt-4o-mini",`+msgs+`}`)
+	if n := gjson.GetBytes(r.body, "input_tokens").Int(); r.status != 200 || n < 5 || n > 20 || r.header.Get("x-llmproc-token-count") != "estimated" {
+		t.Errorf("estimated: %d %s %v", r.status, r.body, r.header)
+	}
+	if n := len(a.openai.Requests()); n != 0 {
+		t.Errorf("OpenAI got %d requests", n)
+	}
+
+	for _, path := range []string{"/v1/messages/batches", "/v1/messages/count_tokens/x"} {
+		r = post(path, body)
+		if r.status != 404 || gjson.GetBytes(r.body, "type").Str != "error" || gjson.GetBytes(r.body, "error.type").Str != "not_found_error" {
+			t.Errorf("%s: %d %s", path, r.status, r.body)
+		}
+	}
+}

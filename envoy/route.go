@@ -26,6 +26,10 @@ const RetryOn = "connect-failure,refused-stream,reset,retriable-status-codes"
 // pool (llmproc unreachable in fail-open setups, or a request that bypassed it).
 const NoPoolBody = `{"error":{"message":"no LLM pool was selected for this request","type":"invalid_request_error","param":null,"code":"no_pool"}}`
 
+// NoPoolAnthropicBody is that answer in Anthropic's error shape, for the
+// /v1/messages paths.
+const NoPoolAnthropicBody = `{"type":"error","error":{"type":"invalid_request_error","message":"no LLM pool was selected for this request"}}`
+
 // BufferLimit is the byte limit rendered for the listener's connection buffer
 // and each pool route's request body buffer: twice limits.max_request_bytes, so
 // that a too-large body reaches llmproc, which answers 413 with OpenAI JSON,
@@ -51,13 +55,14 @@ func RouteConfiguration(rt *config.Runtime) *routev3.RouteConfiguration {
 }
 
 // Routes is the virtual host's route table: one route per pool, matching the
-// x-llmproc-pool header the router role sets, then a catch-all answering 400.
+// x-llmproc-pool header the router role sets, then catch-alls answering 400:
+// Anthropic's error shape under /v1/messages, OpenAI's elsewhere.
 func Routes(rt *config.Runtime) []*routev3.Route {
 	var out []*routev3.Route
 	for _, p := range pools(rt) {
 		out = append(out, poolRoute(rt, p.Name))
 	}
-	return append(out, noPoolRoute())
+	return append(out, noPoolRoute("no-pool-anthropic", "/v1/messages", NoPoolAnthropicBody), noPoolRoute("no-pool", "/", NoPoolBody))
 }
 
 // poolRoute sends a pool's requests to its cluster. timeout 0s because the
@@ -134,16 +139,16 @@ func retryPolicy(rt *config.Runtime) *routev3.RetryPolicy {
 	}
 }
 
-// noPoolRoute answers requests no pool route matched with a 400 in OpenAI
-// error JSON. It is also the route a request holds while the router role runs,
+// noPoolRoute answers requests under prefix that no pool route matched with
+// a 400 and body, an error in the client API's shape. It is also the route a request holds while the router role runs,
 // since x-llmproc-pool is only set by llmproc's reply.
-func noPoolRoute() *routev3.Route {
+func noPoolRoute(name, prefix, body string) *routev3.Route {
 	return &routev3.Route{
-		Name:  "no-pool",
-		Match: &routev3.RouteMatch{PathSpecifier: &routev3.RouteMatch_Prefix{Prefix: "/"}},
+		Name:  name,
+		Match: &routev3.RouteMatch{PathSpecifier: &routev3.RouteMatch_Prefix{Prefix: prefix}},
 		Action: &routev3.Route_DirectResponse{DirectResponse: &routev3.DirectResponseAction{
 			Status: 400,
-			Body:   &corev3.DataSource{Specifier: &corev3.DataSource_InlineString{InlineString: NoPoolBody}},
+			Body:   &corev3.DataSource{Specifier: &corev3.DataSource_InlineString{InlineString: body}},
 		}},
 		ResponseHeadersToAdd: []*corev3.HeaderValueOption{{
 			Header:       &corev3.HeaderValue{Key: "content-type", Value: "application/json"},

@@ -112,11 +112,17 @@ func Listen(addr string, opts Options) (*Server, error) {
 // Requests refused before they reach the model take no behaviour.
 func (s *Server) Handler() http.Handler {
 	return s.Record(func(w http.ResponseWriter, r *http.Request, req Request) {
-		if r.Method != http.MethodPost || r.URL.Path != "/v1/messages" {
+		switch {
+		case r.Method == http.MethodPost && r.URL.Path == "/v1/messages":
+			s.messages(w, r, req)
+		case r.Method == http.MethodPost && r.URL.Path == "/v1/messages/count_tokens":
+			// CountTokens answers a quarter of the body's bytes: a figure
+			// that tells the fake's count from llmproc's estimate.
+			w.Header().Set("Content-Type", "application/json")
+			fmt.Fprintf(w, `{"input_tokens":%d}`, CountTokens(req.Body))
+		default:
 			writeError(w, http.StatusNotFound, "not_found_error", "Not Found")
-			return
 		}
-		s.messages(w, r, req)
 	})
 }
 
@@ -389,6 +395,9 @@ func writeError(w http.ResponseWriter, status int, typ, msg string) {
 	w.WriteHeader(status)
 	w.Write(data) //nolint:errcheck
 }
+
+// CountTokens is the fake's answer to count_tokens for body.
+func CountTokens(body []byte) int { return len(body) / 4 }
 
 // Text returns the text of every text block in an Anthropic messages request
 // body, for assertions.

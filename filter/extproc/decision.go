@@ -37,7 +37,10 @@ const (
 	// anthropic-version and anthropic-beta headers, for a native Anthropic
 	// attempt: the first attempt removes them from the shared header map.
 	KeyAnthropicVersion = "anthropic_version"
-	KeyAnthropicBeta    = "anthropic_beta"
+	// KeyEndpoint is "count_tokens" for POST /v1/messages/count_tokens, absent
+	// for a completion.
+	KeyEndpoint      = "endpoint"
+	KeyAnthropicBeta = "anthropic_beta"
 )
 
 // decisions are the router's decisions as an upstream stream received them.

@@ -35,6 +35,7 @@ type router struct {
 	path         string
 	encoding     string // the request's content-encoding; "" for none or identity
 	client       string // the client's API; "" until known means OpenAI
+	countTokens  bool   // POST /v1/messages/count_tokens
 	// The client's anthropic-version and anthropic-beta, for native attempts.
 	anthropicVersion, anthropicBeta string
 }
@@ -84,19 +85,20 @@ func (r *router) requestHeaders(_ *extprocv3.ProcessingRequest, h *extprocv3.Htt
 		}
 	}
 
+	if r.path == "/v1/messages" || strings.HasPrefix(r.path, "/v1/messages/") {
+		r.client = clientAnthropic // its errors in Anthropic's shape, unknown paths too
+	}
 	switch {
 	case r.path == "/v1/models" || strings.HasPrefix(r.path, "/v1/models/"):
 		if r.method != http.MethodGet {
 			return nil, methodNotAllowed(r.method, r.path)
 		}
 		return r.models(strings.TrimPrefix(strings.TrimPrefix(r.path, "/v1/models"), "/"))
-	case r.path == "/v1/chat/completions" || r.path == "/v1/messages":
+	case r.path == "/v1/chat/completions" || r.path == "/v1/messages" || r.path == countTokensPath:
 		if r.method != http.MethodPost {
 			return nil, methodNotAllowed(r.method, r.path)
 		}
-		if r.path == "/v1/messages" {
-			r.client = clientAnthropic
-		}
+		r.countTokens = r.path == countTokensPath
 	default:
 		r.s.rejected("unknown_url")
 		return nil, apierr.New(http.StatusNotFound, apierr.TypeInvalidRequest, "unknown_url",
@@ -137,13 +139,19 @@ func (r *router) requestBody(b *extprocv3.HttpBody) (*extprocv3.ProcessingRespon
 	if r.s.metrics != nil {
 		r.s.metrics.RouterDecision(d.Route, d.Pool.Name, string(f.Class))
 	}
-	hit, cacheResult, cacheKey := r.lookup(d, model, req, body)
-	if hit != nil {
-		return hit, nil
-	}
-	reservation, err := r.reserve(d, model, req, body)
-	if err != nil {
-		return nil, err
+	var hit *extprocv3.ProcessingResponse
+	var cacheResult, cacheKey, reservation string
+	var err error
+	switch {
+	case r.countTokens && !forwardsCountTokens(d.Pool):
+		return estimatedCount(r.rt, body), nil
+	case !r.countTokens: // counting tokens is neither cached nor budgeted
+		if hit, cacheResult, cacheKey = r.lookup(d, model, req, body); hit != nil {
+			return hit, nil
+		}
+		if reservation, err = r.reserve(d, model, req, body); err != nil {
+			return nil, err
+		}
 	}
 	dec := map[string]string{
 		KeyPool: d.Pool.Name, KeyRoute: d.Route, KeyClient: r.clientSchema(), KeyTenant: r.tenantLabel(),
@@ -152,6 +160,9 @@ func (r *router) requestBody(b *extprocv3.HttpBody) (*extprocv3.ProcessingRespon
 	}
 	if r.client == clientAnthropic {
 		dec[KeyAnthropicVersion], dec[KeyAnthropicBeta] = r.anthropicVersion, r.anthropicBeta
+	}
+	if r.countTokens {
+		dec[KeyEndpoint] = endpointCountTokens
 	}
 	// Empty decisions are left out, but route and class are always written,
 	// as the access log has always shown them.

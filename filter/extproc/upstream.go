@@ -72,6 +72,7 @@ type upstream struct {
 	// the cache; error answers are normalized and converted as for any
 	// Anthropic client.
 	native, passNative bool
+	countTokens        bool // POST /v1/messages/count_tokens (KeyEndpoint)
 	// The Anthropic client's anthropic-version and anthropic-beta (KeyAnthropicVersion, KeyAnthropicBeta).
 	anthropicVersion, anthropicBeta string
 	status                          int
@@ -138,6 +139,7 @@ func (u *upstream) requestHeaders(req *extprocv3.ProcessingRequest, h *extprocv3
 	u.internal = internalHeaders(hs)
 	u.native = u.client == clientAnthropic && member.Backend.Schema == "anthropic"
 	u.anthropicVersion, u.anthropicBeta = dec.get(KeyAnthropicVersion), dec.get(KeyAnthropicBeta)
+	u.countTokens = dec.get(KeyEndpoint) == endpointCountTokens
 	if h.EndOfStream {
 		return nil, u.refuse(apierr.BadRequest("missing_body", "The request body is empty; send a JSON chat completion request."))
 	}
@@ -155,6 +157,11 @@ func (u *upstream) requestBody(b *extprocv3.HttpBody) (_ *extprocv3.ProcessingRe
 	}
 	body := b.Body
 	u.reqBytes = len(body)
+	if u.countTokens && !u.native {
+		// Failed over to a backend without the endpoint: estimate.
+		u.finished = true
+		return estimatedCount(u.rt, body), nil
+	}
 	converted := false
 	if u.client == clientAnthropic && !u.native {
 		// Inside, everything is OpenAI: convert, then translate as usual.
@@ -176,6 +183,9 @@ func (u *upstream) requestBody(b *extprocv3.HttpBody) (_ *extprocv3.ProcessingRe
 	var up *translate.Upstream
 	if u.native {
 		up, err = translate.AnthropicNative(tr, u.anthropicVersion, u.anthropicBeta)
+		if err == nil && u.countTokens {
+			up.Path = u.member.Backend.BasePath + countTokensPath
+		}
 	} else {
 		up, err = u.tr.Request(tr)
 	}
@@ -202,6 +212,11 @@ func (u *upstream) responseHeaders(h *extprocv3.HttpHeaders) (*extprocv3.Process
 	}
 	hs := headersOf(h)
 	u.status, _ = strconv.Atoi(hs[":status"])
+	if u.countTokens { // Anthropic's answer as it is; nothing to bill or cache
+		u.finished = true
+		return responseHeadersResponse(&extprocv3.CommonResponse{HeaderMutation: &extprocv3.HeaderMutation{
+			SetHeaders: []*corev3.HeaderValueOption{header(HeaderBackend, u.member.Backend.Name), header(HeaderModel, u.served)}}}), nil
+	}
 	ans := u.tr.Response(&translate.Response{Status: u.status, ContentType: hs["content-type"], Stream: u.stream, Model: u.served,
 		Header: func(name string) string { return hs[name] }})
 	u.body = ans.Body

@@ -54,9 +54,12 @@ func (r *router) checkBody(body []byte) (checked, *apierr.Error) {
 	o := validate.Options{MaxDepth: r.rt.Source.Limits.MaxJSONDepth, Member: func(k string, v []byte) {
 		c.req.set(k, gjson.Parse(unsafe.String(unsafe.SliceData(v), len(v))))
 	}}
-	if r.client == clientAnthropic {
+	switch {
+	case r.countTokens:
+		err = validate.CountTokens(out, o)
+	case r.client == clientAnthropic:
 		err = validate.Messages(out, o)
-	} else {
+	default:
 		err = validate.Chat(out, o)
 	}
 	if err != nil {

@@ -70,7 +70,7 @@ func (p *parser) messages(top func(string, []byte)) {
 	switch {
 	case !s.has(hasModel):
 		p.missing("model")
-	case !s.has(hasMaxTokens):
+	case !s.has(hasMaxTokens) && !p.countTokens:
 		p.missing("max_tokens")
 	case !s.has(hasMessages):
 		p.missing("messages")

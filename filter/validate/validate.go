@@ -56,12 +56,22 @@ func Messages(body []byte, o Options) error {
 	return run(body, o, true)
 }
 
+// CountTokens validates the body of Anthropic's POST
+// /v1/messages/count_tokens: a Messages request without max_tokens.
+func CountTokens(body []byte, o Options) error {
+	return runWith(body, o, true, true)
+}
+
 func run(body []byte, o Options, anthropic bool) error {
+	return runWith(body, o, anthropic, false)
+}
+
+func runWith(body []byte, o Options, anthropic, countTokens bool) error {
 	maxDepth := o.MaxDepth
 	if maxDepth <= 0 {
 		maxDepth = DefaultMaxDepth
 	}
-	p := parser{b: body, maxDepth: min(maxDepth, MaxMaxDepth)}
+	p := parser{b: body, maxDepth: min(maxDepth, MaxMaxDepth), countTokens: countTokens}
 	p.ws()
 	if p.i == len(p.b) || p.b[p.i] != '{' {
 		if p.i < len(p.b) && p.syntaxOK() {
@@ -101,6 +111,8 @@ type parser struct {
 	err      *apierr.Error
 	path     [maxSegs]seg // where the parser is, for errors: the first segments
 	segs     int          // how deep the path is (it may go past the array)
+	// countTokens: an Anthropic count_tokens body, which has no max_tokens.
+	countTokens bool
 }
 
 // maxSegs bounds the path kept for errors; a deeper one is cut ("…").

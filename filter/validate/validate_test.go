@@ -201,3 +201,16 @@ func FuzzChat(f *testing.F) {
 		}
 	})
 }
+
+func TestCountTokens(t *testing.T) {
+	const body = `{"model":"claude-sonnet-4-5","messages":[{"role":"user","content":"hi"}],"thinking":{"type":"adaptive"}}`
+	if err := CountTokens([]byte(body), Options{}); err != nil {
+		t.Errorf("count_tokens body without max_tokens: %v", err)
+	}
+	if err := Messages([]byte(body), Options{}); err == nil {
+		t.Error("a Messages body without max_tokens passed")
+	}
+	if err := CountTokens([]byte(`{"model":"m"}`), Options{}); err == nil || !strings.Contains(err.Error(), "messages") {
+		t.Errorf("count_tokens without messages: %v", err)
+	}
+}
