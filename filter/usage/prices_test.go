@@ -8,7 +8,7 @@ import (
 
 // TestExamplePrices loads the dated price table in examples/prices and
 // prices one request per model with it, so the example stays loadable and
-// its Anthropic cache-write rates stay 1.25x input.
+// its Anthropic cache-write rates stay 1.25x input (2x for an hour).
 func TestExamplePrices(t *testing.T) {
 	c, err := config.Load("../../examples/prices/prices.yaml")
 	if err != nil {
@@ -18,9 +18,10 @@ func TestExamplePrices(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	// 10k prompt tokens (6k read from the cache, 3k written to it) and 1k
-	// completion tokens; pico-dollars worked out by hand from the table.
-	u := Usage{Input: 10_000, CachedInput: 6_000, CacheWrite: 3_000, Output: 1_000}
+	// 10k prompt tokens (6k read from the cache, 3k written to it, 1k of
+	// those for an hour) and 1k completion tokens; pico-dollars worked out by
+	// hand from the table.
+	u := Usage{Input: 10_000, CachedInput: 6_000, CacheWrite: 3_000, CacheWrite1h: 1_000, Output: 1_000}
 	tests := []struct {
 		model string
 		want  int64
@@ -28,8 +29,8 @@ func TestExamplePrices(t *testing.T) {
 		{"gpt-4o", 4_000*2_500_000 + 6_000*1_250_000 + 1_000*10_000_000},
 		{"gpt-4o-mini", 4_000*150_000 + 6_000*75_000 + 1_000*600_000},
 		{"o3-mini", 4_000*1_100_000 + 6_000*550_000 + 1_000*4_400_000},
-		{"claude-sonnet-4-5", 1_000*3_000_000 + 6_000*300_000 + 3_000*3_750_000 + 1_000*15_000_000},
-		{"claude-haiku-4-5", 1_000*1_000_000 + 6_000*100_000 + 3_000*1_250_000 + 1_000*5_000_000},
+		{"claude-sonnet-4-5", 1_000*3_000_000 + 6_000*300_000 + 2_000*3_750_000 + 1_000*6_000_000 + 1_000*15_000_000},
+		{"claude-haiku-4-5", 1_000*1_000_000 + 6_000*100_000 + 2_000*1_250_000 + 1_000*2_000_000 + 1_000*5_000_000},
 		{"gemini-2.5-flash", 4_000*300_000 + 6_000*30_000 + 1_000*2_500_000},
 		{"gemini-2.5-pro", 4_000*1_250_000 + 6_000*125_000 + 1_000*10_000_000},
 	}
