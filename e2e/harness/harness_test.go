@@ -232,6 +232,15 @@ func renderBootstrap(t *testing.T, p bsParams) []byte {
 	if p.RouteTimeout == "" {
 		p.RouteTimeout = "0s"
 	}
+	// Envoy's default message_timeout is 200 ms; under -race on two busy
+	// cores a fake processor's reply can take longer, which would turn an
+	// unrelated test into a 504. Tests about the timer set their own.
+	if !strings.Contains(p.RouterExtra, "message_timeout") {
+		p.RouterExtra += "\n              message_timeout: 10s"
+	}
+	if !strings.Contains(p.UpstreamExtra, "message_timeout") {
+		p.UpstreamExtra += "\n            message_timeout: 10s"
+	}
 	funcs := template.FuncMap{
 		"host": func(a string) string { h, _, _ := net.SplitHostPort(a); return h },
 		"port": func(a string) string { _, pt, _ := net.SplitHostPort(a); return pt },
