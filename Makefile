@@ -5,7 +5,7 @@ STATICCHECK ?= honnef.co/go/tools/cmd/staticcheck@v0.8.2
 CONFIG      ?= examples/quickstart/llmproc.yaml
 BIN         := bin/llmproc
 
-.PHONY: all build run deps tools test lint unit e2e bench load envoy kubectl-validate check-envoy clean
+.PHONY: all build run deps tools claude-code test lint unit e2e bench load envoy kubectl-validate check-envoy clean
 
 all: build
 
@@ -35,10 +35,24 @@ deps:
 		command -v $${d%%:*} >/dev/null 2>&1 || { echo "$${d%%:*} still missing after apt-get install of $${d#*:}" >&2; exit 1; }; \
 	done
 
+# Claude Code from npm (its package ships a native binary) for the
+# real-client test e2e/claude_code_test.go, into .cache/npm (ignored by git),
+# once per version. Without npm the test skips, except under CI=true, where
+# this target fails.
+CLAUDE_CODE_VERSION := 2.1.328
+CLAUDE := .cache/npm/node_modules/.bin/claude
+claude-code:
+	@$(CLAUDE) --version 2>/dev/null | grep -q '^$(CLAUDE_CODE_VERSION) ' && exit 0; \
+	if ! command -v npm >/dev/null 2>&1; then \
+		if [ "$$CI" = true ]; then echo "npm is missing: cannot install Claude Code" >&2; exit 1; fi; \
+		echo "npm is missing: TestClaudeCode will skip"; exit 0; \
+	fi; \
+	npm install --prefix .cache/npm --no-audit --no-fund --no-save @anthropic-ai/claude-code@$(CLAUDE_CODE_VERSION)
+
 # Every test: vet, staticcheck, unit tests and e2e with the race detector.
 # kubectl-validate (built from the module proxy, once) checks the rendered
 # Kubernetes and Istio manifests with the API server's own schemas.
-test: deps lint tools
+test: deps lint tools claude-code
 	$(GO) test -race -count=1 ./...
 
 KUBECTL_VALIDATE := $(shell $(GO) env GOPATH)/bin/kubectl-validate
@@ -54,7 +68,7 @@ lint:
 unit: deps
 	$(GO) test -race -count=1 ./filter/... ./envoy/... ./cmd/...
 
-e2e: deps
+e2e: deps claude-code
 	$(GO) test -race -count=1 -v ./e2e/...
 
 bench: deps
