@@ -145,60 +145,42 @@ func TestNativeAnthropicRequest(t *testing.T) {
 // apart, and web searches.
 func TestNativeAnthropicAnswer(t *testing.T) {
 	stream := readTestdata(t, "anthropic_native.sse")
-	body := claudeCodeBody(t)
 	for _, size := range []int{0, 1, 13, len(stream)} {
 		t.Run(strconv.Itoa(size), func(t *testing.T) {
-			h := nativeHarness(t)
-			routed, dec := h.route(t, claudeCodeClient(body), body)
-			s := h.stream(RoleUpstream)
-			attrs := map[string]string{AttrBackend: "claude-1", AttrCluster: PoolClusterPrefix + "claude"}
-			roundTrip(t, s, withDecisions(reqHeaders(routed.message(), attrs), dec))
-			roundTrip(t, s, withDecisions(reqBody(body), dec))
-			resp := roundTrip(t, s, respHeaders(false, ":status", "200", "content-type", "text/event-stream"))
-			if ct, ok := setHeaders(resp.GetResponseHeaders().GetResponse())["content-type"]; ok {
+			got := nativeExchange(t, "200", "text/event-stream", splitEvery(stream, size)...)
+			if ct, ok := got.set["content-type"]; ok {
 				t.Errorf("content-type rewritten to %q", ct)
 			}
-			var out strings.Builder
-			md := map[string]string{}
-			chunks := splitEvery(stream, size)
-			for i, c := range chunks {
-				r := roundTrip(t, s, respBody(c, i == len(chunks)-1))
-				if bm := r.GetResponseBody().GetResponse().GetBodyMutation(); bm != nil {
-					out.Write(bm.GetBody())
-				} else {
-					out.WriteString(c)
-				}
-				for k, v := range r.GetDynamicMetadata().GetFields()[MetadataNamespace].GetStructValue().GetFields() {
-					if v.GetStringValue() != "" {
-						md[k] = v.GetStringValue()
-					} else {
-						md[k] = strconv.FormatFloat(v.GetNumberValue(), 'f', -1, 64)
-					}
-				}
-			}
-			_ = s.CloseSend()
-			if out.String() != stream {
-				t.Errorf("the stream changed:\n%s", out.String())
+			if got.body != stream {
+				t.Errorf("the stream changed:\n%s", got.body)
 			}
 			want := map[string]string{"prompt_tokens": "1312", "completion_tokens": "40", "cached_tokens": "1000",
 				"web_search_requests": "1", "usage": "known", "outcome": "ok"}
 			for k, v := range want {
-				if md[k] != v {
-					t.Errorf("metadata %s = %q, want %q", k, md[k], v)
+				if got.md[k] != v {
+					t.Errorf("metadata %s = %q, want %q", k, got.md[k], v)
 				}
 			}
 			// 12 at 3, 1000 at 0.30, 100 at 3.75, 200 at 6, 40 at 15 per million.
-			if got := md["cost_usd"]; got != "0.002511000000" {
-				t.Errorf("cost_usd %q", got)
+			if c := got.md["cost_usd"]; c != "0.002511000000" {
+				t.Errorf("cost_usd %q", c)
 			}
 		})
 	}
 }
 
+// nativeAnswer is what the client gets from one native attempt: the status
+// Envoy sees, the response headers llmproc set, the body, and the dynamic
+// metadata recorded at the end.
+type nativeAnswer struct {
+	status  string
+	set, md map[string]string
+	body    string
+}
+
 // nativeExchange plays one native attempt of Claude Code's request with the
-// given answer and returns what the client gets: the status Envoy sees and
-// the body.
-func nativeExchange(t *testing.T, status, ctype string, chunks ...string) (string, string) {
+// given answer.
+func nativeExchange(t *testing.T, status, ctype string, chunks ...string) nativeAnswer {
 	t.Helper()
 	h := nativeHarness(t)
 	body := claudeCodeBody(t)
@@ -209,8 +191,9 @@ func nativeExchange(t *testing.T, status, ctype string, chunks ...string) (strin
 	roundTrip(t, s, withDecisions(reqHeaders(routed.message(), attrs), dec))
 	roundTrip(t, s, withDecisions(reqBody(body), dec))
 	resp := roundTrip(t, s, respHeaders(false, ":status", status, "content-type", ctype))
-	if st, ok := setHeaders(resp.GetResponseHeaders().GetResponse())[":status"]; ok {
-		status = st
+	a := nativeAnswer{status: status, set: setHeaders(resp.GetResponseHeaders().GetResponse()), md: map[string]string{}}
+	if st, ok := a.set[":status"]; ok {
+		a.status = st
 	}
 	var out strings.Builder
 	for i, c := range chunks {
@@ -220,8 +203,16 @@ func nativeExchange(t *testing.T, status, ctype string, chunks ...string) (strin
 		} else {
 			out.WriteString(c)
 		}
+		for k, v := range r.GetDynamicMetadata().GetFields()[MetadataNamespace].GetStructValue().GetFields() {
+			if v.GetStringValue() != "" {
+				a.md[k] = v.GetStringValue()
+			} else {
+				a.md[k] = strconv.FormatFloat(v.GetNumberValue(), 'f', -1, 64)
+			}
+		}
 	}
-	return status, out.String()
+	a.body = out.String()
+	return a
 }
 
 // TestNativeAnthropicCutAndErrors: a native stream cut short ends with
@@ -230,7 +221,7 @@ func nativeExchange(t *testing.T, status, ctype string, chunks ...string) (strin
 func TestNativeAnthropicCutAndErrors(t *testing.T) {
 	stream := readTestdata(t, "anthropic_native.sse")
 	cut := stream[:strings.Index(stream, "event: message_delta")]
-	_, out := nativeExchange(t, "200", "text/event-stream", cut, "")
+	out := nativeExchange(t, "200", "text/event-stream", cut, "").body
 	if !strings.HasPrefix(out, cut) || !strings.HasSuffix(out, "\n\n") {
 		t.Fatalf("cut stream:\n%s", out)
 	}
@@ -239,8 +230,8 @@ func TestNativeAnthropicCutAndErrors(t *testing.T) {
 		t.Errorf("no Anthropic error event at the end: %q", tail)
 	}
 
-	status, out := nativeExchange(t, "529", "application/json", `{"type":"error","error":{"type":"overloaded_error","message":"Overloaded"}}`)
-	if status != "503" || gjson.Get(out, "type").Str != "error" || gjson.Get(out, "error.type").Str != "overloaded_error" || gjson.Get(out, "error.message").Str != "Overloaded" {
-		t.Errorf("error answer: %s %s", status, out)
+	e := nativeExchange(t, "529", "application/json", `{"type":"error","error":{"type":"overloaded_error","message":"Overloaded"}}`)
+	if e.status != "503" || gjson.Get(e.body, "type").Str != "error" || gjson.Get(e.body, "error.type").Str != "overloaded_error" || gjson.Get(e.body, "error.message").Str != "Overloaded" {
+		t.Errorf("error answer: %s %s", e.status, e.body)
 	}
 }
