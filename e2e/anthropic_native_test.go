@@ -143,3 +143,31 @@ func TestAnthropicCountTokens(t *testing.T) {
 		}
 	}
 }
+
+// TestAnthropicClaudeCodeTranslated: Claude Code's request to an OpenAI
+// backend is served, not refused: what only tunes a Claude model (thinking,
+// effort, context_management, top_k, server tools) is dropped on the way.
+func TestAnthropicClaudeCodeTranslated(t *testing.T) {
+	a := startAnthropic(t)
+	body, _ := sjson.Set(claudeCodeRequest(t, true), "model", "gpt-4o-mini")
+	req, _ := http.NewRequest(http.MethodPost, a.URL()+"/v1/messages?beta=true", strings.NewReader(body))
+	req.Header.Set("content-type", "application/json")
+	req.Header.Set("anthropic-beta", "claude-code-20250219")
+	r := do(t, req)
+	if r.status != 200 || r.err != nil || !strings.Contains(string(r.body), "event: message_stop") {
+		t.Fatalf("%d %v %s", r.status, r.err, r.body)
+	}
+	got := a.openai.Requests()
+	if len(got) != 1 {
+		t.Fatalf("OpenAI got %d requests", len(got))
+	}
+	sent := gjson.ParseBytes(got[0].Body)
+	for _, f := range []string{"thinking", "context_management", "output_config", "top_k"} {
+		if sent.Get(f).Exists() {
+			t.Errorf("%s reached OpenAI: %s", f, got[0].Body)
+		}
+	}
+	if sent.Get("tools.#").Int() != 2 || sent.Get("messages.1.role").Str != "system" || got[0].Header.Get("anthropic-beta") != "" {
+		t.Errorf("OpenAI got %s (anthropic-beta %q)", got[0].Body, got[0].Header.Get("anthropic-beta"))
+	}
+}
