@@ -115,7 +115,9 @@ func (c *tokenCache) keep(name, key, cred string) error {
 	if client == nil {
 		client = &http.Client{Timeout: creds.DefaultTimeout}
 	}
-	c.cache.Retain(func(k string) bool { return !strings.HasPrefix(k, name+"\x00") })
+	// Keep key itself: a concurrent first request may have just started it,
+	// and dropping it would cancel that fetch and fail its request.
+	c.cache.Retain(func(k string) bool { return k == key || !strings.HasPrefix(k, name+"\x00") })
 	c.cache.Ensure(key, func(ctx context.Context) (string, time.Time, error) {
 		// A new source each time: jwt's own would hand back its cached token.
 		t, err := conf.TokenSource(context.WithValue(ctx, oauth2.HTTPClient, client)).Token()
