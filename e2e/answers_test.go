@@ -215,7 +215,9 @@ func TestAnswersGlobalBound(t *testing.T) {
 	}
 	results := make(chan result, 4)
 	for range 4 {
-		go func() { results <- rawPost(t, e.URL()+"/v1/messages", fmt.Sprintf(anthropicMsg, false), anthropicHeaders...) }()
+		go func() {
+			results <- rawPost(t, e.URL()+"/v1/messages", fmt.Sprintf(anthropicMsg, false), anthropicHeaders...)
+		}()
 	}
 	m := e.metricsWhen(t, func(m map[string][]sample) bool {
 		return sum(m["llmproc_answer_handling_total"], map[string]string{"handling": "undelivered_buffers_full"}) == 2
