@@ -338,9 +338,12 @@ func accessLogFormat() *structpb.Struct {
 		"attempts":              "%UPSTREAM_REQUEST_ATTEMPT_COUNT%",
 		"duration_ms":           "%DURATION%",
 	}
-	for _, k := range []string{"route", "pool", "class", "backend", "model", "prompt_tokens", "completion_tokens", "cached_tokens", "cost_usd", "cache", "usage", "estimated_prompt_tokens", "estimated_completion_tokens", "outcome", "budget"} {
+	for _, k := range []string{"route", "pool", "class", "backend", "model", "prompt_tokens", "completion_tokens", "cached_tokens", "cost_usd", "cache", "usage", "estimated_prompt_tokens", "estimated_completion_tokens", "outcome", "budget", "key_id"} {
 		f[k] = metadataOp(k)
 	}
+	// The caller's tenant (the key's under identity client_keys); "tenant"
+	// in the metadata is the bounded metrics label.
+	f["tenant"] = metadataOp("caller_tenant")
 	return strct(f)
 }
 

@@ -54,6 +54,10 @@ commands:
   route-test    -config FILE [-json] REQUESTS.jsonl...
                                        route requests offline: features, class, rule, pool;
                                        exits 1 when one is routed otherwise than it expects
+  keys          create -file F -tenant T [-team T] [-user U] [-models GLOBS] [-expires DUR]
+                                       make a client key: printed once, only its hash stored
+                list -file F           the keys: id, tenant, team, user, created, expires, status
+                revoke -file F ID      revoke a key (refused within limits.reload_interval)
   version                              print the version
 `
 
@@ -94,6 +98,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 			return errUsage
 		}
 		return routeTest(*cfgPath, fs.Args(), *asJSON, stdout)
+	case "keys":
+		return keys(args, stdout, stderr)
 	case "version":
 		v := version
 		if bi, ok := debug.ReadBuildInfo(); ok && v == "dev" && bi.Main.Version != "" && bi.Main.Version != "(devel)" {
@@ -122,6 +128,9 @@ func validate(path string, stdout io.Writer) error {
 	}
 	fmt.Fprintf(stdout, "%s: ok (%d backends, %d models, %d pools, %d routes)\n",
 		path, len(cfg.Backends), len(cfg.Models), len(cfg.Pools), len(cfg.Routes))
+	for _, w := range cfg.Warnings() {
+		fmt.Fprintf(stdout, "%s: warning: %s\n", path, w)
+	}
 	return nil
 }
 

@@ -24,6 +24,7 @@ type Config struct {
 	Budgets     []Budget    `yaml:"budgets"`
 	RateLimits  []RateLimit `yaml:"rate_limits"`
 	BudgetStore BudgetStore `yaml:"budget_store"`
+	Identity    Identity    `yaml:"identity"` // in identity.go
 
 	// loaded is the hash of the file Load read, so a reload watcher starts
 	// from what was actually loaded, not from what the file holds later.

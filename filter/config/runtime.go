@@ -10,6 +10,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/llmproc/llmproc/filter/identity"
 	"github.com/llmproc/llmproc/filter/route"
 )
 
@@ -33,6 +34,14 @@ type Runtime struct {
 	TenantHeader string
 	// RouteHeaders are the lowercased request headers rules may read.
 	RouteHeaders []string
+	// ClientKeys is identity.source client_keys: the tenant comes from the
+	// key in Keys, the tenant header is not read.
+	ClientKeys bool
+	// Keys is the identity.keys_file as loaded with this Runtime (nil when
+	// topology only, or another source).
+	Keys *identity.Keys
+
+	tenantModels map[string][]string // identity.tenants[].models
 
 	byName        map[string]*RModel // names and exact aliases
 	fieldOf       map[string]string  // name or exact alias → the field that defined it
@@ -157,6 +166,9 @@ func (c *Config) CredentialFiles() []string {
 	if r := c.Cache.Redis; r != nil && r.Password.File != "" {
 		out = append(out, r.Password.File)
 	}
+	if c.Identity.Source == SourceClientKeys && c.Identity.KeysFile != "" {
+		out = append(out, c.Identity.KeysFile) // re-read like a credential: revocation
+	}
 	return out
 }
 
@@ -228,6 +240,9 @@ func compile(c *Config, getenv func(string) string, secrets bool) (*Runtime, err
 		}
 	}
 	errs = append(errs, rt.compileRouting(c)...)
+	if err := rt.compileIdentity(c, secrets); err != nil {
+		errs = append(errs, err)
+	}
 	if r := c.Cache.Redis; r != nil && secrets {
 		pw, err := readSecret(r.Password, getenv)
 		if err != nil {

@@ -154,6 +154,7 @@ func (c *Config) Validate() error {
 		}
 	}
 	v.validateBudgets(c)
+	v.validateIdentity(c)
 	return errors.Join(v.errs...)
 }
 

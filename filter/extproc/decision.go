@@ -20,10 +20,14 @@ import (
 // it on each message as metadata_context (forwarding_namespaces; ext_proc.cc
 // addDynamicMetadata). Only x-llmproc-pool is a header, for Envoy to route on.
 const (
-	KeyPool           = "pool"
-	KeyRoute          = "route"
-	KeyClient         = "client" // the client's API (openai, anthropic)
-	KeyTenant         = "tenant" // the bounded tenant label for cost metrics
+	KeyPool   = "pool"
+	KeyRoute  = "route"
+	KeyClient = "client" // the client's API (openai, anthropic)
+	KeyTenant = "tenant" // the bounded tenant label for cost metrics
+	// KeyCallerTenant is the caller's tenant and KeyKeyID its client key's
+	// public id, for the access log (never the key).
+	KeyCallerTenant   = "caller_tenant"
+	KeyKeyID          = "key_id"
 	KeyRequestedModel = "requested_model"
 	// KeyTarget names the model a routing rule chose to send instead of the
 	// client's; a pool member's own model override still wins.

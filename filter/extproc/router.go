@@ -28,7 +28,8 @@ type router struct {
 	ctx context.Context
 
 	cacheControl string            // the request's Cache-Control
-	tenant       string            // the value of the tenant header (config.TenantHeader)
+	tenant       string            // the tenant header's value, or the client key's tenant
+	caller       caller            // identity.go
 	headers      map[string]string // routing.headers, for rules
 	strip        []string          // client-sent x-llmproc-* headers
 	method       string
@@ -50,7 +51,7 @@ func (r *router) clientSchema() string {
 func (r *router) requestHeaders(_ *extprocv3.ProcessingRequest, h *extprocv3.HttpHeaders) (*extprocv3.ProcessingResponse, error) {
 	var clen string
 	tenantHeader := r.rt.TenantHeader
-	if tenantHeader == "" {
+	if tenantHeader == "" || r.rt.ClientKeys { // a client key's tenant wins over any header
 		tenantHeader = "\x00" // matches no header
 	}
 	if len(r.rt.RouteHeaders) > 0 {
@@ -79,6 +80,8 @@ func (r *router) requestHeaders(_ *extprocv3.ProcessingRequest, h *extprocv3.Htt
 			r.anthropicVersion = string(hv.RawValue)
 		case k == "anthropic-beta":
 			r.anthropicBeta = string(hv.RawValue)
+		case k == "authorization" || k == "x-api-key" || k == "x-goog-api-key":
+			r.caller.credentialHeader(k, string(hv.RawValue))
 		}
 		if _, ok := r.headers[hv.Key]; ok {
 			r.headers[hv.Key] = string(hv.RawValue)
@@ -87,6 +90,9 @@ func (r *router) requestHeaders(_ *extprocv3.ProcessingRequest, h *extprocv3.Htt
 
 	if r.path == "/v1/messages" || strings.HasPrefix(r.path, "/v1/messages/") {
 		r.client = clientAnthropic // its errors in Anthropic's shape, unknown paths too
+	}
+	if err := r.authenticate(); err != nil {
+		return nil, err
 	}
 	switch {
 	case r.path == "/v1/models" || strings.HasPrefix(r.path, "/v1/models/"):
@@ -132,9 +138,17 @@ func (r *router) requestBody(b *extprocv3.HttpBody) (*extprocv3.ProcessingRespon
 	}
 	body, req := c.body, c.req
 	model := req.model.Str
+	if err := r.allowModel(model); err != nil {
+		return nil, err
+	}
 	d, f, rerr := r.decide(model, body)
 	if rerr != nil {
 		return nil, r.s.reject(rerr)
+	}
+	if d.Target != "" && d.Target != model {
+		if err := r.allowModel(d.Target); err != nil {
+			return nil, err
+		}
 	}
 	if r.s.metrics != nil {
 		r.s.metrics.RouterDecision(d.Route, d.Pool.Name, string(f.Class))
@@ -157,6 +171,7 @@ func (r *router) requestBody(b *extprocv3.HttpBody) (*extprocv3.ProcessingRespon
 		KeyPool: d.Pool.Name, KeyRoute: d.Route, KeyClient: r.clientSchema(), KeyTenant: r.tenantLabel(),
 		KeyRequestedModel: model, KeyClass: string(f.Class), KeyTarget: d.Target,
 		KeyCache: cacheResult, KeyCacheKey: cacheKey, KeyReservation: reservation,
+		KeyCallerTenant: r.tenant, KeyKeyID: r.caller.keyID,
 	}
 	if r.client == clientAnthropic {
 		dec[KeyAnthropicVersion], dec[KeyAnthropicBeta] = r.anthropicVersion, r.anthropicBeta

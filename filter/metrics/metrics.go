@@ -70,6 +70,7 @@ type Metrics struct {
 	phaseObs        atomic.Pointer[map[[2]string]prometheus.Observer] // copy-on-write cache of phase series
 	routeDecisions  *prometheus.CounterVec
 	routerRejects   *prometheus.CounterVec
+	auth            *prometheus.CounterVec
 	poolExhausted   *prometheus.CounterVec
 	answerHandling  *prometheus.CounterVec
 	answerBuffered  prometheus.Gauge
@@ -154,6 +155,10 @@ func New(reg prometheus.Registerer) *Metrics {
 			Name: "llmproc_router_rejections_total",
 			Help: "Requests the router answered itself with an error, by OpenAI error code.",
 		}, []string{"code"}),
+		auth: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "llmproc_auth_total",
+			Help: "Requests by identity source (header or client_keys) and result: ok, missing, malformed, unknown, expired, revoked (refused with 401) or forbidden (a model outside the allow-list, 403).",
+		}, []string{"source", "result"}),
 		answerHandling: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "llmproc_answer_handling_total",
 			Help: "Provider answers llmproc did not read as usual, by what happened: decoded (a content-encoding undone), passthrough (a coding it cannot decode, passed untouched, usage unknown), unread (past limits.max_answer_buffer_bytes while streaming to the client: delivered, usage unknown) or undelivered with its reason (too_large, buffers_full, encoding, corrupt, reply_too_large).",
@@ -223,7 +228,7 @@ func New(reg prometheus.Registerer) *Metrics {
 		now: time.Now,
 	}
 	reg.MustRegister(m.tokenUsage, m.requestDuration, m.ttft, m.tokens, m.tokensEstimated, m.cost,
-		m.requests, m.usageUnknown, m.phase, m.routeDecisions, m.routerRejects, m.poolExhausted, m.answerHandling, m.answerBuffered,
+		m.requests, m.usageUnknown, m.phase, m.routeDecisions, m.routerRejects, m.auth, m.poolExhausted, m.answerHandling, m.answerBuffered,
 		m.reloads, m.lastReload, m.streams, m.credRefreshes,
 		m.cacheRequests, m.cacheStores, m.cacheSkips, m.cacheErrors, m.cacheSaved, m.cacheStats,
 		m.budgetRequests, m.budgetFigures)
@@ -358,6 +363,12 @@ func (m *Metrics) RouterDecision(route, pool, class string) {
 // code (a bounded set from apierr).
 func (m *Metrics) RouterReject(code string) {
 	m.routerRejects.WithLabelValues(code).Inc()
+}
+
+// Auth counts one identity check: source is the identity source, result one
+// of the identity.Result* values (a bounded set).
+func (m *Metrics) Auth(source, result string) {
+	m.auth.WithLabelValues(source, result).Inc()
 }
 
 // AnswerHandling counts an answer not read as usual (see

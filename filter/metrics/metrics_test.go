@@ -85,6 +85,8 @@ func TestGolden(t *testing.T) {
 	m.RouterDecision("by-model", "cheap", "")
 	m.RouterDecision("long-context", "smart", "reasoning")
 	m.RouterReject("model_not_found")
+	m.Auth("client_keys", "ok")
+	m.Auth("client_keys", "revoked")
 	m.PoolExhausted("cheap")
 	m.PoolExhausted("cheap")
 	m.ConfigReload(true)

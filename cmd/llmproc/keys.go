@@ -1,0 +1,103 @@
+package main
+
+import (
+	"flag"
+	"fmt"
+	"io"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/llmproc/llmproc/filter/identity"
+)
+
+// keys runs `llmproc keys create|list|revoke`; the logic is in filter/identity.
+func keys(args []string, stdout, stderr io.Writer) error {
+	if len(args) == 0 {
+		fmt.Fprint(stderr, usage)
+		return errUsage
+	}
+	sub, args := args[0], args[1:]
+	fs := flag.NewFlagSet("llmproc keys "+sub, flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	file := fs.String("file", "", "the keys file (identity.keys_file)")
+	now := time.Now()
+	switch sub {
+	case "create":
+		tenant := fs.String("tenant", "", "the tenant the key stands for (required)")
+		team := fs.String("team", "", "optional team")
+		user := fs.String("user", "", "optional user")
+		models := fs.String("models", "", "comma-separated model globs the key may use (default: its tenant's)")
+		expires := fs.Duration("expires", 0, "lifetime, e.g. 720h (default: no expiry)")
+		if err := fs.Parse(args); err != nil || *file == "" {
+			return flagError(fs, stderr)
+		}
+		k := identity.Key{Tenant: *tenant, Team: *team, User: *user}
+		if *models != "" {
+			k.Models = strings.Split(*models, ",")
+		}
+		if *expires > 0 {
+			t := now.Add(*expires).UTC()
+			k.Expires = &t
+		}
+		key, created, err := identity.Create(*file, k, now, nil)
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(stdout, "%s\n", key)
+		fmt.Fprintf(stderr, "key %s for tenant %s written to %s; the key above is shown only now\n", created.ID, created.Tenant, *file)
+		return nil
+	case "list":
+		if err := fs.Parse(args); err != nil || *file == "" {
+			return flagError(fs, stderr)
+		}
+		list, err := identity.List(*file)
+		if err != nil {
+			return err
+		}
+		tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
+		fmt.Fprintln(tw, "ID\tTENANT\tTEAM\tUSER\tMODELS\tCREATED\tEXPIRES\tSTATUS")
+		for _, k := range list {
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", k.ID, k.Tenant, dash(k.Team), dash(k.User), dash(strings.Join(k.Models, ",")),
+				k.Created.Format(time.RFC3339), timeOrDash(k.Expires), status(k, now))
+		}
+		return tw.Flush()
+	case "revoke":
+		if err := fs.Parse(args); err != nil || *file == "" || fs.NArg() != 1 {
+			return flagError(fs, stderr)
+		}
+		return identity.Revoke(*file, fs.Arg(0), now)
+	}
+	fmt.Fprintf(stderr, "llmproc keys: unknown subcommand %q\n\n%s", sub, usage)
+	return errUsage
+}
+
+func flagError(fs *flag.FlagSet, stderr io.Writer) error {
+	fmt.Fprintf(stderr, "usage: %s -file FILE ...\n", fs.Name())
+	fs.PrintDefaults()
+	return errUsage
+}
+
+func status(k identity.Key, now time.Time) string {
+	switch {
+	case k.Revoked != nil:
+		return "revoked " + k.Revoked.Format(time.RFC3339)
+	case k.Expires != nil && !now.Before(*k.Expires):
+		return "expired"
+	}
+	return "active"
+}
+
+func timeOrDash(t *time.Time) string {
+	if t == nil {
+		return "-"
+	}
+	return t.Format(time.RFC3339)
+}
+
+func dash(s string) string {
+	if s == "" {
+		return "-"
+	}
+	return s
+}

@@ -1,0 +1,81 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/llmproc/llmproc/filter/identity"
+)
+
+func TestKeysCommand(t *testing.T) {
+	file := filepath.Join(t.TempDir(), "keys.json")
+	run1 := func(args ...string) (string, string, error) {
+		var stdout, stderr bytes.Buffer
+		err := run(context.Background(), append([]string{"keys"}, args...), &stdout, &stderr)
+		return stdout.String(), stderr.String(), err
+	}
+	out, errOut, err := run1("create", "-file", file, "-tenant", "a", "-team", "ml", "-models", "gpt-*,claude-*", "-expires", "24h")
+	if err != nil {
+		t.Fatal(err, errOut)
+	}
+	key := strings.TrimSpace(out)
+	id, ok := identity.Split(key)
+	if !ok || !strings.Contains(errOut, id) {
+		t.Fatalf("create printed %q / %q", out, errOut)
+	}
+	data, _ := os.ReadFile(file)
+	if bytes.Contains(data, []byte(key)) || !bytes.Contains(data, []byte(identity.Hash(key))) {
+		t.Fatalf("the file must hold the hash, not the key:\n%s", data)
+	}
+	out, _, err = run1("list", "-file", file)
+	if err != nil || !strings.Contains(out, id) || !strings.Contains(out, "gpt-*,claude-*") || !strings.Contains(out, "active") || strings.Contains(out, key) {
+		t.Fatalf("list: %v\n%s", err, out)
+	}
+	if _, _, err := run1("revoke", "-file", file, id); err != nil {
+		t.Fatal(err)
+	}
+	if out, _, _ = run1("list", "-file", file); !strings.Contains(out, "revoked") {
+		t.Fatalf("list after revoke:\n%s", out)
+	}
+	for _, args := range [][]string{
+		{"create", "-file", file},                 // no tenant
+		{"create", "-tenant", "a"},                // no file
+		{"revoke", "-file", file},                 // no id
+		{"revoke", "-file", file, "0123456789ab"}, // unknown id
+		{"rotate", "-file", file},
+	} {
+		if _, _, err := run1(args...); err == nil {
+			t.Errorf("keys %q succeeded", args)
+		}
+	}
+}
+
+func TestValidateWarnsClientSettableTenant(t *testing.T) {
+	dir := t.TempDir()
+	base := "backends: [{name: p, schema: openai, url: \"http://127.0.0.1:1\"}]\nmodels: [{name: m, pool: c}]\npools: [{name: c, backends: [{backend: p}]}]\nrouting: {tenant_header: x-tenant}\n"
+	for _, tc := range []struct {
+		name, extra string
+		warn        bool
+	}{
+		{"tenant header, no identity", "", true},
+		{"trusted setter named", "identity: {source: header, trusted_setter: istio-ingress}\n", false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			path := filepath.Join(dir, "c.yaml")
+			if err := os.WriteFile(path, []byte(base+tc.extra), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			var stdout bytes.Buffer
+			if err := validate(path, &stdout); err != nil {
+				t.Fatal(err)
+			}
+			if got := strings.Contains(stdout.String(), `warning: identity: the tenant header "x-tenant" is client-settable`); got != tc.warn {
+				t.Fatalf("warning %v, want %v:\n%s", got, tc.warn, stdout.String())
+			}
+		})
+	}
+}

@@ -1,0 +1,136 @@
+package config
+
+import (
+	"fmt"
+
+	"github.com/llmproc/llmproc/filter/identity"
+)
+
+// Identity sources: where a request's tenant comes from.
+const (
+	// SourceHeader takes the tenant from the tenant header as sent: safe
+	// only when a hop in front of llmproc sets it (and drops a client's).
+	SourceHeader = "header"
+	// SourceClientKeys takes it from llmproc's own client API keys.
+	SourceClientKeys = "client_keys"
+)
+
+// Identity says who a caller is. Absent, the tenant header is read as sent
+// (see Warnings).
+type Identity struct {
+	// Source is "header" (the tenant header, set by a trusted hop) or
+	// "client_keys" (llmproc's API keys in Authorization: Bearer, x-api-key
+	// or x-goog-api-key). Default "header".
+	Source string `yaml:"source"`
+	// TrustedSetter says who sets the tenant header (and drops a client's
+	// copy), e.g. "istio RequestAuthentication + AuthorizationPolicy"; for
+	// source header. Without it the header is client-settable.
+	TrustedSetter string `yaml:"trusted_setter"`
+	// KeysFile is the keys file `llmproc keys` writes (source client_keys).
+	// It is re-read every limits.reload_interval, which bounds how long a
+	// revoked key keeps working.
+	KeysFile string `yaml:"keys_file"`
+	// Tenants limits what each tenant may use; a tenant not listed may use
+	// every model.
+	Tenants []TenantAccess `yaml:"tenants"`
+}
+
+// TenantAccess is what one tenant may use.
+type TenantAccess struct {
+	Name string `yaml:"name"`
+	// Models are glob patterns ("*" any run) over registry names, aliases
+	// and routing-only names such as "auto"; empty allows every model.
+	Models []string `yaml:"models"`
+}
+
+func (v *validator) validateIdentity(c *Config) {
+	id := c.Identity
+	v.oneOf("identity.source", id.Source, SourceHeader, SourceClientKeys)
+	switch id.Source {
+	case SourceClientKeys:
+		if id.KeysFile == "" {
+			v.add("identity.keys_file", "is required with identity.source client_keys")
+		}
+		if id.TrustedSetter != "" {
+			v.add("identity.trusted_setter", "applies to identity.source header only")
+		}
+		if ri := c.Limits.ReloadInterval; ri != nil && ri.Duration <= 0 {
+			v.add("limits.reload_interval", "is %s: with identity.source client_keys the keys file must be re-read, or a revoked key never stops working", ri.Duration)
+		}
+	default:
+		if id.KeysFile != "" {
+			v.add("identity.keys_file", "applies to identity.source client_keys only")
+		}
+	}
+	seen := map[string]bool{}
+	for i, t := range id.Tenants {
+		p := fmt.Sprintf("identity.tenants[%d]", i)
+		switch {
+		case t.Name == "":
+			v.add(p+".name", "is required")
+		case seen[t.Name]:
+			v.add(p+".name", "duplicate tenant %q", t.Name)
+		}
+		seen[t.Name] = true
+		for j, m := range t.Models {
+			if m == "" {
+				v.add(fmt.Sprintf("%s.models[%d]", p, j), "is empty")
+			}
+		}
+	}
+}
+
+// Warnings are what `llmproc validate` reports about a config that loads
+// but is unsafe: a tenant header read as the client sent it.
+func (c *Config) Warnings() []string {
+	h := c.TenantHeader()
+	if h == "" || c.Identity.Source == SourceClientKeys || c.Identity.TrustedSetter != "" {
+		return nil
+	}
+	return []string{fmt.Sprintf("identity: the tenant header %q is client-settable: any caller can claim any tenant's cache, budget and models; "+
+		"set identity.source client_keys, or identity: {source: header, trusted_setter: \"<the hop that sets %s and drops a client's copy>\"}", h, h)}
+}
+
+// compileIdentity loads the keys file (when secrets are read) and the
+// per-tenant model patterns.
+func (r *Runtime) compileIdentity(c *Config, secrets bool) error {
+	r.ClientKeys = c.Identity.Source == SourceClientKeys
+	r.tenantModels = map[string][]string{}
+	for _, t := range c.Identity.Tenants {
+		if len(t.Models) > 0 {
+			r.tenantModels[t.Name] = t.Models
+		}
+	}
+	if !r.ClientKeys || !secrets {
+		return nil
+	}
+	k, err := identity.Load(c.Identity.KeysFile)
+	if err != nil {
+		return fmt.Errorf("identity.keys_file: %w", err)
+	}
+	r.Keys = k
+	return nil
+}
+
+// ModelAllowed reports whether a tenant, and a key whose own patterns are
+// keyModels (nil for none), may ask for model: a pattern matches the name
+// asked for or the registry model it names.
+func (r *Runtime) ModelAllowed(tenant string, keyModels []string, model string) bool {
+	return modelIn(r, r.tenantModels[tenant], model) && modelIn(r, keyModels, model)
+}
+
+func modelIn(r *Runtime, patterns []string, model string) bool {
+	if len(patterns) == 0 {
+		return true
+	}
+	canonical := model
+	if m := r.lookup(model); m != nil {
+		canonical = m.Name
+	}
+	for _, p := range patterns {
+		if globMatch(p, model) || globMatch(p, canonical) {
+			return true
+		}
+	}
+	return false
+}

@@ -1,0 +1,110 @@
+package extproc
+
+import (
+	"fmt"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/tidwall/gjson"
+
+	"github.com/llmproc/llmproc/filter/identity"
+)
+
+const keysConfig = `
+limits: {max_request_bytes: 1048576}
+identity:
+  source: client_keys
+  keys_file: %s
+  tenants:
+    - {name: a, models: ["gpt-*"]}
+backends:
+  - {name: primary, schema: openai, url: "http://127.0.0.1:1", credential: {env: KEY_A}}
+models:
+  - {name: gpt-4o-mini, aliases: [mini], pool: cheap, price: {input: 0.15, output: 0.60}}
+  - {name: claude-sonnet-4-5, pool: cheap, price: {input: 3, output: 15}}
+pools:
+  - {name: cheap, backends: [{backend: primary}]}
+routing: {tenant_header: x-tenant}
+`
+
+func TestRouterClientKeys(t *testing.T) {
+	now := time.Date(2026, 12, 4, 12, 0, 0, 0, time.UTC)
+	path := filepath.Join(t.TempDir(), "keys.json")
+	keyA, _, err := identity.Create(path, identity.Key{Tenant: "a"}, now, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	keyB, _, _ := identity.Create(path, identity.Key{Tenant: "b", Models: []string{"claude-*"}}, now, nil)
+	expired := now.Add(-time.Minute)
+	keyOld, _, _ := identity.Create(path, identity.Key{Tenant: "a", Expires: &expired}, now, nil)
+	keyGone, kGone, _ := identity.Create(path, identity.Key{Tenant: "a"}, now, nil)
+	if err := identity.Revoke(path, kGone.ID, now); err != nil {
+		t.Fatal(err)
+	}
+	h := newHarnessOpts(t, Options{Config: fixedRuntime{compileTest(t, fmt.Sprintf(keysConfig, path))}, Now: func() time.Time { return now }})
+
+	const chat, messages = "/v1/chat/completions", "/v1/messages"
+	body := func(model string) string {
+		return `{"model":"` + model + `","max_tokens":8,"messages":[{"role":"user","content":"hi"}]}`
+	}
+	tests := []struct {
+		name       string
+		path       string
+		headers    []string
+		model      string
+		wantStatus int    // 0: routed
+		wantCode   string // OpenAI error.code, or Anthropic error.type
+		wantTenant string
+	}{
+		{"bearer key", chat, []string{"authorization", "Bearer " + keyA}, "gpt-4o-mini", 0, "", "a"},
+		{"alias allowed through its model", chat, []string{"authorization", "Bearer " + keyA}, "mini", 0, "", "a"},
+		{"x-api-key", messages, []string{"x-api-key", keyB}, "claude-sonnet-4-5", 0, "", "b"},
+		{"x-goog-api-key", chat, []string{"x-goog-api-key", keyB}, "claude-sonnet-4-5", 0, "", "b"},
+		{"spoofed tenant header ignored", chat, []string{"authorization", "Bearer " + keyB, "x-tenant", "a"}, "claude-sonnet-4-5", 0, "", "b"},
+		{"no key", chat, []string{"x-tenant", "a"}, "", 401, "missing_api_key", ""},
+		{"no key, anthropic shape", messages, nil, "", 401, "authentication_error", ""},
+		{"provider key", chat, []string{"authorization", "Bearer sk-proj-123"}, "", 401, "malformed_api_key", ""},
+		{"wrong secret", chat, []string{"authorization", "Bearer " + keyA[:len(keyA)-4] + "0000"}, "", 401, "unknown_api_key", ""},
+		{"expired", chat, []string{"authorization", "Bearer " + keyOld}, "", 401, "expired_api_key", ""},
+		{"revoked", chat, []string{"authorization", "Bearer " + keyGone}, "", 401, "revoked_api_key", ""},
+		{"tenant allow-list", chat, []string{"authorization", "Bearer " + keyA}, "claude-sonnet-4-5", 403, "model_not_allowed", ""},
+		{"key allow-list, anthropic shape", messages, []string{"x-api-key", keyB}, "gpt-4o-mini", 403, "permission_error", ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			s := h.stream(RoleRouter)
+			resp := roundTrip(t, s, reqHeaders(hdrs(false, append([]string{":method", "POST", ":path", tt.path}, tt.headers...)...), nil))
+			if resp.GetImmediateResponse() == nil {
+				resp = roundTrip(t, s, reqBody(body(tt.model)))
+			}
+			ir := resp.GetImmediateResponse()
+			if tt.wantStatus == 0 {
+				if ir != nil {
+					t.Fatalf("refused: %d %s", ir.Status.Code, ir.Body)
+				}
+				d := decided(resp)
+				if d[KeyCallerTenant] != tt.wantTenant || d[KeyKeyID] == "" {
+					t.Fatalf("decisions %v, want tenant %q and a key id", d, tt.wantTenant)
+				}
+				return
+			}
+			if ir == nil {
+				t.Fatalf("routed, want %d", tt.wantStatus)
+			}
+			code := gjson.GetBytes(ir.Body, "error.code").String()
+			if tt.path == messages {
+				code = gjson.GetBytes(ir.Body, "error.type").String()
+			}
+			if int(ir.Status.Code) != tt.wantStatus || code != tt.wantCode {
+				t.Fatalf("got %d %s, want %d %s", ir.Status.Code, ir.Body, tt.wantStatus, tt.wantCode)
+			}
+			if tt.wantStatus == 403 && !gjson.GetBytes(ir.Body, "error.message").Exists() {
+				t.Fatalf("no message: %s", ir.Body)
+			}
+		})
+	}
+	if got := counter(t, h.reg, "llmproc_auth_total", map[string]string{"source": "client_keys", "result": "revoked"}); got != 1 {
+		t.Errorf("llmproc_auth_total{client_keys,revoked} = %v, want 1", got)
+	}
+}

@@ -1,0 +1,304 @@
+// Package identity holds llmproc's own client API keys: the keys file that
+// stores only each key's public id and SHA-256 (never the key), the lookup
+// that authenticates a request's key in constant time per key, and the
+// create/list/revoke operations behind `llmproc keys`.
+//
+// A key is "llmp_<id>_<secret>": id is 12 hex digits, public and safe to log;
+// secret is 32 random bytes in hex. The file maps the id to the key's hash,
+// its tenant (with optional team and user), allowed models, creation time,
+// expiry and revocation time.
+package identity
+
+import (
+	"crypto/rand"
+	"crypto/sha256"
+	"crypto/subtle"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+)
+
+// Prefix starts every llmproc client key.
+const Prefix = "llmp_"
+
+const (
+	idBytes     = 6  // 12 hex digits
+	secretBytes = 32 // 256 bits
+)
+
+// Key is one entry of the keys file. It never holds the key itself.
+type Key struct {
+	ID     string `json:"id"`
+	SHA256 string `json:"sha256"` // hex SHA-256 of the whole key
+	Tenant string `json:"tenant"`
+	Team   string `json:"team,omitempty"`
+	User   string `json:"user,omitempty"`
+	// Models, when set, are the glob patterns over registry names and
+	// aliases this key may ask for (on top of its tenant's).
+	Models  []string   `json:"models,omitempty"`
+	Created time.Time  `json:"created"`
+	Expires *time.Time `json:"expires,omitempty"`
+	Revoked *time.Time `json:"revoked,omitempty"`
+}
+
+// file is the keys file's JSON form.
+type file struct {
+	Keys []Key `json:"keys"`
+}
+
+// Results of an authentication, the result label of llmproc_auth_total.
+const (
+	ResultOK        = "ok"
+	ResultMissing   = "missing"   // no credential header
+	ResultMalformed = "malformed" // not an llmproc key
+	ResultUnknown   = "unknown"   // no such id, or the hash differs
+	ResultExpired   = "expired"
+	ResultRevoked   = "revoked"
+	// ResultForbidden is a known key asking for a model it may not use
+	// (counted by the caller, which checks the allow-list).
+	ResultForbidden = "forbidden"
+)
+
+// Keys is a parsed keys file, immutable once built.
+type Keys struct {
+	byID map[string]*entry
+}
+
+type entry struct {
+	Key
+	sum [sha256.Size]byte
+}
+
+// Load reads and parses a keys file.
+func Load(path string) (*Keys, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	k, err := Parse(data)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	return k, nil
+}
+
+// Parse parses a keys file's bytes; every problem is reported with the
+// index of the entry it is in.
+func Parse(data []byte) (*Keys, error) {
+	f, err := parseFile(data)
+	if err != nil {
+		return nil, err
+	}
+	k := &Keys{byID: make(map[string]*entry, len(f.Keys))}
+	var errs []error
+	for i, key := range f.Keys {
+		e := &entry{Key: key}
+		sum, err := hex.DecodeString(key.SHA256)
+		switch {
+		case !validID(key.ID):
+			errs = append(errs, fmt.Errorf("keys[%d].id: want %d hex digits, got %q", i, 2*idBytes, key.ID))
+		case k.byID[key.ID] != nil:
+			errs = append(errs, fmt.Errorf("keys[%d].id: duplicate id %q", i, key.ID))
+		case err != nil || len(sum) != sha256.Size:
+			errs = append(errs, fmt.Errorf("keys[%d].sha256: want %d hex digits", i, 2*sha256.Size))
+		case key.Tenant == "":
+			errs = append(errs, fmt.Errorf("keys[%d].tenant: is empty", i))
+		default:
+			copy(e.sum[:], sum)
+			k.byID[key.ID] = e
+		}
+	}
+	if err := errors.Join(errs...); err != nil {
+		return nil, err
+	}
+	return k, nil
+}
+
+func parseFile(data []byte) (file, error) {
+	var f file
+	dec := json.NewDecoder(strings.NewReader(string(data)))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&f); err != nil {
+		return file{}, fmt.Errorf("keys file: %w", err)
+	}
+	return f, nil
+}
+
+func validID(id string) bool {
+	if len(id) != 2*idBytes {
+		return false
+	}
+	_, err := hex.DecodeString(id)
+	return err == nil && strings.ToLower(id) == id
+}
+
+// Split returns a key's public id; ok is false when s is not shaped like an
+// llmproc key.
+func Split(s string) (id string, ok bool) {
+	rest, found := strings.CutPrefix(s, Prefix)
+	if !found {
+		return "", false
+	}
+	id, secret, found := strings.Cut(rest, "_")
+	if !found || !validID(id) || len(secret) != 2*secretBytes {
+		return "", false
+	}
+	return id, true
+}
+
+// Authenticate looks a presented key up: by its id (a map lookup), then a
+// constant-time comparison of its SHA-256 with the stored one, then expiry
+// and revocation. The returned key is nil unless the result is ResultOK; id
+// is the presented key's id whenever it is shaped like one, for logs.
+func (k *Keys) Authenticate(presented string, now time.Time) (key *Key, id, result string) {
+	if presented == "" {
+		return nil, "", ResultMissing
+	}
+	id, ok := Split(presented)
+	if !ok {
+		return nil, "", ResultMalformed
+	}
+	var e *entry
+	if k != nil {
+		e = k.byID[id]
+	}
+	sum := sha256.Sum256([]byte(presented))
+	if e == nil || subtle.ConstantTimeCompare(sum[:], e.sum[:]) != 1 {
+		return nil, id, ResultUnknown
+	}
+	switch {
+	case e.Revoked != nil && !now.Before(*e.Revoked):
+		return nil, id, ResultRevoked
+	case e.Expires != nil && !now.Before(*e.Expires):
+		return nil, id, ResultExpired
+	}
+	return &e.Key, id, ResultOK
+}
+
+// Len is the number of keys in the file.
+func (k *Keys) Len() int { return len(k.byID) }
+
+// Generate makes a new key from rnd: the key (shown once) and its id.
+func Generate(rnd io.Reader) (key, id string, err error) {
+	var b [idBytes + secretBytes]byte
+	if _, err := io.ReadFull(rnd, b[:]); err != nil {
+		return "", "", fmt.Errorf("generate key: %w", err)
+	}
+	id = hex.EncodeToString(b[:idBytes])
+	return Prefix + id + "_" + hex.EncodeToString(b[idBytes:]), id, nil
+}
+
+// Hash is the hex SHA-256 of a key, as the keys file stores it.
+func Hash(key string) string {
+	sum := sha256.Sum256([]byte(key))
+	return hex.EncodeToString(sum[:])
+}
+
+// Create adds a new key for the template's tenant, team, user, models and
+// expiry to the keys file (creating it), and returns the key: the only time
+// it exists outside the client. rnd is crypto/rand.Reader when nil.
+func Create(path string, tmpl Key, now time.Time, rnd io.Reader) (key string, created Key, err error) {
+	if tmpl.Tenant == "" {
+		return "", Key{}, errors.New("tenant: is empty")
+	}
+	if rnd == nil {
+		rnd = rand.Reader
+	}
+	f, err := readFile(path, true)
+	if err != nil {
+		return "", Key{}, err
+	}
+	key, id, err := Generate(rnd)
+	if err != nil {
+		return "", Key{}, err
+	}
+	tmpl.ID, tmpl.SHA256, tmpl.Created, tmpl.Revoked = id, Hash(key), now.UTC(), nil
+	f.Keys = append(f.Keys, tmpl)
+	if err := writeFile(path, f); err != nil {
+		return "", Key{}, err
+	}
+	return key, tmpl, nil
+}
+
+// List returns the keys file's entries in file order.
+func List(path string) ([]Key, error) {
+	f, err := readFile(path, false)
+	return f.Keys, err
+}
+
+// Revoke marks the key with this id revoked as of now; requests with it are
+// refused once every replica has re-read the file.
+func Revoke(path, id string, now time.Time) error {
+	f, err := readFile(path, false)
+	if err != nil {
+		return err
+	}
+	for i := range f.Keys {
+		if f.Keys[i].ID == id {
+			if f.Keys[i].Revoked == nil {
+				t := now.UTC()
+				f.Keys[i].Revoked = &t
+			}
+			return writeFile(path, f)
+		}
+	}
+	return fmt.Errorf("%s: no key with id %q", path, id)
+}
+
+func readFile(path string, missingOK bool) (file, error) {
+	data, err := os.ReadFile(path)
+	if errors.Is(err, os.ErrNotExist) && missingOK {
+		return file{Keys: []Key{}}, nil
+	}
+	if err != nil {
+		return file{}, err
+	}
+	if _, err := Parse(data); err != nil {
+		return file{}, fmt.Errorf("%s: %w", path, err)
+	}
+	return parseFile(data)
+}
+
+// writeFile replaces the file atomically (a rename), so a replica polling
+// it never reads half a file.
+func writeFile(path string, f file) error {
+	data, err := json.MarshalIndent(f, "", "  ")
+	if err != nil {
+		return err
+	}
+	tmp, err := os.CreateTemp(filepath.Dir(path), ".keys-*")
+	if err != nil {
+		return err
+	}
+	defer os.Remove(tmp.Name())
+	if _, err := tmp.Write(append(data, '\n')); err != nil {
+		tmp.Close()
+		return err
+	}
+	if err := tmp.Chmod(0o600); err != nil {
+		tmp.Close()
+		return err
+	}
+	if err := tmp.Close(); err != nil {
+		return err
+	}
+	return os.Rename(tmp.Name(), path)
+}
+
+// Credential is the key a client presented: Authorization's Bearer token,
+// else x-api-key, else x-goog-api-key; "" when none.
+func Credential(authorization, xAPIKey, googAPIKey string) string {
+	if scheme, tok, ok := strings.Cut(authorization, " "); ok && strings.EqualFold(scheme, "bearer") {
+		return strings.TrimSpace(tok)
+	}
+	if xAPIKey != "" {
+		return xAPIKey
+	}
+	return googAPIKey
+}
