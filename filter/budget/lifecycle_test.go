@@ -107,6 +107,23 @@ func lifecycle(t *testing.T, stores func(t *testing.T) lifecycleStore) {
 			}
 		})
 	}
+	// The spent gauge reads Spent alone: a failed attempt's grace that ran
+	// out with no retry (its last attempt never reached llmproc) must show
+	// as released without a Reserve to sweep it. Before, the gauge kept the
+	// worst case until the next request.
+	t.Run("grace over, no retry: Spent shows it released", func(t *testing.T) {
+		s := stores(t)
+		id := newID()
+		must(t, s.Reserve(ctx, id, []Charge{ch("a", 100, 0, 1)}, lim, time.Hour))
+		must(t, s.Await(ctx, id, 1, grace))
+		if got := s.spent("k:a"); got != 100 {
+			t.Fatalf("awaiting a retry: counted %d, want the worst case 100", got)
+		}
+		s.advance(short)
+		if got := s.spent("k:a"); got != 0 {
+			t.Fatalf("after the grace: counted %d, want 0", got)
+		}
+	})
 	t.Run("held past its deadline: expired, amounts kept", func(t *testing.T) {
 		s := stores(t)
 		id := newID()

@@ -190,14 +190,16 @@ func (m *Memory) live(id string, now time.Time) (*record, bool) {
 	return nil, false
 }
 
-// Spent returns the cost counted under key.
-func (m *Memory) Spent(_ context.Context, key string) (int64, error) {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	if k := m.counter(key, m.now()); k != nil {
-		return k.Pico, nil
-	}
-	return 0, nil
+// Spent returns the cost counted under key, after ending the reservations
+// whose deadline has passed (a grace with no retry gives its amounts back
+// then, not at the next budget check).
+func (m *Memory) Spent(_ context.Context, key string) (pico int64, _ error) {
+	return pico, m.locked(func(now time.Time) error {
+		if k := m.counter(key, now); k != nil {
+			pico = k.Pico
+		}
+		return nil
+	})
 }
 
 // Len reports how many reservations and counters the store holds.

@@ -398,11 +398,21 @@ func amount(v int64) string {
 	return strconv.FormatInt(max(v, 0), 10)
 }
 
-// Spent returns the cost counted under key.
+// spentScript: KEYS[1] counter, KEYS[2] deadlines; ARGV[1] key prefix.
+// Ends the reservations whose deadline has passed, as Reserve does, then
+// returns the counter's pico-dollars (false when it does not exist).
+var spentScript = redis.NewScript(luaCommon + `
+sweep(KEYS[2], ARGV[1], now_ms())
+return redis.call('HGET', KEYS[1], 'p')
+`)
+
+// Spent returns the cost counted under key, after ending the reservations
+// whose deadline has passed (a grace with no retry gives its amounts back
+// then, not at the next Reserve).
 func (r *Redis) Spent(ctx context.Context, key string) (int64, error) {
 	ctx, cancel := context.WithTimeout(ctx, r.timeout)
 	defer cancel()
-	v, err := r.c.HGet(ctx, r.prefix+key, "p").Result()
+	v, err := spentScript.Run(ctx, r.c, []string{r.prefix + key, r.dlKey()}, r.prefix).Text()
 	if errors.Is(err, redis.Nil) {
 		return 0, nil
 	}
