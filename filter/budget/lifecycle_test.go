@@ -76,6 +76,11 @@ func lifecycle(t *testing.T, stores func(t *testing.T) lifecycleStore) {
 			must(t, s.Hold(ctx, id, 2, time.Hour))
 			must(t, s.Await(ctx, id, 1, grace))
 		}, 100},
+		{"earlier attempt fails after the retry ended: stays released", func(t *testing.T, s lifecycleStore, id string) {
+			must(t, s.Hold(ctx, id, 2, time.Hour))
+			must(t, s.Release(ctx, id))
+			must(t, s.Await(ctx, id, 1, grace))
+		}, 0},
 		{"release then settle counts nothing", func(t *testing.T, s lifecycleStore, id string) {
 			must(t, s.Release(ctx, id))
 			if err := s.Settle(ctx, id, []Charge{ch("a", 30, 0, 1)}); !errors.Is(err, ErrUnknownReservation) {
