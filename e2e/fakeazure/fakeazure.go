@@ -1,7 +1,10 @@
 // Package fakeazure is a scriptable stand-in for Azure OpenAI, for
 // end-to-end tests: fakeopenai's answers behind Azure's deployment API.
 //
-// It serves POST /openai/deployments/{deployment}/chat/completions?api-version=…
+// It serves POST /openai/deployments/{deployment}/chat/completions?api-version=…,
+// …/{deployment}/embeddings?api-version=… and the v1 Responses API,
+// POST /openai/v1/responses (no api-version; the body's model names the
+// deployment),
 // and checks what Azure checks: the api-version query parameter (404
 // without it, like Azure) and, when Options.Key is set, the api-key header
 // or an "Authorization: Bearer" token (401 with Azure's error body
@@ -43,8 +46,11 @@ type Options struct {
 // api-version Azure reads from it.
 type Request struct {
 	fake.Request
-	Deployment string // empty when the path is not a deployment's chat completions
+	Deployment string // empty when the path is not a deployment's chat completions or embeddings
 	APIVersion string
+	// Endpoint is the OpenAI path the request maps to: /v1/chat/completions,
+	// /v1/embeddings or /v1/responses; empty for any other path.
+	Endpoint string
 }
 
 // Server is a running fake Azure OpenAI resource.
@@ -84,20 +90,34 @@ func (s *Server) Script(f func(fakeopenai.Request) fakeopenai.Behaviour) { s.inn
 const (
 	deploymentsPrefix = "/openai/deployments/"
 	chatSuffix        = "/chat/completions"
+	embeddingsSuffix  = "/embeddings"
 )
+
+// responsesPath is Azure's v1 Responses API: no api-version, the
+// deployment named by the body's model.
+const responsesPath = "/openai/v1/responses"
 
 func (s *Server) record(r *http.Request, body []byte) Request {
 	req := Request{Request: fake.NewRequest(r, body), APIVersion: r.URL.Query().Get("api-version")}
 	path, ok := strings.CutPrefix(r.URL.Path, s.opts.BasePath)
-	if ok && strings.HasPrefix(path, deploymentsPrefix) && strings.HasSuffix(path, chatSuffix) {
-		req.Deployment = strings.TrimSuffix(strings.TrimPrefix(path, deploymentsPrefix), chatSuffix)
+	if ok && strings.HasPrefix(path, deploymentsPrefix) {
+		for _, suffix := range []string{chatSuffix, embeddingsSuffix} {
+			if strings.HasSuffix(path, suffix) {
+				req.Deployment = strings.TrimSuffix(strings.TrimPrefix(path, deploymentsPrefix), suffix)
+				req.Endpoint = "/v1" + suffix
+			}
+		}
+	}
+	if ok && path == responsesPath {
+		req.Endpoint = "/v1/responses"
 	}
 	return req
 }
 
 func (s *Server) answer(w http.ResponseWriter, r *http.Request, req Request) {
+	responses := req.Endpoint == "/v1/responses"
 	switch {
-	case r.Method != http.MethodPost || req.Deployment == "" || strings.Contains(req.Deployment, "/") || req.APIVersion == "":
+	case r.Method != http.MethodPost || req.Endpoint == "" || strings.Contains(req.Deployment, "/") || (!responses && req.APIVersion == ""):
 		azureError(w, http.StatusNotFound, "404", "Resource not found")
 		return
 	case s.opts.Key != "" && r.Header.Get("api-key") != s.opts.Key && r.Header.Get("authorization") != "Bearer "+s.opts.Key:
@@ -105,10 +125,14 @@ func (s *Server) answer(w http.ResponseWriter, r *http.Request, req Request) {
 		return
 	}
 	r2 := r.Clone(r.Context())
-	r2.URL.Path, r2.URL.RawPath, r2.URL.RawQuery = "/v1/chat/completions", "", ""
+	r2.URL.Path, r2.URL.RawPath, r2.URL.RawQuery = req.Endpoint, "", ""
 	r2.RequestURI = r2.URL.RequestURI()
 	r2.Body = io.NopCloser(bytes.NewReader(req.Body))
 	r2.ContentLength = int64(len(req.Body))
+	if req.Endpoint != "/v1/chat/completions" { // OpenAI's answer as it is
+		s.next.ServeHTTP(w, r2)
+		return
+	}
 	s.next.ServeHTTP(&azureWriter{ResponseWriter: w, model: s.opts.Model}, r2)
 }
 

@@ -2,7 +2,9 @@
 // provider, for end-to-end tests and local runs without internet.
 //
 // It serves POST /v1/chat/completions (JSON, or SSE when the request has
-// "stream": true) and GET /v1/models. Each chat request is answered by a
+// "stream": true), POST /v1/responses (JSON, or the Responses API's semantic
+// events), POST /v1/embeddings, POST /v1/completions (legacy; JSON or SSE)
+// and GET /v1/models. Each POST request is answered by a
 // Behaviour: taken from the queue filled by Enqueue if it is not empty, else
 // from the function set by Script, else Options.Default. A Behaviour can
 // return an OpenAI error with any status and headers (e.g. retry-after),
@@ -92,12 +94,18 @@ func Listen(addr string, opts Options) (*Server, error) {
 }
 
 // Handler returns the HTTP handler, for use with a caller's own server.
-// Only chat requests take a behaviour from the queue or script.
+// Every POST request takes a behaviour from the queue or script.
 func (s *Server) Handler() http.Handler {
 	return s.Record(func(w http.ResponseWriter, r *http.Request, req Request) {
 		switch r.Method + " " + r.URL.Path {
 		case "POST /v1/chat/completions":
 			s.chat(w, r, req)
+		case "POST /v1/responses":
+			s.responses(w, r, req)
+		case "POST /v1/embeddings":
+			s.embeddings(w, r, req)
+		case "POST /v1/completions":
+			s.completions(w, r, req)
 		case "GET /v1/models":
 			s.models(w)
 		default:
@@ -135,13 +143,17 @@ type chatRequest struct {
 	} `json:"stream_options"`
 }
 
-func (s *Server) chat(w http.ResponseWriter, r *http.Request, req Request) {
-	b, seq := s.Next(req)
+// begin takes the request's behaviour and answers what every endpoint
+// answers alike: the latency, the extra headers, a scripted body or error,
+// and a body that is no JSON object of the endpoint's (decoded into into).
+// ok is false when the answer is already written.
+func (s *Server) begin(w http.ResponseWriter, r *http.Request, req Request, into any) (b Behaviour, seq, status int, ok bool) {
+	b, seq = s.Next(req)
 	if b.Latency > 0 {
 		select {
 		case <-time.After(b.Latency):
 		case <-r.Context().Done():
-			return
+			return b, seq, 0, false
 		}
 	}
 	for k, vs := range b.Header {
@@ -149,7 +161,7 @@ func (s *Server) chat(w http.ResponseWriter, r *http.Request, req Request) {
 			w.Header().Add(k, v)
 		}
 	}
-	status := b.Status
+	status = b.Status
 	if status == 0 {
 		status = http.StatusOK
 	}
@@ -157,15 +169,23 @@ func (s *Server) chat(w http.ResponseWriter, r *http.Request, req Request) {
 		w.Header().Set("Content-Type", "application/json")
 		w.WriteHeader(status)
 		w.Write(b.Body) //nolint:errcheck
-		return
+		return b, seq, status, false
 	}
 	if status >= 400 {
 		writeJSON(w, status, errorBody(status, b))
-		return
+		return b, seq, status, false
 	}
-	var cr chatRequest
-	if err := json.Unmarshal(req.Body, &cr); err != nil {
+	if err := json.Unmarshal(req.Body, into); err != nil {
 		writeJSON(w, http.StatusBadRequest, errorBody(http.StatusBadRequest, Behaviour{ErrorMessage: "invalid JSON body: " + err.Error()}))
+		return b, seq, status, false
+	}
+	return b, seq, status, true
+}
+
+func (s *Server) chat(w http.ResponseWriter, r *http.Request, req Request) {
+	var cr chatRequest
+	b, seq, status, ok := s.begin(w, r, req, &cr)
+	if !ok {
 		return
 	}
 	model := b.Model
@@ -210,7 +230,6 @@ func (s *Server) stream(w http.ResponseWriter, r *http.Request, b Behaviour, sta
 	w.Header().Set("Content-Type", "text/event-stream")
 	w.Header().Set("Cache-Control", "no-cache")
 	w.WriteHeader(status)
-	fl := w.(http.Flusher)
 	chunk := func(delta map[string]any, finish any) map[string]any {
 		return map[string]any{
 			"id": id, "object": "chat.completion.chunk", "created": 1700000000, "model": model,
@@ -229,6 +248,14 @@ func (s *Server) stream(w http.ResponseWriter, r *http.Request, b Behaviour, sta
 		})
 	}
 	events = append(events, "[DONE]")
+	sendEvents(w, r, b, events)
+}
+
+// sendEvents writes SSE events (a string as it is, an Event under its name,
+// anything else as JSON data), paced and cut as b says. The response
+// headers are already written.
+func sendEvents(w http.ResponseWriter, r *http.Request, b Behaviour, events []any) {
+	fl := w.(http.Flusher)
 	for i, ev := range events {
 		if b.CutAfter > 0 && i == b.CutAfter {
 			panic(http.ErrAbortHandler) // closes the connection: no terminating chunk
@@ -241,12 +268,17 @@ func (s *Server) stream(w http.ResponseWriter, r *http.Request, b Behaviour, sta
 			}
 		}
 		var data []byte
-		if s, ok := ev.(string); ok {
-			data = []byte(s)
-		} else {
+		name := ""
+		switch ev := ev.(type) {
+		case string:
+			data = []byte(ev)
+		case Event:
+			name = "event: " + ev.Name + "\n"
+			data, _ = json.Marshal(ev.Data)
+		default:
 			data, _ = json.Marshal(ev)
 		}
-		if _, err := fmt.Fprintf(w, "data: %s\n\n", data); err != nil {
+		if _, err := fmt.Fprintf(w, "%sdata: %s\n\n", name, data); err != nil {
 			return
 		}
 		fl.Flush()

@@ -298,6 +298,8 @@ func (u *upstream) errorInPlace(reason string) []byte {
 	switch {
 	case u.ans.clientSSE && u.client == clientAnthropic:
 		return anthropicErrorEvent(e)
+	case u.ans.clientSSE && u.endpoint == translate.EndpointResponses:
+		return responsesErrorEvent(e)
 	case u.ans.clientSSE:
 		return append(append([]byte("data: "), e.JSON()...), "\n\n"...)
 	case u.ans.emitted == 0:

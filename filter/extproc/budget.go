@@ -14,6 +14,7 @@ import (
 	"github.com/llmproc/llmproc/filter/apierr"
 	"github.com/llmproc/llmproc/filter/budget"
 	"github.com/llmproc/llmproc/filter/config"
+	"github.com/llmproc/llmproc/filter/translate"
 	"github.com/llmproc/llmproc/filter/usage"
 )
 
@@ -68,9 +69,16 @@ func (r *router) reserve(d config.Decision, model string, req chatRequest, body 
 	if mc := gjson.GetBytes(body, "max_completion_tokens"); mc.Exists() {
 		out = mc.Int()
 	}
-	if out <= 0 {
+	switch r.endpoint {
+	case translate.EndpointResponses:
+		out = req.maxOutputTokens.Int()
+	case translate.EndpointEmbeddings:
+		out = -1 // embeddings generate no tokens
+	}
+	if out == 0 {
 		out = b.DefaultMaxTokens
 	}
+	out = max(out, 0)
 	var pico int64
 	if d.Model != nil {
 		model = d.Model.Name

@@ -108,6 +108,9 @@ func (r *router) lookup(d config.Decision, model string, req chatRequest, body [
 	if c == nil {
 		return nil, "", ""
 	}
+	if r.endpoint != "" { // see endpoints.go
+		return nil, "bypass", ""
+	}
 	pol := cache.Decide(d.Cache, body, r.cacheControl)
 	result = "bypass"
 	if pol.Lookup || pol.Store {

@@ -108,7 +108,7 @@ func TestMessagesPathsAnswerAnthropicErrors(t *testing.T) {
 		{"GET", "/v1/messages", 405, true},
 		{"GET", "/v1/messages/count_tokens", 405, true},
 		{"POST", "/v1/messages/count_tokens/x", 404, true},
-		{"POST", "/v1/responses", 404, false},
+		{"POST", "/v1/audio/speech", 404, false},
 	} {
 		c := countTokensClient(tt.path, "{}")
 		c[0].RawValue = []byte(tt.method)

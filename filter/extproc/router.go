@@ -37,6 +37,7 @@ type router struct {
 	encoding     string // the request's content-encoding; "" for none or identity
 	client       string // the client's API; "" until known means OpenAI
 	countTokens  bool   // POST /v1/messages/count_tokens
+	endpoint     string // one of OpenAI's other APIs (endpoints.go); "" for chat and messages
 	// The client's anthropic-version and anthropic-beta, for native attempts.
 	anthropicVersion, anthropicBeta string
 }
@@ -94,7 +95,12 @@ func (r *router) requestHeaders(_ *extprocv3.ProcessingRequest, h *extprocv3.Htt
 	if err := r.authenticate(); err != nil {
 		return nil, err
 	}
+	r.endpoint = openAIEndpoints[r.path]
 	switch {
+	case r.endpoint != "":
+		if r.method != http.MethodPost {
+			return nil, methodNotAllowed(r.method, r.path)
+		}
 	case r.path == "/v1/models" || strings.HasPrefix(r.path, "/v1/models/"):
 		if r.method != http.MethodGet {
 			return nil, methodNotAllowed(r.method, r.path)
@@ -153,6 +159,9 @@ func (r *router) requestBody(b *extprocv3.HttpBody) (*extprocv3.ProcessingRespon
 	if r.s.metrics != nil {
 		r.s.metrics.RouterDecision(d.Route, d.Pool.Name, string(f.Class))
 	}
+	if err := r.checkEndpoint(d); err != nil {
+		return nil, r.s.reject(err)
+	}
 	var hit *extprocv3.ProcessingResponse
 	var cacheResult, cacheKey, reservation string
 	var err error
@@ -178,6 +187,8 @@ func (r *router) requestBody(b *extprocv3.HttpBody) (*extprocv3.ProcessingRespon
 	}
 	if r.countTokens {
 		dec[KeyEndpoint] = endpointCountTokens
+	} else if r.endpoint != "" {
+		dec[KeyEndpoint] = r.endpoint
 	}
 	// Empty decisions are left out, but route and class are always written,
 	// as the access log has always shown them.
@@ -275,6 +286,7 @@ func appendModel(b []byte, m *config.RModel) []byte {
 // read it in one pass over the top-level keys.
 type chatRequest struct {
 	model, messages, stream, streamOptions, maxTokens gjson.Result
+	maxOutputTokens                                   gjson.Result // Responses API
 }
 
 // readChat reads the top-level fields llmproc needs in a single pass. The
@@ -301,6 +313,8 @@ func (r *chatRequest) set(key string, v gjson.Result) {
 		r.streamOptions = v
 	case "max_tokens":
 		r.maxTokens = v
+	case "max_output_tokens":
+		r.maxOutputTokens = v
 	}
 }
 

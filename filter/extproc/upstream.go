@@ -72,7 +72,8 @@ type upstream struct {
 	// the cache; error answers are normalized and converted as for any
 	// Anthropic client.
 	native, passNative bool
-	countTokens        bool // POST /v1/messages/count_tokens (KeyEndpoint)
+	countTokens        bool   // POST /v1/messages/count_tokens (KeyEndpoint)
+	endpoint           string // one of OpenAI's other APIs (KeyEndpoint; endpoints.go)
 	// The Anthropic client's anthropic-version and anthropic-beta (KeyAnthropicVersion, KeyAnthropicBeta).
 	anthropicVersion, anthropicBeta string
 	status                          int
@@ -140,6 +141,9 @@ func (u *upstream) requestHeaders(req *extprocv3.ProcessingRequest, h *extprocv3
 	u.native = u.client == clientAnthropic && member.Backend.Schema == "anthropic"
 	u.anthropicVersion, u.anthropicBeta = dec.get(KeyAnthropicVersion), dec.get(KeyAnthropicBeta)
 	u.countTokens = dec.get(KeyEndpoint) == endpointCountTokens
+	if ep := dec.get(KeyEndpoint); endpointValidators[ep] != nil {
+		u.endpoint = ep
+	}
 	if h.EndOfStream {
 		return nil, u.refuse(apierr.BadRequest("missing_body", "The request body is empty; send a JSON chat completion request."))
 	}
@@ -175,13 +179,16 @@ func (u *upstream) requestBody(b *extprocv3.HttpBody) (_ *extprocv3.ProcessingRe
 	u.model = strings.Clone(req.model.String())
 	u.stream = req.stream.Type == gjson.True
 	usageAsked := req.usageRequested()
-	u.dropUse = u.stream && !usageAsked && !converted && !u.native
+	u.dropUse = u.stream && !usageAsked && !converted && !u.native &&
+		(u.endpoint == "" || u.endpoint == translate.EndpointCompletions)
 	u.served = cmp.Or(u.member.Model, u.target, u.model)
 	u.awaitCredential()
 	tr := &translate.Request{Body: body, Backend: u.member.Backend,
 		ClientModel: u.model, Model: u.served, Stream: u.stream, UsageRequested: usageAsked}
 	var up *translate.Upstream
-	if u.native {
+	if u.endpoint != "" {
+		up, err = u.endpointRequest(tr)
+	} else if u.native {
 		up, err = translate.AnthropicNative(tr, u.anthropicVersion, u.anthropicBeta)
 		if err == nil && u.countTokens {
 			up.Path = u.member.Backend.BasePath + countTokensPath
@@ -244,6 +251,9 @@ func (u *upstream) responseHeaders(h *extprocv3.HttpHeaders) (*extprocv3.Process
 	if ok {
 		sse := strings.HasPrefix(ct, "text/event-stream")
 		u.tracker = usage.NewTracker(sse)
+		if u.endpoint == translate.EndpointResponses {
+			u.tracker = usage.NewResponsesTracker(sse)
+		}
 		if sse && u.dropUse {
 			u.strip = &usageStripper{}
 		}
@@ -347,6 +357,9 @@ func (u *upstream) endOfStreamTail() []byte {
 			"The upstream stream from backend %q ended before it was complete.", u.member.Backend.Name)
 		if u.passNative { // no conversion follows: Anthropic's error event
 			return anthropicErrorEvent(e)
+		}
+		if u.endpoint == translate.EndpointResponses {
+			return responsesErrorEvent(e)
 		}
 		return append(append([]byte("data: "), e.JSON()...), "\n\n"...)
 	}

@@ -57,6 +57,8 @@ func (r *router) checkBody(body []byte) (checked, *apierr.Error) {
 	switch {
 	case r.countTokens:
 		err = validate.CountTokens(out, o)
+	case r.endpoint != "":
+		err = endpointValidators[r.endpoint](out, o)
 	case r.client == clientAnthropic:
 		err = validate.Messages(out, o)
 	default:

@@ -36,14 +36,7 @@ func (azure) Request(r *Request) (*Upstream, error) {
 			"/chat/completions?api-version=" + url.QueryEscape(be.Azure.APIVersion),
 		Body: body,
 	}
-	if be.Credential != "" {
-		if be.Azure.Auth == "bearer" {
-			up.SetHeaders = append(up.SetHeaders, [2]string{"authorization", "Bearer " + be.Credential})
-		} else {
-			up.SetHeaders = append(up.SetHeaders, [2]string{"api-key", be.Credential})
-		}
-	}
-	return up, nil
+	return withCredential(up, be.Schema, be.Azure.Auth, be.Credential), nil
 }
 
 // Headers: an API key in api-key or an Entra ID token in authorization.

@@ -23,11 +23,8 @@ func (o openAI) Request(r *Request) (*Upstream, error) {
 	if err != nil {
 		return nil, err
 	}
-	up := &Upstream{Path: r.Backend.BasePath + chatPath, Body: body}
-	if r.Backend.Credential != "" {
-		up.SetHeaders = append(up.SetHeaders, [2]string{"authorization", "Bearer " + r.Backend.Credential})
-	}
-	return up, nil
+	be := r.Backend
+	return withCredential(&Upstream{Path: be.BasePath + chatPath, Body: body}, be.Schema, be.Azure.Auth, be.Credential), nil
 }
 
 // Headers: the backend's key goes in authorization.

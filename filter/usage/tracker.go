@@ -54,6 +54,7 @@ type Tracker struct {
 	started   bool   // first output seen
 	firstNow  bool   // first output seen during the current Write
 	flushing  bool   // Finish is dispatching what the stream left pending
+	responses bool   // a Responses API answer (NewResponsesTracker)
 	onEventFn func(sse.Event)
 	res       Result
 }
@@ -119,7 +120,11 @@ func (t *Tracker) Finish() Result {
 	}
 	if body[0] == '{' {
 		t.res.Done = true
-		t.readObject(body, false)
+		if t.responses {
+			t.readResponseJSON(body)
+		} else {
+			t.readObject(body, false)
+		}
 	}
 	return t.res
 }

@@ -67,6 +67,16 @@ func run(body []byte, o Options, anthropic bool) error {
 }
 
 func runWith(body []byte, o Options, anthropic, countTokens bool) error {
+	read := (*parser).chat
+	if anthropic {
+		read = (*parser).messages
+	}
+	return runBody(body, o, countTokens, read)
+}
+
+// runBody checks that body is one JSON object, reads it with read and
+// checks that nothing follows it.
+func runBody(body []byte, o Options, countTokens bool, read func(*parser, func(string, []byte))) error {
 	maxDepth := o.MaxDepth
 	if maxDepth <= 0 {
 		maxDepth = DefaultMaxDepth
@@ -79,11 +89,7 @@ func runWith(body []byte, o Options, anthropic, countTokens bool) error {
 		}
 		return invalidJSON(p.i)
 	}
-	if anthropic {
-		p.messages(o.Member)
-	} else {
-		p.chat(o.Member)
-	}
+	read(&p, o.Member)
 	if p.err == nil {
 		p.ws()
 		if p.i != len(p.b) {

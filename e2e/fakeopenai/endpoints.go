@@ -1,0 +1,139 @@
+package fakeopenai
+
+import (
+	"cmp"
+	"encoding/json"
+	"fmt"
+	"net/http"
+
+	"github.com/llmproc/llmproc/e2e/fake"
+)
+
+// Event is a named SSE event (the Responses API names each one).
+type Event struct {
+	Name string
+	Data map[string]any
+}
+
+type responsesRequest struct {
+	Model  string `json:"model"`
+	Stream bool   `json:"stream"`
+}
+
+// responsesUsage is u in the Responses API's terms.
+func responsesUsage(u Usage) map[string]any {
+	return map[string]any{
+		"input_tokens":          u.Prompt,
+		"input_tokens_details":  map[string]any{"cached_tokens": u.Cached},
+		"output_tokens":         u.Completion,
+		"output_tokens_details": map[string]any{"reasoning_tokens": u.Reasoning},
+		"total_tokens":          u.Prompt + u.Completion,
+	}
+}
+
+// responses answers POST /v1/responses: a response object with one output
+// message, or its stream of semantic events ending with response.completed.
+func (s *Server) responses(w http.ResponseWriter, r *http.Request, req Request) {
+	var rr responsesRequest
+	b, seq, status, ok := s.begin(w, r, req, &rr)
+	if !ok {
+		return
+	}
+	model := cmp.Or(b.Model, rr.Model)
+	content := cmp.Or(b.Content, "Hello from fakeopenai.")
+	id, msgID := fmt.Sprintf("resp_fake_%d", seq), fmt.Sprintf("msg_fake_%d", seq)
+	text := map[string]any{"type": "output_text", "text": content, "annotations": []any{}}
+	message := map[string]any{"type": "message", "id": msgID, "status": "completed", "role": "assistant", "content": []any{text}}
+	response := func(status string, output []any, usage any) map[string]any {
+		return map[string]any{"id": id, "object": "response", "created_at": 1700000000, "status": status,
+			"model": model, "output": output, "error": nil, "usage": usage}
+	}
+	if !rr.Stream {
+		writeJSON(w, status, response("completed", []any{message}, responsesUsage(b.Usage)))
+		return
+	}
+	w.Header().Set("Content-Type", "text/event-stream")
+	w.WriteHeader(status)
+	var events []any
+	add := func(name string, data map[string]any) {
+		data["type"], data["sequence_number"] = name, len(events)
+		events = append(events, Event{Name: name, Data: data})
+	}
+	item := map[string]any{"type": "message", "id": msgID, "status": "in_progress", "role": "assistant", "content": []any{}}
+	add("response.created", map[string]any{"response": response("in_progress", []any{}, nil)})
+	add("response.in_progress", map[string]any{"response": response("in_progress", []any{}, nil)})
+	add("response.output_item.added", map[string]any{"output_index": 0, "item": item})
+	add("response.content_part.added", map[string]any{"item_id": msgID, "output_index": 0, "content_index": 0,
+		"part": map[string]any{"type": "output_text", "text": "", "annotations": []any{}}})
+	for _, piece := range fake.Split(content, b.Chunks) {
+		add("response.output_text.delta", map[string]any{"item_id": msgID, "output_index": 0, "content_index": 0, "delta": piece})
+	}
+	add("response.output_text.done", map[string]any{"item_id": msgID, "output_index": 0, "content_index": 0, "text": content})
+	add("response.content_part.done", map[string]any{"item_id": msgID, "output_index": 0, "content_index": 0, "part": text})
+	add("response.output_item.done", map[string]any{"output_index": 0, "item": message})
+	add("response.completed", map[string]any{"response": response("completed", []any{message}, responsesUsage(b.Usage))})
+	sendEvents(w, r, b, events)
+}
+
+// embeddings answers POST /v1/embeddings: one three-number vector per input
+// (a string is one input; an array holds one per element), usage
+// prompt_tokens from the behaviour.
+func (s *Server) embeddings(w http.ResponseWriter, r *http.Request, req Request) {
+	var er struct {
+		Model string          `json:"model"`
+		Input json.RawMessage `json:"input"`
+	}
+	b, _, status, ok := s.begin(w, r, req, &er)
+	if !ok {
+		return
+	}
+	n := 1
+	var list []json.RawMessage
+	if json.Unmarshal(er.Input, &list) == nil {
+		n = len(list)
+	}
+	data := make([]any, n)
+	for i := range data {
+		data[i] = map[string]any{"object": "embedding", "index": i, "embedding": []float64{0.25, -0.5, float64(i)}}
+	}
+	writeJSON(w, status, map[string]any{"object": "list", "data": data, "model": cmp.Or(b.Model, er.Model),
+		"usage": map[string]any{"prompt_tokens": b.Usage.Prompt, "total_tokens": b.Usage.Prompt}})
+}
+
+// completions answers the legacy POST /v1/completions: text choices, JSON
+// or SSE (with a usage chunk when stream_options.include_usage asks).
+func (s *Server) completions(w http.ResponseWriter, r *http.Request, req Request) {
+	var cr chatRequest
+	b, seq, status, ok := s.begin(w, r, req, &cr)
+	if !ok {
+		return
+	}
+	model := cmp.Or(b.Model, cr.Model)
+	content := cmp.Or(b.Content, "Hello from fakeopenai.")
+	id := fmt.Sprintf("cmpl-fake-%d", seq)
+	obj := func(choices []any) map[string]any {
+		return map[string]any{"id": id, "object": "text_completion", "created": 1700000000, "model": model, "choices": choices}
+	}
+	choice := func(text string, finish any) []any {
+		return []any{map[string]any{"text": text, "index": 0, "logprobs": nil, "finish_reason": finish}}
+	}
+	if !cr.Stream {
+		o := obj(choice(content, "stop"))
+		o["usage"] = usageJSON(b.Usage)
+		writeJSON(w, status, o)
+		return
+	}
+	w.Header().Set("Content-Type", "text/event-stream")
+	w.WriteHeader(status)
+	var events []any
+	for _, piece := range fake.Split(content, b.Chunks) {
+		events = append(events, obj(choice(piece, nil)))
+	}
+	events = append(events, obj(choice("", "stop")))
+	if cr.StreamOptions != nil && cr.StreamOptions.IncludeUsage {
+		o := obj([]any{})
+		o["usage"] = usageJSON(b.Usage)
+		events = append(events, o)
+	}
+	sendEvents(w, r, b, append(events, "[DONE]"))
+}

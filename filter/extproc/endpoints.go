@@ -1,0 +1,83 @@
+package extproc
+
+import (
+	"encoding/json"
+	"net/http"
+	"strings"
+
+	"github.com/llmproc/llmproc/filter/apierr"
+	"github.com/llmproc/llmproc/filter/config"
+	"github.com/llmproc/llmproc/filter/translate"
+	"github.com/llmproc/llmproc/filter/validate"
+)
+
+// OpenAI's client APIs beside chat completions: POST /v1/responses,
+// /v1/embeddings and /v1/completions. They pass natively to the backends
+// that serve them (translate.EndpointServed): the body as the client sent
+// it but the model, the path and the credential. Their errors are OpenAI's.
+//
+// A pool whose first backend does not serve the endpoint is refused by the
+// router role with a 400 naming that backend. A later backend of a pool (a
+// failover) that does not serve it is refused by the upstream role: the
+// attempt answers that 400 itself, so a Responses body never reaches, say,
+// Anthropic, and Envoy does not retry a 400.
+//
+// Their answers are read for usage (Responses: usage.NewResponsesTracker;
+// embeddings and completions: usage.prompt_tokens/completion_tokens as in
+// chat), priced, metered and settled against budgets like chat. The exact
+// cache is bypassed for them: its assembler and replay rebuild chat
+// completions and cannot store these answers faithfully.
+
+var openAIEndpoints = map[string]string{
+	"/v1/responses":   translate.EndpointResponses,
+	"/v1/embeddings":  translate.EndpointEmbeddings,
+	"/v1/completions": translate.EndpointCompletions,
+}
+
+var endpointValidators = map[string]func([]byte, validate.Options) error{
+	translate.EndpointResponses:   validate.Responses,
+	translate.EndpointEmbeddings:  validate.Embeddings,
+	translate.EndpointCompletions: validate.Completions,
+}
+
+// endpointPath is the client path of an endpoint.
+func endpointPath(endpoint string) string { return "/v1/" + endpoint }
+
+// unservedEndpoint is the 400 for a backend that does not serve endpoint.
+func unservedEndpoint(endpoint string, be *config.RBackend) *apierr.Error {
+	return apierr.New(http.StatusBadRequest, apierr.TypeInvalidRequest, "unsupported_endpoint",
+		"POST %s is not supported by backend %q (schema %s): llmproc passes it only to %s backends and does not translate it yet.",
+		endpointPath(endpoint), be.Name, be.Schema, strings.Join(translate.EndpointSchemas(endpoint), ", "))
+}
+
+// checkEndpoint refuses, in the router, a pool whose first backend does not
+// serve the request's endpoint.
+func (r *router) checkEndpoint(d config.Decision) *apierr.Error {
+	if r.endpoint == "" || len(d.Pool.Members) == 0 {
+		return nil
+	}
+	if be := d.Pool.Members[0].Backend; !translate.EndpointServed(r.endpoint, be.Schema) {
+		return unservedEndpoint(r.endpoint, be)
+	}
+	return nil
+}
+
+// endpointRequest prepares an attempt of one of these endpoints: refused
+// when the backend does not serve it, passed natively otherwise.
+func (u *upstream) endpointRequest(tr *translate.Request) (*translate.Upstream, error) {
+	if be := u.member.Backend; !translate.EndpointServed(u.endpoint, be.Schema) {
+		return nil, unservedEndpoint(u.endpoint, be)
+	}
+	return translate.EndpointNative(tr, u.endpoint)
+}
+
+// responsesErrorEvent is e as the error event of a Responses stream.
+func responsesErrorEvent(e *apierr.Error) []byte {
+	data, _ := json.Marshal(struct {
+		Type    string  `json:"type"`
+		Code    string  `json:"code"`
+		Message string  `json:"message"`
+		Param   *string `json:"param"`
+	}{"error", e.Code, e.Message, nil})
+	return append(append([]byte("event: error\ndata: "), data...), "\n\n"...)
+}
