@@ -153,6 +153,11 @@ func TestClientKeys(t *testing.T) {
 	if logs := accessLog.String() + log.String(); strings.Contains(logs, keyB) || strings.Contains(logs, keyA) {
 		t.Error("a key was logged")
 	}
+	for _, pr := range provider.Requests() {
+		if got := pr.Header.Get("authorization"); got != "Bearer sk-primary" {
+			t.Fatalf("the provider got authorization %q, want the backend's credential", got)
+		}
+	}
 	if !strings.Contains(accessLog.String(), kB.ID) {
 		t.Errorf("the access log does not carry key id %s:\n%s", kB.ID, accessLog.String())
 	}

@@ -53,10 +53,15 @@ func (r *router) authenticate() *apierr.Error {
 	return nil
 }
 
+// mayUse reports whether the caller's allow-lists admit model.
+func (r *router) mayUse(model string) bool {
+	return r.rt.ModelAllowed(r.tenant, r.caller.keyModels, model)
+}
+
 // allowModel refuses, with 403 naming it, a model outside the tenant's and
 // the key's allow-lists.
 func (r *router) allowModel(model string) *apierr.Error {
-	if r.rt.ModelAllowed(r.tenant, r.caller.keyModels, model) {
+	if r.mayUse(model) {
 		return nil
 	}
 	source := config.SourceHeader

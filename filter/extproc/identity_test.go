@@ -104,6 +104,28 @@ func TestRouterClientKeys(t *testing.T) {
 			}
 		})
 	}
+	// GET /v1/models lists what the caller may use; another model is unknown to it.
+	for _, tc := range []struct{ key, path, want string }{
+		{keyA, "/v1/models", `["gpt-4o-mini"]`},
+		{keyB, "/v1/models", `["claude-sonnet-4-5"]`},
+		{keyA, "/v1/models/claude-sonnet-4-5", `404`},
+		{keyB, "/v1/models/claude-sonnet-4-5", `["claude-sonnet-4-5"]`},
+	} {
+		s := h.stream(RoleRouter)
+		ir := roundTrip(t, s, reqHeaders(hdrs(true, ":method", "GET", ":path", tc.path, "authorization", "Bearer "+tc.key), nil)).GetImmediateResponse()
+		got := gjson.GetBytes(ir.GetBody(), "data.#.id").Raw
+		if !gjson.GetBytes(ir.GetBody(), "data").Exists() {
+			got = gjson.GetBytes(ir.GetBody(), "id").String()
+			if got != "" {
+				got = `["` + got + `"]`
+			} else {
+				got = fmt.Sprint(int(ir.GetStatus().GetCode()))
+			}
+		}
+		if got != tc.want {
+			t.Errorf("GET %s: %s, want %s (%s)", tc.path, got, tc.want, ir.GetBody())
+		}
+	}
 	if got := counter(t, h.reg, "llmproc_auth_total", map[string]string{"source": "client_keys", "result": "revoked"}); got != 1 {
 		t.Errorf("llmproc_auth_total{client_keys,revoked} = %v, want 1", got)
 	}

@@ -246,8 +246,12 @@ func (r *router) models(id string) (*extprocv3.ProcessingResponse, error) {
 	var b []byte
 	if id == "" {
 		b = append(b, `{"object":"list","data":[`...)
-		for i, m := range r.rt.Models {
-			if i > 0 {
+		n := 0
+		for _, m := range r.rt.Models {
+			if !r.mayUse(m.Name) {
+				continue
+			}
+			if n++; n > 1 {
 				b = append(b, ',')
 			}
 			b = appendModel(b, m)
@@ -255,7 +259,7 @@ func (r *router) models(id string) (*extprocv3.ProcessingResponse, error) {
 		b = append(b, "]}"...)
 	} else {
 		m, ok := r.rt.Model(id)
-		if !ok {
+		if !ok || !r.mayUse(id) {
 			return nil, r.s.reject(&apierr.Error{Status: http.StatusNotFound, Type: apierr.TypeInvalidRequest, Code: "model_not_found", Param: "model",
 				Message: "The model `" + id + "` does not exist or you do not have access to it."})
 		}
