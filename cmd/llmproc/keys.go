@@ -79,13 +79,14 @@ func flagError(fs *flag.FlagSet, stderr io.Writer) error {
 }
 
 func status(k identity.Key, now time.Time) string {
-	switch {
-	case k.Revoked != nil:
+	switch st := k.State(now); st {
+	case identity.ResultOK:
+		return "active"
+	case identity.ResultRevoked:
 		return "revoked " + k.Revoked.Format(time.RFC3339)
-	case k.Expires != nil && !now.Before(*k.Expires):
-		return "expired"
+	default:
+		return st
 	}
-	return "active"
 }
 
 func timeOrDash(t *time.Time) string {

@@ -16,8 +16,8 @@ type caller struct {
 	keyModels                          []string
 }
 
-// credentialHeader records a client credential header; false when k is none.
-func (c *caller) credentialHeader(k, v string) bool {
+// credentialHeader records a client credential header.
+func (c *caller) credentialHeader(k, v string) {
 	switch k {
 	case "authorization":
 		c.authorization = v
@@ -25,10 +25,7 @@ func (c *caller) credentialHeader(k, v string) bool {
 		c.xAPIKey = v
 	case "x-goog-api-key":
 		c.googAPIKey = v
-	default:
-		return false
 	}
-	return true
 }
 
 // authenticate sets the router's tenant from the identity source before
@@ -45,7 +42,8 @@ func (r *router) authenticate() *apierr.Error {
 	r.s.authCounted(config.SourceClientKeys, result)
 	if key == nil {
 		if id != "" {
-			r.s.log.Info("client key refused", "key_id", id, "result", result)
+			// Debug: any client can send made-up ids; the refusal is counted.
+			r.s.log.Debug("client key refused", "key_id", id, "result", result)
 		}
 		return r.s.reject(keyError(result))
 	}

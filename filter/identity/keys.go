@@ -172,13 +172,21 @@ func (k *Keys) Authenticate(presented string, now time.Time) (key *Key, id, resu
 	if e == nil || subtle.ConstantTimeCompare(sum[:], e.sum[:]) != 1 {
 		return nil, id, ResultUnknown
 	}
-	switch {
-	case e.Revoked != nil && !now.Before(*e.Revoked):
-		return nil, id, ResultRevoked
-	case e.Expires != nil && !now.Before(*e.Expires):
-		return nil, id, ResultExpired
+	if st := e.State(now); st != ResultOK {
+		return nil, id, st
 	}
 	return &e.Key, id, ResultOK
+}
+
+// State is ResultRevoked, ResultExpired or ResultOK for the key at now.
+func (k *Key) State(now time.Time) string {
+	switch {
+	case k.Revoked != nil && !now.Before(*k.Revoked):
+		return ResultRevoked
+	case k.Expires != nil && !now.Before(*k.Expires):
+		return ResultExpired
+	}
+	return ResultOK
 }
 
 // Len is the number of keys in the file.

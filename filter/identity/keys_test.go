@@ -134,3 +134,20 @@ func FuzzAuthenticate(f *testing.F) {
 		}
 	})
 }
+
+// FuzzParse: any keys file either parses into keys that authenticate only
+// their own key, or is refused; never a panic.
+func FuzzParse(f *testing.F) {
+	f.Add([]byte(`{"keys":[{"id":"0123456789ab","sha256":"` + strings.Repeat("ab", 32) + `","tenant":"a"}]}`))
+	f.Add([]byte(`{"keys":[{"id":"0123456789ab","sha256":"00","tenant":""}]}`))
+	f.Add([]byte(`{"keys":null}`))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		k, err := Parse(data)
+		if err != nil {
+			return
+		}
+		if _, _, res := k.Authenticate(Prefix+"0123456789ab_"+strings.Repeat("0", 64), t0); res == ResultOK {
+			t.Fatal("a key whose hash is not in the file authenticated")
+		}
+	})
+}
