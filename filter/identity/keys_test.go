@@ -2,6 +2,7 @@ package identity
 
 import (
 	"bytes"
+	"encoding/json"
 	"os"
 	"path/filepath"
 	"strings"
@@ -150,4 +151,29 @@ func FuzzParse(f *testing.F) {
 			t.Fatal("a key whose hash is not in the file authenticated")
 		}
 	})
+}
+
+// BenchmarkAuthenticate is one request's key check in a file of 10,000 keys.
+func BenchmarkAuthenticate(b *testing.B) {
+	f := file{}
+	var key string
+	for i := range 10000 {
+		k, id, err := Generate(bytes.NewReader(bytes.Repeat([]byte{byte(i), byte(i >> 8), 1, 2, 3, 4}, 8)))
+		if err != nil {
+			b.Fatal(err)
+		}
+		f.Keys = append(f.Keys, Key{ID: id, SHA256: Hash(k), Tenant: "t"})
+		key = k
+	}
+	data, _ := json.Marshal(f)
+	keys, err := Parse(data)
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, _, res := keys.Authenticate(key, t0); res != ResultOK {
+			b.Fatal(res)
+		}
+	}
 }
