@@ -324,6 +324,11 @@ func stdoutLog(format *structpb.Struct) *accesslogv3.AccessLog {
 // (UpstreamFilterManager::streamInfo returns the router's callbacks'
 // streamInfo), so the upstream role's usage and cost land on the same
 // metadata the router role wrote, the last attempt's values winning.
+//
+// The router role writes the request's decisions (client, tenant, route,
+// class, cache, trace_id), the upstream role each attempt's backend, usage,
+// cost, outcome and budget result (filter/extproc/accesslog.go): the token
+// fields are exactly those priced into cost_usd.
 func accessLogFormat() *structpb.Struct {
 	f := map[string]string{
 		"start_time":            "%START_TIME%",
@@ -338,7 +343,7 @@ func accessLogFormat() *structpb.Struct {
 		"attempts":              "%UPSTREAM_REQUEST_ATTEMPT_COUNT%",
 		"duration_ms":           "%DURATION%",
 	}
-	for _, k := range []string{"route", "pool", "class", "backend", "model", "prompt_tokens", "completion_tokens", "cached_tokens", "cost_usd", "cache", "usage", "estimated_prompt_tokens", "estimated_completion_tokens", "outcome", "budget", "key_id"} {
+	for _, k := range extproc.AccessLogKeys() {
 		f[k] = metadataOp(k)
 	}
 	// The caller's tenant (the key's under identity client_keys); "tenant"

@@ -178,7 +178,7 @@ func (u *upstream) renewBudget() {
 // without usage, settled at the token estimates; "released" when the
 // request failed for good (a status Envoy does not retry, or the last try
 // the config allows); "awaiting_retry" for a failed attempt Envoy retries.
-func (u *upstream) endBudget(res usage.Result, cost, estIn, estOut int64) string {
+func (u *upstream) endBudget(res usage.Result, cost, estCost, estTokens int64) string {
 	a := u.budget
 	if a == nil || a.ended {
 		return ""
@@ -191,9 +191,7 @@ func (u *upstream) endBudget(res usage.Result, cost, estIn, estOut int64) string
 		u.budgetCall("settled", e.Settle(ctx, a.res, cost, usage.AddSat(res.Usage.Input, res.Usage.Output)))
 		return "settled"
 	case u.status >= 200 && u.status < 300:
-		p, _ := u.rt.PriceFor(u.served, u.model)
-		est := usage.Cost(usage.Usage{Input: estIn, Output: estOut}, p)
-		u.budgetCall("estimated", e.Settle(ctx, a.res, est, usage.AddSat(estIn, estOut)))
+		u.budgetCall("estimated", e.Settle(ctx, a.res, estCost, estTokens))
 		return "estimated"
 	case u.lastAttempt() || u.status != 0 && !retriableStatus(u.status):
 		// No attempt follows: nothing was served.

@@ -45,6 +45,11 @@ const (
 	// for a completion.
 	KeyEndpoint      = "endpoint"
 	KeyAnthropicBeta = "anthropic_beta"
+	// KeyRequestID is the request's id: Envoy's x-request-id, or one llmproc
+	// made (HeaderRequestID). KeyTraceID is the W3C trace id of the
+	// request's traceparent, for the access log.
+	KeyRequestID = "request_id"
+	KeyTraceID   = "trace_id"
 )
 
 // decisions are the router's decisions as an upstream stream received them.

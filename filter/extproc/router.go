@@ -27,6 +27,11 @@ type router struct {
 	rt  *config.Runtime
 	ctx context.Context
 
+	id      string // the request id (requestID)
+	traceID string // from the W3C traceparent, when valid
+	// logged is what the router learned for the access log so far; an
+	// immediate response carries it as its dynamic metadata.
+	logged       map[string]*structpb.Value
 	cacheControl string            // the request's Cache-Control
 	tenant       string            // the tenant header's value, or the client key's tenant
 	caller       caller            // identity.go
@@ -40,6 +45,30 @@ type router struct {
 	endpoint     string // one of OpenAI's other APIs (endpoints.go); "" for chat and messages
 	// The client's anthropic-version and anthropic-beta, for native attempts.
 	anthropicVersion, anthropicBeta string
+}
+
+func (r *router) requestID() string { return r.id }
+
+// note records an access-log field (an empty value is left out).
+func (r *router) note(k, v string) {
+	if v == "" {
+		return
+	}
+	if r.logged == nil {
+		r.logged = map[string]*structpb.Value{}
+	}
+	r.logged[k] = structpb.NewStringValue(strings.Clone(v))
+}
+
+// immediateMetadata is the dynamic metadata of the router's immediate
+// responses: what it learned, for the access log (Envoy stores an
+// immediate response's dynamic_metadata before sending the local reply:
+// Filter::onReceiveMessage in ext_proc.cc).
+func (r *router) immediateMetadata() *structpb.Struct {
+	if r.logged == nil {
+		return nil
+	}
+	return metadataStruct(r.logged)
 }
 
 func (r *router) clientSchema() string {
@@ -83,15 +112,29 @@ func (r *router) requestHeaders(_ *extprocv3.ProcessingRequest, h *extprocv3.Htt
 			r.anthropicBeta = string(hv.RawValue)
 		case k == "authorization" || k == "x-api-key" || k == "x-goog-api-key":
 			r.caller.credentialHeader(k, string(hv.RawValue))
+		case k == "x-request-id":
+			r.id = string(hv.RawValue)
+		case k == "traceparent":
+			r.traceID = traceID(string(hv.RawValue))
 		}
 		if _, ok := r.headers[hv.Key]; ok {
 			r.headers[hv.Key] = string(hv.RawValue)
 		}
 	}
 
+	// Envoy's HCM gives every request an x-request-id (generate_request_id);
+	// without one llmproc makes one and sets it, so that Envoy's access log,
+	// the upstream log and the answer's x-llmproc-request-id agree.
+	var setID []*corev3.HeaderValueOption
+	if r.id == "" {
+		r.id = newRequestID()
+		setID = []*corev3.HeaderValueOption{header("x-request-id", r.id)}
+	}
 	if r.path == "/v1/messages" || strings.HasPrefix(r.path, "/v1/messages/") {
 		r.client = clientAnthropic // its errors in Anthropic's shape, unknown paths too
 	}
+	r.note(KeyClient, r.clientSchema())
+	r.note(KeyTraceID, r.traceID)
 	if err := r.authenticate(); err != nil {
 		return nil, err
 	}
@@ -126,7 +169,7 @@ func (r *router) requestHeaders(_ *extprocv3.ProcessingRequest, h *extprocv3.Htt
 		return nil, r.s.reject(tooLarge(cl, r.rt.Source.Limits.MaxRequestBytes))
 	}
 	return requestHeadersResponse(&extprocv3.CommonResponse{
-		HeaderMutation: &extprocv3.HeaderMutation{RemoveHeaders: r.strip},
+		HeaderMutation: &extprocv3.HeaderMutation{SetHeaders: setID, RemoveHeaders: r.strip},
 	}), nil
 }
 
@@ -148,6 +191,13 @@ func (r *router) requestBody(b *extprocv3.HttpBody) (*extprocv3.ProcessingRespon
 		return nil, err
 	}
 	d, f, rerr := r.decide(model, body)
+	r.note(KeyRoute, d.Route)
+	r.note(KeyClass, string(f.Class))
+	r.note(KeyCallerTenant, r.tenant)
+	r.note(KeyRequestedModel, model)
+	if d.Pool != nil {
+		r.note(KeyPool, d.Pool.Name)
+	}
 	if rerr != nil {
 		return nil, r.s.reject(rerr)
 	}
@@ -170,9 +220,12 @@ func (r *router) requestBody(b *extprocv3.HttpBody) (*extprocv3.ProcessingRespon
 		return estimatedCount(r.rt, body), nil
 	case !r.countTokens: // counting tokens is neither cached nor budgeted
 		if hit, cacheResult, cacheKey = r.lookup(d, model, req, body); hit != nil {
+			r.note(KeyCache, "hit")
 			return hit, nil
 		}
+		r.note(KeyCache, cacheResult)
 		if reservation, err = r.reserve(d, model, req, body); err != nil {
+			r.note("budget", apierr.From(err).Code) // the refusal
 			return nil, err
 		}
 	}
@@ -181,6 +234,7 @@ func (r *router) requestBody(b *extprocv3.HttpBody) (*extprocv3.ProcessingRespon
 		KeyRequestedModel: model, KeyClass: string(f.Class), KeyTarget: d.Target,
 		KeyCache: cacheResult, KeyCacheKey: cacheKey, KeyReservation: reservation,
 		KeyCallerTenant: r.tenant, KeyKeyID: r.caller.keyID,
+		KeyRequestID: r.id, KeyTraceID: r.traceID,
 	}
 	if r.client == clientAnthropic {
 		dec[KeyAnthropicVersion], dec[KeyAnthropicBeta] = r.anthropicVersion, r.anthropicBeta

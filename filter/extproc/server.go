@@ -27,6 +27,7 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/types/known/structpb"
 
 	"github.com/llmproc/llmproc/filter/apierr"
 	"github.com/llmproc/llmproc/filter/config"
@@ -117,6 +118,12 @@ type processor interface {
 	responseBody(b *extprocv3.HttpBody) (*extprocv3.ProcessingResponse, error)
 	// done is called once when the stream ends; err is nil for a clean end.
 	done(err error)
+	// requestID is the request's id (KeyRequestID), once its headers are
+	// read; every answer carries it in HeaderRequestID.
+	requestID() string
+	// immediateMetadata is the dynamic metadata of an immediate response
+	// that sets none itself: the access-log fields known so far.
+	immediateMetadata() *structpb.Struct
 	// clientSchema is the API the client speaks (clientOpenAI or
 	// clientAnthropic): errors are rendered in it.
 	clientSchema() string
@@ -199,7 +206,16 @@ func (s *Server) loop(stream extprocv3.ExternalProcessor_ProcessServer, role str
 			return status.Errorf(codes.InvalidArgument, "unknown ext_proc request %T", req.Request)
 		}
 		if err != nil {
-			resp = s.immediate(role, p.clientSchema(), err)
+			resp = s.immediate(role, p.clientSchema(), p.requestID(), err)
+		}
+		if im := resp.GetImmediateResponse(); im != nil && p.requestID() != "" {
+			if im.Headers == nil {
+				im.Headers = &extprocv3.HeaderMutation{}
+			}
+			im.Headers.SetHeaders = append(im.Headers.SetHeaders, header(HeaderRequestID, p.requestID()))
+		}
+		if resp.GetImmediateResponse() != nil && resp.DynamicMetadata == nil {
+			resp.DynamicMetadata = p.immediateMetadata()
 		}
 		if req.ObservabilityMode {
 			resp = nil // Envoy ignores replies in observability mode
@@ -217,12 +233,12 @@ func (s *Server) loop(stream extprocv3.ExternalProcessor_ProcessServer, role str
 
 // immediate is the one place where an error becomes a client-visible answer:
 // OpenAI error JSON with the error's HTTP status.
-func (s *Server) immediate(role, schema string, err error) *extprocv3.ProcessingResponse {
+func (s *Server) immediate(role, schema, id string, err error) *extprocv3.ProcessingResponse {
 	e := apierr.From(err)
 	if e.Status >= 500 {
-		s.log.Error("request failed", "role", role, "status", e.Status, "code", e.Code, "err", err)
+		s.log.Error("request failed", "role", role, "request_id", id, "status", e.Status, "code", e.Code, "err", err)
 	} else {
-		s.log.Debug("request rejected", "role", role, "status", e.Status, "code", e.Code, "msg", e.Message)
+		s.log.Debug("request rejected", "role", role, "request_id", id, "status", e.Status, "code", e.Code, "msg", e.Message)
 	}
 	body := renderError(schema, e)
 	hdrs := []*corev3.HeaderValueOption{
@@ -307,6 +323,9 @@ const (
 	// HeaderClass is the task class the classifier chose, when a rule
 	// needed it (shown to clients, like HeaderRoute).
 	HeaderClass = "x-llmproc-class"
+	// HeaderRequestID is on every answer llmproc handles: the request's id
+	// as the access log and llmproc's logs show it, for the client to quote.
+	HeaderRequestID = "x-llmproc-request-id"
 )
 
 func requestHeadersResponse(c *extprocv3.CommonResponse) *extprocv3.ProcessingResponse {

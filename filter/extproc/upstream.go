@@ -56,6 +56,7 @@ type upstream struct {
 	stream  bool
 	dropUse bool // the client did not ask for usage in its stream; llmproc did
 
+	id          string           // KeyRequestID, else the x-request-id header
 	client      string           // the client's API (KeyClient)
 	budget      *attemptBudget   // KeyReservation: the budget reservation to end
 	refused     int              // the status llmproc refused the attempt with
@@ -90,11 +91,26 @@ type upstream struct {
 	route, class, target string
 }
 
+func (u *upstream) requestID() string { return u.id }
+
+// immediateMetadata: the upstream role writes its metadata at the end of the
+// attempt (finish), also for the attempts it refuses.
+func (u *upstream) immediateMetadata() *structpb.Struct { return nil }
+
 func (u *upstream) clientSchema() string {
 	if u.client == clientAnthropic {
 		return clientAnthropic
 	}
 	return clientOpenAI
+}
+
+// answerHeaders are the headers every answer of a backend carries.
+func (u *upstream) answerHeaders() []*corev3.HeaderValueOption {
+	set := []*corev3.HeaderValueOption{header(HeaderBackend, u.member.Backend.Name), header(HeaderModel, u.served)}
+	if u.id != "" {
+		set = append(set, header(HeaderRequestID, u.id))
+	}
+	return set
 }
 
 // result finishes the tracker once and returns what it saw.
@@ -114,6 +130,7 @@ func (u *upstream) requestHeaders(req *extprocv3.ProcessingRequest, h *extprocv3
 	hs := headersOf(h)
 	dec := decisionsOf(req)
 	u.attempt, _ = strconv.Atoi(hs["x-envoy-attempt-count"])
+	u.id = cmp.Or(dec.get(KeyRequestID), hs["x-request-id"])
 	u.beginBudget(dec.get(KeyReservation))
 	attrs := req.GetAttributes()[attrsKey]
 	poolName := strings.TrimPrefix(stringAttr(attrs, AttrCluster), PoolClusterPrefix)
@@ -222,15 +239,12 @@ func (u *upstream) responseHeaders(h *extprocv3.HttpHeaders) (*extprocv3.Process
 	if u.countTokens { // Anthropic's answer as it is; nothing to bill or cache
 		u.finished = true
 		return responseHeadersResponse(&extprocv3.CommonResponse{HeaderMutation: &extprocv3.HeaderMutation{
-			SetHeaders: []*corev3.HeaderValueOption{header(HeaderBackend, u.member.Backend.Name), header(HeaderModel, u.served)}}}), nil
+			SetHeaders: u.answerHeaders()}}), nil
 	}
 	ans := u.tr.Response(&translate.Response{Status: u.status, ContentType: hs["content-type"], Stream: u.stream, Model: u.served,
 		Header: func(name string) string { return hs[name] }})
 	u.body = ans.Body
-	set := []*corev3.HeaderValueOption{
-		header(HeaderBackend, u.member.Backend.Name),
-		header(HeaderModel, u.served),
-	}
+	set := u.answerHeaders()
 	if u.route != "" { // the rule that chose the pool, shown to the client
 		set = append(set, header(HeaderRoute, u.route))
 	}
@@ -410,22 +424,22 @@ func (u *upstream) finish(resp *extprocv3.ProcessingResponse, streamErr error) *
 	if outcome == "ok" && resp != nil {
 		u.store()
 	}
+	price, priced := u.rt.PriceFor(u.served, u.model)
 	var cost int64
-	if res.Known {
-		if p, ok := u.rt.PriceFor(u.served, u.model); ok {
-			cost = usage.Cost(res.Usage, p)
-		}
+	if res.Known && priced {
+		cost = usage.Cost(res.Usage, price)
 	}
 	// A 2xx answer without usage (a cut stream, a server that reports none)
 	// was billed all the same: estimate it, apart from reported usage.
-	var estIn, estOut int64
+	var estIn, estOut, estCost int64
 	// So was an answer llmproc could not deliver.
 	estimated := !res.Known && u.status >= 200 && u.status < 300 &&
 		(outcome == "ok" || outcome == "cut" || outcome == metrics.OutcomeUndelivered)
 	if estimated {
 		estIn, estOut = estimateTokens(u.reqBytes), estimateTokens(res.OutputChars)
+		estCost = usage.Cost(usage.Usage{Input: estIn, Output: estOut}, price)
 	}
-	budgetEnd := u.endBudget(res, cost, estIn, estOut)
+	budgetEnd := u.endBudget(res, cost, estCost, usage.AddSat(estIn, estOut))
 	be := u.member.Backend
 	if u.s.metrics != nil {
 		u.s.metrics.Record(metrics.Completion{
@@ -452,23 +466,14 @@ func (u *upstream) finish(resp *extprocv3.ProcessingResponse, streamErr error) *
 	if budgetEnd != "" {
 		md["budget"] = structpb.NewStringValue(budgetEnd)
 	}
-	if res.Known {
-		md["usage"] = structpb.NewStringValue("known")
-		md["prompt_tokens"] = structpb.NewNumberValue(float64(res.Usage.Input))
-		md["completion_tokens"] = structpb.NewNumberValue(float64(res.Usage.Output))
-		md["cached_tokens"] = structpb.NewNumberValue(float64(res.Usage.CachedInput))
-		md["reasoning_tokens"] = structpb.NewNumberValue(float64(res.Usage.Reasoning))
-		if res.Usage.WebSearches > 0 {
-			md["web_search_requests"] = structpb.NewNumberValue(float64(res.Usage.WebSearches))
-		}
-		md["cost_usd"] = structpb.NewStringValue(usage.FormatUSD(cost))
-	} else {
+	switch {
+	case res.Known:
+		logUsage(md, res.Usage, cost)
+	case estimated:
+		logEstimate(md, estIn, estOut, estCost)
+	default:
 		// No token counts and no cost: absent, never 0 as if known.
-		md["usage"] = structpb.NewStringValue("unknown")
-		if estimated {
-			md["estimated_prompt_tokens"] = structpb.NewNumberValue(float64(estIn))
-			md["estimated_completion_tokens"] = structpb.NewNumberValue(float64(estOut))
-		}
+		md[KeyUsage] = structpb.NewStringValue("unknown")
 	}
 	resp.DynamicMetadata = metadataStruct(md)
 	return resp

@@ -215,7 +215,8 @@ func TestAnthropicResponseJSONGolden(t *testing.T) {
 func anthropicWantUsage(u gjson.Result) usage.Usage {
 	in, out := u.Get("input_tokens").Int(), u.Get("output_tokens").Int()
 	read, write := u.Get("cache_read_input_tokens").Int(), u.Get("cache_creation_input_tokens").Int()
-	return usage.Usage{Input: in + read + write, Output: out, CachedInput: read, CacheWrite: write}
+	return usage.Usage{Input: in + read + write, Output: out, CachedInput: read, CacheWrite: write,
+		CacheWrite1h: u.Get("cache_creation.ephemeral_1h_input_tokens").Int()}
 }
 
 func newAnthropicStream() Body {

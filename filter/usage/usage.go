@@ -73,14 +73,11 @@ func count(v gjson.Result) int64 {
 // cached input at the cached-input price and cache writes at the cache-write
 // price (each the input price when unset), one-hour cache writes at the
 // cache_write_1h price (the cache-write price when unset), output (reasoning included) at
-// the output price. Negative counts and prices count as zero; CachedInput is
-// capped at Input and CacheWrite at what remains of Input after it; the
-// result saturates at math.MaxInt64 instead of overflowing.
+// the output price. The counts are those of u.Priced(); negative prices count
+// as zero; the result saturates at math.MaxInt64 instead of overflowing.
 func Cost(u Usage, p config.Price) int64 {
-	in := max(u.Input, 0)
-	cached := min(max(u.CachedInput, 0), in)
-	written := min(max(u.CacheWrite, 0), in-cached)
-	out := max(u.Output, 0)
+	u = u.Priced()
+	in, cached, written, written1h, out := u.Input, u.CachedInput, u.CacheWrite, u.CacheWrite1h, u.Output
 	cachedPrice := p.Input.PicoPerToken
 	if p.CachedInput.Set {
 		cachedPrice = p.CachedInput.PicoPerToken
@@ -91,7 +88,6 @@ func Cost(u Usage, p config.Price) int64 {
 	}
 	c := MulSat(in-cached-written, p.Input.PicoPerToken)
 	c = AddSat(c, MulSat(cached, cachedPrice))
-	written1h := min(max(u.CacheWrite1h, 0), written)
 	write1hPrice := writePrice
 	if p.CacheWrite1h.Set {
 		write1hPrice = p.CacheWrite1h.PicoPerToken
@@ -99,6 +95,21 @@ func Cost(u Usage, p config.Price) int64 {
 	c = AddSat(c, MulSat(written-written1h, writePrice))
 	c = AddSat(c, MulSat(written1h, write1hPrice))
 	return AddSat(c, MulSat(out, p.Output.PicoPerToken))
+}
+
+// Priced is u as Cost prices it: negative counts are 0, CachedInput is at
+// most Input, CacheWrite at most what remains of Input after it,
+// CacheWrite1h at most CacheWrite and Reasoning at most Output. The access
+// log writes these counts, so the logged tokens add up to the logged cost.
+func (u Usage) Priced() Usage {
+	u.Input = max(u.Input, 0)
+	u.CachedInput = min(max(u.CachedInput, 0), u.Input)
+	u.CacheWrite = min(max(u.CacheWrite, 0), u.Input-u.CachedInput)
+	u.CacheWrite1h = min(max(u.CacheWrite1h, 0), u.CacheWrite)
+	u.Output = max(u.Output, 0)
+	u.Reasoning = min(max(u.Reasoning, 0), u.Output)
+	u.WebSearches = max(u.WebSearches, 0)
+	return u
 }
 
 // MulSat multiplies two counts, treating negatives as 0 and saturating at
