@@ -35,6 +35,7 @@ models:
   - {name: gpt-4o-azure, pool: azure-only, price: {input: 2.50, output: 10.00, cached_input: 1.25}}
   - {name: gpt-4o-entra, pool: entra, price: {input: 2.50, output: 10.00, cached_input: 1.25}}
   - {name: llama, pool: local, price: {input: 0.10, output: 0.20}}
+  - {name: text-embedding-3-small, kind: embedding, pool: azure-only, price: {input: 0.02}}
 pools:
   - name: mixed
     backends: [{backend: openai}, {backend: azure, model: gpt4o-prod}]

@@ -129,10 +129,11 @@ func TestResponsesCutStream(t *testing.T) {
 	}
 }
 
-// TestEmbeddingsAndCompletions: /v1/embeddings through Azure's deployment
-// path and an OpenAI-compatible server, /v1/completions (JSON and
-// streamed) through OpenAI, each priced from its usage; an OpenAI-compatible
-// stream gets the usage chunk llmproc asked for removed.
+// TestEmbeddingsAndCompletions: /v1/embeddings (a kind: embedding model)
+// through Azure's deployment path, /v1/completions (JSON and streamed)
+// through OpenAI, each priced from its usage; the stream's usage chunk,
+// which llmproc asked for, does not reach the client that did not. A chat
+// model is refused on /v1/embeddings and the embedding model elsewhere.
 func TestEmbeddingsAndCompletions(t *testing.T) {
 	a := startAzure(t)
 	a.azure.Script(func(fakeopenai.Request) fakeopenai.Behaviour {
@@ -141,12 +142,18 @@ func TestEmbeddingsAndCompletions(t *testing.T) {
 	a.openai.Script(func(fakeopenai.Request) fakeopenai.Behaviour {
 		return fakeopenai.Behaviour{Content: "once upon a time", Usage: fakeopenai.Usage{Prompt: 10, Completion: 4}}
 	})
-	r := a.postPath(t, "/v1/embeddings", `{"model":"gpt-4o-azure","input":["a","b"],"encoding_format":"float"}`)
+	r := a.postPath(t, "/v1/embeddings", `{"model":"text-embedding-3-small","input":["a","b"],"encoding_format":"float"}`)
 	if r.status != 200 || len(gjson.GetBytes(r.body, "data").Array()) != 2 || gjson.GetBytes(r.body, "usage.prompt_tokens").Int() != 4000 {
 		t.Fatalf("embeddings: %d %s", r.status, r.body)
 	}
 	if p := a.azure.Requests()[0].Path; p != "/openai/deployments/gpt4o-prod/embeddings?api-version=2024-10-21" {
 		t.Errorf("Azure path %q", p)
+	}
+	if r := a.postPath(t, "/v1/embeddings", `{"model":"gpt-4o","input":"a"}`); r.status != 400 || gjson.GetBytes(r.body, "error.code").Str != "model_kind_mismatch" {
+		t.Errorf("chat model on /v1/embeddings: %d %s", r.status, r.body)
+	}
+	if r := a.postPath(t, "/v1/responses", `{"model":"text-embedding-3-small","input":"a"}`); r.status != 400 || gjson.GetBytes(r.body, "error.code").Str != "model_kind_mismatch" {
+		t.Errorf("embedding model on /v1/responses: %d %s", r.status, r.body)
 	}
 	r = a.postPath(t, "/v1/completions", `{"model":"gpt-4o","prompt":"Once","max_tokens":8}`)
 	if r.status != 200 || gjson.GetBytes(r.body, "choices.0.text").Str != "once upon a time" {
@@ -167,12 +174,12 @@ func TestEmbeddingsAndCompletions(t *testing.T) {
 	if !gjson.GetBytes(a.openai.Requests()[1].Body, "stream_options.include_usage").Bool() {
 		t.Errorf("llmproc did not ask for the stream's usage: %s", a.openai.Requests()[1].Body)
 	}
-	// Embeddings: 4000 input tokens at 2.50 USD per million; completions:
+	// Embeddings: 4000 input tokens at 0.02 USD per million; completions:
 	// twice 10×2.50 + 4×10.00 USD per million.
 	m := a.metricsWhen(t, func(m map[string][]sample) bool {
 		return sum(m["llmproc_tokens_total"], map[string]string{"backend": "openai", "type": "output"}) == 8
 	})
-	if got := sum(m["llmproc_cost_usd_total"], map[string]string{"backend": "azure"}); got != 4000*2.50/1e6 {
+	if got := sum(m["llmproc_cost_usd_total"], map[string]string{"backend": "azure"}); got != 4000*0.02/1e6 {
 		t.Errorf("embeddings cost %v", got)
 	}
 	if got := sum(m["llmproc_cost_usd_total"], map[string]string{"backend": "openai"}); got != 2*(10*2.50+4*10.00)/1e6 {

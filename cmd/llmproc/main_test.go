@@ -33,7 +33,7 @@ func TestRun(t *testing.T) {
 		{name: "unknown flag", args: []string{"validate", "-nope"}, wantErr: true, wantUsage: true,
 			stderr: []string{"flag provided but not defined: -nope"}, noStdout: true},
 		{name: "validate quickstart", args: []string{"validate", "-config", quickstart},
-			stdout: []string{"ok (2 backends, 2 models, 2 pools, 1 routes)"}, noStderrOK: true},
+			stdout: []string{"ok (2 backends, 3 models, 3 pools, 1 routes)"}, noStderrOK: true},
 		{name: "validate missing file", args: []string{"validate", "-config", "testdata/does-not-exist.yaml"}, wantErr: true, noStdout: true},
 	}
 	for _, tt := range tests {

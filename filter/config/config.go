@@ -196,6 +196,10 @@ type Model struct {
 	Price Price  `yaml:"price"`
 	// OwnedBy is reported by GET /v1/models (default "llmproc").
 	OwnedBy string `yaml:"owned_by"`
+	// Kind is what the model does: "chat" (the default; chat completions,
+	// Responses, Messages, completions) or "embedding" (only
+	// POST /v1/embeddings). GET /v1/models lists it.
+	Kind string `yaml:"kind"`
 }
 
 // Price is USD per million tokens, written as decimals and kept exact.

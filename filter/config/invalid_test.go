@@ -71,6 +71,7 @@ models:
   - name: mini
     aliases: [gpt-4o]
     pool: cheap
+    kind: embeddings
 pools:
   - name: cheap
     backends: [{backend: azur}]
@@ -95,6 +96,7 @@ routes:
 		`pools[0].backends[0].backend: unknown backend "azur"`,
 		`models[0].pool: unknown pool "flagship"`,
 		`models[1].aliases[0]: model name "gpt-4o" is already used by models[0].name`,
+		`models[1].kind: unknown value "embeddings"`,
 		`routes[0].pool: unknown pool "cheapest"`,
 	}
 	lines := strings.Split(err.Error(), "\n")

@@ -1,6 +1,7 @@
 package config
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
 	"net"
@@ -115,7 +116,14 @@ type RModel struct {
 	Pool    *RPool
 	Price   Price
 	OwnedBy string
+	Kind    string // KindChat or KindEmbedding
 }
+
+// Model kinds (Model.Kind).
+const (
+	KindChat      = "chat"
+	KindEmbedding = "embedding"
+)
 
 // Resolve decides a request by its model name alone, as Decide does for a
 // request with no other features; false when the name is unknown, no rule
@@ -225,7 +233,7 @@ func compile(c *Config, getenv func(string) string, secrets bool) (*Runtime, err
 		if rt.Pools[m.Pool] == nil {
 			errs = append(errs, fmt.Errorf("models[%d].pool: unknown pool %q", i, m.Pool))
 		}
-		rm := &RModel{Name: m.Name, Aliases: m.Aliases, Pool: rt.Pools[m.Pool], Price: m.Price, OwnedBy: m.OwnedBy}
+		rm := &RModel{Name: m.Name, Aliases: m.Aliases, Pool: rt.Pools[m.Pool], Price: m.Price, OwnedBy: m.OwnedBy, Kind: cmp.Or(m.Kind, KindChat)}
 		rt.Models = append(rt.Models, rm)
 		rt.byName[m.Name] = rm
 		rt.fieldOf[m.Name] = fmt.Sprintf("models[%d].name", i)

@@ -129,6 +129,9 @@ func (c *Config) Validate() error {
 			}
 			globs = append(globs, glob{a, field, i})
 		}
+		if m.Kind != "" {
+			v.oneOf(p+".kind", m.Kind, KindChat, KindEmbedding)
+		}
 		if m.Pool == "" {
 			v.add(p+".pool", "is required")
 		} else if !pools[m.Pool] {

@@ -50,9 +50,18 @@ func unservedEndpoint(endpoint string, be *config.RBackend) *apierr.Error {
 		endpointPath(endpoint), be.Name, be.Schema, strings.Join(translate.EndpointSchemas(endpoint), ", "))
 }
 
-// checkEndpoint refuses, in the router, a pool whose first backend does not
-// serve the request's endpoint.
+// checkEndpoint refuses, in the router, a registry model of the wrong kind
+// (an embedding model outside /v1/embeddings, a chat model in it) and a
+// pool whose first backend does not serve the request's endpoint.
 func (r *router) checkEndpoint(d config.Decision) *apierr.Error {
+	if m := d.Model; m != nil && (m.Kind == config.KindEmbedding) != (r.endpoint == translate.EndpointEmbeddings) {
+		what := "an embedding model; it serves only POST /v1/embeddings"
+		if m.Kind != config.KindEmbedding {
+			what = "not an embedding model (models[].kind)"
+		}
+		return &apierr.Error{Status: http.StatusBadRequest, Type: apierr.TypeInvalidRequest, Code: "model_kind_mismatch", Param: "model",
+			Message: "The model `" + m.Name + "` is " + what + "."}
+	}
 	if r.endpoint == "" || len(d.Pool.Members) == 0 {
 		return nil
 	}

@@ -22,6 +22,9 @@ models:
   - {name: gpt-mixed, pool: mixed}
   - {name: claude-x, pool: ant}
   - {name: local-x, pool: local}
+  - {name: embed-oa, kind: embedding, pool: oa}
+  - {name: embed-local, kind: embedding, pool: local}
+  - {name: embed-claude, kind: embedding, pool: ant}
 pools:
   - {name: oa, backends: [{backend: oai}, {backend: az, model: prod-gpt5}]}
   - {name: mixed, backends: [{backend: oai}, {backend: claude, model: claude-sonnet-4-5}]}
@@ -57,9 +60,9 @@ func TestEndpointsNative(t *testing.T) {
 		{"responses openai", "/v1/responses", responses, "oa", "oai", "/v1/responses", responses, "authorization: Bearer sk-oai"},
 		{"responses azure", "/v1/responses", responses, "oa", "az", "/openai/v1/responses",
 			strings.Replace(responses, `"gpt-5"`, `"prod-gpt5"`, 1), "api-key: sk-az"},
-		{"embeddings azure", "/v1/embeddings", `{"model":"gpt-5","input":["a","b"]}`, "oa", "az",
-			"/openai/deployments/prod-gpt5/embeddings?api-version=2024-10-21", `{"model":"gpt-5","input":["a","b"]}`, "api-key: sk-az"},
-		{"embeddings compatible", "/v1/embeddings", `{"model":"local-x","input":"a"}`, "local", "local",
+		{"embeddings azure", "/v1/embeddings", `{"model":"embed-oa","input":["a","b"]}`, "oa", "az",
+			"/openai/deployments/prod-gpt5/embeddings?api-version=2024-10-21", `{"model":"embed-oa","input":["a","b"]}`, "api-key: sk-az"},
+		{"embeddings compatible", "/v1/embeddings", `{"model":"embed-local","input":"a"}`, "local", "local",
 			"/gw/v1/embeddings", `{"model":"qwen","input":"a"}`, ""},
 		{"completions stream", "/v1/completions", `{"model":"gpt-5","prompt":"say","stream":true}`, "oa", "oai",
 			"/v1/completions", `{"model":"gpt-5","prompt":"say","stream":true,"stream_options":{"include_usage":true}}`, "authorization: Bearer sk-oai"},
@@ -99,7 +102,7 @@ func TestEndpointsUnserved(t *testing.T) {
 	h := endpointsHarness(t)
 	for _, c := range []struct{ path, body, backend string }{
 		{"/v1/responses", `{"model":"claude-x","input":"hi"}`, "claude"},
-		{"/v1/embeddings", `{"model":"claude-x","input":"hi"}`, "claude"},
+		{"/v1/embeddings", `{"model":"embed-claude","input":"hi"}`, "claude"},
 		{"/v1/completions", `{"model":"claude-x","prompt":"hi"}`, "claude"},
 	} {
 		r := h.routeReply(t, openAIClient(c.path, c.body), c.body)
@@ -137,9 +140,11 @@ func TestEndpointsRouterChecks(t *testing.T) {
 		{"/v1/responses", `{"model":"gpt-5","input":"hi","tools":{}}`, "invalid_type"},
 		{"/v1/responses", `{"input":"hi"}`, "missing_required_parameter"},
 		{"/v1/responses", `{"model":"gpt-5","input":"hi","some_new_field":{"x":1}}`, ""},
-		{"/v1/embeddings", `{"model":"gpt-5"}`, "missing_required_parameter"},
-		{"/v1/embeddings", `{"model":"gpt-5","input":[[1,2],[3]],"encoding_format":"base64"}`, ""},
-		{"/v1/embeddings", `{"model":"gpt-5","input":"x","encoding_format":"hex"}`, "invalid_value"},
+		{"/v1/embeddings", `{"model":"embed-oa"}`, "missing_required_parameter"},
+		{"/v1/embeddings", `{"model":"embed-oa","input":[[1,2],[3]],"encoding_format":"base64"}`, ""},
+		{"/v1/embeddings", `{"model":"embed-oa","input":"x","encoding_format":"hex"}`, "invalid_value"},
+		{"/v1/embeddings", `{"model":"gpt-5","input":"x"}`, "model_kind_mismatch"},
+		{"/v1/chat/completions", `{"model":"embed-oa","messages":[{"role":"user","content":"x"}]}`, "model_kind_mismatch"},
 		{"/v1/completions", `{"model":"gpt-5","prompt":{"a":1}}`, "invalid_type"},
 		{"/v1/completions", `{"model":"gpt-5","prompt":"x","max_tokens":16}`, ""},
 	} {
@@ -156,5 +161,21 @@ func TestEndpointsRouterChecks(t *testing.T) {
 	get[0].RawValue = []byte("GET")
 	if ir := h.routeReply(t, get, "").GetImmediateResponse(); ir.GetStatus().GetCode() != 405 {
 		t.Errorf("GET /v1/responses: %v", ir)
+	}
+}
+
+// TestModelsListKind: GET /v1/models marks the embedding models.
+func TestModelsListKind(t *testing.T) {
+	h := endpointsHarness(t)
+	c := openAIClient("/v1/models", "")
+	c[0].RawValue = []byte("GET")
+	b := h.routeReply(t, c, "").GetImmediateResponse().GetBody()
+	kinds := map[string]string{}
+	gjson.GetBytes(b, "data").ForEach(func(_, m gjson.Result) bool {
+		kinds[m.Get("id").Str] = m.Get("kind").Str
+		return true
+	})
+	if kinds["embed-oa"] != "embedding" || kinds["gpt-5"] != "" || len(kinds) != 7 {
+		t.Errorf("models %s", b)
 	}
 }

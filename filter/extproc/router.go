@@ -337,6 +337,9 @@ func appendModel(b []byte, m *config.RModel) []byte {
 	b = strconv.AppendQuote(b, m.Name)
 	b = append(b, `,"object":"model","created":0,"owned_by":`...)
 	b = strconv.AppendQuote(b, m.OwnedBy)
+	if m.Kind == config.KindEmbedding {
+		b = append(b, `,"kind":"embedding"`...)
+	}
 	return append(b, '}')
 }
 
