@@ -10,6 +10,7 @@ import (
 	"github.com/tidwall/gjson"
 
 	"github.com/llmproc/llmproc/e2e/fakeanthropic"
+	"github.com/llmproc/llmproc/e2e/fakeopenai"
 )
 
 const accessLogConfig = `
@@ -118,5 +119,40 @@ func accessLine(t *testing.T, e *env, id string) string {
 			t.Fatalf("no access-log line for request %s:\n%s", id, e.accessLog.String())
 		}
 		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// TestAccessLogAttempts: a failover (OpenAI 503, then Anthropic) logs one
+// upstream-log line per attempt with its backend, status and the request's
+// id, and one access-log line with attempts 2, the answering backend and its
+// usage. The upstream log is the router's, formatted with each attempt's own
+// stream info (source/common/router/upstream_request.cc), which is why the
+// attempt's backend comes from the endpoint metadata.
+func TestAccessLogAttempts(t *testing.T) {
+	a := startAnthropic(t)
+	a.openai.Script(func(fakeopenai.Request) fakeopenai.Behaviour {
+		return fakeopenai.Behaviour{Status: 503, ErrorMessage: "overloaded"}
+	})
+	a.claude.Script(func(fakeanthropic.Request) fakeanthropic.Behaviour {
+		return fakeanthropic.Behaviour{Content: "Hello from Claude", Usage: fakeanthropic.Usage{Input: 100, Output: 50, CacheRead: 1000, CacheWrite: 200}}
+	})
+	r := a.post(t, chat("gpt-4o-mini", false, ""))
+	id := r.header.Get("x-llmproc-request-id")
+	if r.status != 200 || id == "" {
+		t.Fatalf("status %d, x-llmproc-request-id %q: %s", r.status, id, r.body)
+	}
+	line := accessLine(t, a.env, id)
+	if gjson.Get(line, "attempts").Int() != 2 || gjson.Get(line, "backend").Str != "claude" ||
+		gjson.Get(line, "cache_write_tokens").Int() != 200 || gjson.Get(line, "cached_tokens").Int() != 1000 {
+		t.Errorf("access-log line: %s", line)
+	}
+	var attempts []string
+	for _, l := range strings.Split(a.accessLog.String(), "\n") {
+		if gjson.Get(l, "request_id").Str == id && !gjson.Get(l, "path").Exists() {
+			attempts = append(attempts, gjson.Get(l, "backend").Str+" "+gjson.Get(l, "response_code").String())
+		}
+	}
+	if strings.Join(attempts, ", ") != "openai 503, claude 200" {
+		t.Errorf("upstream-log lines of request %s: %q\n%s", id, attempts, a.accessLog.String())
 	}
 }

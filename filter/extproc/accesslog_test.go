@@ -4,9 +4,12 @@ import (
 	"math/big"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
+	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
+	extprocv3 "github.com/envoyproxy/go-control-plane/envoy/service/ext_proc/v3"
 	"github.com/tidwall/gjson"
 	"google.golang.org/protobuf/encoding/protojson"
 	"google.golang.org/protobuf/types/known/structpb"
@@ -152,4 +155,60 @@ func TestNewRequestID(t *testing.T) {
 	if a == b || len(a) != 36 || a[14] != '4' || !strings.ContainsAny(a[19:20], "89ab") || strings.Count(a, "-") != 4 {
 		t.Errorf("request ids %q, %q: want distinct version-4 UUIDs", a, b)
 	}
+}
+
+// TestRequestID: a request without x-request-id gets one the router sets on
+// the request (so Envoy's logs show it) and hands the upstream role, whose
+// answer carries it; one with Envoy's x-request-id keeps it; immediate
+// responses carry it and the access-log fields the router knew.
+func TestRequestID(t *testing.T) {
+	h := newHarness(t)
+	const body = `{"model":"gpt-4o-mini","messages":[{"role":"user","content":"hi"}]}`
+	routed, dec := h.route(t, openAIClient("/v1/chat/completions", body), body)
+	id := ""
+	for _, hv := range routed {
+		if hv.Key == "x-request-id" {
+			id = string(hv.RawValue)
+		}
+	}
+	if len(id) != 36 || dec[KeyRequestID] != id {
+		t.Fatalf("x-request-id %q set on the request, decision %q", id, dec[KeyRequestID])
+	}
+	s := h.stream(RoleUpstream)
+	attrs := map[string]string{AttrBackend: "primary", AttrCluster: PoolClusterPrefix + "cheap"}
+	roundTrip(t, s, withDecisions(reqHeaders(routed.message(), attrs), dec))
+	roundTrip(t, s, withDecisions(reqBody(body), dec))
+	r := roundTrip(t, s, respHeaders(false, ":status", "200", "content-type", "application/json"))
+	_ = s.CloseSend()
+	if got := mutationHeader(r.GetResponseHeaders().GetResponse().GetHeaderMutation(), HeaderRequestID); got != id {
+		t.Errorf("answer %s %q, want %q", HeaderRequestID, got, id)
+	}
+
+	client := append(openAIClient("/v1/chat/completions", body), &corev3.HeaderValue{Key: "x-request-id", RawValue: []byte("envoy-id")},
+		&corev3.HeaderValue{Key: "traceparent", RawValue: []byte("00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01")})
+	routed, dec = h.route(t, client, body)
+	if n := slices.IndexFunc(routed, func(hv *corev3.HeaderValue) bool {
+		return hv.Key == "x-request-id" && string(hv.RawValue) != "envoy-id"
+	}); n >= 0 ||
+		dec[KeyRequestID] != "envoy-id" || dec[KeyTraceID] != "4bf92f3577b34da6a3ce929d0e0e4736" {
+		t.Errorf("Envoy's id not kept: %v %v", routed, dec)
+	}
+
+	reply := h.routeReply(t, client, `{"model":"no-such-model","messages":[{"role":"user","content":"hi"}]}`)
+	im := reply.GetImmediateResponse()
+	if got := mutationHeader(im.GetHeaders(), HeaderRequestID); im == nil || got != "envoy-id" {
+		t.Errorf("immediate response %s %q: %v", HeaderRequestID, got, im)
+	}
+	if d := decided(reply); d[KeyClient] != clientOpenAI || d[KeyTraceID] != "4bf92f3577b34da6a3ce929d0e0e4736" || d[KeyRequestedModel] != "no-such-model" {
+		t.Errorf("immediate response's metadata %v", d)
+	}
+}
+
+func mutationHeader(m *extprocv3.HeaderMutation, name string) string {
+	for _, o := range m.GetSetHeaders() {
+		if o.GetHeader().GetKey() == name {
+			return string(o.GetHeader().GetRawValue())
+		}
+	}
+	return ""
 }
