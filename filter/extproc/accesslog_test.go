@@ -18,8 +18,9 @@ import (
 	"github.com/llmproc/llmproc/filter/usage"
 )
 
-// TestAccessLogCostAddsUp reads every provider's usage fixture (the OpenAI
-// usage package's and every translator's OpenAI-shaped output) as the
+// TestAccessLogCostAddsUp reads every provider's usage fixture (the usage
+// package's, chat and Responses API, and every translator's OpenAI-shaped
+// output) as the
 // upstream role does, writes its access-log fields, renders them to JSON as
 // Envoy's json_format does, and recomputes the cost from the LOGGED token
 // fields and the example price table in exact decimal arithmetic: it must be
@@ -50,10 +51,14 @@ func TestAccessLogCostAddsUp(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		tr := usage.NewTracker(strings.HasSuffix(f, ".sse"))
+		stream, responses := strings.HasSuffix(f, ".sse"), strings.HasPrefix(filepath.Base(f), "responses")
+		tr, key := usage.NewTracker(stream), `"prompt_tokens"`
+		if responses { // OpenAI's Responses API
+			tr, key = usage.NewResponsesTracker(stream), `"input_tokens"`
+		}
 		tr.Write(b)
 		res := tr.Finish()
-		if !res.Known || !strings.Contains(string(b), `"prompt_tokens"`) {
+		if !res.Known || !strings.Contains(string(b), key) {
 			continue // no OpenAI usage in it: a request, an error, a client-side shape
 		}
 		fixtures++

@@ -110,7 +110,7 @@ func (u *upstream) openAnswer(hs headers, ct string, set *[]*corev3.HeaderValueO
 		u.ans.handling = handlingPassthrough
 		u.tracker, u.asm = nil, nil
 		u.handled(handlingPassthrough)
-		u.s.log.Warn("answer passed through unread", "backend", be, "content_encoding", enc)
+		u.s.log.Warn("answer passed through unread", "request_id", u.id, "backend", be, "content_encoding", enc)
 		setHeader(set, HeaderAnswer, handlingPassthrough+"; content-encoding="+enc)
 		return nil
 	}
@@ -176,7 +176,7 @@ func (u *upstream) readAnswer(b *extprocv3.HttpBody) ([]byte, *extprocv3.Process
 		u.ans.handling = handlingUnread
 		u.release()
 		u.handled(handlingUnread)
-		u.s.log.Warn("answer delivered unread", "reason", reason, "backend", u.member.Backend.Name)
+		u.s.log.Warn("answer delivered unread", "request_id", u.id, "reason", reason, "backend", u.member.Backend.Name)
 	}
 	return in, nil
 }
@@ -268,7 +268,7 @@ func (u *upstream) fail(reason, detail string, eos bool) *extprocv3.ProcessingRe
 	u.result()
 	u.tracker, u.asm, u.strip, u.conv = nil, nil, nil, nil
 	u.handled("undelivered_" + reason)
-	u.s.log.Warn("answer undelivered", "reason", reason, "backend", u.member.Backend.Name, "err", detail)
+	u.s.log.Warn("answer undelivered", "request_id", u.id, "reason", reason, "backend", u.member.Backend.Name, "err", detail)
 	return u.undelivered(u.errorInPlace(reason), eos)
 }
 

@@ -106,7 +106,7 @@ func (r *router) reserve(d config.Decision, model string, req chatRequest, body 
 			return "", apierr.New(http.StatusServiceUnavailable, apierr.TypeServer, "budget_unavailable",
 				"Budgets cannot be checked right now; the request was not sent.")
 		}
-		r.s.log.Warn("budget store failed; letting the request through (budget_store.on_error: open)", "err", err)
+		r.s.log.Warn("budget store failed; letting the request through (budget_store.on_error: open)", "request_id", r.id, "err", err)
 		return "", nil
 	}
 	r.s.budgetResult("reserved")
@@ -143,7 +143,7 @@ func (u *upstream) beginBudget(h string) {
 		err = json.Unmarshal(raw, &res)
 	}
 	if err != nil || res.ID == "" {
-		u.s.log.Warn("unreadable budget reservation header", "err", err)
+		u.s.log.Warn("unreadable budget reservation header", "request_id", u.id, "err", err)
 		return
 	}
 	u.budget = &attemptBudget{res: res, held: u.s.now()}
@@ -217,7 +217,7 @@ func (u *upstream) budgetCall(result string, err error) {
 		u.s.budgetResult("unknown_reservation")
 	default:
 		u.s.budgetResult("settle_error")
-		u.s.log.Warn("budget store failed", "step", result, "err", err)
+		u.s.log.Warn("budget store failed", "request_id", u.id, "step", result, "err", err)
 	}
 }
 

@@ -52,7 +52,7 @@ func (u *upstream) awaitCredential() {
 		return
 	}
 	d := min(creds.DefaultTimeout+u.rt.Source.Envoy.MessageTimeout.Duration, MaxMessageTimeout)
-	u.s.log.Info("a credential must be fetched on the request path; asking Envoy for more time", "backend", be.Name, "timeout", d)
+	u.s.log.Info("a credential must be fetched on the request path; asking Envoy for more time", "request_id", u.id, "backend", be.Name, "timeout", d)
 	if err := u.send(&extprocv3.ProcessingResponse{OverrideMessageTimeout: durationpb.New(d)}); err != nil {
 		u.s.log.Debug("override_message_timeout not sent", "err", err)
 	}

@@ -43,7 +43,7 @@ func (r *router) authenticate() *apierr.Error {
 	if key == nil {
 		if id != "" {
 			// Debug: any client can send made-up ids; the refusal is counted.
-			r.s.log.Debug("client key refused", "key_id", id, "result", result)
+			r.s.log.Debug("client key refused", "request_id", r.id, "key_id", id, "result", result)
 		}
 		return r.s.reject(keyError(result))
 	}

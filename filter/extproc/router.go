@@ -277,7 +277,7 @@ func (r *router) decide(model string, body []byte) (config.Decision, route.Featu
 	f.Client, f.Tenant, f.Headers = r.clientSchema(), r.tenant, r.headers
 	d, err := r.rt.Decide(&f)
 	if d.EvalError != "" {
-		r.s.log.Warn("routing rule condition failed; it counted as no match", "err", d.EvalError)
+		r.s.log.Warn("routing rule condition failed; it counted as no match", "request_id", r.id, "err", d.EvalError)
 	}
 	if e := config.DecisionError(d, err, model); e != nil {
 		return d, f, e
