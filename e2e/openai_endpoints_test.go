@@ -130,7 +130,8 @@ func TestResponsesCutStream(t *testing.T) {
 }
 
 // TestEmbeddingsAndCompletions: /v1/embeddings (a kind: embedding model)
-// through Azure's deployment path, /v1/completions (JSON and streamed)
+// through Azure's deployment path (the second identical request a cache
+// hit), /v1/completions (JSON and streamed)
 // through OpenAI, each priced from its usage; the stream's usage chunk,
 // which llmproc asked for, does not reach the client that did not. A chat
 // model is refused on /v1/embeddings and the embedding model elsewhere.
@@ -148,6 +149,15 @@ func TestEmbeddingsAndCompletions(t *testing.T) {
 	}
 	if p := a.azure.Requests()[0].Path; p != "/openai/deployments/gpt4o-prod/embeddings?api-version=2024-10-21" {
 		t.Errorf("Azure path %q", p)
+	}
+	// Embeddings are deterministic: the same request is answered from the
+	// cache, byte for byte, without reaching Azure.
+	again := a.postPath(t, "/v1/embeddings", `{"input":["a","b"],"model":"text-embedding-3-small","encoding_format":"float"}`)
+	if again.status != 200 || again.header.Get("x-llmproc-cache") != "hit" || string(again.body) != string(r.body) {
+		t.Errorf("second embeddings request: %d cache %q\n%s\nfirst\n%s", again.status, again.header.Get("x-llmproc-cache"), again.body, r.body)
+	}
+	if n := len(a.azure.Requests()); n != 1 {
+		t.Errorf("%d requests reached Azure, want 1", n)
 	}
 	if r := a.postPath(t, "/v1/embeddings", `{"model":"gpt-4o","input":"a"}`); r.status != 400 || gjson.GetBytes(r.body, "error.code").Str != "model_kind_mismatch" {
 		t.Errorf("chat model on /v1/embeddings: %d %s", r.status, r.body)

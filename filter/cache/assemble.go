@@ -46,6 +46,7 @@ type Assembler struct {
 	refusal  strings.Builder
 	calls    []*callParts
 	hasUsage bool
+	verbatim bool // NewEmbeddingsAssembler: the JSON body is stored as it is
 }
 
 type callParts struct {
@@ -86,6 +87,9 @@ func (a *Assembler) Write(chunk []byte) {
 // output replay could not reproduce. Reason then says why. Call it once,
 // after the last chunk.
 func (a *Assembler) Finish() (completion []byte, ok bool) {
+	if a.verbatim {
+		return a.finishVerbatim()
+	}
 	if a.stream {
 		a.flushing = true
 		if a.sc.Flush(a.onEvent) || !a.done {

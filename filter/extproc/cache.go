@@ -108,10 +108,16 @@ func (r *router) lookup(d config.Decision, model string, req chatRequest, body [
 	if c == nil {
 		return nil, "", ""
 	}
-	if r.endpoint != "" { // see endpoints.go
+	mode := d.Cache
+	switch r.endpoint { // see endpoints.go
+	case translate.EndpointResponses, translate.EndpointCompletions:
 		return nil, "bypass", ""
+	case translate.EndpointEmbeddings:
+		if mode == cache.ModeDeterministic { // embeddings always are
+			mode = cache.ModeAll
+		}
 	}
-	pol := cache.Decide(d.Cache, body, r.cacheControl)
+	pol := cache.Decide(mode, body, r.cacheControl)
 	result = "bypass"
 	if pol.Lookup || pol.Store {
 		key, err := cache.KeyOf(cache.KeyInput{Tenant: r.tenant, ClientSchema: r.clientSchema(), Endpoint: r.path,

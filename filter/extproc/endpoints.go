@@ -24,8 +24,10 @@ import (
 //
 // Their answers are read for usage (Responses: usage.NewResponsesTracker;
 // embeddings and completions: usage.prompt_tokens/completion_tokens as in
-// chat), priced, metered and settled against budgets like chat. The exact
-// cache is bypassed for them: its assembler and replay rebuild chat
+// chat), priced, metered and settled against budgets like chat. Embeddings
+// are deterministic: the exact cache stores their JSON answer byte for byte
+// (cache.NewEmbeddingsAssembler) in the "deterministic" mode too. Responses
+// and completions bypass it: its assembler and replay rebuild chat
 // completions and cannot store these answers faithfully.
 
 var openAIEndpoints = map[string]string{

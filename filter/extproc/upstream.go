@@ -273,6 +273,9 @@ func (u *upstream) responseHeaders(h *extprocv3.HttpHeaders) (*extprocv3.Process
 		}
 		if u.cacheKey != "" && u.s.cache != nil {
 			u.asm = cache.NewAssembler(sse, u.s.cache.MaxEntryBytes)
+			if u.endpoint == translate.EndpointEmbeddings {
+				u.asm = cache.NewEmbeddingsAssembler(u.s.cache.MaxEntryBytes)
+			}
 		}
 	}
 	if u.cacheResult != "" {
