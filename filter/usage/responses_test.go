@@ -54,3 +54,16 @@ func TestResponsesTracker(t *testing.T) {
 		})
 	}
 }
+
+// BenchmarkResponsesTrackerWrite is the per-event cost of reading a
+// Responses stream: one output_text.delta event as OpenAI sends it.
+func BenchmarkResponsesTrackerWrite(b *testing.B) {
+	chunk := []byte("event: response.output_text.delta\ndata: {\"type\":\"response.output_text.delta\",\"sequence_number\":12,\"item_id\":\"msg_68b5f1c2a8e081a2\",\"output_index\":1,\"content_index\":0,\"delta\":\"tok \",\"logprobs\":[],\"obfuscation\":\"x9Ab\"}\n\n")
+	tr := NewResponsesTracker(true)
+	tr.Write(chunk)
+	b.SetBytes(int64(len(chunk)))
+	b.ReportAllocs()
+	for b.Loop() {
+		tr.Write(chunk)
+	}
+}
