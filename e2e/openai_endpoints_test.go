@@ -189,6 +189,12 @@ func TestEmbeddingsAndCompletions(t *testing.T) {
 	m := a.metricsWhen(t, func(m map[string][]sample) bool {
 		return sum(m["llmproc_tokens_total"], map[string]string{"backend": "openai", "type": "output"}) == 8
 	})
+	if got := sum(m["gen_ai_client_token_usage"], map[string]string{"gen_ai_operation_name": "embeddings", "gen_ai_token_type": "input"}); got != 4000 {
+		t.Errorf("gen_ai_client_token_usage{embeddings, input} sum = %v", got)
+	}
+	if got := sum(m["gen_ai_client_token_usage"], map[string]string{"gen_ai_operation_name": "text_completion", "gen_ai_token_type": "output"}); got != 8 {
+		t.Errorf("gen_ai_client_token_usage{text_completion, output} sum = %v", got)
+	}
 	if got := sum(m["llmproc_cost_usd_total"], map[string]string{"backend": "azure"}); got != 4000*0.02/1e6 {
 		t.Errorf("embeddings cost %v", got)
 	}

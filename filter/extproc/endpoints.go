@@ -36,6 +36,13 @@ var openAIEndpoints = map[string]string{
 	"/v1/completions": translate.EndpointCompletions,
 }
 
+// genAIOperations are the endpoints' gen_ai_operation_name (OpenTelemetry's
+// GenAI names; a Responses call is a chat).
+var genAIOperations = map[string]string{
+	translate.EndpointEmbeddings:  "embeddings",
+	translate.EndpointCompletions: "text_completion",
+}
+
 var endpointValidators = map[string]func([]byte, validate.Options) error{
 	translate.EndpointResponses:   validate.Responses,
 	translate.EndpointEmbeddings:  validate.Embeddings,

@@ -451,6 +451,7 @@ func (u *upstream) finish(resp *extprocv3.ProcessingResponse, streamErr error) *
 			Status: u.status, Stream: u.stream,
 			Duration: u.s.now().Sub(u.start), TTFT: u.ttft,
 			Usage: res.Usage, UsageKnown: res.Known, CostPico: cost, Outcome: outcome,
+			Operation: genAIOperations[u.endpoint],
 		})
 		if estimated {
 			u.s.metrics.EstimatedTokens(u.pool.Name, be.Name, u.served, estIn, estOut)

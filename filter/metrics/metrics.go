@@ -54,6 +54,9 @@ type Completion struct {
 	CostPico       int64
 	// Outcome is one of the Outcome* constants.
 	Outcome string
+	// Operation is gen_ai_operation_name (OpenTelemetry's GenAI names:
+	// "chat", "embeddings", "text_completion"); "" means "chat".
+	Operation string
 }
 
 // Metrics owns every collector. Its methods are safe for concurrent use.
@@ -247,6 +250,10 @@ const operationChat = "chat"
 func (m *Metrics) Record(c Completion) {
 	class := StatusClass(c.Status, c.Outcome)
 	provider := ProviderName(c.Provider)
+	op := c.Operation
+	if op == "" {
+		op = operationChat
+	}
 	model := c.ResponseModel
 	if model == "" {
 		model = c.RequestModel
@@ -257,10 +264,10 @@ func (m *Metrics) Record(c Completion) {
 	if class != "2xx" {
 		errorType = class
 	}
-	m.requestDuration.WithLabelValues(operationChat, provider, c.RequestModel, c.ResponseModel, errorType).
+	m.requestDuration.WithLabelValues(op, provider, c.RequestModel, c.ResponseModel, errorType).
 		Observe(c.Duration.Seconds())
 	if c.TTFT > 0 && class == "2xx" {
-		m.ttft.WithLabelValues(operationChat, provider, c.RequestModel, c.ResponseModel).Observe(c.TTFT.Seconds())
+		m.ttft.WithLabelValues(op, provider, c.RequestModel, c.ResponseModel).Observe(c.TTFT.Seconds())
 	}
 
 	if !c.UsageKnown {
@@ -269,9 +276,9 @@ func (m *Metrics) Record(c Completion) {
 		}
 	} else {
 		u := c.Usage
-		m.tokenUsage.WithLabelValues(operationChat, provider, c.RequestModel, c.ResponseModel, "input", c.Pool, c.Backend).
+		m.tokenUsage.WithLabelValues(op, provider, c.RequestModel, c.ResponseModel, "input", c.Pool, c.Backend).
 			Observe(float64(u.Input))
-		m.tokenUsage.WithLabelValues(operationChat, provider, c.RequestModel, c.ResponseModel, "output", c.Pool, c.Backend).
+		m.tokenUsage.WithLabelValues(op, provider, c.RequestModel, c.ResponseModel, "output", c.Pool, c.Backend).
 			Observe(float64(u.Output))
 		for _, t := range [...]struct {
 			typ string
