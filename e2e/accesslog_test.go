@@ -156,3 +156,19 @@ func TestAccessLogAttempts(t *testing.T) {
 		t.Errorf("upstream-log lines of request %s: %q\n%s", id, attempts, a.accessLog.String())
 	}
 }
+
+// TestRequestIDOnEnvoyReplies: Envoy's own error answer (the pool's only
+// backend refuses connections: pool_exhausted, a local reply rewritten by
+// the rendered mappers) carries x-llmproc-request-id, the access log's id.
+func TestRequestIDOnEnvoyReplies(t *testing.T) {
+	a := startAnthropic(t)
+	a.claude.Close()
+	r := a.post(t, chat("claude-haiku-4-5", false, ""))
+	id := r.header.Get("x-llmproc-request-id")
+	if r.status != 503 || id == "" || !strings.Contains(string(r.body), "pool_exhausted") {
+		t.Fatalf("status %d, x-llmproc-request-id %q: %s", r.status, id, r.body)
+	}
+	if l := accessLine(t, a.env, id); gjson.Get(l, "response_code").Int() != 503 {
+		t.Errorf("access-log line: %s", l)
+	}
+}

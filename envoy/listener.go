@@ -267,6 +267,10 @@ func anthropicClient() *accesslogv3.AccessLogFilter {
 // for clients of Anthropic's Messages API.
 const AnthropicClient = "anthropic"
 
+// jsonMapper answers a local reply matching f with body. Envoy's own error
+// answers carry x-llmproc-request-id too, as llmproc's do: the mapper's
+// headers are formatted with the request's headers
+// (source/common/local_reply/local_reply.cc, ResponseMapper::rewrite).
 func jsonMapper(f *accesslogv3.AccessLogFilter, body *structpb.Struct) *hcmv3.ResponseMapper {
 	return &hcmv3.ResponseMapper{
 		Filter: f,
@@ -274,6 +278,10 @@ func jsonMapper(f *accesslogv3.AccessLogFilter, body *structpb.Struct) *hcmv3.Re
 			Format:      &corev3.SubstitutionFormatString_JsonFormat{JsonFormat: body},
 			ContentType: "application/json",
 		},
+		HeadersToAdd: []*corev3.HeaderValueOption{{
+			Header:       &corev3.HeaderValue{Key: extproc.HeaderRequestID, Value: "%REQ(X-REQUEST-ID)%"},
+			AppendAction: corev3.HeaderValueOption_OVERWRITE_IF_EXISTS_OR_ADD,
+		}},
 	}
 }
 

@@ -1048,7 +1048,12 @@ func compileLocalReply(c *hcmv3.LocalReplyConfig, path string) (*localReplyConfi
 			rm.format = f
 		}
 		for _, h := range m.GetHeadersToAdd() {
+			segs, err := parseSegments(h.GetHeader().GetValue(), mp+".headers_to_add")
+			if err != nil {
+				return nil, err
+			}
 			rm.headers = append(rm.headers, header{strings.ToLower(h.GetHeader().GetKey()), h.GetHeader().GetValue()})
+			rm.values = append(rm.values, &format{text: segs})
 			rm.appendHdr = append(rm.appendHdr, h.GetAppendAction() == corev3.HeaderValueOption_APPEND_IF_EXISTS_OR_ADD && (h.GetAppend() == nil || h.GetAppend().GetValue()))
 		}
 		lr.mappers = append(lr.mappers, rm)

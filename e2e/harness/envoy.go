@@ -691,11 +691,18 @@ func (x *exchange) sendLocal(w http.ResponseWriter, lr *localReply) {
 		if m.body != nil {
 			body = *m.body
 		}
+		// Router::HeaderParser formats each value with the request's
+		// headers and stream info and leaves out a header whose value is
+		// empty (source/common/local_reply/local_reply.cc, ResponseMapper::rewrite;
+		// source/common/router/header_parser.cc).
 		for i, h := range m.headers {
-			if m.appendHdr[i] {
-				hdrs.add(h.key, h.value)
-			} else {
-				hdrs.set(h.key, h.value)
+			v := m.values[i].renderHeader(info)
+			switch {
+			case v == "":
+			case m.appendHdr[i]:
+				hdrs.add(h.key, v)
+			default:
+				hdrs.set(h.key, v)
 			}
 		}
 		f = m.format

@@ -54,6 +54,7 @@ type responseMapper struct {
 	body      *string
 	format    *format
 	headers   []header
+	values    []*format // each header's value, formatted like Envoy's HeaderParser
 	appendHdr []bool
 }
 
@@ -187,6 +188,20 @@ func (f *format) render(i *logInfo) string {
 	}
 	out, _ := json.Marshal(f.renderStruct(f.json, i))
 	return string(out) + "\n"
+}
+
+// renderHeader formats a header value: an operator without a value is
+// empty, not "-".
+func (f *format) renderHeader(i *logInfo) string {
+	var b strings.Builder
+	for _, s := range f.text {
+		if s.op == "" {
+			b.WriteString(s.literal)
+		} else if v, ok := s.value(i); ok {
+			b.WriteString(textOf(v, s.maxLen))
+		}
+	}
+	return b.String()
 }
 
 func (f *format) renderStruct(s *structpb.Struct, i *logInfo) map[string]any {
