@@ -208,14 +208,16 @@ func (s *Server) loop(stream extprocv3.ExternalProcessor_ProcessServer, role str
 		if err != nil {
 			resp = s.immediate(role, p.clientSchema(), p.requestID(), err)
 		}
-		if im := resp.GetImmediateResponse(); im != nil && p.requestID() != "" {
-			if im.Headers == nil {
-				im.Headers = &extprocv3.HeaderMutation{}
+		if im := resp.GetImmediateResponse(); im != nil {
+			if id := p.requestID(); id != "" {
+				if im.Headers == nil {
+					im.Headers = &extprocv3.HeaderMutation{}
+				}
+				im.Headers.SetHeaders = append(im.Headers.SetHeaders, header(HeaderRequestID, id))
 			}
-			im.Headers.SetHeaders = append(im.Headers.SetHeaders, header(HeaderRequestID, p.requestID()))
-		}
-		if resp.GetImmediateResponse() != nil && resp.DynamicMetadata == nil {
-			resp.DynamicMetadata = p.immediateMetadata()
+			if resp.DynamicMetadata == nil {
+				resp.DynamicMetadata = p.immediateMetadata()
+			}
 		}
 		if req.ObservabilityMode {
 			resp = nil // Envoy ignores replies in observability mode
