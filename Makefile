@@ -18,11 +18,11 @@ run:
 	$(GO) run ./e2e/quickstart -config $(CONFIG)
 
 # System packages the tests need: redis-server (Debian package) for the shared
-# cache tier, and promtool (Debian package prometheus) for the alert-rule tests
-# in e2e/observability. Installed with apt-get when missing; sudo only when not
-# root.
+# cache tier, promtool (Debian package prometheus) for the alert-rule tests
+# in e2e/observability, and npm for the real-client tests (Claude Code from the
+# npm registry). Installed with apt-get when missing; sudo only when not root.
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
-DEB_DEPS := redis-server:redis-server promtool:prometheus
+DEB_DEPS := redis-server:redis-server promtool:prometheus npm:npm
 deps:
 	@missing=; for d in $(DEB_DEPS); do \
 		command -v $${d%%:*} >/dev/null 2>&1 || missing="$$missing $${d#*:}"; \
@@ -62,6 +62,7 @@ $(KUBECTL_VALIDATE):
 
 lint:
 	$(GO) mod download
+	@unformatted=$$(gofmt -l cmd e2e envoy filter); [ -z "$$unformatted" ] || { echo "gofmt needed:" $$unformatted >&2; exit 1; }
 	$(GO) vet ./...
 	$(GO) run $(STATICCHECK) ./...
 
