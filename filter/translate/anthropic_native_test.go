@@ -91,7 +91,7 @@ func TestAnthropicNativeUsage(t *testing.T) {
 	const u = `{"input_tokens":12,"output_tokens":30,"cache_read_input_tokens":1000,"cache_creation_input_tokens":300,` +
 		`"cache_creation":{"ephemeral_5m_input_tokens":100,"ephemeral_1h_input_tokens":200},"server_tool_use":{"web_search_requests":2}}`
 	msg := `{"id":"msg_1","type":"message","role":"assistant","model":"m","content":[{"type":"thinking","thinking":"hm","signature":"s"},{"type":"text","text":"hi"}],"stop_reason":"end_turn","usage":` + u + `}`
-	out := feedBody(anthropic{}.Response(&Response{Status: 200, ContentType: "application/json", Model: "m"}).Body, []byte(msg))
+	out := feedBody(anthropicTest.Response(&Response{Status: 200, ContentType: "application/json", Model: "m"}).Body, []byte(msg))
 	checkNativeUsage(t, "json", gjson.GetBytes(out, "usage"))
 
 	stream := "event: message_start\ndata: {\"type\":\"message_start\",\"message\":{\"id\":\"msg_1\",\"type\":\"message\",\"role\":\"assistant\",\"model\":\"m\",\"content\":[],\"usage\":{\"input_tokens\":12,\"output_tokens\":1,\"cache_read_input_tokens\":1000,\"cache_creation_input_tokens\":300,\"cache_creation\":{\"ephemeral_5m_input_tokens\":100,\"ephemeral_1h_input_tokens\":200}}}}\n\n" +
@@ -101,7 +101,7 @@ func TestAnthropicNativeUsage(t *testing.T) {
 		"event: message_delta\ndata: {\"type\":\"message_delta\",\"delta\":{\"stop_reason\":\"end_turn\"},\"usage\":{\"output_tokens\":30,\"server_tool_use\":{\"web_search_requests\":2}}}\n\n" +
 		"event: message_stop\ndata: {\"type\":\"message_stop\"}\n\n"
 	got := splitEverywhere(t, []byte(stream), func() Body {
-		return anthropic{}.Response(&Response{Status: 200, ContentType: "text/event-stream", Stream: true, Model: "m"}).Body
+		return anthropicTest.Response(&Response{Status: 200, ContentType: "text/event-stream", Stream: true, Model: "m"}).Body
 	})
 	var last gjson.Result
 	for _, line := range bytes.Split(got, []byte("\n")) {
