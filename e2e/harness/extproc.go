@@ -497,18 +497,21 @@ func (s *procStream) immediate(ir *extprocv3.ImmediateResponse) *localReply {
 }
 
 // await waits for the reply to the message just sent, under the message
-// timer (extended by a valid override_message_timeout).
+// timer, which the first valid override_message_timeout replaces; later ones
+// are ignored, as Envoy takes one per message (ProcessorState::
+// new_timeout_received_, ext_proc/processor_state.h).
 func (s *procStream) await(ctx context.Context) (recvResult, bool) {
-	timeout := s.cfg.timeout
-	t := time.NewTimer(timeout)
+	t := time.NewTimer(s.cfg.timeout)
 	defer t.Stop()
+	overridden := false
 	for {
 		select {
 		case r := <-s.replies:
 			if r.err == nil && r.resp.GetOverrideMessageTimeout() != nil {
 				d := r.resp.GetOverrideMessageTimeout().AsDuration()
-				if s.cfg.maxTimeout > 0 && d >= time.Millisecond && d <= s.cfg.maxTimeout {
+				if !overridden && s.cfg.maxTimeout > 0 && d >= time.Millisecond && d <= s.cfg.maxTimeout {
 					t.Reset(d)
+					overridden = true
 				}
 				continue
 			}
