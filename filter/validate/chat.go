@@ -116,7 +116,7 @@ func (p *parser) chat(top func(string, []byte)) {
 	}
 	switch {
 	case !s.has(hasModel):
-		p.failAt("model", "missing_required_parameter", "you must provide a model parameter")
+		p.missingModel()
 	case !s.has(hasMessages):
 		p.missing("messages")
 	}
@@ -125,7 +125,7 @@ func (p *parser) chat(top func(string, []byte)) {
 // modelName reads the model, a non-empty string.
 func (p *parser) modelName() {
 	if p.err == nil && p.peek() == tNull {
-		p.fail("missing_required_parameter", "you must provide a model parameter")
+		p.fail("missing_required_parameter", missingModelMsg)
 		return
 	}
 	p.str(nonEmpty)

@@ -24,11 +24,12 @@ func Completions(body []byte, o Options) error {
 }
 
 func (p *parser) responses(top func(string, []byte)) {
+	const hasModel seen = 1
 	var s seen
 	p.body(top, func(k string) {
 		switch k {
 		case "model":
-			s.add(1)
+			s.add(hasModel)
 			p.modelName()
 		case "input":
 			if p.want(tStr|tArr) && p.peek() == tArr {
@@ -62,8 +63,8 @@ func (p *parser) responses(top func(string, []byte)) {
 			p.any()
 		}
 	})
-	if p.err == nil && !s.has(1) {
-		p.failAt("model", "missing_required_parameter", "you must provide a model parameter")
+	if p.err == nil && !s.has(hasModel) {
+		p.missingModel()
 	}
 }
 
@@ -94,7 +95,7 @@ func (p *parser) embeddings(top func(string, []byte)) {
 	switch {
 	case p.err != nil:
 	case !s.has(hasModel):
-		p.failAt("model", "missing_required_parameter", "you must provide a model parameter")
+		p.missingModel()
 	case !s.has(hasInput):
 		p.missing("input")
 	}
@@ -135,7 +136,7 @@ func (p *parser) completions(top func(string, []byte)) {
 	switch {
 	case p.err != nil:
 	case !s.has(hasModel):
-		p.failAt("model", "missing_required_parameter", "you must provide a model parameter")
+		p.missingModel()
 	case !s.has(hasPrompt):
 		p.missing("prompt")
 	}

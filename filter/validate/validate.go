@@ -262,6 +262,11 @@ func (p *parser) missing(key string) {
 	p.failAt(key, "missing_required_parameter", "required")
 }
 
+// missingModelMsg is OpenAI's own wording for a request without a model.
+const missingModelMsg = "you must provide a model parameter"
+
+func (p *parser) missingModel() { p.failAt("model", "missing_required_parameter", missingModelMsg) }
+
 const maxPathLen = 256
 
 func (p *parser) pathString() string {
