@@ -5,7 +5,7 @@ STATICCHECK ?= honnef.co/go/tools/cmd/staticcheck@v0.8.2
 CONFIG      ?= examples/quickstart/llmproc.yaml
 BIN         := bin/llmproc
 
-.PHONY: all build run deps tools claude-code test lint unit e2e bench load envoy kubectl-validate check-envoy clean
+.PHONY: all build run deps tools clients test lint unit e2e bench load envoy kubectl-validate check-envoy clean
 
 all: build
 
@@ -19,8 +19,8 @@ run:
 
 # System packages the tests need: redis-server (Debian package) for the shared
 # cache tier, promtool (Debian package prometheus) for the alert-rule tests
-# in e2e/observability, and npm for the real-client tests (Claude Code from the
-# npm registry). Installed with apt-get when missing; sudo only when not root.
+# in e2e/observability, and npm for the real-client tests (Claude Code, Codex CLI,
+# Gemini CLI and the SDKs from the npm registry). Installed with apt-get when missing; sudo only when not root.
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 DEB_DEPS := redis-server:redis-server promtool:prometheus npm:npm
 deps:
@@ -35,24 +35,28 @@ deps:
 		command -v $${d%%:*} >/dev/null 2>&1 || { echo "$${d%%:*} still missing after apt-get install of $${d#*:}" >&2; exit 1; }; \
 	done
 
-# Claude Code from npm (its package ships a native binary) for the
-# real-client test e2e/claude_code_test.go, into .cache/npm (ignored by git),
-# once per version. Without npm the test skips, except under CI=true, where
-# this target fails.
-CLAUDE_CODE_VERSION := 2.1.328
-CLAUDE := .cache/npm/node_modules/.bin/claude
-claude-code:
-	@$(CLAUDE) --version 2>/dev/null | grep -q '^$(CLAUDE_CODE_VERSION) ' && exit 0; \
+# Real clients from npm (their packages ship their binaries): Claude Code,
+# Codex CLI, Gemini CLI and the official Anthropic, OpenAI (+ Agents) and
+# Google GenAI SDKs, pinned by e2e/clients/package-lock.json and installed
+# into .cache/clients (ignored by git and by the go tool) for the
+# real-client tests (e2e/clients.go). Without npm those tests skip, except
+# under CI=true, where this target fails.
+NPM_PREFIX := .cache/clients
+clients:
+	@mkdir -p $(NPM_PREFIX); \
+	if cmp -s e2e/clients/package-lock.json $(NPM_PREFIX)/node_modules/.lock-installed; then exit 0; fi; \
 	if ! command -v npm >/dev/null 2>&1; then \
-		if [ "$$CI" = true ]; then echo "npm is missing: cannot install Claude Code" >&2; exit 1; fi; \
-		echo "npm is missing: TestClaudeCode will skip"; exit 0; \
+		if [ "$$CI" = true ]; then echo "npm is missing: cannot install the real clients" >&2; exit 1; fi; \
+		echo "npm is missing: the real-client tests will skip"; exit 0; \
 	fi; \
-	npm install --prefix .cache/npm --no-audit --no-fund --no-save @anthropic-ai/claude-code@$(CLAUDE_CODE_VERSION)
+	cp e2e/clients/package.json e2e/clients/package-lock.json $(NPM_PREFIX)/ && \
+	npm ci --prefix $(NPM_PREFIX) --no-audit --no-fund && \
+	cp e2e/clients/package-lock.json $(NPM_PREFIX)/node_modules/.lock-installed
 
 # Every test: vet, staticcheck, unit tests and e2e with the race detector.
 # kubectl-validate (built from the module proxy, once) checks the rendered
 # Kubernetes and Istio manifests with the API server's own schemas.
-test: deps lint tools claude-code
+test: deps lint tools clients
 	$(GO) test -race -count=1 ./...
 
 KUBECTL_VALIDATE := $(shell $(GO) env GOPATH)/bin/kubectl-validate
@@ -69,7 +73,7 @@ lint:
 unit: deps
 	$(GO) test -race -count=1 ./filter/... ./envoy/... ./cmd/...
 
-e2e: deps claude-code
+e2e: deps clients
 	$(GO) test -race -count=1 -v ./e2e/...
 
 bench: deps

@@ -24,39 +24,9 @@ import (
 	"github.com/llmproc/llmproc/e2e/fakeanthropic"
 )
 
-// ClaudeCodeVersion is the Claude Code release the real-client test runs;
-// `make claude-code` installs it into .cache/npm.
-const ClaudeCodeVersion = "2.1.328"
-
-// claudeBin returns the installed Claude Code binary, installing it with npm
-// when it is missing. Without npm the test is skipped, except under CI=true,
-// where a missing client is a failure.
-func claudeBin(t *testing.T) string {
-	t.Helper()
-	prefix, err := filepath.Abs(filepath.Join("..", ".cache", "npm"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	bin := filepath.Join(prefix, "node_modules", ".bin", "claude")
-	if out, err := exec.Command(bin, "--version").Output(); err == nil && strings.HasPrefix(string(out), ClaudeCodeVersion+" ") {
-		return bin
-	}
-	npm, err := exec.LookPath("npm")
-	if err != nil {
-		if os.Getenv("CI") == "true" {
-			t.Fatalf("Claude Code is not installed in %s and npm is missing (run make claude-code)", prefix)
-		}
-		t.Skip("Claude Code is not installed and npm is missing (make claude-code installs it)")
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, npm, "install", "--prefix", prefix, "--no-audit", "--no-fund", "--no-save",
-		"@anthropic-ai/claude-code@"+ClaudeCodeVersion)
-	if out, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("npm install: %v\n%s", err, out)
-	}
-	return bin
-}
+// claudeBin returns the installed Claude Code (npm @anthropic-ai/claude-code,
+// the version e2e/clients/package.json pins).
+func claudeBin(t *testing.T) string { return clientBin(t, "claude") }
 
 // recorder is a reverse proxy in front of the harness that keeps every
 // request body as the client sent it.
