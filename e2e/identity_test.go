@@ -157,6 +157,9 @@ func TestClientKeys(t *testing.T) {
 		if got := pr.Header.Get("authorization"); got != "Bearer sk-primary" {
 			t.Fatalf("the provider got authorization %q, want the backend's credential", got)
 		}
+		if got := pr.Header.Get("x-tenant"); got != "" {
+			t.Fatalf("the provider got the client's x-tenant: %q", got)
+		}
 	}
 	if !strings.Contains(accessLog.String(), kB.ID) {
 		t.Errorf("the access log does not carry key id %s:\n%s", kB.ID, accessLog.String())

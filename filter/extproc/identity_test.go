@@ -3,6 +3,7 @@ package extproc
 import (
 	"fmt"
 	"path/filepath"
+	"slices"
 	"testing"
 	"time"
 
@@ -128,5 +129,24 @@ func TestRouterClientKeys(t *testing.T) {
 	}
 	if got := counter(t, h.reg, "llmproc_auth_total", map[string]string{"source": "client_keys", "result": "revoked"}); got != 1 {
 		t.Errorf("llmproc_auth_total{client_keys,revoked} = %v, want 1", got)
+	}
+}
+
+// Under client_keys a client-sent tenant header is removed with the
+// client's x-llmproc-* headers, so it never reaches the provider.
+func TestRouterClientKeysDropsTenantHeader(t *testing.T) {
+	now := time.Date(2026, 12, 4, 12, 0, 0, 0, time.UTC)
+	path := filepath.Join(t.TempDir(), "keys.json")
+	key, _, err := identity.Create(path, identity.Key{Tenant: "a"}, now, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := newHarnessOpts(t, Options{Config: fixedRuntime{compileTest(t, fmt.Sprintf(keysConfig, path))}, Now: func() time.Time { return now }})
+	s := h.stream(RoleRouter)
+	resp := roundTrip(t, s, reqHeaders(hdrs(false, ":method", "POST", ":path", "/v1/chat/completions",
+		"authorization", "Bearer "+key, "x-tenant", "b", "x-llmproc-pool", "x"), nil))
+	removed := resp.GetRequestHeaders().GetResponse().GetHeaderMutation().GetRemoveHeaders()
+	if !slices.Contains(removed, "x-tenant") || !slices.Contains(removed, "x-llmproc-pool") {
+		t.Fatalf("removed %v, want x-tenant and x-llmproc-pool", removed)
 	}
 }

@@ -80,9 +80,14 @@ func (r *router) clientSchema() string {
 
 func (r *router) requestHeaders(_ *extprocv3.ProcessingRequest, h *extprocv3.HttpHeaders) (*extprocv3.ProcessingResponse, error) {
 	var clen string
-	tenantHeader := r.rt.TenantHeader
-	if tenantHeader == "" || r.rt.ClientKeys { // a client key's tenant wins over any header
-		tenantHeader = "\x00" // matches no header
+	tenantHeader, dropTenant := r.rt.TenantHeader, "\x00" // "\x00" matches no header
+	if tenantHeader == "" {
+		tenantHeader = "\x00"
+	} else if r.rt.ClientKeys {
+		// The key's tenant wins, and a client's tenant header is dropped:
+		// it must not reach the provider (or anything behind it) as if
+		// llmproc had vouched for it.
+		tenantHeader, dropTenant = "\x00", tenantHeader
 	}
 	if len(r.rt.RouteHeaders) > 0 {
 		r.headers = make(map[string]string, len(r.rt.RouteHeaders))
@@ -106,6 +111,8 @@ func (r *router) requestHeaders(_ *extprocv3.ProcessingRequest, h *extprocv3.Htt
 			r.cacheControl = string(hv.RawValue)
 		case k == tenantHeader:
 			r.tenant = string(hv.RawValue)
+		case k == dropTenant:
+			r.strip = append(r.strip, k)
 		case k == "anthropic-version":
 			r.anthropicVersion = string(hv.RawValue)
 		case k == "anthropic-beta":
