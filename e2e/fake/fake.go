@@ -10,6 +10,14 @@
 // are separate because a wrapping fake (fakeazure) records its own
 // requests while another fake's queue chooses the answers.
 //
+// Turns (turns.go) scripts a conversation: a request is answered by the
+// turn its tool results say it is (none yet: a tool call; one: an answer
+// that can quote it), read from the provider's schema by each fake's
+// ToolResults, e.g.
+//
+//	p.Turns(func([]fake.ToolResult) fakeopenai.Behaviour { return fakeopenai.Behaviour{ToolCalls: calls} },
+//		func(rs []fake.ToolResult) fakeopenai.Behaviour { return fakeopenai.Behaviour{Content: rs[0].Output} })
+//
 // Every Server also injects faults (fault.go): compressed answers despite
 // accept-encoding: identity, huge JSON, a stream with no newline, answers
 // without usage, a reset before headers, stalls and in-band stream errors,

@@ -58,7 +58,8 @@ type Behaviour struct {
 	Header http.Header
 	// Latency is waited before the response headers are sent.
 	Latency time.Duration
-	// Content is the reply text; default "Hello from fakeanthropic.".
+	// Content is the reply text; default "Hello from fakeanthropic." unless
+	// ToolUses are set (then an empty Content sends no text block).
 	Content string
 	// Thinking, when set, is a thinking block (signed "sig-fake") before the text.
 	Thinking string
@@ -200,7 +201,7 @@ func (s *Server) messages(w http.ResponseWriter, r *http.Request, req Request) {
 	if a.model == "" {
 		a.model = mr.Model
 	}
-	if b.Content == "" {
+	if b.Content == "" && len(b.ToolUses) == 0 {
 		a.b.Content = "Hello from fakeanthropic."
 	}
 	if a.b.StopReason == "" {
@@ -265,7 +266,9 @@ func (a answer) message() map[string]any {
 	if a.b.Thinking != "" {
 		content = append(content, map[string]any{"type": "thinking", "thinking": a.b.Thinking, "signature": thinkingSignature})
 	}
-	content = append(content, map[string]any{"type": "text", "text": a.b.Content})
+	if a.b.Content != "" {
+		content = append(content, map[string]any{"type": "text", "text": a.b.Content})
+	}
 	for _, t := range a.b.ToolUses {
 		content = append(content, map[string]any{"type": "tool_use", "id": t.ID, "name": t.Name, "input": json.RawMessage(toolInput(t))})
 	}
@@ -287,25 +290,29 @@ func (a answer) events() []event {
 		"stop_reason": nil, "stop_sequence": nil, "usage": a.usage(1),
 	}
 	evs := []event{{"message_start", map[string]any{"type": "message_start", "message": start}}}
-	text := 0 // the text block's index
+	next := 0 // the next block's index
 	if a.b.Thinking != "" {
-		text = 1
+		next = 1
 		evs = append(evs,
 			event{"content_block_start", map[string]any{"type": "content_block_start", "index": 0, "content_block": map[string]any{"type": "thinking", "thinking": "", "signature": ""}}},
 			event{"content_block_delta", map[string]any{"type": "content_block_delta", "index": 0, "delta": map[string]any{"type": "thinking_delta", "thinking": a.b.Thinking}}},
 			event{"content_block_delta", map[string]any{"type": "content_block_delta", "index": 0, "delta": map[string]any{"type": "signature_delta", "signature": thinkingSignature}}},
 			event{"content_block_stop", map[string]any{"type": "content_block_stop", "index": 0}})
 	}
-	evs = append(evs,
-		event{"content_block_start", map[string]any{"type": "content_block_start", "index": text, "content_block": map[string]any{"type": "text", "text": ""}}},
-		event{"ping", map[string]any{"type": "ping"}})
-	for _, piece := range fake.Split(a.b.Content, a.b.Chunks) {
-		evs = append(evs, event{"content_block_delta", map[string]any{"type": "content_block_delta", "index": text,
-			"delta": map[string]any{"type": "text_delta", "text": piece}}})
+	if a.b.Content != "" {
+		text := next
+		next++
+		evs = append(evs,
+			event{"content_block_start", map[string]any{"type": "content_block_start", "index": text, "content_block": map[string]any{"type": "text", "text": ""}}},
+			event{"ping", map[string]any{"type": "ping"}})
+		for _, piece := range fake.Split(a.b.Content, a.b.Chunks) {
+			evs = append(evs, event{"content_block_delta", map[string]any{"type": "content_block_delta", "index": text,
+				"delta": map[string]any{"type": "text_delta", "text": piece}}})
+		}
+		evs = append(evs, event{"content_block_stop", map[string]any{"type": "content_block_stop", "index": text}})
 	}
-	evs = append(evs, event{"content_block_stop", map[string]any{"type": "content_block_stop", "index": text}})
 	for i, t := range a.b.ToolUses {
-		idx := text + i + 1
+		idx := next + i
 		in := toolInput(t)
 		evs = append(evs,
 			event{"content_block_start", map[string]any{"type": "content_block_start", "index": idx,

@@ -116,6 +116,8 @@ func TestStream(t *testing.T) {
 		{"text", Behaviour{Content: "a b"}, "message_start content_block_start ping content_block_delta content_block_delta content_block_stop message_delta message_stop", false},
 		{"tool", Behaviour{Content: "x", ToolUses: []ToolUse{{ID: "t", Name: "f"}}},
 			"message_start content_block_start ping content_block_delta content_block_stop content_block_start content_block_delta content_block_delta content_block_stop message_delta message_stop", false},
+		{"tool only", Behaviour{ToolUses: []ToolUse{{ID: "t", Name: "f"}}},
+			"message_start content_block_start content_block_delta content_block_delta content_block_stop message_delta message_stop", false},
 		{"error event", Behaviour{Content: "x", StreamError: "overloaded_error"}, "message_start content_block_start ping content_block_delta content_block_stop error", false},
 		{"cut", Behaviour{Content: "x", CutAfter: 2}, "message_start content_block_start", true},
 	}

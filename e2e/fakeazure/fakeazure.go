@@ -87,6 +87,11 @@ func (s *Server) Enqueue(b ...fakeopenai.Behaviour) { s.inner.Enqueue(b...) }
 // answered from the queue (see fakeopenai.Server.Script).
 func (s *Server) Script(f func(fakeopenai.Request) fakeopenai.Behaviour) { s.inner.Script(f) }
 
+// Turns scripts the answers turn by turn (see fakeopenai.Server.Turns).
+func (s *Server) Turns(turns ...func([]fake.ToolResult) fakeopenai.Behaviour) {
+	s.inner.Turns(turns...)
+}
+
 const (
 	deploymentsPrefix = "/openai/deployments/"
 	chatSuffix        = "/chat/completions"

@@ -31,8 +31,10 @@ func responsesUsage(u Usage) map[string]any {
 	}
 }
 
-// responses answers POST /v1/responses: a response object with one output
-// message, or its stream of semantic events ending with response.completed.
+// responses answers POST /v1/responses: a response object whose output is
+// a message (unless the answer only calls tools) and a function_call item
+// per tool call, or its stream of semantic events, in the order OpenAI
+// sends them, ending with response.completed.
 func (s *Server) responses(w http.ResponseWriter, r *http.Request, req Request) {
 	var rr responsesRequest
 	b, seq, status, ok := s.begin(w, r, req, &rr)
@@ -40,16 +42,30 @@ func (s *Server) responses(w http.ResponseWriter, r *http.Request, req Request) 
 		return
 	}
 	model := cmp.Or(b.Model, rr.Model)
-	content := cmp.Or(b.Content, "Hello from fakeopenai.")
+	content := b.text()
 	id, msgID := fmt.Sprintf("resp_fake_%d", seq), fmt.Sprintf("msg_fake_%d", seq)
 	text := map[string]any{"type": "output_text", "text": content, "annotations": []any{}}
 	message := map[string]any{"type": "message", "id": msgID, "status": "completed", "role": "assistant", "content": []any{text}}
+	var output []any
+	if content != "" {
+		output = append(output, message)
+	}
+	call := func(i int, c ToolCall, status, args string) map[string]any {
+		return map[string]any{"type": "function_call", "id": fmt.Sprintf("fc_fake_%d_%d", seq, i), "call_id": c.ID,
+			"name": c.Name, "arguments": args, "status": status}
+	}
+	for i, c := range b.ToolCalls {
+		output = append(output, call(i, c, "completed", c.arguments()))
+	}
 	response := func(status string, output []any, usage any) map[string]any {
+		if output == nil {
+			output = []any{}
+		}
 		return map[string]any{"id": id, "object": "response", "created_at": 1700000000, "status": status,
 			"model": model, "output": output, "error": nil, "usage": usage}
 	}
 	if !rr.Stream {
-		writeJSON(w, status, response("completed", []any{message}, responsesUsage(b.Usage)))
+		writeJSON(w, status, response("completed", output, responsesUsage(b.Usage)))
 		return
 	}
 	w.Header().Set("Content-Type", "text/event-stream")
@@ -59,19 +75,33 @@ func (s *Server) responses(w http.ResponseWriter, r *http.Request, req Request) 
 		data["type"], data["sequence_number"] = name, len(events)
 		events = append(events, Event{Name: name, Data: data})
 	}
-	item := map[string]any{"type": "message", "id": msgID, "status": "in_progress", "role": "assistant", "content": []any{}}
-	add("response.created", map[string]any{"response": response("in_progress", []any{}, nil)})
-	add("response.in_progress", map[string]any{"response": response("in_progress", []any{}, nil)})
-	add("response.output_item.added", map[string]any{"output_index": 0, "item": item})
-	add("response.content_part.added", map[string]any{"item_id": msgID, "output_index": 0, "content_index": 0,
-		"part": map[string]any{"type": "output_text", "text": "", "annotations": []any{}}})
-	for _, piece := range fake.Split(content, b.Chunks) {
-		add("response.output_text.delta", map[string]any{"item_id": msgID, "output_index": 0, "content_index": 0, "delta": piece})
+	add("response.created", map[string]any{"response": response("in_progress", nil, nil)})
+	add("response.in_progress", map[string]any{"response": response("in_progress", nil, nil)})
+	index := 0
+	if content != "" {
+		item := map[string]any{"type": "message", "id": msgID, "status": "in_progress", "role": "assistant", "content": []any{}}
+		add("response.output_item.added", map[string]any{"output_index": 0, "item": item})
+		add("response.content_part.added", map[string]any{"item_id": msgID, "output_index": 0, "content_index": 0,
+			"part": map[string]any{"type": "output_text", "text": "", "annotations": []any{}}})
+		for _, piece := range fake.Split(content, b.Chunks) {
+			add("response.output_text.delta", map[string]any{"item_id": msgID, "output_index": 0, "content_index": 0, "delta": piece})
+		}
+		add("response.output_text.done", map[string]any{"item_id": msgID, "output_index": 0, "content_index": 0, "text": content})
+		add("response.content_part.done", map[string]any{"item_id": msgID, "output_index": 0, "content_index": 0, "part": text})
+		add("response.output_item.done", map[string]any{"output_index": 0, "item": message})
+		index++
 	}
-	add("response.output_text.done", map[string]any{"item_id": msgID, "output_index": 0, "content_index": 0, "text": content})
-	add("response.content_part.done", map[string]any{"item_id": msgID, "output_index": 0, "content_index": 0, "part": text})
-	add("response.output_item.done", map[string]any{"output_index": 0, "item": message})
-	add("response.completed", map[string]any{"response": response("completed", []any{message}, responsesUsage(b.Usage))})
+	for i, c := range b.ToolCalls {
+		args, itemID := c.arguments(), fmt.Sprintf("fc_fake_%d_%d", seq, i)
+		add("response.output_item.added", map[string]any{"output_index": index, "item": call(i, c, "in_progress", "")})
+		for _, piece := range []string{args[:len(args)/2], args[len(args)/2:]} {
+			add("response.function_call_arguments.delta", map[string]any{"item_id": itemID, "output_index": index, "delta": piece})
+		}
+		add("response.function_call_arguments.done", map[string]any{"item_id": itemID, "output_index": index, "arguments": args})
+		add("response.output_item.done", map[string]any{"output_index": index, "item": call(i, c, "completed", args)})
+		index++
+	}
+	add("response.completed", map[string]any{"response": response("completed", output, responsesUsage(b.Usage))})
 	sendEvents(w, r, b, events)
 }
 

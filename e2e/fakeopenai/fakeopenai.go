@@ -14,6 +14,7 @@
 package fakeopenai
 
 import (
+	"cmp"
 	"encoding/json"
 	"fmt"
 	"net/http"
@@ -33,6 +34,14 @@ type Usage struct {
 	Reasoning  int // usage.completion_tokens_details.reasoning_tokens
 }
 
+// ToolCall is a function call in an answer.
+type ToolCall struct {
+	ID, Name  string
+	Arguments string // a JSON object; default {}
+}
+
+func (c ToolCall) arguments() string { return cmp.Or(c.Arguments, "{}") }
+
 // Behaviour scripts the answer to one chat completion request.
 type Behaviour struct {
 	// Status is the HTTP status; 0 means 200. At 400 or above the body is an
@@ -47,8 +56,13 @@ type Behaviour struct {
 	Header http.Header
 	// Latency is waited before the response headers are sent.
 	Latency time.Duration
-	// Content is the assistant's reply text; default "Hello from fakeopenai.".
+	// Content is the assistant's reply text; default "Hello from fakeopenai."
+	// unless ToolCalls are set.
 	Content string
+	// ToolCalls are function calls made after Content: chat's
+	// message.tool_calls (finish_reason tool_calls; streamed as deltas),
+	// Responses' function_call output items after the message.
+	ToolCalls []ToolCall
 	// Chunks is how many content deltas an SSE answer splits Content into;
 	// 0 means one per word.
 	Chunks int
@@ -192,14 +206,23 @@ func (s *Server) chat(w http.ResponseWriter, r *http.Request, req Request) {
 	if model == "" {
 		model = cr.Model
 	}
-	content := b.Content
-	if content == "" {
-		content = "Hello from fakeopenai."
-	}
+	content := b.text()
 	id := fmt.Sprintf("chatcmpl-fake-%d", seq)
 	if cr.Stream {
 		s.stream(w, r, b, status, id, model, content, cr.StreamOptions != nil && cr.StreamOptions.IncludeUsage)
 		return
+	}
+	msg := map[string]any{"role": "assistant", "content": content}
+	if content == "" {
+		msg["content"] = nil
+	}
+	if len(b.ToolCalls) > 0 {
+		var calls []any
+		for _, c := range b.ToolCalls {
+			calls = append(calls, map[string]any{"id": c.ID, "type": "function",
+				"function": map[string]any{"name": c.Name, "arguments": c.arguments()}})
+		}
+		msg["tool_calls"] = calls
 	}
 	resp := map[string]any{
 		"id":      id,
@@ -208,8 +231,8 @@ func (s *Server) chat(w http.ResponseWriter, r *http.Request, req Request) {
 		"model":   model,
 		"choices": []any{map[string]any{
 			"index":         0,
-			"message":       map[string]any{"role": "assistant", "content": content},
-			"finish_reason": "stop",
+			"message":       msg,
+			"finish_reason": b.finishReason(),
 		}},
 		"usage": usageJSON(b.Usage),
 	}
@@ -237,10 +260,20 @@ func (s *Server) stream(w http.ResponseWriter, r *http.Request, b Behaviour, sta
 		}
 	}
 	events := []any{chunk(map[string]any{"role": "assistant", "content": ""}, nil)}
-	for _, piece := range fake.Split(content, b.Chunks) {
-		events = append(events, chunk(map[string]any{"content": piece}, nil))
+	if content != "" {
+		for _, piece := range fake.Split(content, b.Chunks) {
+			events = append(events, chunk(map[string]any{"content": piece}, nil))
+		}
 	}
-	events = append(events, chunk(map[string]any{}, "stop"))
+	for i, c := range b.ToolCalls {
+		args := c.arguments()
+		events = append(events,
+			chunk(map[string]any{"tool_calls": []any{map[string]any{"index": i, "id": c.ID, "type": "function",
+				"function": map[string]any{"name": c.Name, "arguments": ""}}}}, nil),
+			chunk(map[string]any{"tool_calls": []any{map[string]any{"index": i, "function": map[string]any{"arguments": args[:len(args)/2]}}}}, nil),
+			chunk(map[string]any{"tool_calls": []any{map[string]any{"index": i, "function": map[string]any{"arguments": args[len(args)/2:]}}}}, nil))
+	}
+	events = append(events, chunk(map[string]any{}, b.finishReason()))
 	if includeUsage {
 		events = append(events, map[string]any{
 			"id": id, "object": "chat.completion.chunk", "created": 1700000000, "model": model,
@@ -249,6 +282,22 @@ func (s *Server) stream(w http.ResponseWriter, r *http.Request, b Behaviour, sta
 	}
 	events = append(events, "[DONE]")
 	sendEvents(w, r, b, events)
+}
+
+// text is the answer's text: Content, else the default unless the answer
+// calls tools.
+func (b Behaviour) text() string {
+	if b.Content == "" && len(b.ToolCalls) == 0 {
+		return "Hello from fakeopenai."
+	}
+	return b.Content
+}
+
+func (b Behaviour) finishReason() string {
+	if len(b.ToolCalls) > 0 {
+		return "tool_calls"
+	}
+	return "stop"
 }
 
 // sendEvents writes SSE events (a string as it is, an Event under its name,
