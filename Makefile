@@ -5,7 +5,7 @@ STATICCHECK ?= honnef.co/go/tools/cmd/staticcheck@v0.8.2
 CONFIG      ?= examples/quickstart/llmproc.yaml
 BIN         := bin/llmproc
 
-.PHONY: all build run deps tools clients test lint unit e2e bench load envoy kubectl-validate check-envoy clean
+.PHONY: all build run deps tools clients test lint unit e2e e2e-clients bench load envoy kubectl-validate check-envoy clean
 
 all: build
 
@@ -75,6 +75,13 @@ unit: deps
 
 e2e: deps clients
 	$(GO) test -race -count=1 -v ./e2e/...
+
+# Only the real-client tests (Claude Code, Codex CLI, Gemini CLI and the
+# official SDKs driven through the harness; e2e/clients.go). Each such test's
+# name starts with one of these prefixes.
+CLIENT_TESTS := ^Test(ClaudeCode|Codex|GeminiCLI|OpenAISDK|AgentsSDK|AnthropicSDK|GenAISDK)
+e2e-clients: deps clients
+	$(GO) test -race -count=1 -v -run '$(CLIENT_TESTS)' ./e2e
 
 bench: deps
 	$(GO) test -run='^$$' -bench=. -benchmem ./filter/...
