@@ -118,6 +118,13 @@ type Backend struct {
 	// that are silently dropped; any other unsupported parameter is a 400
 	// naming it.
 	DropParams []string `yaml:"drop_params"`
+	// ReasoningContent gives OpenAI chat clients the model's thinking, as
+	// message.reasoning_content / delta.reasoning_content (and the signed
+	// thinking_blocks next turns send back), when a translated backend
+	// returns it (Anthropic, Bedrock, Gemini thought summaries). Default
+	// false: thinking is dropped. Anthropic clients always get thinking
+	// blocks. OpenAI-schema backends' answers pass as they are.
+	ReasoningContent bool `yaml:"reasoning_content"`
 
 	// Schema-specific settings; only the block matching the schema may be set.
 	Anthropic *AnthropicOptions `yaml:"anthropic"`

@@ -66,6 +66,9 @@ type RBackend struct {
 	SetHeaders    [][2]string // lowercased names, config order sorted by name
 	RemoveHeaders []string    // lowercased
 	DropParams    []string
+	// ReasoningContent: the model's thinking reaches OpenAI chat clients
+	// (backends[].reasoning_content).
+	ReasoningContent bool
 
 	// Schema options with defaults applied (zero values for other schemas).
 	Anthropic AnthropicOptions
@@ -302,6 +305,7 @@ func compileBackend(b Backend, getenv func(string) string, secrets bool) (*RBack
 		rb.Credential = cred
 	}
 	rb.DropParams = b.DropParams
+	rb.ReasoningContent = b.ReasoningContent
 	rb.Anthropic = AnthropicOptions{Version: "2023-06-01", MaxTokens: 4096}
 	if o := b.Anthropic; o != nil {
 		if o.Version != "" {

@@ -242,7 +242,10 @@ func (u *upstream) responseHeaders(h *extprocv3.HttpHeaders) (*extprocv3.Process
 			SetHeaders: u.answerHeaders()}}), nil
 	}
 	ans := u.tr.Response(&translate.Response{Status: u.status, ContentType: hs["content-type"], Stream: u.stream, Model: u.served,
-		Header: func(name string) string { return hs[name] }})
+		Header: func(name string) string { return hs[name] },
+		// Anthropic clients get thinking blocks; OpenAI clients only when
+		// the backend says so.
+		Reasoning: u.client == clientAnthropic || u.member.Backend.ReasoningContent})
 	u.body = ans.Body
 	set := u.answerHeaders()
 	if u.route != "" { // the rule that chose the pool, shown to the client

@@ -38,6 +38,7 @@ const anthropicMessagesPath = "/v1/messages"
 type anthropicFields struct {
 	messages, tools, toolChoice, parallel, responseFormat, stop gjson.Result
 	maxTokens, maxCompletion, temperature, topP, user           gjson.Result
+	effort, webSearch                                           gjson.Result
 }
 
 // anthSet reports whether a member is present and not null.
@@ -76,6 +77,10 @@ func (a anthropic) Request(r *Request) (*Upstream, error) {
 			if !anthSet(f.user) {
 				f.user = v
 			}
+		case "reasoning_effort":
+			f.effort = v
+		case "web_search_options":
+			f.webSearch = v
 		default:
 			if anthUnsupportedParam(k.Str, v) {
 				err = Unsupported(be, k.Str)
@@ -91,6 +96,22 @@ func (a anthropic) Request(r *Request) (*Upstream, error) {
 	if err := w.messages(f.messages); err != nil {
 		return nil, err
 	}
+	_, budget, err := hubEffort(f.effort)
+	if err != nil {
+		return nil, err
+	}
+	if budget > 0 && (claudeForcedToolChoice(f.toolChoice) || w.lastToolsUnsigned) {
+		// Anthropic refuses thinking with a forced tool, and when the last
+		// assistant turn called tools without its signed thinking (history
+		// from another backend or a client that dropped it): the request
+		// goes without thinking.
+		budget = 0
+	}
+	maxTokens, err := anthMaxTokens(be, f)
+	if err != nil {
+		return nil, err
+	}
+	think := claudeThinkingFor(budget, maxTokens)
 
 	model := r.Model
 	if model == "" {
@@ -100,8 +121,10 @@ func (a anthropic) Request(r *Request) (*Upstream, error) {
 	out = append(out, `{"model":`...)
 	out = appendJSONString(out, model)
 	out = append(out, `,"max_tokens":`...)
-	if out, err = anthMaxTokens(out, be, f); err != nil {
-		return nil, err
+	out = strconv.AppendInt(out, think.maxTokens, 10)
+	if think.budget > 0 {
+		out = append(out, `,"thinking":`...)
+		out = appendClaudeThinking(out, think.budget)
 	}
 	if len(w.system) > 0 {
 		out = append(out, `,"system":[`...)
@@ -111,11 +134,14 @@ func (a anthropic) Request(r *Request) (*Upstream, error) {
 	out = append(out, `,"messages":[`...)
 	out = append(out, w.msgs...)
 	out = append(out, ']')
-	if out, err = anthTools(out, be, f); err != nil {
+	if out, err = anthTools(out, be, f, readWebSearchOptions(f.webSearch)); err != nil {
 		return nil, err
 	}
 	if out, err = anthStop(out, f.stop); err != nil {
 		return nil, err
+	}
+	if think.budget > 0 {
+		f.temperature, f.topP = claudeThinkingSampling(f.temperature, f.topP)
 	}
 	if anthSet(f.temperature) {
 		t := f.temperature
@@ -200,8 +226,7 @@ func anthUnsupportedParam(name string, v gjson.Result) bool {
 			return only
 		})
 		return !only
-	case "seed", "top_logprobs", "reasoning_effort", "audio", "prediction", "web_search_options",
-		"functions", "function_call", "verbosity":
+	case "seed", "top_logprobs", "audio", "prediction", "functions", "function_call", "verbosity":
 		return true
 	}
 	return false
@@ -213,7 +238,7 @@ func anthParamErr(param, code, format string, args ...any) error {
 	return e
 }
 
-func anthMaxTokens(out []byte, be *config.RBackend, f anthropicFields) ([]byte, error) {
+func anthMaxTokens(be *config.RBackend, f anthropicFields) (int64, error) {
 	v, param := f.maxCompletion, "max_completion_tokens"
 	if !anthSet(v) {
 		v, param = f.maxTokens, "max_tokens"
@@ -223,13 +248,25 @@ func anthMaxTokens(out []byte, be *config.RBackend, f anthropicFields) ([]byte, 
 		if n <= 0 {
 			n = 4096
 		}
-		return strconv.AppendInt(out, int64(n), 10), nil
+		return int64(n), nil
 	}
 	n, err := strconv.ParseInt(v.Raw, 10, 64)
 	if v.Type != gjson.Number || err != nil || n < 1 {
-		return out, anthParamErr(param, "invalid_value", "'%s' must be a positive integer.", param)
+		return 0, anthParamErr(param, "invalid_value", "'%s' must be a positive integer.", param)
 	}
-	return strconv.AppendInt(out, n, 10), nil
+	return n, nil
+}
+
+// claudeThinkingSampling applies claudeSampling to temperature and top_p:
+// a dropped parameter becomes an absent one.
+func claudeThinkingSampling(temperature, topP gjson.Result) (gjson.Result, gjson.Result) {
+	if _, keep := claudeSampling("temperature", temperature); !keep {
+		temperature = gjson.Result{}
+	}
+	if raw, _ := claudeSampling("top_p", topP); anthSet(topP) && raw != topP.Raw {
+		topP = gjson.Result{Type: gjson.Number, Raw: raw, Num: 0.95}
+	}
+	return temperature, topP
 }
 
 func anthStop(out []byte, stop gjson.Result) ([]byte, error) {
@@ -303,8 +340,13 @@ func anthResponseFormat(out []byte, be *config.RBackend, rf gjson.Result) ([]byt
 
 // anthTools writes tools and tool_choice. parallel_tool_calls: false
 // becomes disable_parallel_tool_use on the tool choice.
-func anthTools(out []byte, be *config.RBackend, f anthropicFields) ([]byte, error) {
-	n := 0
+func anthTools(out []byte, be *config.RBackend, f anthropicFields, ws webSearchOptions) ([]byte, error) {
+	n, fns := 0, 0
+	if ws.set {
+		out = append(out, `,"tools":[`...)
+		out = appendAnthropicWebSearch(out, ws)
+		n++
+	}
 	if anthSet(f.tools) {
 		if !f.tools.IsArray() {
 			return out, anthParamErr("tools", "invalid_type", "'tools' must be an array.")
@@ -327,6 +369,7 @@ func anthTools(out []byte, be *config.RBackend, f anthropicFields) ([]byte, erro
 				out = append(out, ',')
 			}
 			n++
+			fns++
 			out = append(out, `{"name":`...)
 			out = append(out, name.Raw...)
 			if d := fn.Get("description"); d.Type == gjson.String {
@@ -348,11 +391,11 @@ func anthTools(out []byte, be *config.RBackend, f anthropicFields) ([]byte, erro
 		if err != nil {
 			return out, err
 		}
-		if n > 0 {
-			out = append(out, ']')
-		}
 	}
-	if n == 0 {
+	if n > 0 {
+		out = append(out, ']')
+	}
+	if fns == 0 {
 		return out, nil // no tools: tool_choice has nothing to choose from
 	}
 	disable := ""
@@ -396,6 +439,9 @@ type anthropicWriter struct {
 	msgs   []byte // messages, comma separated; the last one open while role != ""
 	role   string // the open message's role
 	blocks int    // blocks in the open message
+	// lastToolsUnsigned: the last assistant message calls tools and carries
+	// no signed thinking, so Anthropic would refuse thinking for this turn.
+	lastToolsUnsigned bool
 }
 
 // block starts a content block in a message of role, opening (or
@@ -438,7 +484,7 @@ func (w *anthropicWriter) messages(msgs gjson.Result) error {
 }
 
 func (w *anthropicWriter) message(i int, m gjson.Result) error {
-	var role, content, toolCalls, toolCallID gjson.Result
+	var role, content, toolCalls, toolCallID, thinking gjson.Result
 	m.ForEach(func(k, v gjson.Result) bool {
 		switch k.Str {
 		case "role":
@@ -449,6 +495,8 @@ func (w *anthropicWriter) message(i int, m gjson.Result) error {
 			toolCalls = v
 		case "tool_call_id":
 			toolCallID = v
+		case "thinking_blocks":
+			thinking = v
 		}
 		return true
 	})
@@ -458,9 +506,16 @@ func (w *anthropicWriter) message(i int, m gjson.Result) error {
 	case "user":
 		return w.content(i, "user", content)
 	case "assistant":
+		// Signed thinking first, as Anthropic wants it, then the answer.
+		blocks := hubThinkingBlocks(thinking)
+		for _, tb := range blocks {
+			w.block("assistant")
+			w.msgs = appendAnthropicThinking(w.msgs, tb)
+		}
 		if err := w.content(i, "assistant", content); err != nil {
 			return err
 		}
+		w.lastToolsUnsigned = len(blocks) == 0 && toolCalls.IsArray() && len(toolCalls.Array()) > 0
 		return w.toolUses(i, toolCalls)
 	case "tool":
 		if toolCallID.Type != gjson.String || toolCallID.Str == "" {
@@ -472,6 +527,11 @@ func (w *anthropicWriter) message(i int, m gjson.Result) error {
 	default:
 		return anthParamErr(msgParam(i, ".role", -1, ""), "invalid_value", "Unknown message role %q.", role.Str)
 	}
+}
+
+// appendAnthropicThinking writes a hub thinking block as Anthropic's.
+func appendAnthropicThinking(b []byte, tb ThinkingBlock) []byte {
+	return appendThinkingBlock(b, tb) // the hub's blocks are Anthropic's
 }
 
 // msgParam names a place in messages for an error: messages[i]<field>, then
@@ -767,11 +827,11 @@ func (a anthropic) Response(r *Response) Answer {
 		return Answer{Body: &errorBody{status: status, norm: anthropicErrorJSON}, Status: status, ContentType: "application/json"}
 	}
 	if strings.HasPrefix(r.ContentType, "text/event-stream") {
-		s := &anthropicStream{model: r.Model, created: now().Unix()}
+		s := &anthropicStream{model: r.Model, created: now().Unix(), hide: !r.Reasoning}
 		s.onEvent = s.event
 		return Answer{Body: s, ContentType: "text/event-stream"}
 	}
-	return Answer{Body: &anthropicJSON{model: r.Model, created: now().Unix()}, ContentType: "application/json"}
+	return Answer{Body: &anthropicJSON{model: r.Model, created: now().Unix(), hide: !r.Reasoning}, ContentType: "application/json"}
 }
 
 // anthropicError maps an Anthropic error type (and, for
@@ -903,6 +963,7 @@ func (u *anthropicUsage) usage() usage.Usage {
 type anthropicJSON struct {
 	model   string
 	created int64
+	hide    bool // leave thinking out (Response.Reasoning false)
 	buf     []byte
 	over    bool
 }
@@ -925,16 +986,16 @@ func (j *anthropicJSON) Chunk(chunk []byte, eos bool) ([]byte, bool) {
 	if !gjson.ValidBytes(j.buf) {
 		return j.buf, false // cut short: passed on as is, so it counts as cut
 	}
-	return anthropicMessage(gjson.ParseBytes(j.buf), j.model, j.created), false
+	return anthropicMessage(gjson.ParseBytes(j.buf), j.model, j.created, j.hide), false
 }
 
 // anthropicMessage renders an Anthropic message object as a chat.completion.
-func anthropicMessage(m gjson.Result, model string, created int64) []byte {
+func anthropicMessage(m gjson.Result, model string, created int64, hide bool) []byte {
 	if m.Get("type").Str == "error" {
 		e := m.Get("error")
 		return anthropicError(0, e.Get("type").Str, e.Get("message").Str).JSON()
 	}
-	c := Completion{ID: m.Get("id").Str, Model: model, Created: created}
+	c := Completion{ID: m.Get("id").Str, Model: model, Created: created, HideReasoning: hide}
 	if c.Model == "" {
 		c.Model = m.Get("model").Str
 	}
@@ -942,9 +1003,17 @@ func anthropicMessage(m gjson.Result, model string, created int64) []byte {
 	m.Get("content").ForEach(func(_, b gjson.Result) bool {
 		switch b.Get("type").Str {
 		case "text":
-			text.WriteString(b.Get("text").Str)
+			start := runeCount(text.String())
+			t := b.Get("text").Str
+			text.WriteString(t)
+			c.Annotations = anthropicCitations(c.Annotations, b.Get("citations"), start, start+runeCount(t))
 		case "thinking":
 			thinking.WriteString(b.Get("thinking").Str)
+			if sig := b.Get("signature").Str; sig != "" {
+				c.Thinking = append(c.Thinking, ThinkingBlock{Kind: "thinking", Text: b.Get("thinking").Str, Signature: sig})
+			}
+		case "redacted_thinking":
+			c.Thinking = append(c.Thinking, ThinkingBlock{Kind: "redacted_thinking", Data: b.Get("data").Str})
 		case "tool_use":
 			args := b.Get("input").Raw
 			if args == "" {
@@ -960,6 +1029,20 @@ func anthropicMessage(m gjson.Result, model string, created int64) []byte {
 	u.read(m.Get("usage"))
 	c.Usage = u.usage()
 	return c.JSON()
+}
+
+// anthropicCitations appends the url citations of a text block spanning
+// the characters [start, end) of the content: web search results
+// (web_search_result_location); document citations have no URL to point at.
+func anthropicCitations(dst []Annotation, cites gjson.Result, start, end int) []Annotation {
+	cites.ForEach(func(_, c gjson.Result) bool {
+		if c.Get("type").Str == "web_search_result_location" {
+			dst = append(dst, Annotation{URL: c.Get("url").Str, Title: c.Get("title").Str, Start: start, End: end,
+				CitedText: c.Get("cited_text").Str})
+		}
+		return true
+	})
+	return dst
 }
 
 // anthropicStream turns Anthropic's SSE events into OpenAI chunks, carrying
@@ -979,6 +1062,11 @@ type anthropicStream struct {
 	numTools int
 	stop     string
 	u        anthropicUsage
+	hide     bool // leave thinking out (Response.Reasoning false)
+
+	runes    int          // characters of content sent so far
+	textFrom int          // where the open text block started (characters)
+	cites    []Annotation // the open text block's web citations
 }
 
 func (s *anthropicStream) Chunk(chunk []byte, eos bool) ([]byte, bool) {
@@ -996,7 +1084,7 @@ func (s *anthropicStream) start(id, model string) {
 		return
 	}
 	s.started = true
-	s.st = Stream{ID: strings.Clone(id), Model: s.model, Created: s.created}
+	s.st = Stream{ID: strings.Clone(id), Model: s.model, Created: s.created, HideReasoning: s.hide}
 	if s.st.Model == "" {
 		s.st.Model = strings.Clone(model)
 	}
@@ -1025,6 +1113,9 @@ func (s *anthropicStream) event(e sse.Event) {
 	case "content_block_delta":
 		s.start("", "")
 		s.blockDelta(int(d.Get("index").Int()), d.Get("delta"))
+	case "content_block_stop":
+		s.start("", "")
+		s.blockStop()
 	case "message_delta":
 		s.start("", "")
 		if r := d.Get("delta.stop_reason"); r.Type == gjson.String {
@@ -1042,7 +1133,7 @@ func (s *anthropicStream) event(e sse.Event) {
 		err := d.Get("error")
 		s.out = ErrorEvent(s.out, anthropicError(0, err.Get("type").Str, err.Get("message").Str))
 	}
-	// ping, content_block_stop and unknown events carry nothing to send.
+	// ping and unknown events carry nothing to send.
 }
 
 func (s *anthropicStream) toolIndex(block int) int {
@@ -1055,13 +1146,20 @@ func (s *anthropicStream) toolIndex(block int) int {
 func (s *anthropicStream) blockStart(index int, cb gjson.Result) {
 	switch cb.Get("type").Str {
 	case "text":
+		s.textFrom, s.cites = s.runes, s.cites[:0]
+		s.cite(cb.Get("citations"))
 		if t := cb.Get("text").Str; t != "" {
-			s.out = s.st.Content(s.out, "content", t)
+			s.text(t)
 		}
 	case "thinking":
 		if t := cb.Get("thinking").Str; t != "" {
 			s.out = s.st.Content(s.out, "reasoning_content", t)
 		}
+		if sig := cb.Get("signature").Str; sig != "" {
+			s.out = s.st.Thinking(s.out, ThinkingBlock{Kind: "thinking", Signature: sig})
+		}
+	case "redacted_thinking":
+		s.out = s.st.Thinking(s.out, ThinkingBlock{Kind: "redacted_thinking", Data: cb.Get("data").Str})
 	case "tool_use":
 		if index < 0 || index > 1<<16 {
 			return
@@ -1086,17 +1184,51 @@ func (s *anthropicStream) blockDelta(index int, d gjson.Result) {
 	switch d.Get("type").Str {
 	case "text_delta":
 		if t := d.Get("text").Str; t != "" {
-			s.out = s.st.Content(s.out, "content", t)
+			s.text(t)
 		}
 	case "thinking_delta":
 		if t := d.Get("thinking").Str; t != "" {
 			s.out = s.st.Content(s.out, "reasoning_content", t)
 		}
+	case "signature_delta":
+		if sig := d.Get("signature").Str; sig != "" {
+			s.out = s.st.Thinking(s.out, ThinkingBlock{Kind: "thinking", Signature: sig})
+		}
+	case "citations_delta":
+		s.cite(gjson.Parse("[" + d.Get("citation").Raw + "]"))
 	case "input_json_delta":
 		n := s.toolIndex(index)
 		if t := d.Get("partial_json").Str; t != "" && n >= 0 {
 			s.out = s.st.ToolCall(s.out, n, "", "", t)
 		}
 	}
-	// signature_delta and citations_delta have no OpenAI counterpart.
+}
+
+// text sends a piece of the answer, counting its characters for citations.
+func (s *anthropicStream) text(t string) {
+	s.runes += runeCount(t)
+	s.out = s.st.Content(s.out, "content", t)
+}
+
+// cite keeps the open text block's web citations (copied: the event's
+// bytes do not outlive the callback).
+func (s *anthropicStream) cite(cites gjson.Result) {
+	n := len(s.cites)
+	s.cites = anthropicCitations(s.cites, cites, 0, 0)
+	for i := n; i < len(s.cites); i++ {
+		s.cites[i] = Annotation{URL: strings.Clone(s.cites[i].URL), Title: strings.Clone(s.cites[i].Title)}
+	}
+}
+
+// blockStop sends the web citations of the text block that ends, now that
+// its span of the content is known.
+func (s *anthropicStream) blockStop() {
+	if len(s.cites) == 0 {
+		return
+	}
+	for i := range s.cites {
+		s.cites[i].Start, s.cites[i].End = s.textFrom, s.runes
+	}
+	s.out = s.st.Annotations(s.out, s.cites)
+	s.cites = s.cites[:0]
 }

@@ -189,12 +189,12 @@ func TestAnthropicResponseJSONGolden(t *testing.T) {
 		base := strings.TrimSuffix(in, ".in.json")
 		t.Run(filepath.Base(base), func(t *testing.T) {
 			input := readFile(t, in)
-			ans := anthropicTest.Response(&Response{Status: 200, ContentType: "application/json", Model: "claude-test-1"})
+			ans := anthropicTest.Response(&Response{Status: 200, ContentType: "application/json", Model: "claude-test-1", Reasoning: true})
 			if ans.Status != 0 || ans.ContentType != "application/json" {
 				t.Errorf("answer status %d content-type %q", ans.Status, ans.ContentType)
 			}
 			out := splitEverywhere(t, input, func() Body {
-				return anthropicTest.Response(&Response{Status: 200, ContentType: "application/json", Model: "claude-test-1"}).Body
+				return anthropicTest.Response(&Response{Status: 200, ContentType: "application/json", Model: "claude-test-1", Reasoning: true}).Body
 			})
 			golden(t, base+".out.json", append(bytes.Clone(out), '\n'))
 			if !json.Valid(out) || gjson.GetBytes(out, "object").Str != "chat.completion" {
@@ -216,11 +216,12 @@ func anthropicWantUsage(u gjson.Result) usage.Usage {
 	in, out := u.Get("input_tokens").Int(), u.Get("output_tokens").Int()
 	read, write := u.Get("cache_read_input_tokens").Int(), u.Get("cache_creation_input_tokens").Int()
 	return usage.Usage{Input: in + read + write, Output: out, CachedInput: read, CacheWrite: write,
-		CacheWrite1h: u.Get("cache_creation.ephemeral_1h_input_tokens").Int()}
+		CacheWrite1h: u.Get("cache_creation.ephemeral_1h_input_tokens").Int(),
+		WebSearches:  u.Get("server_tool_use.web_search_requests").Int()}
 }
 
 func newAnthropicStream() Body {
-	return anthropicTest.Response(&Response{Status: 200, ContentType: "text/event-stream; charset=utf-8", Stream: true, Model: "claude-test-1"}).Body
+	return anthropicTest.Response(&Response{Status: 200, ContentType: "text/event-stream; charset=utf-8", Stream: true, Model: "claude-test-1", Reasoning: true}).Body
 }
 
 func TestAnthropicStreamGolden(t *testing.T) {

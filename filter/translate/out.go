@@ -20,14 +20,19 @@ type ToolCall struct {
 
 // Completion is a whole (non-streamed) answer in neutral form.
 type Completion struct {
-	ID, Model    string
-	Created      int64
-	Content      string
-	Refusal      string
-	Reasoning    string // provider "thinking" text, sent as reasoning_content
-	ToolCalls    []ToolCall
-	FinishReason string
-	Usage        usage.Usage
+	ID, Model string
+	Created   int64
+	Content   string
+	Refusal   string
+	Reasoning string          // provider "thinking" text, sent as reasoning_content
+	Thinking  []ThinkingBlock // signed and redacted thinking, sent as thinking_blocks
+	// HideReasoning leaves Reasoning and Thinking out (Response.Reasoning
+	// false: the client did not ask for them).
+	HideReasoning bool
+	Annotations   []Annotation // url_citation annotations of Content
+	ToolCalls     []ToolCall
+	FinishReason  string
+	Usage         usage.Usage
 }
 
 // JSON renders an OpenAI chat.completion object.
@@ -49,9 +54,23 @@ func (c *Completion) JSON() []byte {
 		b = append(b, `,"refusal":`...)
 		b = appendJSONString(b, c.Refusal)
 	}
-	if c.Reasoning != "" {
+	if c.Reasoning != "" && !c.HideReasoning {
 		b = append(b, `,"reasoning_content":`...)
 		b = appendJSONString(b, c.Reasoning)
+	}
+	if len(c.Thinking) > 0 && !c.HideReasoning {
+		b = append(b, `,"thinking_blocks":[`...)
+		for i, tb := range c.Thinking {
+			if i > 0 {
+				b = append(b, ',')
+			}
+			b = appendThinkingBlock(b, tb)
+		}
+		b = append(b, ']')
+	}
+	if len(c.Annotations) > 0 {
+		b = append(b, `,"annotations":`...)
+		b = appendAnnotations(b, c.Annotations)
 	}
 	if len(c.ToolCalls) > 0 {
 		b = append(b, `,"tool_calls":[`...)
@@ -104,6 +123,9 @@ func AppendUsage(b []byte, u usage.Usage) []byte {
 type Stream struct {
 	ID, Model string
 	Created   int64
+	// HideReasoning drops reasoning_content deltas and thinking blocks
+	// (Response.Reasoning false).
+	HideReasoning bool
 }
 
 // head starts a chunk event: id, object, created and model.
@@ -130,10 +152,38 @@ func (s *Stream) Role(dst []byte) []byte {
 // Content appends a text delta (field is "content", "refusal" or
 // "reasoning_content").
 func (s *Stream) Content(dst []byte, field, text string) []byte {
+	if field == "reasoning_content" && s.HideReasoning {
+		return dst
+	}
 	dst = s.open(dst)
 	dst = appendJSONString(dst, field)
 	dst = append(dst, ':')
 	dst = appendJSONString(dst, text)
+	return append(dst, `},"finish_reason":null}]}`+"\n\n"...)
+}
+
+// Thinking appends a thinking_blocks delta carrying one block: the
+// signature that ends a thinking block (its text came as reasoning_content
+// deltas, so Text is empty) or a redacted_thinking block.
+func (s *Stream) Thinking(dst []byte, tb ThinkingBlock) []byte {
+	if s.HideReasoning {
+		return dst
+	}
+	dst = s.open(dst)
+	dst = append(dst, `"thinking_blocks":[`...)
+	dst = appendThinkingBlock(dst, tb)
+	return append(dst, `]},"finish_reason":null}]}`+"\n\n"...)
+}
+
+// Annotations appends an annotations delta (url citations of the content
+// sent so far).
+func (s *Stream) Annotations(dst []byte, a []Annotation) []byte {
+	if len(a) == 0 {
+		return dst
+	}
+	dst = s.open(dst)
+	dst = append(dst, `"annotations":`...)
+	dst = appendAnnotations(dst, a)
 	return append(dst, `},"finish_reason":null}]}`+"\n\n"...)
 }
 

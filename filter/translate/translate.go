@@ -49,6 +49,12 @@ type Response struct {
 	Model       string // the model name that was sent (reported back to the client)
 	// Header returns a response header by lowercase name ("" if absent).
 	Header func(name string) string
+	// Reasoning asks for the model's thinking in the answer, as the hub's
+	// reasoning_content and thinking_blocks (see reasoning.go): set for
+	// clients that read them (the Anthropic client API, which turns them into
+	// thinking blocks) and for backends with reasoning_content: true. When
+	// false, translators leave thinking out, so OpenAI clients never get it.
+	Reasoning bool
 }
 
 // Answer says how a backend's response reaches the client.
