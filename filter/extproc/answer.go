@@ -296,6 +296,13 @@ func (u *upstream) errorInPlace(reason string) []byte {
 	}[reason]
 	e := apierr.New(http.StatusBadGateway, apierr.TypeUpstream, CodeAnswerUndelivered, msg, u.member.Backend.Name)
 	switch {
+	case u.ans.clientSSE && u.client == clientGemini && u.framing == translate.GeminiArray:
+		if u.ans.emitted == 0 {
+			return append(append([]byte{'['}, translate.GeminiError(e)...), ']')
+		}
+		return append(append([]byte(",\r\n"), translate.GeminiError(e)...), ']')
+	case u.ans.clientSSE && u.client == clientGemini:
+		return translate.GeminiErrorEvent(e)
 	case u.ans.clientSSE && u.client == clientAnthropic:
 		return anthropicErrorEvent(e)
 	case u.ans.clientSSE && u.endpoint == translate.EndpointResponses:

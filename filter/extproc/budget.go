@@ -75,6 +75,9 @@ func (r *router) reserve(d config.Decision, model string, req chatRequest, body 
 	case translate.EndpointEmbeddings:
 		out = -1 // embeddings generate no tokens
 	}
+	if isGeminiEmbed(r.geminiMethod) {
+		out = -1
+	}
 	if out == 0 {
 		out = b.DefaultMaxTokens
 	}

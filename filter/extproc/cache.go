@@ -109,6 +109,11 @@ func (r *router) lookup(d config.Decision, model string, req chatRequest, body [
 		return nil, "", ""
 	}
 	mode := d.Cache
+	if isGeminiEmbed(r.geminiMethod) {
+		// Passed natively; the assembler and replay rebuild only OpenAI's
+		// answers.
+		return nil, "bypass", ""
+	}
 	switch r.endpoint { // see endpoints.go
 	case translate.EndpointResponses, translate.EndpointCompletions:
 		return nil, "bypass", ""
@@ -147,12 +152,27 @@ func (r *router) hit(d config.Decision, model string, req chatRequest, e cache.E
 	var out []byte
 	ctype := "application/json"
 	if stream {
-		out, ctype = cache.ReplaySSE(e, req.usageRequested() || r.client == clientAnthropic), "text/event-stream"
+		out, ctype = cache.ReplaySSE(e, req.usageRequested() || r.client != clientOpenAI), "text/event-stream"
 	} else {
 		out = cache.ReplayJSON(e)
 	}
-	if r.client == clientAnthropic {
-		if o, pass := translate.AnthropicResponse(stream, 200, gjson.GetBytes(e.Completion, "model").String()).Chunk(out, true); !pass {
+	served := gjson.GetBytes(e.Completion, "model").String()
+	var conv translate.Body
+	switch r.client {
+	case clientAnthropic:
+		conv = translate.AnthropicResponse(stream, 200, served)
+	case clientGemini:
+		framing := translate.GeminiSSE
+		switch {
+		case !stream:
+			framing = translate.GeminiJSON
+		case r.geminiArray:
+			framing, ctype = translate.GeminiArray, "application/json"
+		}
+		conv = translate.GeminiResponse(framing, 200, served)
+	}
+	if conv != nil {
+		if o, pass := conv.Chunk(out, true); !pass {
 			out = o
 		}
 	}

@@ -9,6 +9,7 @@ import (
 	typev3 "github.com/envoyproxy/go-control-plane/envoy/type/v3"
 
 	"github.com/llmproc/llmproc/filter/config"
+	"github.com/llmproc/llmproc/filter/translate"
 )
 
 // POST /v1/messages/count_tokens, Anthropic's token counting: the router
@@ -28,16 +29,31 @@ const (
 )
 
 // forwardsCountTokens reports whether a pool's count_tokens requests go to
-// its first backend: only an Anthropic one has the endpoint.
-func forwardsCountTokens(p *config.RPool) bool {
-	return len(p.Members) > 0 && p.Members[0].Backend.Schema == "anthropic"
+// its first backend: for Anthropic clients an Anthropic one, for Gemini
+// clients (models.countTokens) a Gemini or Vertex one.
+func (r *router) forwardsCountTokens(p *config.RPool) bool {
+	if len(p.Members) == 0 {
+		return false
+	}
+	if r.client == clientGemini {
+		return translate.GeminiServed(translate.GeminiCountTokens, p.Members[0].Backend.Schema)
+	}
+	return p.Members[0].Backend.Schema == "anthropic"
 }
 
 // estimatedCount answers count_tokens with llmproc's estimate of body's
-// input tokens: {"input_tokens": N}, marked estimated.
-func estimatedCount(rt *config.Runtime, body []byte) *extprocv3.ProcessingResponse {
+// input tokens, marked estimated: {"input_tokens": N} for Anthropic
+// clients, {"totalTokens": N} for Gemini clients.
+func estimatedCount(rt *config.Runtime, client, model string, body []byte) *extprocv3.ProcessingResponse {
+	key := `{"input_tokens":`
+	if client == clientGemini {
+		key = `{"totalTokens":`
+		if hub := geminiHub(body, model); hub != nil {
+			body = hub
+		}
+	}
 	n := rt.Classifier.FeaturesOfValid(body).EstimatedInputTokens
-	b := strconv.AppendInt([]byte(`{"input_tokens":`), int64(n), 10)
+	b := strconv.AppendInt([]byte(key), int64(n), 10)
 	b = append(b, '}')
 	return &extprocv3.ProcessingResponse{Response: &extprocv3.ProcessingResponse_ImmediateResponse{
 		ImmediateResponse: &extprocv3.ImmediateResponse{

@@ -63,13 +63,19 @@ func unservedEndpoint(endpoint string, be *config.RBackend) *apierr.Error {
 // (an embedding model outside /v1/embeddings, a chat model in it) and a
 // pool whose first backend does not serve the request's endpoint.
 func (r *router) checkEndpoint(d config.Decision) *apierr.Error {
-	if m := d.Model; m != nil && (m.Kind == config.KindEmbedding) != (r.endpoint == translate.EndpointEmbeddings) {
-		what := "an embedding model; it serves only POST /v1/embeddings"
+	embeds := r.endpoint == translate.EndpointEmbeddings || isGeminiEmbed(r.geminiMethod)
+	if m := d.Model; m != nil && (m.Kind == config.KindEmbedding) != embeds {
+		what := "an embedding model; it serves only POST /v1/embeddings (Gemini: embedContent, batchEmbedContents)"
 		if m.Kind != config.KindEmbedding {
 			what = "not an embedding model (models[].kind)"
 		}
 		return &apierr.Error{Status: http.StatusBadRequest, Type: apierr.TypeInvalidRequest, Code: "model_kind_mismatch", Param: "model",
 			Message: "The model `" + m.Name + "` is " + what + "."}
+	}
+	if isGeminiEmbed(r.geminiMethod) && len(d.Pool.Members) > 0 {
+		if be := d.Pool.Members[0].Backend; !translate.GeminiServed(r.geminiMethod, be.Schema) {
+			return unservedGemini(r.geminiMethod, be)
+		}
 	}
 	if r.endpoint == "" || len(d.Pool.Members) == 0 {
 		return nil

@@ -45,6 +45,11 @@ type router struct {
 	endpoint     string // one of OpenAI's other APIs (endpoints.go); "" for chat and messages
 	// The client's anthropic-version and anthropic-beta, for native attempts.
 	anthropicVersion, anthropicBeta string
+	// A Gemini client's (gemini.go): the query, its key and alt, the model
+	// and method of the path, and whether it streams a JSON array.
+	query, geminiKey, geminiAlt string
+	geminiModel, geminiMethod   string
+	geminiArray                 bool
 }
 
 func (r *router) requestID() string { return r.id }
@@ -100,7 +105,7 @@ func (r *router) requestHeaders(_ *extprocv3.ProcessingRequest, h *extprocv3.Htt
 		case k == ":method":
 			r.method = string(hv.RawValue)
 		case k == ":path":
-			r.path, _, _ = strings.Cut(string(hv.RawValue), "?")
+			r.path, r.query, _ = strings.Cut(string(hv.RawValue), "?")
 		case k == "content-length":
 			clen = string(hv.RawValue)
 		case k == "content-encoding":
@@ -137,8 +142,25 @@ func (r *router) requestHeaders(_ *extprocv3.ProcessingRequest, h *extprocv3.Htt
 		r.id = newRequestID()
 		setID = []*corev3.HeaderValueOption{header("x-request-id", r.id)}
 	}
-	if r.path == "/v1/messages" || strings.HasPrefix(r.path, "/v1/messages/") {
+	var setPath []*corev3.HeaderValueOption
+	switch {
+	case r.path == "/v1/messages" || strings.HasPrefix(r.path, "/v1/messages/"):
 		r.client = clientAnthropic // its errors in Anthropic's shape, unknown paths too
+	case geminiPath(r.path) || r.path == "/v1/models" && (r.caller.googAPIKey != "" || strings.Contains(r.query, "key=")):
+		r.client = clientGemini // likewise in Google's
+		var rest string
+		r.geminiKey, r.geminiAlt, rest = geminiQuery(r.query)
+		if r.geminiKey != "" {
+			// The key never goes further, not even into Envoy's logs.
+			p := r.path
+			if rest != "" {
+				p += "?" + rest
+			}
+			setPath = []*corev3.HeaderValueOption{header(":path", p)}
+			if r.caller.googAPIKey == "" {
+				r.caller.googAPIKey = r.geminiKey
+			}
+		}
 	}
 	r.note(KeyClient, r.clientSchema())
 	r.note(KeyTraceID, r.traceID)
@@ -147,6 +169,10 @@ func (r *router) requestHeaders(_ *extprocv3.ProcessingRequest, h *extprocv3.Htt
 	}
 	r.endpoint = openAIEndpoints[r.path]
 	switch {
+	case r.client == clientGemini:
+		if resp, err, done := r.geminiHeaders(); done {
+			return resp, err
+		}
 	case r.endpoint != "":
 		if r.method != http.MethodPost {
 			return nil, methodNotAllowed(r.method, r.path)
@@ -176,7 +202,7 @@ func (r *router) requestHeaders(_ *extprocv3.ProcessingRequest, h *extprocv3.Htt
 		return nil, r.s.reject(tooLarge(cl, r.rt.Source.Limits.MaxRequestBytes))
 	}
 	return requestHeadersResponse(&extprocv3.CommonResponse{
-		HeaderMutation: &extprocv3.HeaderMutation{SetHeaders: setID, RemoveHeaders: r.strip},
+		HeaderMutation: &extprocv3.HeaderMutation{SetHeaders: append(setID, setPath...), RemoveHeaders: r.strip},
 	}), nil
 }
 
@@ -223,8 +249,8 @@ func (r *router) requestBody(b *extprocv3.HttpBody) (*extprocv3.ProcessingRespon
 	var cacheResult, cacheKey, reservation string
 	var err error
 	switch {
-	case r.countTokens && !forwardsCountTokens(d.Pool):
-		return estimatedCount(r.rt, body), nil
+	case r.countTokens && !r.forwardsCountTokens(d.Pool):
+		return estimatedCount(r.rt, r.clientSchema(), model, body), nil
 	case !r.countTokens: // counting tokens is neither cached nor budgeted
 		if hit, cacheResult, cacheKey = r.lookup(d, model, req, body); hit != nil {
 			r.note(KeyCache, "hit")
@@ -245,6 +271,12 @@ func (r *router) requestBody(b *extprocv3.HttpBody) (*extprocv3.ProcessingRespon
 	}
 	if r.client == clientAnthropic {
 		dec[KeyAnthropicVersion], dec[KeyAnthropicBeta] = r.anthropicVersion, r.anthropicBeta
+	}
+	if r.client == clientGemini {
+		dec[KeyGeminiMethod] = r.geminiMethod
+		if r.geminiArray {
+			dec[KeyGeminiFraming] = "array"
+		}
 	}
 	if r.countTokens {
 		dec[KeyEndpoint] = endpointCountTokens
@@ -279,7 +311,15 @@ func (r *router) requestBody(b *extprocv3.HttpBody) (*extprocv3.ProcessingRespon
 func (r *router) decide(model string, body []byte) (config.Decision, route.Features, *apierr.Error) {
 	f := route.Features{Model: model}
 	if r.rt.NeedsFeatures() { // checkBody has validated the body
+		if r.client == clientGemini { // the features of its chat-completions form
+			if hub := geminiHub(body, model); hub != nil && !isGeminiEmbed(r.geminiMethod) {
+				body = hub
+			}
+		}
 		f = r.rt.Classifier.FeaturesOfValid(body)
+		if r.client == clientGemini {
+			f.Model = model
+		}
 	}
 	f.Client, f.Tenant, f.Headers = r.clientSchema(), r.tenant, r.headers
 	d, err := r.rt.Decide(&f)

@@ -124,8 +124,8 @@ type processor interface {
 	// immediateMetadata is the dynamic metadata of an immediate response
 	// that sets none itself: the access-log fields known so far.
 	immediateMetadata() *structpb.Struct
-	// clientSchema is the API the client speaks (clientOpenAI or
-	// clientAnthropic): errors are rendered in it.
+	// clientSchema is the API the client speaks (clientOpenAI,
+	// clientAnthropic or clientGemini): errors are rendered in it.
 	clientSchema() string
 }
 
@@ -137,8 +137,11 @@ const (
 
 // renderError writes an error as the client's API renders errors.
 func renderError(schema string, e *apierr.Error) []byte {
-	if schema == clientAnthropic {
+	switch schema {
+	case clientAnthropic:
 		return translate.AnthropicError(e)
+	case clientGemini:
+		return translate.GeminiError(e)
 	}
 	return e.JSON()
 }

@@ -77,15 +77,20 @@ type upstream struct {
 	endpoint           string // one of OpenAI's other APIs (KeyEndpoint; endpoints.go)
 	// The Anthropic client's anthropic-version and anthropic-beta (KeyAnthropicVersion, KeyAnthropicBeta).
 	anthropicVersion, anthropicBeta string
-	status                          int
-	body                            translate.Body
-	tracker                         *usage.Tracker
-	strip                           *usageStripper
-	ttft                            time.Duration
-	res                             *usage.Result // set once the tracker is finished
-	finished                        bool
-	reqBytes                        int // the client's request body, for the input estimate
-	ans                             answerState
+	// A Gemini client's method and how it takes its answer (KeyGeminiMethod,
+	// KeyGeminiFraming), and the model its path names (KeyRequestedModel).
+	geminiMethod string
+	framing      translate.GeminiFraming
+	requested    string
+	status       int
+	body         translate.Body
+	tracker      *usage.Tracker
+	strip        *usageStripper
+	ttft         time.Duration
+	res          *usage.Result // set once the tracker is finished
+	finished     bool
+	reqBytes     int // the client's request body, for the input estimate
+	ans          answerState
 	// From the router: the routing rule, the task class and the model a
 	// rule chose instead of the client's (KeyRoute, KeyClass, KeyTarget).
 	route, class, target string
@@ -98,8 +103,8 @@ func (u *upstream) requestID() string { return u.id }
 func (u *upstream) immediateMetadata() *structpb.Struct { return nil }
 
 func (u *upstream) clientSchema() string {
-	if u.client == clientAnthropic {
-		return clientAnthropic
+	if u.client == clientAnthropic || u.client == clientGemini {
+		return u.client
 	}
 	return clientOpenAI
 }
@@ -156,6 +161,12 @@ func (u *upstream) requestHeaders(req *extprocv3.ProcessingRequest, h *extprocv3
 	u.target, u.route, u.class = dec.get(KeyTarget), dec.get(KeyRoute), dec.get(KeyClass)
 	u.internal = internalHeaders(hs)
 	u.native = u.client == clientAnthropic && member.Backend.Schema == "anthropic"
+	if u.client == clientGemini {
+		u.geminiMethod, u.requested = dec.get(KeyGeminiMethod), dec.get(KeyRequestedModel)
+		u.framing = geminiFraming(u.geminiMethod, dec.get(KeyGeminiFraming))
+		_, speaks := tr.(translate.GeminiNativeTranslator)
+		u.native = speaks && translate.GeminiServed(u.geminiMethod, member.Backend.Schema)
+	}
 	u.anthropicVersion, u.anthropicBeta = dec.get(KeyAnthropicVersion), dec.get(KeyAnthropicBeta)
 	u.countTokens = dec.get(KeyEndpoint) == endpointCountTokens
 	if ep := dec.get(KeyEndpoint); endpointValidators[ep] != nil {
@@ -181,20 +192,31 @@ func (u *upstream) requestBody(b *extprocv3.HttpBody) (_ *extprocv3.ProcessingRe
 	if u.countTokens && !u.native {
 		// Failed over to a backend without the endpoint: estimate.
 		u.finished = true
-		return estimatedCount(u.rt, body), nil
+		return estimatedCount(u.rt, u.client, u.requested, body), nil
 	}
 	converted := false
-	if u.client == clientAnthropic && !u.native {
+	switch {
+	case u.native:
+	case u.client == clientAnthropic:
 		// Inside, everything is OpenAI: convert, then translate as usual.
 		ob, err := translate.AnthropicRequestToOpenAI(body)
 		if err != nil {
 			return nil, err
 		}
 		body, converted = ob, true
+	case u.client == clientGemini:
+		if isGeminiEmbed(u.geminiMethod) {
+			return nil, unservedGemini(u.geminiMethod, u.member.Backend)
+		}
+		ob, err := translate.GeminiRequestToOpenAI(body, u.requested, u.geminiMethod == translate.GeminiStream)
+		if err != nil {
+			return nil, err
+		}
+		body, converted = ob, true
 	}
 	req := readChat(body)
-	u.model = strings.Clone(req.model.String())
-	u.stream = req.stream.Type == gjson.True
+	u.model = strings.Clone(cmp.Or(req.model.String(), u.requested))
+	u.stream = req.stream.Type == gjson.True || u.geminiMethod == translate.GeminiStream
 	usageAsked := req.usageRequested()
 	u.dropUse = u.stream && !usageAsked && !converted && !u.native &&
 		(u.endpoint == "" || u.endpoint == translate.EndpointCompletions)
@@ -205,6 +227,8 @@ func (u *upstream) requestBody(b *extprocv3.HttpBody) (_ *extprocv3.ProcessingRe
 	var up *translate.Upstream
 	if u.endpoint != "" {
 		up, err = u.endpointRequest(tr)
+	} else if u.native && u.client == clientGemini {
+		up, err = u.tr.(translate.GeminiNativeTranslator).GeminiNative(tr, u.geminiMethod)
 	} else if u.native {
 		up, err = translate.AnthropicNative(tr, u.anthropicVersion, u.anthropicBeta)
 		if err == nil && u.countTokens {
@@ -243,9 +267,12 @@ func (u *upstream) responseHeaders(h *extprocv3.HttpHeaders) (*extprocv3.Process
 	}
 	ans := u.tr.Response(&translate.Response{Status: u.status, ContentType: hs["content-type"], Stream: u.stream, Model: u.served,
 		Header: func(name string) string { return hs[name] },
-		// Anthropic clients get thinking blocks; OpenAI clients only when
-		// the backend says so.
-		Reasoning: u.client == clientAnthropic || u.member.Backend.ReasoningContent})
+		// Anthropic and Gemini clients get thinking (blocks, thought parts);
+		// OpenAI clients only when the backend says so.
+		Reasoning: u.client == clientAnthropic || u.client == clientGemini || u.member.Backend.ReasoningContent})
+	if u.native && isGeminiEmbed(u.geminiMethod) && u.status >= 200 && u.status < 300 {
+		ans = translate.Answer{Body: translate.PassThrough()} // Gemini's embeddings, read only for the tracker
+	}
 	u.body = ans.Body
 	set := u.answerHeaders()
 	if u.route != "" { // the rule that chose the pool, shown to the client
@@ -286,6 +313,19 @@ func (u *upstream) responseHeaders(h *extprocv3.HttpHeaders) (*extprocv3.Process
 	}
 	if ok && u.native {
 		u.passNative = true
+		if u.framing == translate.GeminiArray { // asked for as SSE: reframed
+			u.conv = translate.GeminiArrayStream()
+			set = append(set, header("content-type", "application/json"))
+		}
+	} else if u.client == clientGemini {
+		u.conv = translate.GeminiResponse(u.framing, u.status, u.served)
+		clientCT := "application/json"
+		if ok && u.framing == translate.GeminiSSE {
+			clientCT = "text/event-stream"
+		}
+		if clientCT != ct {
+			set = append(set, header("content-type", clientCT))
+		}
 	} else if u.client == clientAnthropic {
 		u.conv = translate.AnthropicResponse(u.stream, u.status, u.served)
 		clientCT := "application/json"
@@ -375,6 +415,9 @@ func (u *upstream) endOfStreamTail() []byte {
 	if res := u.result(); !res.Done && !res.ErrorEvent {
 		e := apierr.New(http.StatusBadGateway, apierr.TypeUpstream, "stream_incomplete",
 			"The upstream stream from backend %q ended before it was complete.", u.member.Backend.Name)
+		if u.passNative && u.client == clientGemini { // Gemini's error event (reframed for an array)
+			return translate.GeminiErrorEvent(e)
+		}
 		if u.passNative { // no conversion follows: Anthropic's error event
 			return anthropicErrorEvent(e)
 		}
@@ -454,7 +497,7 @@ func (u *upstream) finish(resp *extprocv3.ProcessingResponse, streamErr error) *
 			Status: u.status, Stream: u.stream,
 			Duration: u.s.now().Sub(u.start), TTFT: u.ttft,
 			Usage: res.Usage, UsageKnown: res.Known, CostPico: cost, Outcome: outcome,
-			Operation: genAIOperations[u.endpoint],
+			Operation: u.operation(),
 		})
 		if estimated {
 			u.s.metrics.EstimatedTokens(u.pool.Name, be.Name, u.served, estIn, estOut)
@@ -567,4 +610,12 @@ func (u *upstream) store() {
 		return
 	}
 	u.s.cache.set(k, cache.Entry{Completion: completion, Stored: u.s.now()})
+}
+
+// operation is the attempt's gen_ai_operation_name.
+func (u *upstream) operation() string {
+	if isGeminiEmbed(u.geminiMethod) {
+		return "embeddings"
+	}
+	return genAIOperations[u.endpoint]
 }

@@ -55,6 +55,10 @@ func (r *router) checkBody(body []byte) (checked, *apierr.Error) {
 		c.req.set(k, gjson.Parse(unsafe.String(unsafe.SliceData(v), len(v))))
 	}}
 	switch {
+	case r.client == clientGemini:
+		if err = validate.Gemini(out, o, r.geminiMethod); err == nil {
+			r.geminiRequest(&c.req, out)
+		}
 	case r.countTokens:
 		err = validate.CountTokens(out, o)
 	case r.endpoint != "":
