@@ -20,7 +20,8 @@ func keys(args []string, stdout, stderr io.Writer) error {
 	sub, args := args[0], args[1:]
 	fs := flag.NewFlagSet("llmproc keys "+sub, flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	file := fs.String("file", "", "the keys file (identity.keys_file)")
+	var ks keyStoreFlags
+	ks.register(fs)
 	now := time.Now()
 	switch sub {
 	case "create":
@@ -29,9 +30,14 @@ func keys(args []string, stdout, stderr io.Writer) error {
 		user := fs.String("user", "", "optional user")
 		models := fs.String("models", "", "comma-separated model globs the key may use (default: its tenant's)")
 		expires := fs.Duration("expires", 0, "lifetime, e.g. 720h (default: no expiry)")
-		if err := fs.Parse(args); err != nil || *file == "" {
+		if err := fs.Parse(args); err != nil {
 			return flagError(fs, stderr)
 		}
+		store, err := ks.open()
+		if err != nil {
+			return flagUsage(fs, stderr, err)
+		}
+		defer store.Close()
 		k := identity.Key{Tenant: *tenant, Team: *team, User: *user}
 		if *models != "" {
 			k.Models = strings.Split(*models, ",")
@@ -40,18 +46,23 @@ func keys(args []string, stdout, stderr io.Writer) error {
 			t := now.Add(*expires).UTC()
 			k.Expires = &t
 		}
-		key, created, err := identity.Create(*file, k, now, nil)
+		key, created, err := store.Create(k, now)
 		if err != nil {
 			return err
 		}
 		fmt.Fprintf(stdout, "%s\n", key)
-		fmt.Fprintf(stderr, "key %s for tenant %s written to %s; the key above is shown only now\n", created.ID, created.Tenant, *file)
+		fmt.Fprintf(stderr, "key %s for tenant %s written to %s; the key above is shown only now\n", created.ID, created.Tenant, store.Where())
 		return nil
 	case "list":
-		if err := fs.Parse(args); err != nil || *file == "" {
+		if err := fs.Parse(args); err != nil {
 			return flagError(fs, stderr)
 		}
-		list, err := identity.List(*file)
+		store, err := ks.open()
+		if err != nil {
+			return flagUsage(fs, stderr, err)
+		}
+		defer store.Close()
+		list, err := store.List()
 		if err != nil {
 			return err
 		}
@@ -63,19 +74,29 @@ func keys(args []string, stdout, stderr io.Writer) error {
 		}
 		return tw.Flush()
 	case "revoke":
-		if err := fs.Parse(args); err != nil || *file == "" || fs.NArg() != 1 {
+		if err := fs.Parse(args); err != nil || fs.NArg() != 1 {
 			return flagError(fs, stderr)
 		}
-		return identity.Revoke(*file, fs.Arg(0), now)
+		store, err := ks.open()
+		if err != nil {
+			return flagUsage(fs, stderr, err)
+		}
+		defer store.Close()
+		return store.Revoke(fs.Arg(0), now)
 	}
 	fmt.Fprintf(stderr, "llmproc keys: unknown subcommand %q\n\n%s", sub, usage)
 	return errUsage
 }
 
 func flagError(fs *flag.FlagSet, stderr io.Writer) error {
-	fmt.Fprintf(stderr, "usage: %s -file FILE ...\n", fs.Name())
+	fmt.Fprintf(stderr, "usage: %s (-file FILE | -redis HOST:PORT | -config FILE) ...\n", fs.Name())
 	fs.PrintDefaults()
 	return errUsage
+}
+
+func flagUsage(fs *flag.FlagSet, stderr io.Writer, err error) error {
+	fmt.Fprintf(stderr, "%s: %v\n", fs.Name(), err)
+	return flagError(fs, stderr)
 }
 
 func status(k identity.Key, now time.Time) string {

@@ -8,6 +8,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/llmproc/llmproc/e2e/redisserver"
 	"github.com/llmproc/llmproc/filter/identity"
 )
 
@@ -77,5 +78,50 @@ func TestValidateWarnsClientSettableTenant(t *testing.T) {
 				t.Fatalf("warning %v, want %v:\n%s", got, tc.warn, stdout.String())
 			}
 		})
+	}
+}
+
+func TestKeysCommandRedis(t *testing.T) {
+	srv := redisserver.Start(t)
+	dir := t.TempDir()
+	cfgPath := filepath.Join(dir, "llmproc.yaml")
+	cfg := "identity: {source: client_keys, redis: {addr: \"" + srv.Addr() + "\", prefix: \"t:\"}}\n" +
+		"backends: [{name: p, schema: openai, url: \"http://127.0.0.1:1\"}]\nmodels: [{name: m, pool: c}]\npools: [{name: c, backends: [{backend: p}]}]\n"
+	if err := os.WriteFile(cfgPath, []byte(cfg), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	run1 := func(args ...string) (string, string, error) {
+		var stdout, stderr bytes.Buffer
+		err := run(context.Background(), append([]string{"keys"}, args...), &stdout, &stderr)
+		return stdout.String(), stderr.String(), err
+	}
+	out, errOut, err := run1("create", "-config", cfgPath, "-tenant", "a")
+	if err != nil {
+		t.Fatal(err, errOut)
+	}
+	key := strings.TrimSpace(out)
+	id, ok := identity.Split(key)
+	if !ok || !strings.Contains(errOut, "redis "+srv.Addr()) {
+		t.Fatalf("create printed %q / %q", out, errOut)
+	}
+	// -redis with the same prefix sees the same store.
+	out, _, err = run1("list", "-redis", srv.Addr(), "-redis-prefix", "t:")
+	if err != nil || !strings.Contains(out, id) || !strings.Contains(out, "active") || strings.Contains(out, key) {
+		t.Fatalf("list: %v\n%s", err, out)
+	}
+	if _, _, err := run1("revoke", "-config", cfgPath, id); err != nil {
+		t.Fatal(err)
+	}
+	if out, _, _ = run1("list", "-config", cfgPath); !strings.Contains(out, "revoked") {
+		t.Fatalf("list after revoke:\n%s", out)
+	}
+	for _, args := range [][]string{
+		{"list", "-redis", srv.Addr(), "-file", "x"}, // two stores
+		{"list"}, // none
+		{"revoke", "-config", cfgPath, "0123456789ab"},
+	} {
+		if _, _, err := run1(args...); err == nil {
+			t.Errorf("keys %q succeeded", args)
+		}
 	}
 }

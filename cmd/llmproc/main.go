@@ -54,10 +54,13 @@ commands:
   route-test    -config FILE [-json] REQUESTS.jsonl...
                                        route requests offline: features, class, rule, pool;
                                        exits 1 when one is routed otherwise than it expects
-  keys          create -file F -tenant T [-team T] [-user U] [-models GLOBS] [-expires DUR]
+  keys          create STORE -tenant T [-team T] [-user U] [-models GLOBS] [-expires DUR]
                                        make a client key: printed once, only its hash stored
-                list -file F           the keys: id, tenant, team, user, created, expires, status
-                revoke -file F ID      revoke a key (refused within limits.reload_interval)
+                list STORE             the keys: id, tenant, team, user, created, expires, status
+                revoke STORE ID        revoke a key (refused within limits.reload_interval for
+                                       a file, identity.refresh for Redis)
+                STORE is -file F, -redis HOST:PORT [-redis-prefix P] (password from
+                $LLMPROC_REDIS_PASSWORD), or -config FILE (its identity.redis, else keys_file)
   version                              print the version
 `
 

@@ -2,6 +2,7 @@ package config
 
 import (
 	"fmt"
+	"time"
 
 	"github.com/llmproc/llmproc/filter/identity"
 )
@@ -30,9 +31,40 @@ type Identity struct {
 	// It is re-read every limits.reload_interval, which bounds how long a
 	// revoked key keeps working.
 	KeysFile string `yaml:"keys_file"`
+	// Redis, for source client_keys, is a key store every replica shares
+	// (`llmproc keys -redis`); with keys_file too, a key is looked up in
+	// the file first. Read at start, like budget_store.redis.
+	Redis *IdentityRedis `yaml:"redis"`
+	// Refresh is how often each replica re-reads the Redis key store (when
+	// it changed): the bound on how long a new key waits and a revoked key
+	// keeps working. Default 5s.
+	Refresh Duration `yaml:"refresh"`
 	// Tenants limits what each tenant may use; a tenant not listed may use
 	// every model.
 	Tenants []TenantAccess `yaml:"tenants"`
+}
+
+// IdentityRedis is the shared client-key store.
+type IdentityRedis struct {
+	Addr     string     `yaml:"addr"`
+	Password Credential `yaml:"password"`
+	// Prefix starts its Redis keys (default "llmproc:"): <prefix>keys is
+	// the hash of keys, <prefix>keys:version its write counter.
+	Prefix string `yaml:"prefix"`
+	// Timeout bounds each Redis call (default 1s); requests never wait on
+	// Redis, only the refresh does.
+	Timeout Duration `yaml:"timeout"`
+}
+
+// DefaultIdentityRefresh is identity.refresh's default.
+const DefaultIdentityRefresh = 5 * time.Second
+
+// RefreshInterval is identity.refresh with its default applied.
+func (id Identity) RefreshInterval() time.Duration {
+	if id.Refresh.Duration > 0 {
+		return id.Refresh.Duration
+	}
+	return DefaultIdentityRefresh
 }
 
 // TenantAccess is what one tenant may use.
@@ -48,8 +80,20 @@ func (v *validator) validateIdentity(c *Config) {
 	v.oneOf("identity.source", id.Source, SourceHeader, SourceClientKeys)
 	switch id.Source {
 	case SourceClientKeys:
-		if id.KeysFile == "" {
-			v.add("identity.keys_file", "is required with identity.source client_keys")
+		if id.KeysFile == "" && id.Redis == nil {
+			v.add("identity.keys_file", "is required with identity.source client_keys (or identity.redis)")
+		}
+		if r := id.Redis; r != nil {
+			v.addr("identity.redis.addr", r.Addr)
+			if r.Password.Env != "" && r.Password.File != "" {
+				v.add("identity.redis.password", "set env or file, not both")
+			}
+			if r.Timeout.Duration < 0 {
+				v.add("identity.redis.timeout", "must not be negative")
+			}
+		}
+		if id.Refresh.Duration < 0 {
+			v.add("identity.refresh", "must not be negative")
 		}
 		if id.TrustedSetter != "" {
 			v.add("identity.trusted_setter", "applies to identity.source header only")
@@ -60,6 +104,9 @@ func (v *validator) validateIdentity(c *Config) {
 	default:
 		if id.KeysFile != "" {
 			v.add("identity.keys_file", "applies to identity.source client_keys only")
+		}
+		if id.Redis != nil {
+			v.add("identity.redis", "applies to identity.source client_keys only")
 		}
 	}
 	seen := map[string]bool{}
@@ -101,7 +148,7 @@ func (r *Runtime) compileIdentity(c *Config, secrets bool) error {
 			r.tenantModels[t.Name] = t.Models
 		}
 	}
-	if !r.ClientKeys || !secrets {
+	if !r.ClientKeys || !secrets || c.Identity.KeysFile == "" {
 		return nil
 	}
 	k, err := identity.Load(c.Identity.KeysFile)

@@ -28,6 +28,8 @@ type Runtime struct {
 	RedisPassword string
 	// BudgetRedisPassword is budget_store.redis.password.
 	BudgetRedisPassword string
+	// IdentityRedisPassword is identity.redis.password.
+	IdentityRedisPassword string
 
 	// Classifier computes request features for rules (routing.classifier).
 	Classifier *route.Classifier
@@ -267,6 +269,13 @@ func compile(c *Config, getenv func(string) string, secrets bool) (*Runtime, err
 			errs = append(errs, fmt.Errorf("budget_store.redis.password.%w", err))
 		}
 		rt.BudgetRedisPassword = pw
+	}
+	if r := c.Identity.Redis; r != nil && secrets && c.Identity.Source == SourceClientKeys {
+		pw, err := readSecret(r.Password, getenv)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("identity.redis.password.%w", err))
+		}
+		rt.IdentityRedisPassword = pw
 	}
 	if err := errors.Join(errs...); err != nil {
 		return nil, err

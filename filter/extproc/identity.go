@@ -38,8 +38,13 @@ func (r *router) authenticate() *apierr.Error {
 		return nil
 	}
 	c := &r.caller
-	key, id, result := r.rt.Keys.Authenticate(identity.Credential(c.authorization, c.xAPIKey, c.googAPIKey), r.s.now())
+	key, id, result := r.lookupKey(identity.Credential(c.authorization, c.xAPIKey, c.googAPIKey))
 	r.s.authCounted(config.SourceClientKeys, result)
+	if result == resultUnavailable {
+		r.s.log.Warn("client key refused: the shared key store has not been read yet", "request_id", r.id, "key_id", id)
+		return r.s.reject(&apierr.Error{Status: http.StatusServiceUnavailable, Type: apierr.TypeServer, Code: "key_store_unavailable",
+			Message: "The API key cannot be checked right now; try again shortly."})
+	}
 	if key == nil {
 		if id != "" {
 			// Debug: any client can send made-up ids; the refusal is counted.
@@ -49,6 +54,28 @@ func (r *router) authenticate() *apierr.Error {
 	}
 	r.tenant, c.keyID, c.keyModels = key.Tenant, key.ID, key.Models
 	return nil
+}
+
+// resultUnavailable: the shared key store has not been read since start,
+// and the key is not in the keys file.
+const resultUnavailable = "unavailable"
+
+// lookupKey authenticates a presented key against the keys file, then (for
+// an id the file does not know) the shared store's copy.
+func (r *router) lookupKey(presented string) (*identity.Key, string, string) {
+	now := r.s.now()
+	key, id, result := r.rt.Keys.Authenticate(presented, now)
+	if result != identity.ResultUnknown || r.s.shared == nil || r.rt.Source.Identity.Redis == nil {
+		return key, id, result
+	}
+	if r.rt.Keys.Has(id) {
+		return key, id, result // the file's entry decides: its hash differs
+	}
+	shared := r.s.shared.Keys()
+	if shared == nil {
+		return nil, id, resultUnavailable
+	}
+	return shared.Authenticate(presented, now)
 }
 
 // mayUse reports whether the caller's allow-lists admit model.

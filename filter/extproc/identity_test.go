@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"path/filepath"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -148,5 +149,53 @@ func TestRouterClientKeysDropsTenantHeader(t *testing.T) {
 	removed := resp.GetRequestHeaders().GetResponse().GetHeaderMutation().GetRemoveHeaders()
 	if !slices.Contains(removed, "x-tenant") || !slices.Contains(removed, "x-llmproc-pool") {
 		t.Fatalf("removed %v, want x-tenant and x-llmproc-pool", removed)
+	}
+}
+
+type sharedKeys struct{ k *identity.Keys }
+
+func (s *sharedKeys) Keys() *identity.Keys { return s.k }
+
+// identity.redis: a key not in the keys file is looked up in the shared
+// store's copy; before the first copy is read the answer is 503, not 401.
+func TestRouterSharedKeys(t *testing.T) {
+	now := time.Date(2026, 12, 4, 12, 0, 0, 0, time.UTC)
+	dir := t.TempDir()
+	filePath, sharedPath := filepath.Join(dir, "keys.json"), filepath.Join(dir, "shared.json")
+	inFile, _, _ := identity.Create(filePath, identity.Key{Tenant: "file"}, now, nil)
+	inShared, _, _ := identity.Create(sharedPath, identity.Key{Tenant: "shared"}, now, nil)
+	sharedCopy, err := identity.Load(sharedPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := strings.Replace(fmt.Sprintf(keysConfig, filePath), "  tenants:", "  redis: {addr: \"127.0.0.1:1\"}\n  tenants:", 1)
+	src := &sharedKeys{}
+	h := newHarnessOpts(t, Options{Config: fixedRuntime{compileTest(t, cfg)}, Now: func() time.Time { return now }, SharedKeys: src})
+	ask := func(key string) (int, string) {
+		s := h.stream(RoleRouter)
+		resp := roundTrip(t, s, reqHeaders(hdrs(false, ":method", "POST", ":path", "/v1/chat/completions", "authorization", "Bearer "+key), nil))
+		if ir := resp.GetImmediateResponse(); ir != nil {
+			return int(ir.Status.Code), gjson.GetBytes(ir.Body, "error.code").String()
+		}
+		d := decided(roundTrip(t, s, reqBody(`{"model":"gpt-4o-mini","messages":[{"role":"user","content":"hi"}]}`)))
+		return 200, d[KeyCallerTenant]
+	}
+	for _, tc := range []struct {
+		name   string
+		shared *identity.Keys
+		key    string
+		status int
+		got    string
+	}{
+		{"file key, store not read yet", nil, inFile, 200, "file"},
+		{"shared key, store not read yet", nil, inShared, 503, "key_store_unavailable"},
+		{"shared key", sharedCopy, inShared, 200, "shared"},
+		{"file key", sharedCopy, inFile, 200, "file"},
+		{"neither", sharedCopy, identity.Prefix + "0123456789ab_" + strings.Repeat("0", 64), 401, "unknown_api_key"},
+	} {
+		src.k = tc.shared
+		if status, got := ask(tc.key); status != tc.status || got != tc.got {
+			t.Errorf("%s: %d %s, want %d %s", tc.name, status, got, tc.status, tc.got)
+		}
 	}
 }

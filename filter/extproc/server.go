@@ -31,6 +31,7 @@ import (
 
 	"github.com/llmproc/llmproc/filter/apierr"
 	"github.com/llmproc/llmproc/filter/config"
+	"github.com/llmproc/llmproc/filter/identity"
 	"github.com/llmproc/llmproc/filter/metrics"
 	"github.com/llmproc/llmproc/filter/translate"
 )
@@ -65,6 +66,15 @@ type Options struct {
 	// MaxReplyBytes is the largest body one reply may carry (the gRPC send
 	// limit less framing, see MaxMessageBytes); 0 means no limit.
 	MaxReplyBytes int
+	// SharedKeys, when set, is the client-key store every replica shares
+	// (identity.redis): looked up after the config's keys file.
+	SharedKeys KeySource
+}
+
+// KeySource holds a copy of a shared client-key store; Keys is nil until
+// the first copy has been read. *identity.Refresher implements it.
+type KeySource interface {
+	Keys() *identity.Keys
 }
 
 // Server implements envoy.service.ext_proc.v3.ExternalProcessor.
@@ -76,6 +86,7 @@ type Server struct {
 	prepared atomic.Pointer[config.Runtime]
 	cache    *responseCache
 	budgets  *Budgets
+	shared   KeySource
 	metrics  *metrics.Metrics
 	log      *slog.Logger
 	now      func() time.Time
@@ -96,7 +107,7 @@ func New(o Options) *Server {
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
 	}
-	s := &Server{cfg: o.Config, budgets: o.Budgets, metrics: o.Metrics, log: o.Logger, now: o.Now, maxReply: o.MaxReplyBytes}
+	s := &Server{cfg: o.Config, budgets: o.Budgets, metrics: o.Metrics, log: o.Logger, now: o.Now, maxReply: o.MaxReplyBytes, shared: o.SharedKeys}
 	s.tr = translate.NewSet(translate.SetOptions{OnCredentialRefresh: s.credentialRefreshed})
 	if o.Cache != nil {
 		s.cache = &responseCache{CacheTiers: *o.Cache, metrics: o.Metrics, log: o.Logger, now: o.Now}

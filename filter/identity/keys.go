@@ -95,9 +95,19 @@ func Parse(data []byte) (*Keys, error) {
 	if err != nil {
 		return nil, err
 	}
-	k := &Keys{byID: make(map[string]*entry, len(f.Keys))}
+	k, errs := build(f.Keys)
+	if err := errors.Join(errs...); err != nil {
+		return nil, err
+	}
+	return k, nil
+}
+
+// build indexes keys by id; an entry with a problem is left out and
+// reported, with its index.
+func build(keys []Key) (*Keys, []error) {
+	k := &Keys{byID: make(map[string]*entry, len(keys))}
 	var errs []error
-	for i, key := range f.Keys {
+	for i, key := range keys {
 		e := &entry{Key: key}
 		sum, err := hex.DecodeString(key.SHA256)
 		switch {
@@ -114,10 +124,7 @@ func Parse(data []byte) (*Keys, error) {
 			k.byID[key.ID] = e
 		}
 	}
-	if err := errors.Join(errs...); err != nil {
-		return nil, err
-	}
-	return k, nil
+	return k, errs
 }
 
 func parseFile(data []byte) (file, error) {
@@ -189,6 +196,9 @@ func (k *Key) State(now time.Time) string {
 	return ResultOK
 }
 
+// Has reports whether an entry has this id (k may be nil).
+func (k *Keys) Has(id string) bool { return k != nil && k.byID[id] != nil }
+
 // Len is the number of keys in the file.
 func (k *Keys) Len() int { return len(k.byID) }
 
@@ -215,22 +225,31 @@ func Create(path string, tmpl Key, now time.Time, rnd io.Reader) (key string, cr
 	if tmpl.Tenant == "" {
 		return "", Key{}, errors.New("tenant: is empty")
 	}
-	if rnd == nil {
-		rnd = rand.Reader
-	}
 	f, err := readFile(path, true)
 	if err != nil {
 		return "", Key{}, err
+	}
+	key, tmpl, err = newKey(tmpl, now, rnd)
+	if err != nil {
+		return "", Key{}, err
+	}
+	f.Keys = append(f.Keys, tmpl)
+	if err := writeFile(path, f); err != nil {
+		return "", Key{}, err
+	}
+	return key, tmpl, nil
+}
+
+// newKey generates a key for the template: the key and its entry.
+func newKey(tmpl Key, now time.Time, rnd io.Reader) (string, Key, error) {
+	if rnd == nil {
+		rnd = rand.Reader
 	}
 	key, id, err := Generate(rnd)
 	if err != nil {
 		return "", Key{}, err
 	}
 	tmpl.ID, tmpl.SHA256, tmpl.Created, tmpl.Revoked = id, Hash(key), now.UTC(), nil
-	f.Keys = append(f.Keys, tmpl)
-	if err := writeFile(path, f); err != nil {
-		return "", Key{}, err
-	}
 	return key, tmpl, nil
 }
 

@@ -29,7 +29,9 @@ import (
 	"github.com/llmproc/llmproc/filter/cache"
 	"github.com/llmproc/llmproc/filter/config"
 	"github.com/llmproc/llmproc/filter/extproc"
+	"github.com/llmproc/llmproc/filter/identity"
 	"github.com/llmproc/llmproc/filter/metrics"
+	"github.com/llmproc/llmproc/filter/redisconn"
 	"github.com/llmproc/llmproc/filter/translate"
 	"github.com/llmproc/llmproc/filter/xds"
 )
@@ -115,8 +117,10 @@ func Run(ctx context.Context, o Options) error {
 			return out
 		})
 	}
+	shared, closeShared := sharedKeys(cfg, rt, log)
+	defer closeShared()
 	ep := extproc.New(extproc.Options{Config: store, Metrics: m, Logger: log, Cache: tiers, Budgets: budgets,
-		MaxReplyBytes: extproc.MaxMessageBytes(cfg.Limits) - grpcMsgLimit})
+		MaxReplyBytes: extproc.MaxMessageBytes(cfg.Limits) - grpcMsgLimit, SharedKeys: shared})
 	defer ep.Close()
 	extprocv3.RegisterExternalProcessorServer(gs, ep)
 	hs := health.NewServer()
@@ -311,6 +315,33 @@ func budgetEngine(cfg *config.Config, rt *config.Runtime, log *slog.Logger) (*ex
 		return nil, nil, fmt.Errorf("budgets: %w", err)
 	}
 	return &extproc.Budgets{Engine: e, FailClosed: cfg.BudgetStore.OnError == "closed", DefaultMaxTokens: 4096}, closeStore, nil
+}
+
+// sharedKeys starts the refresher of identity.redis, the client-key store
+// every replica shares, when the config has one: read at start, then every
+// identity.refresh. Like budget_store.redis, it is not changed by a reload.
+func sharedKeys(cfg *config.Config, rt *config.Runtime, log *slog.Logger) (extproc.KeySource, func()) {
+	r := cfg.Identity.Redis
+	if r == nil || cfg.Identity.Source != config.SourceClientKeys {
+		return nil, func() {}
+	}
+	timeout := r.Timeout.Duration
+	if timeout == 0 {
+		timeout = time.Second
+	}
+	c := redisconn.New(redisconn.Options{Addr: r.Addr, Password: rt.IdentityRedisPassword, Timeout: timeout, PoolSize: 2})
+	ref := identity.NewRefresher(identity.NewRedisStore(c, r.Prefix), log.With("component", "identity"))
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		ref.Run(ctx, cfg.Identity.RefreshInterval())
+	}()
+	return ref, func() {
+		cancel()
+		<-done
+		_ = c.Close()
+	}
 }
 
 // checkEviction refuses a budget Redis that may evict keys: an evicted
