@@ -28,8 +28,8 @@ import (
 //   - generationConfig.topK has no chat-completions equivalent: dropped.
 //     safetySettings, labels, mediaResolution, speechConfig and
 //     audioTimestamp tune Google's serving only: dropped.
-//   - thinkingConfig.thinkingBudget becomes reasoning_effort (0 none,
-//     1–1024 low, –8192 medium, more high; −1, dynamic, sets none) and
+//   - thinkingConfig.thinkingBudget becomes reasoning_effort by the one
+//     budget ⇄ effort table (reasoning.go; −1, dynamic, sets none) and
 //     thinkingLevel the effort of its name; includeThoughts has no
 //     equivalent (reasoning_content in the answer comes back as thought
 //     parts whenever the backend sends it).
@@ -761,19 +761,13 @@ func appendJSONSchema(b []byte, s gjson.Result) []byte {
 	return append(b, '}')
 }
 
-// gcEffort maps a thinking budget to a reasoning effort ("" leaves it unset).
+// gcEffort maps a thinking budget to a reasoning effort through the one
+// budget ⇄ effort table (reasoning.go); −1, dynamic, leaves it unset.
 func gcEffort(budget int64) string {
-	switch {
-	case budget < 0: // dynamic: the backend's default
+	if budget < 0 {
 		return ""
-	case budget == 0:
-		return "none"
-	case budget <= 1024:
-		return "low"
-	case budget <= 8192:
-		return "medium"
 	}
-	return "high"
+	return ReasoningEffort(budget)
 }
 
 // gcGenerationConfig writes the generation parameters that have an OpenAI

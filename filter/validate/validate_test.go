@@ -40,6 +40,11 @@ var apis = []struct {
 	{"responses", Responses, nil},
 	{"embeddings", Embeddings, nil},
 	{"completions", Completions, nil},
+	{"gemini", func(b []byte, o Options) error { return Gemini(b, o, "generateContent") }, []string{
+		"../translate/testdata/client_gemini/req_*.in.json",
+		"../extproc/testdata/gemini_*.json",
+	}},
+	{"gemini_embed", func(b []byte, o Options) error { return Gemini(b, o, "embedContent") }, nil},
 }
 
 // result renders a validation outcome for a golden file.
@@ -127,7 +132,7 @@ func TestRealShapes(t *testing.T) {
 func TestDeepNesting(t *testing.T) {
 	deep := func(n int, open, close string) []byte {
 		var b bytes.Buffer
-		b.WriteString(`{"model":"m","max_tokens":1,"messages":[{"role":"user","content":"hi"}],"input":"hi","prompt":"hi","x":`)
+		b.WriteString(`{"model":"m","max_tokens":1,"messages":[{"role":"user","content":"hi"}],"input":"hi","prompt":"hi","contents":[{"parts":[{"text":"hi"}]}],"content":{"parts":[]},"x":`)
 		b.WriteString(strings.Repeat(open, n))
 		b.WriteString("1")
 		b.WriteString(strings.Repeat(close, n))
@@ -164,7 +169,7 @@ func TestDeepNesting(t *testing.T) {
 // FuzzChat: the validator never panics, and whatever it accepts is valid
 // JSON whose top level is an object.
 func FuzzChat(f *testing.F) {
-	for _, dir := range []string{"chat", "messages", "responses", "embeddings", "completions"} {
+	for _, dir := range []string{"chat", "messages", "responses", "embeddings", "completions", "gemini", "gemini_embed"} {
 		files, _ := filepath.Glob(filepath.Join("testdata", dir, "*.json"))
 		for _, file := range files {
 			b, _ := os.ReadFile(file)
