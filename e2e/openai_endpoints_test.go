@@ -228,29 +228,3 @@ budget_store: {tenant_header: x-tenant}
 		t.Fatalf("statuses %v, want three 200 then a 429", codes)
 	}
 }
-
-// TestResponsesNeverReachAnthropic: in a pool [openai, anthropic], a
-// Responses request whose OpenAI attempt answers 503 fails over to the
-// Anthropic member, whose attempt llmproc answers itself: a 400
-// unsupported_endpoint naming the backend, in OpenAI's shape; Anthropic
-// receives nothing. A pool of
-// Anthropic alone is refused before any attempt.
-func TestResponsesNeverReachAnthropic(t *testing.T) {
-	a := startAnthropic(t)
-	a.openai.Script(func(fakeopenai.Request) fakeopenai.Behaviour {
-		return fakeopenai.Behaviour{Status: 503, ErrorMessage: "overloaded"}
-	})
-	r := a.postPath(t, "/v1/responses", `{"model":"gpt-4o-mini","input":"hi","stream":true}`)
-	wantOpenAIError(t, r, 400, "unsupported_endpoint")
-	if msg := gjson.GetBytes(r.body, "error.message").Str; !strings.Contains(msg, `backend "claude"`) {
-		t.Errorf("message %q", msg)
-	}
-	if n := len(a.openai.Requests()); n != 1 {
-		t.Errorf("%d OpenAI requests, want 1", n)
-	}
-	r = a.postPath(t, "/v1/responses", `{"model":"claude-haiku-4-5","input":"hi"}`)
-	wantOpenAIError(t, r, 400, "unsupported_endpoint")
-	if n := len(a.claude.Requests()); n != 0 {
-		t.Errorf("%d requests reached Anthropic", n)
-	}
-}

@@ -15,6 +15,11 @@ import (
 // /v1/embeddings and /v1/completions. They pass natively to the backends
 // that serve them (translate.EndpointServed): the body as the client sent
 // it but the model, the path and the credential. Their errors are OpenAI's.
+// A Responses request to any other backend is translated
+// (translate.EndpointTranslated): converted to chat completions, sent
+// through the backend's translator, its chat answer converted back
+// (translate.ResponsesResponse), so usage, cost, budgets and metrics read
+// the chat form in between, as for chat.
 //
 // A pool whose first backend does not serve the endpoint is refused by the
 // router role with a 400 naming that backend. A later backend of a pool (a
@@ -80,14 +85,14 @@ func (r *router) checkEndpoint(d config.Decision) *apierr.Error {
 	if r.endpoint == "" || len(d.Pool.Members) == 0 {
 		return nil
 	}
-	if be := d.Pool.Members[0].Backend; !translate.EndpointServed(r.endpoint, be.Schema) {
+	if be := d.Pool.Members[0].Backend; !translate.EndpointServed(r.endpoint, be.Schema) && !translate.EndpointTranslated(r.endpoint, be.Schema) {
 		return unservedEndpoint(r.endpoint, be)
 	}
 	return nil
 }
 
-// endpointRequest prepares an attempt of one of these endpoints: refused
-// when the backend does not serve it, passed natively otherwise.
+// endpointRequest prepares a native attempt of one of these endpoints:
+// refused when the backend does not serve it, passed natively otherwise.
 func (u *upstream) endpointRequest(tr *translate.Request) (*translate.Upstream, error) {
 	if be := u.member.Backend; !translate.EndpointServed(u.endpoint, be.Schema) {
 		return nil, unservedEndpoint(u.endpoint, be)

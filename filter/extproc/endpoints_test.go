@@ -97,11 +97,12 @@ func TestEndpointsNative(t *testing.T) {
 
 // TestEndpointsUnserved: a pool whose first backend cannot take the API is
 // a 400 in OpenAI's shape naming the backend; a failover attempt to such a
-// backend answers the same 400 itself, so the body never reaches it.
+// backend answers the same 400 itself, so the body never reaches it. A
+// Responses attempt to Anthropic is translated instead: the Messages API
+// body goes to /v1/messages.
 func TestEndpointsUnserved(t *testing.T) {
 	h := endpointsHarness(t)
 	for _, c := range []struct{ path, body, backend string }{
-		{"/v1/responses", `{"model":"claude-x","input":"hi"}`, "claude"},
 		{"/v1/embeddings", `{"model":"embed-claude","input":"hi"}`, "claude"},
 		{"/v1/completions", `{"model":"claude-x","prompt":"hi"}`, "claude"},
 	} {
@@ -122,9 +123,13 @@ func TestEndpointsUnserved(t *testing.T) {
 	attrs := map[string]string{AttrBackend: "claude", AttrCluster: PoolClusterPrefix + "mixed"}
 	roundTrip(t, s, withDecisions(reqHeaders(routed.message(), attrs), dec))
 	r := roundTrip(t, s, withDecisions(reqBody(body), dec))
-	ir := r.GetImmediateResponse()
-	if ir == nil || ir.GetStatus().GetCode() != 400 || !strings.Contains(string(ir.Body), `POST /v1/responses is not supported by backend \"claude\"`) {
-		t.Fatalf("failover attempt to Anthropic: %v", r)
+	br := r.GetRequestBody().GetResponse()
+	sent := br.GetBodyMutation().GetBody()
+	if r.GetImmediateResponse() != nil || gjson.GetBytes(sent, "messages.0.content.0.text").Str != "hi" || !gjson.GetBytes(sent, "max_tokens").Exists() {
+		t.Fatalf("Responses attempt to Anthropic not translated: %v", r)
+	}
+	if p := mutationHeader(br.GetHeaderMutation(), ":path"); p != "/v1/messages" {
+		t.Errorf("path %q", p)
 	}
 }
 

@@ -75,6 +75,10 @@ type upstream struct {
 	native, passNative bool
 	countTokens        bool   // POST /v1/messages/count_tokens (KeyEndpoint)
 	endpoint           string // one of OpenAI's other APIs (KeyEndpoint; endpoints.go)
+	// respMeta is set for a Responses request translated through chat
+	// completions (translate.EndpointTranslated): what its answer's
+	// conversion needs.
+	respMeta *translate.ResponsesMeta
 	// The Anthropic client's anthropic-version and anthropic-beta (KeyAnthropicVersion, KeyAnthropicBeta).
 	anthropicVersion, anthropicBeta string
 	// A Gemini client's method and how it takes its answer (KeyGeminiMethod,
@@ -197,6 +201,12 @@ func (u *upstream) requestBody(b *extprocv3.HttpBody) (_ *extprocv3.ProcessingRe
 	converted := false
 	switch {
 	case u.native:
+	case u.endpoint != "" && translate.EndpointTranslated(u.endpoint, u.member.Backend.Schema):
+		ob, meta, err := translate.ResponsesRequestToChat(body, u.member.Backend)
+		if err != nil {
+			return nil, err
+		}
+		body, converted, u.respMeta = ob, true, meta
 	case u.client == clientAnthropic:
 		// Inside, everything is OpenAI: convert, then translate as usual.
 		ob, err := translate.AnthropicRequestToOpenAI(body)
@@ -225,7 +235,10 @@ func (u *upstream) requestBody(b *extprocv3.HttpBody) (_ *extprocv3.ProcessingRe
 	tr := &translate.Request{Body: body, Backend: u.member.Backend,
 		ClientModel: u.model, Model: u.served, Stream: u.stream, UsageRequested: usageAsked}
 	var up *translate.Upstream
-	if u.endpoint != "" {
+	if u.respMeta != nil {
+		up, err = u.tr.Request(tr)
+		err = translate.ResponsesError(err)
+	} else if u.endpoint != "" {
 		up, err = u.endpointRequest(tr)
 	} else if u.native && u.client == clientGemini {
 		up, err = u.tr.(translate.GeminiNativeTranslator).GeminiNative(tr, u.geminiMethod)
@@ -295,7 +308,7 @@ func (u *upstream) responseHeaders(h *extprocv3.HttpHeaders) (*extprocv3.Process
 	if ok {
 		sse := strings.HasPrefix(ct, "text/event-stream")
 		u.tracker = usage.NewTracker(sse)
-		if u.endpoint == translate.EndpointResponses {
+		if u.endpoint == translate.EndpointResponses && u.respMeta == nil {
 			u.tracker = usage.NewResponsesTracker(sse)
 		}
 		if sse && u.dropUse {
@@ -311,13 +324,14 @@ func (u *upstream) responseHeaders(h *extprocv3.HttpHeaders) (*extprocv3.Process
 	if u.cacheResult != "" {
 		set = append(set, header(HeaderCache, u.cacheResult))
 	}
-	if ok && u.native {
+	switch {
+	case ok && u.native:
 		u.passNative = true
 		if u.framing == translate.GeminiArray { // asked for as SSE: reframed
 			u.conv = translate.GeminiArrayStream()
 			set = append(set, header("content-type", "application/json"))
 		}
-	} else if u.client == clientGemini {
+	case u.client == clientGemini:
 		u.conv = translate.GeminiResponse(u.framing, u.status, u.served)
 		clientCT := "application/json"
 		if ok && u.framing == translate.GeminiSSE {
@@ -326,10 +340,19 @@ func (u *upstream) responseHeaders(h *extprocv3.HttpHeaders) (*extprocv3.Process
 		if clientCT != ct {
 			set = append(set, header("content-type", clientCT))
 		}
-	} else if u.client == clientAnthropic {
+	case u.client == clientAnthropic:
 		u.conv = translate.AnthropicResponse(u.stream, u.status, u.served)
 		clientCT := "application/json"
 		if ok && u.stream {
+			clientCT = "text/event-stream"
+		}
+		if clientCT != ct {
+			set = append(set, header("content-type", clientCT))
+		}
+	case u.respMeta != nil && ok:
+		u.conv = translate.ResponsesResponse(u.respMeta, u.stream, u.status, u.served)
+		clientCT := "application/json"
+		if u.stream {
 			clientCT = "text/event-stream"
 		}
 		if clientCT != ct {
@@ -421,10 +444,10 @@ func (u *upstream) endOfStreamTail() []byte {
 		if u.passNative { // no conversion follows: Anthropic's error event
 			return anthropicErrorEvent(e)
 		}
-		if u.endpoint == translate.EndpointResponses {
+		if u.endpoint == translate.EndpointResponses && u.respMeta == nil {
 			return responsesErrorEvent(e)
 		}
-		return append(append([]byte("data: "), e.JSON()...), "\n\n"...)
+		return append(append([]byte("data: "), e.JSON()...), "\n\n"...) // a translated Responses stream: converted to response.failed
 	}
 	return nil
 }

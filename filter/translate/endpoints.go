@@ -10,8 +10,8 @@ import (
 )
 
 // OpenAI's client APIs beside chat completions, which llmproc passes to the
-// backends that speak them natively (translating them to other backends is
-// later work).
+// backends that speak them natively; Responses is translated for every other
+// backend (EndpointTranslated, client_responses.go).
 const (
 	EndpointResponses   = "responses"   // POST /v1/responses
 	EndpointEmbeddings  = "embeddings"  // POST /v1/embeddings
@@ -33,6 +33,13 @@ func EndpointServed(endpoint, schema string) bool {
 		}
 	}
 	return false
+}
+
+// EndpointTranslated reports whether a request of endpoint reaches a backend
+// of schema translated through chat completions (ResponsesRequestToChat):
+// Responses, for every schema that does not serve it natively.
+func EndpointTranslated(endpoint, schema string) bool {
+	return endpoint == EndpointResponses && !EndpointServed(endpoint, schema)
 }
 
 // EndpointSchemas lists the schemas that serve endpoint, for messages.
