@@ -280,9 +280,10 @@ func (u *upstream) responseHeaders(h *extprocv3.HttpHeaders) (*extprocv3.Process
 	}
 	ans := u.tr.Response(&translate.Response{Status: u.status, ContentType: hs["content-type"], Stream: u.stream, Model: u.served,
 		Header: func(name string) string { return hs[name] },
-		// Anthropic and Gemini clients get thinking (blocks, thought parts);
-		// OpenAI clients only when the backend says so.
-		Reasoning: u.client == clientAnthropic || u.client == clientGemini || u.member.Backend.ReasoningContent})
+		// Anthropic and Gemini clients get thinking (blocks, thought parts),
+		// Responses clients too (reasoning items); OpenAI chat clients only
+		// when the backend says so.
+		Reasoning: u.client == clientAnthropic || u.client == clientGemini || u.respMeta != nil || u.member.Backend.ReasoningContent})
 	if u.native && isGeminiEmbed(u.geminiMethod) && u.status >= 200 && u.status < 300 {
 		ans = translate.Answer{Body: translate.PassThrough()} // Gemini's embeddings, read only for the tracker
 	}

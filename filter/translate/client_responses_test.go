@@ -16,7 +16,7 @@ import (
 	"github.com/llmproc/llmproc/filter/sse"
 )
 
-// The Responses goldens live in testdata/responses:
+// The Responses goldens live in testdata/client_responses:
 //   - req_<case>.in.json (a Responses request) → req_<case>.chat.json (the
 //     chat-completions body) and <backend>/req_<case>.out.json (what that
 //     backend's translator sends on, indented), for every backend below;
@@ -46,7 +46,7 @@ func respBackends() []respBackend {
 		{name: "anthropic", tr: anthropicTest, be: anthropicBackend,
 			json: []string{"anthropic/resp_text.in.json", "anthropic/resp_tools.in.json", "anthropic/resp_thinking_max_tokens.in.json", "anthropic/resp_refusal.in.json"},
 			streams: []string{"anthropic/stream_text.in.sse", "anthropic/stream_error.in.sse", "anthropic/stream_crlf_refusal.in.sse",
-				"responses/anthropic/stream_thinking_tools.in.sse", "responses/anthropic/stream_cut.in.sse"}},
+				"client_responses/anthropic/stream_thinking_tools.in.sse", "client_responses/anthropic/stream_cut.in.sse"}},
 		{name: "gemini", tr: gemini{now: geminiClock}, be: func() *config.RBackend {
 			return &config.RBackend{Name: "g", Schema: "gemini", Credential: "AIza-test"}
 		},
@@ -58,14 +58,14 @@ func respBackends() []respBackend {
 		{name: "compat", tr: openAI{}, be: func() *config.RBackend {
 			return &config.RBackend{Name: "vllm", Schema: "openai-compatible"}
 		},
-			json:    []string{"responses/compat/json_tools.in.json", "responses/compat/json_length.in.json"},
-			streams: []string{"responses/compat/stream_tools.in.sse", "responses/compat/stream_error.in.sse"}},
+			json:    []string{"client_responses/compat/json_tools.in.json", "client_responses/compat/json_length.in.json"},
+			streams: []string{"client_responses/compat/stream_tools.in.sse", "client_responses/compat/stream_error.in.sse"}},
 	}
 }
 
 func respCases(t testing.TB, pattern string) []string {
 	t.Helper()
-	files, err := filepath.Glob(filepath.Join("testdata", "responses", pattern))
+	files, err := filepath.Glob(filepath.Join("testdata", "client_responses", pattern))
 	if err != nil || len(files) == 0 {
 		t.Fatalf("no golden inputs %s: %v", pattern, err)
 	}
@@ -154,7 +154,7 @@ func respCheckChat(t *testing.T, chat []byte, meta *ResponsesMeta) {
 // respAnswerMeta is the request the answer goldens answer.
 func respAnswerMeta(t testing.TB) *ResponsesMeta {
 	t.Helper()
-	body, err := os.ReadFile(filepath.Join("testdata", "responses", "answer_request.json"))
+	body, err := os.ReadFile(filepath.Join("testdata", "client_responses", "answer_request.json"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -191,7 +191,7 @@ func respAnswerBody(rb respBackend, meta *ResponsesMeta, stream bool) func() Bod
 			}
 		}
 		ans := rb.tr.Response(&Response{Status: 200, ContentType: ct, Stream: stream, Model: "backend-model",
-			Header: func(string) string { return "" }})
+			Header: func(string) string { return "" }, Reasoning: true})
 		return chainBody{first: ans.Body, then: ResponsesResponse(meta, stream, 200, "backend-model")}
 	}
 }
@@ -206,7 +206,7 @@ func respOutName(rb respBackend, fixture, kind string) string {
 	if kind == "stream" {
 		ext = ".out.sse"
 	}
-	return filepath.Join("testdata", "responses", rb.name, kind+"_"+name+ext)
+	return filepath.Join("testdata", "client_responses", rb.name, kind+"_"+name+ext)
 }
 
 func TestResponsesAnswerJSONGolden(t *testing.T) {

@@ -30,14 +30,17 @@ var apis = []struct {
 	{"chat", Chat, []string{
 		"../translate/testdata/[^c]*/req_[^e]*.in.json", // not client_anthropic
 		"../translate/testdata/compat/*.in.json",
-		"../translate/testdata/client_anthropic/req_*.out.json", // what the Anthropic client translator sends on
+		"../translate/testdata/client_anthropic/req_*.out.json",  // what the Anthropic client translator sends on
+		"../translate/testdata/client_responses/req_*.chat.json", // what the Responses client translator sends on
 		"../extproc/testdata/chat_*.json",
 		"../../e2e/load/testdata/*.json",
 	}},
 	{"messages", Messages, []string{
 		"../translate/testdata/client_anthropic/req_*.in.json",
 	}},
-	{"responses", Responses, nil},
+	{"responses", Responses, []string{
+		"../translate/testdata/client_responses/req_*.in.json",
+	}},
 	{"embeddings", Embeddings, nil},
 	{"completions", Completions, nil},
 	{"gemini", func(b []byte, o Options) error { return Gemini(b, o, "generateContent") }, []string{
