@@ -72,7 +72,7 @@ func respCases(t testing.TB, pattern string) []string {
 	return files
 }
 
-func indentJSON(t testing.TB, b []byte) []byte {
+func respIndent(t testing.TB, b []byte) []byte {
 	t.Helper()
 	var out bytes.Buffer
 	if err := json.Indent(&out, b, "", "  "); err != nil {
@@ -97,7 +97,7 @@ func TestResponsesRequestGolden(t *testing.T) {
 					t.Fatalf("%s: %v", rb.name, err)
 				}
 				if i == 0 { // the chat form is the same for every backend
-					golden(t, base+".chat.json", indentJSON(t, chat))
+					golden(t, base+".chat.json", respIndent(t, chat))
 					respCheckChat(t, chat, meta)
 				}
 				r := &Request{Body: chat, Backend: be, ClientModel: gjson.GetBytes(chat, "model").Str, Model: "backend-model",
@@ -115,7 +115,7 @@ func TestResponsesRequestGolden(t *testing.T) {
 				if out == nil {
 					out = chat
 				}
-				golden(t, filepath.Join(filepath.Dir(base), rb.name, name+".out.json"), indentJSON(t, out))
+				golden(t, filepath.Join(filepath.Dir(base), rb.name, name+".out.json"), respIndent(t, out))
 			}
 		})
 	}
@@ -220,7 +220,7 @@ func TestResponsesAnswerJSONGolden(t *testing.T) {
 				}
 				out := splitEverywhere(t, in, respAnswerBody(rb, meta, false))
 				respCheckObject(t, gjson.ParseBytes(out), "")
-				golden(t, respOutName(rb, fx, "json"), indentJSON(t, out))
+				golden(t, respOutName(rb, fx, "json"), respIndent(t, out))
 			})
 		}
 	}
