@@ -168,7 +168,20 @@ type VertexOptions struct {
 // default chain (environment, shared config, web identity).
 type BedrockOptions struct {
 	Region string `yaml:"region"`
+	// AnthropicAPI chooses the API an Anthropic Messages client's requests
+	// use: "native" (InvokeModel, the body as the client sent it), "converse"
+	// (translated to Converse, as OpenAI clients' are) or "auto" (default:
+	// native when the model id names a Claude model, i.e. contains
+	// "anthropic." or "claude").
+	AnthropicAPI string `yaml:"anthropic_api"`
 }
+
+// Bedrock's AnthropicAPI values.
+const (
+	AnthropicAPIAuto     = "auto"
+	AnthropicAPINative   = "native"
+	AnthropicAPIConverse = "converse"
+)
 
 // CompatOptions covers the known quirks of OpenAI-compatible servers.
 type CompatOptions struct {

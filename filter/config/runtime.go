@@ -339,6 +339,9 @@ func compileBackend(b Backend, getenv func(string) string, secrets bool) (*RBack
 	if b.Bedrock != nil {
 		rb.Bedrock = *b.Bedrock
 	}
+	if rb.Bedrock.AnthropicAPI == "" {
+		rb.Bedrock.AnthropicAPI = AnthropicAPIAuto
+	}
 	streamOptions := true
 	rb.Compat = CompatOptions{StreamOptions: &streamOptions}
 	if o := b.Compat; o != nil {

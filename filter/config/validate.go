@@ -286,6 +286,13 @@ func (v *validator) schemaOptions(p string, b Backend) {
 		if b.Bedrock == nil || b.Bedrock.Region == "" {
 			v.add(p+".bedrock.region", "is required for schema bedrock")
 		}
+		if b.Bedrock != nil {
+			switch b.Bedrock.AnthropicAPI {
+			case "", AnthropicAPIAuto, AnthropicAPINative, AnthropicAPIConverse:
+			default:
+				v.add(p+".bedrock.anthropic_api", "unknown value %q (want auto, native or converse)", b.Bedrock.AnthropicAPI)
+			}
+		}
 	case "azure-openai":
 		if b.Azure != nil && b.Azure.Auth != "" && b.Azure.Auth != "api-key" && b.Azure.Auth != "bearer" {
 			v.add(p+".azure.auth", "unknown value %q (want api-key or bearer)", b.Azure.Auth)

@@ -1,6 +1,7 @@
 package extproc
 
 import (
+	"cmp"
 	"net/http"
 	"strconv"
 
@@ -13,12 +14,14 @@ import (
 )
 
 // POST /v1/messages/count_tokens, Anthropic's token counting: the router
-// role forwards it when the pool's first backend is Anthropic (the upstream
-// role sends it natively, like a Messages request, and passes the answer
-// through: nothing is billed, cached or counted against a budget); otherwise,
-// and on an attempt that failed over to another schema, llmproc answers with
-// its own estimate (route.Features.EstimatedInputTokens, the routing
-// estimator) and says so in HeaderTokenCount.
+// role forwards it when the pool's first backend counts tokens itself
+// (translate.CountsTokens: Anthropic, Claude on Bedrock or Vertex, Gemini),
+// and the upstream role sends it in that backend's way and answers in
+// Anthropic's ({"input_tokens": N}, errors in Anthropic's shape): nothing is
+// billed, cached or counted against a budget. Otherwise, and on an attempt
+// that failed over to a backend that cannot count, llmproc answers with its
+// own estimate (route.Features.EstimatedInputTokens, the routing estimator)
+// and says so in HeaderTokenCount.
 
 const (
 	countTokensPath = "/v1/messages/count_tokens"
@@ -28,17 +31,61 @@ const (
 	HeaderTokenCount = "x-llmproc-token-count"
 )
 
-// forwardsCountTokens reports whether a pool's count_tokens requests go to
-// its first backend: for Anthropic clients an Anthropic one, for Gemini
-// clients (models.countTokens) a Gemini or Vertex one.
-func (r *router) forwardsCountTokens(p *config.RPool) bool {
+// forwardsCountTokens reports whether a pool's count_tokens requests for
+// model (the routing rule's target, else the client's) go to its first
+// backend: for Anthropic clients one that counts them itself
+// (translate.CountsTokens), for Gemini clients (models.countTokens) a
+// Gemini or Vertex one.
+func (r *router) forwardsCountTokens(p *config.RPool, model string) bool {
 	if len(p.Members) == 0 {
 		return false
 	}
+	m := p.Members[0]
 	if r.client == clientGemini {
-		return translate.GeminiServed(translate.GeminiCountTokens, p.Members[0].Backend.Schema)
+		return translate.GeminiServed(translate.GeminiCountTokens, m.Backend.Schema)
 	}
-	return p.Members[0].Backend.Schema == "anthropic"
+	return translate.CountsTokens(m.Backend, cmp.Or(m.Model, model))
+}
+
+// countAnswer readies the reading of a count_tokens answer: Anthropic's
+// {"input_tokens": N} from the backend's count, or its error in Anthropic's
+// shape.
+func (u *upstream) countAnswer(r *translate.Response, ct string) *extprocv3.ProcessingResponse {
+	u.finished = true // nothing to bill, cache or meter
+	ans := u.s.tr.CountTokensResponse(u.member.Backend, u.served, r)
+	u.body = ans.Body
+	set := u.answerHeaders()
+	status := r.Status
+	if ans.Status != 0 && ans.Status != status {
+		status = ans.Status
+		set = append(set, header(":status", strconv.Itoa(status)))
+	}
+	if status < 200 || status >= 300 {
+		u.conv = translate.AnthropicResponse(false, status, u.served)
+	}
+	if (u.body != nil || u.conv != nil) && ct != "application/json" {
+		set = append(set, header("content-type", "application/json"))
+	}
+	return responseHeadersResponse(&extprocv3.CommonResponse{HeaderMutation: &extprocv3.HeaderMutation{SetHeaders: set}})
+}
+
+// countBody rewrites a count_tokens answer's chunk (passed as it is when
+// the backend answers in Anthropic's form).
+func (u *upstream) countBody(b *extprocv3.HttpBody) *extprocv3.ProcessingResponse {
+	out, pass := b.Body, true
+	if u.body != nil {
+		out, pass = u.body.Chunk(out, b.EndOfStream)
+	}
+	if u.conv != nil {
+		if o, p := u.conv.Chunk(out, b.EndOfStream); !p {
+			out, pass = o, false
+		}
+	}
+	if pass {
+		return continueResponseBody
+	}
+	return responseBodyResponse(&extprocv3.CommonResponse{BodyMutation: &extprocv3.BodyMutation{
+		Mutation: &extprocv3.BodyMutation_Body{Body: out}}})
 }
 
 // estimatedCount answers count_tokens with llmproc's estimate of body's

@@ -1,6 +1,7 @@
 package extproc
 
 import (
+	"cmp"
 	"slices"
 	"strconv"
 	"strings"
@@ -123,5 +124,62 @@ func TestMessagesPathsAnswerAnthropicErrors(t *testing.T) {
 	ir := h.routeReply(t, countTokensClient("/v1/messages/count_tokens", bad), bad).GetImmediateResponse()
 	if ir.GetStatus().GetCode() != 400 || gjson.GetBytes(ir.GetBody(), "error.type").Str != "invalid_request_error" {
 		t.Errorf("invalid count_tokens body: %v", ir)
+	}
+}
+
+// TestCountTokensCloud: count_tokens for Claude on Bedrock (CountTokens)
+// and on Vertex (count-tokens:rawPredict) and for Gemini models on Vertex
+// and Gemini (countTokens) is forwarded, and every answer reaches the client
+// as Anthropic's {"input_tokens": N}, errors in Anthropic's shape.
+func TestCountTokensCloud(t *testing.T) {
+	h := nativeHarness(t)
+	for _, tt := range []struct {
+		model, pool, backend, path, answer, want string
+	}{
+		{"claude-bedrock", "bedrock", "bedrock-1", "/model/anthropic.claude-sonnet-4-5-20250929-v1%3A0/count-tokens", `{"inputTokens":21}`, `{"input_tokens":21}`},
+		{"claude-vertex", "vertex", "vertex-1", "/v1/projects/proj-1/locations/us-east5/publishers/anthropic/models/count-tokens:rawPredict", `{"input_tokens":22}`, ""},
+		{"gemini-vertex", "vertex-gemini", "vertex-1", "/v1/projects/proj-1/locations/us-east5/publishers/google/models/gemini-2.5-flash:countTokens", `{"totalTokens":23}`, `{"input_tokens":23}`},
+		{"gemini-flash", "gemini", "gemini-1", "/v1beta/models/gemini-2.5-flash:countTokens", `{"totalTokens":24,"promptTokensDetails":[]}`, `{"input_tokens":24}`},
+	} {
+		t.Run(tt.pool, func(t *testing.T) {
+			body := `{"model":"` + tt.model + `","system":"Be brief.","messages":[{"role":"user","content":"Hello, Claude"}]}`
+			routed, dec := h.route(t, countTokensClient("/v1/messages/count_tokens?beta=true", body), body)
+			if dec[KeyEndpoint] != endpointCountTokens || dec[KeyPool] != tt.pool {
+				t.Fatalf("decisions %v", dec)
+			}
+			m := slices.Clone(routed)
+			got := h.attempt(t, &m, body, tt.pool, tt.backend, dec)
+			if p, _ := header1(got, ":path"); p != tt.path {
+				t.Errorf(":path %s", p)
+			}
+			if tt.backend == "vertex-1" && tt.pool == "vertex" && gjson.Get(got.body, "model").Str != "claude-sonnet-4-5@20250929" {
+				t.Errorf("vertex count body %s", got.body)
+			}
+			answer := func(status, body string) (string, *extprocv3.ProcessingResponse) {
+				s := h.stream(RoleUpstream)
+				defer s.CloseSend() //nolint:errcheck
+				attrs := map[string]string{AttrBackend: tt.backend, AttrCluster: PoolClusterPrefix + tt.pool}
+				roundTrip(t, s, withDecisions(reqHeaders(routed.message(), attrs), dec))
+				roundTrip(t, s, withDecisions(reqBody(`{"model":"`+tt.model+`","messages":[{"role":"user","content":"Hello, Claude"}]}`), dec))
+				hr := roundTrip(t, s, respHeaders(false, ":status", status, "content-type", "application/json"))
+				r := roundTrip(t, s, respBody(body, true))
+				if bm := r.GetResponseBody().GetResponse().GetBodyMutation(); bm != nil {
+					return string(bm.GetBody()), hr
+				}
+				return body, hr
+			}
+			out, _ := answer("200", tt.answer)
+			if want := cmp.Or(tt.want, tt.answer); out != want {
+				t.Errorf("the client got %s, want %s", out, want)
+			}
+			errBody := `{"message":"Rate exceeded"}`
+			if tt.backend != "bedrock-1" {
+				errBody = `{"error":{"code":429,"message":"Quota exceeded","status":"RESOURCE_EXHAUSTED"}}`
+			}
+			out, _ = answer("429", errBody)
+			if gjson.Get(out, "type").Str != "error" || gjson.Get(out, "error.type").Str != "rate_limit_error" {
+				t.Errorf("error answer: %s", out)
+			}
+		})
 	}
 }

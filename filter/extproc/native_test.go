@@ -19,12 +19,23 @@ backends:
   - {name: claude-1, schema: anthropic, url: "http://127.0.0.1:1", credential: {env: KEY1}, anthropic: {version: "2023-06-01"}}
   - {name: claude-2, schema: anthropic, url: "http://127.0.0.1:1/proxy", credential: {env: KEY2}, drop_params: [context_management]}
   - {name: openai-1, schema: openai, url: "http://127.0.0.1:1", credential: {env: KEY3}}
+  - {name: bedrock-1, schema: bedrock, url: "http://127.0.0.1:1", credential: {env: AWS}, bedrock: {region: us-east-1}}
+  - {name: vertex-1, schema: vertex, url: "http://127.0.0.1:1", credential: {env: GCP}, vertex: {project: proj-1, region: us-east5}}
+  - {name: gemini-1, schema: gemini, url: "http://127.0.0.1:1", credential: {env: GEM}}
 models:
   - {name: claude-sonnet-4-5, aliases: ["claude-sonnet-4-5*"], pool: claude, price: {input: 3, output: 15, cached_input: 0.30, cache_write: 3.75, cache_write_1h: 6}}
   - {name: gpt-then-claude, pool: mixed}
+  - {name: claude-bedrock, pool: bedrock, price: {input: 3, output: 15, cached_input: 0.30, cache_write: 3.75, cache_write_1h: 6}}
+  - {name: claude-vertex, pool: vertex, price: {input: 3, output: 15}}
+  - {name: gemini-vertex, pool: vertex-gemini}
+  - {name: gemini-flash, pool: gemini}
 pools:
   - {name: claude, backends: [{backend: claude-1}, {backend: claude-2, model: claude-sonnet-4-5}]}
   - {name: mixed, backends: [{backend: openai-1, model: gpt-4o}, {backend: claude-1}]}
+  - {name: bedrock, backends: [{backend: bedrock-1, model: "us.anthropic.claude-sonnet-4-5-20250929-v1:0"}]}
+  - {name: vertex, backends: [{backend: vertex-1, model: "claude-sonnet-4-5@20250929"}]}
+  - {name: vertex-gemini, backends: [{backend: vertex-1, model: gemini-2.5-flash}]}
+  - {name: gemini, backends: [{backend: gemini-1, model: gemini-2.5-flash}]}
 `
 
 // claudeCodeBody is a request as Claude Code sends it (issue 13), shared
@@ -44,7 +55,12 @@ func nativeHarness(t *testing.T) *harness {
 	if err != nil {
 		t.Fatal(err)
 	}
-	rt, err := config.Compile(cfg, func(k string) string { return "sk-" + strings.ToLower(k) })
+	rt, err := config.Compile(cfg, func(k string) string {
+		if k == "AWS" {
+			return "AKIDEXAMPLE:secret"
+		}
+		return "sk-" + strings.ToLower(k)
+	})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -182,12 +198,19 @@ type nativeAnswer struct {
 // given answer.
 func nativeExchange(t *testing.T, status, ctype string, chunks ...string) nativeAnswer {
 	t.Helper()
+	return nativeExchangeOn(t, "claude-sonnet-4-5-20250929", "claude", "claude-1", status, ctype, chunks...)
+}
+
+// nativeExchangeOn plays one attempt of Claude Code's request, asking for
+// model, on the pool's backend, with the given answer.
+func nativeExchangeOn(t *testing.T, model, pool, backend, status, ctype string, chunks ...string) nativeAnswer {
+	t.Helper()
 	h := nativeHarness(t)
-	body := claudeCodeBody(t)
+	body := strings.Replace(claudeCodeBody(t), `"claude-sonnet-4-5-20250929"`, strconv.Quote(model), 1)
 	routed, dec := h.route(t, claudeCodeClient(body), body)
 	s := h.stream(RoleUpstream)
 	defer s.CloseSend() //nolint:errcheck
-	attrs := map[string]string{AttrBackend: "claude-1", AttrCluster: PoolClusterPrefix + "claude"}
+	attrs := map[string]string{AttrBackend: backend, AttrCluster: PoolClusterPrefix + pool}
 	roundTrip(t, s, withDecisions(reqHeaders(routed.message(), attrs), dec))
 	roundTrip(t, s, withDecisions(reqBody(body), dec))
 	resp := roundTrip(t, s, respHeaders(false, ":status", status, "content-type", ctype))

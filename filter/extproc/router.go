@@ -1,6 +1,7 @@
 package extproc
 
 import (
+	"cmp"
 	"context"
 	"net/http"
 	"slices"
@@ -249,7 +250,7 @@ func (r *router) requestBody(b *extprocv3.HttpBody) (*extprocv3.ProcessingRespon
 	var cacheResult, cacheKey, reservation string
 	var err error
 	switch {
-	case r.countTokens && !r.forwardsCountTokens(d.Pool):
+	case r.countTokens && !r.forwardsCountTokens(d.Pool, cmp.Or(d.Target, model)):
 		return estimatedCount(r.rt, r.clientSchema(), model, body), nil
 	case !r.countTokens: // counting tokens is neither cached nor budgeted
 		if hit, cacheResult, cacheKey = r.lookup(d, model, req, body); hit != nil {

@@ -67,12 +67,15 @@ type upstream struct {
 	internal    []string         // the x-llmproc-* request headers present, to remove
 	asm         *cache.Assembler // assembles the answer to store
 	conv        translate.Body   // OpenAI output → the client's API; nil for OpenAI clients
-	// native: an Anthropic client's request goes to an Anthropic backend as
-	// it was sent. passNative: its 2xx answer reaches the client as the
-	// backend sent it, u.body only reading it (in OpenAI form) for usage and
-	// the cache; error answers are normalized and converted as for any
-	// Anthropic client.
+	// native: an Anthropic client's request goes to an Anthropic-native
+	// endpoint (Anthropic; Claude on Bedrock or Vertex) as it was sent; for
+	// count_tokens, to a backend that counts tokens itself. passNative: its
+	// 2xx answer reaches the client as the backend sent it (through wire,
+	// which turns Bedrock's event stream into Anthropic SSE), u.body only
+	// reading it (in OpenAI form) for usage and the cache; error answers are
+	// normalized and converted as for any Anthropic client.
 	native, passNative bool
+	wire               translate.Body
 	countTokens        bool   // POST /v1/messages/count_tokens (KeyEndpoint)
 	endpoint           string // one of OpenAI's other APIs (KeyEndpoint; endpoints.go)
 	// respMeta is set for a Responses request translated through chat
@@ -164,7 +167,6 @@ func (u *upstream) requestHeaders(req *extprocv3.ProcessingRequest, h *extprocv3
 	u.tenant = dec.get(KeyTenant)
 	u.target, u.route, u.class = dec.get(KeyTarget), dec.get(KeyRoute), dec.get(KeyClass)
 	u.internal = internalHeaders(hs)
-	u.native = u.client == clientAnthropic && member.Backend.Schema == "anthropic"
 	if u.client == clientGemini {
 		u.geminiMethod, u.requested = dec.get(KeyGeminiMethod), dec.get(KeyRequestedModel)
 		u.framing = geminiFraming(u.geminiMethod, dec.get(KeyGeminiFraming))
@@ -193,6 +195,15 @@ func (u *upstream) requestBody(b *extprocv3.HttpBody) (_ *extprocv3.ProcessingRe
 	}
 	body := b.Body
 	u.reqBytes = len(body)
+	if u.client == clientAnthropic {
+		// The model sent decides: Claude on Bedrock or Vertex goes natively.
+		model := cmp.Or(u.member.Model, u.target, gjson.GetBytes(body, "model").Str)
+		if u.countTokens {
+			u.native = translate.CountsTokens(u.member.Backend, model)
+		} else {
+			u.native = translate.AnthropicNativeServed(u.member.Backend, model)
+		}
+	}
 	if u.countTokens && !u.native {
 		// Failed over to a backend without the endpoint: estimate.
 		u.finished = true
@@ -242,11 +253,10 @@ func (u *upstream) requestBody(b *extprocv3.HttpBody) (_ *extprocv3.ProcessingRe
 		up, err = u.endpointRequest(tr)
 	} else if u.native && u.client == clientGemini {
 		up, err = u.tr.(translate.GeminiNativeTranslator).GeminiNative(tr, u.geminiMethod)
+	} else if u.countTokens {
+		up, err = u.s.tr.CountTokensRequest(tr, u.anthropicVersion, u.anthropicBeta)
 	} else if u.native {
-		up, err = translate.AnthropicNative(tr, u.anthropicVersion, u.anthropicBeta)
-		if err == nil && u.countTokens {
-			up.Path = u.member.Backend.BasePath + countTokensPath
-		}
+		up, err = u.s.tr.AnthropicNativeRequest(tr, u.anthropicVersion, u.anthropicBeta)
 	} else {
 		up, err = u.tr.Request(tr)
 	}
@@ -273,17 +283,26 @@ func (u *upstream) responseHeaders(h *extprocv3.HttpHeaders) (*extprocv3.Process
 	}
 	hs := headersOf(h)
 	u.status, _ = strconv.Atoi(hs[":status"])
-	if u.countTokens { // Anthropic's answer as it is; nothing to bill or cache
-		u.finished = true
-		return responseHeadersResponse(&extprocv3.CommonResponse{HeaderMutation: &extprocv3.HeaderMutation{
-			SetHeaders: u.answerHeaders()}}), nil
-	}
-	ans := u.tr.Response(&translate.Response{Status: u.status, ContentType: hs["content-type"], Stream: u.stream, Model: u.served,
+	resp := &translate.Response{Status: u.status, ContentType: hs["content-type"], Stream: u.stream, Model: u.served,
 		Header: func(name string) string { return hs[name] },
 		// Anthropic and Gemini clients get thinking (blocks, thought parts),
 		// Responses clients too (reasoning items); OpenAI chat clients only
 		// when the backend says so.
-		Reasoning: u.client == clientAnthropic || u.client == clientGemini || u.respMeta != nil || u.member.Backend.ReasoningContent})
+		Reasoning: u.client == clientAnthropic || u.client == clientGemini || u.respMeta != nil || u.member.Backend.ReasoningContent}
+	if u.countTokens && u.client == clientAnthropic {
+		return u.countAnswer(resp, hs["content-type"]), nil
+	}
+	if u.countTokens { // Gemini's answer as it is; nothing to bill or cache
+		u.finished = true
+		return responseHeadersResponse(&extprocv3.CommonResponse{HeaderMutation: &extprocv3.HeaderMutation{
+			SetHeaders: u.answerHeaders()}}), nil
+	}
+	var ans translate.Answer
+	if u.native && u.client == clientAnthropic {
+		u.wire, ans = u.s.tr.AnthropicNativeResponse(u.member.Backend.Schema, resp)
+	} else {
+		ans = u.tr.Response(resp)
+	}
 	if u.native && isGeminiEmbed(u.geminiMethod) && u.status >= 200 && u.status < 300 {
 		ans = translate.Answer{Body: translate.PassThrough()} // Gemini's embeddings, read only for the tracker
 	}
@@ -372,6 +391,9 @@ func (u *upstream) responseHeaders(h *extprocv3.HttpHeaders) (*extprocv3.Process
 }
 
 func (u *upstream) responseBody(b *extprocv3.HttpBody) (*extprocv3.ProcessingResponse, error) {
+	if u.countTokens {
+		return u.countBody(b), nil
+	}
 	if u.body == nil {
 		return responseBodyResponse(&extprocv3.CommonResponse{}), nil
 	}
@@ -380,10 +402,17 @@ func (u *upstream) responseBody(b *extprocv3.HttpBody) (*extprocv3.ProcessingRes
 	if early != nil {
 		return early, nil
 	}
+	// Bytes that replace the chunk: decoded, or rewired (Bedrock's event
+	// stream as Anthropic SSE) for the client.
+	replaced := u.ans.dec != nil
+	if u.wire != nil {
+		if o, p := u.wire.Chunk(in, b.EndOfStream); !p {
+			in, replaced = o, true
+		}
+	}
 	out, pass := u.body.Chunk(in, b.EndOfStream)
 	if pass {
-		// Decoded bytes replace the compressed chunk.
-		out, pass = in, u.ans.dec == nil
+		out, pass = in, !replaced
 	}
 	// The tracker reads the whole normalized answer, before the usage chunk
 	// the client did not ask for is stripped from it.
@@ -394,7 +423,7 @@ func (u *upstream) responseBody(b *extprocv3.HttpBody) (*extprocv3.ProcessingRes
 		u.asm.Write(out)
 	}
 	if u.passNative {
-		out, pass = in, u.ans.dec == nil // read above; delivered as sent
+		out, pass = in, !replaced // read above; delivered as sent
 	}
 	if u.strip != nil {
 		if o, p := u.strip.chunk(out, b.EndOfStream); !p {

@@ -69,7 +69,11 @@ func (b bedrock) Request(r *Request) (*Upstream, error) {
 	if r.Stream {
 		op, accept = "/converse-stream", eventStreamType
 	}
-	path := be.BasePath + "/model/" + awsEscape(r.Model) + op
+	return b.signed(be, be.BasePath+"/model/"+awsEscape(r.Model)+op, body, accept)
+}
+
+// signed is the SigV4-signed POST of body to path, asking for accept.
+func (b bedrock) signed(be *config.RBackend, path string, body []byte, accept string) (*Upstream, error) {
 	creds, err := b.credentials(be)
 	if err != nil {
 		return nil, err
@@ -1000,10 +1004,7 @@ func brCompactJSON(raw string) string {
 // carrying a partial frame over to the next chunk.
 type bedrockStream struct {
 	out     Stream
-	dec     eventstream.Decoder
-	rd      bytes.Reader
-	buf     []byte
-	payload []byte
+	fr      frames
 	role    bool // the role chunk is out
 	stopped bool // messageStop seen
 	metered bool // metadata (usage) seen
@@ -1016,34 +1017,56 @@ func (s *bedrockStream) Chunk(chunk []byte, eos bool) ([]byte, bool) {
 	if s.ended {
 		return nil, false
 	}
-	s.buf = append(s.buf, chunk...)
 	var out []byte
-	off := 0
-	for !s.ended && len(s.buf)-off >= 12 {
-		total := int(binary.BigEndian.Uint32(s.buf[off:]))
-		if total < 16 || total > bedrockMaxFrame {
-			out = s.fail(out, fmt.Errorf("frame length %d", total))
-			break
-		}
-		if len(s.buf)-off < total {
-			break
-		}
-		s.rd.Reset(s.buf[off : off+total])
-		msg, err := s.dec.Decode(&s.rd, s.payload)
-		off += total
-		if err != nil {
-			out = s.fail(out, err)
-			break
-		}
-		s.payload = msg.Payload[:0]
-		out = s.frame(out, msg)
-	}
-	if s.ended {
-		s.buf = nil
-	} else {
-		s.buf = s.buf[:copy(s.buf, s.buf[off:])]
+	err := s.fr.feed(chunk, func(m eventstream.Message) bool {
+		out = s.frame(out, m)
+		return !s.ended
+	})
+	if err != nil {
+		out = s.fail(out, err)
 	}
 	return out, false
+}
+
+// frames splits an AWS event stream into its messages, carrying a partial
+// frame over to the next chunk.
+type frames struct {
+	dec     eventstream.Decoder
+	rd      bytes.Reader
+	buf     []byte
+	payload []byte
+}
+
+// feed appends chunk and calls fn with every whole frame, in order, until fn
+// returns false; the rest is then dropped, as after a frame that does not
+// decode (the error). A message's payload is valid only during fn.
+func (f *frames) feed(chunk []byte, fn func(eventstream.Message) bool) error {
+	f.buf = append(f.buf, chunk...)
+	off := 0
+	for len(f.buf)-off >= 12 {
+		total := int(binary.BigEndian.Uint32(f.buf[off:]))
+		if total < 16 || total > bedrockMaxFrame {
+			f.buf = nil
+			return fmt.Errorf("frame length %d", total)
+		}
+		if len(f.buf)-off < total {
+			break
+		}
+		f.rd.Reset(f.buf[off : off+total])
+		msg, err := f.dec.Decode(&f.rd, f.payload)
+		off += total
+		if err != nil {
+			f.buf = nil
+			return err
+		}
+		f.payload = msg.Payload[:0]
+		if !fn(msg) {
+			f.buf = nil
+			return nil
+		}
+	}
+	f.buf = f.buf[:copy(f.buf, f.buf[off:])]
+	return nil
 }
 
 // fail ends the stream on a frame that cannot be decoded.

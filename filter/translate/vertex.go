@@ -36,15 +36,21 @@ func (v vertex) Request(r *Request) (*Upstream, error) {
 		return nil, err
 	}
 	model := strings.TrimPrefix(strings.TrimPrefix(r.Model, "models/"), "publishers/google/models/")
+	return vertexUpstream(b, "google", url.PathEscape(model)+geminiMethod(r.Stream), body, token), nil
+}
+
+// vertexUpstream is a POST of body to a publisher's model method,
+// {model}:{method} (escaped), with the bearer token.
+func vertexUpstream(b *config.RBackend, publisher, modelMethod string, body []byte, token string) *Upstream {
 	up := &Upstream{
 		Path: b.BasePath + "/v1/projects/" + url.PathEscape(b.Vertex.Project) + "/locations/" + url.PathEscape(b.Vertex.Region) +
-			"/publishers/google/models/" + url.PathEscape(model) + geminiMethod(r.Stream),
+			"/publishers/" + publisher + "/models/" + modelMethod,
 		Body: body,
 	}
 	if token != "" {
 		up.SetHeaders = append(up.SetHeaders, [2]string{"authorization", "Bearer " + token})
 	}
-	return up, nil
+	return up
 }
 
 func (v vertex) Response(r *Response) Answer { return geminiAnswer(r, v.now) }
