@@ -62,6 +62,29 @@ func TestAnthropicClient(t *testing.T) {
 	if events[0] != "message_start" || events[len(events)-1] != "message_stop" || text.String() != "Hello from OpenAI" {
 		t.Errorf("events %v text %q\n%s", events, text.String(), r.body)
 	}
+	// Translated: message_start carries llmproc's estimate of the prompt (what
+	// count_tokens answers for it), message_delta the backend's exact counts.
+	var start, delta gjson.Result
+	for _, line := range strings.Split(string(r.body), "\n") {
+		data, ok := strings.CutPrefix(line, "data: ")
+		switch typ := gjson.Get(data, "type").String(); {
+		case ok && typ == "message_start":
+			start = gjson.Get(data, "message.usage")
+		case ok && typ == "message_delta":
+			delta = gjson.Get(data, "usage")
+		}
+	}
+	count := e.postPath(t, "/v1/messages/count_tokens", `{`+msg+`}`, "x-api-key", "client-secret")
+	estimate := gjson.GetBytes(count.body, "input_tokens").Int()
+	if count.header.Get("x-llmproc-token-count") != "estimated" || estimate <= 0 {
+		t.Fatalf("count_tokens: %d %s %v", count.status, count.body, count.header)
+	}
+	if start.Get("input_tokens").Int() != estimate || start.Get("output_tokens").Int() != 0 {
+		t.Errorf("message_start usage %s, want input_tokens %d (the estimate)", start.Raw, estimate)
+	}
+	if delta.Get("input_tokens").Int() != 24 || delta.Get("cache_read_input_tokens").Int() != 16 || delta.Get("output_tokens").Int() != 5 {
+		t.Errorf("message_delta usage %s, want the backend's exact 24 + 16 cached in, 5 out", delta.Raw)
+	}
 
 	// llmproc's own rejections use Anthropic's error shape too.
 	r = post(`{"model":"gpt-9","max_tokens":5,"messages":[{"role":"user","content":"hi"}]}`)

@@ -89,15 +89,19 @@ type upstream struct {
 	geminiMethod string
 	framing      translate.GeminiFraming
 	requested    string
-	status       int
-	body         translate.Body
-	tracker      *usage.Tracker
-	strip        *usageStripper
-	ttft         time.Duration
-	res          *usage.Result // set once the tracker is finished
-	finished     bool
-	reqBytes     int // the client's request body, for the input estimate
-	ans          answerState
+	// Anthropic clients on a translated backend: message_start's
+	// input_tokens estimate, and thinking.display "omitted".
+	inputEstimate int64
+	omitThinking  bool
+	status        int
+	body          translate.Body
+	tracker       *usage.Tracker
+	strip         *usageStripper
+	ttft          time.Duration
+	res           *usage.Result // set once the tracker is finished
+	finished      bool
+	reqBytes      int // the client's request body, for the input estimate
+	ans           answerState
 	// From the router: the routing rule, the task class and the model a
 	// rule chose instead of the client's (KeyRoute, KeyClass, KeyTarget).
 	route, class, target string
@@ -224,6 +228,12 @@ func (u *upstream) requestBody(b *extprocv3.HttpBody) (_ *extprocv3.ProcessingRe
 		if err != nil {
 			return nil, err
 		}
+		// The Anthropic answer's message_start carries the estimate of the
+		// prompt (the hub's usage comes at the end), as count_tokens does.
+		if gjson.GetBytes(body, "stream").Type == gjson.True {
+			u.inputEstimate = int64(u.rt.Classifier.FeaturesOfValid(body).EstimatedInputTokens)
+		}
+		u.omitThinking = gjson.GetBytes(body, "thinking.display").Str == "omitted"
 		body, converted = ob, true
 	case u.client == clientGemini:
 		if isGeminiEmbed(u.geminiMethod) {
@@ -361,7 +371,8 @@ func (u *upstream) responseHeaders(h *extprocv3.HttpHeaders) (*extprocv3.Process
 			set = append(set, header("content-type", clientCT))
 		}
 	case u.client == clientAnthropic:
-		u.conv = translate.AnthropicResponse(u.stream, u.status, u.served)
+		u.conv = translate.NewAnthropicAnswer(translate.AnthropicAnswer{Stream: u.stream, Status: u.status, Model: u.served,
+			InputEstimate: u.inputEstimate, OmitThinking: u.omitThinking})
 		clientCT := "application/json"
 		if ok && u.stream {
 			clientCT = "text/event-stream"

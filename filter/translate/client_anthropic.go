@@ -23,19 +23,27 @@ import (
 // Messages output again, JSON or SSE.
 //
 // Choices where the two schemas do not meet:
+//   - thinking becomes reasoning_effort through the budget ⇄ effort table
+//     (reasoning.go): enabled with budget_tokens → the effort of that budget;
+//     adaptive → output_config.effort (max → high), or none sent (the
+//     backend's default) without one; disabled → none sent. output_config.effort
+//     without thinking becomes reasoning_effort too.
 //   - Fields that only tune how an Anthropic model works are dropped, so an
 //     agent such as Claude Code, which sends them with every request, works
-//     with any backend: thinking (every type; the answer then has no
-//     thinking blocks), output_config.effort, context_management and top_k
-//     (chat-completions has none).
-//   - Server tools (a tools entry with a type other than "custom": web
-//     search, tool search, code execution...) are dropped: the backend cannot
+//     with any backend: context_management and top_k (chat-completions has
+//     none).
+//   - The web_search server tool (web_search_20250305 and later) becomes
+//     web_search_options (user_location kept; max_uses, allowed_domains and
+//     blocked_domains have no equivalent and are dropped). Other server
+//     tools (tool search, code execution...) are dropped: the backend cannot
 //     run them. defer_loading is ignored: a deferred tool is declared like
 //     any other.
 //   - A message with role "system" inside messages becomes an OpenAI system
 //     message in its place.
-//   - thinking and redacted_thinking blocks in assistant history are dropped,
-//     as Anthropic itself ignores them in earlier turns.
+//   - Signed thinking and redacted_thinking blocks in assistant history go
+//     to the hub's thinking_blocks, for backends that verify them (Claude on
+//     Bedrock); unsigned ones (from a backend without signatures) are
+//     dropped, as Anthropic itself ignores thinking in earlier turns.
 //   - cache_control is a caching hint and is dropped; service_tier too.
 //   - tool_result content is flattened to one string (text blocks joined by
 //     "\n"); is_error prefixes it with "Error: ". Images inside tool results
@@ -43,9 +51,15 @@ import (
 //   - output_config.format / output_format json_schema becomes response_format
 //     json_schema (name "output", strict).
 //   - Unknown top-level fields are refused, as Anthropic refuses them.
-//   - A stream's message_start carries zero usage (chat-completions reports
-//     usage only at the end); message_delta carries all four counts, which
-//     current Anthropic SDKs read from it.
+//   - A stream's message_start carries llmproc's estimate of input_tokens
+//     (chat-completions reports usage only at the end) and output_tokens 0;
+//     message_delta carries the backend's exact counts, all four, which
+//     current Anthropic SDKs and Claude Code read from it.
+//   - Answers: reasoning_content becomes a thinking block (signature "" when
+//     the backend signs nothing), thinking_blocks become thinking blocks with
+//     their signatures and redacted_thinking blocks; with thinking.display
+//     "omitted" the thinking text is left out (signed blocks keep their
+//     signature, unsigned ones are not sent).
 
 // AnthropicRequestToOpenAI converts an Anthropic Messages request body into an OpenAI chat-completions body.
 // It returns *apierr.Error (400, Anthropic-meaningful message, Param set) for invalid input: not JSON, missing model / messages / max_tokens, bad roles or blocks.
@@ -61,6 +75,7 @@ func AnthropicRequestToOpenAI(body []byte) ([]byte, error) {
 	var f struct {
 		model, messages, maxTokens, system, stop, stream, temperature, topP gjson.Result
 		metadata, tools, toolChoice, outputFormat, outputConfig             gjson.Result
+		thinking                                                            gjson.Result
 	}
 	var err error
 	root.ForEach(func(k, v gjson.Result) bool {
@@ -91,7 +106,9 @@ func AnthropicRequestToOpenAI(body []byte) ([]byte, error) {
 			f.outputFormat = v
 		case "output_config":
 			f.outputConfig = v
-		case "service_tier", "top_k", "thinking", "context_management":
+		case "thinking":
+			f.thinking = v
+		case "service_tier", "top_k", "context_management":
 			// Dropped: how the model works, not what it answers (see above).
 		default:
 			err = caUnsupported(k.Str, "llmproc does not translate this field")
@@ -176,6 +193,10 @@ func AnthropicRequestToOpenAI(body []byte) ([]byte, error) {
 		}
 	}
 	b, err = caAppendTools(b, f.tools, f.toolChoice)
+	if err != nil {
+		return nil, err
+	}
+	b, err = caAppendReasoning(b, f.thinking, f.outputConfig.Get("effort"))
 	if err != nil {
 		return nil, err
 	}
@@ -494,6 +515,7 @@ func (w *caMsgWriter) toolResult(p caLoc, blk gjson.Result) error {
 func (w *caMsgWriter) assistant(at caLoc, blocks []gjson.Result) error {
 	texts := make([]gjson.Result, 0, len(blocks))
 	calls := 0
+	var thinking []ThinkingBlock
 	for j, blk := range blocks {
 		p := caLoc{at.msg, j, -1}
 		switch t := blk.Get("type").Str; t {
@@ -514,8 +536,14 @@ func (w *caMsgWriter) assistant(at caLoc, blocks []gjson.Result) error {
 				return caBad(p.s()+".input", p.s()+".input: Input should be an object")
 			}
 			calls++
-		case "thinking", "redacted_thinking":
-			// Earlier turns' thinking: Anthropic ignores it too.
+		case "thinking":
+			if sig := blk.Get("signature").Str; sig != "" {
+				thinking = append(thinking, ThinkingBlock{Kind: "thinking", Text: blk.Get("thinking").Str, Signature: sig})
+			}
+		case "redacted_thinking":
+			if d := blk.Get("data").Str; d != "" {
+				thinking = append(thinking, ThinkingBlock{Kind: "redacted_thinking", Data: d})
+			}
 		default:
 			return caBad(p.s()+".type", fmt.Sprintf("%s.type: %q blocks are not allowed in assistant messages", p.s(), t))
 		}
@@ -548,6 +576,16 @@ func (w *caMsgWriter) assistant(at caLoc, blocks []gjson.Result) error {
 		}
 		w.b = append(w.b, ']')
 	}
+	if len(thinking) > 0 {
+		w.b = append(w.b, `,"thinking_blocks":[`...)
+		for i, tb := range thinking {
+			if i > 0 {
+				w.b = append(w.b, ',')
+			}
+			w.b = appendThinkingBlock(w.b, tb)
+		}
+		w.b = append(w.b, ']')
+	}
 	w.b = append(w.b, '}')
 	return nil
 }
@@ -555,6 +593,7 @@ func (w *caMsgWriter) assistant(at caLoc, blocks []gjson.Result) error {
 // caAppendTools writes tools, tool_choice and parallel_tool_calls.
 func caAppendTools(b []byte, tools, choice gjson.Result) ([]byte, error) {
 	n := 0
+	webSearch, ws := false, ""
 	if tools.Exists() && tools.Type != gjson.Null {
 		if !tools.IsArray() {
 			return nil, caBad("tools", "tools: Input should be a list")
@@ -566,7 +605,11 @@ func caAppendTools(b []byte, tools, choice gjson.Result) ([]byte, error) {
 			p := "tools." + strconv.Itoa(i)
 			name, desc, schema := t.Get("name"), t.Get("description"), t.Get("input_schema")
 			if typ := t.Get("type"); typ.Exists() && typ.Type != gjson.Null && typ.Str != "custom" {
-				return true // a server tool: dropped (see above)
+				if strings.HasPrefix(typ.Str, "web_search_") && !webSearch {
+					webSearch = true
+					ws = caWebSearchOptions(t.Get("user_location"))
+				}
+				return true // a server tool: dropped or mapped (see above)
 			}
 			switch {
 			case name.Type != gjson.String || name.Str == "":
@@ -607,6 +650,10 @@ func caAppendTools(b []byte, tools, choice gjson.Result) ([]byte, error) {
 			b = append(b, ']')
 		}
 	}
+	if webSearch {
+		b = append(b, `,"web_search_options":`...)
+		b = append(b, ws...)
+	}
 	if !choice.Exists() || choice.Type == gjson.Null {
 		return b, nil
 	}
@@ -646,6 +693,77 @@ func caAppendTools(b []byte, tools, choice gjson.Result) ([]byte, error) {
 		b = append(b, `,"parallel_tool_calls":false`...)
 	}
 	return b, nil
+}
+
+// caWebSearchOptions writes the web_search_options of Anthropic's web
+// search tool: its user_location, the one setting OpenAI's has too.
+func caWebSearchOptions(loc gjson.Result) string {
+	b := []byte(`{`)
+	if loc.IsObject() {
+		n := 0
+		for _, k := range []string{"city", "region", "country", "timezone"} {
+			v := loc.Get(k)
+			if v.Type != gjson.String || v.Str == "" {
+				continue
+			}
+			if n == 0 {
+				b = append(b, `"user_location":{"type":"approximate","approximate":{`...)
+			} else {
+				b = append(b, ',')
+			}
+			n++
+			b = appendJSONString(b, k)
+			b = append(b, ':')
+			b = appendJSONString(b, v.Str)
+		}
+		if n > 0 {
+			b = append(b, "}}"...)
+		}
+	}
+	return string(append(b, '}'))
+}
+
+// caAppendReasoning writes reasoning_effort for Anthropic's thinking and
+// output_config.effort (see the file comment).
+func caAppendReasoning(b []byte, thinking, effort gjson.Result) ([]byte, error) {
+	out := ""
+	if effort.Exists() && effort.Type != gjson.Null {
+		switch effort.Str {
+		case "low", "medium", "high":
+			out = effort.Str
+		case "max", "xhigh":
+			out = "high"
+		default:
+			return nil, caBad("output_config.effort", "output_config.effort: Input should be 'low', 'medium', 'high' or 'max'")
+		}
+	}
+	switch {
+	case !thinking.Exists() || thinking.Type == gjson.Null:
+	case !thinking.IsObject():
+		return nil, caBad("thinking", "thinking: Input should be an object")
+	default:
+		switch typ := thinking.Get("type").Str; typ {
+		case "enabled":
+			n, ok := caPositiveInt(thinking.Get("budget_tokens"))
+			if !ok {
+				return nil, caBad("thinking.budget_tokens", "thinking.budget_tokens: Input should be a positive integer")
+			}
+			if out == "" {
+				out = ReasoningEffort(n)
+			}
+		case "adaptive":
+		case "disabled":
+			out = ""
+		default:
+			return nil, caBad("thinking.type", "thinking.type: Input should be 'enabled', 'adaptive' or 'disabled'")
+		}
+	}
+	if out == "" {
+		return b, nil
+	}
+	b = append(b, `,"reasoning_effort":"`...)
+	b = append(b, out...)
+	return append(b, '"'), nil
 }
 
 // caAppendFormat writes response_format from output_config.format (GA) or
@@ -739,13 +857,33 @@ func caErrorType(status int, typ, code, msg string) string {
 // 2xx stream: OpenAI SSE chunks (any chunk boundaries) → Anthropic SSE events with `event:` lines: message_start, content_block_start/delta (text_delta, input_json_delta for tool calls)/stop, message_delta (stop_reason, usage.output_tokens), message_stop; a `data: [DONE]` ends it; an OpenAI error event (data: {"error":...}) → an Anthropic `event: error` and the stream ends without message_stop; a stream that ends without [DONE] gets no message_stop either.
 // non-2xx: OpenAI error JSON → Anthropic error JSON {"type":"error","error":{"type":<mapped: invalid_request_error, authentication_error, permission_error, not_found_error, rate_limit_error, api_error, overloaded_error>,"message":...}}.
 func AnthropicResponse(stream bool, status int, model string) Body {
+	return NewAnthropicAnswer(AnthropicAnswer{Stream: stream, Status: status, Model: model})
+}
+
+// AnthropicAnswer says how to convert one attempt's OpenAI output for an
+// Anthropic client.
+type AnthropicAnswer struct {
+	Stream bool   // the client asked for a stream
+	Status int    // the (already mapped) HTTP status of the answer
+	Model  string // the model name to report
+	// InputEstimate is message_start's usage.input_tokens: llmproc's
+	// estimate of the prompt, as the hub reports usage only at the end
+	// (message_delta then carries the backend's exact counts).
+	InputEstimate int64
+	// OmitThinking: the client sent thinking.display "omitted", so thinking
+	// blocks carry no text.
+	OmitThinking bool
+}
+
+// NewAnthropicAnswer is AnthropicResponse with every option.
+func NewAnthropicAnswer(o AnthropicAnswer) Body {
 	switch {
-	case status < 200 || status >= 300:
-		return &errorBody{status: status, norm: caErrorJSON}
-	case stream:
-		return &caStream{model: model}
+	case o.Status < 200 || o.Status >= 300:
+		return &errorBody{status: o.Status, norm: caErrorJSON}
+	case o.Stream:
+		return &caStream{model: o.Model, estimate: max(o.InputEstimate, 0), omit: o.OmitThinking}
 	}
-	return &caJSON{model: model}
+	return &caJSON{model: o.Model, omit: o.OmitThinking}
 }
 
 // caErrorJSON turns a buffered OpenAI error answer into Anthropic's
@@ -762,6 +900,7 @@ const caMaxAnswer = 64 << 20
 // caJSON buffers a chat.completion and emits an Anthropic message.
 type caJSON struct {
 	model    string
+	omit     bool // thinking.display "omitted"
 	buf      []byte
 	overflow bool
 }
@@ -786,11 +925,11 @@ func (a *caJSON) Chunk(chunk []byte, eos bool) ([]byte, bool) {
 		}
 		return caAppendError(nil, caErrorType(0, e.Get("type").String(), e.Get("code").String(), msg), msg), false
 	}
-	return caMessage(r, a.model), false
+	return caMessage(r, a.model, a.omit), false
 }
 
 // caMessage renders a chat.completion as an Anthropic message.
-func caMessage(r gjson.Result, model string) []byte {
+func caMessage(r gjson.Result, model string, omit bool) []byte {
 	if model == "" {
 		model = r.Get("model").String()
 	}
@@ -807,6 +946,13 @@ func caMessage(r gjson.Result, model string) []byte {
 	b = appendJSONString(b, model)
 	b = append(b, `,"content":[`...)
 	n := 0
+	for _, tb := range caThinking(msg, omit) {
+		if n > 0 {
+			b = append(b, ',')
+		}
+		n++
+		b = appendThinkingBlock(b, tb)
+	}
 	for _, t := range []string{text, refusal} {
 		if t == "" {
 			continue
@@ -838,6 +984,39 @@ func caMessage(r gjson.Result, model string) []byte {
 	b = append(b, `","stop_sequence":null,"usage":`...)
 	b = caAppendUsage(b, u)
 	return append(b, '}')
+}
+
+// caThinking returns an answer's thinking as Anthropic blocks: the hub's
+// thinking_blocks (signed and redacted), else its reasoning_content as one
+// unsigned block; with omit, the text is left out and unsigned thinking
+// is not sent at all.
+func caThinking(msg gjson.Result, omit bool) []ThinkingBlock {
+	var out []ThinkingBlock
+	msg.Get("thinking_blocks").ForEach(func(_, b gjson.Result) bool {
+		switch b.Get("type").Str {
+		case "thinking":
+			out = append(out, ThinkingBlock{Kind: "thinking", Text: b.Get("thinking").Str, Signature: b.Get("signature").Str})
+		case "redacted_thinking":
+			out = append(out, ThinkingBlock{Kind: "redacted_thinking", Data: b.Get("data").Str})
+		}
+		return true
+	})
+	if len(out) == 0 {
+		if r := msg.Get("reasoning_content").Str; r != "" {
+			out = append(out, ThinkingBlock{Kind: "thinking", Text: r})
+		}
+	}
+	kept := out[:0]
+	for _, tb := range out {
+		if omit && tb.Kind == "thinking" {
+			if tb.Signature == "" {
+				continue
+			}
+			tb.Text = ""
+		}
+		kept = append(kept, tb)
+	}
+	return kept
 }
 
 // caContentText reads a message's content: a string, or text parts joined.
@@ -916,19 +1095,22 @@ func caAppendUsage(b []byte, u usage.Usage) []byte {
 // caStream turns OpenAI chat.completion.chunk events into Anthropic's
 // stream events, keeping just enough state to open and close blocks.
 type caStream struct {
-	model   string
-	sc      sse.Scanner
-	out     []byte
-	started bool // message_start sent
-	ended   bool // [DONE] or an error seen: nothing more is sent
-	open    bool // a content block is open
-	openIdx int  // its index
-	next    int  // the next block index
-	tool    int  // the OpenAI tool-call index of the open block, -1 for text
-	tools   []caToolBlock
-	finish  string
-	refused bool
-	usage   usage.Usage
+	model    string
+	estimate int64 // message_start's input_tokens
+	omit     bool  // thinking.display "omitted"
+	thinking bool  // the open block is a thinking block
+	sc       sse.Scanner
+	out      []byte
+	started  bool // message_start sent
+	ended    bool // [DONE] or an error seen: nothing more is sent
+	open     bool // a content block is open
+	openIdx  int  // its index
+	next     int  // the next block index
+	tool     int  // the OpenAI tool-call index of the open block, -1 for text
+	tools    []caToolBlock
+	finish   string
+	refused  bool
+	usage    usage.Usage
 }
 
 // caToolBlock ties an OpenAI tool-call index to its Anthropic block.
@@ -986,6 +1168,15 @@ func (s *caStream) event(ev sse.Event) {
 				s.refused = true
 				s.text(v.Str)
 			}
+		case "reasoning_content":
+			if v.Str != "" {
+				s.think(v.Str)
+			}
+		case "thinking_blocks":
+			v.ForEach(func(_, tb gjson.Result) bool {
+				s.thinkingBlock(tb)
+				return true
+			})
 		case "tool_calls":
 			n := 0
 			v.ForEach(func(_, tc gjson.Result) bool {
@@ -1019,12 +1210,12 @@ func (s *caStream) start(id, model string) {
 	b = append(b, `,"type":"message","role":"assistant","model":`...)
 	b = appendJSONString(b, model)
 	b = append(b, `,"content":[],"stop_reason":null,"stop_sequence":null,"usage":`...)
-	b = caAppendUsage(b, usage.Usage{})
+	b = caAppendUsage(b, usage.Usage{Input: s.estimate})
 	s.out = append(b, "}}\n\n"...)
 }
 
 func (s *caStream) text(t string) {
-	if !s.open || s.tool >= 0 {
+	if !s.open || s.tool >= 0 || s.thinking {
 		s.close()
 		s.startBlock(-1)
 		s.out = append(s.out, `{"type":"text","text":""}}`+"\n\n"...)
@@ -1058,10 +1249,53 @@ func (s *caStream) toolCall(call int, tc gjson.Result) {
 	}
 }
 
+// think sends a piece of thinking in the open thinking block, opening one
+// first. With omit, the text is kept back: the block opens only if the
+// backend signs it (thinkingBlock).
+func (s *caStream) think(t string) {
+	if s.omit {
+		return
+	}
+	s.openThinking()
+	s.out = s.delta(s.openIdx, "thinking_delta", "thinking", t)
+}
+
+func (s *caStream) openThinking() {
+	if s.open && s.thinking {
+		return
+	}
+	s.close()
+	s.startBlock(-1)
+	s.thinking = true
+	s.out = append(s.out, `{"type":"thinking","thinking":"","signature":""}}`+"\n\n"...)
+}
+
+// thinkingBlock handles one thinking_blocks entry of a delta: a signature
+// ends the open thinking block, a redacted block is sent whole.
+func (s *caStream) thinkingBlock(tb gjson.Result) {
+	switch tb.Get("type").Str {
+	case "thinking":
+		sig := tb.Get("signature").Str
+		if sig == "" {
+			return
+		}
+		s.openThinking()
+		s.out = s.delta(s.openIdx, "signature_delta", "signature", sig)
+		s.close()
+	case "redacted_thinking":
+		s.close()
+		s.startBlock(-1)
+		b := append(s.out, `{"type":"redacted_thinking","data":`...)
+		b = appendJSONString(b, tb.Get("data").Str)
+		s.out = append(b, "}}\n\n"...)
+		s.close()
+	}
+}
+
 // startBlock opens block s.next and writes content_block_start up to its
 // content_block value.
 func (s *caStream) startBlock(call int) int {
-	s.open, s.openIdx, s.tool = true, s.next, call
+	s.open, s.openIdx, s.tool, s.thinking = true, s.next, call, false
 	s.next++
 	b := append(s.out, "event: content_block_start\ndata: {\"type\":\"content_block_start\",\"index\":"...)
 	b = strconv.AppendInt(b, int64(s.openIdx), 10)

@@ -247,7 +247,10 @@ func TestClientAnthropicResponseJSONGolden(t *testing.T) {
 	for _, base := range caCases(t, "json_*.in.json") {
 		t.Run(filepath.Base(base), func(t *testing.T) {
 			in := readFile(t, base+".in.json")
-			out := splitEverywhere(t, in, func() Body { return AnthropicResponse(false, 200, caModel) })
+			omit := strings.Contains(base, "omitted")
+			out := splitEverywhere(t, in, func() Body {
+				return NewAnthropicAnswer(AnthropicAnswer{Status: 200, Model: caModel, OmitThinking: omit})
+			})
 			if !json.Valid(out) {
 				t.Fatalf("not valid JSON: %s", out)
 			}
@@ -395,7 +398,10 @@ func TestClientAnthropicStreamGolden(t *testing.T) {
 	for _, base := range caCases(t, "stream_*.in.sse") {
 		t.Run(filepath.Base(base), func(t *testing.T) {
 			in := readFile(t, base+".in.sse")
-			newBody := func() Body { return AnthropicResponse(true, 200, caModel) }
+			omit := strings.Contains(base, "omitted") // as the client's thinking.display "omitted" asks
+			newBody := func() Body {
+				return NewAnthropicAnswer(AnthropicAnswer{Stream: true, Status: 200, Model: caModel, OmitThinking: omit})
+			}
 			out := splitEverywhere(t, in, newBody)
 			// Byte by byte, too.
 			chunks := make([][]byte, len(in)+1)
@@ -433,10 +439,10 @@ func TestClientAnthropicStreamGolden(t *testing.T) {
 
 // caStreamSummary is what an Anthropic client would assemble.
 type caStreamSummary struct {
-	model, text, stopReason string
-	tools                   []string // "id name input" per tool_use block
-	usage                   gjson.Result
-	stopped, errored        bool
+	model, text, stopReason, thinking string
+	tools                             []string // "id name input" per tool_use block
+	usage                             gjson.Result
+	stopped, errored                  bool
 }
 
 // caCheckStream parses Anthropic SSE and fails unless the events follow
@@ -505,6 +511,8 @@ func caCheckStream(t testing.TB, out []byte) caStreamSummary {
 				s.text += d.Get("delta.text").Str
 			case kind == "input_json_delta" && kinds[idx] == "tool_use":
 				inputs[idx] += d.Get("delta.partial_json").Str
+			case (kind == "thinking_delta" || kind == "signature_delta") && kinds[idx] == "thinking":
+				s.thinking += d.Get("delta.thinking").Str + d.Get("delta.signature").Str
 			default:
 				fail("%s in a %s block", kind, kinds[idx])
 			}

@@ -1,8 +1,10 @@
 package translate
 
 import (
+	"bytes"
 	"net/http"
 	"slices"
+	"strconv"
 	"strings"
 
 	"github.com/tidwall/gjson"
@@ -41,6 +43,7 @@ var structuralParams = []string{"model", "messages", "stream"}
 //   - compat.max_tokens_field: max_tokens / max_completion_tokens is renamed
 //     to the field the server understands (an explicit value of that field
 //     wins over the other);
+//   - thinking_blocks (the hub's signed thinking) removed from messages;
 //   - model: set when not empty and different from the client's;
 //   - stream_options.include_usage: added to streams the client sent without
 //     it when streamOptions is true; when false, stream_options is removed
@@ -86,6 +89,22 @@ func rewriteOpenAI(r *Request, model string, streamOptions bool) ([]byte, error)
 			if err := del(other); err != nil {
 				return nil, err
 			}
+		}
+	}
+	if bytes.Contains(body, []byte(`"thinking_blocks"`)) {
+		// The hub's signed thinking (reasoning.go) is for Anthropic and
+		// Bedrock; OpenAI refuses unknown message fields.
+		i := 0
+		var err error
+		gjson.GetBytes(body, "messages").ForEach(func(_, m gjson.Result) bool {
+			if m.Get("thinking_blocks").Exists() {
+				err = del("messages." + strconv.Itoa(i) + ".thinking_blocks")
+			}
+			i++
+			return err == nil
+		})
+		if err != nil {
+			return nil, err
 		}
 	}
 	if model != "" && r.ClientModel != model {
