@@ -1,7 +1,8 @@
 // Package fakeanthropic is a scriptable stand-in for Anthropic's Messages
 // API, for end-to-end tests and local runs without internet.
 //
-// It serves POST /v1/messages: a message JSON, or Anthropic's SSE events
+// It serves POST /v1/messages (and Claude on Vertex AI's rawPredict and
+// streamRawPredict, cloud.go): a message JSON, or Anthropic's SSE events
 // (message_start, ping, content_block_start/delta/stop, message_delta,
 // message_stop) when the request has "stream": true. Like the real API it
 // refuses requests without the anthropic-version header, without model,
@@ -87,6 +88,8 @@ type Options struct {
 	Default Behaviour
 	// APIKey, when set, is the only x-api-key accepted.
 	APIKey string
+	// VertexToken, when set, is the only bearer token Vertex paths accept.
+	VertexToken string
 }
 
 // Server is a running fake Anthropic API.
@@ -116,6 +119,8 @@ func (s *Server) Handler() http.Handler {
 		switch {
 		case r.Method == http.MethodPost && r.URL.Path == "/v1/messages":
 			s.messages(w, r, req)
+		case r.Method == http.MethodPost && strings.HasPrefix(r.URL.Path, "/v1/projects/"):
+			s.vertex(w, r, req)
 		case r.Method == http.MethodPost && r.URL.Path == "/v1/messages/count_tokens":
 			// CountTokens answers a quarter of the body's bytes: a figure
 			// that tells the fake's count from llmproc's estimate.
@@ -148,6 +153,12 @@ func (s *Server) messages(w http.ResponseWriter, r *http.Request, req Request) {
 		writeError(w, http.StatusBadRequest, "invalid_request_error", "invalid JSON body: "+err.Error())
 		return
 	}
+	s.reply(w, r, req, mr)
+}
+
+// reply answers a Messages request (from /v1/messages or a cloud's
+// endpoint) by its behaviour.
+func (s *Server) reply(w http.ResponseWriter, r *http.Request, req Request, mr messagesRequest) {
 	switch {
 	case mr.Model == "":
 		writeError(w, http.StatusBadRequest, "invalid_request_error", "model: Field required")
@@ -197,19 +208,7 @@ func (s *Server) messages(w http.ResponseWriter, r *http.Request, req Request) {
 		writeError(w, status, typ, msg)
 		return
 	}
-	a := answer{id: fmt.Sprintf("msg_fake_%d", seq), model: b.Model, b: b}
-	if a.model == "" {
-		a.model = mr.Model
-	}
-	if b.Content == "" && len(b.ToolUses) == 0 {
-		a.b.Content = "Hello from fakeanthropic."
-	}
-	if a.b.StopReason == "" {
-		a.b.StopReason = "end_turn"
-		if len(b.ToolUses) > 0 {
-			a.b.StopReason = "tool_use"
-		}
-	}
+	a := newAnswer(b, fmt.Sprintf("msg_fake_%d", seq), mr.Model)
 	if mr.Stream {
 		s.stream(w, r, status, a)
 		return
@@ -231,6 +230,25 @@ func (s *Server) messages(w http.ResponseWriter, r *http.Request, req Request) {
 type answer struct {
 	id, model string
 	b         Behaviour
+}
+
+// newAnswer is b's successful answer to a request for model, defaults
+// filled in.
+func newAnswer(b Behaviour, id, model string) answer {
+	a := answer{id: id, model: b.Model, b: b}
+	if a.model == "" {
+		a.model = model
+	}
+	if b.Content == "" && len(b.ToolUses) == 0 {
+		a.b.Content = "Hello from fakeanthropic."
+	}
+	if a.b.StopReason == "" {
+		a.b.StopReason = "end_turn"
+		if len(b.ToolUses) > 0 {
+			a.b.StopReason = "tool_use"
+		}
+	}
+	return a
 }
 
 func (a answer) usage(output int) map[string]any {

@@ -3,7 +3,8 @@
 //
 // It serves POST {base}/model/{modelId}/converse (JSON) and
 // /converse-stream (binary AWS event-stream frames written with
-// aws-sdk-go-v2's eventstream encoder). Every request must carry a SigV4
+// aws-sdk-go-v2's eventstream encoder), and Claude's InvokeModel,
+// InvokeModelWithResponseStream and CountTokens (invoke.go). Every request must carry a SigV4
 // authorization for service bedrock in the configured region; with
 // Options.Secret set the signature itself is recomputed and checked. Each
 // request is answered by a Behaviour: from the queue filled by Enqueue,
@@ -38,7 +39,10 @@ import (
 type Request struct {
 	fake.Request
 	ModelID string // unescaped
-	Stream  bool   // converse-stream
+	// Op is the operation: converse, converse-stream, invoke,
+	// invoke-with-response-stream or count-tokens.
+	Op     string
+	Stream bool // converse-stream or invoke-with-response-stream
 }
 
 // Usage holds the token counts reported (Converse TokenUsage).
@@ -130,13 +134,16 @@ func (s *Server) record(r *http.Request, body []byte) Request {
 		return req
 	}
 	id, op, _ := strings.Cut(rest, "/")
-	if op != "converse" && op != "converse-stream" {
+	switch op {
+	case "converse", "converse-stream", "invoke", "invoke-with-response-stream", "count-tokens":
+	default:
 		return req
 	}
 	if id, err := url.PathUnescape(id); err == nil {
 		req.ModelID = id
 	}
-	req.Stream = op == "converse-stream"
+	req.Op = op
+	req.Stream = op == "converse-stream" || op == "invoke-with-response-stream"
 	return req
 }
 
@@ -147,6 +154,14 @@ func (s *Server) answer(w http.ResponseWriter, r *http.Request, req Request) {
 	}
 	if err := s.checkSignature(r, req.Body); err != nil {
 		awsError(w, http.StatusForbidden, "InvalidSignatureException", err.Error())
+		return
+	}
+	switch req.Op {
+	case "invoke", "invoke-with-response-stream":
+		s.invoke(w, req)
+		return
+	case "count-tokens":
+		countTokens(w, req)
 		return
 	}
 	if !json.Valid(req.Body) || !bytes.Contains(req.Body, []byte(`"messages"`)) {
