@@ -1,10 +1,13 @@
 package translate
 
 import (
+	"encoding/base64"
 	"fmt"
 	"net/http"
 	"slices"
 	"strings"
+
+	"github.com/tidwall/gjson"
 
 	"github.com/llmproc/llmproc/filter/apierr"
 	"github.com/llmproc/llmproc/filter/config"
@@ -48,7 +51,16 @@ import (
 //   - Earlier built-in tool calls in input (web_search_call and the like)
 //     are dropped: the backend cannot replay them; their results are in the
 //     messages that follow. Reasoning items are dropped unless they carry
-//     this backend's signature (encrypted_content, see below).
+//     this backend's signed thinking (encrypted_content, below).
+//   - Signed thinking (the hub's thinking_blocks: Anthropic's thinking with
+//     its signature, redacted thinking) travels in a reasoning item's
+//     encrypted_content when the client includes
+//     "reasoning.encrypted_content": "llmproc:v1:<schema>:<backend>:" and the
+//     blocks as base64url JSON. Opaque to the client and bound to the
+//     backend that produced it: sent back to that backend as the assistant
+//     message's thinking_blocks, ignored by any other (OpenAI's own
+//     encrypted content included). Gemini's thought signatures do not cross
+//     the hub, so Gemini reasoning items carry none.
 //   - previous_response_id, conversation, prompt, background and
 //     item_reference input items need OpenAI's server-side state and are
 //     refused here.
@@ -63,6 +75,7 @@ type ResponsesMeta struct {
 	custom    map[string]bool   // custom tools' names
 	namespace map[string]string // a namespaced tool's name → its namespace
 	encrypted bool              // include: ["reasoning.encrypted_content"]
+	tag       string            // the encrypted_content prefix of this backend
 	echo      responsesEcho
 }
 
@@ -80,6 +93,44 @@ func (m *ResponsesMeta) namespaceOf(name string) string {
 		return ""
 	}
 	return m.namespace[name]
+}
+
+// reasoningTag is the encrypted_content prefix of be's signed thinking.
+func reasoningTag(be *config.RBackend) string {
+	if be == nil {
+		return ""
+	}
+	return "llmproc:v1:" + be.Schema + ":" + be.Name + ":"
+}
+
+// encodeThinking is the encrypted_content of blocks for the backend tag.
+func encodeThinking(tag string, blocks []ThinkingBlock) string {
+	if tag == "" || len(blocks) == 0 {
+		return ""
+	}
+	b := []byte{'['}
+	for i, tb := range blocks {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = appendThinkingBlock(b, tb)
+	}
+	b = append(b, ']')
+	return tag + base64.RawURLEncoding.EncodeToString(b)
+}
+
+// decodeThinking reads the blocks of an encrypted_content bound to tag; nil
+// for another backend's, OpenAI's own, or anything unreadable.
+func decodeThinking(tag, enc string) []ThinkingBlock {
+	rest, ok := strings.CutPrefix(enc, tag)
+	if !ok || tag == "" {
+		return nil
+	}
+	raw, err := base64.RawURLEncoding.DecodeString(rest)
+	if err != nil || !gjson.ValidBytes(raw) {
+		return nil
+	}
+	return hubThinkingBlocks(gjson.ParseBytes(raw))
 }
 
 // respBad is a 400 for an invalid Responses request.

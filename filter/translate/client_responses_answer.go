@@ -313,9 +313,14 @@ func ResponseFromChat(r gjson.Result, m *ResponsesMeta, model string) []byte {
 		}
 		n++
 	}
-	if rc := msg.Get("reasoning_content").String(); rc != "" {
+	rc, blocks := msg.Get("reasoning_content").String(), hubThinkingBlocks(msg.Get("thinking_blocks"))
+	if rc != "" || len(blocks) > 0 {
 		sep()
-		out = appendReasoningItem(out, "rs_"+base, rc, "", m != nil && m.encrypted)
+		enc := ""
+		if m != nil && m.encrypted {
+			enc = encodeThinking(m.tag, blocks)
+		}
+		out = appendReasoningItem(out, "rs_"+base, rc, enc, enc != "")
 	}
 	text, refusal := caContentText(msg.Get("content")), msg.Get("refusal").String()
 	if text != "" || refusal != "" {

@@ -15,12 +15,14 @@ import (
 // chat wants an assistant's tool calls in one message, followed by their
 // results.
 type respMsgWriter struct {
-	b  []byte
-	n  int
-	be *config.RBackend
+	b   []byte
+	n   int
+	be  *config.RBackend
+	tag string // this backend's encrypted_content prefix
 	// The pending assistant message.
-	texts []string
-	calls []respCall
+	texts    []string
+	calls    []respCall
+	thinking []ThinkingBlock
 }
 
 type respCall struct{ id, name, args string }
@@ -43,6 +45,7 @@ func (w *respMsgWriter) openRaw(role string) {
 // flush writes the pending assistant message, if any.
 func (w *respMsgWriter) flush() {
 	if len(w.texts) == 0 && len(w.calls) == 0 {
+		w.thinking = w.thinking[:0] // thinking alone is no message
 		return
 	}
 	w.openRaw("assistant")
@@ -62,8 +65,18 @@ func (w *respMsgWriter) flush() {
 		}
 		w.b = append(w.b, ']')
 	}
+	if len(w.thinking) > 0 {
+		w.b = append(w.b, `,"thinking_blocks":[`...)
+		for i, tb := range w.thinking {
+			if i > 0 {
+				w.b = append(w.b, ',')
+			}
+			w.b = appendThinkingBlock(w.b, tb)
+		}
+		w.b = append(w.b, ']')
+	}
 	w.b = append(w.b, '}')
-	w.texts, w.calls = w.texts[:0], w.calls[:0]
+	w.texts, w.calls, w.thinking = w.texts[:0], w.calls[:0], w.thinking[:0]
 }
 
 func itemPath(i int) string { return "input[" + strconv.Itoa(i) + "]" }
@@ -116,7 +129,9 @@ func (w *respMsgWriter) item(i int, it gjson.Result) error {
 		w.b = append(w.b, '}')
 		return nil
 	case "reasoning":
-		// Earlier turns' reasoning: chat backends take none back.
+		// This backend's signed thinking goes back with the assistant's
+		// turn; any other reasoning no chat backend takes back.
+		w.thinking = append(w.thinking, decodeThinking(w.tag, it.Get("encrypted_content").String())...)
 		return nil
 	case "web_search_call", "file_search_call", "image_generation_call", "code_interpreter_call", "mcp_list_tools", "mcp_call":
 		// A built-in tool's earlier run: its results are in the messages

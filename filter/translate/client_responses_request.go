@@ -96,7 +96,7 @@ func ResponsesRequestToChat(body []byte, be *config.RBackend) ([]byte, *Response
 	if f.model.Type != gjson.String || f.model.Str == "" {
 		return nil, nil, respBad("model", "Missing required parameter: 'model'.")
 	}
-	meta := &ResponsesMeta{}
+	meta := &ResponsesMeta{tag: reasoningTag(be)}
 	meta.echo = responsesEcho{
 		instructions: rawIf(f.instructions), maxOutputTokens: rawIf(f.maxOutput), parallelToolCalls: rawIf(f.parallel),
 		reasoning: rawIf(f.reasoning), store: rawIf(f.store), temperature: rawIf(f.temperature), text: rawIf(f.text),
@@ -114,7 +114,7 @@ func ResponsesRequestToChat(body []byte, be *config.RBackend) ([]byte, *Response
 	b = append(b, `{"model":`...)
 	b = appendJSONString(b, f.model.Str)
 	b = append(b, `,"messages":[`...)
-	w := respMsgWriter{b: b, be: be}
+	w := respMsgWriter{b: b, be: be, tag: meta.tag}
 	switch {
 	case !respSet(f.instructions):
 	case f.instructions.Type == gjson.String:

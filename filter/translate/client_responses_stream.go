@@ -57,6 +57,11 @@ type respItem struct {
 	part     int // the open content part: 0 none, 1 text, 2 refusal (itemMessage)
 	parts    int // content parts opened so far
 	textPart int // content_index of the text part
+	// itemReasoning: the summary part is open; the signed thinking; how
+	// much of text the blocks so far cover.
+	summary bool
+	blocks  []ThinkingBlock
+	covered int
 }
 
 func (s *respStream) Chunk(chunk []byte, eos bool) ([]byte, bool) {
@@ -136,6 +141,11 @@ func (s *respStream) event(ev sse.Event) {
 			if v.Str != "" {
 				s.reasoning(v.Str)
 			}
+		case "thinking_blocks":
+			v.ForEach(func(_, tb gjson.Result) bool {
+				s.thinkingBlock(tb)
+				return true
+			})
 		case "content":
 			if v.Str != "" {
 				s.text(1, v.Str)
@@ -220,11 +230,20 @@ func (s *respStream) added(i int) {
 	s.end()
 }
 
-func (s *respStream) reasoning(t string) {
+// reasoningItem returns the open reasoning item, opening one if needed.
+func (s *respStream) reasoningItem() int {
 	i := s.cur
 	if i < 0 || s.items[i].kind != itemReasoning {
 		i = s.open(itemReasoning)
 		s.added(i)
+	}
+	return i
+}
+
+func (s *respStream) reasoning(t string) {
+	i := s.reasoningItem()
+	if !s.items[i].summary {
+		s.items[i].summary = true
 		s.begin("response.reasoning_summary_part.added")
 		s.itemRef(i)
 		s.out = append(s.out, `,"summary_index":0,"part":{"type":"summary_text","text":""}`...)
@@ -236,6 +255,24 @@ func (s *respStream) reasoning(t string) {
 	s.out = append(s.out, `,"summary_index":0,"delta":`...)
 	s.out = appendJSONString(s.out, t)
 	s.end()
+}
+
+// thinkingBlock keeps a signed thinking block (or redacted thinking) for
+// the reasoning item's encrypted_content. A streamed block's text came as
+// reasoning_content before it: the text since the previous block.
+func (s *respStream) thinkingBlock(v gjson.Result) {
+	blocks := hubThinkingBlocks(gjson.Parse("[" + v.Raw + "]"))
+	if len(blocks) == 0 {
+		return
+	}
+	i := s.reasoningItem()
+	it := &s.items[i]
+	tb := blocks[0]
+	if tb.Kind == "thinking" && tb.Text == "" {
+		tb.Text = it.text.String()[it.covered:]
+	}
+	it.covered = it.text.Len()
+	it.blocks = append(it.blocks, tb)
 }
 
 // text appends message text (part 1) or refusal (part 2), opening the
@@ -375,18 +412,24 @@ func (s *respStream) closeItem() {
 	switch it.kind {
 	case itemReasoning:
 		sum := it.text.String()
-		s.begin("response.reasoning_summary_text.done")
-		s.itemRef(i)
-		s.out = append(s.out, `,"summary_index":0,"text":`...)
-		s.out = appendJSONString(s.out, sum)
-		s.end()
-		s.begin("response.reasoning_summary_part.done")
-		s.itemRef(i)
-		s.out = append(s.out, `,"summary_index":0,"part":{"type":"summary_text","text":`...)
-		s.out = appendJSONString(s.out, sum)
-		s.out = append(s.out, '}')
-		s.end()
-		s.output = appendReasoningItem(s.output, it.id, sum, "", s.meta != nil && s.meta.encrypted)
+		if it.summary {
+			s.begin("response.reasoning_summary_text.done")
+			s.itemRef(i)
+			s.out = append(s.out, `,"summary_index":0,"text":`...)
+			s.out = appendJSONString(s.out, sum)
+			s.end()
+			s.begin("response.reasoning_summary_part.done")
+			s.itemRef(i)
+			s.out = append(s.out, `,"summary_index":0,"part":{"type":"summary_text","text":`...)
+			s.out = appendJSONString(s.out, sum)
+			s.out = append(s.out, '}')
+			s.end()
+		}
+		enc := ""
+		if s.meta != nil && s.meta.encrypted {
+			enc = encodeThinking(s.meta.tag, it.blocks)
+		}
+		s.output = appendReasoningItem(s.output, it.id, sum, enc, enc != "")
 	case itemMessage:
 		s.closePart(i)
 		s.output = appendMessageItem(s.output, it.id, status, it.text.String(), it.refusal.String())
