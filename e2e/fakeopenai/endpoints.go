@@ -43,7 +43,9 @@ func (s *Server) responses(w http.ResponseWriter, r *http.Request, req Request) 
 	}
 	model := cmp.Or(b.Model, rr.Model)
 	content := b.text()
-	id, msgID := fmt.Sprintf("resp_fake_%d", seq), fmt.Sprintf("msg_fake_%d", seq)
+	// The server's tag keeps two fakes' ids apart: the ids name stored
+	// conversation state.
+	id, msgID := fmt.Sprintf("resp_%s_%d", s.tag, seq), fmt.Sprintf("msg_%s_%d", s.tag, seq)
 	text := map[string]any{"type": "output_text", "text": content, "annotations": []any{}}
 	message := map[string]any{"type": "message", "id": msgID, "status": "completed", "role": "assistant", "content": []any{text}}
 	var output []any
@@ -51,7 +53,7 @@ func (s *Server) responses(w http.ResponseWriter, r *http.Request, req Request) 
 		output = append(output, message)
 	}
 	call := func(i int, c ToolCall, status, args string) map[string]any {
-		return map[string]any{"type": "function_call", "id": fmt.Sprintf("fc_fake_%d_%d", seq, i), "call_id": c.ID,
+		return map[string]any{"type": "function_call", "id": fmt.Sprintf("fc_%s_%d_%d", s.tag, seq, i), "call_id": c.ID,
 			"name": c.Name, "arguments": args, "status": status}
 	}
 	for i, c := range b.ToolCalls {
@@ -92,7 +94,7 @@ func (s *Server) responses(w http.ResponseWriter, r *http.Request, req Request) 
 		index++
 	}
 	for i, c := range b.ToolCalls {
-		args, itemID := c.arguments(), fmt.Sprintf("fc_fake_%d_%d", seq, i)
+		args, itemID := c.arguments(), fmt.Sprintf("fc_%s_%d_%d", s.tag, seq, i)
 		add("response.output_item.added", map[string]any{"output_index": index, "item": call(i, c, "in_progress", "")})
 		for _, piece := range []string{args[:len(args)/2], args[len(args)/2:]} {
 			add("response.function_call_arguments.delta", map[string]any{"item_id": itemID, "output_index": index, "delta": piece})

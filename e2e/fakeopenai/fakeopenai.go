@@ -3,7 +3,7 @@
 //
 // It serves POST /v1/chat/completions (JSON, or SSE when the request has
 // "stream": true), POST /v1/responses (JSON, or the Responses API's semantic
-// events), POST /v1/embeddings, POST /v1/completions (legacy; JSON or SSE)
+// events), POST /v1/responses/input_tokens, POST /v1/embeddings, POST /v1/completions (legacy; JSON or SSE)
 // and GET /v1/models. Each POST request is answered by a
 // Behaviour: taken from the queue filled by Enqueue if it is not empty, else
 // from the function set by Script, else Options.Default. A Behaviour can
@@ -17,6 +17,7 @@ import (
 	"cmp"
 	"encoding/json"
 	"fmt"
+	"math/rand/v2"
 	"net/http"
 	"time"
 
@@ -92,6 +93,7 @@ type Server struct {
 	*fake.Server[Request]
 	*fake.Queue[Request, Behaviour]
 	opts Options
+	tag  string // "fake" and a random number, in the Responses API's ids
 }
 
 // New starts a server on a random loopback port. It panics if it cannot
@@ -100,7 +102,8 @@ func New(opts Options) *Server { return fake.Must(Listen("127.0.0.1:0", opts)) }
 
 // Listen starts a server on addr.
 func Listen(addr string, opts Options) (*Server, error) {
-	s := &Server{Server: fake.New(fake.NewRequest), Queue: fake.NewQueue[Request](opts.Default), opts: opts}
+	s := &Server{Server: fake.New(fake.NewRequest), Queue: fake.NewQueue[Request](opts.Default), opts: opts,
+		tag: fmt.Sprintf("fake%08x", rand.Uint32())}
 	if err := s.Start(addr, s.Handler()); err != nil {
 		return nil, err
 	}
@@ -120,6 +123,10 @@ func (s *Server) Handler() http.Handler {
 			s.embeddings(w, r, req)
 		case "POST /v1/completions":
 			s.completions(w, r, req)
+		case "POST /v1/responses/input_tokens":
+			// A quarter of the body's bytes: a figure that tells the
+			// fake's count from llmproc's estimate.
+			writeJSON(w, http.StatusOK, map[string]any{"object": "response.input_tokens", "input_tokens": CountTokens(req.Body)})
 		case "GET /v1/models":
 			s.models(w)
 		default:
@@ -333,6 +340,9 @@ func sendEvents(w http.ResponseWriter, r *http.Request, b Behaviour, events []an
 		fl.Flush()
 	}
 }
+
+// CountTokens is the fake's answer to POST /v1/responses/input_tokens.
+func CountTokens(body []byte) int { return len(body) / 4 }
 
 func usageJSON(u Usage) map[string]any {
 	return map[string]any{

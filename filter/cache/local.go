@@ -32,6 +32,13 @@ const localHeader = 8
 // entries (bigcache's HardMaxCacheSize; its key index comes on top), whose
 // entries live at most ttl. Past the bound the oldest entries make room.
 func NewLocal(memoryMB int, ttl time.Duration) (*Local, error) {
+	return NewLocalFor(memoryMB, ttl, 0)
+}
+
+// NewLocalFor is NewLocal for entries of up to maxEntryBytes: it uses fewer
+// shards so that every shard (a bigcache shard holds no entry larger than
+// itself) has room for two such entries; 0 is NewLocal's sizing.
+func NewLocalFor(memoryMB int, ttl time.Duration, maxEntryBytes int) (*Local, error) {
 	if memoryMB <= 0 {
 		return nil, fmt.Errorf("cache: memory_mb must be positive, got %d", memoryMB)
 	}
@@ -40,7 +47,7 @@ func NewLocal(memoryMB int, ttl time.Duration) (*Local, error) {
 	}
 	l := &Local{now: time.Now}
 	cfg := bigcache.Config{
-		Shards:             shardsFor(memoryMB),
+		Shards:             shardsFor(memoryMB, maxEntryBytes),
 		LifeWindow:         ttl,
 		CleanWindow:        max(ttl/4, time.Second),
 		MaxEntriesInWindow: 1024,
@@ -65,8 +72,11 @@ func NewLocal(memoryMB int, ttl time.Duration) (*Local, error) {
 // shardsFor picks a power-of-two shard count that leaves every shard at
 // least 1 MB (bigcache splits the memory bound evenly and cannot hold an
 // entry larger than a shard), at most 256.
-func shardsFor(memoryMB int) int {
+func shardsFor(memoryMB, maxEntryBytes int) int {
 	n := min(memoryMB, 256)
+	if perShard := 2 * ((maxEntryBytes + localHeader + entryHeader + 1<<20 - 1) >> 20); maxEntryBytes > 0 {
+		n = max(min(n, memoryMB/perShard), 1)
+	}
 	return 1 << (bits.Len(uint(n)) - 1)
 }
 
@@ -138,4 +148,16 @@ func (l *Local) Close() error { return l.bc.Close() }
 // metrics.Metrics.CacheStats takes.
 func (l *Local) Figures() (entries, bytes, evictions int64) {
 	return int64(l.Len()), l.Bytes(), l.Evictions()
+}
+
+// Delete removes k, reporting whether an unexpired entry was there.
+func (l *Local) Delete(ctx context.Context, k Key) (bool, error) {
+	_, ok, err := l.Get(ctx, k)
+	if err != nil {
+		return false, err
+	}
+	if derr := l.bc.Delete(string(k[:])); derr != nil && !errors.Is(derr, bigcache.ErrEntryNotFound) {
+		return false, fmt.Errorf("cache: local delete: %w", derr)
+	}
+	return ok, nil
 }

@@ -131,10 +131,41 @@ func TestNewLocalRejects(t *testing.T) {
 }
 
 func TestShardsFor(t *testing.T) {
-	for _, c := range []struct{ mb, want int }{{1, 1}, {2, 2}, {3, 2}, {64, 64}, {100, 64}, {256, 256}, {4096, 256}} {
-		if got := shardsFor(c.mb); got != c.want {
-			t.Errorf("shardsFor(%d) = %d, want %d", c.mb, got, c.want)
+	for _, c := range []struct{ mb, entry, want int }{
+		{1, 0, 1}, {2, 0, 2}, {3, 0, 2}, {64, 0, 64}, {100, 0, 64}, {256, 0, 256}, {4096, 0, 256},
+		// Room for two entries of maxEntryBytes (plus headers) in each shard.
+		{64, 1 << 20, 16}, {64, 1000, 32}, {64, 4 << 20, 4}, {1, 4 << 20, 1}, {4096, 1 << 20, 256},
+	} {
+		if got := shardsFor(c.mb, c.entry); got != c.want {
+			t.Errorf("shardsFor(%d, %d) = %d, want %d", c.mb, c.entry, got, c.want)
 		}
+	}
+}
+
+// A Local sized for large entries holds one larger than NewLocal's 1 MB
+// shards could, and Delete removes it once.
+func TestLocalForLargeEntriesAndDelete(t *testing.T) {
+	ctx := context.Background()
+	l, err := NewLocalFor(16, time.Hour, 2<<20)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	k := keyN(7)
+	big := Entry{Completion: bytes.Repeat([]byte("x"), 2<<20), Stored: time.Now()}
+	if err := l.Set(ctx, k, big, time.Hour); err != nil {
+		t.Fatal(err)
+	}
+	if e, ok, err := l.Get(ctx, k); !ok || err != nil || len(e.Completion) != 2<<20 {
+		t.Fatalf("Get: %d bytes, %v, %v", len(e.Completion), ok, err)
+	}
+	for i, want := range []bool{true, false} {
+		if ok, err := l.Delete(ctx, k); ok != want || err != nil {
+			t.Errorf("Delete %d: %v, %v; want %v", i, ok, err, want)
+		}
+	}
+	if _, ok, _ := l.Get(ctx, k); ok {
+		t.Error("found after Delete")
 	}
 }
 

@@ -95,3 +95,14 @@ func (r *Redis) key(k Key) string {
 	hex.Encode(b[n:], k[:])
 	return string(b)
 }
+
+// Delete removes k, reporting whether it was there.
+func (r *Redis) Delete(ctx context.Context, k Key) (bool, error) {
+	ctx, cancel := context.WithTimeout(ctx, r.timeout)
+	defer cancel()
+	n, err := r.c.Del(ctx, r.key(k)).Result()
+	if err != nil {
+		return false, fmt.Errorf("redis del: %w", err)
+	}
+	return n > 0, nil
+}

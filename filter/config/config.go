@@ -264,6 +264,27 @@ type Cache struct {
 	TenantHeader string `yaml:"tenant_header"`
 	// Redis, when set, is the tier shared by all replicas.
 	Redis *Redis `yaml:"redis"`
+	// Conversations is the Responses API's conversation state, kept in the
+	// same tiers whatever the mode.
+	Conversations Conversations `yaml:"conversations"`
+}
+
+// Conversations configures the Responses API's conversation state: every
+// response served to a request without store: false is kept (its input and
+// output items, per tenant) in process and in cache.redis when set, so any
+// replica resolves previous_response_id and serves GET and DELETE
+// /v1/responses/{id} (package conversation).
+type Conversations struct {
+	// Mode: "on" (default) or "off" (nothing kept; previous_response_id and
+	// /v1/responses/{id} pass to OpenAI backends untouched).
+	Mode string `yaml:"mode"`
+	// TTL bounds how long a response is kept (default 24h).
+	TTL Duration `yaml:"ttl"`
+	// MaxBytes: a response whose input and output together are larger is not
+	// kept (default 4 MiB).
+	MaxBytes int `yaml:"max_bytes"`
+	// MemoryMB bounds the in-process tier (default 64).
+	MemoryMB int `yaml:"memory_mb"`
 }
 
 // Redis is the shared cache tier.

@@ -130,6 +130,17 @@ func (c *Config) applyDefaults() {
 	if c.Cache.MemoryMB == 0 {
 		c.Cache.MemoryMB = 256
 	}
+	conv := &c.Cache.Conversations
+	setDefault(&conv.Mode, "on")
+	if conv.TTL.Duration == 0 {
+		conv.TTL.Duration = 24 * time.Hour
+	}
+	if conv.MaxBytes == 0 {
+		conv.MaxBytes = 4 << 20
+	}
+	if conv.MemoryMB == 0 {
+		conv.MemoryMB = 64
+	}
 	if r := c.Cache.Redis; r != nil {
 		if r.Timeout.Duration == 0 {
 			r.Timeout.Duration = 50 * time.Millisecond

@@ -150,6 +150,14 @@ func (c *Config) Validate() error {
 	if c.Cache.TenantHeader != "" && !validHeaderName(c.Cache.TenantHeader) {
 		v.add("cache.tenant_header", "invalid header name %q", c.Cache.TenantHeader)
 	}
+	conv := c.Cache.Conversations
+	v.oneOf("cache.conversations.mode", conv.Mode, "on", "off")
+	if conv.MaxBytes < 0 {
+		v.add("cache.conversations.max_bytes", "must not be negative")
+	}
+	if conv.MemoryMB < 0 {
+		v.add("cache.conversations.memory_mb", "must not be negative")
+	}
 	if r := c.Cache.Redis; r != nil {
 		v.addr("cache.redis.addr", r.Addr)
 		if r.Password.Env != "" && r.Password.File != "" {

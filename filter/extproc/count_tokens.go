@@ -31,6 +31,38 @@ const (
 	HeaderTokenCount = "x-llmproc-token-count"
 )
 
+// POST /v1/responses/input_tokens, the Responses API's token counting, is
+// the same: forwarded when the pool's first backend is OpenAI (the only one
+// that serves it), estimated otherwise, in OpenAI's shape.
+const inputTokensPath = "/v1/responses/input_tokens"
+
+// forwardsInputTokens reports whether a pool's input_tokens requests go to
+// its first backend.
+func forwardsInputTokens(p *config.RPool) bool {
+	return len(p.Members) > 0 && translate.EndpointServed(translate.EndpointInputTokens, p.Members[0].Backend.Schema)
+}
+
+// countResponses stands for the client in estimatedCount for the Responses
+// API's input_tokens.
+const countResponses = "responses_input_tokens"
+
+// countClient is estimatedCount's client for the attempt.
+func (u *upstream) countClient() string {
+	if u.endpoint == translate.EndpointInputTokens {
+		return countResponses
+	}
+	return u.client
+}
+
+// countsNatively reports whether the attempt's backend serves the counting
+// endpoint the client asked for.
+func (u *upstream) countsNatively() bool {
+	if u.endpoint == translate.EndpointInputTokens {
+		return translate.EndpointServed(u.endpoint, u.member.Backend.Schema)
+	}
+	return u.native
+}
+
 // forwardsCountTokens reports whether a pool's count_tokens requests for
 // model (the routing rule's target, else the client's) go to its first
 // backend: for Anthropic clients one that counts them itself
@@ -90,10 +122,15 @@ func (u *upstream) countBody(b *extprocv3.HttpBody) *extprocv3.ProcessingRespons
 
 // estimatedCount answers count_tokens with llmproc's estimate of body's
 // input tokens, marked estimated: {"input_tokens": N} for Anthropic
-// clients, {"totalTokens": N} for Gemini clients.
+// clients, {"totalTokens": N} for Gemini clients, and for the Responses
+// API's input_tokens (client countResponses)
+// {"object":"response.input_tokens","input_tokens": N}.
 func estimatedCount(rt *config.Runtime, client, model string, body []byte) *extprocv3.ProcessingResponse {
 	key := `{"input_tokens":`
-	if client == clientGemini {
+	switch client {
+	case countResponses:
+		key = `{"object":"response.input_tokens","input_tokens":`
+	case clientGemini:
 		key = `{"totalTokens":`
 		if hub := geminiHub(body, model); hub != nil {
 			body = hub

@@ -39,6 +39,7 @@ var openAIEndpoints = map[string]string{
 	"/v1/responses":   translate.EndpointResponses,
 	"/v1/embeddings":  translate.EndpointEmbeddings,
 	"/v1/completions": translate.EndpointCompletions,
+	inputTokensPath:   translate.EndpointInputTokens,
 }
 
 // genAIOperations are the endpoints' gen_ai_operation_name (OpenTelemetry's
@@ -52,6 +53,7 @@ var endpointValidators = map[string]func([]byte, validate.Options) error{
 	translate.EndpointResponses:   validate.Responses,
 	translate.EndpointEmbeddings:  validate.Embeddings,
 	translate.EndpointCompletions: validate.Completions,
+	translate.EndpointInputTokens: validate.Responses, // a Responses body, counted
 }
 
 // endpointPath is the client path of an endpoint.
@@ -82,8 +84,8 @@ func (r *router) checkEndpoint(d config.Decision) *apierr.Error {
 			return unservedGemini(r.geminiMethod, be)
 		}
 	}
-	if r.endpoint == "" || len(d.Pool.Members) == 0 {
-		return nil
+	if r.endpoint == "" || r.endpoint == translate.EndpointInputTokens || len(d.Pool.Members) == 0 {
+		return nil // input_tokens is estimated where it is not served
 	}
 	if be := d.Pool.Members[0].Backend; !translate.EndpointServed(r.endpoint, be.Schema) && !translate.EndpointTranslated(r.endpoint, be.Schema) {
 		return unservedEndpoint(r.endpoint, be)

@@ -18,6 +18,7 @@ import (
 	"github.com/llmproc/llmproc/filter/apierr"
 	"github.com/llmproc/llmproc/filter/config"
 	"github.com/llmproc/llmproc/filter/route"
+	"github.com/llmproc/llmproc/filter/translate"
 )
 
 // router is the downstream role: it sees the request headers and the buffered
@@ -170,6 +171,8 @@ func (r *router) requestHeaders(_ *extprocv3.ProcessingRequest, h *extprocv3.Htt
 	}
 	r.endpoint = openAIEndpoints[r.path]
 	switch {
+	case storedResponsePath(r.path):
+		return r.storedResponse()
 	case r.client == clientGemini:
 		if resp, err, done := r.geminiHeaders(); done {
 			return resp, err
@@ -220,6 +223,18 @@ func (r *router) requestBody(b *extprocv3.HttpBody) (*extprocv3.ProcessingRespon
 		return nil, r.s.reject(verr)
 	}
 	body, req := c.body, c.req
+	changed := c.decoded // the body Envoy forwards must be replaced
+	var unknownPrev string
+	if r.endpoint == translate.EndpointResponses || r.endpoint == translate.EndpointInputTokens {
+		out, expanded, unknown, err := r.expandPrevious(body, req)
+		if err != nil {
+			return nil, r.s.reject(err)
+		}
+		if expanded {
+			body, req, changed = out, readChat(out), true
+		}
+		unknownPrev = unknown
+	}
 	model := req.model.Str
 	if err := r.allowModel(model); err != nil {
 		return nil, err
@@ -243,6 +258,9 @@ func (r *router) requestBody(b *extprocv3.HttpBody) (*extprocv3.ProcessingRespon
 	if r.s.metrics != nil {
 		r.s.metrics.RouterDecision(d.Route, d.Pool.Name, string(f.Class))
 	}
+	if err := unknownPrevious(unknownPrev, d.Pool); err != nil {
+		return nil, r.s.reject(err)
+	}
 	if err := r.checkEndpoint(d); err != nil {
 		return nil, r.s.reject(err)
 	}
@@ -252,7 +270,9 @@ func (r *router) requestBody(b *extprocv3.HttpBody) (*extprocv3.ProcessingRespon
 	switch {
 	case r.countTokens && !r.forwardsCountTokens(d.Pool, cmp.Or(d.Target, model)):
 		return estimatedCount(r.rt, r.clientSchema(), model, body), nil
-	case !r.countTokens: // counting tokens is neither cached nor budgeted
+	case r.endpoint == translate.EndpointInputTokens && !forwardsInputTokens(d.Pool):
+		return estimatedCount(r.rt, countResponses, model, body), nil
+	case !r.countTokens && r.endpoint != translate.EndpointInputTokens: // counting tokens is neither cached nor budgeted
 		if hit, cacheResult, cacheKey = r.lookup(d, model, req, body); hit != nil {
 			r.note(KeyCache, "hit")
 			return hit, nil
@@ -298,7 +318,7 @@ func (r *router) requestBody(b *extprocv3.HttpBody) (*extprocv3.ProcessingRespon
 		HeaderMutation:  &extprocv3.HeaderMutation{SetHeaders: []*corev3.HeaderValueOption{header(HeaderPool, d.Pool.Name)}},
 		ClearRouteCache: true,
 	}
-	if c.decoded {
+	if changed {
 		decodedBody(reply, body)
 	}
 	return &extprocv3.ProcessingResponse{
@@ -395,7 +415,7 @@ func appendModel(b []byte, m *config.RModel) []byte {
 // read it in one pass over the top-level keys.
 type chatRequest struct {
 	model, messages, stream, streamOptions, maxTokens gjson.Result
-	maxOutputTokens                                   gjson.Result // Responses API
+	maxOutputTokens, previousResponseID               gjson.Result // Responses API
 }
 
 // readChat reads the top-level fields llmproc needs in a single pass. The
@@ -424,6 +444,8 @@ func (r *chatRequest) set(key string, v gjson.Result) {
 		r.maxTokens = v
 	case "max_output_tokens":
 		r.maxOutputTokens = v
+	case "previous_response_id":
+		r.previousResponseID = v
 	}
 }
 

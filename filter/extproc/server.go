@@ -31,6 +31,7 @@ import (
 
 	"github.com/llmproc/llmproc/filter/apierr"
 	"github.com/llmproc/llmproc/filter/config"
+	"github.com/llmproc/llmproc/filter/conversation"
 	"github.com/llmproc/llmproc/filter/identity"
 	"github.com/llmproc/llmproc/filter/metrics"
 	"github.com/llmproc/llmproc/filter/translate"
@@ -59,8 +60,11 @@ type Options struct {
 	Cache *CacheTiers
 	// Budgets, when set, enables budgets and rate limits.
 	Budgets *Budgets
-	Metrics *metrics.Metrics
-	Logger  *slog.Logger
+	// Conversations, when set, keeps the Responses API's conversation
+	// state (conversation.go).
+	Conversations *conversation.Store
+	Metrics       *metrics.Metrics
+	Logger        *slog.Logger
 	// Now is the clock; time.Now when nil.
 	Now func() time.Time
 	// MaxReplyBytes is the largest body one reply may carry (the gRPC send
@@ -87,6 +91,7 @@ type Server struct {
 	cache    *responseCache
 	budgets  *Budgets
 	shared   KeySource
+	conv     *conversation.Store
 	metrics  *metrics.Metrics
 	log      *slog.Logger
 	now      func() time.Time
@@ -107,7 +112,7 @@ func New(o Options) *Server {
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
 	}
-	s := &Server{cfg: o.Config, budgets: o.Budgets, metrics: o.Metrics, log: o.Logger, now: o.Now, maxReply: o.MaxReplyBytes, shared: o.SharedKeys}
+	s := &Server{cfg: o.Config, budgets: o.Budgets, conv: o.Conversations, metrics: o.Metrics, log: o.Logger, now: o.Now, maxReply: o.MaxReplyBytes, shared: o.SharedKeys}
 	s.tr = translate.NewSet(translate.SetOptions{OnCredentialRefresh: s.credentialRefreshed})
 	if o.Cache != nil {
 		s.cache = &responseCache{CacheTiers: *o.Cache, metrics: o.Metrics, log: o.Logger, now: o.Now}

@@ -16,6 +16,7 @@ import (
 	"github.com/llmproc/llmproc/filter/apierr"
 	"github.com/llmproc/llmproc/filter/cache"
 	"github.com/llmproc/llmproc/filter/config"
+	"github.com/llmproc/llmproc/filter/conversation"
 	"github.com/llmproc/llmproc/filter/metrics"
 	"github.com/llmproc/llmproc/filter/translate"
 	"github.com/llmproc/llmproc/filter/usage"
@@ -56,11 +57,18 @@ type upstream struct {
 	stream  bool
 	dropUse bool // the client did not ask for usage in its stream; llmproc did
 
-	id          string           // KeyRequestID, else the x-request-id header
-	client      string           // the client's API (KeyClient)
-	budget      *attemptBudget   // KeyReservation: the budget reservation to end
-	refused     int              // the status llmproc refused the attempt with
-	tenant      string           // KeyTenant: the bounded tenant label
+	id      string         // KeyRequestID, else the x-request-id header
+	client  string         // the client's API (KeyClient)
+	budget  *attemptBudget // KeyReservation: the budget reservation to end
+	refused int            // the status llmproc refused the attempt with
+	tenant  string         // KeyTenant: the bounded tenant label
+	// callerTenant is KeyCallerTenant, the caller's own tenant, which
+	// scopes the conversation state.
+	callerTenant string
+	// keepBody is a Responses request to keep the answer of
+	// (conversation.go), capture reads that answer.
+	keepBody    []byte
+	capture     *conversation.Capture
 	attempt     int              // x-envoy-attempt-count (0 when Envoy does not send it)
 	cacheKey    string           // KeyCacheKey: store a complete answer under it
 	cacheResult string           // KeyCache from the router (miss, bypass)
@@ -168,7 +176,7 @@ func (u *upstream) requestHeaders(req *extprocv3.ProcessingRequest, h *extprocv3
 	}
 	u.pool, u.member, u.tr = pool, member, tr
 	u.client, u.cacheKey, u.cacheResult = dec.get(KeyClient), dec.get(KeyCacheKey), dec.get(KeyCache)
-	u.tenant = dec.get(KeyTenant)
+	u.tenant, u.callerTenant = dec.get(KeyTenant), dec.get(KeyCallerTenant)
 	u.target, u.route, u.class = dec.get(KeyTarget), dec.get(KeyRoute), dec.get(KeyClass)
 	u.internal = internalHeaders(hs)
 	if u.client == clientGemini {
@@ -178,7 +186,7 @@ func (u *upstream) requestHeaders(req *extprocv3.ProcessingRequest, h *extprocv3
 		u.native = speaks && translate.GeminiServed(u.geminiMethod, member.Backend.Schema)
 	}
 	u.anthropicVersion, u.anthropicBeta = dec.get(KeyAnthropicVersion), dec.get(KeyAnthropicBeta)
-	u.countTokens = dec.get(KeyEndpoint) == endpointCountTokens
+	u.countTokens = dec.get(KeyEndpoint) == endpointCountTokens || dec.get(KeyEndpoint) == translate.EndpointInputTokens
 	if ep := dec.get(KeyEndpoint); endpointValidators[ep] != nil {
 		u.endpoint = ep
 	}
@@ -208,11 +216,12 @@ func (u *upstream) requestBody(b *extprocv3.HttpBody) (_ *extprocv3.ProcessingRe
 			u.native = translate.AnthropicNativeServed(u.member.Backend, model)
 		}
 	}
-	if u.countTokens && !u.native {
+	if u.countTokens && !u.countsNatively() {
 		// Failed over to a backend without the endpoint: estimate.
 		u.finished = true
-		return estimatedCount(u.rt, u.client, u.requested, body), nil
+		return estimatedCount(u.rt, u.countClient(), u.requested, body), nil
 	}
+	u.beginKeep(body)
 	converted := false
 	switch {
 	case u.native:
@@ -344,6 +353,9 @@ func (u *upstream) responseHeaders(h *extprocv3.HttpHeaders) (*extprocv3.Process
 		if sse && u.dropUse {
 			u.strip = &usageStripper{}
 		}
+		if u.keepBody != nil {
+			u.capture = conversation.NewCapture(sse, u.s.conv.MaxBytes)
+		}
 		if u.cacheKey != "" && u.s.cache != nil {
 			u.asm = cache.NewAssembler(sse, u.s.cache.MaxEntryBytes)
 			if u.endpoint == translate.EndpointEmbeddings {
@@ -451,6 +463,9 @@ func (u *upstream) responseBody(b *extprocv3.HttpBody) (*extprocv3.ProcessingRes
 			out, pass = o, false
 		}
 	}
+	if u.capture != nil { // what the client gets
+		u.capture.Write(out)
+	}
 	if pass {
 		u.ans.emitted += len(b.Body)
 	} else if out, early = u.deliver(out, b.EndOfStream); early != nil {
@@ -536,6 +551,7 @@ func (u *upstream) finish(resp *extprocv3.ProcessingResponse, streamErr error) *
 	}
 	if outcome == "ok" && resp != nil {
 		u.store()
+		u.keep()
 	}
 	price, priced := u.rt.PriceFor(u.served, u.model)
 	var cost int64

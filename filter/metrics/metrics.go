@@ -86,6 +86,7 @@ type Metrics struct {
 	cacheRequests   *prometheus.CounterVec
 	cacheStores     *prometheus.CounterVec
 	cacheSkips      *prometheus.CounterVec
+	conversations   *prometheus.CounterVec
 	cacheErrors     *prometheus.CounterVec
 	cacheSaved      *costCollector
 	cacheStats      *cacheStatsCollector
@@ -212,6 +213,10 @@ func New(reg prometheus.Registerer) *Metrics {
 			Name: "llmproc_cache_store_skipped_total",
 			Help: "Cacheable requests whose answer was not stored, by reason.",
 		}, []string{"reason"}),
+		conversations: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "llmproc_conversations_total",
+			Help: "Responses API conversation state, by event: kept, too_large and not_kept (an answer, kept or not), expanded and unknown (a previous_response_id), deleted.",
+		}, []string{"event"}),
 		cacheErrors: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "llmproc_cache_errors_total",
 			Help: "Cache tier calls that failed (the request went on uncached), by tier.",
@@ -233,7 +238,7 @@ func New(reg prometheus.Registerer) *Metrics {
 	reg.MustRegister(m.tokenUsage, m.requestDuration, m.ttft, m.tokens, m.tokensEstimated, m.cost,
 		m.requests, m.usageUnknown, m.phase, m.routeDecisions, m.routerRejects, m.auth, m.poolExhausted, m.answerHandling, m.answerBuffered,
 		m.reloads, m.lastReload, m.streams, m.credRefreshes,
-		m.cacheRequests, m.cacheStores, m.cacheSkips, m.cacheErrors, m.cacheSaved, m.cacheStats,
+		m.cacheRequests, m.cacheStores, m.cacheSkips, m.conversations, m.cacheErrors, m.cacheSaved, m.cacheStats,
 		m.budgetRequests, m.budgetFigures)
 	reg.MustRegister(m.xds.collectors()...)
 	for _, r := range []string{CacheHit, CacheMiss, CacheBypass} {
@@ -444,6 +449,11 @@ func (m *Metrics) CacheStore(tier string) {
 // package's bounded Skip* reasons (or a status class for non-2xx answers).
 func (m *Metrics) CacheSkip(reason string) {
 	m.cacheSkips.WithLabelValues(reason).Inc()
+}
+
+// ConversationStore counts a conversation-state event (see the metric's help).
+func (m *Metrics) ConversationStore(event string) {
+	m.conversations.WithLabelValues(event).Inc()
 }
 
 // CacheError counts a failed call to tier ("local", "redis").

@@ -102,6 +102,8 @@ func TestGolden(t *testing.T) {
 	m.CacheStore("redis")
 	m.CacheSkip("cut")
 	m.CacheError("redis")
+	m.ConversationStore("kept")
+	m.ConversationStore("expanded")
 	m.CacheSaved("cheap", "gpt-4o-mini", usage.Cost(okUsage, mini))
 	m.CacheSaved("cheap", "gpt-4o-mini", usage.Cost(okUsage, mini))
 	m.CacheStats(func() (int64, int64, int64) { return 3, 1 << 20, 2 })

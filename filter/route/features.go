@@ -143,6 +143,35 @@ func (c *Classifier) FeaturesOfValid(body []byte) Features {
 		dec = appendUnescaped(dec, t)
 		return dec[start:len(dec):len(dec)]
 	}
+	// message counts one chat message, or a Responses API message item.
+	message := func(m []byte) {
+		f.Messages++
+		var role, content []byte // the last of each counts
+		for k, v := range members(m) {
+			switch string(str(k)) {
+			case "role":
+				role = v
+			case "content":
+				content = v
+			}
+		}
+		r := string(str(role))
+		system := r == "system" || r == "developer"
+		keep := system || r == "user" || r == ""
+		switch {
+		case isString(content):
+			addText(textOf(content), system, keep)
+		case isArray(content):
+			for p := range elements(content) {
+				switch string(str(get(p, "type"))) {
+				case "text", "input_text", "output_text":
+					addText(textOf(get(p, "text")), system, keep)
+				case "image_url", "input_image", "image":
+					f.Images = true
+				}
+			}
+		}
+	}
 	for k, v := range members(body) {
 		switch string(str(k)) {
 		case "model":
@@ -189,30 +218,34 @@ func (c *Classifier) FeaturesOfValid(body []byte) Features {
 				continue
 			}
 			for m := range elements(v) {
-				f.Messages++
-				var role, content []byte // the last of each counts
-				for k, v := range members(m) {
-					switch string(str(k)) {
-					case "role":
-						role = v
-					case "content":
-						content = v
-					}
-				}
-				r := string(str(role))
-				system := r == "system" || r == "developer"
-				keep := system || r == "user" || r == ""
-				switch {
-				case isString(content):
-					addText(textOf(content), system, keep)
-				case isArray(content):
-					for p := range elements(content) {
-						switch string(str(get(p, "type"))) {
-						case "text", "input_text":
-							addText(textOf(get(p, "text")), system, keep)
-						case "image_url", "input_image", "image":
-							f.Images = true
+				message(m)
+			}
+		case "instructions": // the Responses API's system prompt
+			if isString(v) {
+				addText(textOf(v), true, true)
+			}
+		case "input": // the Responses API's messages and tool results
+			switch {
+			case isString(v):
+				addText(textOf(v), false, true)
+			case isArray(v):
+				for it := range elements(v) {
+					switch string(str(get(it, "type"))) {
+					case "", "message":
+						message(it)
+					case "function_call_output", "custom_tool_call_output":
+						out := get(it, "output")
+						if isArray(out) {
+							for p := range elements(out) {
+								addText(textOf(get(p, "text")), false, false)
+							}
+						} else {
+							addText(textOf(out), false, false)
 						}
+					case "function_call":
+						addText(textOf(get(it, "arguments")), false, false)
+					case "custom_tool_call":
+						addText(textOf(get(it, "input")), false, false)
 					}
 				}
 			}

@@ -28,6 +28,7 @@ import (
 	"github.com/llmproc/llmproc/filter/budget"
 	"github.com/llmproc/llmproc/filter/cache"
 	"github.com/llmproc/llmproc/filter/config"
+	"github.com/llmproc/llmproc/filter/conversation"
 	"github.com/llmproc/llmproc/filter/extproc"
 	"github.com/llmproc/llmproc/filter/identity"
 	"github.com/llmproc/llmproc/filter/metrics"
@@ -96,11 +97,20 @@ func Run(ctx context.Context, o Options) error {
 		// A reply may carry a whole rewritten answer (extproc.MaxMessageBytes).
 		grpc.MaxSendMsgSize(extproc.MaxMessageBytes(cfg.Limits)),
 	)
-	tiers, closeCache, err := cacheTiers(cfg, rt, m)
+	redisTier := sharedTier(cfg, rt)
+	if redisTier != nil {
+		defer redisTier.Close()
+	}
+	tiers, closeCache, err := cacheTiers(cfg, m, redisTier)
 	if err != nil {
 		return err
 	}
 	defer closeCache()
+	conv, closeConv, err := conversations(cfg, redisTier, m, log)
+	if err != nil {
+		return err
+	}
+	defer closeConv()
 	budgets, closeBudgets, err := budgetEngine(cfg, rt, log)
 	if err != nil {
 		return err
@@ -119,7 +129,7 @@ func Run(ctx context.Context, o Options) error {
 	}
 	shared, closeShared := sharedKeys(cfg, rt, log)
 	defer closeShared()
-	ep := extproc.New(extproc.Options{Config: store, Metrics: m, Logger: log, Cache: tiers, Budgets: budgets,
+	ep := extproc.New(extproc.Options{Config: store, Metrics: m, Logger: log, Cache: tiers, Budgets: budgets, Conversations: conv,
 		MaxReplyBytes: extproc.MaxMessageBytes(cfg.Limits) - grpcMsgLimit, SharedKeys: shared})
 	defer ep.Close()
 	extprocv3.RegisterExternalProcessorServer(gs, ep)
@@ -253,7 +263,7 @@ func NewLogger(c config.Log, w io.Writer) *slog.Logger {
 // cacheTiers builds the response cache when any request may use it: the
 // in-process tier, and Redis when configured. The cache is sized at start; a
 // reload changes modes and routes but not its memory bound or tiers.
-func cacheTiers(cfg *config.Config, rt *config.Runtime, m *metrics.Metrics) (*extproc.CacheTiers, func(), error) {
+func cacheTiers(cfg *config.Config, m *metrics.Metrics, shared *cache.Redis) (*extproc.CacheTiers, func(), error) {
 	used := cfg.Cache.Mode != "off"
 	for _, r := range cfg.Routes {
 		used = used || (r.Cache != "" && r.Cache != "off")
@@ -269,18 +279,49 @@ func cacheTiers(cfg *config.Config, rt *config.Runtime, m *metrics.Metrics) (*ex
 		return int64(local.Len()), local.Bytes(), local.Evictions()
 	})
 	t := &extproc.CacheTiers{Local: local, TTL: cfg.Cache.TTL.Duration, MaxEntryBytes: cfg.Cache.MaxEntryBytes}
-	closers := []func() error{local.Close}
-	if r := cfg.Cache.Redis; r != nil {
-		red := cache.NewRedis(cache.RedisOptions{Addr: r.Addr, Password: rt.RedisPassword, DB: r.DB,
-			Timeout: r.Timeout.Duration, KeyPrefix: r.KeyPrefix})
-		t.Shared = red
-		closers = append(closers, red.Close)
+	if shared != nil {
+		t.Shared = shared
 	}
-	return t, func() {
-		for _, c := range closers {
-			_ = c()
+	return t, func() { _ = local.Close() }, nil
+}
+
+// sharedTier is the Redis tier (cache.redis) the response cache and the
+// conversation state share, nil when none is configured.
+func sharedTier(cfg *config.Config, rt *config.Runtime) *cache.Redis {
+	r := cfg.Cache.Redis
+	if r == nil {
+		return nil
+	}
+	return cache.NewRedis(cache.RedisOptions{Addr: r.Addr, Password: rt.RedisPassword, DB: r.DB,
+		Timeout: r.Timeout.Duration, KeyPrefix: r.KeyPrefix})
+}
+
+// conversations builds the Responses API's conversation state
+// (cache.conversations): its own in-process tier, sized for records of up
+// to max_bytes, and the shared tier when there is one. Like the cache it is
+// built at start.
+func conversations(cfg *config.Config, shared *cache.Redis, m *metrics.Metrics, log *slog.Logger) (*conversation.Store, func(), error) {
+	c := cfg.Cache.Conversations
+	if c.Mode == "off" {
+		return nil, func() {}, nil
+	}
+	local, err := cache.NewLocalFor(c.MemoryMB, c.TTL.Duration, c.MaxBytes)
+	if err != nil {
+		return nil, nil, fmt.Errorf("cache.conversations: %w", err)
+	}
+	st := &conversation.Store{Local: local, TTL: c.TTL.Duration, MaxBytes: c.MaxBytes, Now: time.Now}
+	if shared != nil {
+		st.Shared = shared
+		var last atomic.Int64
+		st.OnError = func(op string, err error) {
+			m.CacheError("redis")
+			if now := time.Now().UnixNano(); now-last.Load() > int64(10*time.Second) {
+				last.Store(now)
+				log.Warn("shared tier failed for the conversation state; kept in process only", "op", op, "err", err)
+			}
 		}
-	}, nil
+	}
+	return st, func() { _ = local.Close() }, nil
 }
 
 // budgetEngine builds budgets and rate limits when the config has any: in

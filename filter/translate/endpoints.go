@@ -16,6 +16,8 @@ const (
 	EndpointResponses   = "responses"   // POST /v1/responses
 	EndpointEmbeddings  = "embeddings"  // POST /v1/embeddings
 	EndpointCompletions = "completions" // POST /v1/completions (legacy)
+	// EndpointInputTokens counts a Responses request's input tokens.
+	EndpointInputTokens = "responses/input_tokens" // POST /v1/responses/input_tokens
 )
 
 // endpointSchemas lists, per endpoint, the backend schemas that serve it.
@@ -23,6 +25,7 @@ var endpointSchemas = map[string][]string{
 	EndpointResponses:   {"openai", "azure-openai"},
 	EndpointEmbeddings:  {"openai", "azure-openai", "openai-compatible"},
 	EndpointCompletions: {"openai", "openai-compatible"},
+	EndpointInputTokens: {"openai"},
 }
 
 // EndpointServed reports whether a backend of schema serves endpoint natively.
