@@ -141,6 +141,10 @@ func parsePath(p string) (req Request, ok bool) {
 }
 
 func (s *Server) serve(w http.ResponseWriter, r *http.Request, req Request) {
+	if countAction(r.URL.Path) && r.Method == http.MethodPost {
+		s.countTokens(w, r, req)
+		return
+	}
 	if req.Action == "" || r.Method != http.MethodPost {
 		writeError(w, http.StatusNotFound, "NOT_FOUND", "Method not found: "+r.URL.Path, "")
 		return
