@@ -3,6 +3,7 @@ package e2e
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
@@ -15,6 +16,8 @@ import (
 	"github.com/tidwall/gjson"
 
 	"github.com/llmproc/llmproc/e2e/fake"
+	"github.com/llmproc/llmproc/e2e/fakeanthropic"
+	"github.com/llmproc/llmproc/e2e/fakegemini"
 	"github.com/llmproc/llmproc/e2e/fakeopenai"
 )
 
@@ -165,4 +168,87 @@ func wantToolResult(t *testing.T, provider string, rs []fake.ToolResult, callID 
 	if len(rs) != 1 || rs[0].CallID != callID || !strings.Contains(rs[0].Output, "exited with code 0") {
 		t.Errorf("%s got the tool results %+v, want one for %s saying exited with code 0", provider, rs, callID)
 	}
+}
+
+const codexTranslatedConfig = `
+listen: {grpc: "127.0.0.1:0", http: "127.0.0.1:0"}
+log: {level: debug, format: text}
+limits: {max_request_bytes: 4194304, shutdown_grace: 2s}
+envoy: {listen: "127.0.0.1:0", num_retries: 1}
+backends:
+  - {name: claude, schema: anthropic, url: "%s", credential: {env: ANTHROPIC_KEY}}
+  # Codex always offers its web_search tool, which llmproc does not map to
+  # Gemini's search grounding: dropped here.
+  - {name: gemini, schema: gemini, url: "%s", credential: {env: GEMINI_KEY}, drop_params: [web_search_options]}
+models:
+  - {name: codex-anthropic, pool: claude}
+  - {name: codex-gemini, pool: gemini}
+pools:
+  - {name: claude, backends: [{backend: claude, model: claude-backend}]}
+  - {name: gemini, backends: [{backend: gemini, model: gemini-backend}]}
+`
+
+// TestCodexTranslated runs the real Codex CLI through llmproc to an
+// Anthropic and to a Gemini backend: Codex's Responses requests are
+// translated both ways, the scripted model's tool call reaches Codex as a
+// function_call, Codex runs it, and the provider gets the command's output
+// as its own tool result in the follow-up, under the call's id (Gemini: the
+// function's name), then answers.
+func TestCodexTranslated(t *testing.T) {
+	claude := fakeanthropic.New(fakeanthropic.Options{APIKey: "sk-ant"})
+	gem := fakegemini.New(fakegemini.Options{Key: "gm-key"})
+	t.Cleanup(func() { claude.Close(); gem.Close() })
+	st, _, _ := startStack(t, fmt.Sprintf(codexTranslatedConfig, claude.URL(), gem.URL()),
+		map[string]string{"ANTHROPIC_KEY": "sk-ant", "GEMINI_KEY": "gm-key"})
+
+	t.Run("anthropic", func(t *testing.T) {
+		work := t.TempDir()
+		claude.Turns(
+			func([]fake.ToolResult) fakeanthropic.Behaviour {
+				return fakeanthropic.Behaviour{Content: "Writing the file.", ToolUses: []fakeanthropic.ToolUse{
+					{ID: "toolu_codex1", Name: "exec_command", Input: codexCommand(work)}}}
+			},
+			func([]fake.ToolResult) fakeanthropic.Behaviour { return fakeanthropic.Behaviour{Content: codexFinal} },
+		)
+		checkCodexRun(t, work, runCodex(t, st.URL(), "codex-anthropic", work, codexPrompt))
+		got := claude.Requests()
+		if len(got) != 2 {
+			t.Fatalf("Anthropic got %d requests, want 2", len(got))
+		}
+		for i, r := range got {
+			b := gjson.ParseBytes(r.Body)
+			if b.Get("model").Str != "claude-backend" || !b.Get("stream").Bool() || !b.Get(`tools.#(name=="exec_command")`).Exists() {
+				t.Errorf("request %d: model %s stream %s, tools %s", i, b.Get("model"), b.Get("stream"), b.Get("tools.#.name"))
+			}
+		}
+		wantToolResult(t, "Anthropic", fakeanthropic.ToolResults(got[1]), "toolu_codex1")
+	})
+
+	t.Run("gemini", func(t *testing.T) {
+		work := t.TempDir()
+		gem.Turns(
+			func([]fake.ToolResult) fakegemini.Behaviour {
+				var args map[string]any
+				if err := json.Unmarshal([]byte(codexCommand(work)), &args); err != nil {
+					t.Fatal(err)
+				}
+				return fakegemini.Behaviour{Text: "Writing the file.", Calls: []fakegemini.FunctionCall{{Name: "exec_command", Args: args}}}
+			},
+			func([]fake.ToolResult) fakegemini.Behaviour { return fakegemini.Behaviour{Text: codexFinal} },
+		)
+		checkCodexRun(t, work, runCodex(t, st.URL(), "codex-gemini", work, codexPrompt))
+		got := gem.Requests()
+		if len(got) != 2 {
+			t.Fatalf("Gemini got %d requests, want 2", len(got))
+		}
+		for i, r := range got {
+			if r.Model != "gemini-backend" || r.Action != "streamGenerateContent" {
+				t.Errorf("request %d: %s:%s", i, r.Model, r.Action)
+			}
+		}
+		rs := fakegemini.ToolResults(got[1])
+		if len(rs) != 1 || rs[0].Name != "exec_command" || !strings.Contains(rs[0].Output, "exited with code 0") {
+			t.Errorf("Gemini got the tool results %+v", rs)
+		}
+	})
 }
