@@ -48,8 +48,12 @@ func ADSResources(rt *config.Runtime) (*Resources, error) {
 	if err != nil {
 		return nil, err
 	}
+	clusters := PoolClusters(rt)
+	if jc := JWKSCluster(rt); jc != nil {
+		clusters = append(clusters, jc)
+	}
 	return &Resources{
-		Clusters:  PoolClusters(rt),
+		Clusters:  clusters,
 		Listeners: []*listenerv3.Listener{lst},
 		Routes:    []*routev3.RouteConfiguration{RouteConfiguration(rt)},
 	}, nil

@@ -101,11 +101,15 @@ func Bootstrap(rt *config.Runtime) (*bootstrapv3.Bootstrap, error) {
 	if err != nil {
 		return nil, err
 	}
+	clusters := append([]*clusterv3.Cluster{llm}, PoolClusters(rt)...)
+	if jc := JWKSCluster(rt); jc != nil {
+		clusters = append(clusters, jc)
+	}
 	return &bootstrapv3.Bootstrap{
 		Admin: &bootstrapv3.Admin{Address: admin},
 		StaticResources: &bootstrapv3.Bootstrap_StaticResources{
 			Listeners: []*listenerv3.Listener{lst},
-			Clusters:  append([]*clusterv3.Cluster{llm}, PoolClusters(rt)...),
+			Clusters:  clusters,
 		},
 	}, nil
 }

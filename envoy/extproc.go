@@ -39,7 +39,27 @@ func RouterFilterVia(rt *config.Runtime, llmproc string) *hcmv3.HttpFilter {
 			RequestTrailerMode:  extprocfilterv3.ProcessingMode_SKIP,
 			ResponseTrailerMode: extprocfilterv3.ProcessingMode_SKIP,
 		},
-	}, rt, false)
+		RequestAttributes: routerAttributes(rt),
+	}, rt, routerForwarding(rt))
+}
+
+// routerForwarding is the metadata the router role is sent: under
+// identity.source jwt the payload jwt_authn verified, the tenant's source,
+// in metadata no client can set.
+func routerForwarding(rt *config.Runtime) []string {
+	if rt.IdentitySource == config.SourceJWT {
+		return []string{extproc.JWTNamespace}
+	}
+	return nil
+}
+
+// routerAttributes are the request attributes the router role needs: the
+// peer certificate's URI SAN under identity.source mesh.
+func routerAttributes(rt *config.Runtime) []string {
+	if rt.IdentitySource == config.SourceMesh {
+		return []string{extproc.AttrPeerURISAN}
+	}
+	return nil
 }
 
 // UpstreamFilter is llmproc's upstream-role ext_proc filter, placed in each
@@ -65,14 +85,14 @@ func UpstreamFilterVia(rt *config.Runtime, llmproc string) *hcmv3.HttpFilter {
 			ResponseTrailerMode: extprocfilterv3.ProcessingMode_SKIP,
 		},
 		RequestAttributes: []string{BackendAttribute, ClusterAttribute},
-	}, rt, true)
+	}, rt, []string{MetadataNamespace})
 }
 
 // extProcFilter fills in what both roles share: timeouts, fail-closed, mode
 // override, and the llmproc metadata namespace, which both write and the
 // upstream role also reads: the router role's decisions reach every attempt
 // as metadata_context (see extproc.KeyPool). mutation_rules stay default.
-func extProcFilter(ep *extprocfilterv3.ExternalProcessor, rt *config.Runtime, forward bool) *hcmv3.HttpFilter {
+func extProcFilter(ep *extprocfilterv3.ExternalProcessor, rt *config.Runtime, forward []string) *hcmv3.HttpFilter {
 	ep.MessageTimeout = durationpb.New(rt.Source.Envoy.MessageTimeout.Duration)
 	ep.MaxMessageTimeout = durationpb.New(MaxMessageTimeout)
 	ep.FailureModeAllow = false
@@ -80,8 +100,8 @@ func extProcFilter(ep *extprocfilterv3.ExternalProcessor, rt *config.Runtime, fo
 	ep.MetadataOptions = &extprocfilterv3.MetadataOptions{
 		ReceivingNamespaces: &extprocfilterv3.MetadataOptions_MetadataNamespaces{Untyped: []string{MetadataNamespace}},
 	}
-	if forward {
-		ep.MetadataOptions.ForwardingNamespaces = &extprocfilterv3.MetadataOptions_MetadataNamespaces{Untyped: []string{MetadataNamespace}}
+	if len(forward) > 0 {
+		ep.MetadataOptions.ForwardingNamespaces = &extprocfilterv3.MetadataOptions_MetadataNamespaces{Untyped: forward}
 	}
 	return &hcmv3.HttpFilter{
 		Name:       ExtProcFilterName,

@@ -90,20 +90,22 @@ func listener(rt *config.Runtime, hcm *hcmv3.HttpConnectionManager) (*listenerv3
 // maps Envoy's own failures to OpenAI error JSON.
 // Over ADS the same HCM takes its routes from RDS instead (ADSListener).
 func HTTPConnectionManager(rt *config.Runtime) *hcmv3.HttpConnectionManager {
+	var filters []*hcmv3.HttpFilter
+	if jf := JWTFilter(rt); jf != nil {
+		filters = append(filters, jf) // before llmproc: it reads the verified payload
+	}
+	filters = append(filters, RouterFilter(rt), &hcmv3.HttpFilter{
+		Name:       RouterFilterName,
+		ConfigType: &hcmv3.HttpFilter_TypedConfig{TypedConfig: typed(&routerv3.Router{UpstreamLog: []*accesslogv3.AccessLog{stdoutLog(upstreamLogFormat())}})},
+	})
 	return &hcmv3.HttpConnectionManager{
 		StatPrefix:        "llmproc",
 		CodecType:         hcmv3.HttpConnectionManager_AUTO,
 		StreamIdleTimeout: durationpb.New(rt.Source.Envoy.IdleTimeout.Duration),
 		RouteSpecifier:    &hcmv3.HttpConnectionManager_RouteConfig{RouteConfig: RouteConfiguration(rt)},
-		HttpFilters: []*hcmv3.HttpFilter{
-			RouterFilter(rt),
-			{
-				Name:       RouterFilterName,
-				ConfigType: &hcmv3.HttpFilter_TypedConfig{TypedConfig: typed(&routerv3.Router{UpstreamLog: []*accesslogv3.AccessLog{stdoutLog(upstreamLogFormat())}})},
-			},
-		},
-		AccessLog:        []*accesslogv3.AccessLog{stdoutLog(accessLogFormat())},
-		LocalReplyConfig: localReplyConfig(rt),
+		HttpFilters:       filters,
+		AccessLog:         []*accesslogv3.AccessLog{stdoutLog(accessLogFormat())},
+		LocalReplyConfig:  localReplyConfig(rt),
 		// Every client is external: the HCM strips the x-envoy-* control
 		// headers (x-envoy-max-retries, -retry-on, -upstream-rq-timeout-ms,
 		// …) from each request (cleanInternalHeaders in
@@ -145,7 +147,8 @@ func localReplyConfig(rt *config.Runtime) *hcmv3.LocalReplyConfig {
 		"(response flag UO: more in flight than max_retries or max_requests; raise envoy.max_concurrent_requests)" + tail
 	exhausted := pool + "is exhausted: no backend answered" + tail
 	generic := openAIError("%LOCAL_REPLY_BODY%", "upstream_error", "%RESPONSE_CODE_DETAILS%")
-	mappers := poolMappers(flagFilter([]string{"UO"}), overflow)
+	mappers := jwtMappers(rt)
+	mappers = append(mappers, poolMappers(flagFilter([]string{"UO"}), overflow)...)
 	mappers = append(mappers, poolMappers(flagFilter(ExhaustedFlags), exhausted)...)
 	mappers = append(mappers, detailMappers(rt)...)
 	mappers = append(mappers, jsonMapper(flagFilter(LocalReplyFlags), generic))

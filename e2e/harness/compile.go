@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"net/http"
 	"os"
 	"regexp"
 	"slices"
@@ -44,6 +45,9 @@ type plan struct {
 	statPrefix  string
 	routes      []*vhost
 	filters     []*procConfig // downstream ext_proc filters, in order
+	jwt         *jwtAuthn     // jwt_authn, before every ext_proc filter; nil when absent
+	now         func() time.Time
+	peerURISAN  func(*http.Request) string
 	accessLog   []*accessLogger
 	upstreamLog []*accessLogger
 	localReply  *localReplyConfig
@@ -153,6 +157,8 @@ var supported = map[string][]string{
 	"envoy.config.route.v3.HeaderMatcher":                                               {"name", "exact_match", "prefix_match", "suffix_match", "contains_match", "safe_regex_match", "present_match", "string_match", "invert_match"},
 	"envoy.config.cluster.v3.Cluster":                                                   {"name", "type", "connect_timeout", "load_assignment", "outlier_detection", "typed_extension_protocol_options", "transport_socket", "transport_socket_matches", "dns_lookup_family", "lb_policy", "circuit_breakers", "http2_protocol_options", "metadata", "common_lb_config"},
 	"envoy.extensions.filters.http.ext_proc.v3.ExternalProcessor":                       {"grpc_service", "failure_mode_allow", "processing_mode", "request_attributes", "response_attributes", "message_timeout", "stat_prefix", "mutation_rules", "max_message_timeout", "allow_mode_override", "metadata_options", "route_cache_action", "disable_clear_route_cache", "send_body_without_waiting_for_header_response", "allowed_override_modes", "status_on_error", "allow_content_length_header"},
+	"envoy.extensions.filters.http.jwt_authn.v3.JwtAuthentication":                      {"providers", "rules"},
+	"envoy.extensions.filters.http.jwt_authn.v3.JwtProvider":                            {"issuer", "audiences", "local_jwks", "remote_jwks", "forward", "payload_in_metadata", "clock_skew_seconds"},
 	"envoy.extensions.upstreams.http.v3.HttpProtocolOptions":                            {"explicit_http_config", "http_filters", "common_http_protocol_options", "upstream_http_protocol_options"},
 	"envoy.config.bootstrap.v3.Bootstrap.DynamicResources":                              {"lds_config", "cds_config", "ads_config"},
 	"envoy.config.core.v3.ConfigSource":                                                 {"ads", "resource_api_version"},
@@ -217,7 +223,10 @@ func compile(bs *bootstrapv3.Bootstrap, opts Options, dyn *dynamic) (*plan, erro
 	if err != nil {
 		return nil, err
 	}
-	p := &plan{clusters: map[string]*cluster{}, grpcTargets: map[string]string{}, version: version}
+	p := &plan{clusters: map[string]*cluster{}, grpcTargets: map[string]string{}, version: version, now: opts.Now, peerURISAN: opts.PeerURISAN}
+	if p.now == nil {
+		p.now = time.Now
+	}
 	var prev map[string]*cluster
 	if dyn != nil {
 		p.rds = dyn.rds
@@ -329,6 +338,15 @@ func (p *plan) compileHCM(hcm *hcmv3.HttpConnectionManager, path string) error {
 			return fmt.Errorf("%s: disabled/is_optional/config_discovery unsupported by the harness", fp)
 		}
 		switch a := f.GetTypedConfig(); a.MessageName() {
+		case "envoy.extensions.filters.http.jwt_authn.v3.JwtAuthentication":
+			if len(p.filters) > 0 || p.jwt != nil {
+				return fmt.Errorf("%s: the harness plays one jwt_authn filter, before every ext_proc filter", fp)
+			}
+			j, err := p.compileJWT(a, fp, p.now)
+			if err != nil {
+				return err
+			}
+			p.jwt = j
 		case "envoy.extensions.filters.http.ext_proc.v3.ExternalProcessor":
 			pc, err := p.compileProc(a, fp, "http."+p.statPrefix+".", false)
 			if err != nil {

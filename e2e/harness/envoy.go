@@ -42,6 +42,13 @@ type Options struct {
 	// request_body_buffer_limit is an unknown field, and before 1.38
 	// allow_content_length_header.
 	EnvoyVersion string
+	// Now is the clock jwt_authn checks exp and nbf against; time.Now
+	// when nil.
+	Now func() time.Time
+	// PeerURISAN, when set, gives a request's client certificate URI SAN
+	// (the attribute connection.uri_san_peer_certificate): the harness
+	// listens without TLS, so a test says which workload is calling.
+	PeerURISAN func(*http.Request) string
 }
 
 // Envoy is a running harness.
@@ -254,6 +261,20 @@ func (e *Envoy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	x.p.internal.clean(h, r.RemoteAddr, local, func() string {
 		return fmt.Sprintf("harness-%d-%d", x.start.UnixNano(), e.reqSeq.Add(1))
 	})
+	if x.p.peerURISAN != nil {
+		x.info.peerURISAN = x.p.peerURISAN(r)
+	}
+	// jwt_authn decodes the headers before the ext_proc filters (it is
+	// rendered first): a refusal is its local reply, success leaves the
+	// payload in the dynamic metadata they are forwarded.
+	if x.p.jwt != nil {
+		x.info.reqHeaders = h
+		if lr := x.p.jwt.decode(h, x.info); lr != nil {
+			x.origin = h.clone()
+			x.sendLocal(w, lr)
+			return
+		}
+	}
 	x.origin = h.clone()
 	x.info.reqHeaders = h
 	// Envoy matches the route when headers arrive and caches it.

@@ -95,6 +95,7 @@ type streamInfo struct {
 	cluster    string
 	routeName  string
 	host       *host
+	peerURISAN string // connection.uri_san_peer_certificate; "" without a client certificate
 }
 
 func newStreamInfo() *streamInfo {
@@ -139,6 +140,7 @@ var plainAttrs = map[string]bool{
 	"request.method": true, "request.headers": true, "request.referer": true, "request.useragent": true,
 	"request.id": true, "request.protocol": true, "response.code": true, "xds.cluster_name": true,
 	"xds.route_name": true, "xds.upstream_host_metadata": true, "upstream.address": true,
+	"connection.uri_san_peer_certificate": true,
 }
 
 func knownAttribute(name string) bool {
@@ -177,6 +179,8 @@ func (si *streamInfo) attribute(name string) (*structpb.Value, bool) {
 		return str(h.get("x-request-id"))
 	case "request.protocol":
 		return structpb.NewStringValue("HTTP/1.1"), true
+	case "connection.uri_san_peer_certificate":
+		return str(si.peerURISAN, si.peerURISAN != "")
 	case "request.headers":
 		fields := map[string]*structpb.Value{}
 		for _, e := range h.kv {

@@ -59,6 +59,9 @@ type Options struct {
 	// proxy starts: for tests that need a threshold or timeout the config
 	// cannot express (a circuit breaker that refuses every retry).
 	EditBootstrap func(*bootstrapv3.Bootstrap)
+	// PeerURISAN, for the harness, gives each request's client-certificate
+	// URI SAN (identity.source mesh): it listens without TLS.
+	PeerURISAN func(*http.Request) string
 }
 
 // Proxy is Envoy or its stand-in.
@@ -201,7 +204,7 @@ func startHarness(ctx context.Context, o Options, bootstrap []byte) (Proxy, erro
 	if err != nil {
 		return nil, fmt.Errorf("harness: %w", err)
 	}
-	ho := harness.Options{AccessLog: o.AccessLog, Logger: slog.New(slog.DiscardHandler)}
+	ho := harness.Options{AccessLog: o.AccessLog, Logger: slog.New(slog.DiscardHandler), PeerURISAN: o.PeerURISAN}
 	if o.ADS {
 		ho.ListenAddr = o.EnvoyListen
 	}

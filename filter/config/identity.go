@@ -2,6 +2,9 @@ package config
 
 import (
 	"fmt"
+	"net/url"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/llmproc/llmproc/filter/identity"
@@ -14,6 +17,12 @@ const (
 	SourceHeader = "header"
 	// SourceClientKeys takes it from llmproc's own client API keys.
 	SourceClientKeys = "client_keys"
+	// SourceJWT takes it from a claim of a JWT Envoy's jwt_authn filter
+	// verified, handed to llmproc as dynamic metadata.
+	SourceJWT = "jwt"
+	// SourceMesh takes it from the caller's workload identity (the peer
+	// certificate's principal or URI SAN), mapped by identity.principals.
+	SourceMesh = "mesh"
 )
 
 // Identity says who a caller is. Absent, the tenant header is read as sent
@@ -39,9 +48,52 @@ type Identity struct {
 	// it changed): the bound on how long a new key waits and a revoked key
 	// keeps working. Default 5s.
 	Refresh Duration `yaml:"refresh"`
+	// JWT, for source jwt, is the issuer whose tokens Envoy verifies.
+	JWT *JWT `yaml:"jwt"`
+	// Principals, for source mesh, map workload identities to tenants.
+	Principals []Principal `yaml:"principals"`
 	// Tenants limits what each tenant may use; a tenant not listed may use
 	// every model.
 	Tenants []TenantAccess `yaml:"tenants"`
+}
+
+// JWT is the token issuer of identity.source jwt. The rendered Envoy config
+// verifies tokens with jwt_authn (signature against the JWKS, issuer,
+// audiences, exp and nbf) and hands the payload to llmproc as dynamic
+// metadata; llmproc reads the tenant from a claim.
+type JWT struct {
+	Issuer string `yaml:"issuer"`
+	// Audiences, when set, are the aud values accepted (any one).
+	Audiences []string `yaml:"audiences"`
+	// JWKSURI is where Envoy fetches the issuer's keys (remote_jwks);
+	// JWKSFile a file holding them (local_jwks). Exactly one is set.
+	JWKSURI  string `yaml:"jwks_uri"`
+	JWKSFile string `yaml:"jwks_file"`
+	// TenantClaim names the claim holding the tenant, "." separating
+	// nested objects (default "tenant"); TeamClaim and TierClaim, when
+	// set, the team and tier routing rules can read.
+	TenantClaim string `yaml:"tenant_claim"`
+	TeamClaim   string `yaml:"team_claim"`
+	TierClaim   string `yaml:"tier_claim"`
+}
+
+// TenantClaimPath is tenant_claim with its default.
+func (j *JWT) TenantClaimPath() string {
+	if j.TenantClaim == "" {
+		return "tenant"
+	}
+	return j.TenantClaim
+}
+
+// Principal maps a workload identity to a tenant (identity.source mesh).
+type Principal struct {
+	// Principal is a glob over the caller's identity: Istio's
+	// source.principal ("cluster.local/ns/team-a/sa/app") or the peer
+	// certificate's URI SAN ("spiffe://cluster.local/ns/team-a/sa/app").
+	Principal string `yaml:"principal"`
+	Tenant    string `yaml:"tenant"`
+	Team      string `yaml:"team"`
+	Tier      string `yaml:"tier"`
 }
 
 // IdentityRedis is the shared client-key store.
@@ -77,7 +129,9 @@ type TenantAccess struct {
 
 func (v *validator) validateIdentity(c *Config) {
 	id := c.Identity
-	v.oneOf("identity.source", id.Source, SourceHeader, SourceClientKeys)
+	v.oneOf("identity.source", id.Source, SourceHeader, SourceClientKeys, SourceJWT, SourceMesh)
+	v.validateJWT(id)
+	v.validatePrincipals(id)
 	switch id.Source {
 	case SourceClientKeys:
 		if id.KeysFile == "" && id.Redis == nil {
@@ -127,11 +181,69 @@ func (v *validator) validateIdentity(c *Config) {
 	}
 }
 
+func (v *validator) validateJWT(id Identity) {
+	j := id.JWT
+	if id.Source != SourceJWT {
+		if j != nil {
+			v.add("identity.jwt", "applies to identity.source jwt only")
+		}
+		return
+	}
+	if j == nil {
+		v.add("identity.jwt", "is required with identity.source jwt: {issuer, jwks_uri or jwks_file}")
+		return
+	}
+	if j.Issuer == "" {
+		v.add("identity.jwt.issuer", "is required")
+	}
+	switch {
+	case j.JWKSURI == "" && j.JWKSFile == "":
+		v.add("identity.jwt.jwks_uri", "set jwks_uri or jwks_file")
+	case j.JWKSURI != "" && j.JWKSFile != "":
+		v.add("identity.jwt.jwks_uri", "set jwks_uri or jwks_file, not both")
+	case j.JWKSURI != "":
+		if u, err := url.Parse(j.JWKSURI); err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Hostname() == "" {
+			v.add("identity.jwt.jwks_uri", "want an http(s) URL, got %q", j.JWKSURI)
+		}
+	}
+	for i, a := range j.Audiences {
+		if a == "" {
+			v.add(fmt.Sprintf("identity.jwt.audiences[%d]", i), "is empty")
+		}
+	}
+	for _, c := range []struct{ field, claim string }{{"tenant_claim", j.TenantClaimPath()}, {"team_claim", j.TeamClaim}, {"tier_claim", j.TierClaim}} {
+		if c.claim != "" && slices.Contains(strings.Split(c.claim, "."), "") {
+			v.add("identity.jwt."+c.field, "%q has an empty part", c.claim)
+		}
+	}
+}
+
+func (v *validator) validatePrincipals(id Identity) {
+	if id.Source != SourceMesh {
+		if len(id.Principals) > 0 {
+			v.add("identity.principals", "applies to identity.source mesh only")
+		}
+		return
+	}
+	if len(id.Principals) == 0 {
+		v.add("identity.principals", "is required with identity.source mesh: [{principal, tenant}]")
+	}
+	for i, p := range id.Principals {
+		path := fmt.Sprintf("identity.principals[%d]", i)
+		if p.Principal == "" {
+			v.add(path+".principal", "is required")
+		}
+		if p.Tenant == "" {
+			v.add(path+".tenant", "is required")
+		}
+	}
+}
+
 // Warnings are what `llmproc validate` reports about a config that loads
 // but is unsafe: a tenant header read as the client sent it.
 func (c *Config) Warnings() []string {
 	h := c.TenantHeader()
-	if h == "" || c.Identity.Source == SourceClientKeys || c.Identity.TrustedSetter != "" {
+	if h == "" || (c.Identity.Source != "" && c.Identity.Source != SourceHeader) || c.Identity.TrustedSetter != "" {
 		return nil
 	}
 	return []string{fmt.Sprintf("identity: the tenant header %q is client-settable: any caller can claim any tenant's cache, budget and models; "+
@@ -142,6 +254,10 @@ func (c *Config) Warnings() []string {
 // per-tenant model patterns.
 func (r *Runtime) compileIdentity(c *Config, secrets bool) error {
 	r.ClientKeys = c.Identity.Source == SourceClientKeys
+	r.IdentitySource = c.Identity.Source
+	if r.IdentitySource == "" {
+		r.IdentitySource = SourceHeader
+	}
 	r.tenantModels = map[string][]string{}
 	for _, t := range c.Identity.Tenants {
 		if len(t.Models) > 0 {
@@ -180,4 +296,19 @@ func modelIn(r *Runtime, patterns []string, model string) bool {
 		}
 	}
 	return false
+}
+
+// MeshPrincipal maps a caller's workload identity to its identity.principals
+// entry: the first whose glob matches, nil for none.
+func (r *Runtime) MeshPrincipal(id string) *Principal {
+	if id == "" {
+		return nil
+	}
+	ps := r.Source.Identity.Principals
+	for i := range ps {
+		if globMatch(ps[i].Principal, id) {
+			return &ps[i]
+		}
+	}
+	return nil
 }

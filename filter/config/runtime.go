@@ -40,6 +40,8 @@ type Runtime struct {
 	// ClientKeys is identity.source client_keys: the tenant comes from the
 	// key in Keys, the tenant header is not read.
 	ClientKeys bool
+	// IdentitySource is identity.source with its default applied.
+	IdentitySource string
 	// Keys is the identity.keys_file as loaded with this Runtime (nil when
 	// topology only, or another source).
 	Keys *identity.Keys

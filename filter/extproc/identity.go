@@ -2,6 +2,10 @@ package extproc
 
 import (
 	"net/http"
+	"strings"
+
+	extprocv3 "github.com/envoyproxy/go-control-plane/envoy/service/ext_proc/v3"
+	"google.golang.org/protobuf/types/known/structpb"
 
 	"github.com/llmproc/llmproc/filter/apierr"
 	"github.com/llmproc/llmproc/filter/config"
@@ -14,6 +18,9 @@ type caller struct {
 	authorization, xAPIKey, googAPIKey string
 	keyID                              string // the key's public id ("" for header)
 	keyModels                          []string
+	// team and tier, for routing rules: the key's team, the JWT's team and
+	// tier claims, or the mesh principal's entry.
+	team, tier string
 }
 
 // credentialHeader records a client credential header.
@@ -32,8 +39,14 @@ func (c *caller) credentialHeader(k, v string) {
 // anything is routed, cached or budgeted: under client_keys from the key
 // (the tenant header is never read), refusing a missing, unknown, expired or
 // revoked key with 401 in the client's shape. Keys are never logged, only ids.
-func (r *router) authenticate() *apierr.Error {
-	if !r.rt.ClientKeys {
+func (r *router) authenticate(req *extprocv3.ProcessingRequest) *apierr.Error {
+	switch r.rt.IdentitySource {
+	case config.SourceJWT:
+		return r.authenticateJWT(req)
+	case config.SourceMesh:
+		return r.authenticateMesh(req)
+	case config.SourceClientKeys:
+	default:
 		r.s.authCounted(config.SourceHeader, identity.ResultOK)
 		return nil
 	}
@@ -52,7 +65,98 @@ func (r *router) authenticate() *apierr.Error {
 		}
 		return r.s.reject(keyError(result))
 	}
-	r.tenant, c.keyID, c.keyModels = key.Tenant, key.ID, key.Models
+	r.tenant, c.keyID, c.keyModels, c.team = key.Tenant, key.ID, key.Models, key.Team
+	return nil
+}
+
+// Names on the wire of the jwt and mesh sources.
+const (
+	// JWTNamespace is the dynamic metadata namespace Envoy's jwt_authn
+	// filter writes (Filter::setExtractedData in
+	// source/extensions/filters/http/jwt_authn/filter.cc); the router
+	// filter forwards it to llmproc (metadata_options.forwarding_namespaces).
+	JWTNamespace = "envoy.filters.http.jwt_authn"
+	// JWTPayloadKey is the provider's payload_in_metadata: the verified
+	// payload's key in JWTNamespace. Istio's RequestAuthentication uses the
+	// same key (EnvoyJwtFilterPayload in istio's pilot/pkg/xds/filters), so
+	// one rule reads both renderings.
+	JWTPayloadKey = "payload"
+	// AttrPeerURISAN is the Envoy attribute with the URI SAN of the
+	// client's certificate: in a mesh, the caller's SPIFFE id.
+	AttrPeerURISAN = "connection.uri_san_peer_certificate"
+	// AttrSourcePrincipal is Istio's name for the caller's principal; read
+	// when Envoy sends it (llmproc asks only for AttrPeerURISAN).
+	AttrSourcePrincipal = "source.principal"
+)
+
+// Results of the jwt and mesh sources beyond identity.Result*.
+const (
+	resultNoClaim   = "no_claim"   // a verified JWT without the tenant claim
+	resultNoMapping = "unmapped"   // a principal no identity.principals entry matches
+	resultBadIssuer = "bad_issuer" // a payload of another issuer (a misconfigured Envoy)
+)
+
+// authenticateJWT takes the tenant from the payload jwt_authn verified and
+// stored in its dynamic metadata. No payload means Envoy did not verify a
+// token (a rendering that allows missing tokens, as Istio's
+// RequestAuthentication does without an AuthorizationPolicy): 401.
+func (r *router) authenticateJWT(req *extprocv3.ProcessingRequest) *apierr.Error {
+	j := r.rt.Source.Identity.JWT
+	payload := req.GetMetadataContext().GetFilterMetadata()[JWTNamespace].GetFields()[JWTPayloadKey].GetStructValue()
+	refuse := func(result, code, msg string) *apierr.Error {
+		r.s.authCounted(config.SourceJWT, result)
+		return r.s.reject(&apierr.Error{Status: http.StatusUnauthorized, Type: apierr.TypeAuthentication, Code: code, Message: msg})
+	}
+	if payload == nil {
+		return refuse(identity.ResultMissing, "missing_jwt", "No verified JWT: send a bearer token issued by "+j.Issuer+".")
+	}
+	if iss := payload.GetFields()["iss"].GetStringValue(); iss != j.Issuer {
+		return refuse(resultBadIssuer, "invalid_jwt", "The verified JWT is not from the configured issuer.")
+	}
+	tenant := claim(payload, j.TenantClaimPath())
+	if tenant == "" {
+		return refuse(resultNoClaim, "invalid_jwt", "The JWT has no string claim `"+j.TenantClaimPath()+"` naming the tenant.")
+	}
+	r.s.authCounted(config.SourceJWT, identity.ResultOK)
+	r.tenant = tenant
+	r.caller.team, r.caller.tier = claim(payload, j.TeamClaim), claim(payload, j.TierClaim)
+	return nil
+}
+
+// claim is the string at a "."-separated path of the payload; "" when
+// absent, empty or not a string.
+func claim(payload *structpb.Struct, path string) string {
+	if path == "" {
+		return ""
+	}
+	v := structpb.NewStructValue(payload)
+	for part := range strings.SplitSeq(path, ".") {
+		v = v.GetStructValue().GetFields()[part]
+	}
+	return v.GetStringValue()
+}
+
+// authenticateMesh maps the caller's workload identity, from the request
+// attributes the router filter asks for, to a tenant.
+func (r *router) authenticateMesh(req *extprocv3.ProcessingRequest) *apierr.Error {
+	attrs := req.GetAttributes()["envoy.filters.http.ext_proc"].GetFields()
+	id := attrs[AttrSourcePrincipal].GetStringValue()
+	if id == "" {
+		id = attrs[AttrPeerURISAN].GetStringValue()
+	}
+	if id == "" {
+		r.s.authCounted(config.SourceMesh, identity.ResultMissing)
+		return r.s.reject(&apierr.Error{Status: http.StatusUnauthorized, Type: apierr.TypeAuthentication, Code: "missing_peer_identity",
+			Message: "The caller presented no workload identity (mTLS peer certificate)."})
+	}
+	p := r.rt.MeshPrincipal(id)
+	if p == nil {
+		r.s.authCounted(config.SourceMesh, resultNoMapping)
+		return r.s.reject(&apierr.Error{Status: http.StatusForbidden, Type: apierr.TypeInvalidRequest, Code: "principal_not_allowed",
+			Message: "The workload `" + id + "` is not mapped to a tenant."})
+	}
+	r.s.authCounted(config.SourceMesh, identity.ResultOK)
+	r.tenant, r.caller.team, r.caller.tier = p.Tenant, p.Team, p.Tier
 	return nil
 }
 
@@ -89,11 +193,7 @@ func (r *router) allowModel(model string) *apierr.Error {
 	if r.mayUse(model) {
 		return nil
 	}
-	source := config.SourceHeader
-	if r.rt.ClientKeys {
-		source = config.SourceClientKeys
-	}
-	r.s.authCounted(source, identity.ResultForbidden)
+	r.s.authCounted(r.rt.IdentitySource, identity.ResultForbidden)
 	return r.s.reject(&apierr.Error{Status: http.StatusForbidden, Type: apierr.TypeInvalidRequest, Code: "model_not_allowed", Param: "model",
 		Message: "The model `" + model + "` is not allowed for tenant `" + r.tenant + "`."})
 }

@@ -8,8 +8,11 @@ import (
 	"testing"
 	"time"
 
+	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
 	"github.com/tidwall/gjson"
+	"google.golang.org/protobuf/types/known/structpb"
 
+	"github.com/llmproc/llmproc/filter/config"
 	"github.com/llmproc/llmproc/filter/identity"
 )
 
@@ -197,5 +200,82 @@ func TestRouterSharedKeys(t *testing.T) {
 		if status, got := ask(tc.key); status != tc.status || got != tc.got {
 			t.Errorf("%s: %d %s, want %d %s", tc.name, status, got, tc.status, tc.got)
 		}
+	}
+}
+
+const jwtMeshConfig = `
+limits: {max_request_bytes: 1048576}
+identity:
+%s
+backends:
+  - {name: primary, schema: openai, url: "http://127.0.0.1:1", credential: {env: KEY_A}}
+models:
+  - {name: gpt-4o-mini, pool: cheap, price: {input: 0.15, output: 0.60}}
+pools:
+  - {name: cheap, backends: [{backend: primary}]}
+routing: {tenant_header: x-tenant}
+`
+
+// identity.source jwt and mesh: the tenant comes from the verified payload
+// jwt_authn forwarded, or the peer's identity; a client's tenant header is
+// removed and never read.
+func TestRouterJWTAndMesh(t *testing.T) {
+	payload := func(fields map[string]any) *corev3.Metadata {
+		p, err := structpb.NewStruct(fields)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return &corev3.Metadata{FilterMetadata: map[string]*structpb.Struct{
+			JWTNamespace: {Fields: map[string]*structpb.Value{JWTPayloadKey: structpb.NewStructValue(p)}}}}
+	}
+	const iss = "https://id.test"
+	jwtRT := compileTest(t, fmt.Sprintf(jwtMeshConfig, `  source: jwt
+  jwt: {issuer: "`+iss+`", jwks_file: /dev/null, tenant_claim: org.id, team_claim: team}`))
+	meshRT := compileTest(t, fmt.Sprintf(jwtMeshConfig, `  source: mesh
+  principals:
+    - {principal: "spiffe://cluster.local/ns/team-a/*", tenant: a, team: ml}
+    - {principal: "spiffe://cluster.local/ns/b/sa/app", tenant: b}`))
+	for _, tc := range []struct {
+		name   string
+		rt     *config.Runtime
+		md     *corev3.Metadata
+		attrs  map[string]string
+		status int
+		want   string // the tenant, or the error code
+	}{
+		{"jwt", jwtRT, payload(map[string]any{"iss": iss, "org": map[string]any{"id": "a"}}), nil, 0, "a"},
+		{"jwt without payload", jwtRT, nil, nil, 401, "missing_jwt"},
+		{"jwt of another issuer", jwtRT, payload(map[string]any{"iss": "x", "org": map[string]any{"id": "a"}}), nil, 401, "invalid_jwt"},
+		{"jwt without the claim", jwtRT, payload(map[string]any{"iss": iss, "org": "a"}), nil, 401, "invalid_jwt"},
+		{"jwt with a number claim", jwtRT, payload(map[string]any{"iss": iss, "org": map[string]any{"id": 7}}), nil, 401, "invalid_jwt"},
+		{"mesh glob", meshRT, nil, map[string]string{AttrPeerURISAN: "spiffe://cluster.local/ns/team-a/sa/x"}, 0, "a"},
+		{"mesh exact", meshRT, nil, map[string]string{AttrPeerURISAN: "spiffe://cluster.local/ns/b/sa/app"}, 0, "b"},
+		{"mesh source.principal first", meshRT, nil, map[string]string{AttrSourcePrincipal: "spiffe://cluster.local/ns/b/sa/app", AttrPeerURISAN: "spiffe://x"}, 0, "b"},
+		{"mesh unmapped", meshRT, nil, map[string]string{AttrPeerURISAN: "spiffe://cluster.local/ns/c/sa/app"}, 403, "principal_not_allowed"},
+		{"mesh without a certificate", meshRT, nil, nil, 401, "missing_peer_identity"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			h := newHarnessOpts(t, Options{Config: fixedRuntime{tc.rt}})
+			s := h.stream(RoleRouter)
+			req := reqHeaders(hdrs(false, ":method", "POST", ":path", "/v1/chat/completions", "x-tenant", "spoofed"), tc.attrs)
+			req.MetadataContext = tc.md
+			resp := roundTrip(t, s, req)
+			if ir := resp.GetImmediateResponse(); ir != nil {
+				if code := gjson.GetBytes(ir.Body, "error.code").String(); int(ir.Status.Code) != tc.status || code != tc.want {
+					t.Fatalf("got %d %s, want %d %s", ir.Status.Code, ir.Body, tc.status, tc.want)
+				}
+				return
+			}
+			if tc.status != 0 {
+				t.Fatalf("routed, want %d", tc.status)
+			}
+			if removed := resp.GetRequestHeaders().GetResponse().GetHeaderMutation().GetRemoveHeaders(); !slices.Contains(removed, "x-tenant") {
+				t.Errorf("x-tenant not removed: %v", removed)
+			}
+			d := decided(roundTrip(t, s, reqBody(`{"model":"gpt-4o-mini","messages":[{"role":"user","content":"hi"}]}`)))
+			if d[KeyCallerTenant] != tc.want {
+				t.Fatalf("tenant %q, want %q", d[KeyCallerTenant], tc.want)
+			}
+		})
 	}
 }

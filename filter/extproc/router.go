@@ -85,13 +85,13 @@ func (r *router) clientSchema() string {
 	return r.client
 }
 
-func (r *router) requestHeaders(_ *extprocv3.ProcessingRequest, h *extprocv3.HttpHeaders) (*extprocv3.ProcessingResponse, error) {
+func (r *router) requestHeaders(req *extprocv3.ProcessingRequest, h *extprocv3.HttpHeaders) (*extprocv3.ProcessingResponse, error) {
 	var clen string
 	tenantHeader, dropTenant := r.rt.TenantHeader, "\x00" // "\x00" matches no header
 	if tenantHeader == "" {
 		tenantHeader = "\x00"
-	} else if r.rt.ClientKeys {
-		// The key's tenant wins, and a client's tenant header is dropped:
+	} else if r.rt.IdentitySource != config.SourceHeader {
+		// The source's tenant wins, and a client's tenant header is dropped:
 		// it must not reach the provider (or anything behind it) as if
 		// llmproc had vouched for it.
 		tenantHeader, dropTenant = "\x00", tenantHeader
@@ -166,7 +166,7 @@ func (r *router) requestHeaders(_ *extprocv3.ProcessingRequest, h *extprocv3.Htt
 	}
 	r.note(KeyClient, r.clientSchema())
 	r.note(KeyTraceID, r.traceID)
-	if err := r.authenticate(); err != nil {
+	if err := r.authenticate(req); err != nil {
 		return nil, err
 	}
 	r.endpoint = openAIEndpoints[r.path]
