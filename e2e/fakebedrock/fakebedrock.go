@@ -3,8 +3,9 @@
 //
 // It serves POST {base}/model/{modelId}/converse (JSON) and
 // /converse-stream (binary AWS event-stream frames written with
-// aws-sdk-go-v2's eventstream encoder), and Claude's InvokeModel,
-// InvokeModelWithResponseStream and CountTokens (invoke.go). Every request must carry a SigV4
+// aws-sdk-go-v2's eventstream encoder), Claude's InvokeModel,
+// InvokeModelWithResponseStream and CountTokens (invoke.go), and InvokeModel
+// on Titan and Cohere embedding models (embed.go). Every request must carry a SigV4
 // authorization for service bedrock in the configured region; with
 // Options.Secret set the signature itself is recomputed and checked. Each
 // request is answered by a Behaviour: from the queue filled by Enqueue,
@@ -156,11 +157,14 @@ func (s *Server) answer(w http.ResponseWriter, r *http.Request, req Request) {
 		awsError(w, http.StatusForbidden, "InvalidSignatureException", err.Error())
 		return
 	}
-	switch req.Op {
-	case "invoke", "invoke-with-response-stream":
+	switch {
+	case req.Op == "invoke" && embedModel(req.ModelID):
+		s.embed(w, req)
+		return
+	case req.Op == "invoke", req.Op == "invoke-with-response-stream":
 		s.invoke(w, req)
 		return
-	case "count-tokens":
+	case req.Op == "count-tokens":
 		countTokens(w, req)
 		return
 	}

@@ -4,7 +4,8 @@
 // It serves POST /v1beta/models/{model}:generateContent and
 // :streamGenerateContent?alt=sse (AI Studio), and the same methods under
 // /v1/projects/{project}/locations/{location}/publishers/google/models/{model}
-// (Vertex). It checks what Google checks: with Options.Key, the
+// (Vertex); embeddings too: :batchEmbedContents on AI Studio, :predict on
+// Vertex (embed.go). It checks what Google checks: with Options.Key, the
 // x-goog-api-key header (400 API_KEY_INVALID otherwise, as AI Studio
 // answers); with Options.Bearer, an "Authorization: Bearer" token (401
 // UNAUTHENTICATED otherwise). Each request is answered by a Behaviour taken
@@ -83,7 +84,7 @@ type Behaviour struct {
 type Request struct {
 	fake.Request
 	Model    string
-	Action   string // generateContent or streamGenerateContent; empty for other paths
+	Action   string // generateContent, streamGenerateContent, batchEmbedContents or predict; empty for other paths
 	Project  string // Vertex only
 	Location string // Vertex only
 }
@@ -133,7 +134,7 @@ func parsePath(p string) (req Request, ok bool) {
 		return req, false
 	}
 	model, action, ok := strings.Cut(rest, ":")
-	if !ok || model == "" || strings.Contains(model, "/") || (action != "generateContent" && action != "streamGenerateContent") {
+	if !ok || model == "" || strings.Contains(model, "/") || (action != "generateContent" && action != "streamGenerateContent" && !embedAction(req, action)) {
 		return req, false
 	}
 	req.Model, req.Action = model, action
@@ -155,6 +156,10 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request, req Request) {
 	}
 	if s.opts.Bearer != "" && r.Header.Get("authorization") != "Bearer "+s.opts.Bearer {
 		writeError(w, http.StatusUnauthorized, "UNAUTHENTICATED", "Request had invalid authentication credentials.", "")
+		return
+	}
+	if embedAction(req, req.Action) {
+		s.embed(w, req)
 		return
 	}
 	stream := req.Action == "streamGenerateContent"

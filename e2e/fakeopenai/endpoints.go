@@ -107,26 +107,41 @@ func (s *Server) responses(w http.ResponseWriter, r *http.Request, req Request) 
 	sendEvents(w, r, b, events)
 }
 
-// embeddings answers POST /v1/embeddings: one three-number vector per input
-// (a string is one input; an array holds one per element), usage
-// prompt_tokens from the behaviour.
+// embeddings answers POST /v1/embeddings: one fake.Vector per input (a
+// string is one input; an array holds one per element, a token array's
+// JSON standing for its text), dimensions numbers long when asked, as
+// base64 when encoding_format asks; usage prompt_tokens from the behaviour.
 func (s *Server) embeddings(w http.ResponseWriter, r *http.Request, req Request) {
 	var er struct {
-		Model string          `json:"model"`
-		Input json.RawMessage `json:"input"`
+		Model          string          `json:"model"`
+		Input          json.RawMessage `json:"input"`
+		Dimensions     int             `json:"dimensions"`
+		EncodingFormat string          `json:"encoding_format"`
 	}
 	b, _, status, ok := s.begin(w, r, req, &er)
 	if !ok {
 		return
 	}
-	n := 1
+	texts := []json.RawMessage{er.Input}
 	var list []json.RawMessage
-	if json.Unmarshal(er.Input, &list) == nil {
-		n = len(list)
+	if json.Unmarshal(er.Input, &list) == nil && len(list) > 0 && list[0][0] != '[' && list[0][0] != '"' {
+		list = []json.RawMessage{er.Input} // one token array
 	}
-	data := make([]any, n)
-	for i := range data {
-		data[i] = map[string]any{"object": "embedding", "index": i, "embedding": []float64{0.25, -0.5, float64(i)}}
+	if list != nil {
+		texts = list
+	}
+	data := make([]any, len(texts))
+	for i, raw := range texts {
+		text := string(raw)
+		var str string
+		if json.Unmarshal(raw, &str) == nil {
+			text = str
+		}
+		var emb any = fake.Vector(text, er.Dimensions)
+		if er.EncodingFormat == "base64" {
+			emb = fake.Base64Vector(fake.Vector(text, er.Dimensions))
+		}
+		data[i] = map[string]any{"object": "embedding", "index": i, "embedding": emb}
 	}
 	writeJSON(w, status, map[string]any{"object": "list", "data": data, "model": cmp.Or(b.Model, er.Model),
 		"usage": map[string]any{"prompt_tokens": b.Usage.Prompt, "total_tokens": b.Usage.Prompt}})

@@ -20,6 +20,8 @@ import (
 // through the backend's translator, its chat answer converted back
 // (translate.ResponsesResponse), so usage, cost, budgets and metrics read
 // the chat form in between, as for chat.
+// Embeddings are translated for Gemini, Vertex AI and Bedrock
+// (translate.Set.Embeddings), their answers written in OpenAI's shape.
 //
 // A pool whose first backend does not serve the endpoint is refused by the
 // router role with a 400 naming that backend. A later backend of a pool (a
@@ -62,7 +64,7 @@ func endpointPath(endpoint string) string { return "/v1/" + endpoint }
 // unservedEndpoint is the 400 for a backend that does not serve endpoint.
 func unservedEndpoint(endpoint string, be *config.RBackend) *apierr.Error {
 	return apierr.New(http.StatusBadRequest, apierr.TypeInvalidRequest, "unsupported_endpoint",
-		"POST %s is not supported by backend %q (schema %s): llmproc passes it only to %s backends and does not translate it yet.",
+		"POST %s is not supported by backend %q (schema %s): llmproc serves it only on %s backends.",
 		endpointPath(endpoint), be.Name, be.Schema, strings.Join(translate.EndpointSchemas(endpoint), ", "))
 }
 
@@ -87,19 +89,34 @@ func (r *router) checkEndpoint(d config.Decision) *apierr.Error {
 	if r.endpoint == "" || r.endpoint == translate.EndpointInputTokens || len(d.Pool.Members) == 0 {
 		return nil // input_tokens is estimated where it is not served
 	}
-	if be := d.Pool.Members[0].Backend; !translate.EndpointServed(r.endpoint, be.Schema) && !translate.EndpointTranslated(r.endpoint, be.Schema) {
+	if be := d.Pool.Members[0].Backend; !served(r.endpoint, be.Schema) {
 		return unservedEndpoint(r.endpoint, be)
 	}
 	return nil
 }
 
-// endpointRequest prepares a native attempt of one of these endpoints:
-// refused when the backend does not serve it, passed natively otherwise.
+// endpointRequest prepares an attempt of one of these endpoints but a
+// translated Responses request: embeddings translated for Gemini, Vertex
+// and Bedrock (u.embed then translates the answer), refused when the
+// backend does not serve the endpoint, passed natively otherwise.
 func (u *upstream) endpointRequest(tr *translate.Request) (*translate.Upstream, error) {
-	if be := u.member.Backend; !translate.EndpointServed(u.endpoint, be.Schema) {
+	be := u.member.Backend
+	switch {
+	case u.endpoint == translate.EndpointEmbeddings && translate.EmbeddingsTranslated(be.Schema):
+		up, call, err := u.s.tr.Embeddings(tr)
+		u.embed = call
+		return up, err
+	case !translate.EndpointServed(u.endpoint, be.Schema):
 		return nil, unservedEndpoint(u.endpoint, be)
 	}
 	return translate.EndpointNative(tr, u.endpoint)
+}
+
+// served reports whether a backend of schema takes endpoint in any way:
+// natively, Responses through chat completions, embeddings translated.
+func served(endpoint, schema string) bool {
+	return translate.EndpointServed(endpoint, schema) || translate.EndpointTranslated(endpoint, schema) ||
+		endpoint == translate.EndpointEmbeddings && translate.EmbeddingsTranslated(schema)
 }
 
 // responsesErrorEvent is e as the error event of a Responses stream.

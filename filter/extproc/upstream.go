@@ -90,6 +90,7 @@ type upstream struct {
 	// completions (translate.EndpointTranslated): what its answer's
 	// conversion needs.
 	respMeta *translate.ResponsesMeta
+	embed    *translate.EmbeddingsCall // embeddings translated for this backend
 	// The Anthropic client's anthropic-version and anthropic-beta (KeyAnthropicVersion, KeyAnthropicBeta).
 	anthropicVersion, anthropicBeta string
 	// A Gemini client's method and how it takes its answer (KeyGeminiMethod,
@@ -319,6 +320,8 @@ func (u *upstream) responseHeaders(h *extprocv3.HttpHeaders) (*extprocv3.Process
 	var ans translate.Answer
 	if u.native && u.client == clientAnthropic {
 		u.wire, ans = u.s.tr.AnthropicNativeResponse(u.member.Backend.Schema, resp)
+	} else if u.embed != nil {
+		ans = u.embed.Response(resp)
 	} else {
 		ans = u.tr.Response(resp)
 	}
@@ -553,6 +556,13 @@ func (u *upstream) finish(resp *extprocv3.ProcessingResponse, streamErr error) *
 		u.store()
 		u.keep()
 	}
+	// A translated embeddings answer whose provider reported no token
+	// count carries llmproc's estimate from the input text: billed and
+	// logged as an estimate, like an answer without usage.
+	var answerEstimate int64
+	if u.embed != nil && u.embed.UsageEstimated() && res.Known {
+		answerEstimate, res.Known = res.Usage.Input, false
+	}
 	price, priced := u.rt.PriceFor(u.served, u.model)
 	var cost int64
 	if res.Known && priced {
@@ -566,6 +576,9 @@ func (u *upstream) finish(resp *extprocv3.ProcessingResponse, streamErr error) *
 		(outcome == "ok" || outcome == "cut" || outcome == metrics.OutcomeUndelivered)
 	if estimated {
 		estIn, estOut = estimateTokens(u.reqBytes), estimateTokens(res.OutputChars)
+		if answerEstimate > 0 {
+			estIn, estOut = answerEstimate, 0
+		}
 		estCost = usage.Cost(usage.Usage{Input: estIn, Output: estOut}, price)
 	}
 	budgetEnd := u.endBudget(res, cost, estCost, usage.AddSat(estIn, estOut))

@@ -2,6 +2,7 @@ package translate
 
 import (
 	"net/url"
+	"slices"
 
 	"github.com/tidwall/gjson"
 	"github.com/tidwall/sjson"
@@ -11,7 +12,8 @@ import (
 
 // OpenAI's client APIs beside chat completions, which llmproc passes to the
 // backends that speak them natively; Responses is translated for every other
-// backend (EndpointTranslated, client_responses.go).
+// backend (EndpointTranslated, client_responses.go), embeddings for Gemini,
+// Vertex AI and Bedrock (EmbeddingsTranslated, embeddings.go).
 const (
 	EndpointResponses   = "responses"   // POST /v1/responses
 	EndpointEmbeddings  = "embeddings"  // POST /v1/embeddings
@@ -20,7 +22,8 @@ const (
 	EndpointInputTokens = "responses/input_tokens" // POST /v1/responses/input_tokens
 )
 
-// endpointSchemas lists, per endpoint, the backend schemas that serve it.
+// endpointSchemas lists, per endpoint, the backend schemas that serve it
+// natively.
 var endpointSchemas = map[string][]string{
 	EndpointResponses:   {"openai", "azure-openai"},
 	EndpointEmbeddings:  {"openai", "azure-openai", "openai-compatible"},
@@ -45,8 +48,14 @@ func EndpointTranslated(endpoint, schema string) bool {
 	return endpoint == EndpointResponses && !EndpointServed(endpoint, schema)
 }
 
-// EndpointSchemas lists the schemas that serve endpoint, for messages.
-func EndpointSchemas(endpoint string) []string { return endpointSchemas[endpoint] }
+// EndpointSchemas lists the schemas that serve endpoint, natively or (for
+// embeddings) translated, for messages.
+func EndpointSchemas(endpoint string) []string {
+	if endpoint == EndpointEmbeddings {
+		return append(slices.Clone(endpointSchemas[endpoint]), embeddingsSchemas...)
+	}
+	return endpointSchemas[endpoint]
+}
 
 // EndpointNative prepares a pass-through request of one of OpenAI's other
 // APIs (EndpointResponses, EndpointEmbeddings, EndpointCompletions) for a
