@@ -217,3 +217,53 @@ func TestGeminiClientErrors(t *testing.T) {
 		t.Errorf("models: %d %s", r.status, r.body)
 	}
 }
+
+// TestGeminiClientCacheAndBudget: the exact cache serves a Gemini client's
+// repeated deterministic request (generationConfig.temperature 0) in
+// Gemini's shape, JSON and SSE, without reaching the provider; a budget
+// spent refuses the next request with Google's 429; the token metrics count
+// the Gemini client's usage.
+func TestGeminiClientCacheAndBudget(t *testing.T) {
+	g := &geminiClientEnv{gemini: fakegemini.New(fakegemini.Options{Key: "gemini-secret"}), openai: fakeopenai.New(fakeopenai.Options{
+		Default: fakeopenai.Behaviour{Content: "Cached words.", Usage: fakeopenai.Usage{Prompt: 1000, Completion: 1000}}})}
+	t.Cleanup(func() { g.gemini.Close(); g.openai.Close() })
+	cfg := fmt.Sprintf(geminiClientConfig, g.gemini.URL(), g.openai.URL()) +
+		"cache: {mode: deterministic, ttl: 1m}\nbudgets:\n  - {name: daily, scope: global, window: day, limit_usd: \"0.002\"}\n"
+	st, accessLog, log := startStack(t, cfg, map[string]string{"GEMINI_KEY": "gemini-secret", "OPENAI_KEY": "sk-openai"})
+	g.env = &env{Stack: st, accessLog: accessLog, log: log}
+	const body = `{"contents":[{"role":"user","parts":[{"text":"Say it"}]}],"generationConfig":{"temperature":0,"maxOutputTokens":1000}}`
+	for _, path := range []string{"/v1beta/models/gpt-4o-mini:generateContent", "/v1beta/models/gpt-4o-mini:streamGenerateContent?alt=sse"} {
+		first := g.gpost(t, path, body)
+		second := g.gpost(t, path, body)
+		if first.status != 200 || second.status != 200 || first.header.Get("x-llmproc-cache") != "miss" || second.header.Get("x-llmproc-cache") != "hit" {
+			t.Fatalf("%s: %d %v / %d %v\n%s", path, first.status, first.header, second.status, second.header, second.body)
+		}
+		text := func(b []byte) string {
+			if !strings.Contains(path, "alt=sse") {
+				return gjson.GetBytes(b, "candidates.0.content.parts.0.text").Str
+			}
+			var s strings.Builder
+			for _, ev := range sseEvents(t, b) {
+				s.WriteString(gjson.Get(ev, "candidates.0.content.parts.0.text").Str)
+			}
+			return s.String()
+		}
+		if text(first.body) != "Cached words." || text(second.body) != "Cached words." {
+			t.Errorf("%s: %s\n%s", path, first.body, second.body)
+		}
+	}
+	if n := len(g.openai.Requests()); n != 2 {
+		t.Errorf("OpenAI got %d requests, want 2 (the hits never reach it)", n)
+	}
+	// 2 × (1000 at 0.15 + 1000 at 0.60 per million) = 0.0015 spent; the
+	// next worst case does not fit 0.002.
+	r := g.gpost(t, "/v1beta/models/gpt-4o-mini:generateContent", `{"contents":[{"parts":[{"text":"More"}]}],"generationConfig":{"maxOutputTokens":1000}}`)
+	if r.status != 429 || gjson.GetBytes(r.body, "error.status").Str != "RESOURCE_EXHAUSTED" || !strings.Contains(gjson.GetBytes(r.body, "error.message").Str, "daily") {
+		t.Errorf("over budget: %d %s", r.status, r.body)
+	}
+	input := map[string]string{"gen_ai_token_type": "input"}
+	m := g.metricsWhen(t, func(m map[string][]sample) bool { return sum(m["gen_ai_client_token_usage"], input) == 2000 })
+	if got := sum(m["gen_ai_client_token_usage"], input); got != 2000 {
+		t.Errorf("input tokens %v", got)
+	}
+}

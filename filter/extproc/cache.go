@@ -122,7 +122,11 @@ func (r *router) lookup(d config.Decision, model string, req chatRequest, body [
 			mode = cache.ModeAll
 		}
 	}
-	pol := cache.Decide(mode, body, r.cacheControl)
+	policyBody := body
+	if r.client == clientGemini { // its sampling parameters are in generationConfig
+		policyBody = geminiSampling(body)
+	}
+	pol := cache.Decide(mode, policyBody, r.cacheControl)
 	result = "bypass"
 	if pol.Lookup || pol.Store {
 		key, err := cache.KeyOf(cache.KeyInput{Tenant: r.tenant, ClientSchema: r.clientSchema(), Endpoint: r.path,

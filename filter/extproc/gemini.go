@@ -251,3 +251,27 @@ func (r *router) geminiRequest(req *chatRequest, body []byte) {
 		return true
 	})
 }
+
+// geminiSampling is a Gemini body's generationConfig temperature and seed
+// as top-level members, which the cache's deterministic mode reads.
+func geminiSampling(body []byte) []byte {
+	out := []byte{'{'}
+	gjson.GetBytes(body, "@this").ForEach(func(k, v gjson.Result) bool {
+		if k.Str != "generationConfig" && k.Str != "generation_config" {
+			return true
+		}
+		v.ForEach(func(k, v gjson.Result) bool {
+			if k.Str == "temperature" || k.Str == "seed" {
+				if len(out) > 1 {
+					out = append(out, ',')
+				}
+				out = strconv.AppendQuote(out, k.Str)
+				out = append(out, ':')
+				out = append(out, v.Raw...)
+			}
+			return true
+		})
+		return true
+	})
+	return append(out, '}')
+}
