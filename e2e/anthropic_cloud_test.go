@@ -189,6 +189,7 @@ func TestAnthropicOnBedrock(t *testing.T) {
 // through rawPredict and streamRawPredict with the bearer token, the body as
 // sent but model, with anthropic_version, the betas in anthropic-beta; the
 // answers pass as Vertex sent them; count_tokens is Vertex's count-tokens;
+// an OpenAI client's request is translated and sent to rawPredict too;
 // Google's errors reach the client in Anthropic's shape.
 func TestAnthropicOnVertex(t *testing.T) {
 	c := startAnthropicCloud(t)
@@ -232,6 +233,18 @@ func TestAnthropicOnVertex(t *testing.T) {
 	}
 	if r.status != 200 || gjson.GetBytes(r.body, "input_tokens").Int() != int64(fakeanthropic.CountTokens(got.Body)) {
 		t.Errorf("count_tokens: %d %s", r.status, r.body)
+	}
+
+	// An OpenAI client's request for the Claude model: translated for
+	// Anthropic, sent to rawPredict.
+	for _, stream := range []bool{false, true} {
+		n := len(c.vertex.Requests())
+		r := c.post(t, chat("claude-vertex", stream, ""), "authorization", "Bearer client-secret")
+		got := c.vertex.Requests()[n]
+		if r.status != 200 || !strings.Contains(string(r.body), "Done.") || !strings.Contains(got.Path, "/publishers/anthropic/models/claude-sonnet-4-5@20250929:") ||
+			gjson.GetBytes(got.Body, "anthropic_version").Str != "vertex-2023-10-16" {
+			t.Errorf("OpenAI client, stream=%v: %d %s; Vertex got %s %s", stream, r.status, r.body, got.Path, got.Body)
+		}
 	}
 
 	quota := fakeanthropic.Behaviour{Status: 429, Body: []byte(`{"error":{"code":429,"message":"Quota exceeded for aiplatform.googleapis.com","status":"RESOURCE_EXHAUSTED"}}`)}

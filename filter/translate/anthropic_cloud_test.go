@@ -362,3 +362,50 @@ func TestCountTokensResponse(t *testing.T) {
 		t.Errorf("an unreadable count: %s", out)
 	}
 }
+
+// TestVertexClaudeForOpenAIClients: an OpenAI chat request for a Claude
+// model on Vertex gets the anthropic translator's body (golden
+// req_vertex_openai.out.json) without model, with anthropic_version, sent to
+// rawPredict; the answer is read as Anthropic's (usage included), errors in
+// either shape.
+func TestVertexClaudeForOpenAIClients(t *testing.T) {
+	s := testCloudSet()
+	in := readFile(t, "testdata/anthropic/req_basic.in.json")
+	r := &Request{Body: in, Backend: testVertexBackend(), ClientModel: "gpt-4o", Model: "claude-haiku-4-5@20251001", Stream: true, UsageRequested: true}
+	up, err := s.vertex.Request(r)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ar := *r
+	ar.Backend = &config.RBackend{Name: "a", Schema: "anthropic"}
+	want, err := anthropic{}.Request(&ar)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sent := gjson.ParseBytes(up.Body)
+	if sent.Get("model").Exists() || sent.Get("anthropic_version").Str != vertexAnthropicVersion {
+		t.Errorf("body %s", up.Body)
+	}
+	gjson.ParseBytes(want.Body).ForEach(func(k, v gjson.Result) bool {
+		if k.Str != "model" && sent.Get(k.Str).Raw != v.Raw {
+			t.Errorf("%s: %s, the anthropic translator's %s", k.Str, sent.Get(k.Str).Raw, v.Raw)
+		}
+		return true
+	})
+	var pretty bytes.Buffer
+	if err := json.Indent(&pretty, up.Body, "", "  "); err != nil {
+		t.Fatal(err)
+	}
+	out, _ := json.MarshalIndent(cloudGolden{Path: up.Path, SetHeaders: up.SetHeaders, Body: pretty.Bytes()}, "", "  ")
+	golden(t, filepath.Join(cloudDir, "req_vertex_openai.out.json"), append(out, '\n'))
+
+	a := s.vertex.Response(&Response{Status: 200, ContentType: "application/json", Model: "claude-haiku-4-5@20251001"})
+	msg := `{"id":"msg_1","type":"message","role":"assistant","model":"m","content":[{"type":"text","text":"hi"}],"stop_reason":"end_turn","usage":{"input_tokens":3,"output_tokens":2}}`
+	if got := feedBody(a.Body, []byte(msg)); gjson.GetBytes(got, "choices.0.message.content").Str != "hi" || gjson.GetBytes(got, "usage.prompt_tokens").Int() != 3 {
+		t.Errorf("answer %s", got)
+	}
+	e := s.vertex.Response(&Response{Status: 429, ContentType: "application/json", Model: "claude-haiku-4-5@20251001"})
+	if got := feedBody(e.Body, []byte(`{"error":{"code":429,"message":"Quota","status":"RESOURCE_EXHAUSTED"}}`)); gjson.GetBytes(got, "error.code").Str != "rate_limit_exceeded" {
+		t.Errorf("error %s", got)
+	}
+}

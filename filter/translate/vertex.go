@@ -19,13 +19,18 @@ import (
 
 // vertex speaks Gemini on Vertex AI: the same bodies as gemini, a path with
 // the project and region, and a bearer token made from a service-account
-// key or given as is.
+// key or given as is. Claude models on Vertex (claude…, publisher
+// anthropic) get the anthropic translator's body, sent to rawPredict as
+// anthropic_cloud.go describes, and its reading of the answer.
 type vertex struct {
 	tokens *tokenCache // tokens per backend; a Set keeps it for the server's lifetime
 	now    func() time.Time
 }
 
 func (v vertex) Request(r *Request) (*Upstream, error) {
+	if vertexClaude(r.Model) {
+		return v.claudeRequest(r)
+	}
 	body, err := geminiRequestBody(r)
 	if err != nil {
 		return nil, err
@@ -53,10 +58,45 @@ func vertexUpstream(b *config.RBackend, publisher, modelMethod string, body []by
 	return up
 }
 
-func (v vertex) Response(r *Response) Answer { return geminiAnswer(r, v.now) }
+func (v vertex) Response(r *Response) Answer {
+	if !vertexClaude(r.Model) {
+		return geminiAnswer(r, v.now)
+	}
+	if r.Status < 200 || r.Status >= 300 {
+		return vertexClaudeError(r.Status)
+	}
+	return anthropic{now: v.now}.Response(r)
+}
 
-// Headers: the access token goes in authorization.
-func (vertex) Headers() []string { return []string{"authorization", "x-goog-api-key"} }
+// claudeRequest translates an OpenAI chat request for Claude on Vertex: as
+// for Anthropic, then without model and with Vertex's anthropic_version,
+// to rawPredict (streamRawPredict).
+func (v vertex) claudeRequest(r *Request) (*Upstream, error) {
+	up, err := anthropic{}.Request(r)
+	if err != nil {
+		return nil, err
+	}
+	rr := *r
+	rr.Body = up.Body
+	rr.Backend = &config.RBackend{Name: r.Backend.Name, Schema: r.Backend.Schema} // drop_params were OpenAI's, applied
+	body, err := cloudBody(&rr, vertexAnthropicVersion, "", false)
+	if err != nil {
+		return nil, err
+	}
+	token, err := v.tokens.Token(r.Backend)
+	if err != nil {
+		return nil, err
+	}
+	method := ":rawPredict"
+	if r.Stream {
+		method = ":streamRawPredict"
+	}
+	return vertexUpstream(r.Backend, "anthropic", url.PathEscape(vertexClaudeModel(r.Model))+method, body, token), nil
+}
+
+// Headers: the access token goes in authorization; anthropic-beta for
+// Claude (anthropic_cloud.go).
+func (vertex) Headers() []string { return []string{"anthropic-beta", "authorization", "x-goog-api-key"} }
 
 // vertexScope is the OAuth scope Vertex AI accepts.
 const vertexScope = "https://www.googleapis.com/auth/cloud-platform"
