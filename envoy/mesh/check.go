@@ -50,18 +50,19 @@ var (
 
 // kinds maps "apiVersion/kind" to a constructor of its Go type.
 var kinds = map[string]func() runtime.Object{
-	"v1/Namespace":                             func() runtime.Object { return &corev1.Namespace{} },
-	"v1/ServiceAccount":                        func() runtime.Object { return &corev1.ServiceAccount{} },
-	"v1/ConfigMap":                             func() runtime.Object { return &corev1.ConfigMap{} },
-	"v1/Service":                               func() runtime.Object { return &corev1.Service{} },
-	"apps/v1/Deployment":                       func() runtime.Object { return &appsv1.Deployment{} },
-	"policy/v1/PodDisruptionBudget":            func() runtime.Object { return &policyv1.PodDisruptionBudget{} },
-	"monitoring.coreos.com/v1/ServiceMonitor":  func() runtime.Object { return &monitoringv1.ServiceMonitor{} },
-	"security.istio.io/v1/AuthorizationPolicy": func() runtime.Object { return &securityv1.AuthorizationPolicy{} },
-	EnvoyFilterVersion + "/EnvoyFilter":        func() runtime.Object { return &networkingv1alpha3.EnvoyFilter{} },
-	NetworkingVersion + "/ServiceEntry":        func() runtime.Object { return &networkingv1.ServiceEntry{} },
-	NetworkingVersion + "/VirtualService":      func() runtime.Object { return &networkingv1.VirtualService{} },
-	GatewayVersion + "/Gateway":                func() runtime.Object { return &gatewayv1.Gateway{} },
+	"v1/Namespace":                               func() runtime.Object { return &corev1.Namespace{} },
+	"v1/ServiceAccount":                          func() runtime.Object { return &corev1.ServiceAccount{} },
+	"v1/ConfigMap":                               func() runtime.Object { return &corev1.ConfigMap{} },
+	"v1/Service":                                 func() runtime.Object { return &corev1.Service{} },
+	"apps/v1/Deployment":                         func() runtime.Object { return &appsv1.Deployment{} },
+	"policy/v1/PodDisruptionBudget":              func() runtime.Object { return &policyv1.PodDisruptionBudget{} },
+	"monitoring.coreos.com/v1/ServiceMonitor":    func() runtime.Object { return &monitoringv1.ServiceMonitor{} },
+	"security.istio.io/v1/AuthorizationPolicy":   func() runtime.Object { return &securityv1.AuthorizationPolicy{} },
+	"security.istio.io/v1/RequestAuthentication": func() runtime.Object { return &securityv1.RequestAuthentication{} },
+	EnvoyFilterVersion + "/EnvoyFilter":          func() runtime.Object { return &networkingv1alpha3.EnvoyFilter{} },
+	NetworkingVersion + "/ServiceEntry":          func() runtime.Object { return &networkingv1.ServiceEntry{} },
+	NetworkingVersion + "/VirtualService":        func() runtime.Object { return &networkingv1.VirtualService{} },
+	GatewayVersion + "/Gateway":                  func() runtime.Object { return &gatewayv1.Gateway{} },
 }
 
 // istioSpec is the protobuf spec of an Istio object, whose generated
@@ -75,6 +76,8 @@ func istioSpec(o runtime.Object) proto.Message {
 	case *networkingv1.VirtualService:
 		return &v.Spec
 	case *securityv1.AuthorizationPolicy:
+		return &v.Spec
+	case *securityv1.RequestAuthentication:
 		return &v.Spec
 	}
 	return nil

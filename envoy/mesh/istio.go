@@ -93,6 +93,13 @@ func Istio(src *Source, o Options) ([]runtime.Object, error) {
 		envoyFilter(o, RoutesFilterName, routes),
 		gatewayNoRetry(o),
 	}
+	ra, err := requestAuthentication(src.Config, o)
+	if err != nil {
+		return nil, err
+	}
+	if ra != nil {
+		objs = append(objs, ra)
+	}
 	for _, h := range providerHosts(rt) {
 		objs = append(objs, serviceEntry(o, h))
 		if o.Transparent && h.tls {

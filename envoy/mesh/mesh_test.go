@@ -10,6 +10,7 @@ import (
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
+	securityv1 "istio.io/client-go/pkg/apis/security/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 
 	"github.com/llmproc/llmproc/filter/config"
@@ -20,7 +21,7 @@ var update = flag.Bool("update", false, "rewrite the golden renderings in envoy/
 // goldens are the example configs whose renderings are checked in: the Istio
 // objects in envoy/istio/NAME.yaml, llmproc's in examples/kubernetes/NAME.yaml
 // and plain Envoy's in examples/kubernetes/NAME-envoy.yaml.
-var goldens = []string{"quickstart", "routing-by-task", "openai"}
+var goldens = []string{"quickstart", "routing-by-task", "openai", "jwt"}
 
 func goldenPath(name, target string) string {
 	switch target {
@@ -325,5 +326,60 @@ func TestCheckRejects(t *testing.T) {
 				t.Fatalf("Check = %v, want %v", err, tt.want)
 			}
 		})
+	}
+}
+
+// identity.source jwt on Istio: a RequestAuthentication on the gateway with
+// the config's issuer, audiences and JWKS (a jwks_file inlined), and the
+// router filter forwarded jwt_authn's metadata; every object passes Check.
+func TestIstioJWT(t *testing.T) {
+	src := load(t, example("jwt"))
+	out, err := Render(src, TargetIstio, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := Check(out); err != nil {
+		t.Fatal(err)
+	}
+	objs, err := Istio(src, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ra *securityv1.RequestAuthentication
+	for _, o := range objs {
+		if r, ok := o.(*securityv1.RequestAuthentication); ok {
+			ra = r
+		}
+	}
+	if ra == nil {
+		t.Fatal("no RequestAuthentication")
+	}
+	rule := ra.Spec.GetJwtRules()[0]
+	if rule.GetIssuer() != "https://login.example.com" || rule.GetJwksUri() != "https://login.example.com/.well-known/jwks.json" ||
+		len(rule.GetAudiences()) != 1 || ra.Spec.GetTargetRefs()[0].GetName() != "llm-gateway" || rule.GetForwardOriginalToken() {
+		t.Fatalf("rule %v, targets %v", rule, ra.Spec.GetTargetRefs())
+	}
+	if !strings.Contains(string(out), "- envoy.filters.http.jwt_authn\n") {
+		t.Error("the router filter is not forwarded jwt_authn's metadata")
+	}
+
+	jwks := filepath.Join(t.TempDir(), "jwks.json")
+	if err := os.WriteFile(jwks, []byte(`{"keys":[]}`), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	text := strings.Replace(string(src.Text), "jwks_uri: https://login.example.com/.well-known/jwks.json", "jwks_file: "+jwks, 1)
+	local, err := Load([]byte(text))
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, err = Render(local, TargetIstio, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(out), `jwks: '{"keys":[]}'`) {
+		t.Errorf("jwks_file not inlined:\n%s", out)
+	}
+	if err := Check(out); err != nil {
+		t.Fatal(err)
 	}
 }
