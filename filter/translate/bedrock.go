@@ -61,7 +61,7 @@ const (
 
 func (b bedrock) Request(r *Request) (*Upstream, error) {
 	be := r.Backend
-	body, err := converseBody(r.Body, be)
+	body, err := converseBody(r.Body, be, r.Model)
 	if err != nil {
 		return nil, err
 	}
@@ -266,6 +266,10 @@ type converse struct {
 	topP     string
 	stops    []byte
 	hasStops bool
+	budget   int64 // thinking budget_tokens; 0: no thinking
+	// lastToolsUnsigned: the last assistant message calls tools without
+	// signed reasoning, which Claude refuses with thinking on.
+	lastToolsUnsigned bool
 }
 
 // block readies the body for one more content block of role, which the
@@ -303,11 +307,12 @@ func (c *converse) unsupported(param string) error { return Unsupported(c.be, pa
 
 // converseBody translates an OpenAI chat-completions body into a Converse
 // request body.
-func converseBody(body []byte, be *config.RBackend) ([]byte, error) {
+func converseBody(body []byte, be *config.RBackend, model string) ([]byte, error) {
 	if !gjson.ValidBytes(body) {
 		return nil, apierr.BadRequest("invalid_json", "The request body is not valid JSON.")
 	}
 	c := &converse{be: be, out: make([]byte, 0, len(body)+512)}
+	var effort gjson.Result
 	c.out = append(c.out, `{"messages":[`...)
 	var err error
 	var toolsRaw, choiceRaw gjson.Result
@@ -356,7 +361,16 @@ func converseBody(body []byte, be *config.RBackend) ([]byte, error) {
 			if v.Type != gjson.Number || v.Float() != 0 {
 				err = c.unsupported(k.Str)
 			}
-		case "seed", "top_logprobs", "logit_bias", "reasoning_effort", "audio", "prediction", "web_search_options", "functions", "function_call":
+		case "reasoning_effort":
+			// Thinking goes in additionalModelRequestFields, in the
+			// model's own terms: Anthropic's for Claude. Other models'
+			// reasoning settings differ by family.
+			if brClaude(model) {
+				effort = v
+			} else {
+				err = c.unsupported(k.Str)
+			}
+		case "seed", "top_logprobs", "logit_bias", "audio", "prediction", "web_search_options", "functions", "function_call":
 			err = c.unsupported(k.Str)
 		case "modalities":
 			v.ForEach(func(_, m gjson.Result) bool {
@@ -382,8 +396,49 @@ func converseBody(body []byte, be *config.RBackend) ([]byte, error) {
 			return nil, err
 		}
 	}
+	if err := c.thinking(effort, choiceRaw); err != nil {
+		return nil, err
+	}
 	return c.render(), nil
 }
+
+// brClaude reports whether a Bedrock model id (or inference profile, or
+// ARN) names a Claude model, which takes Anthropic's thinking.
+func brClaude(model string) bool {
+	m := strings.ToLower(model)
+	return strings.Contains(m, "anthropic.") || strings.Contains(m, "claude")
+}
+
+// thinking applies a reasoning_effort to a Claude request as Anthropic's
+// Messages translator does (reasoning.go): the budget in
+// additionalModelRequestFields.thinking, maxTokens above it, temperature
+// dropped and topP raised to 0.95; none with a forced tool or after an
+// unsigned tool-use turn.
+func (c *converse) thinking(effort, choice gjson.Result) error {
+	_, budget, err := hubEffort(effort)
+	if err != nil || budget == 0 || claudeForcedToolChoice(choice) || c.lastToolsUnsigned {
+		return err
+	}
+	maxTokens := int64(brDefaultMaxTokens)
+	if c.maxTok != "" {
+		maxTokens, _ = strconv.ParseInt(c.maxTok, 10, 64)
+	}
+	think := claudeThinkingFor(budget, maxTokens)
+	c.budget, c.maxTok = think.budget, strconv.FormatInt(think.maxTokens, 10)
+	if c.temp != "" {
+		if _, keep := claudeSampling("temperature", gjson.Parse(c.temp)); !keep {
+			c.temp = ""
+		}
+	}
+	if c.topP != "" {
+		c.topP, _ = claudeSampling("top_p", gjson.Parse(c.topP))
+	}
+	return nil
+}
+
+// brDefaultMaxTokens is the maxTokens sent with thinking when the client
+// set none (Anthropic's budget must stay below it).
+const brDefaultMaxTokens = 4096
 
 func brPositiveInt(v gjson.Result, param string) (string, error) {
 	if v.Type != gjson.Number || v.Int() < 1 || float64(v.Int()) != v.Float() {
@@ -588,6 +643,14 @@ func (c *converse) image(param, u string) ([]byte, error) {
 }
 
 func (c *converse) assistant(param msgRef, m, content gjson.Result) error {
+	// Signed reasoning first, as Claude wants it back.
+	blocks := hubThinkingBlocks(m.Get("thinking_blocks"))
+	for _, tb := range blocks {
+		c.block("assistant")
+		c.out = appendBedrockReasoning(c.out, tb)
+	}
+	calls := m.Get("tool_calls")
+	c.lastToolsUnsigned = len(blocks) == 0 && calls.IsArray() && len(calls.Array()) > 0
 	err := brTexts(param, content, "refusal", func(_ gjson.Result, text string) error {
 		if text != "" {
 			c.addText("assistant", text)
@@ -597,7 +660,6 @@ func (c *converse) assistant(param msgRef, m, content gjson.Result) error {
 	if err != nil {
 		return err
 	}
-	calls := m.Get("tool_calls")
 	if !calls.Exists() || calls.Type == gjson.Null {
 		return nil
 	}
@@ -630,6 +692,22 @@ func (c *converse) assistant(param msgRef, m, content gjson.Result) error {
 		return true
 	})
 	return err
+}
+
+// appendBedrockReasoning writes a hub thinking block as Converse's
+// reasoningContent: reasoningText with its signature, or redactedContent
+// (the hub's data is Bedrock's base64, as Bedrock's answers gave it).
+func appendBedrockReasoning(b []byte, tb ThinkingBlock) []byte {
+	if tb.Kind == "redacted_thinking" {
+		b = append(b, `{"reasoningContent":{"redactedContent":`...)
+		b = appendJSONString(b, tb.Data)
+		return append(b, "}}"...)
+	}
+	b = append(b, `{"reasoningContent":{"reasoningText":{"text":`...)
+	b = appendJSONString(b, tb.Text)
+	b = append(b, `,"signature":`...)
+	b = appendJSONString(b, tb.Signature)
+	return append(b, "}}}"...)
 }
 
 func (c *converse) toolResult(param msgRef, m, content gjson.Result) error {
@@ -780,6 +858,11 @@ func (c *converse) render() []byte {
 		}
 		b = append(b, '}')
 	}
+	if c.budget > 0 {
+		b = append(b, `,"additionalModelRequestFields":{"thinking":`...)
+		b = appendClaudeThinking(b, c.budget)
+		b = append(b, '}')
+	}
 	return append(b, '}')
 }
 
@@ -803,7 +886,7 @@ func (b bedrock) Response(r *Response) Answer {
 		}
 		return a
 	}
-	out := Stream{ID: b.newID(), Model: r.Model, Created: b.now().Unix()}
+	out := Stream{ID: b.newID(), Model: r.Model, Created: b.now().Unix(), HideReasoning: !r.Reasoning}
 	if r.Stream {
 		return Answer{Body: &bedrockStream{out: out}, ContentType: "text/event-stream"}
 	}
@@ -968,7 +1051,7 @@ func (j *bedrockJSON) Chunk(chunk []byte, eos bool) ([]byte, bool) {
 		return ProviderError(http.StatusBadGateway, "upstream_error", "Bedrock returned an answer llmproc could not read.").JSON(), false
 	}
 	body := gjson.ParseBytes(j.buf)
-	c := Completion{ID: j.out.ID, Model: j.out.Model, Created: j.out.Created,
+	c := Completion{ID: j.out.ID, Model: j.out.Model, Created: j.out.Created, HideReasoning: j.out.HideReasoning,
 		FinishReason: brFinishReason(body.Get("stopReason").Str), Usage: bedrockUsage(body.Get("usage"))}
 	var text, reasoning strings.Builder
 	body.Get("output.message.content").ForEach(func(_, blk gjson.Result) bool {
@@ -977,6 +1060,12 @@ func (j *bedrockJSON) Chunk(chunk []byte, eos bool) ([]byte, bool) {
 		}
 		if r := blk.Get("reasoningContent.reasoningText.text"); r.Type == gjson.String {
 			reasoning.WriteString(r.Str)
+			if sig := blk.Get("reasoningContent.reasoningText.signature").Str; sig != "" {
+				c.Thinking = append(c.Thinking, ThinkingBlock{Kind: "thinking", Text: r.Str, Signature: sig})
+			}
+		}
+		if d := blk.Get("reasoningContent.redactedContent"); d.Type == gjson.String {
+			c.Thinking = append(c.Thinking, ThinkingBlock{Kind: "redacted_thinking", Data: d.Str})
 		}
 		if tu := blk.Get("toolUse"); tu.IsObject() {
 			args := "{}"
@@ -1119,6 +1208,12 @@ func (s *bedrockStream) frame(out []byte, m eventstream.Message) []byte {
 		}
 		if r := d.Get("reasoningContent.text"); r.Type == gjson.String && r.Str != "" {
 			out = s.out.Content(out, "reasoning_content", r.Str)
+		}
+		if sig := d.Get("reasoningContent.signature"); sig.Type == gjson.String && sig.Str != "" {
+			out = s.out.Thinking(out, ThinkingBlock{Kind: "thinking", Signature: sig.Str})
+		}
+		if rd := d.Get("reasoningContent.redactedContent"); rd.Type == gjson.String && rd.Str != "" {
+			out = s.out.Thinking(out, ThinkingBlock{Kind: "redacted_thinking", Data: rd.Str})
 		}
 		if in := d.Get("toolUse.input"); in.Type == gjson.String {
 			idx := s.toolIndex(p.Get("contentBlockIndex").Int())

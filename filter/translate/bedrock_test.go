@@ -73,7 +73,9 @@ func TestBedrockRequestGolden(t *testing.T) {
 			r.Backend.Bedrock.Region = "eu-west-1"
 			r.Backend.Credential = "ASIAEXAMPLE:secret:FwoGZXIvYXdzEXAMPLETOKEN\n"
 		},
-		"drop_params": func(r *Request) { r.Backend.DropParams = []string{"seed", "image_url", "response_format"} },
+		"drop_params":       func(r *Request) { r.Backend.DropParams = []string{"seed", "image_url", "response_format"} },
+		"reasoning":         func(r *Request) {},
+		"reasoning_history": func(r *Request) { r.Stream = true },
 	}
 	ins, _ := filepath.Glob(filepath.Join("testdata", "bedrock", "req_*.in.json"))
 	if len(ins) != len(cases) {
@@ -314,7 +316,7 @@ func TestBedrockResponseJSON(t *testing.T) {
 		t.Run(filepath.Base(base), func(t *testing.T) {
 			tr := testBedrock()
 			newBody := func() Body {
-				a := tr.Response(&Response{Status: 200, ContentType: "application/json", Model: "anthropic.claude-3-haiku-20240307-v1:0"})
+				a := tr.Response(&Response{Status: 200, ContentType: "application/json", Model: "anthropic.claude-3-haiku-20240307-v1:0", Reasoning: true})
 				if a.Status != 0 || a.ContentType != "application/json" {
 					t.Fatalf("answer %+v", a)
 				}
@@ -398,7 +400,7 @@ func TestBedrockStreamGolden(t *testing.T) {
 		t.Run(filepath.Base(base), func(t *testing.T) {
 			tr := testBedrock()
 			newBody := func() Body {
-				a := tr.Response(&Response{Status: 200, ContentType: eventStreamType, Stream: true, Model: "anthropic.claude-3-haiku-20240307-v1:0"})
+				a := tr.Response(&Response{Status: 200, ContentType: eventStreamType, Stream: true, Model: "anthropic.claude-3-haiku-20240307-v1:0", Reasoning: true})
 				if a.ContentType != "text/event-stream" || a.Status != 0 {
 					t.Fatalf("answer %+v", a)
 				}

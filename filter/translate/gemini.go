@@ -65,9 +65,6 @@ func geminiMethod(stream bool) string {
 // OpenAI clients cannot carry the real one back.
 const thoughtSkip = "skip_thought_signature_validator"
 
-// Reasoning budgets for reasoning_effort, as Google's own OpenAI-compatible
-// endpoint maps them.
-var geminiThinkingBudget = map[string]string{"none": "0", "minimal": "0", "low": "1024", "medium": "8192", "high": "24576"}
 
 // geminiRequestBody turns an OpenAI chat-completions body into a
 // GenerateContentRequest.
@@ -77,7 +74,7 @@ func geminiRequestBody(r *Request) ([]byte, error) {
 	if !root.IsObject() {
 		return nil, apierr.BadRequest("invalid_json", "The request body must be a JSON object.")
 	}
-	var messages, tools, toolChoice, respFormat, stop, maxTokens, temperature, topP, seed, presence, frequency, effort gjson.Result
+	var messages, tools, toolChoice, respFormat, stop, maxTokens, temperature, topP, seed, presence, frequency, effort, webSearch gjson.Result
 	var unsupported []string
 	root.ForEach(func(k, v gjson.Result) bool {
 		switch k.Str {
@@ -109,6 +106,8 @@ func geminiRequestBody(r *Request) ([]byte, error) {
 			frequency = v
 		case "reasoning_effort":
 			effort = v
+		case "web_search_options":
+			webSearch = v
 		case "n":
 			if v.Type != gjson.Null && v.Int() != 1 {
 				// The shared OpenAI writer answers with one choice.
@@ -118,7 +117,7 @@ func geminiRequestBody(r *Request) ([]byte, error) {
 			if v.Type == gjson.True {
 				unsupported = append(unsupported, "logprobs")
 			}
-		case "top_logprobs", "logit_bias", "audio", "prediction", "web_search_options", "functions", "function_call":
+		case "top_logprobs", "logit_bias", "audio", "prediction", "functions", "function_call":
 			if v.Type != gjson.Null {
 				unsupported = append(unsupported, k.Str)
 			}
@@ -166,7 +165,7 @@ func geminiRequestBody(r *Request) ([]byte, error) {
 		out = append(out, system...)
 		out = append(out, "]}"...)
 	}
-	if out, err = geminiTools(b, out, tools, toolChoice); err != nil {
+	if out, err = geminiTools(b, out, tools, toolChoice, webSearch.IsObject()); err != nil {
 		return nil, err
 	}
 
@@ -202,13 +201,12 @@ func geminiRequestBody(r *Request) ([]byte, error) {
 	number("seed", seed)
 	number("presencePenalty", presence)
 	number("frequencyPenalty", frequency)
-	if effort.Type == gjson.String {
-		budget, ok := geminiThinkingBudget[effort.Str]
-		if !ok {
-			return nil, apierr.BadRequest("invalid_value", "Unknown reasoning_effort %q.", effort.Str)
-		}
-		// Thought summaries come back as reasoning_content.
-		field("thinkingConfig", `{"thinkingBudget":`+budget+`,"includeThoughts":`+strconv.FormatBool(budget != "0")+`}`)
+	if e, budget, err := hubEffort(effort); err != nil {
+		return nil, err
+	} else if e != "" {
+		// The budget ⇄ effort table (reasoning.go); thought summaries come
+		// back as reasoning_content.
+		field("thinkingConfig", `{"thinkingBudget":`+strconv.FormatInt(budget, 10)+`,"includeThoughts":`+strconv.FormatBool(budget != 0)+`}`)
 	}
 	switch rf := respFormat.Get("type").Str; rf {
 	case "", "text":
@@ -497,7 +495,7 @@ var mimeByExt = map[string]string{
 }
 
 // geminiTools writes tools and toolConfig.
-func geminiTools(b *config.RBackend, out []byte, tools, choice gjson.Result) ([]byte, error) {
+func geminiTools(b *config.RBackend, out []byte, tools, choice gjson.Result, webSearch bool) ([]byte, error) {
 	n := 0
 	var err error
 	tools.ForEach(func(_, t gjson.Result) bool {
@@ -530,8 +528,16 @@ func geminiTools(b *config.RBackend, out []byte, tools, choice gjson.Result) ([]
 	if err != nil {
 		return nil, err
 	}
-	if n > 0 {
+	// web_search_options: grounding with Google Search, after the
+	// functions; its search_context_size and user_location have no
+	// equivalent.
+	switch {
+	case n > 0 && webSearch:
+		out = append(out, `]},{"google_search":{}}]`...)
+	case n > 0:
 		out = append(out, "]}]"...)
+	case webSearch:
+		out = append(out, `,"tools":[{"google_search":{}}]`...)
 	}
 	mode, name := "", ""
 	switch {
@@ -701,11 +707,11 @@ func geminiAnswer(r *Response, now func() time.Time) Answer {
 	}
 	t := now()
 	if r.Stream {
-		g := &geminiStream{s: Stream{Model: r.Model, Created: t.Unix()}, fallbackID: fallbackID(t)}
+		g := &geminiStream{s: Stream{Model: r.Model, Created: t.Unix(), HideReasoning: !r.Reasoning}, fallbackID: fallbackID(t)}
 		g.onEvent = g.event
 		return Answer{Body: g, ContentType: "text/event-stream"}
 	}
-	return Answer{Body: &geminiJSON{c: Completion{Model: r.Model, Created: t.Unix(), ID: fallbackID(t)}}, ContentType: "application/json"}
+	return Answer{Body: &geminiJSON{c: Completion{Model: r.Model, Created: t.Unix(), ID: fallbackID(t), HideReasoning: !r.Reasoning}}, ContentType: "application/json"}
 }
 
 // fallbackID names an answer whose provider gave no responseId.
@@ -891,7 +897,61 @@ func (g *geminiJSON) Chunk(chunk []byte, eos bool) ([]byte, bool) {
 		g.c.FinishReason = "tool_calls"
 	}
 	g.c.Usage = geminiUsage(v.Get("usageMetadata"))
+	gm := v.Get("candidates.0.groundingMetadata")
+	g.c.Annotations = geminiGrounding(gm, g.c.Content, geminiPartStarts(v.Get("candidates.0.content.parts")))
+	g.c.Usage.WebSearches = int64(len(gm.Get("webSearchQueries").Array()))
 	return g.c.JSON(), false
+}
+
+// geminiPartStarts returns, for each part of a candidate, the byte offset
+// in the answer's content where its text starts (thoughts are not content).
+func geminiPartStarts(parts gjson.Result) []int {
+	var starts []int
+	n := 0
+	parts.ForEach(func(_, p gjson.Result) bool {
+		starts = append(starts, n)
+		if t := p.Get("text"); t.Type == gjson.String && p.Get("thought").Type != gjson.True {
+			n += len(t.Str)
+		}
+		return true
+	})
+	return starts
+}
+
+// geminiGrounding maps Google Search grounding to url_citation
+// annotations: each groundingSupport's segment (byte offsets within its
+// part, partStarts placing parts in content; nil for offsets into the
+// whole content) cites the web sources its groundingChunkIndices name.
+func geminiGrounding(gm gjson.Result, content string, partStarts []int) []Annotation {
+	supports := gm.Get("groundingSupports")
+	if !supports.IsArray() {
+		return nil
+	}
+	chunks := gm.Get("groundingChunks").Array()
+	chars := func(off int) int {
+		off = min(max(off, 0), len(content))
+		return runeCount(content[:off])
+	}
+	var out []Annotation
+	supports.ForEach(func(_, sp gjson.Result) bool {
+		seg := sp.Get("segment")
+		base := 0
+		if pi := int(seg.Get("partIndex").Int()); partStarts != nil && pi >= 0 && pi < len(partStarts) {
+			base = partStarts[pi]
+		}
+		start, end := chars(base+int(seg.Get("startIndex").Int())), chars(base+int(seg.Get("endIndex").Int()))
+		sp.Get("groundingChunkIndices").ForEach(func(_, i gjson.Result) bool {
+			if k := int(i.Int()); k >= 0 && k < len(chunks) {
+				if web := chunks[k].Get("web"); web.IsObject() {
+					out = append(out, Annotation{URL: web.Get("uri").Str, Title: web.Get("title").Str, Start: start, End: end,
+						CitedText: seg.Get("text").Str})
+				}
+			}
+			return true
+		})
+		return true
+	})
+	return out
 }
 
 // geminiStream turns streamGenerateContent?alt=sse (one GenerateContentResponse
@@ -909,6 +969,8 @@ type geminiStream struct {
 	finish     string
 	calls      int
 	usage      usage.Usage
+	content    strings.Builder // the content so far: grounding indexes into it
+	searches   int64           // webSearchQueries of Google Search grounding
 }
 
 func (g *geminiStream) Chunk(chunk []byte, eos bool) ([]byte, bool) {
@@ -924,6 +986,7 @@ func (g *geminiStream) Chunk(chunk []byte, eos bool) ([]byte, bool) {
 				g.finish = "tool_calls"
 			}
 			g.out = g.s.Finish(g.out, g.finish)
+			g.usage.WebSearches = g.searches
 			g.out = g.s.Usage(g.out, g.usage)
 			g.out = Done(g.out)
 		}
@@ -957,6 +1020,7 @@ func (g *geminiStream) event(e sse.Event) {
 		switch kind {
 		case "text":
 			if text != "" {
+				g.content.WriteString(text)
 				g.out = g.s.Content(g.out, "content", text)
 			}
 		case "thought":
@@ -976,5 +1040,12 @@ func (g *geminiStream) event(e sse.Event) {
 	}
 	if m := v.Get("usageMetadata"); m.IsObject() {
 		g.usage = geminiUsage(m)
+	}
+	if gm := v.Get("candidates.0.groundingMetadata"); gm.IsObject() {
+		// Streamed, the segments index the whole answer.
+		g.out = g.s.Annotations(g.out, geminiGrounding(gm, g.content.String(), nil))
+		if q := gm.Get("webSearchQueries"); q.IsArray() {
+			g.searches = int64(len(q.Array()))
+		}
 	}
 }

@@ -225,7 +225,7 @@ func TestGeminiResponseGolden(t *testing.T) {
 			stream := strings.HasSuffix(in, ".sse")
 			tr := gemini{now: geminiClock}
 			newBody := func() Body {
-				a := tr.Response(&Response{Status: 200, ContentType: "application/json", Stream: stream, Model: "gemini-2.5-flash"})
+				a := tr.Response(&Response{Status: 200, ContentType: "application/json", Stream: stream, Model: "gemini-2.5-flash", Reasoning: true})
 				return a.Body
 			}
 			out := splitEverywhere(t, readFile(t, in), newBody)

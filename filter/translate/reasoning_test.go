@@ -2,10 +2,14 @@ package translate
 
 import (
 	"bytes"
+	"errors"
 	"strings"
 	"testing"
 
 	"github.com/tidwall/gjson"
+
+	"github.com/llmproc/llmproc/filter/apierr"
+	"github.com/llmproc/llmproc/filter/config"
 )
 
 func TestReasoningBudgetTable(t *testing.T) {
@@ -111,6 +115,12 @@ func TestReasoningHiddenByDefault(t *testing.T) {
 		{"anthropic json", func(r bool) Body {
 			return anthropicTest.Response(&Response{Status: 200, ContentType: "application/json", Reasoning: r}).Body
 		}, msg},
+		{"bedrock json", func(r bool) Body {
+			return testBedrock().Response(&Response{Status: 200, ContentType: "application/json", Reasoning: r}).Body
+		}, readFile(t, "testdata/bedrock/resp_cache_reasoning.in.json")},
+		{"gemini json", func(r bool) Body {
+			return gemini{now: geminiClock}.Response(&Response{Status: 200, ContentType: "application/json", Reasoning: r}).Body
+		}, readFile(t, "testdata/gemini/grounding.response.json")},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			hidden := feedBody(tt.body(false), tt.input)
@@ -118,6 +128,9 @@ func TestReasoningHiddenByDefault(t *testing.T) {
 			for _, field := range []string{`"reasoning_content"`, `"thinking_blocks"`} {
 				if bytes.Contains(hidden, []byte(field)) {
 					t.Errorf("hidden answer has %s:\n%s", field, hidden)
+				}
+				if field == `"thinking_blocks"` && strings.HasPrefix(tt.name, "gemini") {
+					continue // Gemini signs no thinking
 				}
 				if !bytes.Contains(shown, []byte(field)) {
 					t.Errorf("shown answer lacks %s:\n%s", field, shown)
@@ -127,5 +140,57 @@ func TestReasoningHiddenByDefault(t *testing.T) {
 				t.Errorf("hidden stream did not end cleanly:\n%s", hidden)
 			}
 		})
+	}
+}
+
+// A backend that cannot reason or search: a 400 naming the parameter and
+// the backend, unless its drop_params lists the parameter.
+func TestReasoningAndSearchWithoutEquivalent(t *testing.T) {
+	const think = `{"model":"m","messages":[{"role":"user","content":"Hi"}],"reasoning_effort":"high"}`
+	const search = `{"model":"m","messages":[{"role":"user","content":"Hi"}],"web_search_options":{}}`
+	for _, tt := range []struct {
+		name, body, model, param string
+		drop                     bool
+	}{
+		{"bedrock llama reasons", think, "meta.llama3-70b-instruct-v1:0", "reasoning_effort", false},
+		{"bedrock llama, dropped", think, "meta.llama3-70b-instruct-v1:0", "reasoning_effort", true},
+		{"bedrock claude searches", search, "anthropic.claude-sonnet-4-5-20250929-v1:0", "web_search_options", false},
+		{"bedrock claude search dropped", search, "anthropic.claude-sonnet-4-5-20250929-v1:0", "web_search_options", true},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			be := testBedrockBackend()
+			if tt.drop {
+				be.DropParams = []string{tt.param}
+			}
+			up, err := testBedrock().Request(&Request{Body: []byte(tt.body), Backend: be, ClientModel: "m", Model: tt.model})
+			if tt.drop {
+				if err != nil {
+					t.Fatal(err)
+				}
+				if bytes.Contains(up.Body, []byte("thinking")) || bytes.Contains(up.Body, []byte("search")) {
+					t.Errorf("dropped parameter sent: %s", up.Body)
+				}
+				return
+			}
+			var e *apierr.Error
+			if !errors.As(err, &e) || e.Status != 400 || e.Param != tt.param || !strings.Contains(e.Message, `"bedrock-east"`) {
+				t.Fatalf("want a 400 naming %s and the backend, got %v", tt.param, err)
+			}
+		})
+	}
+}
+
+// OpenAI-shaped backends never get the hub's thinking_blocks.
+func TestOpenAIStripsThinkingBlocks(t *testing.T) {
+	body := []byte(`{"model":"gpt-5","messages":[{"role":"user","content":"Hi"},{"role":"assistant","content":"4","thinking_blocks":[{"type":"thinking","thinking":"t","signature":"s"}]},{"role":"user","content":"Again"}]}`)
+	for _, schema := range []string{"openai", "openai-compatible", "azure-openai"} {
+		tr, _ := For(schema)
+		up, err := tr.Request(&Request{Body: body, Backend: &config.RBackend{Name: "o", Schema: schema}, ClientModel: "gpt-5", Model: "gpt-5"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if up.Body == nil || bytes.Contains(up.Body, []byte("thinking_blocks")) || gjson.GetBytes(up.Body, "messages.1.content").Str != "4" {
+			t.Errorf("%s: body %s", schema, up.Body)
+		}
 	}
 }

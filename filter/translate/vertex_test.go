@@ -78,7 +78,7 @@ func TestVertexResponseGolden(t *testing.T) {
 		t.Run(filepath.Base(in), func(t *testing.T) {
 			stream := strings.HasSuffix(in, ".sse")
 			newBody := func() Body {
-				return vertex{now: geminiClock}.Response(&Response{Status: 200, Stream: stream, Model: "gemini-2.5-flash"}).Body
+				return vertex{now: geminiClock}.Response(&Response{Status: 200, Stream: stream, Model: "gemini-2.5-flash", Reasoning: true}).Body
 			}
 			out := splitEverywhere(t, readFile(t, in), newBody)
 			golden(t, goldenOut(in), out)
