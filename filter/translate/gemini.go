@@ -65,7 +65,6 @@ func geminiMethod(stream bool) string {
 // OpenAI clients cannot carry the real one back.
 const thoughtSkip = "skip_thought_signature_validator"
 
-
 // geminiRequestBody turns an OpenAI chat-completions body into a
 // GenerateContentRequest.
 func geminiRequestBody(r *Request) ([]byte, error) {
