@@ -267,3 +267,17 @@ func TestGeminiClientCacheAndBudget(t *testing.T) {
 		t.Errorf("input tokens %v", got)
 	}
 }
+
+// TestGeminiClientEnvoyErrors: Envoy's own answers to a Gemini client are
+// in Google's shape too: a pool whose backend refuses connections is
+// exhausted, 503 UNAVAILABLE with its code (the rendered local-reply
+// mapper for llmproc:client gemini).
+func TestGeminiClientEnvoyErrors(t *testing.T) {
+	g := startGeminiClient(t)
+	g.gemini.Close()
+	r := g.gpost(t, "/v1beta/models/gemini-2.5-flash:generateContent", geminiWeather)
+	e := gjson.GetBytes(r.body, "error")
+	if r.status != 503 || e.Get("code").Int() != 503 || e.Get("status").Str != "UNAVAILABLE" || !strings.Contains(e.Get("message").Str, `Pool "gemini" is exhausted`) {
+		t.Errorf("%d %s", r.status, r.body)
+	}
+}

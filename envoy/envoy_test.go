@@ -225,7 +225,7 @@ func TestSettingsFromConfig(t *testing.T) {
 	for _, r := range routes {
 		clusters = append(clusters, r.GetRoute().GetCluster())
 	}
-	if d := cmp.Diff([]string{"pool/flagship", "pool/claude", "", ""}, clusters); d != "" {
+	if d := cmp.Diff([]string{"pool/flagship", "pool/claude", "", "", ""}, clusters); d != "" {
 		t.Errorf("route clusters (-want +got):\n%s", d)
 	}
 	ra := routes[0].GetRoute()

@@ -167,6 +167,7 @@ func envoyErrorMappers() []*hcmv3.ResponseMapper {
 	const msg = "The gateway failed the request itself (status %RESPONSE_CODE%, details: %RESPONSE_CODE_DETAILS%)"
 	return []*hcmv3.ResponseMapper{
 		jsonMapper(celFilter(cond+" && request.path.startsWith('/v1/messages')"), anthropicError("api_error", msg)),
+		jsonMapper(celFilter(cond+" && "+geminiPathCond), googleError(msg, "INTERNAL", 0)),
 		jsonMapper(celFilter(cond), openAIError(msg, "server_error", "%RESPONSE_CODE_DETAILS%")),
 	}
 }
@@ -206,20 +207,21 @@ const (
 func detailMappers(rt *config.Runtime) []*hcmv3.ResponseMapper {
 	var out []*hcmv3.ResponseMapper
 	for _, f := range []struct {
-		cond, code, typ, anthropicType, msg string
-		status                              uint32
+		cond, code, typ, anthropicType, googleStatus, msg string
+		status                                            uint32
 	}{
-		{"response.code_details.startsWith('" + ExtProcGRPCErrorDetails + "')", CodeLLMProcUnavailable, "server_error", "api_error",
+		{"response.code_details.startsWith('" + ExtProcGRPCErrorDetails + "')", CodeLLMProcUnavailable, "server_error", "api_error", "UNAVAILABLE",
 			"The gateway could not reach llmproc, its ext_proc server (unreachable, draining or failing; details: %RESPONSE_CODE_DETAILS%); retry later", 503},
-		{"response.code_details == '" + ExtProcTimeoutDetails + "'", CodeLLMProcTimeout, "server_error", "api_error",
+		{"response.code_details == '" + ExtProcTimeoutDetails + "'", CodeLLMProcTimeout, "server_error", "api_error", "DEADLINE_EXCEEDED",
 			fmt.Sprintf("llmproc, the gateway's ext_proc server, did not answer within %s (envoy.message_timeout); retry later", rt.Source.Envoy.MessageTimeout.Duration), 504},
-		{"response.code_details == '" + PayloadTooLargeDetails + "'", "request_too_large", "invalid_request_error", "request_too_large",
+		{"response.code_details == '" + PayloadTooLargeDetails + "'", "request_too_large", "invalid_request_error", "request_too_large", "INVALID_ARGUMENT",
 			fmt.Sprintf("The request body exceeds the gateway's buffer of %d bytes (limits.max_request_bytes is %d)", BufferLimit(rt), rt.Source.Limits.MaxRequestBytes), 413},
 	} {
 		am := jsonMapper(celFilter(f.cond+" && request.path.startsWith('/v1/messages')"), anthropicError(f.anthropicType, f.msg))
+		gm := jsonMapper(celFilter(f.cond+" && "+geminiPathCond), googleError(f.msg, f.googleStatus, f.status))
 		om := jsonMapper(celFilter(f.cond), openAIError(f.msg, f.typ, f.code))
-		am.StatusCode, om.StatusCode = wrapperspb.UInt32(f.status), wrapperspb.UInt32(f.status)
-		out = append(out, am, om)
+		am.StatusCode, gm.StatusCode, om.StatusCode = wrapperspb.UInt32(f.status), wrapperspb.UInt32(f.status), wrapperspb.UInt32(f.status)
+		out = append(out, am, gm, om)
 	}
 	return out
 }
@@ -240,6 +242,7 @@ func poolMappers(f *accesslogv3.AccessLogFilter, msg string) []*hcmv3.ResponseMa
 	poolSet := metadataFilter(extproc.KeyPool, &matcherv3.ValueMatcher{MatchPattern: &matcherv3.ValueMatcher_PresentMatch{PresentMatch: true}})
 	return []*hcmv3.ResponseMapper{
 		jsonMapper(andFilter(f, poolSet, anthropicClient()), anthropicError("api_error", msg)),
+		jsonMapper(andFilter(f, poolSet, clientIs(GeminiClient)), googleError(msg, "UNAVAILABLE", 0)),
 		jsonMapper(andFilter(f, poolSet), openAIError(msg, "server_error", extproc.CodePoolExhausted)),
 	}
 }
@@ -261,9 +264,36 @@ func anthropicError(typ, msg string) *structpb.Struct {
 
 // anthropicClient matches requests the router role marked as coming from an
 // Anthropic Messages API client.
-func anthropicClient() *accesslogv3.AccessLogFilter {
+func anthropicClient() *accesslogv3.AccessLogFilter { return clientIs(AnthropicClient) }
+
+// clientIs matches requests the router role marked as coming from a client
+// of the API named client.
+func clientIs(client string) *accesslogv3.AccessLogFilter {
 	return metadataFilter(extproc.KeyClient, &matcherv3.ValueMatcher{MatchPattern: &matcherv3.ValueMatcher_StringMatch{
-		StringMatch: &matcherv3.StringMatcher{MatchPattern: &matcherv3.StringMatcher_Exact{Exact: AnthropicClient}}}})
+		StringMatch: &matcherv3.StringMatcher{MatchPattern: &matcherv3.StringMatcher_Exact{Exact: client}}}})
+}
+
+// GeminiClient is the llmproc:client metadata value for clients of Google's
+// Gemini API; geminiPathCond tells their requests by the path when the
+// router role may not have run (everything under /v1beta/, and the methods
+// under /v1/models/).
+const (
+	GeminiClient   = "gemini"
+	geminiPathCond = "(request.path.startsWith('/v1beta/') || request.path.startsWith('/v1/models/') && request.path.contains(':'))"
+)
+
+// googleError is a json_format body in Google's error shape. code 0 is the
+// reply's own status (%RESPONSE_CODE%, a number in json_format).
+func googleError(msg, status string, code uint32) *structpb.Struct {
+	c := structpb.NewStringValue("%RESPONSE_CODE%")
+	if code != 0 {
+		c = structpb.NewNumberValue(float64(code))
+	}
+	return &structpb.Struct{Fields: map[string]*structpb.Value{
+		"error": structpb.NewStructValue(&structpb.Struct{Fields: map[string]*structpb.Value{
+			"code": c, "message": structpb.NewStringValue(msg), "status": structpb.NewStringValue(status),
+		}}),
+	}}
 }
 
 // AnthropicClient is the llmproc:client metadata value the router role sets

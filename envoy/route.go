@@ -30,6 +30,10 @@ const NoPoolBody = `{"error":{"message":"no LLM pool was selected for this reque
 // /v1/messages paths.
 const NoPoolAnthropicBody = `{"type":"error","error":{"type":"invalid_request_error","message":"no LLM pool was selected for this request"}}`
 
+// NoPoolGeminiBody is that answer in Google's error shape, for the Gemini
+// API's /v1beta/ paths.
+const NoPoolGeminiBody = `{"error":{"code":400,"message":"no LLM pool was selected for this request","status":"FAILED_PRECONDITION"}}`
+
 // BufferLimit is the byte limit rendered for the listener's connection buffer
 // and each pool route's request body buffer: twice limits.max_request_bytes, so
 // that a too-large body reaches llmproc, which answers 413 with OpenAI JSON,
@@ -56,13 +60,15 @@ func RouteConfiguration(rt *config.Runtime) *routev3.RouteConfiguration {
 
 // Routes is the virtual host's route table: one route per pool, matching the
 // x-llmproc-pool header the router role sets, then catch-alls answering 400:
-// Anthropic's error shape under /v1/messages, OpenAI's elsewhere.
+// Anthropic's error shape under /v1/messages, Google's under /v1beta/,
+// OpenAI's elsewhere.
 func Routes(rt *config.Runtime) []*routev3.Route {
 	var out []*routev3.Route
 	for _, p := range pools(rt) {
 		out = append(out, poolRoute(rt, p.Name))
 	}
-	return append(out, noPoolRoute("no-pool-anthropic", "/v1/messages", NoPoolAnthropicBody), noPoolRoute("no-pool", "/", NoPoolBody))
+	return append(out, noPoolRoute("no-pool-anthropic", "/v1/messages", NoPoolAnthropicBody),
+		noPoolRoute("no-pool-gemini", "/v1beta/", NoPoolGeminiBody), noPoolRoute("no-pool", "/", NoPoolBody))
 }
 
 // poolRoute sends a pool's requests to its cluster. timeout 0s because the

@@ -130,7 +130,7 @@ func TestXDS(t *testing.T) {
 	if got := a.clusters(cds); !cmp.Equal(got, []string{"pool/cheap"}) {
 		t.Errorf("clusters = %v", got)
 	}
-	if got := a.routes(rds); !cmp.Equal(got, []string{"pool/cheap", "no-pool-anthropic", "no-pool"}) {
+	if got := a.routes(rds); !cmp.Equal(got, []string{"pool/cheap", "no-pool-anthropic", "no-pool-gemini", "no-pool"}) {
 		t.Errorf("routes = %v", got)
 	}
 	if n := r.metric("llmproc_xds_streams"); n != 1 {
@@ -147,7 +147,7 @@ func TestXDS(t *testing.T) {
 	}
 	a.ack(cds2)
 	rds2 := a.recv(resourcev3.RouteType)
-	if got := a.routes(rds2); !cmp.Equal(got, []string{"pool/cheap", "pool/local", "no-pool-anthropic", "no-pool"}) {
+	if got := a.routes(rds2); !cmp.Equal(got, []string{"pool/cheap", "pool/local", "no-pool-anthropic", "no-pool-gemini", "no-pool"}) {
 		t.Errorf("routes after reload = %v", got)
 	}
 	if cds2.GetVersionInfo() == cds.GetVersionInfo() || rds2.GetVersionInfo() == rds.GetVersionInfo() {

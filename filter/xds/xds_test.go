@@ -373,7 +373,7 @@ func TestReloadPushes(t *testing.T) {
 	}
 	c.ack(cds2)
 	rds2 := c.recv(resourcev3.RouteType) // not LDS: its version did not change
-	if got := routeClusters(t, rds2); !cmp.Equal(got, []string{"pool/alpha", "pool/beta", "", ""}) {
+	if got := routeClusters(t, rds2); !cmp.Equal(got, []string{"pool/alpha", "pool/beta", "", "", ""}) {
 		t.Errorf("route clusters = %v", got)
 	}
 	c.ack(rds2, envoy.RouteConfigName)
@@ -402,7 +402,7 @@ func TestReloadPushes(t *testing.T) {
 		t.Errorf("clusters after the NACK = %v", got)
 	}
 	c.ack(cds4)
-	if got := routeClusters(t, c.recv(resourcev3.RouteType)); !cmp.Equal(got, []string{"pool/alpha", "pool/gamma", "", ""}) {
+	if got := routeClusters(t, c.recv(resourcev3.RouteType)); !cmp.Equal(got, []string{"pool/alpha", "pool/gamma", "", "", ""}) {
 		t.Errorf("route clusters after the NACK = %v", got)
 	}
 	if lds1.GetVersionInfo() == "" {
