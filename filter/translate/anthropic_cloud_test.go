@@ -409,3 +409,42 @@ func TestVertexClaudeForOpenAIClients(t *testing.T) {
 		t.Errorf("error %s", got)
 	}
 }
+
+// FuzzInvokeStream: any bytes as an InvokeModelWithResponseStream answer
+// decode the same whole and split, into Anthropic SSE events (named by
+// their data's type) of which an error event can only be last.
+func FuzzInvokeStream(f *testing.F) {
+	ins, _ := filepath.Glob(filepath.Join(cloudDir, "invoke_stream_*.in.jsonl"))
+	for _, in := range ins {
+		f.Add(invokeFrames(&testing.T{}, in), 9)
+	}
+	f.Add([]byte{0, 0, 0, 16, 0xff, 0xff, 0xff, 0xff, 0, 0, 0, 0, 0, 0, 0, 0}, 1)
+	f.Fuzz(func(t *testing.T, data []byte, split int) {
+		if split < 0 || split > len(data) {
+			split = len(data) / 2
+		}
+		s := testCloudSet()
+		newWire := func() Body {
+			w, _ := s.AnthropicNativeResponse("bedrock", &Response{Status: 200, ContentType: eventStreamType, Stream: true})
+			return w
+		}
+		out := feedBody(newWire(), data[:split:split], data[split:])
+		if whole := feedBody(newWire(), data); !bytes.Equal(whole, out) {
+			t.Fatalf("split at %d differs:\n%s\nvs whole\n%s", split, out, whole)
+		}
+		var sc sse.Scanner
+		n, errAt := 0, -1
+		sc.Feed(out, func(e sse.Event) {
+			if !gjson.ValidBytes(e.Data) || gjson.GetBytes(e.Data, "type").Str != string(e.Name) {
+				t.Fatalf("event %d: %s %s", n, e.Name, e.Data)
+			}
+			if string(e.Name) == "error" {
+				errAt = n
+			}
+			n++
+		})
+		if errAt >= 0 && errAt != n-1 {
+			t.Fatalf("an error event at %d of %d", errAt, n)
+		}
+	})
+}
