@@ -1,10 +1,13 @@
 package e2e
 
 import (
+	"bytes"
+	"context"
 	"encoding/json"
 	"fmt"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/tidwall/gjson"
 
@@ -275,5 +278,72 @@ func TestEmbeddingsRefused(t *testing.T) {
 	}
 	if n := len(e.gemini.Requests()) + len(e.bedrock.Requests()); n != 0 {
 		t.Errorf("%d requests reached a provider", n)
+	}
+}
+
+// TestOpenAISDKEmbeddings: the OpenAI Node SDK's embeddings.create through
+// llmproc to OpenAI (passed through), Gemini, Bedrock Titan and Cohere
+// (translated). Its default call asks for base64 and decodes the float32s
+// itself; both it and an encoding_format "float" call get exactly the
+// vectors the fakes made (fake.Vector), with the providers' token counts.
+func TestOpenAISDKEmbeddings(t *testing.T) {
+	e := startEmbeddings(t)
+	e.openai.Script(func(fakeopenai.Request) fakeopenai.Behaviour {
+		return fakeopenai.Behaviour{Usage: fakeopenai.Usage{Prompt: 5}}
+	})
+	e.gemini.Script(func(fakegemini.Request) fakegemini.Behaviour {
+		return fakegemini.Behaviour{Usage: fakegemini.Usage{Prompt: 6}}
+	})
+	cases := []struct {
+		model  string
+		texts  []string
+		tokens int64
+	}{
+		{"text-embedding-3-small", []string{"from the node sdk", "two"}, 5},
+		{"gemini-embed", []string{"gemini via node"}, 6},
+		{"titan-embed", []string{"titan via node sdk"}, 4},
+		{"cohere-embed", []string{"cohere one", "cohere two three"}, 5},
+	}
+	args := []string{e.URL()}
+	for _, c := range cases {
+		in, _ := json.Marshal(c.texts)
+		args = append(args, c.model+"="+string(in))
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	cmd := nodeScript(t, ctx, "embeddings.mjs", args...)
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("embeddings.mjs: %v\n%s\n%s", err, out, stderr.Bytes())
+	}
+	r := gjson.ParseBytes(out)
+	for _, c := range cases {
+		m := r.Get(strings.ReplaceAll(c.model, ".", `\.`))
+		for _, form := range []string{"default", "float"} {
+			vecs := m.Get(form).Array()
+			if len(vecs) != len(c.texts) {
+				t.Fatalf("%s %s: %s", c.model, form, m.Raw)
+			}
+			for i, text := range c.texts {
+				want, got := fake.Vector(text, 0), vecs[i].Array()
+				if len(got) != len(want) {
+					t.Fatalf("%s %s[%d]: %s, want %v", c.model, form, i, vecs[i].Raw, want)
+				}
+				for j := range want {
+					if got[j].Float() != want[j] {
+						t.Errorf("%s %s[%d][%d] = %v, want %v", c.model, form, i, j, got[j].Float(), want[j])
+					}
+				}
+			}
+		}
+		if m.Get("usage.prompt_tokens").Int() != c.tokens || m.Get("usage.total_tokens").Int() != c.tokens || m.Get("index.1").Exists() != (len(c.texts) > 1) {
+			t.Errorf("%s: %s", c.model, m.Raw)
+		}
+	}
+	reqs := e.openai.Requests()
+	if len(reqs) != 2 || gjson.GetBytes(reqs[0].Body, "encoding_format").Str != "base64" || gjson.GetBytes(reqs[1].Body, "encoding_format").Str != "float" {
+		t.Errorf("the SDK's wire encodings at OpenAI: %d requests, first %s", len(reqs), reqs[0].Body)
 	}
 }

@@ -295,21 +295,13 @@ func (a *embedAnswer) translate() ([]byte, *apierr.Error) {
 // appendFloatVector appends a vector's numbers as the provider wrote them,
 // without the whitespace between them.
 func appendFloatVector(out []byte, vec gjson.Result) ([]byte, bool) {
-	if !vec.IsArray() {
-		return out, false
-	}
-	ok := true
 	out = append(out, '[')
 	n := 0
-	vec.ForEach(func(_, x gjson.Result) bool {
-		if x.Type != gjson.Number {
-			ok = false
-			return false
-		}
+	ok := eachNumber(vec, func(num string) bool {
 		if n > 0 {
 			out = append(out, ',')
 		}
-		out = append(out, x.Raw...)
+		out = append(out, num...)
 		n++
 		return true
 	})
@@ -320,15 +312,10 @@ func appendFloatVector(out []byte, vec gjson.Result) ([]byte, bool) {
 // values as little-endian IEEE 754 float32, in standard base64 with padding.
 // Each number is parsed straight to float32 (one rounding, as OpenAI's).
 func appendBase64Vector(out []byte, vec gjson.Result) ([]byte, bool) {
-	if !vec.IsArray() {
-		return out, false
-	}
 	raw := make([]byte, 0, 4*1024)
-	ok := true
-	vec.ForEach(func(_, x gjson.Result) bool {
-		f, err := strconv.ParseFloat(x.Raw, 32)
-		if x.Type != gjson.Number || err != nil {
-			ok = false
+	ok := eachNumber(vec, func(num string) bool {
+		f, err := strconv.ParseFloat(num, 32)
+		if err != nil {
 			return false
 		}
 		raw = binary.LittleEndian.AppendUint32(raw, math.Float32bits(float32(f)))
@@ -340,4 +327,37 @@ func appendBase64Vector(out []byte, vec gjson.Result) ([]byte, bool) {
 	out = append(out, '"')
 	out = base64.StdEncoding.AppendEncode(out, raw)
 	return append(out, '"'), true
+}
+
+// eachNumber calls fn with each element of vec, a JSON array from a valid
+// document, as written, and reports whether vec is an array of numbers
+// only (and fn never refused one). It scans the raw text rather than
+// parsing every element: a vector is thousands of numbers.
+func eachNumber(vec gjson.Result, fn func(num string) bool) bool {
+	raw := vec.Raw
+	if !vec.IsArray() || len(raw) < 2 {
+		return false
+	}
+	start := -1
+	for i := 1; i < len(raw); i++ {
+		switch c := raw[i]; {
+		case c >= '0' && c <= '9' || c == '-' || c == '+' || c == '.' || c == 'e' || c == 'E':
+			if start < 0 {
+				start = i
+			}
+		case c == ',' || c == ']' || c == ' ' || c == '\t' || c == '\n' || c == '\r':
+			if start >= 0 {
+				if !fn(raw[start:i]) {
+					return false
+				}
+				start = -1
+			}
+			if c == ']' {
+				return i == len(raw)-1
+			}
+		default: // a string, object, array, true, false or null
+			return false
+		}
+	}
+	return false
 }

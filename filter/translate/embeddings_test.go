@@ -280,3 +280,30 @@ func FuzzEmbeddingsRequest(f *testing.F) {
 		}
 	})
 }
+
+// FuzzEmbeddingsAnswer: whatever a provider answers, each kind of answer
+// translation writes valid JSON (an embeddings list or an error) and never
+// panics; a float answer's vectors re-encoded as base64 decode to 4 bytes a
+// number.
+func FuzzEmbeddingsAnswer(f *testing.F) {
+	for _, seed := range []string{
+		`{"embeddings":[{"values":[1,-2.5e-3, 0.1]},{"values":[]}]}`,
+		`{"predictions":[{"embeddings":{"statistics":{"token_count":2},"values":[0.25,-0.125]}}]}`,
+		`{"embedding":[0.1,-0.2],"inputTextTokenCount":6}`,
+		`{"embeddings":{"float":[[0.5],[1e-45,3.4e38]]}}`,
+		`{"embeddings":[[1,[2]],[true]]}`, `{"embeddings":[{"values":[1,"x"]}]}`, `[`, `{}`,
+	} {
+		f.Add([]byte(seed))
+	}
+	f.Fuzz(func(t *testing.T, answer []byte) {
+		for _, kind := range []embedKind{embedGemini, embedVertex, embedTitan, embedCohere} {
+			for _, b64 := range []bool{false, true} {
+				a := &embedAnswer{kind: kind, req: embedRequest{texts: []string{"a", "b"}, base64: b64}, model: "m"}
+				out, _ := a.Chunk(answer, true)
+				if !json.Valid(out) {
+					t.Fatalf("kind %d base64 %v: invalid JSON %s", kind, b64, out)
+				}
+			}
+		}
+	})
+}
