@@ -35,7 +35,7 @@ models:
   - {name: text-embedding-3-small, kind: embedding, pool: openai-gemini, price: {input: 0.02}}
   - {name: gemini-embed, kind: embedding, pool: gemini, price: {input: 0.15}}
   - {name: vertex-embed, kind: embedding, pool: vertex, price: {input: 0.025}}
-  - {name: titan-embed, kind: embedding, pool: titan, price: {input: 0.02}}
+  - {name: titan-embed, kind: embedding, pool: titan, price: {input: 0.20}}
   - {name: cohere-embed, kind: embedding, pool: cohere, price: {input: 0.10}}
   - {name: gemini-flash, pool: gemini-chat, price: {input: 0.30, output: 2.50}}
   - {name: claude-bedrock, pool: bedrock-chat, price: {input: 3.00, output: 15.00}}
@@ -61,7 +61,7 @@ type embeddingsEnv struct {
 	bedrock *fakebedrock.Server
 }
 
-func startEmbeddings(t *testing.T) *embeddingsEnv {
+func startEmbeddings(t *testing.T, extra ...string) *embeddingsEnv {
 	t.Helper()
 	e := &embeddingsEnv{
 		openai: fakeopenai.New(fakeopenai.Options{}),
@@ -71,7 +71,7 @@ func startEmbeddings(t *testing.T) *embeddingsEnv {
 			HostIsAddr: true}),
 	}
 	t.Cleanup(func() { e.openai.Close(); e.gemini.Close(); e.vertex.Close(); e.bedrock.Close() })
-	cfg := fmt.Sprintf(embeddingsConfig, e.openai.URL(), e.gemini.URL(), e.vertex.URL(), e.bedrock.URL())
+	cfg := fmt.Sprintf(embeddingsConfig, e.openai.URL(), e.gemini.URL(), e.vertex.URL(), e.bedrock.URL()) + strings.Join(extra, "")
 	st, accessLog, log := startStack(t, cfg, map[string]string{"OPENAI_KEY": "sk-openai", "GEMINI_KEY": "gemini-secret",
 		"VERTEX_TOKEN": "ya29.vertex", "BEDROCK_KEYS": "AKIDE2E:e2e-secret"})
 	e.env = &env{Stack: st, accessLog: accessLog, log: log}
@@ -211,11 +211,11 @@ func TestEmbeddingsTranslated(t *testing.T) {
 		t.Errorf("Cohere request %s", r.Body)
 	}
 	// Twice each (float and base64): 11 tokens at 0.15, 4 at 0.025, 4 at
-	// 0.02 and 5 at 0.10 USD per million.
+	// 0.20 and 5 at 0.10 USD per million.
 	m := e.metricsWhen(t, func(m map[string][]sample) bool {
 		return sum(m["llmproc_tokens_total"], map[string]string{"type": "input"}) == 2*(11+4+4+5)
 	})
-	for backend, want := range map[string]float64{"gemini": 2 * 11 * 0.15 / 1e6, "vertex": 2 * 4 * 0.025 / 1e6, "bedrock": 2 * (4*0.02 + 5*0.10) / 1e6} {
+	for backend, want := range map[string]float64{"gemini": 2 * 11 * 0.15 / 1e6, "vertex": 2 * 4 * 0.025 / 1e6, "bedrock": 2 * (4*0.20 + 5*0.10) / 1e6} {
 		if got := sum(m["llmproc_cost_usd_total"], map[string]string{"backend": backend}); fmt.Sprintf("%.15f", got) != fmt.Sprintf("%.15f", want) {
 			t.Errorf("cost on %s: %v, want %v", backend, got, want)
 		}
@@ -345,5 +345,35 @@ func TestOpenAISDKEmbeddings(t *testing.T) {
 	reqs := e.openai.Requests()
 	if len(reqs) != 2 || gjson.GetBytes(reqs[0].Body, "encoding_format").Str != "base64" || gjson.GetBytes(reqs[1].Body, "encoding_format").Str != "float" {
 		t.Errorf("the SDK's wire encodings at OpenAI: %d requests, first %s", len(reqs), reqs[0].Body)
+	}
+}
+
+// TestEmbeddingsBudgetSettles: translated embeddings settle the tenant's
+// budget at the provider's count: Titan reports 10,000 tokens a request
+// (2,000 µ$ at 0.20 USD per million) while each reservation's worst case is
+// a few µ$, so against a 5,000 µ$ budget the fourth request is refused; the
+// reservations alone would let it through.
+func TestEmbeddingsBudgetSettles(t *testing.T) {
+	e := startEmbeddings(t, `
+budgets:
+  - {name: daily, scope: tenant, window: day, limit_usd: "0.005"}
+budget_store: {tenant_header: x-tenant}
+`)
+	e.bedrock.Script(func(fakebedrock.Request) fakebedrock.Behaviour {
+		return fakebedrock.Behaviour{Usage: fakebedrock.Usage{Input: 10000}}
+	})
+	var codes []int
+	for i := range 4 {
+		r := e.postPath(t, "/v1/embeddings", fmt.Sprintf(`{"model":"titan-embed","input":"text number %d"}`, i), "x-tenant", "team-a")
+		codes = append(codes, r.status)
+		if r.status == 429 {
+			wantOpenAIError(t, r, 429, "budget_exceeded")
+		}
+	}
+	if codes[0] != 200 || codes[1] != 200 || codes[2] != 200 || codes[3] != 429 {
+		t.Fatalf("statuses %v, want three 200 then a 429", codes)
+	}
+	if n := len(e.bedrock.Requests()); n != 3 {
+		t.Errorf("%d requests reached Bedrock, want 3", n)
 	}
 }
