@@ -83,6 +83,13 @@ CLIENT_TESTS := ^Test(ClaudeCode|Codex|GeminiCLI|OpenAISDK|AgentsSDK|AnthropicSD
 e2e-clients: deps clients
 	$(GO) test -race -count=1 -v -run '$(CLIENT_TESTS)' ./e2e
 
+# The task classifier: regenerate the corpus from its building blocks, train
+# the shipped model (filter/route/classifier.model, reproduced byte for byte;
+# TestShippedModelReproduces checks it) and print its held-out accuracy.
+classifier:
+	$(GO) run ./filter/route/testdata/corpusgen
+	$(GO) run ./cmd/llmproc classifier train
+
 bench: deps
 	$(GO) test -run='^$$' -bench=. -benchmem ./filter/...
 

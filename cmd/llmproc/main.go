@@ -54,6 +54,11 @@ commands:
   route-test    -config FILE [-json] REQUESTS.jsonl...
                                        route requests offline: features, class, rule, pool;
                                        exits 1 when one is routed otherwise than it expects
+  classifier    train [-corpus DIR] [-o FILE]
+                                       train the task classifier's model from the corpus
+                                       (byte for byte the shipped one); print held-out accuracy
+                eval [-model FILE] [-misses] REQUESTS.jsonl...
+                                       per-class precision, recall and confusion matrix
   keys          create STORE -tenant T [-team T] [-user U] [-models GLOBS] [-expires DUR]
                                        make a client key: printed once, only its hash stored
                 list STORE             the keys: id, tenant, team, user, created, expires, status
@@ -103,6 +108,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return routeTest(*cfgPath, fs.Args(), *asJSON, stdout)
 	case "keys":
 		return keys(args, stdout, stderr)
+	case "classifier":
+		return classifier(args, stdout, stderr)
 	case "version":
 		v := version
 		if bi, ok := debug.ReadBuildInfo(); ok && v == "dev" && bi.Main.Version != "" && bi.Main.Version != "(devel)" {

@@ -106,6 +106,7 @@ func (v *validator) validateRouting(c *Config, pools map[string]bool, names map[
 			v.add(fmt.Sprintf("routing.headers[%d]", i), "invalid header name %q", h)
 		}
 	}
+	v.validateClassifier(r.Classifier)
 	for _, class := range slices.Sorted(maps.Keys(r.Classifier.Keywords)) {
 		p := "routing.classifier.keywords." + string(class)
 		if class == route.ClassChat || !slices.Contains(route.Classes, class) {
@@ -343,11 +344,79 @@ func (ru *rrule) pick(f *route.Features) *RPool {
 	return ru.split[len(ru.split)-1].pool
 }
 
+// validateClassifier checks routing.classifier: its kind, and that the
+// keyword settings are not set for the model, which would ignore them.
+func (v *validator) validateClassifier(cc route.ClassifierConfig) {
+	switch cc.Kind {
+	case "", route.KindModel, route.KindKeywords:
+	default:
+		v.add("routing.classifier.kind", `want "model" (the default) or "keywords", got %q`, cc.Kind)
+		return
+	}
+	if cc.Kind == route.KindKeywords {
+		if cc.Examples != "" {
+			v.add("routing.classifier.examples", "adapts the model; kind keywords has none (use keywords, or kind model)")
+		}
+		return
+	}
+	for _, f := range keywordSettings(cc) {
+		v.add("routing.classifier."+f, "applies to kind keywords; the classifier is kind model (the default): set routing.classifier.kind: keywords, or drop it")
+	}
+}
+
+// keywordSettings lists the keyword-classifier fields cc sets.
+func keywordSettings(cc route.ClassifierConfig) []string {
+	var out []string
+	for _, f := range []struct {
+		name string
+		set  bool
+	}{
+		{"code_min_score", cc.CodeMinScore != 0}, {"reasoning_min_score", cc.ReasoningMinScore != 0},
+		{"extraction_min_score", cc.ExtractionMinScore != 0}, {"creative_min_score", cc.CreativeMinScore != 0},
+		{"keyword_weight", cc.KeywordWeight != 0}, {"fence_weight", cc.FenceWeight != 0},
+		{"response_format_weight", cc.ResponseFormatWeight != 0}, {"tools_weight", cc.ToolsWeight != 0},
+		{"long_input_tokens", cc.LongInputTokens != 0}, {"long_input_weight", cc.LongInputWeight != 0},
+		{"max_hits_per_keyword", cc.MaxHitsPerKeyword != 0}, {"max_classify_bytes", cc.MaxClassifyBytes != 0},
+		{"keywords", len(cc.Keywords) > 0},
+	} {
+		if f.set {
+			out = append(out, f.name)
+		}
+	}
+	return out
+}
+
+// classifierOf builds the classifier: for kind model with examples, the
+// shipped model adapted to them (read and trained here, at every load).
+func classifierOf(cc route.ClassifierConfig) (*route.Classifier, error) {
+	if cc.Kind != route.KindKeywords && cc.Examples != "" {
+		exs, err := route.ReadExampleFiles(cc.Examples)
+		if err != nil {
+			return nil, fmt.Errorf("routing.classifier.examples: %w", err)
+		}
+		if len(exs) == 0 {
+			return nil, fmt.Errorf("routing.classifier.examples: %s holds no labelled requests", cc.Examples)
+		}
+		m, err := route.Adapt(route.ShippedModel(), exs, route.AdaptConfig())
+		if err != nil {
+			return nil, fmt.Errorf("routing.classifier.examples: %w", err)
+		}
+		cc.Model = m
+	}
+	return route.NewClassifier(cc), nil
+}
+
 // compileRouting compiles the rules; the config was validated, so problems
 // here are only those Compile checks for configs that skipped Validate.
 func (r *Runtime) compileRouting(c *Config) []error {
 	var errs []error
-	r.Classifier = route.NewClassifier(c.Routing.Classifier)
+	cl, err := classifierOf(c.Routing.Classifier)
+	if err != nil {
+		errs = append(errs, err)
+		cl = route.NewClassifier(route.ClassifierConfig{Kind: c.Routing.Classifier.Kind})
+	}
+	r.Classifier = cl
+	classes := cl.ClassNames()
 	r.TenantHeader = c.TenantHeader()
 	r.routingNames = map[string]bool{}
 	for _, h := range c.Routing.Headers {
@@ -355,7 +424,7 @@ func (r *Runtime) compileRouting(c *Config) []error {
 	}
 	env, err := route.NewEnv()
 	if err != nil {
-		return []error{fmt.Errorf("routes: CEL environment: %w", err)}
+		return append(errs, fmt.Errorf("routes: CEL environment: %w", err))
 	}
 	pool := func(path, name string) *RPool {
 		p := r.Pools[name]
@@ -384,6 +453,11 @@ func (r *Runtime) compileRouting(c *Config) []error {
 			}
 			r.needsFeatures = true
 			if ru.when != nil {
+				for _, cls := range ru.when.ClassLiterals() {
+					if !slices.Contains(classes, route.Class(cls)) {
+						errs = append(errs, fmt.Errorf("%s.match.when: class %q is not a class of the classifier (%s)", p, cls, joinClasses(classes)))
+					}
+				}
 				for _, h := range ru.when.HeaderKeys() {
 					if !slices.Contains(r.RouteHeaders, h) {
 						r.RouteHeaders = append(r.RouteHeaders, h)
@@ -420,4 +494,12 @@ func (r *Runtime) compileRouting(c *Config) []error {
 		r.rules = append(r.rules, ru)
 	}
 	return errs
+}
+
+func joinClasses(cs []route.Class) string {
+	out := make([]string, len(cs))
+	for i, c := range cs {
+		out[i] = string(c)
+	}
+	return strings.Join(out, ", ")
 }

@@ -11,6 +11,17 @@ import (
 // field takes its default (see DefaultClassifierConfig); a negative weight
 // disables that signal.
 type ClassifierConfig struct {
+	// Kind picks the classifier: "model" (the default), the learned model
+	// (model.go), or "keywords", the keyword cues below. The thresholds,
+	// weights and keywords apply to kind keywords only.
+	Kind string `yaml:"kind"`
+	// Examples names a JSON-lines file of labelled requests (route-test
+	// format, expect.class set) that adapts the model at config load; its
+	// classes may include new ones. The config package loads it into Model.
+	Examples string `yaml:"examples"`
+	// Model is the model kind model uses; nil is the shipped one.
+	Model *Model `yaml:"-"`
+
 	CodeMinScore       float64 `yaml:"code_min_score"`       // score a request needs to be code
 	ReasoningMinScore  float64 `yaml:"reasoning_min_score"`  // … to be reasoning
 	ExtractionMinScore float64 `yaml:"extraction_min_score"` // … to be extraction
@@ -34,6 +45,23 @@ type ClassifierConfig struct {
 	Keywords map[Class][]string `yaml:"keywords"`
 }
 
+// The classifier kinds.
+const (
+	KindModel    = "model"
+	KindKeywords = "keywords"
+)
+
+// ClassNames returns the classes the classifier can choose.
+func (c *Classifier) ClassNames() []Class {
+	if c.model != nil {
+		return c.model.classes
+	}
+	return Classes
+}
+
+// Model returns the model the classifier uses, nil for kind keywords.
+func (c *Classifier) Model() *Model { return c.model }
+
 // DefaultClassifierConfig returns the defaults used for zero fields.
 func DefaultClassifierConfig() ClassifierConfig {
 	return ClassifierConfig{
@@ -56,6 +84,7 @@ func DefaultClassifierConfig() ClassifierConfig {
 // concurrent use.
 type Classifier struct {
 	cfg    ClassifierConfig
+	model  *Model       // kind model; nil for keywords
 	tables [4][]keyword // the built-in keywords plus ClassifierConfig.Keywords
 	nkw    int          // keyword slots, one per entry of the keyword tables
 	slots  []slotInfo   // by slot
@@ -155,6 +184,12 @@ func NewClassifier(c ClassifierConfig) *Classifier {
 		c.MaxHitsPerKeyword = d.MaxHitsPerKeyword
 	}
 	cl := &Classifier{cfg: c}
+	if c.Kind != KindKeywords {
+		cl.model = c.Model
+		if cl.model == nil {
+			cl.model = ShippedModel()
+		}
+	}
 	for b := range 256 {
 		if wordByte(byte(b)) {
 			cl.kinds[b] = kindWord

@@ -18,7 +18,7 @@ import (
 // -run EstimatorError` prints the table the README quotes; the test fails if
 // the English fixtures drift past the bounds below.
 func TestEstimatorError(t *testing.T) {
-	c := NewClassifier(ClassifierConfig{})
+	c := NewClassifier(ClassifierConfig{Kind: KindKeywords})
 	for _, enc := range []tokenizer.Encoding{tokenizer.O200kBase, tokenizer.Cl100kBase} {
 		codec, err := tokenizer.Get(enc)
 		if err != nil {

@@ -68,6 +68,10 @@ type Features struct {
 	User                 string // OpenAI "user", or Anthropic "metadata.user_id"
 	Class                Class
 	Signals              []string // why Class was chosen, at most MaxSignals
+	// Confidence is the model's probability for Class (kind model); the
+	// keyword classifier, which has none, reports 1.
+	Confidence float64
+	RunnerUp   Class // the model's second most likely class ("" for keywords)
 
 	// Set by the caller, not by Features: they come from the request's
 	// headers and the registry.
@@ -100,6 +104,12 @@ func (c *Classifier) Features(body []byte) (Features, error) {
 // Given a body that is not valid JSON it returns something, but does not
 // panic.
 func (c *Classifier) FeaturesOfValid(body []byte) Features {
+	return c.features(body, nil)
+}
+
+// features is FeaturesOfValid; given want, it stores there what the model
+// reads of the body instead of classifying it (for training).
+func (c *Classifier) features(body []byte, want *modelInput) Features {
 	var f Features
 	var inline [8][]byte
 	text := scratch{parts: inline[:0]}
@@ -107,11 +117,15 @@ func (c *Classifier) FeaturesOfValid(body []byte) Features {
 	toolBytes := 0
 	// addText counts a message text for the token estimate and keeps it for
 	// the classifier when it is a system or user text.
+	var in modelInput
 	addText := func(t []byte, system, keep bool) {
 		n, units := measure(t)
 		chars += units
 		if system {
 			f.SystemChars += n
+			if i := len(text.parts); i < 64 {
+				in.system |= 1 << i
+			}
 		}
 		if keep {
 			text = text.push(t)
@@ -158,6 +172,11 @@ func (c *Classifier) FeaturesOfValid(body []byte) Features {
 		r := string(str(role))
 		system := r == "system" || r == "developer"
 		keep := system || r == "user" || r == ""
+		if keep && !system { // a user turn: the latest so far
+			in.userTurns++
+			in.latestLo = len(text.parts)
+			defer func() { in.latestHi = len(text.parts) }()
+		}
 		switch {
 		case isString(content):
 			addText(textOf(content), system, keep)
@@ -227,7 +246,10 @@ func (c *Classifier) FeaturesOfValid(body []byte) Features {
 		case "input": // the Responses API's messages and tool results
 			switch {
 			case isString(v):
+				in.userTurns++
+				in.latestLo = len(text.parts)
 				addText(textOf(v), false, true)
+				in.latestHi = len(text.parts)
 			case isArray(v):
 				for it := range elements(v) {
 					switch string(str(get(it, "type"))) {
@@ -252,7 +274,20 @@ func (c *Classifier) FeaturesOfValid(body []byte) Features {
 		}
 	}
 	f.EstimatedInputTokens = (chars + toolBytes + 3) / 4
+	if want != nil {
+		*want = in
+		want.parts = append([][]byte(nil), text.parts...)
+		return f
+	}
+	if c.model != nil {
+		in.parts = text.parts
+		var probs [MaxModelClasses]float64
+		p := c.model.predict(&in, &probs)
+		f.Class, f.Confidence, f.RunnerUp = p.Class, p.Confidence, p.RunnerUp
+		return f
+	}
 	f.Class, f.Signals = c.classify(text.lower(c.cfg.MaxClassifyBytes), &f)
+	f.Confidence = 1
 	return f
 }
 

@@ -16,7 +16,7 @@ import (
 )
 
 func TestFeaturesFields(t *testing.T) {
-	c := NewClassifier(ClassifierConfig{})
+	c := NewClassifier(ClassifierConfig{Kind: KindKeywords})
 	tests := []struct {
 		name string
 		body string
@@ -79,7 +79,7 @@ func TestFeaturesFields(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			got.Class, got.Signals = "", nil
+			got.Class, got.Signals, got.Confidence = "", nil, 0
 			if d := cmp.Diff(tt.want, got); d != "" {
 				t.Errorf("features (-want +got):\n%s", d)
 			}
@@ -88,7 +88,7 @@ func TestFeaturesFields(t *testing.T) {
 }
 
 func TestFeaturesInvalid(t *testing.T) {
-	c := NewClassifier(ClassifierConfig{})
+	c := NewClassifier(ClassifierConfig{Kind: KindKeywords})
 	for _, body := range []string{``, `{`, `[]`, `"x"`, `{"messages":[}`} {
 		_, err := c.Features([]byte(body))
 		var ae *apierr.Error
@@ -104,7 +104,7 @@ func user(s string) []byte {
 }
 
 func TestSignals(t *testing.T) {
-	c := NewClassifier(ClassifierConfig{})
+	c := NewClassifier(ClassifierConfig{Kind: KindKeywords})
 	tests := []struct {
 		name   string
 		body   []byte
@@ -163,9 +163,9 @@ func TestConfig(t *testing.T) {
 		cfg  ClassifierConfig
 		want Class
 	}{
-		{"default", ClassifierConfig{}, ClassReasoning},
-		{"higher threshold", ClassifierConfig{ReasoningMinScore: 5}, ClassChat},
-		{"keyword weight", ClassifierConfig{ReasoningMinScore: 5, KeywordWeight: 3}, ClassReasoning},
+		{"default", ClassifierConfig{Kind: KindKeywords}, ClassReasoning},
+		{"higher threshold", ClassifierConfig{Kind: KindKeywords, ReasoningMinScore: 5}, ClassChat},
+		{"keyword weight", ClassifierConfig{Kind: KindKeywords, ReasoningMinScore: 5, KeywordWeight: 3}, ClassReasoning},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -184,9 +184,9 @@ func TestConfig(t *testing.T) {
 		cfg  ClassifierConfig
 		want Class
 	}{
-		{ClassifierConfig{}, ClassChat},
-		{ClassifierConfig{LongInputTokens: 50, LongInputWeight: 2}, ClassReasoning},
-		{ClassifierConfig{LongInputTokens: 50, LongInputWeight: -1}, ClassChat},
+		{ClassifierConfig{Kind: KindKeywords}, ClassChat},
+		{ClassifierConfig{Kind: KindKeywords, LongInputTokens: 50, LongInputWeight: 2}, ClassReasoning},
+		{ClassifierConfig{Kind: KindKeywords, LongInputTokens: 50, LongInputWeight: -1}, ClassChat},
 	} {
 		f, _ := NewClassifier(tt.cfg).Features(long)
 		if f.Class != tt.want {
@@ -200,7 +200,7 @@ func TestConfig(t *testing.T) {
 const accuracyFloor = 0.94
 
 func TestFixtureAccuracy(t *testing.T) {
-	c := NewClassifier(ClassifierConfig{})
+	c := NewClassifier(ClassifierConfig{Kind: KindKeywords})
 	confusion := map[Class]map[Class]int{}
 	total, correct := 0, 0
 	for _, line := range fixtures(t, "testdata/classify.jsonl") {
@@ -251,7 +251,7 @@ func FuzzFeatures(f *testing.F) {
 	f.Add([]byte(`{"messages":[{"role":"user","content":[{"type":"text","text":"a"},{"type":"image_url"}]}],"tools":[{}]}`))
 	f.Add([]byte(`{"messages":"x","tools":{},"response_format":1,"max_tokens":"9"}`))
 	f.Add([]byte("{\"messages\":[{\"content\":\"\xff```\"}]}"))
-	classifiers := []*Classifier{NewClassifier(ClassifierConfig{}), NewClassifier(ClassifierConfig{MaxClassifyBytes: 7})}
+	classifiers := []*Classifier{NewClassifier(ClassifierConfig{Kind: KindKeywords}), NewClassifier(ClassifierConfig{Kind: KindKeywords, MaxClassifyBytes: 7})}
 	f.Fuzz(func(t *testing.T, body []byte) {
 		for _, c := range classifiers {
 			feat, err := c.Features(body)
@@ -284,18 +284,20 @@ func benchBody(size int) []byte {
 // BenchmarkFeatures measures features and classification per request body.
 // Compare runs with: go test -run x -bench Features -count 10 | benchstat.
 func BenchmarkFeatures(b *testing.B) {
-	c := NewClassifier(ClassifierConfig{})
-	for _, size := range []int{2 << 10, 64 << 10} {
-		body := benchBody(size)
-		b.Run(fmt.Sprintf("%dKB", size>>10), func(b *testing.B) {
-			b.SetBytes(int64(len(body)))
-			b.ReportAllocs()
-			for b.Loop() {
-				if _, err := c.Features(body); err != nil {
-					b.Fatal(err)
+	for _, kind := range []string{KindModel, KindKeywords} {
+		c := NewClassifier(ClassifierConfig{Kind: kind})
+		for _, size := range []int{2 << 10, 64 << 10} {
+			body := benchBody(size)
+			b.Run(fmt.Sprintf("%s/%dKB", kind, size>>10), func(b *testing.B) {
+				b.SetBytes(int64(len(body)))
+				b.ReportAllocs()
+				for b.Loop() {
+					if _, err := c.Features(body); err != nil {
+						b.Fatal(err)
+					}
 				}
-			}
-		})
+			})
+		}
 	}
 }
 
@@ -337,11 +339,11 @@ func fixtures(t *testing.T, file string) [][]byte {
 
 func TestCustomKeywords(t *testing.T) {
 	body := []byte(`{"messages":[{"role":"user","content":"Why does the quarterly Salesforce sync keep dropping contacts?"}]}`)
-	f, _ := NewClassifier(ClassifierConfig{}).Features(body)
+	f, _ := NewClassifier(ClassifierConfig{Kind: KindKeywords}).Features(body)
 	if f.Class == ClassCode {
 		t.Fatalf("built-in tables already call this code; pick another example")
 	}
-	f, _ = NewClassifier(ClassifierConfig{Keywords: map[Class][]string{ClassCode: {"Salesforce", "sync keep"}}}).Features(body)
+	f, _ = NewClassifier(ClassifierConfig{Kind: KindKeywords, Keywords: map[Class][]string{ClassCode: {"Salesforce", "sync keep"}}}).Features(body)
 	if f.Class != ClassCode || !slices.Contains(f.Signals, "code:salesforce") {
 		t.Errorf("class %s signals %v, want code with code:salesforce", f.Class, f.Signals)
 	}

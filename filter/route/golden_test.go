@@ -15,7 +15,7 @@ import (
 var update = flag.Bool("update", false, "rewrite testdata/features.golden from the current Features")
 
 // goldenConfigs are the classifier configurations the golden file records:
-// the defaults, a small odd window (the head and tail cut through words,
+// the default (the shipped model), the keyword classifier's defaults, a small odd window (the head and tail cut through words,
 // escapes and UTF-8), cues of one's own (a duplicate of a built-in word,
 // short words, phrases, symbols, non-ASCII) with other limits and weights, and
 // high thresholds with one hit per keyword.
@@ -23,9 +23,10 @@ var goldenConfigs = []struct {
 	name string
 	cfg  ClassifierConfig
 }{
-	{"default", ClassifierConfig{}},
-	{"window", ClassifierConfig{MaxClassifyBytes: 301}},
-	{"custom", ClassifierConfig{
+	{"model", ClassifierConfig{}}, // the default kind: the shipped model
+	{"keywords", ClassifierConfig{Kind: KindKeywords}},
+	{"window", ClassifierConfig{Kind: KindKeywords, MaxClassifyBytes: 301}},
+	{"custom", ClassifierConfig{Kind: KindKeywords,
 		MaxHitsPerKeyword: 7, KeywordWeight: 0.75, FenceWeight: -1, ToolsWeight: 2, LongInputTokens: 900,
 		Keywords: map[Class][]string{
 			ClassCode:       {"Python", "c#", "sync keep", "x", "ab", "go", "=="},
@@ -34,7 +35,7 @@ var goldenConfigs = []struct {
 			ClassCreative:   {"é", "dragon", "中文", "once upon a"},
 		},
 	}},
-	{"strict", ClassifierConfig{
+	{"strict", ClassifierConfig{Kind: KindKeywords,
 		MaxHitsPerKeyword: 1, CodeMinScore: 4, ReasoningMinScore: 3.5, ExtractionMinScore: 5, CreativeMinScore: 2,
 		ResponseFormatWeight: -1, LongInputWeight: 9, MaxClassifyBytes: 2048,
 	}},
@@ -108,7 +109,7 @@ type goldenBody struct {
 // generated bodies for every configuration.
 func goldenBodies(t *testing.T, config string) []goldenBody {
 	var out []goldenBody
-	if config == "default" || config == "custom" {
+	if config == "model" || config == "keywords" || config == "custom" {
 		for _, file := range []string{"testdata/classify.jsonl", "testdata/tokens.jsonl"} {
 			for i, line := range fixtures(t, file) {
 				out = append(out, goldenBody{fmt.Sprintf("%s:%d", file, i+1), line})

@@ -115,6 +115,7 @@ func (c *refClassifier) features(body []byte) Features {
 	})
 	f.EstimatedInputTokens = (chars + toolBytes + 3) / 4
 	f.Class, f.Signals = c.classify(text.lower(c.cfg.MaxClassifyBytes), &f)
+	f.Confidence = 1
 	return f
 }
 

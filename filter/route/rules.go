@@ -30,7 +30,9 @@ var Vars = []struct {
 	{"tenant", "string", "the tenant header's value (\"\" when absent)"},
 	{"user", "string", "the body's end-user id (OpenAI user, Anthropic metadata.user_id)"},
 	{"headers", "map(string, string)", "the headers listed in routing.headers, lowercased names; \"\" when absent"},
-	{"class", "string", "the task class: code, reasoning, extraction, creative or chat"},
+	{"class", "string", "the task class: code, reasoning, extraction, creative or chat (or a class of routing.classifier.examples)"},
+	{"class_confidence", "double", "the classifier's probability for class, 0 to 1 (1 for kind keywords)"},
+	{"class_runner_up", "string", "the model's second most likely class (\"\" for kind keywords)"},
 	{"signals", "list(string)", "why the class was chosen, e.g. code:fence"},
 }
 
@@ -59,6 +61,8 @@ func celType(t string) *cel.Type {
 		return cel.BoolType
 	case "int":
 		return cel.IntType
+	case "double":
+		return cel.DoubleType
 	case "list(string)":
 		return cel.ListType(cel.StringType)
 	case "map(string, string)":
@@ -109,6 +113,29 @@ func (c *Condition) HeaderKeys() []string {
 	var out []string
 	for _, m := range headerKey.FindAllStringSubmatch(c.src, -1) {
 		out = append(out, strings.ToLower(m[1]+m[2]+m[3]))
+	}
+	return out
+}
+
+// classLiteral finds the class names an expression compares class with:
+// class == "x", class != 'x', "x" == class and class in ["x", "y"].
+var (
+	classCompare = regexp.MustCompile(`\bclass\s*[!=]=\s*(?:"([^"\\]*)"|'([^'\\]*)')|(?:"([^"\\]*)"|'([^'\\]*)')\s*[!=]=\s*class\b`)
+	classIn      = regexp.MustCompile(`\bclass\s+in\s*\[([^\]]*)\]`)
+	literal      = regexp.MustCompile(`"([^"\\]*)"|'([^'\\]*)'`)
+)
+
+// ClassLiterals lists the class names the expression compares class with,
+// so a config can check them against the classifier's classes.
+func (c *Condition) ClassLiterals() []string {
+	var out []string
+	for _, m := range classCompare.FindAllStringSubmatch(c.src, -1) {
+		out = append(out, m[1]+m[2]+m[3]+m[4])
+	}
+	for _, m := range classIn.FindAllStringSubmatch(c.src, -1) {
+		for _, l := range literal.FindAllStringSubmatch(m[1], -1) {
+			out = append(out, l[1]+l[2])
+		}
 	}
 	return out
 }
@@ -169,6 +196,10 @@ func (a activation) ResolveName(name string) (any, bool) {
 		return f.Headers, true
 	case "class":
 		return string(f.Class), true
+	case "class_confidence":
+		return f.Confidence, true
+	case "class_runner_up":
+		return string(f.RunnerUp), true
 	case "signals":
 		if f.Signals == nil {
 			return []string{}, true

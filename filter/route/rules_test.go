@@ -70,7 +70,7 @@ func TestConditionEval(t *testing.T) {
 }
 
 func TestFeaturesUserAndAnthropicSystem(t *testing.T) {
-	c := NewClassifier(ClassifierConfig{})
+	c := NewClassifier(ClassifierConfig{Kind: KindKeywords})
 	f, err := c.Features([]byte(`{"model":"m","system":[{"type":"text","text":"You write Go."}],"metadata":{"user_id":"u7"},"messages":[{"role":"user","content":"hi"}]}`))
 	if err != nil {
 		t.Fatal(err)

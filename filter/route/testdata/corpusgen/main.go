@@ -344,6 +344,9 @@ func registerAll() {
 	registerShared()
 	registerEN()
 	registerEN2()
+	registerEN3()
+	registerEN4()
+	registerEN5()
 	registerZH()
 	registerJA()
 	registerKO()
@@ -353,4 +356,5 @@ func registerAll() {
 	registerDE()
 	registerPT()
 	registerMore()
+	registerMore2()
 }
