@@ -352,14 +352,18 @@ func TestCustomKeywords(t *testing.T) {
 // A Responses API body counts as its chat-completions equivalent:
 // instructions as the system prompt, input messages as messages, tool
 // calls and results as text the model reads.
+// (The keyword classifier reads the same texts in both; the model reads the
+// latest user turn, which differs: tool results are not user turns.)
 func TestFeaturesResponsesInput(t *testing.T) {
-	c := NewClassifier(ClassifierConfig{})
+	c := NewClassifier(ClassifierConfig{Kind: KindKeywords})
 	chat := c.FeaturesOfValid([]byte(`{"model":"m","messages":[{"role":"system","content":"Be brief."},{"role":"user","content":"Write a Go function that sorts a slice."},{"role":"assistant","content":"Here it is."},{"role":"user","content":"thanks {\"ok\":true}"}]}`))
 	resp := c.FeaturesOfValid([]byte(`{"model":"m","instructions":"Be brief.","input":[{"role":"user","content":[{"type":"input_text","text":"Write a Go function that sorts a slice."}]},{"type":"message","role":"assistant","content":[{"type":"output_text","text":"Here it is."}]},{"type":"function_call","call_id":"c","name":"f","arguments":"thanks "},{"type":"function_call_output","call_id":"c","output":"{\"ok\":true}"}]}`))
 	if resp.EstimatedInputTokens != chat.EstimatedInputTokens || resp.SystemChars != chat.SystemChars || resp.Class != chat.Class {
 		t.Errorf("Responses body: %+v\nchat body: %+v", resp, chat)
 	}
-	if s := c.FeaturesOfValid([]byte(`{"model":"m","input":"Write a Go function that sorts a slice."}`)); s.EstimatedInputTokens == 0 || s.Class != ClassCode {
-		t.Errorf("string input: %+v", s)
+	for _, c := range []*Classifier{c, NewClassifier(ClassifierConfig{})} {
+		if s := c.FeaturesOfValid([]byte(`{"model":"m","input":"Write a Go function that sorts a slice."}`)); s.EstimatedInputTokens == 0 || s.Class != ClassCode {
+			t.Errorf("string input: %+v", s)
+		}
 	}
 }
