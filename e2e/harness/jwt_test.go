@@ -192,7 +192,7 @@ func TestJWTAuthnRemoteJWKS(t *testing.T) {
 	up := true
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if !up || r.URL.Path != "/keys" {
-			http.Error(w, "down", 503)
+			http.Error(w, "down", http.StatusServiceUnavailable)
 			return
 		}
 		fetches++

@@ -64,7 +64,7 @@ func TestKeyScopesTenants(t *testing.T) {
 	if Key("a", "resp_1") == Key("b", "resp_1") || Key("a", "resp_1") == Key("a", "resp_2") || Key("ab", "c") == Key("a", "bc") {
 		t.Error("keys collide")
 	}
-	if Key("a", "resp_1") != Key("a", "resp_1") {
+	if k1, k2 := Key("a", "resp_1"), Key("a", "resp_1"); k1 != k2 {
 		t.Error("key not stable")
 	}
 }
