@@ -166,3 +166,36 @@ func TestNativeCloudAnswers(t *testing.T) {
 		}
 	}
 }
+
+// TestNativeCloudFailover: one Claude Code request failing over Anthropic →
+// Bedrock → Vertex → OpenAI on one header map: each attempt is what a
+// first attempt to that backend would be (no header or body of an earlier
+// one left: no x-api-key or anthropic-beta at Bedrock, no SigV4 at Vertex,
+// no anthropic_version at OpenAI).
+func TestNativeCloudFailover(t *testing.T) {
+	h := nativeHarness(t)
+	body := strings.Replace(claudeCodeBody(t), `"claude-sonnet-4-5-20250929"`, `"claude-anywhere"`, 1)
+	routed, dec := h.route(t, claudeCodeClient(body), body)
+	m := slices.Clone(routed)
+	for _, be := range []string{"claude-1", "bedrock-1", "vertex-1", "openai-1"} {
+		after := h.attempt(t, &m, body, "claude-clouds", be, dec)
+		fresh := slices.Clone(routed)
+		first := h.attempt(t, &fresh, body, "claude-clouds", be, dec)
+		if be == "bedrock-1" { // signed at a different second, perhaps
+			after, first = unsign(t, after), unsign(t, first)
+		}
+		if strings.Join(after.headers, "\n") != strings.Join(first.headers, "\n") || after.body != first.body {
+			t.Errorf("%s after failover:\n%v\nas a first attempt:\n%v", be, after.headers, first.headers)
+		}
+		switch be {
+		case "bedrock-1", "vertex-1":
+			if _, ok := header1(after, "x-api-key"); ok || gjson.Get(after.body, "model").Exists() {
+				t.Errorf("%s: %v\n%.300s", be, after.headers, after.body)
+			}
+		case "openai-1":
+			if gjson.Get(after.body, "anthropic_version").Exists() || gjson.Get(after.body, "model").Str != "gpt-4o" {
+				t.Errorf("openai: %.300s", after.body)
+			}
+		}
+	}
+}

@@ -29,6 +29,7 @@ models:
   - {name: claude-vertex, pool: vertex, price: {input: 3, output: 15}}
   - {name: gemini-vertex, pool: vertex-gemini}
   - {name: gemini-flash, pool: gemini}
+  - {name: claude-anywhere, pool: claude-clouds}
 pools:
   - {name: claude, backends: [{backend: claude-1}, {backend: claude-2, model: claude-sonnet-4-5}]}
   - {name: mixed, backends: [{backend: openai-1, model: gpt-4o}, {backend: claude-1}]}
@@ -36,6 +37,9 @@ pools:
   - {name: vertex, backends: [{backend: vertex-1, model: "claude-sonnet-4-5@20250929"}]}
   - {name: vertex-gemini, backends: [{backend: vertex-1, model: gemini-2.5-flash}]}
   - {name: gemini, backends: [{backend: gemini-1, model: gemini-2.5-flash}]}
+  - name: claude-clouds
+    backends: [{backend: claude-1, model: claude-sonnet-4-5}, {backend: bedrock-1, model: "anthropic.claude-sonnet-4-5-20250929-v1:0"},
+      {backend: vertex-1, model: "claude-sonnet-4-5@20250929"}, {backend: openai-1, model: gpt-4o}]
 `
 
 // claudeCodeBody is a request as Claude Code sends it (issue 13), shared
