@@ -115,7 +115,7 @@ func (r *router) lookup(d config.Decision, model string, req chatRequest, body [
 		return nil, "bypass", ""
 	}
 	switch r.endpoint { // see endpoints.go
-	case translate.EndpointResponses, translate.EndpointCompletions:
+	case translate.EndpointCompletions:
 		return nil, "bypass", ""
 	case translate.EndpointEmbeddings:
 		if mode == cache.ModeDeterministic { // embeddings always are
@@ -155,9 +155,16 @@ func (r *router) hit(d config.Decision, model string, req chatRequest, e cache.E
 	stream := req.stream.Type == gjson.True
 	var out []byte
 	ctype := "application/json"
-	if stream {
+	readUsage := usage.FromOpenAI
+	switch {
+	case r.endpoint == translate.EndpointResponses: // the stored response object
+		out, readUsage = cache.ReplayJSON(e), usage.FromResponses
+		if stream {
+			out, ctype = cache.ReplayResponsesSSE(e), "text/event-stream"
+		}
+	case stream:
 		out, ctype = cache.ReplaySSE(e, req.usageRequested() || r.client != clientOpenAI), "text/event-stream"
-	} else {
+	default:
 		out = cache.ReplayJSON(e)
 	}
 	served := gjson.GetBytes(e.Completion, "model").String()
@@ -183,7 +190,7 @@ func (r *router) hit(d config.Decision, model string, req chatRequest, e cache.E
 	if m := r.s.metrics; m != nil {
 		m.CacheResult("hit")
 		served := gjson.GetBytes(e.Completion, "model").String()
-		if u, ok := usage.FromOpenAI(gjson.GetBytes(e.Completion, "usage")); ok {
+		if u, ok := readUsage(gjson.GetBytes(e.Completion, "usage")); ok {
 			if p, ok := r.rt.PriceFor(served, model); ok {
 				m.CacheSaved(d.Pool.Name, model, usage.Cost(u, p))
 			}

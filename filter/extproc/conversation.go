@@ -1,6 +1,7 @@
 package extproc
 
 import (
+	"bytes"
 	"net/http"
 	"strconv"
 	"strings"
@@ -11,6 +12,7 @@ import (
 	"github.com/tidwall/gjson"
 
 	"github.com/llmproc/llmproc/filter/apierr"
+	"github.com/llmproc/llmproc/filter/cache"
 	"github.com/llmproc/llmproc/filter/config"
 	"github.com/llmproc/llmproc/filter/conversation"
 	"github.com/llmproc/llmproc/filter/translate"
@@ -199,7 +201,7 @@ func (u *upstream) beginKeep(body []byte) {
 // keep stores the delivered answer's response object with the request's
 // input items, once the attempt ended well.
 func (u *upstream) keep() {
-	if u.capture == nil {
+	if u.capture == nil || u.keepBody == nil {
 		return
 	}
 	resp, ok := u.capture.Response()
@@ -223,4 +225,25 @@ func (u *upstream) keepOutcome(outcome string) {
 	if u.s.metrics != nil {
 		u.s.metrics.ConversationStore(outcome)
 	}
+}
+
+// storeResponse caches a Responses answer as its final response object
+// (cache.ReplayResponsesSSE replays it as a stream): only a completed one
+// with usage, within cache.max_entry_bytes.
+func (u *upstream) storeResponse(k cache.Key) {
+	resp, ok := u.capture.Response()
+	reason := cache.SkipCut
+	if ok {
+		ok, reason = cache.ResponsesStorable(resp)
+	}
+	if ok && len(resp) > u.s.cache.MaxEntryBytes {
+		ok, reason = false, cache.SkipTooLarge
+	}
+	if !ok {
+		if u.s.metrics != nil {
+			u.s.metrics.CacheSkip(reason)
+		}
+		return
+	}
+	u.s.cache.set(k, cache.Entry{Completion: bytes.Clone(resp), Stored: u.s.now()})
 }

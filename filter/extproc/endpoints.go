@@ -34,8 +34,10 @@ import (
 // chat), priced, metered and settled against budgets like chat. Embeddings
 // are deterministic: the exact cache stores their JSON answer byte for byte
 // (cache.NewEmbeddingsAssembler) in the "deterministic" mode too. Responses
-// and completions bypass it: its assembler and replay rebuild chat
-// completions and cannot store these answers faithfully.
+// answers are stored as their final response object (conversation.go,
+// storeResponse) and replayed from it (cache.ReplayResponsesSSE).
+// Completions bypass it: its assembler and replay rebuild chat completions
+// and cannot store these answers faithfully.
 
 var openAIEndpoints = map[string]string{
 	"/v1/responses":   translate.EndpointResponses,

@@ -67,14 +67,16 @@ type upstream struct {
 	callerTenant string
 	// keepBody is a Responses request to keep the answer of
 	// (conversation.go), capture reads that answer.
-	keepBody    []byte
-	capture     *conversation.Capture
-	attempt     int              // x-envoy-attempt-count (0 when Envoy does not send it)
-	cacheKey    string           // KeyCacheKey: store a complete answer under it
-	cacheResult string           // KeyCache from the router (miss, bypass)
-	internal    []string         // the x-llmproc-* request headers present, to remove
-	asm         *cache.Assembler // assembles the answer to store
-	conv        translate.Body   // OpenAI output → the client's API; nil for OpenAI clients
+	keepBody []byte
+	// cacheResponses: a Responses answer to cache, read by capture.
+	cacheResponses bool
+	capture        *conversation.Capture
+	attempt        int              // x-envoy-attempt-count (0 when Envoy does not send it)
+	cacheKey       string           // KeyCacheKey: store a complete answer under it
+	cacheResult    string           // KeyCache from the router (miss, bypass)
+	internal       []string         // the x-llmproc-* request headers present, to remove
+	asm            *cache.Assembler // assembles the answer to store
+	conv           translate.Body   // OpenAI output → the client's API; nil for OpenAI clients
 	// native: an Anthropic client's request goes to an Anthropic-native
 	// endpoint (Anthropic; Claude on Bedrock or Vertex) as it was sent; for
 	// count_tokens, to a backend that counts tokens itself. passNative: its
@@ -356,10 +358,20 @@ func (u *upstream) responseHeaders(h *extprocv3.HttpHeaders) (*extprocv3.Process
 		if sse && u.dropUse {
 			u.strip = &usageStripper{}
 		}
-		if u.keepBody != nil {
-			u.capture = conversation.NewCapture(sse, u.s.conv.MaxBytes)
+		// A Responses answer is kept (conversation state) and cached as its
+		// final response object, which one capture reads.
+		u.cacheResponses = u.endpoint == translate.EndpointResponses && u.cacheKey != "" && u.s.cache != nil
+		if u.keepBody != nil || u.cacheResponses {
+			limit := 0
+			if u.keepBody != nil {
+				limit = u.s.conv.MaxBytes
+			}
+			if u.cacheResponses {
+				limit = max(limit, u.s.cache.MaxEntryBytes)
+			}
+			u.capture = conversation.NewCapture(sse, limit)
 		}
-		if u.cacheKey != "" && u.s.cache != nil {
+		if u.cacheKey != "" && u.s.cache != nil && !u.cacheResponses {
 			u.asm = cache.NewAssembler(sse, u.s.cache.MaxEntryBytes)
 			if u.endpoint == translate.EndpointEmbeddings {
 				u.asm = cache.NewEmbeddingsAssembler(u.s.cache.MaxEntryBytes)
@@ -688,11 +700,15 @@ func firstQuoted(s string) string {
 // store puts a complete, successful answer in the cache; the assembler
 // refuses anything else (cut streams, error events, no usage, too large).
 func (u *upstream) store() {
-	if u.asm == nil {
+	if u.asm == nil && !u.cacheResponses {
 		return
 	}
 	var k cache.Key
 	if n, err := hex.Decode(k[:], []byte(u.cacheKey)); err != nil || n != len(k) {
+		return
+	}
+	if u.cacheResponses {
+		u.storeResponse(k)
 		return
 	}
 	completion, ok := u.asm.Finish()
