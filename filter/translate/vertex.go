@@ -96,7 +96,9 @@ func (v vertex) claudeRequest(r *Request) (*Upstream, error) {
 
 // Headers: the access token goes in authorization; anthropic-beta for
 // Claude (anthropic_cloud.go).
-func (vertex) Headers() []string { return []string{"anthropic-beta", "authorization", "x-goog-api-key"} }
+func (vertex) Headers() []string {
+	return []string{"anthropic-beta", "authorization", "x-goog-api-key"}
+}
 
 // vertexScope is the OAuth scope Vertex AI accepts.
 const vertexScope = "https://www.googleapis.com/auth/cloud-platform"
