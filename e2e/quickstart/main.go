@@ -13,7 +13,10 @@ import (
 	"os"
 	"os/exec"
 	"os/signal"
+	"strings"
 	"syscall"
+
+	"github.com/tidwall/gjson"
 
 	"github.com/llmproc/llmproc/e2e/fakeopenai"
 	"github.com/llmproc/llmproc/e2e/stack"
@@ -57,6 +60,7 @@ func run(ctx context.Context) error {
 			if err != nil {
 				return fmt.Errorf("fake provider for backend %q: %w", b.Name, err)
 			}
+			s.Script(agentTurns)
 			defer s.Close()
 			fmt.Printf("fake provider %-10s on %s\n", b.Name, s.URL())
 		}
@@ -82,9 +86,33 @@ func run(ctx context.Context) error {
 	}
 	fmt.Printf("llmproc ext_proc on %s, metrics on http://%s/metrics\n\n", st.LLMProc.GRPC, st.LLMProc.HTTP)
 	fmt.Printf("Try:\n  curl -s %s/v1/chat/completions -H 'content-type: application/json' \\\n"+
-		"    -d '{\"model\":\"gpt-4o-mini\",\"messages\":[{\"role\":\"user\",\"content\":\"Hello\"}]}'\n\nCtrl-C stops.\n", st.URL())
+		"    -d '{\"model\":\"gpt-4o-mini\",\"messages\":[{\"role\":\"user\",\"content\":\"Hello\"}]}'\n"+
+		"  curl -s %s/v1/responses -H 'content-type: application/json' -d '{\"model\":\"gpt-4o-mini\",\"input\":\"Hello\"}'\n"+
+		"  curl -s %s/v1/embeddings -H 'content-type: application/json' -d '{\"model\":\"text-embedding-3-small\",\"input\":\"Hello\"}'\n"+
+		"Codex CLI: see the README's quickstart (a model provider with base_url %s/v1 and wire_api = \"responses\").\n\nCtrl-C stops.\n",
+		st.URL(), st.URL(), st.URL(), st.URL())
 	<-ctx.Done()
 	return nil
+}
+
+// agentTurns scripts the fakes for coding agents such as Codex CLI: a
+// request that offers the exec_command tool gets a call of it (an echo),
+// and the request that brings its result back gets an answer quoting it.
+// Any other request gets the default answer.
+func agentTurns(r fakeopenai.Request) fakeopenai.Behaviour {
+	usage := fakeopenai.Usage{Prompt: 25, Completion: 6}
+	if rs := fakeopenai.ToolResults(r); len(rs) > 0 {
+		out := rs[len(rs)-1].Output
+		if _, after, ok := strings.Cut(out, "Output:\n"); ok { // Codex's exec_command result
+			out = after
+		}
+		return fakeopenai.Behaviour{Content: "The command said: " + strings.TrimSpace(out), Usage: usage}
+	}
+	if gjson.GetBytes(r.Body, `tools.#(name=="exec_command")`).Exists() {
+		return fakeopenai.Behaviour{Content: "Running a command through llmproc.", Usage: usage,
+			ToolCalls: []fakeopenai.ToolCall{{ID: "call_quickstart", Name: "exec_command", Arguments: `{"cmd":"echo hello from llmproc"}`}}}
+	}
+	return fakeopenai.Behaviour{Usage: usage}
 }
 
 func isLoopback(host string) bool {
