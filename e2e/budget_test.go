@@ -53,6 +53,7 @@ func TestBudgetAndRateLimit(t *testing.T) {
 	// 30 input tokens + 100 output) is about 65 µ$. A 500 µ$ daily budget
 	// lets requests through while spend is under it.
 	e := startBudget(t, provider, `
+identity: {allow_client_tenant: true} # the tenant header as sent: a test
 budgets:
   - {name: daily, scope: tenant, window: day, limit_usd: "0.0005"}
 rate_limits:

@@ -19,6 +19,7 @@ import (
 // the provider's own answer.
 
 const cacheConfig = `
+identity: {allow_client_tenant: true} # the tenant header as sent: a test
 listen: {grpc: "127.0.0.1:0", http: "127.0.0.1:0"}
 log: {level: debug, format: text}
 limits: {max_request_bytes: 65536, shutdown_grace: 2s}

@@ -66,3 +66,45 @@ func TestMeshTenant(t *testing.T) {
 		}
 	}
 }
+
+// identity.source header with a trusted setter among Envoy's filters: the
+// rendered HCM removes a client's tenant header before every filter
+// (early_header_mutation), so a client naming tenant a is charged as no
+// tenant, never as a.
+const trustedHeaderConfig = `
+listen: {grpc: "127.0.0.1:0", http: "127.0.0.1:0"}
+limits: {max_request_bytes: 65536, shutdown_grace: 2s}
+envoy: {listen: "127.0.0.1:0", num_retries: 0}
+identity: {source: header, trusted_setter: "ext_authz", setter: envoy_filter}
+backends:
+  - {name: primary, schema: openai, url: "%s", credential: {env: PRIMARY_KEY}}
+models:
+  - {name: gpt-4o-mini, pool: cheap, price: {input: 0.15, output: 0.60}}
+pools:
+  - {name: cheap, backends: [{backend: primary}]}
+routing: {tenant_header: x-tenant}
+metrics: {tenants: [a]}
+`
+
+func TestTrustedHeaderStripsClientCopy(t *testing.T) {
+	provider := fakeopenai.New(fakeopenai.Options{})
+	t.Cleanup(func() { provider.Close() })
+	provider.Script(func(fakeopenai.Request) fakeopenai.Behaviour {
+		return fakeopenai.Behaviour{Content: "ok", Usage: fakeopenai.Usage{Prompt: 1000, Completion: 100}}
+	})
+	st, accessLog, log := startStack(t, fmt.Sprintf(trustedHeaderConfig, provider.URL()), map[string]string{"PRIMARY_KEY": "sk-primary"})
+	e := &env{Stack: st, accessLog: accessLog, log: log}
+	if r := e.post(t, `{"model":"gpt-4o-mini","messages":[{"role":"user","content":"hi"}]}`, "x-tenant", "a"); r.status != 200 {
+		t.Fatalf("%d %s", r.status, r.body)
+	}
+	m := e.metrics(t)
+	if got := sum(m["llmproc_cost_usd_total"], map[string]string{"tenant": "a"}); got != 0 {
+		t.Errorf("a client's x-tenant: a was charged to tenant a (%v)", got)
+	}
+	if got := sum(m["llmproc_cost_usd_total"], map[string]string{"tenant": "other"}); got != 0.00021 {
+		t.Errorf("cost of the request without tenant %v, want 0.00021", got)
+	}
+	if pr := provider.Requests(); len(pr) != 1 || pr[0].Header.Get("x-tenant") != "" {
+		t.Errorf("the provider got x-tenant %q", pr[0].Header.Get("x-tenant"))
+	}
+}

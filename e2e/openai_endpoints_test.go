@@ -211,6 +211,7 @@ func TestResponsesBudgetSettles(t *testing.T) {
 	provider := fakeopenai.New(fakeopenai.Options{Default: fakeopenai.Behaviour{Usage: fakeopenai.Usage{Prompt: 1000, Completion: 100}}})
 	t.Cleanup(func() { provider.Close() })
 	e := startBudget(t, provider, `
+identity: {allow_client_tenant: true} # the tenant header as sent: a test
 budgets:
   - {name: daily, scope: tenant, window: day, limit_usd: "0.0005"}
 budget_store: {tenant_header: x-tenant}

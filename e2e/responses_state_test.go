@@ -15,6 +15,7 @@ import (
 )
 
 const convConfig = `
+identity: {allow_client_tenant: true} # the tenant header as sent: a test
 listen: {grpc: "127.0.0.1:0", http: "127.0.0.1:0"}
 log: {level: debug, format: text}
 limits: {max_request_bytes: 4194304, shutdown_grace: 2s}

@@ -4,12 +4,14 @@ import (
 	"fmt"
 
 	accesslogv3 "github.com/envoyproxy/go-control-plane/envoy/config/accesslog/v3"
+	mutationv3 "github.com/envoyproxy/go-control-plane/envoy/config/common/mutation_rules/v3"
 	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
 	listenerv3 "github.com/envoyproxy/go-control-plane/envoy/config/listener/v3"
 	celv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/access_loggers/filters/cel/v3"
 	streamv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/access_loggers/stream/v3"
 	routerv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/http/router/v3"
 	hcmv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/network/http_connection_manager/v3"
+	earlyhmv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/http/early_header_mutation/header_mutation/v3"
 	matcherv3 "github.com/envoyproxy/go-control-plane/envoy/type/matcher/v3"
 	"google.golang.org/protobuf/types/known/durationpb"
 	"google.golang.org/protobuf/types/known/structpb"
@@ -116,7 +118,29 @@ func HTTPConnectionManager(rt *config.Runtime) *hcmv3.HttpConnectionManager {
 		// falls back to RFC 1918 and loopback (InternalAddressConfig in
 		// http_connection_manager/config.h), pod addresses included.
 		UseRemoteAddress: wrapperspb.Bool(true),
+		// identity.source header with a trusted setter among Envoy's
+		// filters: a client's copy of the tenant header is removed before
+		// route matching and every HTTP filter, so only the setter can
+		// set it (see StripTenantHeader).
+		EarlyHeaderMutationExtensions: stripTenant(rt),
 	}
+}
+
+// EarlyHeaderMutationName is the early header mutation extension that
+// removes a client-sent tenant header.
+const EarlyHeaderMutationName = "envoy.http.early_header_mutation.header_mutation"
+
+func stripTenant(rt *config.Runtime) []*corev3.TypedExtensionConfig {
+	h := rt.Source.StripTenantHeader()
+	if h == "" {
+		return nil
+	}
+	return []*corev3.TypedExtensionConfig{{
+		Name: EarlyHeaderMutationName,
+		TypedConfig: typed(&earlyhmv3.HeaderMutation{Mutations: []*mutationv3.HeaderMutation{{
+			Action: &mutationv3.HeaderMutation_Remove{Remove: h},
+		}}}),
+	}}
 }
 
 // localReplyConfig rewrites the bodies of Envoy-generated failures (selected by

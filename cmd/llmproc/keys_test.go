@@ -62,7 +62,7 @@ func TestValidateWarnsClientSettableTenant(t *testing.T) {
 		name, extra string
 		warn        bool
 	}{
-		{"tenant header, no identity", "", true},
+		{"client-settable tenant allowed", "identity: {allow_client_tenant: true}\n", true},
 		{"trusted setter named", "identity: {source: header, trusted_setter: istio-ingress}\n", false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -78,6 +78,14 @@ func TestValidateWarnsClientSettableTenant(t *testing.T) {
 				t.Fatalf("warning %v, want %v:\n%s", got, tc.warn, stdout.String())
 			}
 		})
+	}
+	// Without a trusted setter, or the explicit allowance, the config is refused.
+	path := filepath.Join(dir, "c.yaml")
+	if err := os.WriteFile(path, []byte(base), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := validate(path, &bytes.Buffer{}); err == nil || !strings.Contains(err.Error(), "identity.trusted_setter: is required") {
+		t.Fatalf("a client-settable tenant header: %v", err)
 	}
 }
 

@@ -27,6 +27,7 @@ import (
 	routerv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/http/router/v3"
 	upstreamcodecv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/http/upstream_codec/v3"
 	hcmv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/network/http_connection_manager/v3"
+	earlyhmv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/http/early_header_mutation/header_mutation/v3"
 	previouspriov3 "github.com/envoyproxy/go-control-plane/envoy/extensions/retry/priority/previous_priorities/v3"
 	tlsv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/transport_sockets/tls/v3"
 	upstreamhttpv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/upstreams/http/v3"
@@ -46,6 +47,7 @@ type plan struct {
 	routes      []*vhost
 	filters     []*procConfig // downstream ext_proc filters, in order
 	jwt         *jwtAuthn     // jwt_authn, before every ext_proc filter; nil when absent
+	earlyRemove []string      // early_header_mutation removals, before route matching and filters
 	now         func() time.Time
 	peerURISAN  func(*http.Request) string
 	accessLog   []*accessLogger
@@ -147,7 +149,7 @@ type retryPolicy struct {
 var supported = map[string][]string{
 	"envoy.config.listener.v3.Listener":                                                 {"name", "address", "filter_chains", "per_connection_buffer_limit_bytes", "stat_prefix"},
 	"envoy.config.listener.v3.FilterChain":                                              {"filters", "name"},
-	"envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager": {"stat_prefix", "codec_type", "route_config", "http_filters", "access_log", "local_reply_config", "stream_idle_timeout", "request_timeout", "use_remote_address", "internal_address_config", "generate_request_id", "normalize_path", "merge_slashes", "common_http_protocol_options", "http_protocol_options", "http2_protocol_options", "server_name", "max_request_headers_kb"},
+	"envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager": {"stat_prefix", "codec_type", "route_config", "http_filters", "access_log", "local_reply_config", "stream_idle_timeout", "request_timeout", "use_remote_address", "internal_address_config", "generate_request_id", "normalize_path", "merge_slashes", "common_http_protocol_options", "http_protocol_options", "http2_protocol_options", "server_name", "max_request_headers_kb", "early_header_mutation_extensions"},
 	"envoy.config.route.v3.RouteConfiguration":                                          {"name", "virtual_hosts", "validate_clusters"},
 	"envoy.config.route.v3.VirtualHost":                                                 {"name", "domains", "routes", "include_request_attempt_count"},
 	"envoy.config.route.v3.Route":                                                       {"name", "match", "route", "direct_response", "request_body_buffer_limit", "response_headers_to_add", "request_headers_to_add", "request_headers_to_remove"},
@@ -321,6 +323,19 @@ func (p *plan) compileHCM(hcm *hcmv3.HttpConnectionManager, path string) error {
 		return err
 	}
 	p.internal = ia
+	for i, ext := range hcm.GetEarlyHeaderMutationExtensions() {
+		ep := fmt.Sprintf("%s.early_header_mutation_extensions[%d]", path, i)
+		hm := &earlyhmv3.HeaderMutation{}
+		if err := anyTo(ext.GetTypedConfig(), hm); err != nil {
+			return fmt.Errorf("%s: %w", ep, err)
+		}
+		for j, m := range hm.GetMutations() {
+			if m.GetRemove() == "" {
+				return fmt.Errorf("%s.mutations[%d]: only remove is played by the harness", ep, j)
+			}
+			p.earlyRemove = append(p.earlyRemove, strings.ToLower(m.GetRemove()))
+		}
+	}
 	rc := hcm.GetRouteConfig()
 	if rc == nil {
 		return fmt.Errorf("%s: only an inline route_config is supported", path)

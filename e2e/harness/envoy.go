@@ -261,6 +261,12 @@ func (e *Envoy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	x.p.internal.clean(h, r.RemoteAddr, local, func() string {
 		return fmt.Sprintf("harness-%d-%d", x.start.UnixNano(), e.reqSeq.Add(1))
 	})
+	// The HCM's early header mutations run before route matching and every
+	// HTTP filter (HttpConnectionManager.early_header_mutation_extensions:
+	// "before route matching and the filter chain").
+	for _, k := range x.p.earlyRemove {
+		h.del(k)
+	}
 	if x.p.peerURISAN != nil {
 		x.info.peerURISAN = x.p.peerURISAN(r)
 	}

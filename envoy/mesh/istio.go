@@ -167,9 +167,10 @@ func listenerPatches(rt *config.Runtime, o Options, llm string) ([]*apinetworkin
 	}
 	full := envoy.HTTPConnectionManager(rt)
 	hcm, err := packed(&hcmv3.HttpConnectionManager{
-		StreamIdleTimeout: full.GetStreamIdleTimeout(),
-		LocalReplyConfig:  full.GetLocalReplyConfig(),
-		AccessLog:         full.GetAccessLog(),
+		StreamIdleTimeout:             full.GetStreamIdleTimeout(),
+		LocalReplyConfig:              full.GetLocalReplyConfig(),
+		AccessLog:                     full.GetAccessLog(),
+		EarlyHeaderMutationExtensions: full.GetEarlyHeaderMutationExtensions(),
 	})
 	if err != nil {
 		return nil, err

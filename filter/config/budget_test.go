@@ -39,6 +39,7 @@ models: [{name: m, pool: p}]
 
 func TestBudgetsParse(t *testing.T) {
 	cfg, err := Parse([]byte(budgetBase + `
+identity: {allow_client_tenant: true} # the tenant header as sent: a test
 budgets:
   - {name: team-day, scope: tenant, window: day, limit_usd: "25.10", max_request_usd: "0.5", models: [m]}
   - {name: all, scope: global, window: month, limit_tokens: 1000000}

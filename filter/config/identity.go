@@ -25,6 +25,12 @@ const (
 	SourceMesh = "mesh"
 )
 
+// Where identity.trusted_setter is (identity.setter).
+const (
+	SetterEnvoyFilter = "envoy_filter"
+	SetterFrontProxy  = "front_proxy"
+)
+
 // Identity says who a caller is. Absent, the tenant header is read as sent
 // (see Warnings).
 type Identity struct {
@@ -32,10 +38,22 @@ type Identity struct {
 	// "client_keys" (llmproc's API keys in Authorization: Bearer, x-api-key
 	// or x-goog-api-key). Default "header".
 	Source string `yaml:"source"`
-	// TrustedSetter says who sets the tenant header (and drops a client's
-	// copy), e.g. "istio RequestAuthentication + AuthorizationPolicy"; for
-	// source header. Without it the header is client-settable.
+	// TrustedSetter names the hop that sets the tenant header, e.g.
+	// "ext_authz (authz.corp)"; for source header, where it is required
+	// (unless AllowClientTenant) whenever a tenant header is read.
 	TrustedSetter string `yaml:"trusted_setter"`
+	// Setter says where that hop is: SetterEnvoyFilter (default), an HTTP
+	// filter in Envoy's chain ahead of llmproc's router filter (ext_authz,
+	// Lua, jwt_authn claim_to_headers, Istio outputClaimToHeaders): the
+	// rendered Envoy config removes a client-sent copy before every
+	// filter (early_header_mutation), so only that filter can set it; or
+	// SetterFrontProxy, a proxy in front of Envoy that overwrites the
+	// header: Envoy cannot tell its copy from a client's, so only that
+	// proxy may be able to reach Envoy's listener.
+	Setter string `yaml:"setter"`
+	// AllowClientTenant accepts a tenant header nobody vouches for (a test,
+	// or one tenant): any client can then claim any tenant.
+	AllowClientTenant bool `yaml:"allow_client_tenant"`
 	// KeysFile is the keys file `llmproc keys` writes (source client_keys).
 	// It is re-read every limits.reload_interval, which bounds how long a
 	// revoked key keeps working.
@@ -149,8 +167,8 @@ func (v *validator) validateIdentity(c *Config) {
 		if id.Refresh.Duration < 0 {
 			v.add("identity.refresh", "must not be negative")
 		}
-		if id.TrustedSetter != "" {
-			v.add("identity.trusted_setter", "applies to identity.source header only")
+		if id.TrustedSetter != "" || id.Setter != "" || id.AllowClientTenant {
+			v.add("identity.trusted_setter", "applies to identity.source header only (as do setter and allow_client_tenant)")
 		}
 		if ri := c.Limits.ReloadInterval; ri != nil && ri.Duration <= 0 {
 			v.add("limits.reload_interval", "is %s: with identity.source client_keys the keys file must be re-read, or a revoked key never stops working", ri.Duration)
@@ -158,6 +176,14 @@ func (v *validator) validateIdentity(c *Config) {
 	default:
 		if id.KeysFile != "" {
 			v.add("identity.keys_file", "applies to identity.source client_keys only")
+		}
+		if id.Setter != "" {
+			v.oneOf("identity.setter", id.Setter, SetterEnvoyFilter, SetterFrontProxy)
+		}
+		if h := c.TenantHeader(); (id.Source == "" || id.Source == SourceHeader) && h != "" && id.TrustedSetter == "" && !id.AllowClientTenant {
+			v.add("identity.trusted_setter", "is required: the tenant header %q would be taken as any client sends it, so any caller could claim any tenant's cache, budget and models; "+
+				"name the hop that sets it (identity: {trusted_setter: \"ext_authz\", setter: envoy_filter|front_proxy}), use identity.source client_keys, jwt or mesh, "+
+				"or accept a client-settable tenant with identity.allow_client_tenant: true", h)
 		}
 		if id.Redis != nil {
 			v.add("identity.redis", "applies to identity.source client_keys only")
@@ -240,14 +266,26 @@ func (v *validator) validatePrincipals(id Identity) {
 }
 
 // Warnings are what `llmproc validate` reports about a config that loads
-// but is unsafe: a tenant header read as the client sent it.
+// but is unsafe: a tenant header read as the client sent it, accepted with
+// identity.allow_client_tenant.
 func (c *Config) Warnings() []string {
 	h := c.TenantHeader()
 	if h == "" || (c.Identity.Source != "" && c.Identity.Source != SourceHeader) || c.Identity.TrustedSetter != "" {
 		return nil
 	}
-	return []string{fmt.Sprintf("identity: the tenant header %q is client-settable: any caller can claim any tenant's cache, budget and models; "+
-		"set identity.source client_keys, or identity: {source: header, trusted_setter: \"<the hop that sets %s and drops a client's copy>\"}", h, h)}
+	return []string{fmt.Sprintf("identity: the tenant header %q is client-settable (identity.allow_client_tenant): any caller can claim any tenant's cache, budget and models; "+
+		"set identity.source client_keys, jwt or mesh, or identity: {trusted_setter: \"<the hop that sets %s>\"}", h, h)}
+}
+
+// StripTenantHeader is the tenant header the rendered Envoy config removes
+// from every request before its HTTP filters: under source header with a
+// trusted setter that is an Envoy filter. "" when none.
+func (c *Config) StripTenantHeader() string {
+	id := c.Identity
+	if (id.Source != "" && id.Source != SourceHeader) || id.TrustedSetter == "" || id.Setter == SetterFrontProxy {
+		return ""
+	}
+	return c.TenantHeader()
 }
 
 // compileIdentity loads the keys file (when secrets are read) and the

@@ -11,6 +11,7 @@ import (
 func benchRules(b *testing.B) *Runtime {
 	var sb strings.Builder
 	sb.WriteString(`
+identity: {allow_client_tenant: true} # the tenant header as sent: a test
 backends:
   - {name: openai, schema: openai, url: https://api.openai.com}
 models:

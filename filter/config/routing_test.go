@@ -8,6 +8,7 @@ import (
 )
 
 const rules = `
+identity: {allow_client_tenant: true} # the tenant header as sent: a test
 backends:
   - {name: openai, schema: openai, url: https://api.openai.com, credential: {env: OPENAI_API_KEY}}
   - {name: anthropic, schema: anthropic, url: https://api.anthropic.com, credential: {env: ANTHROPIC_API_KEY}}

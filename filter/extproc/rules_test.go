@@ -11,6 +11,7 @@ import (
 )
 
 const rulesConfig = `
+identity: {allow_client_tenant: true} # the tenant header as sent: a test
 limits: {max_request_bytes: 1048576}
 backends:
   - {name: primary, schema: openai, url: "http://127.0.0.1:1", credential: {env: KEY_A}}

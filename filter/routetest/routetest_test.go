@@ -10,6 +10,7 @@ import (
 )
 
 const cfg = `
+identity: {allow_client_tenant: true} # the tenant header as sent: a test
 backends:
   - {name: openai, schema: openai, url: https://api.openai.com}
 models:
