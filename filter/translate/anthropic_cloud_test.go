@@ -448,3 +448,20 @@ func FuzzInvokeStream(f *testing.F) {
 		}
 	})
 }
+
+// BenchmarkInvokeStream decodes a tool-use answer's event stream into
+// Anthropic SSE, fed in 512-byte chunks (per event: ns and allocations).
+func BenchmarkInvokeStream(b *testing.B) {
+	frames := invokeFrames(&testing.T{}, filepath.Join(cloudDir, "invoke_stream_tools.in.jsonl"))
+	s := testCloudSet()
+	const events = 14
+	b.SetBytes(int64(len(frames)))
+	b.ReportAllocs()
+	for b.Loop() {
+		w, _ := s.AnthropicNativeResponse("bedrock", &Response{Status: 200, ContentType: eventStreamType, Stream: true})
+		for i := 0; i < len(frames); i += 512 {
+			w.Chunk(frames[i:min(i+512, len(frames))], i+512 >= len(frames))
+		}
+	}
+	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N)/events, "ns/event")
+}
