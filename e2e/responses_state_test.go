@@ -152,6 +152,30 @@ func TestResponsesConversationState(t *testing.T) {
 		t.Errorf("model %s", gjson.GetBytes(sent, "model"))
 	}
 
+	// OpenAI fails: the conversation goes on on Anthropic, translated, with
+	// every earlier turn; its answer is kept under llmproc's id, which the
+	// next turn continues from.
+	oa.Enqueue(fakeopenai.Behaviour{Status: 503, ErrorMessage: "overloaded"})
+	claude.Enqueue(fakeanthropic.Behaviour{Content: "Still Ada."})
+	r3, third := e.respond(t, "team-a", fmt.Sprintf(`{"model":"gpt-conv","previous_response_id":%q,"input":"And now?"}`, second.Get("id").Str))
+	if r3.header.Get("x-llmproc-backend") != "claude" || responsesText(third) != "Still Ada." {
+		t.Fatalf("third answer (%s) %s", r3.header.Get("x-llmproc-backend"), third.Raw)
+	}
+	toClaude := claude.Requests()[0].Body
+	if text := fakeanthropic.Text(toClaude); !strings.Contains(text, "My name is Ada.") || !strings.Contains(text, "What is my name?") || !strings.Contains(text, "And now?") ||
+		!strings.Contains(string(toClaude), "Your name is Ada.") {
+		t.Errorf("Anthropic did not get the whole conversation:\n%s", toClaude)
+	}
+	if got := e.stored(t, http.MethodGet, "team-a", third.Get("id").Str); got.status != 200 || responsesText(gjson.ParseBytes(got.body)) != "Still Ada." {
+		t.Errorf("GET of the translated answer: %d %s", got.status, got.body)
+	}
+	oa.Enqueue(fakeopenai.Behaviour{Content: "Back on OpenAI."})
+	e.respond(t, "team-a", fmt.Sprintf(`{"model":"gpt-conv","previous_response_id":%q,"input":"Last one."}`, third.Get("id").Str))
+	back := oa.Requests()[len(oa.Requests())-1].Body
+	if got := inputTexts(back); len(got) != 7 || got[4] != "And now?" || got[5] != "Still Ada." || got[6] != "Last one." {
+		t.Errorf("back on OpenAI, the input %q", got)
+	}
+
 	// store: false keeps nothing.
 	_, unstored := e.respond(t, "team-a", `{"model":"gpt-conv","input":"Forget this.","store":false}`)
 	if r := e.stored(t, http.MethodGet, "team-a", unstored.Get("id").Str); r.status != http.StatusNotFound {
@@ -167,8 +191,8 @@ func TestResponsesConversationState(t *testing.T) {
 	}
 	refused := e.postPath(t, "/v1/responses", `{"model":"claude-conv","input":"Go on.","previous_response_id":"resp_openai_own"}`, "x-tenant", "team-a")
 	wantOpenAIError(t, refused, http.StatusBadRequest, "previous_response_not_found")
-	if n := len(claude.Requests()); n != 0 {
-		t.Errorf("Anthropic got %d requests", n)
+	if n := len(claude.Requests()); n != 1 {
+		t.Errorf("Anthropic got %d requests, want the one failover", n)
 	}
 
 	// DELETE: once.
@@ -182,7 +206,7 @@ func TestResponsesConversationState(t *testing.T) {
 	wantOpenAIError(t, cont, http.StatusBadRequest, "previous_response_not_found")
 
 	m := e.metrics(t)["llmproc_conversations_total"]
-	for ev, n := range map[string]float64{"kept": 3, "expanded": 1, "unknown": 3, "deleted": 1} {
+	for ev, n := range map[string]float64{"kept": 5, "expanded": 3, "unknown": 3, "deleted": 1} {
 		if got := sum(m, map[string]string{"event": ev}); got != n {
 			t.Errorf("llmproc_conversations_total{event=%q} = %v, want %v", ev, got, n)
 		}

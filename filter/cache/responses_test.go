@@ -94,3 +94,13 @@ func FuzzReplayResponsesSSE(f *testing.F) {
 		}
 	})
 }
+
+// BenchmarkReplayResponsesSSE: a cache hit's stream rebuilt from a stored
+// response object with a reasoning item, a message and a function call.
+func BenchmarkReplayResponsesSSE(b *testing.B) {
+	e := Entry{Completion: []byte(storedResponse)}
+	b.ReportAllocs()
+	for b.Loop() {
+		ReplayResponsesSSE(e)
+	}
+}
