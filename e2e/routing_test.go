@@ -3,6 +3,7 @@ package e2e
 import (
 	"fmt"
 	"strconv"
+	"strings"
 	"testing"
 
 	"github.com/tidwall/gjson"
@@ -61,8 +62,12 @@ func TestRoutingRules(t *testing.T) {
 	if r.status != 200 {
 		t.Fatalf("code: status %d body %s", r.status, r.body)
 	}
-	if got := r.header.Get("x-llmproc-route") + " " + r.header.Get("x-llmproc-class") + " " + r.header.Get("x-llmproc-backend") + " " + r.header.Get("x-llmproc-model"); got != "code code big gpt-4.1" {
+	class, confidence, _ := strings.Cut(r.header.Get("x-llmproc-class"), "; confidence=")
+	if got := r.header.Get("x-llmproc-route") + " " + class + " " + r.header.Get("x-llmproc-backend") + " " + r.header.Get("x-llmproc-model"); got != "code code big gpt-4.1" {
 		t.Errorf("code: headers %q", got)
+	}
+	if p, err := strconv.ParseFloat(confidence, 64); err != nil || p <= 0 || p > 1 {
+		t.Errorf("x-llmproc-class %q: want the class and its confidence", r.header.Get("x-llmproc-class"))
 	}
 	reqs := big.Requests()
 	if len(reqs) != 1 || gjson.GetBytes(reqs[0].Body, "model").String() != "gpt-4.1" {

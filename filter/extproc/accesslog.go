@@ -43,7 +43,7 @@ const (
 // router's decisions, then the attempt's result, usage and cost.
 func AccessLogKeys() []string {
 	return []string{
-		KeyTraceID, KeyClient, KeyTenant, KeyKeyID, KeyRoute, KeyClass, KeyPool, "backend", KeyRequestedModel, "model",
+		KeyTraceID, KeyClient, KeyTenant, KeyKeyID, KeyRoute, KeyClass, KeyClassConfidence, KeyPool, "backend", KeyRequestedModel, "model",
 		KeyCache, "budget", "outcome", KeyUsage,
 		KeyPromptTokens, KeyCachedTokens, KeyCacheWriteTokens, KeyCacheWrite1hTokens,
 		KeyCompletionTokens, KeyReasoningTokens, KeyWebSearches, KeyCostUSD,

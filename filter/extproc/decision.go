@@ -31,10 +31,13 @@ const (
 	KeyRequestedModel = "requested_model"
 	// KeyTarget names the model a routing rule chose to send instead of the
 	// client's; a pool member's own model override still wins.
-	KeyTarget   = "target_model"
-	KeyClass    = "class"     // the task class, when a rule needed it
-	KeyCache    = "cache"     // the router's cache result: miss or bypass
-	KeyCacheKey = "cache_key" // store a complete answer under it (hex)
+	KeyTarget = "target_model"
+	KeyClass  = "class" // the task class, when a rule needed it
+	// KeyClassConfidence is the classifier's probability for the class
+	// (three decimals; 1 for kind keywords).
+	KeyClassConfidence = "class_confidence"
+	KeyCache           = "cache"     // the router's cache result: miss or bypass
+	KeyCacheKey        = "cache_key" // store a complete answer under it (hex)
 	// KeyReservation is the budget reservation to settle (base64url JSON).
 	KeyReservation = "reservation"
 	// KeyAnthropicVersion and KeyAnthropicBeta are an Anthropic client's

@@ -242,6 +242,7 @@ func (r *router) requestBody(b *extprocv3.HttpBody) (*extprocv3.ProcessingRespon
 	d, f, rerr := r.decide(model, body)
 	r.note(KeyRoute, d.Route)
 	r.note(KeyClass, string(f.Class))
+	r.note(KeyClassConfidence, confidenceOf(f))
 	r.note(KeyCallerTenant, r.tenant)
 	r.note(KeyRequestedModel, model)
 	if d.Pool != nil {
@@ -285,7 +286,7 @@ func (r *router) requestBody(b *extprocv3.HttpBody) (*extprocv3.ProcessingRespon
 	}
 	dec := map[string]string{
 		KeyPool: d.Pool.Name, KeyRoute: d.Route, KeyClient: r.clientSchema(), KeyTenant: r.tenantLabel(),
-		KeyRequestedModel: model, KeyClass: string(f.Class), KeyTarget: d.Target,
+		KeyRequestedModel: model, KeyClass: string(f.Class), KeyClassConfidence: confidenceOf(f), KeyTarget: d.Target,
 		KeyCache: cacheResult, KeyCacheKey: cacheKey, KeyReservation: reservation,
 		KeyCallerTenant: r.tenant, KeyKeyID: r.caller.keyID,
 		KeyRequestID: r.id, KeyTraceID: r.traceID,
@@ -492,4 +493,13 @@ func (r *router) tenantLabel() string {
 		return r.tenant
 	}
 	return "other"
+}
+
+// confidenceOf formats the class's probability for the metadata, "" when
+// the request was not classified.
+func confidenceOf(f route.Features) string {
+	if f.Class == "" {
+		return ""
+	}
+	return strconv.FormatFloat(f.Confidence, 'f', 3, 64)
 }

@@ -116,6 +116,7 @@ type upstream struct {
 	// From the router: the routing rule, the task class and the model a
 	// rule chose instead of the client's (KeyRoute, KeyClass, KeyTarget).
 	route, class, target string
+	classConfidence      string // the classifier's probability for class
 }
 
 func (u *upstream) requestID() string { return u.id }
@@ -181,6 +182,7 @@ func (u *upstream) requestHeaders(req *extprocv3.ProcessingRequest, h *extprocv3
 	u.client, u.cacheKey, u.cacheResult = dec.get(KeyClient), dec.get(KeyCacheKey), dec.get(KeyCache)
 	u.tenant, u.callerTenant = dec.get(KeyTenant), dec.get(KeyCallerTenant)
 	u.target, u.route, u.class = dec.get(KeyTarget), dec.get(KeyRoute), dec.get(KeyClass)
+	u.classConfidence = dec.get(KeyClassConfidence)
 	u.internal = internalHeaders(hs)
 	if u.client == clientGemini {
 		u.geminiMethod, u.requested = dec.get(KeyGeminiMethod), dec.get(KeyRequestedModel)
@@ -335,8 +337,12 @@ func (u *upstream) responseHeaders(h *extprocv3.HttpHeaders) (*extprocv3.Process
 	if u.route != "" { // the rule that chose the pool, shown to the client
 		set = append(set, header(HeaderRoute, u.route))
 	}
-	if u.class != "" {
-		set = append(set, header(HeaderClass, u.class))
+	if u.class != "" { // "code; confidence=0.97"
+		v := u.class
+		if u.classConfidence != "" {
+			v += "; confidence=" + u.classConfidence
+		}
+		set = append(set, header(HeaderClass, v))
 	}
 	if ans.Status != 0 && ans.Status != u.status {
 		u.status = ans.Status // what the client and Envoy's retry policy see

@@ -467,11 +467,7 @@ type Miss struct {
 // Evaluate classifies exs with m. Labels the model does not know count as
 // misses in their own row.
 func Evaluate(m *Model, exs []Example) (Eval, error) {
-	e := Eval{Classes: classesOf(m.classes, exs)}
-	e.Confusion = make([][]int, len(e.Classes))
-	for i := range e.Confusion {
-		e.Confusion[i] = make([]int, len(e.Classes))
-	}
+	e := NewEval(m.classes)
 	var probs [MaxModelClasses]float64
 	for _, ex := range exs {
 		in, err := inputOf(ex.Body)
@@ -479,15 +475,43 @@ func Evaluate(m *Model, exs []Example) (Eval, error) {
 			return e, fmt.Errorf("%s: %v", ex.Name, err)
 		}
 		p := m.predict(&in, &probs)
-		e.Total++
-		e.Confusion[slices.Index(e.Classes, ex.Class)][slices.Index(e.Classes, p.Class)]++
-		if p.Class == ex.Class {
-			e.Correct++
-		} else {
-			e.Misses = append(e.Misses, Miss{ex.Name, ex.Class, p.Class, p.Confidence})
-		}
+		e.Add(ex.Name, ex.Class, p.Class, p.Confidence)
 	}
 	return e, nil
+}
+
+// NewEval starts an empty record over classes (more are added as seen).
+func NewEval(classes []Class) Eval {
+	e := Eval{}
+	for _, c := range classes {
+		e.class(c)
+	}
+	return e
+}
+
+// class returns c's index, adding it if new.
+func (e *Eval) class(c Class) int {
+	if i := slices.Index(e.Classes, c); i >= 0 {
+		return i
+	}
+	e.Classes = append(e.Classes, c)
+	for i := range e.Confusion {
+		e.Confusion[i] = append(e.Confusion[i], 0)
+	}
+	e.Confusion = append(e.Confusion, make([]int, len(e.Classes)))
+	return len(e.Classes) - 1
+}
+
+// Add records one decision.
+func (e *Eval) Add(name string, want, got Class, confidence float64) {
+	i, j := e.class(want), e.class(got)
+	e.Confusion[i][j]++
+	e.Total++
+	if want == got {
+		e.Correct++
+	} else {
+		e.Misses = append(e.Misses, Miss{name, want, got, confidence})
+	}
 }
 
 // Accuracy is the share of examples classified as labelled.

@@ -70,7 +70,14 @@ type Result struct {
 	Error      string   `json:"error,omitempty"` // OpenAI error code
 	Message    string   `json:"message,omitempty"`
 	Mismatch   []string `json:"mismatch,omitempty"`
+	// Explanation is the classifier's decision: class, probability,
+	// runner-up and the features that pushed the class past the runner-up
+	// (for kind keywords, the keyword signals).
+	Explanation *route.Explanation `json:"explanation,omitempty"`
 }
+
+// explainTop is how many contributing features route-test shows.
+const explainTop = 6
 
 // Run routes every case in r and writes one result per case to w (a table, or
 // JSON lines when asJSON). It returns the number of cases whose expectations
@@ -80,6 +87,7 @@ func Run(rt *config.Runtime, r io.Reader, w io.Writer, asJSON bool) (failed int,
 	sc.Buffer(make([]byte, 0, 64<<10), int(rt.Source.Limits.MaxRequestBytes)+64<<10)
 	n, line := 0, 0
 	enc := json.NewEncoder(w)
+	eval := route.NewEval(rt.Classifier.ClassNames())
 	for sc.Scan() {
 		line++
 		text := strings.TrimSpace(sc.Text())
@@ -94,6 +102,13 @@ func Run(rt *config.Runtime, r io.Reader, w io.Writer, asJSON bool) (failed int,
 		res.Line = line
 		if c.Expect != nil {
 			res.Mismatch = check(*c.Expect, res)
+			if c.Expect.Class != "" && res.Error == "" {
+				name := c.Name
+				if name == "" {
+					name = fmt.Sprintf("line %d", line)
+				}
+				eval.Add(name, route.Class(c.Expect.Class), res.Features.Class, res.Features.Confidence)
+			}
 		}
 		if len(res.Mismatch) > 0 {
 			failed++
@@ -114,6 +129,11 @@ func Run(rt *config.Runtime, r io.Reader, w io.Writer, asJSON bool) (failed int,
 	}
 	if !asJSON {
 		fmt.Fprintf(w, "%d requests, %d failed\n", n, failed)
+		if eval.Total > 0 {
+			// The classifier's record on the cases that expect a class: a
+			// held-out file of one's own traffic measures it.
+			eval.Format(w, "classes expected")
+		}
 	}
 	return failed, nil
 }
@@ -163,6 +183,11 @@ func Route(rt *config.Runtime, c Case) Result {
 		f.Headers = map[string]string{}
 		for _, k := range rt.RouteHeaders {
 			f.Headers[k] = hs[k]
+		}
+	}
+	if f.Class != "" {
+		if e, err := rt.Classifier.Explain(c.Body, explainTop); err == nil {
+			res.Explanation = &e
 		}
 	}
 	d, err := rt.Decide(&f)
@@ -217,7 +242,21 @@ func format(r Result) string {
 	fmt.Fprintf(&b, "line %d  %s\n", r.Line, name)
 	fmt.Fprintf(&b, "  features: model=%s tokens~%d messages=%d system_chars=%d tools=%v images=%v stream=%v response_format=%q max_tokens=%d tenant=%q\n",
 		f.Model, f.EstimatedInputTokens, f.Messages, f.SystemChars, f.Tools, f.Images, f.Stream, f.ResponseFormat, f.MaxTokens, f.Tenant)
-	fmt.Fprintf(&b, "  class: %s %v\n", f.Class, f.Signals)
+	fmt.Fprintf(&b, "  class: %s", f.Class)
+	if e := r.Explanation; e != nil && e.RunnerUp != "" {
+		fmt.Fprintf(&b, " %.2f (runner-up %s %.2f)", e.Confidence, e.RunnerUp, e.RunnerUpP)
+	}
+	if len(f.Signals) > 0 {
+		fmt.Fprintf(&b, " %v", f.Signals)
+	}
+	b.WriteString("\n")
+	if e := r.Explanation; e != nil && e.RunnerUp != "" && len(e.Top) > 0 {
+		b.WriteString("    because:")
+		for _, t := range e.Top {
+			fmt.Fprintf(&b, " %s%s %+.2f", groupPrefix(t.Group), t.Feature, t.Weight)
+		}
+		b.WriteString("\n")
+	}
 	if r.Error != "" {
 		fmt.Fprintf(&b, "  rule: %s  rejected: %s (%s)\n", orDash(r.Rule), r.Error, r.Message)
 	} else {
@@ -238,4 +277,15 @@ func orDash(s string) string {
 		return "-"
 	}
 	return s
+}
+
+// groupPrefix marks the feature groups that do not name themselves.
+func groupPrefix(g string) string {
+	switch g {
+	case "head":
+		return "head:"
+	case "word", "char", "system", "shape":
+		return ""
+	}
+	return g + ":"
 }

@@ -123,3 +123,34 @@ func TestRunEntry(t *testing.T) {
 		t.Errorf("failed = %d, want 1 (the exact name wins)\n%s", failed, out.String())
 	}
 }
+
+// TestRunExplains: each classified case carries the model's explanation
+// (probability, runner-up, top features), and a file whose cases expect
+// classes ends with the classifier's accuracy and confusion matrix.
+func TestRunExplains(t *testing.T) {
+	in := strings.Join([]string{
+		`{"name":"poem","body":{"model":"auto","messages":[{"role":"user","content":"Write a poem about the autumn rain."}]},"expect":{"class":"creative"}}`,
+		`{"name":"hi","body":{"model":"auto","messages":[{"role":"user","content":"Hello! How are you?"}]},"expect":{"class":"code"}}`,
+	}, "\n")
+	var out bytes.Buffer
+	if _, err := Run(runtime(t), strings.NewReader(in), &out, false); err != nil {
+		t.Fatal(err)
+	}
+	text := out.String()
+	for _, want := range []string{"class: creative ", "(runner-up ", "    because: ", "classes expected: accuracy 1/2 = 50.0%", "confusion (rows labelled, columns predicted)"} {
+		if !strings.Contains(text, want) {
+			t.Errorf("output lacks %q:\n%s", want, text)
+		}
+	}
+	out.Reset()
+	if _, err := Run(runtime(t), strings.NewReader(in), &out, true); err != nil {
+		t.Fatal(err)
+	}
+	var r Result
+	if err := json.NewDecoder(&out).Decode(&r); err != nil {
+		t.Fatal(err)
+	}
+	if e := r.Explanation; e == nil || e.Class != "creative" || e.RunnerUp == "" || len(e.Top) == 0 || e.Probabilities["creative"] != e.Confidence {
+		t.Errorf("explanation %+v", r.Explanation)
+	}
+}
