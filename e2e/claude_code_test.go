@@ -308,3 +308,55 @@ func TestClaudeCodeBedrock(t *testing.T) {
 		t.Errorf("the thinking signature did not come back on the second turn:\n%s", second.Raw)
 	}
 }
+
+const claudeCodeVertexConfig = `
+listen: {grpc: "127.0.0.1:0", http: "127.0.0.1:0"}
+log: {level: debug, format: text}
+limits: {max_request_bytes: 4194304, shutdown_grace: 2s}
+envoy: {listen: "127.0.0.1:0", num_retries: 1}
+backends:
+  - {name: vertex, schema: vertex, url: "%s", credential: {env: VERTEX_TOKEN}, vertex: {project: proj-cc, region: us-east5}}
+models:
+  - {name: claude-sonnet-4-5, aliases: ["claude-*"], pool: vertex}
+pools:
+  - {name: vertex, backends: [{backend: vertex, model: "claude-sonnet-4-5@20250929"}]}
+`
+
+// TestClaudeCodeVertex: the real Claude Code completes the task through
+// llmproc against Claude on Vertex, natively: streamRawPredict with the
+// bearer token, every body the one Claude Code sent but model, with
+// anthropic_version, its betas in anthropic-beta.
+func TestClaudeCodeVertex(t *testing.T) {
+	claudeBin(t)
+	prov := fakeanthropic.New(fakeanthropic.Options{VertexToken: "ya29.cc"})
+	t.Cleanup(func() { prov.Close() })
+	work := t.TempDir()
+	prov.Turns(
+		func([]fake.ToolResult) fakeanthropic.Behaviour {
+			return fakeanthropic.Behaviour{Thinking: "A Write call does it.", Content: "Writing the file.",
+				ToolUses: []fakeanthropic.ToolUse{{ID: "toolu_cc1", Name: "Write", Input: writeInput(work)}}}
+		},
+		func([]fake.ToolResult) fakeanthropic.Behaviour { return fakeanthropic.Behaviour{Content: "I wrote hello.txt."} })
+	st, accessLog, log := startStack(t, fmt.Sprintf(claudeCodeVertexConfig, prov.URL()), map[string]string{"VERTEX_TOKEN": "ya29.cc"})
+	run := runClaudeCode(t, &env{Stack: st, accessLog: accessLog, log: log}, work)
+	run.checkTask(t, "I wrote hello.txt.")
+
+	got := prov.Requests()
+	if len(got) < 2 || len(got) != len(run.sent) {
+		t.Fatalf("Vertex got %d requests, Claude Code sent %d", len(got), len(run.sent))
+	}
+	for i, g := range got {
+		if g.Path != "/v1/projects/proj-cc/locations/us-east5/publishers/anthropic/models/claude-sonnet-4-5@20250929:streamRawPredict" ||
+			g.Header.Get("anthropic-beta") == "" {
+			t.Errorf("request %d: %s %v", i, g.Path, g.Header)
+		}
+		want, _ := sjson.DeleteBytes(bytes.Clone(run.sent[i]), "model")
+		want, _ = sjson.SetBytes(want, "anthropic_version", "vertex-2023-10-16")
+		if !bytes.Equal(g.Body, want) {
+			t.Errorf("request %d: Vertex got\n%s\nClaude Code sent (model out, anthropic_version in)\n%s", i, g.Body, want)
+		}
+	}
+	if !strings.Contains(string(got[len(got)-1].Body), `"signature":"sig-fake"`) {
+		t.Errorf("the thinking signature did not come back on the second turn")
+	}
+}
