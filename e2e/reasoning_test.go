@@ -166,3 +166,39 @@ func contentOf(t *testing.T, body []byte, stream bool) string {
 	}
 	return sb.String()
 }
+
+// TestWebSearchAcrossSchemas: an OpenAI client's web_search_options reach
+// Anthropic as the web_search server tool, and the answer's citations come
+// back as url_citation annotations, with the search counted in usage.
+func TestWebSearchAcrossSchemas(t *testing.T) {
+	oai := fakeopenai.New(fakeopenai.Options{})
+	claude := fakeanthropic.New(fakeanthropic.Options{APIKey: "sk-ant-secret"})
+	t.Cleanup(func() { oai.Close(); claude.Close() })
+	st, accessLog, log := startStack(t, fmt.Sprintf(reasoningConfig, oai.URL(), claude.URL(), claude.URL()),
+		map[string]string{"OPENAI_KEY": "sk-openai", "ANTHROPIC_KEY": "sk-ant-secret"})
+	e := &env{Stack: st, accessLog: accessLog, log: log}
+	claude.Script(func(fakeanthropic.Request) fakeanthropic.Behaviour {
+		return fakeanthropic.Behaviour{Body: []byte(`{"id":"msg_ws","type":"message","role":"assistant","model":"claude-sonnet-4-5",` +
+			`"content":[{"type":"server_tool_use","id":"srvtoolu_1","name":"web_search","input":{"query":"envoy"}},` +
+			`{"type":"web_search_tool_result","tool_use_id":"srvtoolu_1","content":[{"type":"web_search_result","url":"https://envoyproxy.io/r","title":"Envoy","encrypted_content":"E"}]},` +
+			`{"type":"text","text":"Envoy 1.36 is out.","citations":[{"type":"web_search_result_location","url":"https://envoyproxy.io/r","title":"Envoy","encrypted_index":"I","cited_text":"1.36"}]}],` +
+			`"stop_reason":"end_turn","usage":{"input_tokens":900,"output_tokens":20,"server_tool_use":{"web_search_requests":1}}}`)}
+	})
+	r := e.post(t, `{"model":"claude-sonnet-4-5","web_search_options":{"user_location":{"type":"approximate","approximate":{"country":"FR"}}},"messages":[{"role":"user","content":"News about Envoy?"}]}`)
+	if r.status != 200 {
+		t.Fatalf("status %d %s", r.status, r.body)
+	}
+	tool := gjson.GetBytes(claude.Requests()[0].Body, "tools.0")
+	if tool.Get("type").Str != "web_search_20250305" || tool.Get("name").Str != "web_search" || tool.Get("user_location.country").Str != "FR" {
+		t.Errorf("Anthropic got tools %s", gjson.GetBytes(claude.Requests()[0].Body, "tools").Raw)
+	}
+	msg := gjson.GetBytes(r.body, "choices.0.message")
+	a := msg.Get("annotations.0")
+	if msg.Get("content").Str != "Envoy 1.36 is out." || a.Get("type").Str != "url_citation" ||
+		a.Get("url_citation.url").Str != "https://envoyproxy.io/r" || a.Get("url_citation.end_index").Int() != 18 {
+		t.Errorf("answer %s", msg.Raw)
+	}
+	if n := gjson.GetBytes(r.body, "usage.server_tool_use.web_search_requests").Int(); n != 1 {
+		t.Errorf("usage %s", gjson.GetBytes(r.body, "usage").Raw)
+	}
+}
