@@ -336,7 +336,9 @@ func TestClaudeCodeVertex(t *testing.T) {
 			return fakeanthropic.Behaviour{Thinking: "A Write call does it.", Content: "Writing the file.",
 				ToolUses: []fakeanthropic.ToolUse{{ID: "toolu_cc1", Name: "Write", Input: writeInput(work)}}}
 		},
-		func([]fake.ToolResult) fakeanthropic.Behaviour { return fakeanthropic.Behaviour{Content: "I wrote hello.txt."} })
+		func([]fake.ToolResult) fakeanthropic.Behaviour {
+			return fakeanthropic.Behaviour{Content: "I wrote hello.txt."}
+		})
 	st, accessLog, log := startStack(t, fmt.Sprintf(claudeCodeVertexConfig, prov.URL()), map[string]string{"VERTEX_TOKEN": "ya29.cc"})
 	run := runClaudeCode(t, &env{Stack: st, accessLog: accessLog, log: log}, work)
 	run.checkTask(t, "I wrote hello.txt.")
