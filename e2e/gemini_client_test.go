@@ -281,3 +281,36 @@ func TestGeminiClientEnvoyErrors(t *testing.T) {
 		t.Errorf("%d %s", r.status, r.body)
 	}
 }
+
+// TestGeminiClientEmbeddings: batchEmbedContents passes to a Gemini backend
+// with each request's model made the pool member's, the answer as Gemini
+// sent it, its promptTokenCount billed; to an OpenAI-first pool it is a 400
+// naming the backend.
+func TestGeminiClientEmbeddings(t *testing.T) {
+	g := &geminiClientEnv{gemini: fakegemini.New(fakegemini.Options{Key: "gemini-secret",
+		Default: fakegemini.Behaviour{Usage: fakegemini.Usage{Prompt: 9}}}), openai: fakeopenai.New(fakeopenai.Options{})}
+	t.Cleanup(func() { g.gemini.Close(); g.openai.Close() })
+	cfg := strings.Replace(fmt.Sprintf(geminiClientConfig, g.gemini.URL(), g.openai.URL()), "pools:\n",
+		"  - {name: gemini-embedding-001, kind: embedding, pool: embed, price: {input: 0.15}}\n  - {name: text-embedding-3-small, kind: embedding, pool: oai-embed}\n"+
+			"pools:\n  - {name: embed, backends: [{backend: gemini, model: embed-backend}]}\n  - {name: oai-embed, backends: [{backend: openai}]}\n", 1)
+	st, accessLog, log := startStack(t, cfg, map[string]string{"GEMINI_KEY": "gemini-secret", "OPENAI_KEY": "sk-openai"})
+	g.env = &env{Stack: st, accessLog: accessLog, log: log}
+	const body = `{"requests":[{"model":"models/gemini-embedding-001","content":{"parts":[{"text":"hello"}]}},{"model":"models/gemini-embedding-001","content":{"parts":[{"text":"world"}]}}]}`
+	r := g.gpost(t, "/v1beta/models/gemini-embedding-001:batchEmbedContents", body)
+	if r.status != 200 || gjson.GetBytes(r.body, "embeddings.#").Int() != 2 || !gjson.GetBytes(r.body, "embeddings.0.values").IsArray() {
+		t.Fatalf("%d %s", r.status, r.body)
+	}
+	got := g.gemini.Requests()[0]
+	if got.Path != "/v1beta/models/embed-backend:batchEmbedContents" || gjson.GetBytes(got.Body, "requests.1.model").Str != "models/embed-backend" ||
+		gjson.GetBytes(got.Body, "requests.0.content.parts.0.text").Str != "hello" {
+		t.Errorf("the fake got %s\n%s", got.Path, got.Body)
+	}
+	line := gjson.Parse(accessLine(t, g.env, r.header.Get("x-llmproc-request-id")))
+	if line.Get("prompt_tokens").Int() != 9 || line.Get("usage").Str != "known" || line.Get("client").Str != "gemini" {
+		t.Errorf("access log %s", line.Raw)
+	}
+	r = g.gpost(t, "/v1beta/models/text-embedding-3-small:embedContent", `{"content":{"parts":[{"text":"hi"}]}}`)
+	if r.status != 400 || gjson.GetBytes(r.body, "error.status").Str != "INVALID_ARGUMENT" || !strings.Contains(gjson.GetBytes(r.body, "error.message").Str, `backend "openai"`) {
+		t.Errorf("%d %s", r.status, r.body)
+	}
+}

@@ -1,15 +1,19 @@
 package extproc
 
 import (
+	"fmt"
+	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
 	"github.com/tidwall/gjson"
 
 	"github.com/llmproc/llmproc/filter/config"
+	"github.com/llmproc/llmproc/filter/identity"
 )
 
 // geminiConfig: Gemini CLI's model names reach a Gemini backend (then, on
@@ -275,5 +279,98 @@ func TestGeminiTranslatedAnswer(t *testing.T) {
 	e := geminiExchange(t, path, geminiCLIBody, "oai", "429", "application/json", `{"error":{"message":"Slow down","type":"rate_limit_error","code":"rate_limit_exceeded"}}`)
 	if gjson.Get(e.body, "error.status").Str != "RESOURCE_EXHAUSTED" || gjson.Get(e.body, "error.code").Int() != 429 || e.set["content-type"] != "" && e.set["content-type"] != "application/json" {
 		t.Errorf("error answer: %v %s", e.set, e.body)
+	}
+}
+
+// TestGeminiClientKeys: under client_keys a Gemini client's key, in
+// x-goog-api-key or ?key=, is its llmproc key; without one it gets Google's
+// 401, and the key is taken out of the path it goes on with.
+func TestGeminiClientKeys(t *testing.T) {
+	now := time.Date(2026, 12, 4, 12, 0, 0, 0, time.UTC)
+	path := filepath.Join(t.TempDir(), "keys.json")
+	key, _, err := identity.Create(path, identity.Key{Tenant: "b", Models: []string{"claude-*"}}, now, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := newHarnessOpts(t, Options{Config: fixedRuntime{compileTest(t, fmt.Sprintf(keysConfig, path))}, Now: func() time.Time { return now }})
+	const body = `{"contents":[{"parts":[{"text":"hi"}]}]}`
+	for _, c := range []struct {
+		name, path string
+		headers    []string
+		status     int
+	}{
+		{"query key", "/v1beta/models/claude-sonnet-4-5:generateContent?key=" + key, nil, 0},
+		{"header key", "/v1beta/models/claude-sonnet-4-5:streamGenerateContent?alt=sse", []string{"x-goog-api-key", key}, 0},
+		{"no key", "/v1beta/models/claude-sonnet-4-5:generateContent", nil, 401},
+		{"model not allowed", "/v1beta/models/gpt-4o-mini:generateContent?key=" + key, nil, 403},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			s := h.stream(RoleRouter)
+			resp := roundTrip(t, s, reqHeaders(hdrs(false, append([]string{":method", "POST", ":path", c.path}, c.headers...)...), nil))
+			if ir := resp.GetImmediateResponse(); ir != nil {
+				if int(ir.Status.Code) != c.status || gjson.GetBytes(ir.Body, "error.code").Int() != int64(c.status) {
+					t.Fatalf("%d %s", ir.Status.Code, ir.Body)
+				}
+				return
+			}
+			if p, ok := setHeaders(resp.GetRequestHeaders().GetResponse())[":path"]; strings.Contains(c.path, "key=") && (!ok || strings.Contains(p, "key=")) {
+				t.Errorf(":path left as %q", p)
+			}
+			resp = roundTrip(t, s, reqBody(body))
+			if ir := resp.GetImmediateResponse(); ir != nil {
+				if int(ir.Status.Code) != c.status || gjson.GetBytes(ir.Body, "error.status").Str != "PERMISSION_DENIED" {
+					t.Fatalf("%d %s", ir.Status.Code, ir.Body)
+				}
+				return
+			}
+			if d := decided(resp); c.status != 0 || d[KeyCallerTenant] != "b" || d[KeyKeyID] == "" {
+				t.Errorf("decisions %v", d)
+			}
+		})
+	}
+}
+
+// TestGeminiVertexNative: a Gemini client's request reaches Vertex as
+// sent, on Vertex's path with the bearer token; countTokens' request moves
+// to the top level, as Vertex takes it; embeddings are refused (Vertex
+// embeds with :predict).
+func TestGeminiVertexNative(t *testing.T) {
+	cfg, err := config.Parse([]byte(`
+backends:
+  - {name: vx, schema: vertex, url: "http://127.0.0.1:1", credential: {env: VXTOKEN}, vertex: {project: proj, region: europe-west4}}
+models:
+  - {name: gemini-2.5-pro, pool: vx}
+  - {name: gemini-embedding-001, kind: embedding, pool: vx}
+pools:
+  - {name: vx, backends: [{backend: vx}]}
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	rt, err := config.Compile(cfg, func(string) string { return "ya29.token" })
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := newHarnessFor(t, rt, nil)
+	routed, dec := h.route(t, geminiClient("POST", "/v1beta/models/gemini-2.5-pro:streamGenerateContent", geminiCLIBody), geminiCLIBody)
+	m := slices.Clone(routed)
+	got := h.attempt(t, &m, geminiCLIBody, "vx", "vx", dec)
+	if v, _ := header1(got, ":path"); v != "/v1/projects/proj/locations/europe-west4/publishers/google/models/gemini-2.5-pro:streamGenerateContent?alt=sse" || got.body != geminiCLIBody {
+		t.Errorf("%s\n%s", v, got.body)
+	}
+	if v, _ := header1(got, "authorization"); v != "Bearer ya29.token" {
+		t.Errorf("authorization %q", v)
+	}
+	const count = `{"generateContentRequest":{"model":"models/gemini-2.5-pro","contents":[{"role":"user","parts":[{"text":"hi"}]}]}}`
+	routed, dec = h.route(t, geminiClient("POST", "/v1beta/models/gemini-2.5-pro:countTokens", count), count)
+	m = slices.Clone(routed)
+	got = h.attempt(t, &m, count, "vx", "vx", dec)
+	if v, _ := header1(got, ":path"); !strings.HasSuffix(v, "/models/gemini-2.5-pro:countTokens") || got.body != `{"contents":[{"role":"user","parts":[{"text":"hi"}]}]}` {
+		t.Errorf("%s\n%s", v, got.body)
+	}
+	const embed = `{"content":{"parts":[{"text":"hi"}]}}`
+	r := h.routeReply(t, geminiClient("POST", "/v1beta/models/gemini-embedding-001:embedContent", embed), embed)
+	if ir := r.GetImmediateResponse(); ir == nil || ir.GetStatus().GetCode() != 400 || !strings.Contains(string(ir.GetBody()), "vertex") {
+		t.Errorf("%v", r)
 	}
 }

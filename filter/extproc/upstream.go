@@ -330,7 +330,7 @@ func (u *upstream) responseHeaders(h *extprocv3.HttpHeaders) (*extprocv3.Process
 		ans = u.tr.Response(resp)
 	}
 	if u.native && isGeminiEmbed(u.geminiMethod) && u.status >= 200 && u.status < 300 {
-		ans = translate.Answer{Body: translate.PassThrough()} // Gemini's embeddings, read only for the tracker
+		ans = translate.Answer{Body: translate.GeminiEmbedUsage()} // the client gets Gemini's embeddings as they are
 	}
 	u.body = ans.Body
 	set := u.answerHeaders()

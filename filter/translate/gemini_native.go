@@ -187,3 +187,34 @@ func geminiNativeBody(r *Request, method string, vertex bool) ([]byte, error) {
 	}
 	return body, nil
 }
+
+// GeminiEmbedUsage reads a Gemini embedding answer (embedContent,
+// batchEmbedContents), which the client gets as it is, for the usage
+// tracker: its whole body becomes OpenAI's usage object, prompt_tokens from
+// usageMetadata.promptTokenCount, or the body as it is when it reports none
+// (the usage is then estimated).
+func GeminiEmbedUsage() Body { return &geminiEmbedUsage{} }
+
+type geminiEmbedUsage struct {
+	buf  []byte
+	over bool
+}
+
+func (g *geminiEmbedUsage) Chunk(chunk []byte, eos bool) ([]byte, bool) {
+	if len(g.buf)+len(chunk) > maxAnswerBody {
+		g.over, g.buf = true, nil
+	} else if !g.over {
+		g.buf = append(g.buf, chunk...)
+	}
+	if !eos {
+		return nil, false
+	}
+	n := gjson.GetBytes(g.buf, "usageMetadata.promptTokenCount")
+	if g.over || n.Type != gjson.Number {
+		return g.buf, false
+	}
+	b := strconv.AppendInt([]byte(`{"object":"list","data":[],"usage":{"prompt_tokens":`), n.Int(), 10)
+	b = append(b, `,"completion_tokens":0,"total_tokens":`...)
+	b = strconv.AppendInt(b, n.Int(), 10)
+	return append(b, "}}"...), false
+}

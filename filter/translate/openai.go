@@ -167,9 +167,6 @@ func (o openAI) Response(r *Response) Answer {
 // passBody lets every chunk through unchanged.
 type passBody struct{}
 
-// PassThrough is a Body that lets every chunk through unchanged.
-func PassThrough() Body { return passBody{} }
-
 func (passBody) Chunk([]byte, bool) ([]byte, bool) { return nil, true }
 
 // maxErrorBody bounds how much of a provider error is buffered for rewriting.
