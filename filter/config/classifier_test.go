@@ -106,6 +106,7 @@ func TestClassifierClassNames(t *testing.T) {
 		{"{kind: keywords}", `class in ["code", "sql"]`, `routes[0].match.when: class "sql" is not a class of the classifier`},
 		{"{examples: " + ex + "}", `"legal" == class || class == "sql"`, `routes[0].match.when: class "legal" is not a class of the classifier (code, reasoning, extraction, creative, chat, sql)`},
 		{"{examples: " + ex + "}", `class == "sql"`, ""},
+		{"", `class != ""`, ""},
 		{"{examples: /nonexistent/x.jsonl}", `class == "code"`, "routing.classifier.examples: open /nonexistent/x.jsonl"},
 	} {
 		src := classifierBase + "routes:\n  - {name: r, match: {model: auto, when: '" + tt.when + "'}, pool: cheap}\n"

@@ -454,7 +454,8 @@ func (r *Runtime) compileRouting(c *Config) []error {
 			r.needsFeatures = true
 			if ru.when != nil {
 				for _, cls := range ru.when.ClassLiterals() {
-					if !slices.Contains(classes, route.Class(cls)) {
+					// ("" is the class of a request nothing classified.)
+					if cls != "" && !slices.Contains(classes, route.Class(cls)) {
 						errs = append(errs, fmt.Errorf("%s.match.when: class %q is not a class of the classifier (%s)", p, cls, joinClasses(classes)))
 					}
 				}

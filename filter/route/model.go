@@ -54,8 +54,8 @@ const MaxModelClasses = 16
 // at its first and last window/2 bytes (instructions sit at either end; the
 // cost stays bounded on big bodies).
 const (
-	wordWindow = 8 << 10
-	charWindow = 2 << 10
+	wordWindow = 4 << 10
+	charWindow = 1 << 10
 )
 
 // Feature groups, each normalised on its own.
