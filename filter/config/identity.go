@@ -143,6 +143,20 @@ type TenantAccess struct {
 	// Models are glob patterns ("*" any run) over registry names, aliases
 	// and routing-only names such as "auto"; empty allows every model.
 	Models []string `yaml:"models"`
+	// Team and Tier are attributes routing rules read as caller.team and
+	// caller.tier when the identity source gives none.
+	Team string `yaml:"team"`
+	Tier string `yaml:"tier"`
+}
+
+// TenantAttrs are identity.tenants[]'s team and tier for a tenant.
+func (r *Runtime) TenantAttrs(tenant string) (team, tier string) {
+	for _, t := range r.Source.Identity.Tenants {
+		if t.Name == tenant {
+			return t.Team, t.Tier
+		}
+	}
+	return "", ""
 }
 
 func (v *validator) validateIdentity(c *Config) {

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -277,5 +278,45 @@ func TestRouterJWTAndMesh(t *testing.T) {
 				t.Fatalf("tenant %q, want %q", d[KeyCallerTenant], tc.want)
 			}
 		})
+	}
+}
+
+// Routing rules read who is calling: caller.tier and caller.team from the
+// identity source (a mesh principal's entry) or, failing that, from
+// identity.tenants[].
+func TestRouterCallerRules(t *testing.T) {
+	rt := compileTest(t, `
+limits: {max_request_bytes: 1048576}
+identity:
+  source: mesh
+  principals:
+    - {principal: "spiffe://a", tenant: a, tier: low}
+    - {principal: "spiffe://b", tenant: b}
+    - {principal: "spiffe://c", tenant: c}
+  tenants: [{name: b, team: ml, tier: gold}]
+backends:
+  - {name: primary, schema: openai, url: "http://127.0.0.1:1", credential: {env: KEY_A}}
+models:
+  - {name: gpt-4o-mini, pool: cheap, price: {input: 0.15, output: 0.60}}
+  - {name: gpt-4o, pool: big, price: {input: 2.5, output: 10}}
+pools:
+  - {name: cheap, backends: [{backend: primary}]}
+  - {name: big, backends: [{backend: primary}]}
+routes:
+  - {name: low-tier, match: {model: auto, when: 'caller.tier == "low"'}, pool: cheap}
+  - {name: gold-ml, match: {model: auto, when: 'caller.tier == "gold" && caller.team == "ml" && caller.source == "mesh"'}, pool: big}
+`)
+	h := newHarnessOpts(t, Options{Config: fixedRuntime{rt}})
+	for principal, want := range map[string]string{"spiffe://a": "low-tier", "spiffe://b": "gold-ml", "spiffe://c": "400"} {
+		s := h.stream(RoleRouter)
+		roundTrip(t, s, reqHeaders(hdrs(false, ":method", "POST", ":path", "/v1/chat/completions"), map[string]string{AttrPeerURISAN: principal}))
+		resp := roundTrip(t, s, reqBody(`{"model":"auto","messages":[{"role":"user","content":"hi"}]}`))
+		got := decided(resp)[KeyRoute]
+		if ir := resp.GetImmediateResponse(); ir != nil {
+			got = strconv.Itoa(int(ir.Status.Code))
+		}
+		if got != want {
+			t.Errorf("%s: %s, want %s", principal, got, want)
+		}
 	}
 }

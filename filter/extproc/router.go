@@ -344,6 +344,11 @@ func (r *router) decide(model string, body []byte) (config.Decision, route.Featu
 		}
 	}
 	f.Client, f.Tenant, f.Headers = r.clientSchema(), r.tenant, r.headers
+	team, tier := r.caller.team, r.caller.tier
+	if t, ti := r.rt.TenantAttrs(r.tenant); team == "" || tier == "" {
+		team, tier = cmp.Or(team, t), cmp.Or(tier, ti)
+	}
+	f.Caller = route.CallerOf(r.tenant, team, tier, r.rt.IdentitySource, r.caller.keyID)
 	d, err := r.rt.Decide(&f)
 	if d.EvalError != "" {
 		r.s.log.Warn("routing rule condition failed; it counted as no match", "request_id", r.id, "err", d.EvalError)

@@ -79,6 +79,7 @@ type Features struct {
 	Client   string            // the client's API: "openai" or "anthropic"
 	Tenant   string            // the tenant header's value
 	Headers  map[string]string // the configured headers, "" when absent
+	Caller   map[string]string // CallerOf: who is calling; nil for nobody known
 }
 
 // Features parses body once and returns its features and class. A body that

@@ -29,6 +29,7 @@ var Vars = []struct {
 	{"max_tokens", "int", "max_completion_tokens, else max_tokens, else 0"},
 	{"tenant", "string", "the tenant header's value (\"\" when absent)"},
 	{"user", "string", "the body's end-user id (OpenAI user, Anthropic metadata.user_id)"},
+	{"caller", "map(string, string)", `who is calling, as the identity source says: caller.tenant, caller.team and caller.tier (the source's, else identity.tenants[]'s), caller.source and caller.key_id; "" when unknown`},
 	{"headers", "map(string, string)", "the headers listed in routing.headers, lowercased names; \"\" when absent"},
 	{"class", "string", "the task class: code, reasoning, extraction, creative or chat (or a class of routing.classifier.examples)"},
 	{"class_confidence", "double", "the classifier's probability for class, 0 to 1 (1 for kind keywords)"},
@@ -189,6 +190,11 @@ func (a activation) ResolveName(name string) (any, bool) {
 		return f.Tenant, true
 	case "user":
 		return f.User, true
+	case "caller":
+		if f.Caller == nil {
+			return noCaller, true
+		}
+		return f.Caller, true
 	case "headers":
 		if f.Headers == nil {
 			return map[string]string{}, true
@@ -210,3 +216,12 @@ func (a activation) ResolveName(name string) (any, bool) {
 }
 
 func (activation) Parent() interpreter.Activation { return nil }
+
+// noCaller has every caller key, empty, so a rule reading caller.tier on a
+// request without one compares "" rather than failing.
+var noCaller = map[string]string{"tenant": "", "team": "", "tier": "", "source": "", "key_id": ""}
+
+// CallerOf is the caller variable's map for these values.
+func CallerOf(tenant, team, tier, source, keyID string) map[string]string {
+	return map[string]string{"tenant": tenant, "team": team, "tier": tier, "source": source, "key_id": keyID}
+}
