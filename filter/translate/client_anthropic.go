@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"math"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -59,7 +60,10 @@ import (
 //     the backend signs nothing), thinking_blocks become thinking blocks with
 //     their signatures and redacted_thinking blocks; with thinking.display
 //     "omitted" the thinking text is left out (signed blocks keep their
-//     signature, unsigned ones are not sent).
+//     signature, unsigned ones are not sent). url_citation annotations
+//     become web_search_result_location citations (no encrypted_index): in
+//     JSON on a text block per cited span, streamed as citations_delta on
+//     the open text block.
 
 // AnthropicRequestToOpenAI converts an Anthropic Messages request body into an OpenAI chat-completions body.
 // It returns *apierr.Error (400, Anthropic-meaningful message, Param set) for invalid input: not JSON, missing model / messages / max_tokens, bad roles or blocks.
@@ -953,17 +957,33 @@ func caMessage(r gjson.Result, model string, omit bool) []byte {
 		n++
 		b = appendThinkingBlock(b, tb)
 	}
-	for _, t := range []string{text, refusal} {
+	for i, t := range []string{text, refusal} {
 		if t == "" {
 			continue
 		}
-		if n > 0 {
-			b = append(b, ',')
+		var anns []Annotation
+		if i == 0 {
+			anns = hubAnnotations(msg.Get("annotations"))
 		}
-		n++
-		b = append(b, `{"type":"text","text":`...)
-		b = appendJSONString(b, t)
-		b = append(b, '}')
+		for _, seg := range caCitedSegments(t, anns) {
+			if n > 0 {
+				b = append(b, ',')
+			}
+			n++
+			b = append(b, `{"type":"text","text":`...)
+			b = appendJSONString(b, seg.text)
+			if len(seg.cites) > 0 {
+				b = append(b, `,"citations":[`...)
+				for k, a := range seg.cites {
+					if k > 0 {
+						b = append(b, ',')
+					}
+					b = caAppendCitation(b, a, seg.text)
+				}
+				b = append(b, ']')
+			}
+			b = append(b, '}')
+		}
 	}
 	calls.ForEach(func(_, c gjson.Result) bool {
 		if n > 0 {
@@ -983,6 +1003,53 @@ func caMessage(r gjson.Result, model string, omit bool) []byte {
 	b = append(b, caStopReason(r.Get("choices.0.finish_reason").String(), refusal != "")...)
 	b = append(b, `","stop_sequence":null,"usage":`...)
 	b = caAppendUsage(b, u)
+	return append(b, '}')
+}
+
+// caSegment is a piece of an answer's text and the url citations that
+// cover all of it.
+type caSegment struct {
+	text  string
+	cites []Annotation
+}
+
+// caCitedSegments splits text at the annotations' bounds (characters), so
+// each cited span becomes a text block with its citations, as Anthropic
+// returns web search answers. Without annotations the text is one block.
+func caCitedSegments(text string, anns []Annotation) []caSegment {
+	if len(anns) == 0 {
+		return []caSegment{{text: text}}
+	}
+	runes := []rune(text)
+	cuts := []int{0, len(runes)}
+	for _, a := range anns {
+		cuts = append(cuts, min(max(a.Start, 0), len(runes)), min(max(a.End, 0), len(runes)))
+	}
+	slices.Sort(cuts)
+	cuts = slices.Compact(cuts)
+	var out []caSegment
+	for i := 0; i+1 < len(cuts); i++ {
+		from, to := cuts[i], cuts[i+1]
+		seg := caSegment{text: string(runes[from:to])}
+		for _, a := range anns {
+			if a.Start <= from && a.End >= to && a.End > a.Start {
+				seg.cites = append(seg.cites, a)
+			}
+		}
+		out = append(out, seg)
+	}
+	return out
+}
+
+// caAppendCitation writes a url citation as Anthropic's
+// web_search_result_location (no encrypted_index: the backend gave none).
+func caAppendCitation(b []byte, a Annotation, cited string) []byte {
+	b = append(b, `{"type":"web_search_result_location","url":`...)
+	b = appendJSONString(b, a.URL)
+	b = append(b, `,"title":`...)
+	b = appendJSONString(b, a.Title)
+	b = append(b, `,"encrypted_index":"","cited_text":`...)
+	b = appendJSONString(b, cited)
 	return append(b, '}')
 }
 
@@ -1171,6 +1238,18 @@ func (s *caStream) event(ev sse.Event) {
 		case "reasoning_content":
 			if v.Str != "" {
 				s.think(v.Str)
+			}
+		case "annotations":
+			// Streamed, citations come once their text is complete: they
+			// go to the open text block (the whole block, not its span).
+			if s.open && s.tool < 0 && !s.thinking {
+				for _, a := range hubAnnotations(v) {
+					b := append(s.out, "event: content_block_delta\ndata: {\"type\":\"content_block_delta\",\"index\":"...)
+					b = strconv.AppendInt(b, int64(s.openIdx), 10)
+					b = append(b, `,"delta":{"type":"citations_delta","citation":`...)
+					b = caAppendCitation(b, a, "")
+					s.out = append(b, "}}\n\n"...)
+				}
 			}
 		case "thinking_blocks":
 			v.ForEach(func(_, tb gjson.Result) bool {

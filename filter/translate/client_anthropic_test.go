@@ -511,6 +511,10 @@ func caCheckStream(t testing.TB, out []byte) caStreamSummary {
 				s.text += d.Get("delta.text").Str
 			case kind == "input_json_delta" && kinds[idx] == "tool_use":
 				inputs[idx] += d.Get("delta.partial_json").Str
+			case kind == "citations_delta" && kinds[idx] == "text":
+				if d.Get("delta.citation.type").Str != "web_search_result_location" || d.Get("delta.citation.url").Str == "" {
+					fail("citation %s", d.Get("delta.citation").Raw)
+				}
 			case (kind == "thinking_delta" || kind == "signature_delta") && kinds[idx] == "thinking":
 				s.thinking += d.Get("delta.thinking").Str + d.Get("delta.signature").Str
 			default:

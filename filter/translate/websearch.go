@@ -82,3 +82,18 @@ func appendAnthropicWebSearch(b []byte, o webSearchOptions) []byte {
 
 // runeCount counts the characters annotations are indexed in.
 func runeCount(s string) int { return utf8.RuneCountInString(s) }
+
+// hubAnnotations reads OpenAI annotations (url_citation entries).
+func hubAnnotations(v gjson.Result) []Annotation {
+	var out []Annotation
+	v.ForEach(func(_, a gjson.Result) bool {
+		if a.Get("type").Str != "url_citation" {
+			return true
+		}
+		c := a.Get("url_citation")
+		out = append(out, Annotation{URL: c.Get("url").Str, Title: c.Get("title").Str,
+			Start: int(c.Get("start_index").Int()), End: int(c.Get("end_index").Int())})
+		return true
+	})
+	return out
+}
