@@ -3,6 +3,7 @@ package e2e
 import (
 	"bytes"
 	"context"
+	"errors"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -28,32 +29,45 @@ var clientsInstall struct {
 // clientsPrefix returns the npm prefix with the pinned clients installed.
 func clientsPrefix(t *testing.T) string {
 	t.Helper()
-	prefix, err := filepath.Abs(filepath.Join("..", ".cache", "clients"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	lock, err := os.ReadFile(filepath.Join("clients", "package-lock.json"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	marker := filepath.Join(prefix, "node_modules", ".lock-installed")
-	if installed, _ := os.ReadFile(marker); bytes.Equal(lock, installed) {
-		return prefix
-	}
-	npm, err := exec.LookPath("npm")
-	if err != nil {
+	prefix, err := installedClients()
+	if errors.Is(err, exec.ErrNotFound) {
 		if os.Getenv("CI") == "true" {
 			t.Fatalf("the real clients are not installed in %s and npm is missing (run make clients)", prefix)
 		}
 		t.Skip("the real clients are not installed and npm is missing (make clients installs them)")
 	}
-	clientsInstall.once.Do(func() {
-		clientsInstall.err = installClients(npm, prefix, lock, marker)
-	})
-	if clientsInstall.err != nil {
-		t.Fatalf("installing the real clients: %v\n%s", clientsInstall.err, clientsInstall.out)
+	if err != nil {
+		t.Fatalf("installing the real clients: %v\n%s", err, clientsInstall.out)
 	}
 	return prefix
+}
+
+// installedClients installs the pinned clients once per test binary when
+// they are missing or stale. TestMain calls it before any test runs, so no
+// test's deadline counts an install's minutes.
+func installedClients() (string, error) {
+	prefix, err := filepath.Abs(filepath.Join("..", ".cache", "clients"))
+	if err != nil {
+		return "", err
+	}
+	clientsInstall.once.Do(func() {
+		lock, err := os.ReadFile(filepath.Join("clients", "package-lock.json"))
+		if err != nil {
+			clientsInstall.err = err
+			return
+		}
+		marker := filepath.Join(prefix, "node_modules", ".lock-installed")
+		if installed, _ := os.ReadFile(marker); bytes.Equal(lock, installed) {
+			return
+		}
+		npm, err := exec.LookPath("npm")
+		if err != nil {
+			clientsInstall.err = err
+			return
+		}
+		clientsInstall.err = installClients(npm, prefix, lock, marker)
+	})
+	return prefix, clientsInstall.err
 }
 
 func installClients(npm, prefix string, lock []byte, marker string) error {
