@@ -79,7 +79,7 @@ type Features struct {
 	Client   string            // the client's API: "openai" or "anthropic"
 	Tenant   string            // the tenant header's value
 	Headers  map[string]string // the configured headers, "" when absent
-	Caller   map[string]string // CallerOf: who is calling; nil for nobody known
+	Caller   map[string]string `json:"-"` // CallerOf: who is calling; nil for nobody known (set per request, not a feature of the body)
 }
 
 // Features parses body once and returns its features and class. A body that
