@@ -164,7 +164,6 @@ var chatParamToResponses = map[string]string{
 	"verbosity":             "text.verbosity",
 	"max_tokens":            "max_output_tokens",
 	"max_completion_tokens": "max_output_tokens",
-	"web_search_options":    "tools (web_search)",
 	"logprobs":              "top_logprobs",
 }
 
@@ -175,6 +174,13 @@ func ResponsesError(err error) error {
 	e, ok := err.(*apierr.Error)
 	if !ok || e.Param == "" {
 		return err
+	}
+	if e.Param == "web_search_options" && e.Code == "unsupported_parameter" {
+		c := *e
+		c.Code, c.Param = "unsupported_tool", "tools"
+		c.Message = strings.Replace(c.Message, "Parameter 'web_search_options' is", "The built-in tool 'web_search' (chat-completions 'web_search_options') is", 1)
+		c.Message = strings.Replace(c.Message, "List it in", "List web_search_options in", 1)
+		return &c
 	}
 	name, ok := chatParamToResponses[e.Param]
 	if !ok {

@@ -155,7 +155,7 @@ func respIncomplete(finish string) (status, reason string) {
 
 // Item writers, shared by the JSON answer and the stream's done events.
 
-func appendMessageItem(b []byte, id, status, text, refusal string) []byte {
+func appendMessageItem(b []byte, id, status, text, refusal string, ann []Annotation) []byte {
 	b = append(b, `{"id":`...)
 	b = appendJSONString(b, id)
 	b = append(b, `,"type":"message","status":"`...)
@@ -163,7 +163,7 @@ func appendMessageItem(b []byte, id, status, text, refusal string) []byte {
 	b = append(b, `","content":[`...)
 	n := 0
 	if text != "" || refusal == "" {
-		b = appendTextPart(b, text)
+		b = appendTextPart(b, text, ann)
 		n++
 	}
 	if refusal != "" {
@@ -175,9 +175,30 @@ func appendMessageItem(b []byte, id, status, text, refusal string) []byte {
 	return append(b, `],"role":"assistant"}`...)
 }
 
-func appendTextPart(b []byte, text string) []byte {
-	b = append(b, `{"type":"output_text","annotations":[],"logprobs":[],"text":`...)
+func appendTextPart(b []byte, text string, ann []Annotation) []byte {
+	b = append(b, `{"type":"output_text","annotations":[`...)
+	for i, a := range ann {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = appendURLCitation(b, a)
+	}
+	b = append(b, `],"logprobs":[],"text":`...)
 	b = appendJSONString(b, text)
+	return append(b, '}')
+}
+
+// appendURLCitation writes a web search citation as a Responses annotation
+// (the hub's url_citation, flattened).
+func appendURLCitation(b []byte, a Annotation) []byte {
+	b = append(b, `{"type":"url_citation","start_index":`...)
+	b = strconv.AppendInt(b, int64(a.Start), 10)
+	b = append(b, `,"end_index":`...)
+	b = strconv.AppendInt(b, int64(a.End), 10)
+	b = append(b, `,"url":`...)
+	b = appendJSONString(b, a.URL)
+	b = append(b, `,"title":`...)
+	b = appendJSONString(b, a.Title)
 	return append(b, '}')
 }
 
@@ -325,7 +346,7 @@ func ResponseFromChat(r gjson.Result, m *ResponsesMeta, model string) []byte {
 	text, refusal := caContentText(msg.Get("content")), msg.Get("refusal").String()
 	if text != "" || refusal != "" {
 		sep()
-		out = appendMessageItem(out, "msg_"+base, itemStatus, text, refusal)
+		out = appendMessageItem(out, "msg_"+base, itemStatus, text, refusal, hubAnnotations(msg.Get("annotations")))
 	}
 	msg.Get("tool_calls").ForEach(func(_, c gjson.Result) bool {
 		sep()

@@ -423,24 +423,43 @@ func respAppendTools(b []byte, be *config.RBackend, tools, choice gjson.Result, 
 		return nil, false, respBad("tool_choice", "'tool_choice' requires tools.")
 	}
 	if search.Exists() {
-		b = append(b, `,"web_search_options":{`...)
+		b = respWebSearch(b, search)
+	}
+	return b, n > 0, nil
+}
+
+// respWebSearch writes a web_search tool as chat's web_search_options: its
+// search_context_size, and its user_location (flat in Responses) nested
+// under approximate, as chat has it. Domain filters have no chat
+// equivalent and are dropped.
+func respWebSearch(b []byte, t gjson.Result) []byte {
+	b = append(b, `,"web_search_options":{`...)
+	n := 0
+	if v := t.Get("search_context_size"); v.Type == gjson.String {
+		b = append(b, `"search_context_size":`...)
+		b = appendJSONString(b, v.Str)
+		n++
+	}
+	if loc := t.Get("user_location"); loc.IsObject() {
+		if n > 0 {
+			b = append(b, ',')
+		}
+		b = append(b, `"user_location":{"type":"approximate","approximate":{`...)
 		k := 0
-		search.ForEach(func(key, v gjson.Result) bool {
-			switch key.Str {
-			case "search_context_size", "user_location":
+		for _, f := range []string{"city", "region", "country", "timezone"} {
+			if v := loc.Get(f); v.Type == gjson.String {
 				if k > 0 {
 					b = append(b, ',')
 				}
 				k++
-				b = appendJSONString(b, key.Str)
+				b = appendJSONString(b, f)
 				b = append(b, ':')
-				b = append(b, v.Raw...)
+				b = appendJSONString(b, v.Str)
 			}
-			return true
-		})
-		b = append(b, '}')
+		}
+		b = append(b, "}}"...)
 	}
-	return b, n > 0, nil
+	return append(b, '}')
 }
 
 // respCustomTool writes a custom (freeform) tool as a function taking its

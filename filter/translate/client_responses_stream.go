@@ -62,6 +62,8 @@ type respItem struct {
 	summary bool
 	blocks  []ThinkingBlock
 	covered int
+	// itemMessage: the text's url citations.
+	ann []Annotation
 }
 
 func (s *respStream) Chunk(chunk []byte, eos bool) ([]byte, bool) {
@@ -154,6 +156,8 @@ func (s *respStream) event(ev sse.Event) {
 			if v.Str != "" {
 				s.text(2, v.Str)
 			}
+		case "annotations":
+			s.annotations(hubAnnotations(v))
 		case "tool_calls":
 			n := 0
 			v.ForEach(func(_, tc gjson.Result) bool {
@@ -297,7 +301,7 @@ func (s *respStream) text(part int, t string) {
 		s.out = strconv.AppendInt(s.out, int64(it.parts-1), 10)
 		s.out = append(s.out, `,"part":`...)
 		if part == 1 {
-			s.out = appendTextPart(s.out, "")
+			s.out = appendTextPart(s.out, "", nil)
 		} else {
 			s.out = appendRefusalPart(s.out, "")
 		}
@@ -319,6 +323,28 @@ func (s *respStream) text(part int, t string) {
 		s.out = append(s.out, `,"logprobs":[]`...)
 	}
 	s.end()
+}
+
+// annotations adds url citations to the message's text part: one
+// response.output_text.annotation.added each.
+func (s *respStream) annotations(ann []Annotation) {
+	i := s.cur
+	if len(ann) == 0 || i < 0 || s.items[i].kind != itemMessage || s.items[i].part != 1 {
+		return
+	}
+	it := &s.items[i]
+	for _, a := range ann {
+		s.begin("response.output_text.annotation.added")
+		s.itemRef(i)
+		s.out = append(s.out, `,"content_index":`...)
+		s.out = strconv.AppendInt(s.out, int64(it.textPart), 10)
+		s.out = append(s.out, `,"annotation_index":`...)
+		s.out = strconv.AppendInt(s.out, int64(len(it.ann)), 10)
+		s.out = append(s.out, `,"annotation":`...)
+		s.out = appendURLCitation(s.out, a)
+		s.end()
+		it.ann = append(it.ann, a)
+	}
 }
 
 // closePart ends the message's open content part.
@@ -351,7 +377,7 @@ func (s *respStream) closePart(i int) {
 	s.out = strconv.AppendInt(s.out, idx, 10)
 	s.out = append(s.out, `,"part":`...)
 	if it.part == 1 {
-		s.out = appendTextPart(s.out, it.text.String())
+		s.out = appendTextPart(s.out, it.text.String(), it.ann)
 	} else {
 		s.out = appendRefusalPart(s.out, it.refusal.String())
 	}
@@ -432,7 +458,7 @@ func (s *respStream) closeItem() {
 		s.output = appendReasoningItem(s.output, it.id, sum, enc, enc != "")
 	case itemMessage:
 		s.closePart(i)
-		s.output = appendMessageItem(s.output, it.id, status, it.text.String(), it.refusal.String())
+		s.output = appendMessageItem(s.output, it.id, status, it.text.String(), it.refusal.String(), it.ann)
 	case itemCall:
 		args := it.text.String()
 		if s.meta.isCustom(it.name) {

@@ -44,8 +44,8 @@ type respBackend struct {
 func respBackends() []respBackend {
 	return []respBackend{
 		{name: "anthropic", tr: anthropicTest, be: anthropicBackend,
-			json: []string{"anthropic/resp_text.in.json", "anthropic/resp_tools.in.json", "anthropic/resp_thinking_max_tokens.in.json", "anthropic/resp_refusal.in.json"},
-			streams: []string{"anthropic/stream_text.in.sse", "anthropic/stream_error.in.sse", "anthropic/stream_crlf_refusal.in.sse",
+			json: []string{"anthropic/resp_text.in.json", "anthropic/resp_tools.in.json", "anthropic/resp_thinking_max_tokens.in.json", "anthropic/resp_refusal.in.json", "anthropic/resp_web_search.in.json"},
+			streams: []string{"anthropic/stream_text.in.sse", "anthropic/stream_web_search.in.sse", "anthropic/stream_error.in.sse", "anthropic/stream_crlf_refusal.in.sse",
 				"client_responses/anthropic/stream_thinking_tools.in.sse", "client_responses/anthropic/stream_cut.in.sse"}},
 		{name: "gemini", tr: gemini{now: geminiClock}, be: func() *config.RBackend {
 			return &config.RBackend{Name: "g", Schema: "gemini", Credential: "AIza-test"}
