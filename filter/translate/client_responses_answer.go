@@ -346,7 +346,7 @@ func ResponseFromChat(r gjson.Result, m *ResponsesMeta, model string) []byte {
 	text, refusal := caContentText(msg.Get("content")), msg.Get("refusal").String()
 	if text != "" || refusal != "" {
 		sep()
-		out = appendMessageItem(out, "msg_"+base, itemStatus, text, refusal, hubAnnotations(msg.Get("annotations")))
+		out = appendMessageItem(out, "msg_"+base, itemStatus, text, refusal, respAnnotations(msg.Get("annotations")))
 	}
 	msg.Get("tool_calls").ForEach(func(_, c gjson.Result) bool {
 		sep()
@@ -356,4 +356,19 @@ func ResponseFromChat(r gjson.Result, m *ResponsesMeta, model string) []byte {
 	})
 	o.output = out
 	return appendResponse(make([]byte, 0, 512+len(out)), &o, m)
+}
+
+// respAnnotations reads the hub's annotations (its url_citation entries).
+func respAnnotations(v gjson.Result) []Annotation {
+	var out []Annotation
+	v.ForEach(func(_, a gjson.Result) bool {
+		if a.Get("type").Str != "url_citation" {
+			return true
+		}
+		c := a.Get("url_citation")
+		out = append(out, Annotation{URL: c.Get("url").Str, Title: c.Get("title").Str,
+			Start: int(c.Get("start_index").Int()), End: int(c.Get("end_index").Int())})
+		return true
+	})
+	return out
 }

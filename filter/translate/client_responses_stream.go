@@ -157,7 +157,7 @@ func (s *respStream) event(ev sse.Event) {
 				s.text(2, v.Str)
 			}
 		case "annotations":
-			s.annotations(hubAnnotations(v))
+			s.annotations(respAnnotations(v))
 		case "tool_calls":
 			n := 0
 			v.ForEach(func(_, tc gjson.Result) bool {
