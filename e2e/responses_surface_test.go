@@ -21,6 +21,7 @@ listen: {grpc: "127.0.0.1:0", http: "127.0.0.1:0"}
 log: {level: debug, format: text}
 limits: {max_request_bytes: 4194304, shutdown_grace: 2s}
 envoy: {listen: "127.0.0.1:0", num_retries: 1}
+identity: {allow_client_tenant: true} # the tenant header as sent: a test
 cache: {mode: deterministic, tenant_header: x-tenant}
 budgets:
   - {name: daily, scope: tenant, window: day, limit_usd: "0.0005"}
