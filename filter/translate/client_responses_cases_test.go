@@ -179,3 +179,23 @@ func FuzzResponsesRequest(f *testing.F) {
 		}
 	})
 }
+
+// FuzzResponsesStream feeds arbitrary hub bytes, split at an arbitrary
+// point: no panic, the same output as unsplit, and a stream that always
+// ends in exactly one terminal event.
+func FuzzResponsesStream(f *testing.F) {
+	for _, fx := range []string{"client_responses/compat/stream_tools.in.sse", "client_responses/compat/stream_error.in.sse"} {
+		if b, err := os.ReadFile("testdata/" + fx); err == nil {
+			f.Add(b, uint(len(b)/2))
+		}
+	}
+	meta := respAnswerMeta(f)
+	f.Fuzz(func(t *testing.T, in []byte, split uint) {
+		i := int(split % uint(len(in)+1))
+		whole := feedBody(ResponsesResponse(meta, true, 200, "m"), in)
+		if got := feedBody(ResponsesResponse(meta, true, 200, "m"), in[:i:i], in[i:]); !bytes.Equal(got, whole) {
+			t.Fatalf("split at %d:\n got %q\nwant %q", i, got, whole)
+		}
+		respCheckStream(t, whole)
+	})
+}
