@@ -143,10 +143,40 @@ type TenantAccess struct {
 	// Models are glob patterns ("*" any run) over registry names, aliases
 	// and routing-only names such as "auto"; empty allows every model.
 	Models []string `yaml:"models"`
+	// Tools, when set, are glob patterns over the names of the tools a
+	// request may offer the model (function names; a built-in tool's type);
+	// a request offering another is refused 403 naming it.
+	Tools []string `yaml:"tools"`
 	// Team and Tier are attributes routing rules read as caller.team and
 	// caller.tier when the identity source gives none.
 	Team string `yaml:"team"`
 	Tier string `yaml:"tier"`
+}
+
+// ToolAllowed reports whether the tenant may offer a tool of this name.
+func (r *Runtime) ToolAllowed(tenant, name string) bool {
+	for _, t := range r.Source.Identity.Tenants {
+		if t.Name != tenant || len(t.Tools) == 0 {
+			continue
+		}
+		for _, p := range t.Tools {
+			if globMatch(p, name) {
+				return true
+			}
+		}
+		return false
+	}
+	return true
+}
+
+// RestrictsTools reports whether some tenant has a tool allow-list.
+func (r *Runtime) RestrictsTools() bool {
+	for _, t := range r.Source.Identity.Tenants {
+		if len(t.Tools) > 0 {
+			return true
+		}
+	}
+	return false
 }
 
 // TenantAttrs are identity.tenants[]'s team and tier for a tenant.
@@ -216,6 +246,11 @@ func (v *validator) validateIdentity(c *Config) {
 		for j, m := range t.Models {
 			if m == "" {
 				v.add(fmt.Sprintf("%s.models[%d]", p, j), "is empty")
+			}
+		}
+		for j, m := range t.Tools {
+			if m == "" {
+				v.add(fmt.Sprintf("%s.tools[%d]", p, j), "is empty")
 			}
 		}
 	}

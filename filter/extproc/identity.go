@@ -5,6 +5,7 @@ import (
 	"strings"
 
 	extprocv3 "github.com/envoyproxy/go-control-plane/envoy/service/ext_proc/v3"
+	"github.com/tidwall/gjson"
 	"google.golang.org/protobuf/types/known/structpb"
 
 	"github.com/llmproc/llmproc/filter/apierr"
@@ -214,4 +215,52 @@ func (s *Server) authCounted(source, result string) {
 	if s.metrics != nil {
 		s.metrics.Auth(source, result)
 	}
+}
+
+// allowTools refuses, with 403 naming it, a tool outside the tenant's
+// identity.tenants[].tools: the names of what the request offers the model,
+// in every client API's shape (OpenAI tools[].function.name and
+// functions[].name, Responses and Anthropic tools[].name, Gemini
+// tools[].functionDeclarations[].name; a built-in tool without a name by
+// its type, or by its key for Gemini, e.g. googleSearch).
+func (r *router) allowTools(body []byte) *apierr.Error {
+	if !r.rt.RestrictsTools() {
+		return nil
+	}
+	var refused string
+	check := func(name string) bool {
+		if name != "" && !r.rt.ToolAllowed(r.tenant, name) {
+			refused = name
+			return false
+		}
+		return true
+	}
+	root := gjson.ParseBytes(body)
+	root.Get("tools").ForEach(func(_, t gjson.Result) bool {
+		if fd := t.Get("functionDeclarations"); fd.IsArray() {
+			ok := true
+			fd.ForEach(func(_, f gjson.Result) bool { ok = check(f.Get("name").String()); return ok })
+			return ok
+		}
+		name := t.Get("function.name").String()
+		if name == "" {
+			name = t.Get("name").String()
+		}
+		if name == "" {
+			name = t.Get("type").String()
+		}
+		if name == "" && t.IsObject() { // Gemini's built-ins: {"googleSearch": {}}
+			t.ForEach(func(k, _ gjson.Result) bool { name = k.String(); return false })
+		}
+		return check(name)
+	})
+	if refused == "" {
+		root.Get("functions").ForEach(func(_, f gjson.Result) bool { return check(f.Get("name").String()) })
+	}
+	if refused == "" {
+		return nil
+	}
+	r.s.authCounted(r.rt.IdentitySource, identity.ResultForbidden)
+	return r.s.reject(&apierr.Error{Status: http.StatusForbidden, Type: apierr.TypeInvalidRequest, Code: "tool_not_allowed", Param: "tools",
+		Message: "The tool `" + refused + "` is not allowed for tenant `" + r.tenant + "`."})
 }

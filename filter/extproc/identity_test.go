@@ -320,3 +320,45 @@ routes:
 		}
 	}
 }
+
+// identity.tenants[].tools: a request offering a tool outside the tenant's
+// patterns is refused 403 naming the tool, in every client API's shape of
+// tools; tenants without a list may offer any.
+func TestAllowTools(t *testing.T) {
+	rt := compileTest(t, `
+limits: {max_request_bytes: 1048576}
+identity:
+  allow_client_tenant: true
+  tenants: [{name: a, tools: ["get_*", web_search, googleSearch]}]
+backends:
+  - {name: primary, schema: openai, url: "http://127.0.0.1:1", credential: {env: KEY_A}}
+models:
+  - {name: gpt-4o-mini, pool: cheap, price: {input: 0.15, output: 0.60}}
+pools:
+  - {name: cheap, backends: [{backend: primary}]}
+routing: {tenant_header: x-tenant}
+`)
+	s := New(Options{Config: fixedRuntime{rt}})
+	for _, tc := range []struct {
+		name, tenant, body, refused string
+	}{
+		{"openai allowed", "a", `{"tools":[{"type":"function","function":{"name":"get_weather"}}]}`, ""},
+		{"openai refused", "a", `{"tools":[{"type":"function","function":{"name":"get_weather"}},{"type":"function","function":{"name":"rm_rf"}}]}`, "rm_rf"},
+		{"legacy functions", "a", `{"functions":[{"name":"exec"}]}`, "exec"},
+		{"anthropic and responses by name", "a", `{"tools":[{"name":"get_x","input_schema":{}},{"type":"function","name":"send_mail"}]}`, "send_mail"},
+		{"built-in by type", "a", `{"tools":[{"type":"web_search"},{"type":"code_interpreter"}]}`, "code_interpreter"},
+		{"gemini declarations", "a", `{"tools":[{"functionDeclarations":[{"name":"get_a"},{"name":"delete_b"}]}]}`, "delete_b"},
+		{"gemini built-in", "a", `{"tools":[{"googleSearch":{}},{"codeExecution":{}}]}`, "codeExecution"},
+		{"no tools", "a", `{"messages":[]}`, ""},
+		{"tenant without a list", "b", `{"tools":[{"type":"function","function":{"name":"rm_rf"}}]}`, ""},
+	} {
+		r := &router{s: s, rt: rt, tenant: tc.tenant}
+		err := r.allowTools([]byte(tc.body))
+		switch {
+		case tc.refused == "" && err != nil:
+			t.Errorf("%s: refused: %v", tc.name, err)
+		case tc.refused != "" && (err == nil || err.Status != 403 || err.Code != "tool_not_allowed" || !strings.Contains(err.Message, "`"+tc.refused+"`")):
+			t.Errorf("%s: %+v, want 403 naming %s", tc.name, err, tc.refused)
+		}
+	}
+}

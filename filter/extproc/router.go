@@ -239,6 +239,9 @@ func (r *router) requestBody(b *extprocv3.HttpBody) (*extprocv3.ProcessingRespon
 	if err := r.allowModel(model); err != nil {
 		return nil, err
 	}
+	if err := r.allowTools(body); err != nil {
+		return nil, err
+	}
 	d, f, rerr := r.decide(model, body)
 	r.note(KeyRoute, d.Route)
 	r.note(KeyClass, string(f.Class))
