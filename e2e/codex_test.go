@@ -177,9 +177,7 @@ limits: {max_request_bytes: 4194304, shutdown_grace: 2s}
 envoy: {listen: "127.0.0.1:0", num_retries: 1}
 backends:
   - {name: claude, schema: anthropic, url: "%s", credential: {env: ANTHROPIC_KEY}}
-  # Codex always offers its web_search tool, which llmproc does not map to
-  # Gemini's search grounding: dropped here.
-  - {name: gemini, schema: gemini, url: "%s", credential: {env: GEMINI_KEY}, drop_params: [web_search_options]}
+  - {name: gemini, schema: gemini, url: "%s", credential: {env: GEMINI_KEY}}
 models:
   - {name: codex-anthropic, pool: claude}
   - {name: codex-gemini, pool: gemini}
