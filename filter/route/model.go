@@ -404,7 +404,7 @@ func (in *modelInput) window(size int, f func(s []byte)) {
 // shape holds the structural measures of the latest user turn.
 type shape struct {
 	runes, letters, digits, code, math, lines, fences, longLine, quote int
-	colonBreak, question                                               bool
+	colonBreak                                                         bool
 	lineLen                                                            int
 }
 
@@ -485,8 +485,6 @@ func density(n, of int) int { // 0 none, 1 low, 2 mid, 3 high
 	}
 	return 3
 }
-
-var densityNames = [4]string{"0", "low", "mid", "high"}
 
 // extract emits every feature of in.
 func (x *extractor) extract(in *modelInput) {
