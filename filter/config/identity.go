@@ -147,10 +147,27 @@ type TenantAccess struct {
 	// request may offer the model (function names; a built-in tool's type);
 	// a request offering another is refused 403 naming it.
 	Tools []string `yaml:"tools"`
+	// APIs, when set, are the client APIs the tenant may call: chat
+	// (/v1/chat/completions), responses, embeddings, completions, messages
+	// (Anthropic) and gemini; another is refused 403 naming it.
+	APIs []string `yaml:"apis"`
 	// Team and Tier are attributes routing rules read as caller.team and
 	// caller.tier when the identity source gives none.
 	Team string `yaml:"team"`
 	Tier string `yaml:"tier"`
+}
+
+// ClientAPIs are the names identity.tenants[].apis takes.
+var ClientAPIs = []string{"chat", "responses", "embeddings", "completions", "messages", "gemini"}
+
+// APIAllowed reports whether the tenant may call the client API.
+func (r *Runtime) APIAllowed(tenant, api string) bool {
+	for _, t := range r.Source.Identity.Tenants {
+		if t.Name == tenant && len(t.APIs) > 0 {
+			return slices.Contains(t.APIs, api)
+		}
+	}
+	return true
 }
 
 // ToolAllowed reports whether the tenant may offer a tool of this name.
@@ -252,6 +269,9 @@ func (v *validator) validateIdentity(c *Config) {
 			if m == "" {
 				v.add(fmt.Sprintf("%s.tools[%d]", p, j), "is empty")
 			}
+		}
+		for j, a := range t.APIs {
+			v.oneOf(fmt.Sprintf("%s.apis[%d]", p, j), a, ClientAPIs...)
 		}
 	}
 }

@@ -11,6 +11,7 @@ import (
 	"github.com/llmproc/llmproc/filter/apierr"
 	"github.com/llmproc/llmproc/filter/config"
 	"github.com/llmproc/llmproc/filter/identity"
+	"github.com/llmproc/llmproc/filter/translate"
 )
 
 // caller is who a request comes from, as the identity source says.
@@ -263,4 +264,31 @@ func (r *router) allowTools(body []byte) *apierr.Error {
 	r.s.authCounted(r.rt.IdentitySource, identity.ResultForbidden)
 	return r.s.reject(&apierr.Error{Status: http.StatusForbidden, Type: apierr.TypeInvalidRequest, Code: "tool_not_allowed", Param: "tools",
 		Message: "The tool `" + refused + "` is not allowed for tenant `" + r.tenant + "`."})
+}
+
+// clientAPI is the request's API as identity.tenants[].apis names it.
+func (r *router) clientAPI() string {
+	switch {
+	case r.endpoint == translate.EndpointInputTokens:
+		return translate.EndpointResponses
+	case r.endpoint != "":
+		return r.endpoint
+	case r.client == clientAnthropic:
+		return "messages"
+	case r.client == clientGemini:
+		return clientGemini
+	}
+	return "chat"
+}
+
+// allowAPI refuses, with 403 naming it, a client API outside the tenant's
+// identity.tenants[].apis.
+func (r *router) allowAPI() *apierr.Error {
+	api := r.clientAPI()
+	if r.rt.APIAllowed(r.tenant, api) {
+		return nil
+	}
+	r.s.authCounted(r.rt.IdentitySource, identity.ResultForbidden)
+	return r.s.reject(&apierr.Error{Status: http.StatusForbidden, Type: apierr.TypeInvalidRequest, Code: "api_not_allowed",
+		Message: "The " + api + " API is not allowed for tenant `" + r.tenant + "`."})
 }

@@ -362,3 +362,46 @@ routing: {tenant_header: x-tenant}
 		}
 	}
 }
+
+// identity.tenants[].apis: a client API outside the tenant's list is
+// refused 403 naming it, in that API's error shape.
+func TestAllowAPIs(t *testing.T) {
+	rt := compileTest(t, `
+limits: {max_request_bytes: 1048576}
+identity:
+  allow_client_tenant: true
+  tenants: [{name: a, apis: [chat]}]
+backends:
+  - {name: primary, schema: openai, url: "http://127.0.0.1:1", credential: {env: KEY_A}}
+models:
+  - {name: gpt-4o-mini, pool: cheap, price: {input: 0.15, output: 0.60}}
+pools:
+  - {name: cheap, backends: [{backend: primary}]}
+routing: {tenant_header: x-tenant}
+`)
+	h := newHarnessOpts(t, Options{Config: fixedRuntime{rt}})
+	for _, tc := range []struct {
+		tenant, path, body string
+		status             int
+		typ                string // error.type
+	}{
+		{"a", "/v1/chat/completions", `{"model":"gpt-4o-mini","messages":[{"role":"user","content":"hi"}]}`, 0, ""},
+		{"a", "/v1/messages", `{"model":"gpt-4o-mini","max_tokens":8,"messages":[{"role":"user","content":"hi"}]}`, 403, "permission_error"},
+		{"a", "/v1/embeddings", `{"model":"gpt-4o-mini","input":"hi"}`, 403, "invalid_request_error"},
+		{"b", "/v1/messages", `{"model":"gpt-4o-mini","max_tokens":8,"messages":[{"role":"user","content":"hi"}]}`, 0, ""},
+	} {
+		s := h.stream(RoleRouter)
+		resp := roundTrip(t, s, reqHeaders(hdrs(false, ":method", "POST", ":path", tc.path, "x-tenant", tc.tenant), nil))
+		if resp.GetImmediateResponse() == nil {
+			resp = roundTrip(t, s, reqBody(tc.body))
+		}
+		ir := resp.GetImmediateResponse()
+		switch {
+		case tc.status == 0 && ir != nil && int(ir.Status.Code) == 403:
+			t.Errorf("%s %s: refused %s", tc.tenant, tc.path, ir.Body)
+		case tc.status != 0 && (ir == nil || int(ir.Status.Code) != tc.status || gjson.GetBytes(ir.Body, "error.type").String() != tc.typ ||
+			!strings.Contains(gjson.GetBytes(ir.Body, "error.message").String(), "API is not allowed")):
+			t.Errorf("%s %s: %v, want %d %s", tc.tenant, tc.path, ir, tc.status, tc.typ)
+		}
+	}
+}

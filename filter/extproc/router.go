@@ -236,6 +236,9 @@ func (r *router) requestBody(b *extprocv3.HttpBody) (*extprocv3.ProcessingRespon
 		unknownPrev = unknown
 	}
 	model := req.model.Str
+	if err := r.allowAPI(); err != nil {
+		return nil, err
+	}
 	if err := r.allowModel(model); err != nil {
 		return nil, err
 	}
