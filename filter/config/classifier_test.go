@@ -71,6 +71,9 @@ routes:
 	if err != nil {
 		t.Fatal(err)
 	}
+	if files := cfg.CredentialFiles(); len(files) != 1 || files[0] != ex {
+		t.Errorf("watched files %v, want the examples file (a change reloads)", files)
+	}
 	rt, err := Topology(cfg)
 	if err != nil {
 		t.Fatal(err)

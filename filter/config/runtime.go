@@ -184,6 +184,9 @@ func (c *Config) CredentialFiles() []string {
 	if c.Identity.Source == SourceClientKeys && c.Identity.KeysFile != "" {
 		out = append(out, c.Identity.KeysFile) // re-read like a credential: revocation
 	}
+	if cc := c.Routing.Classifier; cc.Examples != "" && cc.Kind != route.KindKeywords {
+		out = append(out, cc.Examples) // a changed examples file re-adapts the model
+	}
 	return out
 }
 
