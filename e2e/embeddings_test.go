@@ -358,6 +358,7 @@ func TestEmbeddingsBudgetSettles(t *testing.T) {
 budgets:
   - {name: daily, scope: tenant, window: day, limit_usd: "0.005"}
 budget_store: {tenant_header: x-tenant}
+identity: {allow_client_tenant: true} # the tenant header as sent: a test
 `)
 	e.bedrock.Script(func(fakebedrock.Request) fakebedrock.Behaviour {
 		return fakebedrock.Behaviour{Usage: fakebedrock.Usage{Input: 10000}}
