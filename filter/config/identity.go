@@ -151,10 +151,24 @@ type TenantAccess struct {
 	// (/v1/chat/completions), responses, embeddings, completions, messages
 	// (Anthropic) and gemini; another is refused 403 naming it.
 	APIs []string `yaml:"apis"`
+	// MaxRequestBytes, when set, bounds the tenant's request bodies below
+	// limits.max_request_bytes; a larger one gets 413.
+	MaxRequestBytes int64 `yaml:"max_request_bytes"`
 	// Team and Tier are attributes routing rules read as caller.team and
 	// caller.tier when the identity source gives none.
 	Team string `yaml:"team"`
 	Tier string `yaml:"tier"`
+}
+
+// MaxRequestBytes is the tenant's body limit: identity.tenants[]'s, else
+// limits.max_request_bytes.
+func (r *Runtime) MaxRequestBytes(tenant string) int64 {
+	for _, t := range r.Source.Identity.Tenants {
+		if t.Name == tenant && t.MaxRequestBytes > 0 {
+			return t.MaxRequestBytes
+		}
+	}
+	return r.Source.Limits.MaxRequestBytes
 }
 
 // ClientAPIs are the names identity.tenants[].apis takes.
@@ -269,6 +283,9 @@ func (v *validator) validateIdentity(c *Config) {
 			if m == "" {
 				v.add(fmt.Sprintf("%s.tools[%d]", p, j), "is empty")
 			}
+		}
+		if t.MaxRequestBytes < 0 || (t.MaxRequestBytes > 0 && t.MaxRequestBytes > c.Limits.MaxRequestBytes && c.Limits.MaxRequestBytes > 0) {
+			v.add(p+".max_request_bytes", "is %d: want 1 to limits.max_request_bytes (%d)", t.MaxRequestBytes, c.Limits.MaxRequestBytes)
 		}
 		for j, a := range t.APIs {
 			v.oneOf(fmt.Sprintf("%s.apis[%d]", p, j), a, ClientAPIs...)

@@ -405,3 +405,48 @@ routing: {tenant_header: x-tenant}
 		}
 	}
 }
+
+// identity.tenants[].max_request_bytes bounds that tenant's bodies (413),
+// content-length and body alike; others keep limits.max_request_bytes.
+func TestTenantMaxRequestBytes(t *testing.T) {
+	rt := compileTest(t, `
+limits: {max_request_bytes: 1048576}
+identity:
+  allow_client_tenant: true
+  tenants: [{name: small, max_request_bytes: 100}]
+backends:
+  - {name: primary, schema: openai, url: "http://127.0.0.1:1", credential: {env: KEY_A}}
+models:
+  - {name: gpt-4o-mini, pool: cheap, price: {input: 0.15, output: 0.60}}
+pools:
+  - {name: cheap, backends: [{backend: primary}]}
+routing: {tenant_header: x-tenant}
+`)
+	h := newHarnessOpts(t, Options{Config: fixedRuntime{rt}})
+	body := `{"model":"gpt-4o-mini","messages":[{"role":"user","content":"` + strings.Repeat("x", 200) + `"}]}`
+	for _, tc := range []struct {
+		tenant, clen string
+		want         int
+	}{
+		{"small", strconv.Itoa(len(body)), 413}, // refused on content-length
+		{"small", "", 413},                      // refused on the body
+		{"big", strconv.Itoa(len(body)), 0},
+	} {
+		s := h.stream(RoleRouter)
+		kv := []string{":method", "POST", ":path", "/v1/chat/completions", "x-tenant", tc.tenant}
+		if tc.clen != "" {
+			kv = append(kv, "content-length", tc.clen)
+		}
+		resp := roundTrip(t, s, reqHeaders(hdrs(false, kv...), nil))
+		if resp.GetImmediateResponse() == nil {
+			resp = roundTrip(t, s, reqBody(body))
+		}
+		got := 0
+		if ir := resp.GetImmediateResponse(); ir != nil {
+			got = int(ir.Status.Code)
+		}
+		if got != tc.want {
+			t.Errorf("%s (content-length %q): %d, want %d", tc.tenant, tc.clen, got, tc.want)
+		}
+	}
+}

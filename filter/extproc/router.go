@@ -202,8 +202,11 @@ func (r *router) requestHeaders(req *extprocv3.ProcessingRequest, h *extprocv3.H
 	if err := r.checkEncoding(); err != nil {
 		return nil, r.s.reject(err)
 	}
-	if cl, err := strconv.ParseInt(clen, 10, 64); err == nil && cl > r.rt.Source.Limits.MaxRequestBytes {
-		return nil, r.s.reject(tooLarge(cl, r.rt.Source.Limits.MaxRequestBytes))
+	// The tenant's limit (identity.tenants[].max_request_bytes), else the
+	// config's: the tenant is known, authenticate ran above.
+	maxBytes := r.rt.MaxRequestBytes(r.tenant)
+	if cl, err := strconv.ParseInt(clen, 10, 64); err == nil && cl > maxBytes {
+		return nil, r.s.reject(tooLarge(cl, maxBytes))
 	}
 	return requestHeadersResponse(&extprocv3.CommonResponse{
 		HeaderMutation: &extprocv3.HeaderMutation{SetHeaders: append(setID, setPath...), RemoveHeaders: r.strip},
@@ -212,7 +215,7 @@ func (r *router) requestHeaders(req *extprocv3.ProcessingRequest, h *extprocv3.H
 
 func (r *router) requestBody(b *extprocv3.HttpBody) (*extprocv3.ProcessingResponse, error) {
 	body := b.Body
-	limit := r.rt.Source.Limits.MaxRequestBytes
+	limit := r.rt.MaxRequestBytes(r.tenant)
 	if int64(len(body)) > limit {
 		return nil, r.s.reject(tooLarge(int64(len(body)), limit))
 	}
