@@ -53,14 +53,15 @@ import (
 //     messages that follow. Reasoning items are dropped unless they carry
 //     this backend's signed thinking (encrypted_content, below).
 //   - Signed thinking (the hub's thinking_blocks: Anthropic's thinking with
-//     its signature, redacted thinking) travels in a reasoning item's
+//     its signature, redacted thinking, Gemini's thought signatures with the
+//     tool call they came on) travels in a reasoning item's
 //     encrypted_content when the client includes
 //     "reasoning.encrypted_content": "llmproc:v1:<schema>:<backend>:" and the
 //     blocks as base64url JSON. Opaque to the client and bound to the
 //     backend that produced it: sent back to that backend as the assistant
 //     message's thinking_blocks, ignored by any other (OpenAI's own
-//     encrypted content included). Gemini's thought signatures do not cross
-//     the hub, so Gemini reasoning items carry none.
+//     encrypted content included). A Gemini answer with signatures but no
+//     thought text has a reasoning item with an empty summary to carry them.
 //   - previous_response_id, conversation, prompt, background and
 //     item_reference input items need OpenAI's server-side state and are
 //     refused here.
@@ -130,7 +131,7 @@ func decodeThinking(tag, enc string) []ThinkingBlock {
 	if err != nil || !gjson.ValidBytes(raw) {
 		return nil
 	}
-	return hubThinkingBlocks(gjson.ParseBytes(raw))
+	return hubSignedBlocks(gjson.ParseBytes(raw))
 }
 
 // respBad is a 400 for an invalid Responses request.

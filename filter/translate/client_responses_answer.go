@@ -334,13 +334,14 @@ func ResponseFromChat(r gjson.Result, m *ResponsesMeta, model string) []byte {
 		}
 		n++
 	}
-	rc, blocks := msg.Get("reasoning_content").String(), hubThinkingBlocks(msg.Get("thinking_blocks"))
-	if rc != "" || len(blocks) > 0 {
+	rc, blocks := msg.Get("reasoning_content").String(), hubSignedBlocks(msg.Get("thinking_blocks"))
+	enc := ""
+	if m != nil && m.encrypted {
+		enc = encodeThinking(m.tag, blocks)
+	}
+	// Gemini's signatures alone make no reasoning item unless it carries them.
+	if rc != "" || enc != "" || len(hubThinkingBlocks(msg.Get("thinking_blocks"))) > 0 {
 		sep()
-		enc := ""
-		if m != nil && m.encrypted {
-			enc = encodeThinking(m.tag, blocks)
-		}
 		out = appendReasoningItem(out, "rs_"+base, rc, enc, enc != "")
 	}
 	text, refusal := caContentText(msg.Get("content")), msg.Get("refusal").String()

@@ -265,13 +265,20 @@ func (s *respStream) reasoning(t string) {
 // the reasoning item's encrypted_content. A streamed block's text came as
 // reasoning_content before it: the text since the previous block.
 func (s *respStream) thinkingBlock(v gjson.Result) {
-	blocks := hubThinkingBlocks(gjson.Parse("[" + v.Raw + "]"))
+	blocks := hubSignedBlocks(gjson.Parse("[" + v.Raw + "]"))
 	if len(blocks) == 0 {
 		return
 	}
+	tb := blocks[0]
+	if tb.Kind == thoughtSignature && (s.meta == nil || !s.meta.encrypted) {
+		return // a Gemini signature alone makes no reasoning item unless it carries it
+	}
 	i := s.reasoningItem()
 	it := &s.items[i]
-	tb := blocks[0]
+	if tb.Kind == thoughtSignature {
+		it.blocks = append(it.blocks, tb) // it covers no text
+		return
+	}
 	if tb.Kind == "thinking" && tb.Text == "" {
 		tb.Text = it.text.String()[it.covered:]
 	}

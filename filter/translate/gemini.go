@@ -61,8 +61,11 @@ func geminiMethod(stream bool) string {
 
 // thoughtSkip is the thought signature Google documents for function calls
 // whose real signature is not at hand (history written by another model or
-// client). Gemini 3 models reject a replayed function call without one, and
-// OpenAI clients cannot carry the real one back.
+// a client that dropped the hub's thinking_blocks). Gemini 3 models reject a
+// replayed function call without one. A real signature (a thought_signature
+// block of the hub, reasoning.go) goes back on the part it came with: on the
+// functionCall part of its tool call, or, for a text part's, on the
+// message's first part.
 const thoughtSkip = "skip_thought_signature_validator"
 
 // geminiRequestBody turns an OpenAI chat-completions body into a
@@ -261,18 +264,49 @@ func (w *contentWriter) close() []byte {
 	return w.buf
 }
 
-func (w *contentWriter) text(role, s string) {
+func (w *contentWriter) text(role, s string) { w.signedText(role, s, "") }
+
+// signedText writes a text part, with its thoughtSignature unless sig is "".
+func (w *contentWriter) signedText(role, s, sig string) {
 	if s == "" {
 		return
 	}
 	w.part(role)
 	w.buf = append(w.buf, `{"text":`...)
 	w.buf = appendJSONString(w.buf, s)
+	w.buf = appendThoughtSignature(w.buf, sig)
 	w.buf = append(w.buf, '}')
 }
 
+// appendThoughtSignature writes a part's thoughtSignature member, if any.
+func appendThoughtSignature(b []byte, sig string) []byte {
+	if sig == "" {
+		return b
+	}
+	b = append(b, `,"thoughtSignature":`...)
+	return appendJSONString(b, sig)
+}
+
+// geminiSignatures reads the Gemini thought signatures of a hub assistant
+// message: by tool call id, and the first one of a text part.
+func geminiSignatures(blocks gjson.Result) (calls map[string]string, text string) {
+	for _, tb := range hubSignedBlocks(blocks) {
+		switch {
+		case tb.Kind != thoughtSignature:
+		case tb.ToolCallID != "":
+			if calls == nil {
+				calls = map[string]string{}
+			}
+			calls[tb.ToolCallID] = tb.Signature
+		case text == "":
+			text = tb.Signature
+		}
+	}
+	return calls, text
+}
+
 func (w *contentWriter) message(b *config.RBackend, m gjson.Result, system *[]byte, names map[string]string) error {
-	var content, role, calls, callID, name gjson.Result
+	var content, role, calls, callID, name, thinking gjson.Result
 	m.ForEach(func(k, v gjson.Result) bool {
 		switch k.Str {
 		case "content":
@@ -285,6 +319,8 @@ func (w *contentWriter) message(b *config.RBackend, m gjson.Result, system *[]by
 			callID = v
 		case "name":
 			name = v
+		case "thinking_blocks":
+			thinking = v
 		}
 		return true
 	})
@@ -316,7 +352,14 @@ func (w *contentWriter) message(b *config.RBackend, m gjson.Result, system *[]by
 		})
 		return err
 	case "assistant":
-		if err := eachText(content, role, func(s string) { w.text("model", s) }); err != nil {
+		callSigs, textSig := geminiSignatures(thinking)
+		signed := len(callSigs) > 0 || textSig != ""
+		if err := eachText(content, role, func(s string) {
+			if s != "" {
+				w.signedText("model", s, textSig)
+				textSig = "" // on the first part only
+			}
+		}); err != nil {
 			return err
 		}
 		first := true
@@ -342,10 +385,19 @@ func (w *contentWriter) message(b *config.RBackend, m gjson.Result, system *[]by
 			w.buf = append(w.buf, `,"args":`...)
 			w.buf = append(w.buf, args...)
 			w.buf = append(w.buf, '}')
-			if first {
-				w.buf = append(w.buf, `,"thoughtSignature":"`+thoughtSkip+`"`...)
-				first = false
+			sig := callSigs[tc.Get("id").Str]
+			if sig == "" && first {
+				// A text part's signature with no text goes on the first
+				// part; a call without one gets the skip marker unless the
+				// message carries Gemini's own (parallel calls: only the
+				// first is signed).
+				sig = textSig
+				if sig == "" && !signed {
+					sig = thoughtSkip
+				}
 			}
+			w.buf = appendThoughtSignature(w.buf, sig)
+			first = false
 			w.buf = append(w.buf, '}')
 			return true
 		})
@@ -812,7 +864,10 @@ func geminiErrorJSON(status int, body []byte) []byte {
 
 // geminiParts reads one GenerateContentResponse: each part of the first
 // candidate goes to fn (kind "text", "thought" or "call"), and the mapped
-// finish reason (content_filter for a blocked prompt) is returned.
+// finish reason (content_filter for a blocked prompt) is returned. A part's
+// thoughtSignature goes to fn too, as kind "signature" (text in text) after
+// a text or thought part, or "call_signature" (with the call's id) before
+// the call it came on, so that the hub's thinking_blocks name the call.
 func geminiParts(v gjson.Result, fn func(kind, text, id, name, args string)) (finish string) {
 	cand := v.Get("candidates.0")
 	if !cand.Exists() {
@@ -822,6 +877,7 @@ func geminiParts(v gjson.Result, fn func(kind, text, id, name, args string)) (fi
 		return ""
 	}
 	cand.Get("content.parts").ForEach(func(_, p gjson.Result) bool {
+		sig := p.Get("thoughtSignature").Str
 		if t := p.Get("text"); t.Type == gjson.String {
 			if p.Get("thought").Type == gjson.True {
 				fn("thought", t.Str, "", "", "")
@@ -838,7 +894,12 @@ func geminiParts(v gjson.Result, fn func(kind, text, id, name, args string)) (fi
 					s = buf.String()
 				}
 			}
+			if sig != "" {
+				fn("call_signature", sig, c.Get("id").Str, "", "")
+			}
 			fn("call", "", c.Get("id").Str, c.Get("name").Str, s)
+		} else if sig != "" {
+			fn("signature", sig, "", "", "")
 		}
 		return true
 	})
@@ -884,6 +945,13 @@ func (g *geminiJSON) Chunk(chunk []byte, eos bool) ([]byte, bool) {
 			content.WriteString(text)
 		case "thought":
 			reasoning.WriteString(text)
+		case "signature":
+			g.c.Thinking = append(g.c.Thinking, ThinkingBlock{Kind: thoughtSignature, Signature: text})
+		case "call_signature":
+			if id == "" {
+				id = "call_" + strconv.Itoa(len(g.c.ToolCalls))
+			}
+			g.c.Thinking = append(g.c.Thinking, ThinkingBlock{Kind: thoughtSignature, Signature: text, ToolCallID: id})
 		case "call":
 			if id == "" {
 				id = "call_" + strconv.Itoa(len(g.c.ToolCalls))
@@ -1026,6 +1094,13 @@ func (g *geminiStream) event(e sse.Event) {
 			if text != "" {
 				g.out = g.s.Content(g.out, "reasoning_content", text)
 			}
+		case "signature":
+			g.out = g.s.Thinking(g.out, ThinkingBlock{Kind: thoughtSignature, Signature: text})
+		case "call_signature":
+			if id == "" {
+				id = "call_" + strconv.Itoa(g.calls)
+			}
+			g.out = g.s.Thinking(g.out, ThinkingBlock{Kind: thoughtSignature, Signature: text, ToolCallID: id})
 		case "call":
 			if id == "" {
 				id = "call_" + strconv.Itoa(g.calls)

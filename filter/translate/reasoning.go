@@ -32,8 +32,13 @@ import (
 // message.thinking_blocks / delta.thinking_blocks, a list of
 // {"type":"thinking","thinking","signature"} and
 // {"type":"redacted_thinking","data"} blocks that carry what the next turn
-// must send back to Anthropic or Bedrock. Translators to backends that do not
-// read them (OpenAI, Azure, compatible servers) remove them from history.
+// must send back to Anthropic or Bedrock. Gemini's thought signatures ride in
+// the same list as {"type":"thought_signature","signature","tool_call_id"}
+// blocks: the signature of the functionCall part that became that tool call
+// (tool_call_id absent: of a text part), which only the Gemini translator
+// (and Vertex's) sends back; Anthropic and Bedrock never see them. The
+// translators to backends that do not read thinking_blocks (OpenAI, Azure,
+// compatible servers) remove them from history.
 
 // reasoningLevels is the budget ⇄ effort table, in rising order.
 var reasoningLevels = []struct {
@@ -148,15 +153,29 @@ func claudeForcedToolChoice(tc gjson.Result) bool {
 }
 
 // ThinkingBlock is one block of a hub message's thinking_blocks: Kind
-// "thinking" (Text and the Signature the provider signed it with) or
-// "redacted_thinking" (Data, the provider's encrypted thinking).
+// "thinking" (Text and the Signature the provider signed it with),
+// "redacted_thinking" (Data, the provider's encrypted thinking) or
+// "thought_signature" (Gemini's Signature of the part that became the tool
+// call ToolCallID, or of a text part when ToolCallID is "").
 type ThinkingBlock struct {
-	Kind, Text, Signature, Data string
+	Kind, Text, Signature, Data, ToolCallID string
 }
+
+// thoughtSignature is the Kind of a Gemini thought signature.
+const thoughtSignature = "thought_signature"
 
 // appendThinkingBlock writes one thinking_blocks entry.
 func appendThinkingBlock(b []byte, tb ThinkingBlock) []byte {
-	if tb.Kind == "redacted_thinking" {
+	switch tb.Kind {
+	case thoughtSignature:
+		b = append(b, `{"type":"thought_signature","signature":`...)
+		b = appendJSONString(b, tb.Signature)
+		if tb.ToolCallID != "" {
+			b = append(b, `,"tool_call_id":`...)
+			b = appendJSONString(b, tb.ToolCallID)
+		}
+		return append(b, '}')
+	case "redacted_thinking":
 		b = append(b, `{"type":"redacted_thinking","data":`...)
 		b = appendJSONString(b, tb.Data)
 		return append(b, '}')
@@ -168,10 +187,27 @@ func appendThinkingBlock(b []byte, tb ThinkingBlock) []byte {
 	return append(b, '}')
 }
 
-// hubThinkingBlocks reads a hub message's thinking_blocks: the signed
-// thinking and redacted thinking a provider can verify. Blocks without a
-// signature are left out: no provider accepts them back.
+// hubThinkingBlocks reads a hub message's thinking_blocks for Anthropic and
+// Bedrock: the signed thinking and redacted thinking, without Gemini's
+// thought signatures.
 func hubThinkingBlocks(v gjson.Result) []ThinkingBlock {
+	all := hubSignedBlocks(v)
+	out := all[:0]
+	for _, tb := range all {
+		if tb.Kind != thoughtSignature {
+			out = append(out, tb)
+		}
+	}
+	if len(out) == 0 {
+		return nil
+	}
+	return out
+}
+
+// hubSignedBlocks reads a hub message's thinking_blocks: the signed
+// thinking, redacted thinking and thought signatures a provider can verify.
+// Blocks without a signature are left out: no provider accepts them back.
+func hubSignedBlocks(v gjson.Result) []ThinkingBlock {
 	if !v.IsArray() {
 		return nil
 	}
@@ -185,6 +221,10 @@ func hubThinkingBlocks(v gjson.Result) []ThinkingBlock {
 		case "redacted_thinking":
 			if d := b.Get("data").Str; d != "" {
 				out = append(out, ThinkingBlock{Kind: "redacted_thinking", Data: d})
+			}
+		case thoughtSignature:
+			if sig := b.Get("signature").Str; sig != "" {
+				out = append(out, ThinkingBlock{Kind: thoughtSignature, Signature: sig, ToolCallID: b.Get("tool_call_id").Str})
 			}
 		}
 		return true
