@@ -84,7 +84,7 @@ func (r *router) checkEndpoint(d config.Decision) *apierr.Error {
 			Message: "The model `" + m.Name + "` is " + what + "."}
 	}
 	if isGeminiEmbed(r.geminiMethod) && len(d.Pool.Members) > 0 {
-		if be := d.Pool.Members[0].Backend; !translate.GeminiServed(r.geminiMethod, be.Schema) {
+		if be := d.Pool.Members[0].Backend; !translate.GeminiServed(r.geminiMethod, be.Schema) && !served(translate.EndpointEmbeddings, be.Schema) {
 			return unservedGemini(r.geminiMethod, be)
 		}
 	}

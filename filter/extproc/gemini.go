@@ -29,8 +29,11 @@ import (
 // client_keys, checks as the llmproc key). A Gemini or Vertex backend gets
 // the body as the client sent it (translate.GeminiNative); any other gets
 // it converted to chat completions (translate.GeminiRequestToOpenAI), and
-// its answer is converted back (translate.GeminiResponse). Embedding
-// methods pass only to Gemini backends; countTokens goes to a Gemini or
+// its answer is converted back (translate.GeminiResponse). The embedding
+// methods pass as they are to Gemini backends; for any other they become
+// an OpenAI embeddings body (translate.GeminiEmbedToOpenAI) that goes on as
+// POST /v1/embeddings does (endpointRequest), and the answer is converted
+// back (translate.GeminiEmbedResponse). countTokens goes to a Gemini or
 // Vertex first backend, else llmproc estimates it.
 
 const clientGemini = "gemini"
@@ -224,11 +227,11 @@ func geminiFraming(method, framing string) translate.GeminiFraming {
 }
 
 // unservedGemini is the 400 for a backend that cannot serve a Gemini
-// client's method (the embedding methods pass only to Gemini).
+// client's embedding method (one without embeddings: Anthropic).
 func unservedGemini(method string, be *config.RBackend) *apierr.Error {
 	return apierr.New(http.StatusBadRequest, apierr.TypeInvalidRequest, "unsupported_endpoint",
-		"models.%s is not supported by backend %q (schema %s): llmproc passes it only to %s backends and does not translate it yet.",
-		method, be.Name, be.Schema, strings.Join(translate.GeminiNativeSchemas(method), ", "))
+		"models.%s is not supported by backend %q (schema %s): it has no embeddings API (llmproc serves embeddings on %s backends).",
+		method, be.Name, be.Schema, strings.Join(translate.EndpointSchemas(translate.EndpointEmbeddings), ", "))
 }
 
 // geminiRequest fills what llmproc reads of a request from a Gemini

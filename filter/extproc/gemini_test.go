@@ -29,7 +29,7 @@ models:
 pools:
   - {name: gem, backends: [{backend: gem, model: gemini-backend}, {backend: oai, model: gpt-4o-mini}]}
   - {name: oai, backends: [{backend: oai, model: gpt-4o-mini}]}
-  - {name: gemembed, backends: [{backend: gem}]}
+  - {name: gemembed, backends: [{backend: gem}, {backend: oai, model: text-embedding-3-small}]}
 `
 
 func geminiHarness(t *testing.T) *harness {
@@ -368,9 +368,55 @@ pools:
 	if v, _ := header1(got, ":path"); !strings.HasSuffix(v, "/models/gemini-2.5-pro:countTokens") || got.body != `{"contents":[{"role":"user","parts":[{"text":"hi"}]}]}` {
 		t.Errorf("%s\n%s", v, got.body)
 	}
-	const embed = `{"content":{"parts":[{"text":"hi"}]}}`
-	r := h.routeReply(t, geminiClient("POST", "/v1beta/models/gemini-embedding-001:embedContent", embed), embed)
-	if ir := r.GetImmediateResponse(); ir == nil || ir.GetStatus().GetCode() != 400 || !strings.Contains(string(ir.GetBody()), "vertex") {
-		t.Errorf("%v", r)
+	// Vertex's Gemini API has no embedContent: translated to :predict.
+	const embed = `{"content":{"parts":[{"text":"hi"}]},"outputDimensionality":64}`
+	routed, dec = h.route(t, geminiClient("POST", "/v1beta/models/gemini-embedding-001:embedContent", embed), embed)
+	m = slices.Clone(routed)
+	got = h.attempt(t, &m, embed, "vx", "vx", dec)
+	if v, _ := header1(got, ":path"); !strings.HasSuffix(v, "/publishers/google/models/gemini-embedding-001:predict") ||
+		gjson.Get(got.body, "instances.0.content").Str != "hi" || gjson.Get(got.body, "parameters.outputDimensionality").Int() != 64 {
+		t.Errorf("%s\n%s", v, got.body)
+	}
+}
+
+// TestGeminiEmbedTranslated: a Gemini client's batchEmbedContents passes
+// to a Gemini backend as sent; on failover to OpenAI it goes as POST
+// /v1/embeddings, and OpenAI's answer comes back as Gemini's, with
+// usageMetadata; an OpenAI error as Google's.
+func TestGeminiEmbedTranslated(t *testing.T) {
+	h := geminiHarness(t)
+	const batch = `{"requests":[{"model":"models/gemini-embedding-001","content":{"parts":[{"text":"a"}]},"outputDimensionality":2},` +
+		`{"model":"models/gemini-embedding-001","content":{"parts":[{"text":"b"}]},"outputDimensionality":2}]}`
+	routed, dec := h.route(t, geminiClient("POST", "/v1beta/models/gemini-embedding-001:batchEmbedContents", batch), batch)
+	m := slices.Clone(routed)
+	if got := h.attempt(t, &m, batch, "gemembed", "gem", dec); got.body != batch {
+		t.Errorf("Gemini got %s", got.body)
+	}
+	got := h.attempt(t, &m, batch, "gemembed", "oai", dec)
+	if v, _ := header1(got, ":path"); v != "/v1/embeddings" || got.body != `{"model":"text-embedding-3-small","input":["a","b"],"dimensions":2}` {
+		t.Errorf("OpenAI got %s %s", v, got.body)
+	}
+	for _, c := range []struct {
+		status, answer, want string
+	}{
+		{"200", `{"object":"list","data":[{"object":"embedding","index":0,"embedding":[0.1, 0.2]},{"object":"embedding","index":1,"embedding":[0.3,0.4]}],"model":"text-embedding-3-small","usage":{"prompt_tokens":2,"total_tokens":2}}`,
+			`{"embeddings":[{"values":[0.1,0.2]},{"values":[0.3,0.4]}],"usageMetadata":{"promptTokenCount":2,"totalTokenCount":2}}`},
+		{"429", `{"error":{"message":"slow down","type":"requests","code":"rate_limit_exceeded"}}`,
+			`{"error":{"code":429,"message":"slow down","status":"RESOURCE_EXHAUSTED"}}`},
+	} {
+		s := h.stream(RoleUpstream)
+		m := slices.Clone(routed)
+		attrs := map[string]string{AttrBackend: "oai", AttrCluster: PoolClusterPrefix + "gemembed"}
+		roundTrip(t, s, withDecisions(reqHeaders(m.message(), attrs), dec))
+		roundTrip(t, s, withDecisions(reqBody(batch), dec))
+		r := roundTrip(t, s, respHeaders(false, ":status", c.status, "content-type", "application/json"))
+		if r.GetResponseHeaders() == nil {
+			t.Fatalf("headers reply %v", r)
+		}
+		r = roundTrip(t, s, respBody(c.answer, true))
+		if out := string(r.GetResponseBody().GetResponse().GetBodyMutation().GetBody()); out != c.want {
+			t.Errorf("%s: client gets %s\nwant %s", c.status, out, c.want)
+		}
+		s.CloseSend() //nolint:errcheck
 	}
 }

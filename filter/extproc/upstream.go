@@ -249,10 +249,18 @@ func (u *upstream) requestBody(b *extprocv3.HttpBody) (_ *extprocv3.ProcessingRe
 		}
 		u.omitThinking = gjson.GetBytes(body, "thinking.display").Str == "omitted"
 		body, converted = ob, true
-	case u.client == clientGemini:
-		if isGeminiEmbed(u.geminiMethod) {
+	case u.client == clientGemini && isGeminiEmbed(u.geminiMethod):
+		// As OpenAI embeddings, then as POST /v1/embeddings goes on to
+		// this backend; the answer comes back in Gemini's shape.
+		if !served(translate.EndpointEmbeddings, u.member.Backend.Schema) {
 			return nil, unservedGemini(u.geminiMethod, u.member.Backend)
 		}
+		ob, err := translate.GeminiEmbedToOpenAI(body, u.geminiMethod, u.requested, u.member.Backend)
+		if err != nil {
+			return nil, err
+		}
+		body, converted, u.endpoint = ob, true, translate.EndpointEmbeddings
+	case u.client == clientGemini:
 		ob, err := translate.GeminiRequestToOpenAI(body, u.requested, u.geminiMethod == translate.GeminiStream)
 		if err != nil {
 			return nil, err
@@ -392,6 +400,11 @@ func (u *upstream) responseHeaders(h *extprocv3.HttpHeaders) (*extprocv3.Process
 		u.passNative = true
 		if u.framing == translate.GeminiArray { // asked for as SSE: reframed
 			u.conv = translate.GeminiArrayStream()
+			set = append(set, header("content-type", "application/json"))
+		}
+	case u.client == clientGemini && isGeminiEmbed(u.geminiMethod):
+		u.conv = translate.GeminiEmbedResponse(u.geminiMethod, u.status)
+		if ct != "application/json" {
 			set = append(set, header("content-type", "application/json"))
 		}
 	case u.client == clientGemini:
