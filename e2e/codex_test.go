@@ -191,7 +191,8 @@ pools:
 // translated both ways, the scripted model's tool call reaches Codex as a
 // function_call, Codex runs it, and the provider gets the command's output
 // as its own tool result in the follow-up, under the call's id (Gemini: the
-// function's name), then answers.
+// function's name) and, from Gemini, the call's thought signature, then
+// answers.
 func TestCodexTranslated(t *testing.T) {
 	claude := fakeanthropic.New(fakeanthropic.Options{APIKey: "sk-ant"})
 	gem := fakegemini.New(fakegemini.Options{Key: "gm-key"})
@@ -230,7 +231,7 @@ func TestCodexTranslated(t *testing.T) {
 				if err := json.Unmarshal([]byte(codexCommand(work)), &args); err != nil {
 					t.Fatal(err)
 				}
-				return fakegemini.Behaviour{Text: "Writing the file.", Calls: []fakegemini.FunctionCall{{Name: "exec_command", Args: args}}}
+				return fakegemini.Behaviour{Text: "Writing the file.", Calls: []fakegemini.FunctionCall{{Name: "exec_command", Args: args, Signature: "c2lnLWNvZGV4"}}}
 			},
 			func([]fake.ToolResult) fakegemini.Behaviour { return fakegemini.Behaviour{Text: codexFinal} },
 		)
@@ -247,6 +248,12 @@ func TestCodexTranslated(t *testing.T) {
 		rs := fakegemini.ToolResults(got[1])
 		if len(rs) != 1 || rs[0].Name != "exec_command" || !strings.Contains(rs[0].Output, "exited with code 0") {
 			t.Errorf("Gemini got the tool results %+v", rs)
+		}
+		// The call's thought signature came back through Codex, inside the
+		// reasoning item's encrypted_content, on the functionCall part.
+		call := gjson.GetBytes(got[1].Body, `contents.#(role=="model").parts.#(functionCall.name=="exec_command")`)
+		if sig := call.Get("thoughtSignature").Str; sig != "c2lnLWNvZGV4" {
+			t.Errorf("Gemini got the call back as %s", call.Raw)
 		}
 	})
 }

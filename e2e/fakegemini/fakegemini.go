@@ -47,6 +47,8 @@ type Usage struct {
 type FunctionCall struct {
 	Name string
 	Args map[string]any
+	// Signature, when set, is the part's thoughtSignature.
+	Signature string
 }
 
 // Behaviour scripts the answer to one request.
@@ -223,7 +225,11 @@ func parts(b Behaviour, text string) []any {
 		if args == nil {
 			args = map[string]any{}
 		}
-		ps = append(ps, map[string]any{"functionCall": map[string]any{"name": c.Name, "args": args}})
+		p := map[string]any{"functionCall": map[string]any{"name": c.Name, "args": args}}
+		if c.Signature != "" {
+			p["thoughtSignature"] = c.Signature
+		}
+		ps = append(ps, p)
 	}
 	return ps
 }
