@@ -1,9 +1,12 @@
 package e2e
 
 import (
+	"bytes"
+	"context"
 	"fmt"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/tidwall/gjson"
 
@@ -100,5 +103,31 @@ func TestGeminiClientEmbedTranslated(t *testing.T) {
 	}
 	if n := len(e.bedrock.Requests()); n != 1 {
 		t.Errorf("refused requests reached Bedrock: %d requests", n)
+	}
+}
+
+// TestGenAISDKEmbedContent: @google/genai's embedContent (batchEmbedContents
+// on the wire) against an OpenAI backend gets each text's vector back.
+func TestGenAISDKEmbedContent(t *testing.T) {
+	e := startEmbeddings(t)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	cmd := nodeScript(t, ctx, "genai_embed.mjs", e.URL(), "text-embedding-3-small", "AIza-llmproc-client", "8")
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("genai_embed.mjs: %v\n%s\n%s", err, out, stderr.Bytes())
+	}
+	r := gjson.ParseBytes(out)
+	if r.Get("one.#").Int() != 1 || r.Get("two.#").Int() != 2 {
+		t.Fatalf("%s", out)
+	}
+	wantGeminiValues(t, r.Get("one.0"), "hello from genai", 0)
+	wantGeminiValues(t, r.Get("two.0"), "first text", 8)
+	wantGeminiValues(t, r.Get("two.1"), "second text", 8)
+	reqs := e.openai.Requests()
+	if len(reqs) != 2 || reqs[0].Path != "/v1/embeddings" || string(reqs[1].Body) != `{"model":"text-embedding-3-small","input":["first text","second text"],"dimensions":8}` {
+		t.Errorf("OpenAI got %v", reqs)
 	}
 }
