@@ -37,17 +37,6 @@ func GeminiServed(method, schema string) bool {
 	return slices.Contains(geminiNativeMethods[schema], method)
 }
 
-// GeminiNativeSchemas lists the schemas that serve method natively.
-func GeminiNativeSchemas(method string) []string {
-	var out []string
-	for _, s := range []string{"gemini", "vertex"} {
-		if GeminiServed(method, s) {
-			out = append(out, s)
-		}
-	}
-	return out
-}
-
 // GeminiNativeTranslator is implemented by the translators of the backends
 // that speak Gemini's API (gemini, vertex).
 type GeminiNativeTranslator interface {
