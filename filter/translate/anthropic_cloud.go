@@ -244,19 +244,12 @@ func (s *invokeStream) fail(out []byte, msg string) []byte {
 }
 
 func (s *invokeStream) frame(out []byte, m eventstream.Message) []byte {
-	switch brHeader(m, ":message-type") {
-	case "event":
-	case "exception":
+	event, perr := frameKind(m)
+	if perr != nil {
 		s.ended = true
-		msg := gjson.GetBytes(m.Payload, "message").Str
-		if msg == "" {
-			msg = gjson.GetBytes(m.Payload, "Message").Str
-		}
-		return appendAnthropicErrorEvent(out, bedrockError(http.StatusBadGateway, brHeader(m, ":exception-type"), msg))
-	case "error":
-		s.ended = true
-		return appendAnthropicErrorEvent(out, bedrockError(http.StatusBadGateway, brHeader(m, ":error-code"), brHeader(m, ":error-message")))
-	default:
+		return appendAnthropicErrorEvent(out, perr)
+	}
+	if !event {
 		return out
 	}
 	if brHeader(m, ":event-type") != "chunk" {

@@ -1165,6 +1165,25 @@ func (s *bedrockStream) fail(out []byte, err error) []byte {
 		"The Bedrock event stream could not be decoded: "+err.Error()))
 }
 
+// frameKind sorts one event-stream message of a Bedrock stream: event
+// for an event; otherwise the provider's error for an exception or error
+// message, or neither for a message to ignore.
+func frameKind(m eventstream.Message) (event bool, err *apierr.Error) {
+	switch brHeader(m, ":message-type") {
+	case "event":
+		return true, nil
+	case "exception":
+		msg := gjson.GetBytes(m.Payload, "message").Str
+		if msg == "" {
+			msg = gjson.GetBytes(m.Payload, "Message").Str
+		}
+		return false, bedrockError(http.StatusBadGateway, brHeader(m, ":exception-type"), msg)
+	case "error":
+		return false, bedrockError(http.StatusBadGateway, brHeader(m, ":error-code"), brHeader(m, ":error-message"))
+	}
+	return false, nil
+}
+
 func brHeader(m eventstream.Message, name string) string {
 	if v := m.Headers.Get(name); v != nil {
 		return v.String()
@@ -1173,19 +1192,12 @@ func brHeader(m eventstream.Message, name string) string {
 }
 
 func (s *bedrockStream) frame(out []byte, m eventstream.Message) []byte {
-	switch brHeader(m, ":message-type") {
-	case "event":
-	case "exception":
+	event, perr := frameKind(m)
+	if perr != nil {
 		s.ended = true
-		msg := gjson.GetBytes(m.Payload, "message").Str
-		if msg == "" {
-			msg = gjson.GetBytes(m.Payload, "Message").Str
-		}
-		return ErrorEvent(out, bedrockError(http.StatusBadGateway, brHeader(m, ":exception-type"), msg))
-	case "error":
-		s.ended = true
-		return ErrorEvent(out, bedrockError(http.StatusBadGateway, brHeader(m, ":error-code"), brHeader(m, ":error-message")))
-	default:
+		return ErrorEvent(out, perr)
+	}
+	if !event {
 		return out
 	}
 	// The payload buffer is reused for the next frame only; nothing read
