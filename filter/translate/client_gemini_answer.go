@@ -355,13 +355,7 @@ func (s *gcStream) event(ev sse.Event) {
 		case "reasoning_content":
 			thought += v.Str
 		case "tool_calls":
-			n := 0
-			v.ForEach(func(_, tc gjson.Result) bool {
-				idx := n
-				if i := tc.Get("index"); i.Type == gjson.Number {
-					idx = int(i.Int())
-				}
-				n++
+			eachToolCallDelta(v, func(idx int, tc gjson.Result) {
 				for len(s.calls) <= idx && idx < 1024 {
 					s.calls = append(s.calls, gcCall{})
 				}
@@ -375,7 +369,6 @@ func (s *gcStream) event(ev sse.Event) {
 					}
 					call.args += tc.Get("function.arguments").Str
 				}
-				return true
 			})
 		}
 		return true

@@ -159,16 +159,7 @@ func (s *respStream) event(ev sse.Event) {
 		case "annotations":
 			s.annotations(respAnnotations(v))
 		case "tool_calls":
-			n := 0
-			v.ForEach(func(_, tc gjson.Result) bool {
-				idx := n
-				if i := tc.Get("index"); i.Type == gjson.Number {
-					idx = int(i.Int())
-				}
-				n++
-				s.toolCall(idx, tc)
-				return true
-			})
+			eachToolCallDelta(v, s.toolCall)
 		}
 		return true
 	})

@@ -283,3 +283,18 @@ func contextExceeded(msg string) bool {
 	m := strings.ToLower(msg)
 	return strings.Contains(m, "context length") || strings.Contains(m, "context_length") || strings.Contains(m, "context window")
 }
+
+// eachToolCallDelta calls f for each entry of a chat delta's tool_calls
+// with its index: the entry's "index", else its place in the array.
+func eachToolCallDelta(v gjson.Result, f func(idx int, tc gjson.Result)) {
+	n := 0
+	v.ForEach(func(_, tc gjson.Result) bool {
+		idx := n
+		if i := tc.Get("index"); i.Type == gjson.Number {
+			idx = int(i.Int())
+		}
+		n++
+		f(idx, tc)
+		return true
+	})
+}
