@@ -1,0 +1,276 @@
+package extproc
+
+// The upstream role's answer side: the provider's response headers and body
+// chunks on their way back to the client, and the cache fill at the end.
+
+import (
+	"encoding/hex"
+	"net/http"
+	"strconv"
+	"strings"
+
+	extprocv3 "github.com/envoyproxy/go-control-plane/envoy/service/ext_proc/v3"
+
+	"github.com/llmproc/llmproc/filter/apierr"
+	"github.com/llmproc/llmproc/filter/cache"
+	"github.com/llmproc/llmproc/filter/conversation"
+	"github.com/llmproc/llmproc/filter/translate"
+	"github.com/llmproc/llmproc/filter/usage"
+)
+
+func (u *upstream) responseHeaders(h *extprocv3.HttpHeaders) (*extprocv3.ProcessingResponse, error) {
+	if u.member == nil {
+		return responseHeadersResponse(&extprocv3.CommonResponse{}), nil
+	}
+	hs := headersOf(h)
+	u.status, _ = strconv.Atoi(hs[":status"])
+	resp := &translate.Response{Status: u.status, ContentType: hs["content-type"], Stream: u.stream, Model: u.served,
+		Header: func(name string) string { return hs[name] },
+		// Anthropic and Gemini clients get thinking (blocks, thought parts),
+		// Responses clients too (reasoning items); OpenAI chat clients only
+		// when the backend says so.
+		Reasoning: u.client == clientAnthropic || u.client == clientGemini || u.respMeta != nil || u.member.Backend.ReasoningContent}
+	if u.countTokens && u.client == clientAnthropic {
+		return u.countAnswer(resp, hs["content-type"]), nil
+	}
+	if u.countTokens { // Gemini's answer as it is; nothing to bill or cache
+		u.finished = true
+		return responseHeadersResponse(&extprocv3.CommonResponse{HeaderMutation: &extprocv3.HeaderMutation{
+			SetHeaders: u.answerHeaders()}}), nil
+	}
+	var ans translate.Answer
+	if u.native && u.client == clientAnthropic {
+		u.wire, ans = u.s.tr.AnthropicNativeResponse(u.member.Backend.Schema, resp)
+	} else if u.embed != nil {
+		ans = u.embed.Response(resp)
+	} else {
+		ans = u.tr.Response(resp)
+	}
+	if u.native && isGeminiEmbed(u.geminiMethod) && u.status >= 200 && u.status < 300 {
+		ans = translate.Answer{Body: translate.GeminiEmbedUsage()} // the client gets Gemini's embeddings as they are
+	}
+	u.body = ans.Body
+	set := u.answerHeaders()
+	if u.route != "" { // the rule that chose the pool, shown to the client
+		set = append(set, header(HeaderRoute, u.route))
+	}
+	if u.class != "" { // "code; confidence=0.97"
+		v := u.class
+		if u.classConfidence != "" {
+			v += "; confidence=" + u.classConfidence
+		}
+		set = append(set, header(HeaderClass, v))
+	}
+	if ans.Status != 0 && ans.Status != u.status {
+		u.status = ans.Status // what the client and Envoy's retry policy see
+		set = append(set, header(":status", strconv.Itoa(ans.Status)))
+	}
+	ct := hs["content-type"]
+	if ans.ContentType != "" && ans.ContentType != ct {
+		ct = ans.ContentType
+		set = append(set, header("content-type", ct))
+	}
+	ok := u.status >= 200 && u.status < 300
+	exhausted := !ok && u.exhaust()
+	if ok {
+		sse := strings.HasPrefix(ct, "text/event-stream")
+		u.tracker = usage.NewTracker(sse)
+		if u.endpoint == translate.EndpointResponses && u.respMeta == nil {
+			u.tracker = usage.NewResponsesTracker(sse)
+		}
+		if sse && u.dropUse {
+			u.strip = &usageStripper{}
+		}
+		// A Responses answer is kept (conversation state) and cached as its
+		// final response object, which one capture reads.
+		u.cacheResponses = u.endpoint == translate.EndpointResponses && u.cacheKey != "" && u.s.cache != nil
+		if u.keepBody != nil || u.cacheResponses {
+			limit := 0
+			if u.keepBody != nil {
+				limit = u.s.conv.MaxBytes
+			}
+			if u.cacheResponses {
+				limit = max(limit, u.s.cache.MaxEntryBytes)
+			}
+			u.capture = conversation.NewCapture(sse, limit)
+		}
+		if u.cacheKey != "" && u.s.cache != nil && !u.cacheResponses {
+			u.asm = cache.NewAssembler(sse, u.s.cache.MaxEntryBytes)
+			if u.endpoint == translate.EndpointEmbeddings {
+				u.asm = cache.NewEmbeddingsAssembler(u.s.cache.MaxEntryBytes)
+			}
+		}
+	}
+	if u.cacheResult != "" {
+		set = append(set, header(HeaderCache, u.cacheResult))
+	}
+	switch {
+	case ok && u.native:
+		u.passNative = true
+		if u.framing == translate.GeminiArray { // asked for as SSE: reframed
+			u.conv = translate.GeminiArrayStream()
+			set = append(set, header("content-type", "application/json"))
+		}
+	case u.client == clientGemini && isGeminiEmbed(u.geminiMethod):
+		u.conv = translate.GeminiEmbedResponse(u.geminiMethod, u.status)
+		if ct != "application/json" {
+			set = append(set, header("content-type", "application/json"))
+		}
+	case u.client == clientGemini:
+		u.conv = translate.GeminiResponse(u.framing, u.status, u.served)
+		clientCT := "application/json"
+		if ok && u.framing == translate.GeminiSSE {
+			clientCT = "text/event-stream"
+		}
+		if clientCT != ct {
+			set = append(set, header("content-type", clientCT))
+		}
+	case u.client == clientAnthropic:
+		u.conv = translate.NewAnthropicAnswer(translate.AnthropicAnswer{Stream: u.stream, Status: u.status, Model: u.served,
+			InputEstimate: u.inputEstimate, OmitThinking: u.omitThinking})
+		clientCT := "application/json"
+		if ok && u.stream {
+			clientCT = "text/event-stream"
+		}
+		if clientCT != ct {
+			set = append(set, header("content-type", clientCT))
+		}
+	case u.respMeta != nil && ok:
+		u.conv = translate.ResponsesResponse(u.respMeta, u.stream, u.status, u.served)
+		clientCT := "application/json"
+		if u.stream {
+			clientCT = "text/event-stream"
+		}
+		if clientCT != ct {
+			set = append(set, header("content-type", clientCT))
+		}
+	}
+	remove := u.openAnswer(hs, ct, &set)
+	c := &extprocv3.CommonResponse{HeaderMutation: &extprocv3.HeaderMutation{SetHeaders: set, RemoveHeaders: remove}}
+	if h.EndOfStream {
+		if exhausted {
+			u.replaceHeadersOnly(c)
+		}
+		return u.finish(responseHeadersResponse(c), nil), nil
+	}
+	return responseHeadersResponse(c), nil
+}
+
+func (u *upstream) responseBody(b *extprocv3.HttpBody) (*extprocv3.ProcessingResponse, error) {
+	if u.countTokens {
+		return u.countBody(b), nil
+	}
+	if u.body == nil {
+		return responseBodyResponse(&extprocv3.CommonResponse{}), nil
+	}
+	u.renewBudget()
+	in, early := u.readAnswer(b)
+	if early != nil {
+		return early, nil
+	}
+	// Bytes that replace the chunk: decoded, or rewired (Bedrock's event
+	// stream as Anthropic SSE) for the client.
+	replaced := u.ans.dec != nil
+	if u.wire != nil {
+		if o, p := u.wire.Chunk(in, b.EndOfStream); !p {
+			in, replaced = o, true
+		}
+	}
+	out, pass := u.body.Chunk(in, b.EndOfStream)
+	if pass {
+		out, pass = in, !replaced
+	}
+	// The tracker reads the whole normalized answer, before the usage chunk
+	// the client did not ask for is stripped from it.
+	if u.tracker != nil && u.tracker.Write(out) && u.ttft == 0 {
+		u.ttft = u.s.now().Sub(u.sentAt)
+	}
+	if u.asm != nil {
+		u.asm.Write(out)
+	}
+	if u.passNative {
+		out, pass = in, !replaced // read above; delivered as sent
+	}
+	if u.strip != nil {
+		if o, p := u.strip.chunk(out, b.EndOfStream); !p {
+			out, pass = o, false
+		}
+	}
+	if b.EndOfStream {
+		if tail := u.endOfStreamTail(); tail != nil {
+			out, pass = append(out, tail...), false
+		}
+	}
+	if u.conv != nil {
+		if o, p := u.conv.Chunk(out, b.EndOfStream); !p {
+			out, pass = o, false
+		}
+	}
+	if u.capture != nil { // what the client gets
+		u.capture.Write(out)
+	}
+	if pass {
+		u.ans.emitted += len(b.Body)
+	} else if out, early = u.deliver(out, b.EndOfStream); early != nil {
+		return early, nil
+	}
+	if pass && !b.EndOfStream {
+		return continueResponseBody, nil
+	}
+	c := &extprocv3.CommonResponse{}
+	if !pass {
+		c.BodyMutation = &extprocv3.BodyMutation{Mutation: &extprocv3.BodyMutation_Body{Body: out}}
+	}
+	resp := responseBodyResponse(c)
+	if b.EndOfStream {
+		return u.finish(resp, nil), nil
+	}
+	return resp, nil
+}
+
+// endOfStreamTail is what must follow the last chunk: an error event when a
+// stream ended without [DONE], so clients never mistake a cut for a clean end.
+func (u *upstream) endOfStreamTail() []byte {
+	if u.tracker == nil || !u.stream {
+		return nil
+	}
+	if res := u.result(); !res.Done && !res.ErrorEvent {
+		e := apierr.New(http.StatusBadGateway, apierr.TypeUpstream, "stream_incomplete",
+			"The upstream stream from backend %q ended before it was complete.", u.member.Backend.Name)
+		if u.passNative && u.client == clientGemini { // Gemini's error event (reframed for an array)
+			return translate.GeminiErrorEvent(e)
+		}
+		if u.passNative { // no conversion follows: Anthropic's error event
+			return anthropicErrorEvent(e)
+		}
+		if u.endpoint == translate.EndpointResponses && u.respMeta == nil {
+			return responsesErrorEvent(e)
+		}
+		return append(append([]byte("data: "), e.JSON()...), "\n\n"...) // a translated Responses stream: converted to response.failed
+	}
+	return nil
+}
+
+// store puts a complete, successful answer in the cache; the assembler
+// refuses anything else (cut streams, error events, no usage, too large).
+func (u *upstream) store() {
+	if u.asm == nil && !u.cacheResponses {
+		return
+	}
+	var k cache.Key
+	if n, err := hex.Decode(k[:], []byte(u.cacheKey)); err != nil || n != len(k) {
+		return
+	}
+	if u.cacheResponses {
+		u.storeResponse(k)
+		return
+	}
+	completion, ok := u.asm.Finish()
+	if !ok {
+		if u.s.metrics != nil {
+			u.s.metrics.CacheSkip(u.asm.Reason())
+		}
+		return
+	}
+	u.s.cache.set(k, cache.Entry{Completion: completion, Stored: u.s.now()})
+}
