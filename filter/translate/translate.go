@@ -4,7 +4,9 @@
 // into the provider's request for one attempt, and turns the provider's answer,
 // chunk by chunk, back into OpenAI form (errors included).
 //
-// One file per provider schema; For returns the translator for a schema.
+// One file per provider schema and client API, with its answer side in a
+// <name>_answer.go beside it where the two would make one long file; For
+// returns the translator for a schema.
 package translate
 
 import (
