@@ -109,30 +109,22 @@ func caErrorJSON(status int, body []byte) []byte {
 	return caAppendError(nil, caErrorType(status, oe.Get("type").String(), oe.Get("code").String(), msg), msg)
 }
 
-// caMaxAnswer bounds a buffered non-streamed answer.
-const caMaxAnswer = 64 << 20
-
 // caJSON buffers a chat.completion and emits an Anthropic message.
 type caJSON struct {
-	model    string
-	omit     bool // thinking.display "omitted"
-	buf      []byte
-	overflow bool
+	model  string
+	omit   bool // thinking.display "omitted"
+	answer hubAnswer
 }
 
 func (a *caJSON) Chunk(chunk []byte, eos bool) ([]byte, bool) {
-	if len(a.buf)+len(chunk) <= caMaxAnswer {
-		a.buf = append(a.buf, chunk...)
-	} else {
-		a.overflow = true
-	}
-	if !eos {
+	body, done, ok := a.answer.add(chunk, eos)
+	if !done {
 		return nil, false
 	}
-	if a.overflow || !gjson.ValidBytes(a.buf) {
+	if !ok {
 		return caAppendError(nil, "api_error", "the upstream answer could not be read"), false
 	}
-	r := gjson.ParseBytes(a.buf)
+	r := gjson.ParseBytes(body)
 	if e := r.Get("error"); e.Exists() {
 		msg := e.Get("message").String()
 		if msg == "" {

@@ -231,24 +231,19 @@ func gcResponse(b []byte, id, model string, content bool, thought, text string, 
 
 // gcJSON buffers a chat.completion and emits a GenerateContentResponse.
 type gcJSON struct {
-	model    string
-	buf      []byte
-	overflow bool
+	model  string
+	answer hubAnswer
 }
 
 func (a *gcJSON) Chunk(chunk []byte, eos bool) ([]byte, bool) {
-	if len(a.buf)+len(chunk) <= caMaxAnswer {
-		a.buf = append(a.buf, chunk...)
-	} else {
-		a.overflow = true
-	}
-	if !eos {
+	body, done, ok := a.answer.add(chunk, eos)
+	if !done {
 		return nil, false
 	}
-	if a.overflow || !gjson.ValidBytes(a.buf) {
+	if !ok {
 		return gcAppendError(nil, http.StatusBadGateway, "the upstream answer could not be read"), false
 	}
-	r := gjson.ParseBytes(a.buf)
+	r := gjson.ParseBytes(body)
 	if e := r.Get("error"); e.Exists() {
 		return gcAppendError(nil, gcStreamErrorCode(e), e.Get("message").String()), false
 	}

@@ -272,32 +272,24 @@ func customInput(args string) string {
 	return args
 }
 
-// respMaxAnswer bounds a buffered JSON answer.
-const respMaxAnswer = 64 << 20
-
 // respJSON buffers a chat.completion and emits the response object.
 type respJSON struct {
-	meta     *ResponsesMeta
-	model    string
-	buf      []byte
-	overflow bool
+	meta   *ResponsesMeta
+	model  string
+	answer hubAnswer
 }
 
 func (a *respJSON) Chunk(chunk []byte, eos bool) ([]byte, bool) {
-	if len(a.buf)+len(chunk) <= respMaxAnswer {
-		a.buf = append(a.buf, chunk...)
-	} else {
-		a.overflow = true
-	}
-	if !eos {
+	body, done, ok := a.answer.add(chunk, eos)
+	if !done {
 		return nil, false
 	}
-	if a.overflow || !gjson.ValidBytes(a.buf) {
+	if !ok {
 		return respErrorJSON("server_error", "The upstream answer could not be read."), false
 	}
-	r := gjson.ParseBytes(a.buf)
+	r := gjson.ParseBytes(body)
 	if e := r.Get("error"); e.Exists() {
-		return a.buf, false // OpenAI error JSON is the Responses error shape too
+		return body, false // OpenAI error JSON is the Responses error shape too
 	}
 	return ResponseFromChat(r, a.meta, a.model), false
 }

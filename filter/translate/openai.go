@@ -298,3 +298,28 @@ func eachToolCallDelta(v gjson.Result, f func(idx int, tc gjson.Result)) {
 		return true
 	})
 }
+
+// maxHubAnswer bounds a non-streamed hub answer a client API converter
+// buffers.
+const maxHubAnswer = 64 << 20
+
+// hubAnswer gathers a non-streamed hub (chat.completion) answer for the
+// client API converters.
+type hubAnswer struct {
+	buf      []byte
+	overflow bool
+}
+
+// add buffers chunk. At the last chunk done is true and ok reports whether
+// the answer fit in maxHubAnswer and is JSON; body is the whole answer.
+func (h *hubAnswer) add(chunk []byte, eos bool) (body []byte, done, ok bool) {
+	if len(h.buf)+len(chunk) <= maxHubAnswer {
+		h.buf = append(h.buf, chunk...)
+	} else {
+		h.overflow = true
+	}
+	if !eos {
+		return nil, false, false
+	}
+	return h.buf, true, !h.overflow && gjson.ValidBytes(h.buf)
+}
