@@ -120,7 +120,8 @@ func (h *harness) attempt(t *testing.T, m *envoyHeaders, body, pool, backend str
 	return sent{headers: hs, body: out}
 }
 
-// TestFailoverRequestIsFirstAttemptRequest: for every ordered pair of
+// TestFailoverRequestIsFirstAttemptRequest: for every client API (chat,
+// Messages, Responses, Gemini) and every ordered pair of
 // backend schemas, plain and with a model pin, JSON and streaming, the
 // request the second backend receives after the first failed is byte for
 // byte the one it receives as a first attempt (less SigV4's date and
@@ -142,44 +143,71 @@ func TestFailoverRequestIsFirstAttemptRequest(t *testing.T) {
 		t.Fatal(err)
 	}
 	h := newHarnessFor(t, rt, nil)
-	for _, a := range failoverSchemas {
-		for _, z := range failoverSchemas {
-			for _, pool := range []string{a + "-" + z, a + "-" + z + "-pin"} {
-				for _, stream := range []bool{false, true} {
-					t.Run(pool+"/stream="+strconv.FormatBool(stream), func(t *testing.T) {
-						body := fmt.Sprintf(`{"model":"m-%s","stream":%v,"max_tokens":64,"messages":[{"role":"system","content":"be brief"},{"role":"user","content":"hi"}]}`, pool, stream)
-						client := envoyHeaders{
-							{Key: ":method", RawValue: []byte("POST")}, {Key: ":path", RawValue: []byte("/v1/chat/completions")},
-							{Key: ":authority", RawValue: []byte("llm.internal")}, {Key: ":scheme", RawValue: []byte("http")},
-							{Key: "content-type", RawValue: []byte("application/json; charset=utf-8")},
-							{Key: "content-length", RawValue: []byte(strconv.Itoa(len(body)))},
-							{Key: "authorization", RawValue: []byte("Bearer client-key")},
-							{Key: "accept", RawValue: []byte("application/json")},
-							{Key: "x-llmproc-route", RawValue: []byte("forged")},
-							{Key: "x-drop-" + z + "-2", RawValue: []byte("client's")},
-							{Key: "user-agent", RawValue: []byte("OpenAI/Python 1.99.0")},
-						}
-						routed, dec := h.route(t, client, body)
-						first := slices.Clone(routed)
-						h.attempt(t, &first, body, pool, a+"-1", dec)
-						failover := h.attempt(t, &first, body, pool, z+"-2", dec)
-						fresh := slices.Clone(routed)
-						direct := h.attempt(t, &fresh, body, pool, z+"-2", dec)
-						if z == "bedrock" {
-							failover, direct = unsign(t, failover), unsign(t, direct)
-						}
-						if diff := strings.Join(failover.headers, "\n"); diff != strings.Join(direct.headers, "\n") {
-							t.Errorf("headers after failover:\n%s\nas a first attempt:\n%s", diff, strings.Join(direct.headers, "\n"))
-						}
-						if failover.body != direct.body {
-							t.Errorf("body after failover:\n%s\nas a first attempt:\n%s", failover.body, direct.body)
-						}
-						checkSent(t, direct, z+"-2")
-					})
+	for _, api := range failoverClientAPIs {
+		for _, a := range failoverSchemas {
+			for _, z := range failoverSchemas {
+				for _, pool := range []string{a + "-" + z, a + "-" + z + "-pin"} {
+					for _, stream := range []bool{false, true} {
+						t.Run(api.name+"/"+pool+"/stream="+strconv.FormatBool(stream), func(t *testing.T) {
+							path, body := api.request("m-"+pool, stream)
+							client := envoyHeaders{
+								{Key: ":method", RawValue: []byte("POST")}, {Key: ":path", RawValue: []byte(path)},
+								{Key: ":authority", RawValue: []byte("llm.internal")}, {Key: ":scheme", RawValue: []byte("http")},
+								{Key: "content-type", RawValue: []byte("application/json; charset=utf-8")},
+								{Key: "content-length", RawValue: []byte(strconv.Itoa(len(body)))},
+								{Key: "authorization", RawValue: []byte("Bearer client-key")},
+								{Key: "accept", RawValue: []byte("application/json")},
+								{Key: "x-llmproc-route", RawValue: []byte("forged")},
+								{Key: "x-drop-" + z + "-2", RawValue: []byte("client's")},
+								{Key: "user-agent", RawValue: []byte("OpenAI/Python 1.99.0")},
+							}
+							routed, dec := h.route(t, client, body)
+							first := slices.Clone(routed)
+							h.attempt(t, &first, body, pool, a+"-1", dec)
+							failover := h.attempt(t, &first, body, pool, z+"-2", dec)
+							fresh := slices.Clone(routed)
+							direct := h.attempt(t, &fresh, body, pool, z+"-2", dec)
+							if z == "bedrock" {
+								failover, direct = unsign(t, failover), unsign(t, direct)
+							}
+							if diff := strings.Join(failover.headers, "\n"); diff != strings.Join(direct.headers, "\n") {
+								t.Errorf("headers after failover:\n%s\nas a first attempt:\n%s", diff, strings.Join(direct.headers, "\n"))
+							}
+							if failover.body != direct.body {
+								t.Errorf("body after failover:\n%s\nas a first attempt:\n%s", failover.body, direct.body)
+							}
+							checkSent(t, direct, z+"-2")
+						})
+					}
 				}
 			}
 		}
 	}
+}
+
+// failoverClientAPIs are the client APIs the failover property runs over:
+// each makes the same short request (a system prompt, "hi", 64 tokens) in
+// its own shape.
+var failoverClientAPIs = []struct {
+	name    string
+	request func(model string, stream bool) (path, body string)
+}{
+	{"chat", func(model string, stream bool) (string, string) {
+		return "/v1/chat/completions", fmt.Sprintf(`{"model":%q,"stream":%v,"max_tokens":64,"messages":[{"role":"system","content":"be brief"},{"role":"user","content":"hi"}]}`, model, stream)
+	}},
+	{"messages", func(model string, stream bool) (string, string) {
+		return "/v1/messages", fmt.Sprintf(`{"model":%q,"stream":%v,"max_tokens":64,"system":"be brief","messages":[{"role":"user","content":"hi"}]}`, model, stream)
+	}},
+	{"responses", func(model string, stream bool) (string, string) {
+		return "/v1/responses", fmt.Sprintf(`{"model":%q,"stream":%v,"max_output_tokens":64,"instructions":"be brief","input":"hi"}`, model, stream)
+	}},
+	{"gemini", func(model string, stream bool) (string, string) {
+		path := "/v1beta/models/" + model + ":generateContent"
+		if stream {
+			path = "/v1beta/models/" + model + ":streamGenerateContent?alt=sse"
+		}
+		return path, `{"systemInstruction":{"parts":[{"text":"be brief"}]},"contents":[{"role":"user","parts":[{"text":"hi"}]}],"generationConfig":{"maxOutputTokens":64}}`
+	}},
 }
 
 // route runs the router role on the client's request and returns the header
