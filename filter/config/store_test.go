@@ -176,32 +176,40 @@ func TestStoreWatch(t *testing.T) {
 	}
 }
 
-// TestStoreWatchSymlinkSwap mimics a Kubernetes ConfigMap update: the file
-// is a symlink whose target directory is swapped; its mtime need not change.
+// TestStoreWatchSymlinkSwap mimics a Kubernetes Secret or ConfigMap volume
+// update (the kubelet's atomic writer): the visible file is a symlink
+// key -> ..data/key, ..data a symlink to a timestamped directory, and an
+// update renames a new ..data over the old one and removes the old
+// directory. Neither the visible symlink nor its mtime change; the e2e
+// test TestKubernetesVolumeUpdates runs the same update under traffic.
 func TestStoreWatchSymlinkSwap(t *testing.T) {
 	f := newWatchFixture(t)
-	v1 := filepath.Join(f.dir, "..v1")
-	if err := os.Mkdir(v1, 0o755); err != nil {
+	vol := filepath.Join(f.dir, "secret")
+	version := func(ts, key string) {
+		if err := os.MkdirAll(filepath.Join(vol, ts), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		writeFile(t, filepath.Join(vol, ts, "key"), key)
+		if err := os.Symlink(ts, filepath.Join(vol, "..data_tmp")); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Rename(filepath.Join(vol, "..data_tmp"), filepath.Join(vol, "..data")); err != nil {
+			t.Fatal(err)
+		}
+	}
+	version("..2026_12_07_00_00_01.1", "key-from-v1")
+	if err := os.Symlink(filepath.Join("..data", "key"), filepath.Join(vol, "key")); err != nil {
 		t.Fatal(err)
 	}
-	writeFile(t, filepath.Join(v1, "key"), "key-from-v1")
-	if err := os.Symlink(v1, filepath.Join(f.dir, "..data")); err != nil {
-		t.Fatal(err)
-	}
-	linked := filepath.Join(f.dir, "..data", "key")
-	writeFile(t, f.cfgPath, storeConfig("model-a", linked))
+	writeFile(t, f.cfgPath, storeConfig("model-a", filepath.Join(vol, "key")))
 	if err := f.next(t); err != nil {
 		t.Fatal(err)
 	}
-	v2 := filepath.Join(f.dir, "..v2")
-	if err := os.Mkdir(v2, 0o755); err != nil {
-		t.Fatal(err)
+	if got := f.store.Load().Backends["anthropic"].Credential; got != "key-from-v1" {
+		t.Fatalf("credential = %q, want key-from-v1", got)
 	}
-	writeFile(t, filepath.Join(v2, "key"), "key-from-v2")
-	if err := os.Symlink(v2, filepath.Join(f.dir, "..data.tmp")); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.Rename(filepath.Join(f.dir, "..data.tmp"), filepath.Join(f.dir, "..data")); err != nil {
+	version("..2026_12_07_00_00_02.2", "key-from-v2")
+	if err := os.RemoveAll(filepath.Join(vol, "..2026_12_07_00_00_01.1")); err != nil {
 		t.Fatal(err)
 	}
 	if err := f.next(t); err != nil {
