@@ -253,6 +253,12 @@ type Cache struct {
 	// repeatable (temperature 0, or a seed); "all" caches every request;
 	// "off" disables the cache. Routes may override it.
 	Mode string `yaml:"mode"`
+	// Match is how a lookup finds an entry: "exact" (default: the whole
+	// request, canonicalized), "normalized" (also the request whose latest
+	// user turn normalizes to the same text, package meaning; everything else
+	// exact) or "semantic" (also a similar latest user turn that passes the
+	// meaning guard). Routes may override it.
+	Match string `yaml:"match"`
 	// TTL bounds an entry's age (default 1h).
 	TTL Duration `yaml:"ttl"`
 	// MaxEntryBytes: answers larger than this are not stored (default 1 MiB).

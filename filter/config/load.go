@@ -120,6 +120,7 @@ func (c *Config) applyDefaults() {
 		c.Envoy.MaxConcurrentRequests = DefaultMaxConcurrentRequests
 	}
 	setDefault(&c.Cache.Mode, "deterministic")
+	setDefault(&c.Cache.Match, MatchExact)
 	setDefault(&c.Identity.Source, SourceHeader)
 	if c.Cache.TTL.Duration == 0 {
 		c.Cache.TTL.Duration = time.Hour

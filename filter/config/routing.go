@@ -10,6 +10,8 @@ import (
 	"slices"
 	"strings"
 
+	"gopkg.in/yaml.v3"
+
 	"github.com/llmproc/llmproc/filter/apierr"
 	"github.com/llmproc/llmproc/filter/route"
 )
@@ -52,9 +54,53 @@ type Route struct {
 	// that name a registry model; by default those are honoured and only
 	// deny rules and rules naming the model apply.
 	OverrideExplicit bool `yaml:"override_explicit"`
-	// Cache overrides cache.mode for requests this rule routes: off,
-	// deterministic or all.
-	Cache string `yaml:"cache"`
+	// Cache overrides cache.mode and cache.match for requests this rule
+	// routes: `cache: all` (a mode) or `cache: {mode: all, match: normalized}`.
+	Cache RouteCache `yaml:"cache"`
+}
+
+// RouteCache is a route's cache override; an empty field keeps the cache
+// section's value.
+type RouteCache struct {
+	// Mode: off, deterministic or all (see Cache.Mode).
+	Mode string `yaml:"mode"`
+	// Match: exact, normalized or semantic (see Cache.Match).
+	Match string `yaml:"match"`
+}
+
+// UnmarshalYAML reads a mode alone (`cache: all`, the older form) or a
+// mapping of mode and match.
+func (c *RouteCache) UnmarshalYAML(n *yaml.Node) error {
+	switch n.Kind {
+	case yaml.ScalarNode:
+		c.Mode = n.Value
+		return nil
+	case yaml.MappingNode:
+		var errs []string
+		for i := 0; i+1 < len(n.Content); i += 2 {
+			k, v := n.Content[i], n.Content[i+1]
+			var dst *string
+			switch k.Value {
+			case "mode":
+				dst = &c.Mode
+			case "match":
+				dst = &c.Match
+			default:
+				errs = append(errs, fmt.Sprintf("line %d: field %s not found in type config.RouteCache", k.Line, k.Value))
+				continue
+			}
+			if v.Kind != yaml.ScalarNode {
+				errs = append(errs, fmt.Sprintf("line %d: column %d: want a string, got %s", v.Line, v.Column, describe(v)))
+				continue
+			}
+			*dst = v.Value
+		}
+		if errs != nil {
+			return &yaml.TypeError{Errors: errs}
+		}
+		return nil
+	}
+	return nodeError(n, "want a cache mode or {mode: …, match: …}, got %s", describe(n))
 }
 
 // RouteMatch selects requests. Model and Models list the requested names the
@@ -138,8 +184,11 @@ func (v *validator) validateRouting(c *Config, pools map[string]bool, names map[
 			}
 		}
 		v.validateAction(p, rt, pools, names)
-		if rt.Cache != "" {
-			v.oneOf(p+".cache", rt.Cache, "off", "deterministic", "all")
+		if rt.Cache.Mode != "" {
+			v.oneOf(p+".cache.mode", rt.Cache.Mode, "off", "deterministic", "all")
+		}
+		if rt.Cache.Match != "" {
+			v.oneOf(p+".cache.match", rt.Cache.Match, MatchExact, MatchNormalized, MatchSemantic)
 		}
 	}
 }
@@ -201,7 +250,7 @@ type rrule struct {
 	model    *RModel
 	deny     string
 	explicit bool // OverrideExplicit
-	cache    string
+	cache    RouteCache
 }
 
 type rsplit struct {
@@ -219,6 +268,8 @@ type Decision struct {
 	// Deny is the message of a deny rule; the request is rejected with 403.
 	Deny  string
 	Cache string // cache mode for the request: off, deterministic or all
+	// CacheMatch is how a lookup matches: exact, normalized or semantic.
+	CacheMatch string
 	// EvalError is the first rule condition that failed to evaluate (it
 	// counted as no match), as "rule: error"; "" when none did.
 	EvalError string
@@ -284,14 +335,14 @@ func (r *Runtime) Decide(f *route.Features) (Decision, error) {
 			}
 		}
 		d := ru.decide(f, m)
-		d.Cache = r.cacheMode(ru.cache)
+		d.Cache, d.CacheMatch = r.cacheMode(ru.cache.Mode), r.cacheMatch(ru.cache.Match)
 		d.EvalError = evalErr
 		return d, nil
 	}
 	if m == nil {
 		return Decision{EvalError: evalErr}, ErrNoRoute
 	}
-	return Decision{Route: "model", Pool: m.Pool, Model: m, Cache: r.cacheMode(""), EvalError: evalErr}, nil
+	return Decision{Route: "model", Pool: m.Pool, Model: m, Cache: r.cacheMode(""), CacheMatch: r.cacheMatch(""), EvalError: evalErr}, nil
 }
 
 func (ru *rrule) decide(f *route.Features, m *RModel) Decision {

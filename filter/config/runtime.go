@@ -151,6 +151,25 @@ func (r *Runtime) cacheMode(route string) string {
 	return r.Source.Cache.Mode
 }
 
+// Cache match values (Cache.Match, RouteCache.Match).
+const (
+	MatchExact      = "exact"
+	MatchNormalized = "normalized"
+	MatchSemantic   = "semantic"
+)
+
+// cacheMatch is a route's cache match, or cache.match when the route sets
+// none; exact by default.
+func (r *Runtime) cacheMatch(route string) string {
+	if route != "" {
+		return route
+	}
+	if r.Source == nil || r.Source.Cache.Match == "" {
+		return MatchExact
+	}
+	return r.Source.Cache.Match
+}
+
 // Model returns the registry entry for a name, an alias or a name a glob
 // alias matches.
 func (r *Runtime) Model(name string) (*RModel, bool) {

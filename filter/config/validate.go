@@ -141,6 +141,9 @@ func (c *Config) Validate() error {
 
 	v.validateRouting(c, pools, names)
 	v.oneOf("cache.mode", c.Cache.Mode, "off", "deterministic", "all")
+	if c.Cache.Match != "" {
+		v.oneOf("cache.match", c.Cache.Match, MatchExact, MatchNormalized, MatchSemantic)
+	}
 	if c.Cache.MaxEntryBytes < 0 {
 		v.add("cache.max_entry_bytes", "must not be negative")
 	}

@@ -266,7 +266,7 @@ func NewLogger(c config.Log, w io.Writer) *slog.Logger {
 func cacheTiers(cfg *config.Config, m *metrics.Metrics, shared *cache.Redis) (*extproc.CacheTiers, func(), error) {
 	used := cfg.Cache.Mode != "off"
 	for _, r := range cfg.Routes {
-		used = used || (r.Cache != "" && r.Cache != "off")
+		used = used || (r.Cache.Mode != "" && r.Cache.Mode != "off")
 	}
 	if !used {
 		return nil, func() {}, nil
