@@ -28,20 +28,23 @@ func keys(args []string, stdout, stderr io.Writer) error {
 		tenant := fs.String("tenant", "", "the tenant the key stands for (required)")
 		team := fs.String("team", "", "optional team")
 		user := fs.String("user", "", "optional user")
-		models := fs.String("models", "", "comma-separated model globs the key may use (default: its tenant's)")
+		models := fs.String("models", "", "comma-separated model globs the key may use, within its tenant's (default: its tenant's)")
 		expires := fs.Duration("expires", 0, "lifetime, e.g. 720h (default: no expiry)")
+		var lf limitFlags
+		lf.register(fs)
 		if err := fs.Parse(args); err != nil {
 			return flagError(fs, stderr)
 		}
+		k := identity.Key{Tenant: *tenant, Team: *team, User: *user}
+		if *models != "" {
+			k.Models = strings.Split(*models, ",")
+		}
+		lf.apply(&k)
 		store, err := ks.open()
 		if err != nil {
 			return flagUsage(fs, stderr, err)
 		}
 		defer store.Close()
-		k := identity.Key{Tenant: *tenant, Team: *team, User: *user}
-		if *models != "" {
-			k.Models = strings.Split(*models, ",")
-		}
 		if *expires > 0 {
 			t := now.Add(*expires).UTC()
 			k.Expires = &t
@@ -67,10 +70,10 @@ func keys(args []string, stdout, stderr io.Writer) error {
 			return err
 		}
 		tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
-		fmt.Fprintln(tw, "ID\tTENANT\tTEAM\tUSER\tMODELS\tCREATED\tEXPIRES\tSTATUS")
+		fmt.Fprintln(tw, "ID\tTENANT\tTEAM\tUSER\tMODELS\tLIMITS\tCREATED\tEXPIRES\tSTATUS")
 		for _, k := range list {
-			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", k.ID, k.Tenant, dash(k.Team), dash(k.User), dash(strings.Join(k.Models, ",")),
-				k.Created.Format(time.RFC3339), timeOrDash(k.Expires), status(k, now))
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", k.ID, k.Tenant, dash(k.Team), dash(k.User), dash(strings.Join(k.Models, ",")),
+				dash(limitsSummary(k)), k.Created.Format(time.RFC3339), timeOrDash(k.Expires), status(k, now))
 		}
 		return tw.Flush()
 	case "revoke":

@@ -133,3 +133,42 @@ func TestKeysCommandRedis(t *testing.T) {
 		}
 	}
 }
+
+// A key's own limits, from the flags into its record: `list` shows them, a
+// bad one is refused before anything is written.
+func TestKeysCommandLimits(t *testing.T) {
+	file := filepath.Join(t.TempDir(), "keys.json")
+	run1 := func(args ...string) (string, string, error) {
+		var stdout, stderr bytes.Buffer
+		err := run(context.Background(), append([]string{"keys"}, args...), &stdout, &stderr)
+		return stdout.String(), stderr.String(), err
+	}
+	if _, errOut, err := run1("create", "-file", file, "-tenant", "a", "-budget-usd", "5", "-budget-window", "week"); err == nil ||
+		!strings.Contains(errOut+err.Error(), "budget.window") {
+		t.Fatalf("a bad window: %v %s", err, errOut)
+	}
+	if _, err := os.Stat(file); err == nil {
+		t.Fatal("a refused key was written")
+	}
+	out, errOut, err := run1("create", "-file", file, "-tenant", "a", "-models", "gpt-4o*", "-apis", "chat,embeddings", "-tools", "get_*",
+		"-max-request-bytes", "4096", "-budget-usd", "5", "-budget-window", "day", "-tpm", "10000", "-rpm", "60")
+	if err != nil {
+		t.Fatal(err, errOut)
+	}
+	list, err := identity.List(file)
+	if err != nil || len(list) != 1 {
+		t.Fatal(err, list)
+	}
+	k := list[0]
+	if k.Budget == nil || k.Budget.LimitUSD != "5" || k.Budget.Window != "day" || k.RateLimit == nil || k.RateLimit.TPM != 10000 || k.RateLimit.RPM != 60 ||
+		strings.Join(k.APIs, ",") != "chat,embeddings" || k.Tools[0] != "get_*" || k.MaxRequestBytes != 4096 || k.Models[0] != "gpt-4o*" {
+		t.Fatalf("record %+v (budget %+v, rate limit %+v)", k, k.Budget, k.RateLimit)
+	}
+	if strings.Contains(out, "$") {
+		t.Fatalf("create printed more than the key: %q", out)
+	}
+	out, _, err = run1("list", "-file", file)
+	if err != nil || !strings.Contains(out, "LIMITS") || !strings.Contains(out, "$5/day 10000 tpm 60 rpm apis=chat+embeddings tools=get_* max 4096B") {
+		t.Fatalf("list: %v\n%s", err, out)
+	}
+}

@@ -86,6 +86,19 @@ type Request struct {
 	// math.MaxInt64 (which fits no limit).
 	WorstPico   int64
 	WorstTokens int64
+	// Key, when set, is the client key's own budget and rate limit,
+	// charged in addition to every rule that applies to the tenant.
+	Key *KeyLimits
+}
+
+// KeyLimits are a client key's own budget (Budget's Pico and Tokens in
+// Window) and rate limit (RateLimit's Tokens and Requests per minute); a
+// zero Limit is none. The counters are the key's, by its public id.
+type KeyLimits struct {
+	ID        string
+	Window    Window
+	Budget    Limit
+	RateLimit Limit
 }
 
 // Reservation is a request's hold on its budgets, to be settled or released.
@@ -179,6 +192,12 @@ func (e *Engine) Reserve(ctx context.Context, r Request) (Reservation, error) {
 		}
 		charges = append(charges, c)
 		limits = append(limits, ru.limit)
+	}
+	if k := r.Key; k != nil {
+		var err error
+		if charges, limits, err = keyCharges(k, r, now, charges, limits); err != nil {
+			return Reservation{}, err
+		}
 	}
 	if len(charges) == 0 {
 		return Reservation{}, nil

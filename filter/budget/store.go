@@ -15,6 +15,9 @@ type Charge struct {
 	Budget string
 	// RateLimit is true when Budget names a rate limit.
 	RateLimit bool
+	// ClientKey is the client key's id when the counter is that key's own
+	// budget or rate limit (KeyLimits).
+	ClientKey string `json:",omitempty"`
 	// Key names the counter: scope and window start included, so a
 	// reservation's amounts always go back to the window they were taken in.
 	Key string
@@ -73,6 +76,8 @@ type Store interface {
 type Exceeded struct {
 	Budget    string
 	RateLimit bool
+	// ClientKey is the client key's id when its own limit was exceeded.
+	ClientKey string
 	ResetAt   time.Time
 }
 
@@ -89,7 +94,7 @@ func (e *Exceeded) Error() string {
 var ErrUnknownReservation = errors.New("budget: unknown reservation")
 
 func exceeded(c Charge) *Exceeded {
-	return &Exceeded{Budget: c.Budget, RateLimit: c.RateLimit, ResetAt: c.ResetAt}
+	return &Exceeded{Budget: c.Budget, RateLimit: c.RateLimit, ClientKey: c.ClientKey, ResetAt: c.ResetAt}
 }
 
 // fits reports whether adding c to cur stays within l.

@@ -98,3 +98,44 @@ func key(kind, name string, s Scope, tenant, model string, start time.Time) stri
 	b = strconv.AppendInt(b, start.Unix(), 10)
 	return string(b)
 }
+
+// keyCharges adds the charges of a client key's own budget and rate limit
+// to a reservation's. Their counters are named by the key's id ("k:"), so
+// no rule's can collide with them, and by the window, so a key whose
+// record changes window starts afresh.
+func keyCharges(k *KeyLimits, r Request, now time.Time, charges []Charge, limits []Limit) ([]Charge, []Limit, error) {
+	for _, l := range []struct {
+		rateLimit bool
+		window    Window
+		limit     Limit
+	}{{false, k.Window, k.Budget}, {true, Minute, k.RateLimit}} {
+		if l.limit == (Limit{}) {
+			continue
+		}
+		start, end := l.window.Bounds(now)
+		_, keep := l.window.Bounds(end)
+		kind := "b"
+		if l.rateLimit {
+			kind = "r"
+		}
+		b := make([]byte, 0, 48+len(k.ID))
+		b = append(b, "k:"...)
+		b = strconv.AppendQuote(b, k.ID)
+		b = append(b, ':')
+		b = append(b, kind...)
+		b = append(b, ':')
+		b = strconv.AppendInt(b, int64(l.window), 10)
+		b = append(b, ':')
+		b = strconv.AppendInt(b, start.Unix(), 10)
+		c := Charge{
+			Budget: "key " + k.ID, RateLimit: l.rateLimit, ClientKey: k.ID, ResetAt: end, KeepUntil: keep,
+			Key: string(b), Pico: max(r.WorstPico, 0), Tokens: max(r.WorstTokens, 0), Requests: 1,
+		}
+		if !fits(Charge{}, c, l.limit) {
+			return nil, nil, exceeded(c)
+		}
+		charges = append(charges, c)
+		limits = append(limits, l.limit)
+	}
+	return charges, limits, nil
+}

@@ -3,18 +3,12 @@ package config
 import (
 	"fmt"
 	"slices"
-	"strconv"
 	"strings"
 
 	"gopkg.in/yaml.v3"
+
+	"github.com/llmproc/llmproc/filter/money"
 )
-
-// usdScale is the number of decimal places a USD amount may have: 12 places
-// is exactly one pico-dollar.
-const usdScale = 12
-
-// maxUSD bounds a USD amount so that its pico-dollars fit in an int64 with room.
-const maxUSD = 1_000_000
 
 // Budget caps spend or tokens in a calendar window (UTC), for everyone, per
 // tenant or per tenant and model.
@@ -93,25 +87,11 @@ func (u USD) MarshalYAML() (any, error) { return u.Text, nil }
 
 // ParseUSD parses an amount such as "25.50" into pico-dollars.
 func ParseUSD(s string) (USD, error) {
-	t := strings.TrimSpace(s)
-	intPart, frac, _ := strings.Cut(t, ".")
-	if intPart == "" {
-		intPart = "0"
+	pico, err := money.ParseUSD(s)
+	if err != nil {
+		return USD{}, err
 	}
-	if t == "" || t == "." || !allDigits(intPart) || !allDigits(frac) {
-		return USD{}, fmt.Errorf("want a non-negative USD amount like 25.50, got %q", s)
-	}
-	frac = strings.TrimRight(frac, "0")
-	if len(frac) > usdScale {
-		return USD{}, fmt.Errorf("amount %q has more than %d decimal places", s, usdScale)
-	}
-	frac += strings.Repeat("0", usdScale-len(frac))
-	ip, err := strconv.ParseInt(intPart, 10, 64)
-	if err != nil || ip > maxUSD {
-		return USD{}, fmt.Errorf("amount %q is out of range (at most %d USD)", s, maxUSD)
-	}
-	fp, _ := strconv.ParseInt(frac, 10, 64)
-	return USD{Text: t, Pico: ip*1_000_000_000_000 + fp, Set: true}, nil
+	return USD{Text: strings.TrimSpace(s), Pico: pico, Set: true}, nil
 }
 
 // validateBudgets checks budgets, rate_limits and budget_store.

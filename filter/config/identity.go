@@ -171,8 +171,9 @@ func (r *Runtime) MaxRequestBytes(tenant string) int64 {
 	return r.Source.Limits.MaxRequestBytes
 }
 
-// ClientAPIs are the names identity.tenants[].apis takes.
-var ClientAPIs = []string{"chat", "responses", "embeddings", "completions", "messages", "gemini"}
+// ClientAPIs are the names identity.tenants[].apis (and a client key's
+// apis) take.
+var ClientAPIs = identity.ClientAPIs
 
 // APIAllowed reports whether the tenant may call the client API.
 func (r *Runtime) APIAllowed(tenant, api string) bool {
@@ -198,6 +199,17 @@ func (r *Runtime) ToolAllowed(tenant, name string) bool {
 		return false
 	}
 	return true
+}
+
+// MatchAny reports whether name matches one of the glob patterns ("*" any
+// run): a client key's tool allow-list.
+func MatchAny(patterns []string, name string) bool {
+	for _, p := range patterns {
+		if globMatch(p, name) {
+			return true
+		}
+	}
+	return false
 }
 
 // RestrictsTools reports whether some tenant has a tool allow-list.
@@ -403,8 +415,17 @@ func (r *Runtime) compileIdentity(c *Config, secrets bool) error {
 // keyModels (nil for none), may ask for model: a pattern matches the name
 // asked for or the registry model it names.
 func (r *Runtime) ModelAllowed(tenant string, keyModels []string, model string) bool {
-	return modelIn(r, r.tenantModels[tenant], model) && modelIn(r, keyModels, model)
+	return r.TenantModelAllowed(tenant, model) && r.ModelIn(keyModels, model)
 }
+
+// TenantModelAllowed reports whether identity.tenants[].models admits model.
+func (r *Runtime) TenantModelAllowed(tenant, model string) bool {
+	return modelIn(r, r.tenantModels[tenant], model)
+}
+
+// ModelIn reports whether model (or the registry model it names) matches
+// one of the patterns; true when there are none.
+func (r *Runtime) ModelIn(patterns []string, model string) bool { return modelIn(r, patterns, model) }
 
 func modelIn(r *Runtime, patterns []string, model string) bool {
 	if len(patterns) == 0 {

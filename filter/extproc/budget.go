@@ -89,7 +89,8 @@ func (r *router) reserve(d config.Decision, model string, req chatRequest, body 
 		// USD budget.
 		pico = usage.Cost(usage.Usage{Input: in, Output: out}, d.Model.Price)
 	}
-	res, err := b.Engine.Reserve(r.ctx, budget.Request{Tenant: r.tenant, Model: model, WorstPico: pico, WorstTokens: usage.AddSat(in, out)})
+	res, err := b.Engine.Reserve(r.ctx, budget.Request{Tenant: r.tenant, Model: model, WorstPico: pico, WorstTokens: usage.AddSat(in, out),
+		Key: r.keyLimits()})
 	var ex *budget.Exceeded
 	switch {
 	case errors.As(err, &ex):
@@ -98,8 +99,12 @@ func (r *router) reserve(d config.Decision, model string, req chatRequest, body 
 			code, what = "rate_limit_exceeded", "Rate limit"
 		}
 		r.s.budgetResult(code)
+		which := what + " " + quote(ex.Budget)
+		if ex.ClientKey != "" { // the key's own: its id, never the key
+			which = what + " of API key `" + ex.ClientKey + "` (the key's own limit)"
+		}
 		return "", &apierr.Error{Status: http.StatusTooManyRequests, Type: typ, Code: code,
-			Message:    what + " " + quote(ex.Budget) + " is exhausted; it resets at " + ex.ResetAt.UTC().Format(time.RFC3339) + ".",
+			Message:    which + " is exhausted; it resets at " + ex.ResetAt.UTC().Format(time.RFC3339) + ".",
 			RetryAfter: time.Until(ex.ResetAt)}
 	case err != nil:
 		// A Reserve whose answer was lost is released by the store, so the

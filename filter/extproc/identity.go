@@ -5,21 +5,19 @@ import (
 	"strings"
 
 	extprocv3 "github.com/envoyproxy/go-control-plane/envoy/service/ext_proc/v3"
-	"github.com/tidwall/gjson"
 	"google.golang.org/protobuf/types/known/structpb"
 
 	"github.com/llmproc/llmproc/filter/apierr"
 	"github.com/llmproc/llmproc/filter/config"
 	"github.com/llmproc/llmproc/filter/identity"
-	"github.com/llmproc/llmproc/filter/translate"
 )
 
 // caller is who a request comes from, as the identity source says.
 type caller struct {
 	// credential headers, read only under client_keys
 	authorization, xAPIKey, googAPIKey string
-	keyID                              string // the key's public id ("" for header)
-	keyModels                          []string
+	keyID                              string        // the key's public id ("" for header)
+	key                                *identity.Key // the client key's record (immutable), nil for other sources
 	// team and tier, for routing rules: the key's team, the JWT's team and
 	// tier claims, or the mesh principal's entry.
 	team, tier string
@@ -67,7 +65,7 @@ func (r *router) authenticate(req *extprocv3.ProcessingRequest) *apierr.Error {
 		}
 		return r.s.reject(keyError(result))
 	}
-	r.tenant, c.keyID, c.keyModels, c.team = key.Tenant, key.ID, key.Models, key.Team
+	r.tenant, c.keyID, c.key, c.team = key.Tenant, key.ID, key, key.Team
 	return nil
 }
 
@@ -184,22 +182,6 @@ func (r *router) lookupKey(presented string) (*identity.Key, string, string) {
 	return shared.Authenticate(presented, now)
 }
 
-// mayUse reports whether the caller's allow-lists admit model.
-func (r *router) mayUse(model string) bool {
-	return r.rt.ModelAllowed(r.tenant, r.caller.keyModels, model)
-}
-
-// allowModel refuses, with 403 naming it, a model outside the tenant's and
-// the key's allow-lists.
-func (r *router) allowModel(model string) *apierr.Error {
-	if r.mayUse(model) {
-		return nil
-	}
-	r.s.authCounted(r.rt.IdentitySource, identity.ResultForbidden)
-	return r.s.reject(&apierr.Error{Status: http.StatusForbidden, Type: apierr.TypeInvalidRequest, Code: "model_not_allowed", Param: "model",
-		Message: "The model `" + model + "` is not allowed for tenant `" + r.tenant + "`."})
-}
-
 func keyError(result string) *apierr.Error {
 	msg := map[string]string{
 		identity.ResultMissing: "No API key provided: send an llmproc key in Authorization: Bearer, x-api-key or x-goog-api-key.",
@@ -216,79 +198,4 @@ func (s *Server) authCounted(source, result string) {
 	if s.metrics != nil {
 		s.metrics.Auth(source, result)
 	}
-}
-
-// allowTools refuses, with 403 naming it, a tool outside the tenant's
-// identity.tenants[].tools: the names of what the request offers the model,
-// in every client API's shape (OpenAI tools[].function.name and
-// functions[].name, Responses and Anthropic tools[].name, Gemini
-// tools[].functionDeclarations[].name; a built-in tool without a name by
-// its type, or by its key for Gemini, e.g. googleSearch).
-func (r *router) allowTools(body []byte) *apierr.Error {
-	if !r.rt.RestrictsTools() {
-		return nil
-	}
-	var refused string
-	check := func(name string) bool {
-		if name != "" && !r.rt.ToolAllowed(r.tenant, name) {
-			refused = name
-			return false
-		}
-		return true
-	}
-	root := gjson.ParseBytes(body)
-	root.Get("tools").ForEach(func(_, t gjson.Result) bool {
-		if fd := t.Get("functionDeclarations"); fd.IsArray() {
-			ok := true
-			fd.ForEach(func(_, f gjson.Result) bool { ok = check(f.Get("name").String()); return ok })
-			return ok
-		}
-		name := t.Get("function.name").String()
-		if name == "" {
-			name = t.Get("name").String()
-		}
-		if name == "" {
-			name = t.Get("type").String()
-		}
-		if name == "" && t.IsObject() { // Gemini's built-ins: {"googleSearch": {}}
-			t.ForEach(func(k, _ gjson.Result) bool { name = k.String(); return false })
-		}
-		return check(name)
-	})
-	if refused == "" {
-		root.Get("functions").ForEach(func(_, f gjson.Result) bool { return check(f.Get("name").String()) })
-	}
-	if refused == "" {
-		return nil
-	}
-	r.s.authCounted(r.rt.IdentitySource, identity.ResultForbidden)
-	return r.s.reject(&apierr.Error{Status: http.StatusForbidden, Type: apierr.TypeInvalidRequest, Code: "tool_not_allowed", Param: "tools",
-		Message: "The tool `" + refused + "` is not allowed for tenant `" + r.tenant + "`."})
-}
-
-// clientAPI is the request's API as identity.tenants[].apis names it.
-func (r *router) clientAPI() string {
-	switch {
-	case r.endpoint == translate.EndpointInputTokens:
-		return translate.EndpointResponses
-	case r.endpoint != "":
-		return r.endpoint
-	case r.client == clientAnthropic:
-		return "messages"
-	case r.client == clientGemini:
-		return clientGemini
-	}
-	return "chat"
-}
-
-// allowAPI refuses, with 403 naming it, a client API outside the tenant's
-// identity.tenants[].apis.
-func (r *router) allowAPI() *apierr.Error {
-	api := r.clientAPI()
-	if r.rt.APIAllowed(r.tenant, api) {
-		return nil
-	}
-	r.s.authCounted(r.rt.IdentitySource, identity.ResultForbidden)
-	return r.s.reject(&apierr.Error{Status: http.StatusForbidden, Type: apierr.TypeInvalidRequest, Code: "api_not_allowed",
-		Message: "The " + api + " API is not allowed for tenant `" + r.tenant + "`."})
 }

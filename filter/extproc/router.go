@@ -202,11 +202,12 @@ func (r *router) requestHeaders(req *extprocv3.ProcessingRequest, h *extprocv3.H
 	if err := r.checkEncoding(); err != nil {
 		return nil, r.s.reject(err)
 	}
-	// The tenant's limit (identity.tenants[].max_request_bytes), else the
-	// config's: the tenant is known, authenticate ran above.
-	maxBytes := r.rt.MaxRequestBytes(r.tenant)
+	// The caller's limit (the key's max_request_bytes, the tenant's
+	// identity.tenants[].max_request_bytes, else the config's): the caller
+	// is known, authenticate ran above.
+	maxBytes, _ := r.maxBytes()
 	if cl, err := strconv.ParseInt(clen, 10, 64); err == nil && cl > maxBytes {
-		return nil, r.s.reject(tooLarge(cl, maxBytes))
+		return nil, r.s.reject(r.tooLargeFor(cl))
 	}
 	return requestHeadersResponse(&extprocv3.CommonResponse{
 		HeaderMutation: &extprocv3.HeaderMutation{SetHeaders: append(setID, setPath...), RemoveHeaders: r.strip},
@@ -215,9 +216,8 @@ func (r *router) requestHeaders(req *extprocv3.ProcessingRequest, h *extprocv3.H
 
 func (r *router) requestBody(b *extprocv3.HttpBody) (*extprocv3.ProcessingResponse, error) {
 	body := b.Body
-	limit := r.rt.MaxRequestBytes(r.tenant)
-	if int64(len(body)) > limit {
-		return nil, r.s.reject(tooLarge(int64(len(body)), limit))
+	if limit, _ := r.maxBytes(); int64(len(body)) > limit {
+		return nil, r.s.reject(r.tooLargeFor(int64(len(body))))
 	}
 	// Validation comes first: nothing is reserved, looked up or routed for a
 	// request that should never reach a provider.

@@ -40,7 +40,7 @@ type checked struct {
 // limits.max_request_bytes) and validates it against the client API's
 // request schema, reading the fields llmproc needs in the same pass.
 func (r *router) checkBody(body []byte) (checked, *apierr.Error) {
-	limit := r.rt.MaxRequestBytes(r.tenant)
+	limit, _ := r.maxBytes()
 	out, err := decode.Body(r.encoding, body, limit)
 	switch {
 	case errors.Is(err, decode.ErrTooLarge):

@@ -41,7 +41,16 @@ type Key struct {
 	User   string `json:"user,omitempty"`
 	// Models, when set, are the glob patterns over registry names and
 	// aliases this key may ask for (on top of its tenant's).
-	Models  []string   `json:"models,omitempty"`
+	Models []string `json:"models,omitempty"`
+	// APIs, Tools and MaxRequestBytes narrow the tenant's: the client APIs
+	// (ClientAPIs), the tool-name globs and the body size this key may use.
+	APIs            []string `json:"apis,omitempty"`
+	Tools           []string `json:"tools,omitempty"`
+	MaxRequestBytes int64    `json:"max_request_bytes,omitempty"`
+	// Budget and RateLimit are charged in addition to the tenant's.
+	Budget    *Budget    `json:"budget,omitempty"`
+	RateLimit *RateLimit `json:"rate_limit,omitempty"`
+
 	Created time.Time  `json:"created"`
 	Expires *time.Time `json:"expires,omitempty"`
 	Revoked *time.Time `json:"revoked,omitempty"`
@@ -120,6 +129,10 @@ func build(keys []Key) (*Keys, []error) {
 		case key.Tenant == "":
 			errs = append(errs, fmt.Errorf("keys[%d].tenant: is empty", i))
 		default:
+			if lerrs := checkLimits(fmt.Sprintf("keys[%d]", i), &e.Key); len(lerrs) > 0 {
+				errs = append(errs, lerrs...)
+				continue
+			}
 			copy(e.sum[:], sum)
 			k.byID[key.ID] = e
 		}
@@ -242,6 +255,10 @@ func Create(path string, tmpl Key, now time.Time, rnd io.Reader) (key string, cr
 
 // newKey generates a key for the template: the key and its entry.
 func newKey(tmpl Key, now time.Time, rnd io.Reader) (string, Key, error) {
+	check := tmpl
+	if err := errors.Join(checkLimits("key", &check)...); err != nil {
+		return "", Key{}, err // never written: the file would no longer load
+	}
 	if rnd == nil {
 		rnd = rand.Reader
 	}

@@ -324,11 +324,12 @@ func conversations(cfg *config.Config, shared *cache.Redis, m *metrics.Metrics, 
 	return st, func() { _ = local.Close() }, nil
 }
 
-// budgetEngine builds budgets and rate limits when the config has any: in
-// memory for one replica, in Redis when budget_store.redis is set. Like the
-// cache, the engine is built at start.
+// budgetEngine builds budgets and rate limits when the config has any, or
+// client keys (whose records may carry their own): in memory for one
+// replica, in Redis when budget_store.redis is set. Like the cache, the
+// engine is built at start.
 func budgetEngine(cfg *config.Config, rt *config.Runtime, log *slog.Logger) (*extproc.Budgets, func(), error) {
-	if len(cfg.Budgets) == 0 && len(cfg.RateLimits) == 0 {
+	if len(cfg.Budgets) == 0 && len(cfg.RateLimits) == 0 && cfg.Identity.Source != config.SourceClientKeys {
 		return nil, func() {}, nil
 	}
 	var store budget.Store = budget.NewMemory(time.Now)
