@@ -3,8 +3,9 @@ package fake
 import (
 	"encoding/base64"
 	"encoding/binary"
-	"hash/fnv"
 	"math"
+
+	"github.com/llmproc/llmproc/filter/semantic"
 )
 
 // EmbedDims is how many numbers a fake embedding has unless asked for
@@ -12,21 +13,20 @@ import (
 const EmbedDims = 4
 
 // Vector is the embedding every fake provider answers for text: dims
-// numbers (EmbedDims when dims <= 0) derived from an FNV hash of the text,
-// so a test knows each fake's answer without asking it. Each number is a
-// multiple of 1/256 in [-1, 1), exact in float32 and in JSON, so floats and
-// base64 decode to the same values whatever the path.
+// numbers (EmbedDims when dims <= 0), semantic.StandIn's hashed character
+// trigram bag of the text divided by 256, so a test knows each fake's answer
+// without asking it, and texts that share most of their characters get
+// near vectors (what the semantic cache tier's e2e needs). Each number is a
+// multiple of 1/256, exact in float32 and in JSON, so floats and base64
+// decode to the same values whatever the path.
 func Vector(text string, dims int) []float64 {
 	if dims <= 0 {
 		dims = EmbedDims
 	}
-	h := fnv.New64a()
-	h.Write([]byte(text)) //nolint:errcheck // never fails
-	seed := h.Sum64()
+	counts := semantic.StandIn(text, dims)
 	out := make([]float64, dims)
-	for i := range out {
-		seed = seed*6364136223846793005 + 1442695040888963407
-		out[i] = float64(int64(seed>>56)-128) / 256
+	for i, c := range counts {
+		out[i] = float64(c) / 256
 	}
 	return out
 }
