@@ -21,7 +21,7 @@ routes:
   - {name: both, match: {model: b}, pool: cheap, cache: {mode: all, match: normalized}}
   - {name: match-only, match: {model: c}, pool: cheap, cache: {match: semantic}}
   - {name: none, match: {model: d}, pool: cheap}
-cache: {mode: deterministic, match: normalized}
+cache: {mode: deterministic, match: normalized, semantic: {embeddings_pool: cheap, model: text-embedding-3-small}}
 `)
 	for _, tc := range []struct{ model, mode, match string }{
 		{"a", "all", "normalized"},

@@ -270,6 +270,8 @@ type Cache struct {
 	TenantHeader string `yaml:"tenant_header"`
 	// Redis, when set, is the tier shared by all replicas.
 	Redis *Redis `yaml:"redis"`
+	// Semantic configures the semantic tier (match: semantic).
+	Semantic *Semantic `yaml:"semantic"`
 	// Conversations is the Responses API's conversation state, kept in the
 	// same tiers whatever the mode.
 	Conversations Conversations `yaml:"conversations"`

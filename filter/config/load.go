@@ -121,6 +121,7 @@ func (c *Config) applyDefaults() {
 	}
 	setDefault(&c.Cache.Mode, "deterministic")
 	setDefault(&c.Cache.Match, MatchExact)
+	c.Cache.Semantic.applyDefaults()
 	setDefault(&c.Identity.Source, SourceHeader)
 	if c.Cache.TTL.Duration == 0 {
 		c.Cache.TTL.Duration = time.Hour

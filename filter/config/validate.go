@@ -167,6 +167,7 @@ func (c *Config) Validate() error {
 			v.add("cache.redis.password", "set env or file, not both")
 		}
 	}
+	v.validateSemantic(c, pools)
 	v.validateBudgets(c)
 	v.validateIdentity(c)
 	return errors.Join(v.errs...)

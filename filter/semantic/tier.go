@@ -135,3 +135,6 @@ type StandInVectors struct{ Dims int }
 func (s StandInVectors) Embed(_ context.Context, text string) ([]float32, error) {
 	return Normalize(StandIn(text, s.Dims)), nil
 }
+
+// DefaultThreshold is the similarity threshold when the config sets none.
+const DefaultThreshold = 0.9
