@@ -83,7 +83,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		if err := fs.Parse(args); err != nil {
 			return errUsage
 		}
-		return server.Run(ctx, server.Options{ConfigPath: *cfgPath, LogOutput: stderr})
+		return server.Run(ctx, server.Options{ConfigPath: *cfgPath, LogOutput: stderr, Version: version})
 	case "validate":
 		if err := fs.Parse(args); err != nil {
 			return errUsage

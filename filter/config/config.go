@@ -25,6 +25,8 @@ type Config struct {
 	RateLimits  []RateLimit `yaml:"rate_limits"`
 	BudgetStore BudgetStore `yaml:"budget_store"`
 	Identity    Identity    `yaml:"identity"` // in identity.go
+	// Tracing, when set, exports OpenTelemetry spans (tracing.go).
+	Tracing *Tracing `yaml:"tracing"`
 
 	// loaded is the hash of the file Load read, so a reload watcher starts
 	// from what was actually loaded, not from what the file holds later.

@@ -152,6 +152,7 @@ func (c *Config) applyDefaults() {
 	for i := range c.Models {
 		setDefault(&c.Models[i].OwnedBy, "llmproc")
 	}
+	c.Tracing.applyDefaults()
 }
 
 func setDefault(s *string, v string) {

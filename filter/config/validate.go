@@ -170,6 +170,7 @@ func (c *Config) Validate() error {
 	v.validateSemantic(c, pools)
 	v.validateBudgets(c)
 	v.validateIdentity(c)
+	v.validateTracing(c.Tracing)
 	return errors.Join(v.errs...)
 }
 

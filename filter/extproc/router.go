@@ -18,6 +18,7 @@ import (
 	"github.com/llmproc/llmproc/filter/apierr"
 	"github.com/llmproc/llmproc/filter/config"
 	"github.com/llmproc/llmproc/filter/route"
+	"github.com/llmproc/llmproc/filter/tracing"
 	"github.com/llmproc/llmproc/filter/translate"
 )
 
@@ -31,6 +32,11 @@ type router struct {
 
 	id      string // the request id (requestID)
 	traceID string // from the W3C traceparent, when valid
+	// span is the request's router span (trace.go); nil when not traced.
+	// status and details are those of the immediate response it ended with.
+	span    *tracing.Span
+	status  int
+	details string
 	// logged is what the router learned for the access log so far; an
 	// immediate response carries it as its dynamic metadata.
 	logged       map[string]*structpb.Value
@@ -86,7 +92,7 @@ func (r *router) clientSchema() string {
 }
 
 func (r *router) requestHeaders(req *extprocv3.ProcessingRequest, h *extprocv3.HttpHeaders) (*extprocv3.ProcessingResponse, error) {
-	var clen string
+	var clen, traceparent, tracestate string
 	tenantHeader, dropTenant := r.rt.TenantHeader, "\x00" // "\x00" matches no header
 	if tenantHeader == "" {
 		tenantHeader = "\x00"
@@ -129,7 +135,10 @@ func (r *router) requestHeaders(req *extprocv3.ProcessingRequest, h *extprocv3.H
 		case k == "x-request-id":
 			r.id = string(hv.RawValue)
 		case k == "traceparent":
-			r.traceID = traceID(string(hv.RawValue))
+			traceparent = string(hv.RawValue)
+			r.traceID = traceID(traceparent)
+		case k == "tracestate":
+			tracestate = string(hv.RawValue)
 		}
 		if _, ok := r.headers[hv.Key]; ok {
 			r.headers[hv.Key] = string(hv.RawValue)
@@ -166,6 +175,7 @@ func (r *router) requestHeaders(req *extprocv3.ProcessingRequest, h *extprocv3.H
 	}
 	r.note(KeyClient, r.clientSchema())
 	r.note(KeyTraceID, r.traceID)
+	r.startSpan(traceparent, tracestate)
 	if err := r.authenticate(req); err != nil {
 		return nil, err
 	}
@@ -249,6 +259,7 @@ func (r *router) requestBody(b *extprocv3.HttpBody) (*extprocv3.ProcessingRespon
 		return nil, err
 	}
 	d, f, rerr := r.decide(model, body)
+	r.spanDecided(model, body)
 	r.note(KeyRoute, d.Route)
 	r.note(KeyClass, string(f.Class))
 	r.note(KeyClassConfidence, confidenceOf(f))
@@ -300,6 +311,7 @@ func (r *router) requestBody(b *extprocv3.HttpBody) (*extprocv3.ProcessingRespon
 		KeyCallerTenant: r.tenant, KeyKeyID: r.caller.keyID,
 		KeyRequestID: r.id, KeyTraceID: r.traceID,
 	}
+	r.spanContext(dec)
 	if r.client == clientAnthropic {
 		dec[KeyAnthropicVersion], dec[KeyAnthropicBeta] = r.anthropicVersion, r.anthropicBeta
 	}
@@ -376,7 +388,7 @@ func (r *router) responseBody(*extprocv3.HttpBody) (*extprocv3.ProcessingRespons
 	return responseBodyResponse(&extprocv3.CommonResponse{}), nil
 }
 
-func (r *router) done(error) {}
+func (r *router) done(err error) { r.endSpan(err) }
 
 // models answers GET /v1/models and /v1/models/{id} from the registry.
 func (r *router) models(id string) (*extprocv3.ProcessingResponse, error) {

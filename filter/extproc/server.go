@@ -34,6 +34,7 @@ import (
 	"github.com/llmproc/llmproc/filter/conversation"
 	"github.com/llmproc/llmproc/filter/identity"
 	"github.com/llmproc/llmproc/filter/metrics"
+	"github.com/llmproc/llmproc/filter/tracing"
 	"github.com/llmproc/llmproc/filter/translate"
 )
 
@@ -73,6 +74,9 @@ type Options struct {
 	// SharedKeys, when set, is the client-key store every replica shares
 	// (identity.redis): looked up after the config's keys file.
 	SharedKeys KeySource
+	// Tracer, when set, makes the spans of each request and attempt
+	// (trace.go); nil makes none.
+	Tracer *tracing.Tracer
 }
 
 // KeySource holds a copy of a shared client-key store; Keys is nil until
@@ -93,6 +97,7 @@ type Server struct {
 	shared   KeySource
 	conv     *conversation.Store
 	metrics  *metrics.Metrics
+	tracer   *tracing.Tracer
 	log      *slog.Logger
 	now      func() time.Time
 
@@ -112,7 +117,7 @@ func New(o Options) *Server {
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
 	}
-	s := &Server{cfg: o.Config, budgets: o.Budgets, conv: o.Conversations, metrics: o.Metrics, log: o.Logger, now: o.Now, maxReply: o.MaxReplyBytes, shared: o.SharedKeys}
+	s := &Server{cfg: o.Config, budgets: o.Budgets, conv: o.Conversations, metrics: o.Metrics, log: o.Logger, now: o.Now, maxReply: o.MaxReplyBytes, shared: o.SharedKeys, tracer: o.Tracer}
 	s.tr = translate.NewSet(translate.SetOptions{OnCredentialRefresh: s.credentialRefreshed})
 	if o.Cache != nil {
 		s.cache = &responseCache{CacheTiers: *o.Cache, metrics: o.Metrics, log: o.Logger, now: o.Now}
@@ -228,6 +233,9 @@ func (s *Server) loop(stream extprocv3.ExternalProcessor_ProcessServer, role str
 			resp = s.immediate(role, p.clientSchema(), p.requestID(), err)
 		}
 		if im := resp.GetImmediateResponse(); im != nil {
+			if a, ok := p.(answeredLocally); ok {
+				a.answered(int(im.GetStatus().GetCode()), im.GetDetails())
+			}
 			if id := p.requestID(); id != "" {
 				if im.Headers == nil {
 					im.Headers = &extprocv3.HeaderMutation{}

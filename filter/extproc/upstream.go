@@ -16,6 +16,7 @@ import (
 	"github.com/llmproc/llmproc/filter/config"
 	"github.com/llmproc/llmproc/filter/conversation"
 	"github.com/llmproc/llmproc/filter/metrics"
+	"github.com/llmproc/llmproc/filter/tracing"
 	"github.com/llmproc/llmproc/filter/translate"
 	"github.com/llmproc/llmproc/filter/usage"
 )
@@ -115,6 +116,11 @@ type upstream struct {
 	// rule chose instead of the client's (KeyRoute, KeyClass, KeyTarget).
 	route, class, target string
 	classConfidence      string // the classifier's probability for class
+	// span is the attempt's span (trace.go), spanErr its error.type once
+	// the answer is read, out its captured content; nil when not traced.
+	span    *tracing.Span
+	spanErr string
+	out     *outputCapture
 }
 
 func (u *upstream) requestID() string { return u.id }
@@ -158,6 +164,7 @@ func (u *upstream) requestHeaders(req *extprocv3.ProcessingRequest, h *extprocv3
 	u.attempt, _ = strconv.Atoi(hs["x-envoy-attempt-count"])
 	u.id = cmp.Or(dec.get(KeyRequestID), hs["x-request-id"])
 	u.beginBudget(dec.get(KeyReservation))
+	u.startSpan(dec, hs)
 	attrs := req.GetAttributes()[attrsKey]
 	poolName := strings.TrimPrefix(stringAttr(attrs, AttrCluster), PoolClusterPrefix)
 	if poolName == "" {
@@ -180,6 +187,7 @@ func (u *upstream) requestHeaders(req *extprocv3.ProcessingRequest, h *extprocv3
 	u.client, u.cacheKey, u.cacheResult = dec.get(KeyClient), dec.get(KeyCacheKey), dec.get(KeyCache)
 	u.tenant, u.callerTenant = dec.get(KeyTenant), dec.get(KeyCallerTenant)
 	u.target, u.route, u.class = dec.get(KeyTarget), dec.get(KeyRoute), dec.get(KeyClass)
+	u.spanBackend()
 	u.classConfidence = dec.get(KeyClassConfidence)
 	u.internal = internalHeaders(hs)
 	if u.client == clientGemini {
@@ -302,12 +310,17 @@ func (u *upstream) requestBody(b *extprocv3.HttpBody) (_ *extprocv3.ProcessingRe
 		out = up.Body
 		common.BodyMutation = &extprocv3.BodyMutation{Mutation: &extprocv3.BodyMutation_Body{Body: up.Body}}
 	}
-	common.HeaderMutation = u.attemptHeaders(up.Path, len(out), up.SetHeaders)
+	set := up.SetHeaders
+	if tp := u.spanSent(); tp != nil {
+		set = append(tp, set...)
+	}
+	common.HeaderMutation = u.attemptHeaders(up.Path, len(out), set)
 	u.sentAt = u.s.now()
 	return requestBodyResponse(common), nil
 }
 
 func (u *upstream) done(err error) {
+	defer u.endSpan(err)
 	u.closeAnswer()
 	if u.refused != 0 {
 		// llmproc answered the attempt itself: no provider saw it.
@@ -392,6 +405,7 @@ func (u *upstream) finish(resp *extprocv3.ProcessingResponse, streamErr error) *
 			u.s.metrics.EstimatedTokens(u.pool.Name, be.Name, u.served, estIn, estOut)
 		}
 	}
+	u.spanAnswer(outcome, res, cost, estimated, estIn, estOut, estCost)
 	if resp == nil {
 		return nil
 	}

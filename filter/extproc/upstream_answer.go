@@ -75,6 +75,9 @@ func (u *upstream) responseHeaders(h *extprocv3.HttpHeaders) (*extprocv3.Process
 	if ok {
 		sse := strings.HasPrefix(ct, "text/event-stream")
 		u.tracker = usage.NewTracker(sse)
+		if u.out != nil {
+			u.out.sse = sse
+		}
 		if u.endpoint == translate.EndpointResponses && u.respMeta == nil {
 			u.tracker = usage.NewResponsesTracker(sse)
 		}
@@ -187,6 +190,9 @@ func (u *upstream) responseBody(b *extprocv3.HttpBody) (*extprocv3.ProcessingRes
 	}
 	if u.asm != nil {
 		u.asm.Write(out)
+	}
+	if u.out != nil && u.tracker != nil { // a 2xx answer's content
+		u.out.write(out)
 	}
 	if u.passNative {
 		out, pass = in, !replaced // read above; delivered as sent

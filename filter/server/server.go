@@ -48,6 +48,8 @@ type Options struct {
 	Getenv func(string) string
 	// Ready, if set, is called once both listeners accept connections.
 	Ready func(Addrs)
+	// Version is llmproc's version, for the trace resource.
+	Version string
 }
 
 // Addrs are the listeners' actual addresses (useful with port 0).
@@ -129,8 +131,13 @@ func Run(ctx context.Context, o Options) error {
 	}
 	shared, closeShared := sharedKeys(cfg, rt, log)
 	defer closeShared()
+	tracer, err := newTracer(cfg, reg, o.Version)
+	if err != nil {
+		return err
+	}
+	defer shutdownTracer(tracer, log)
 	ep := extproc.New(extproc.Options{Config: store, Metrics: m, Logger: log, Cache: tiers, Budgets: budgets, Conversations: conv,
-		MaxReplyBytes: extproc.MaxMessageBytes(cfg.Limits) - grpcMsgLimit, SharedKeys: shared})
+		MaxReplyBytes: extproc.MaxMessageBytes(cfg.Limits) - grpcMsgLimit, SharedKeys: shared, Tracer: tracer})
 	defer ep.Close()
 	extprocv3.RegisterExternalProcessorServer(gs, ep)
 	hs := health.NewServer()
