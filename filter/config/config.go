@@ -7,6 +7,8 @@
 // URLs, loaded credentials and exact integer prices.
 package config
 
+import "time"
+
 // Config is the YAML file as written by the user.
 type Config struct {
 	Listen   Listen    `yaml:"listen"`
@@ -26,7 +28,8 @@ type Config struct {
 	BudgetStore BudgetStore `yaml:"budget_store"`
 	Identity    Identity    `yaml:"identity"` // in identity.go
 	// Tracing, when set, exports OpenTelemetry spans (tracing.go).
-	Tracing *Tracing `yaml:"tracing"`
+	Tracing  *Tracing `yaml:"tracing"`
+	Feedback Feedback `yaml:"feedback"`
 
 	// loaded is the hash of the file Load read, so a reload watcher starts
 	// from what was actually loaded, not from what the file holds later.
@@ -296,6 +299,25 @@ type Conversations struct {
 	// MemoryMB bounds the in-process tier (default 64).
 	MemoryMB int `yaml:"memory_mb"`
 }
+
+// Feedback configures quality feedback (POST /v1/feedback): every answer's
+// request record (model, backend, pool, route, class, tenant) is kept for
+// Window in process and in cache.redis when set, so any replica accepts
+// feedback for any request within the window (package feedback).
+type Feedback struct {
+	// Mode: "on" (default) or "off" (no records kept; /v1/feedback is an
+	// unknown URL).
+	Mode string `yaml:"mode"`
+	// Window is how long after a request its feedback is accepted (default
+	// 24h, at most MaxFeedbackWindow).
+	Window Duration `yaml:"window"`
+	// MaxRecords bounds the in-process tier (default 100000 records, about
+	// 300 bytes each); past it the oldest records make room.
+	MaxRecords int `yaml:"max_records"`
+}
+
+// MaxFeedbackWindow bounds feedback.window: records are kept in memory.
+const MaxFeedbackWindow = 30 * 24 * time.Hour
 
 // Redis is the shared cache tier.
 type Redis struct {

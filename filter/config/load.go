@@ -143,6 +143,14 @@ func (c *Config) applyDefaults() {
 	if conv.MemoryMB == 0 {
 		conv.MemoryMB = 64
 	}
+	fb := &c.Feedback
+	setDefault(&fb.Mode, "on")
+	if fb.Window.Duration == 0 {
+		fb.Window.Duration = 24 * time.Hour
+	}
+	if fb.MaxRecords == 0 {
+		fb.MaxRecords = 100_000
+	}
 	if r := c.Cache.Redis; r != nil {
 		if r.Timeout.Duration == 0 {
 			r.Timeout.Duration = 50 * time.Millisecond

@@ -167,6 +167,14 @@ func (c *Config) Validate() error {
 			v.add("cache.redis.password", "set env or file, not both")
 		}
 	}
+	fb := c.Feedback
+	v.oneOf("feedback.mode", fb.Mode, "on", "off")
+	if fb.Window.Duration < 0 || fb.Window.Duration > MaxFeedbackWindow {
+		v.add("feedback.window", "must be positive and at most %s, got %s", MaxFeedbackWindow, fb.Window.Duration)
+	}
+	if fb.MaxRecords < 0 {
+		v.add("feedback.max_records", "must not be negative")
+	}
 	v.validateSemantic(c, pools)
 	v.validateBudgets(c)
 	v.validateIdentity(c)

@@ -44,7 +44,7 @@ const (
 func AccessLogKeys() []string {
 	return []string{
 		KeyTraceID, KeyClient, KeyTenant, KeyKeyID, KeyRoute, KeyClass, KeyClassConfidence, KeyPool, "backend", KeyRequestedModel, "model",
-		KeyCache, "budget", "outcome", KeyUsage,
+		KeyAttemptBackends, KeyCache, "budget", "outcome", KeyUsage,
 		KeyPromptTokens, KeyCachedTokens, KeyCacheWriteTokens, KeyCacheWrite1hTokens,
 		KeyCompletionTokens, KeyReasoningTokens, KeyWebSearches, KeyCostUSD,
 		KeyEstimatedPromptTokens, KeyEstimatedCompletionTokens, KeyEstimatedCostUSD,
@@ -101,6 +101,14 @@ func traceID(tp string) string {
 		return ""
 	}
 	return id
+}
+
+// spanID is the parent span id of a valid W3C traceparent, "" otherwise.
+func spanID(tp string) string {
+	if traceID(tp) == "" {
+		return ""
+	}
+	return strings.TrimSpace(tp)[36:52]
 }
 
 func lowerHex(s string) bool {

@@ -134,6 +134,7 @@ func (r *router) lookup(d config.Decision, model string, req chatRequest, body [
 		if err == nil {
 			if pol.Lookup {
 				if e, ok := c.get(r.ctx, key); ok && c.fresh(e, pol.MaxAge) {
+					r.recordHit(d, model)
 					return r.hit(d, model, req, e), "", ""
 				}
 				result = "miss"

@@ -53,6 +53,13 @@ const (
 	// request's traceparent, for the access log.
 	KeyRequestID = "request_id"
 	KeyTraceID   = "trace_id"
+	// KeySpanID is the parent span id of the request's traceparent (the
+	// span that sent the request to Envoy), kept in the feedback record.
+	KeySpanID = "span_id"
+	// KeyAttemptBackends lists the backend of every attempt so far, comma
+	// separated: each attempt's upstream role reads the list the last one
+	// wrote and adds its own (the access log shows the final list).
+	KeyAttemptBackends = "attempt_backends"
 )
 
 // decisions are the router's decisions as an upstream stream received them.

@@ -37,6 +37,7 @@ type router struct {
 	span    *tracing.Span
 	status  int
 	details string
+	spanID  string // its parent span id
 	// logged is what the router learned for the access log so far; an
 	// immediate response carries it as its dynamic metadata.
 	logged       map[string]*structpb.Value
@@ -50,6 +51,7 @@ type router struct {
 	encoding     string // the request's content-encoding; "" for none or identity
 	client       string // the client's API; "" until known means OpenAI
 	countTokens  bool   // POST /v1/messages/count_tokens
+	feedback     bool   // POST /v1/feedback (feedback.go)
 	endpoint     string // one of OpenAI's other APIs (endpoints.go); "" for chat and messages
 	// The client's anthropic-version and anthropic-beta, for native attempts.
 	anthropicVersion, anthropicBeta string
@@ -136,7 +138,7 @@ func (r *router) requestHeaders(req *extprocv3.ProcessingRequest, h *extprocv3.H
 			r.id = string(hv.RawValue)
 		case k == "traceparent":
 			traceparent = string(hv.RawValue)
-			r.traceID = traceID(traceparent)
+			r.traceID, r.spanID = traceID(traceparent), spanID(traceparent)
 		case k == "tracestate":
 			tracestate = string(hv.RawValue)
 		}
@@ -196,6 +198,14 @@ func (r *router) requestHeaders(req *extprocv3.ProcessingRequest, h *extprocv3.H
 			return nil, methodNotAllowed(r.method, r.path)
 		}
 		return r.models(strings.TrimPrefix(strings.TrimPrefix(r.path, "/v1/models"), "/"))
+	case r.path == FeedbackPath && r.s.feedback != nil:
+		if r.method != http.MethodPost {
+			return nil, methodNotAllowed(r.method, r.path)
+		}
+		if h.EndOfStream {
+			return nil, r.s.reject(apierr.BadRequest("missing_body", `The request body is empty; send {"request_id": "…", "score": -1 to 1}.`))
+		}
+		r.feedback = true
 	case r.path == "/v1/chat/completions" || r.path == "/v1/messages" || r.path == countTokensPath:
 		if r.method != http.MethodPost {
 			return nil, methodNotAllowed(r.method, r.path)
@@ -228,6 +238,9 @@ func (r *router) requestBody(b *extprocv3.HttpBody) (*extprocv3.ProcessingRespon
 	body := b.Body
 	if limit, _ := r.maxBytes(); int64(len(body)) > limit {
 		return nil, r.s.reject(r.tooLargeFor(int64(len(body))))
+	}
+	if r.feedback {
+		return r.feedbackCall(body)
 	}
 	// Validation comes first: nothing is reserved, looked up or routed for a
 	// request that should never reach a provider.
@@ -309,7 +322,7 @@ func (r *router) requestBody(b *extprocv3.HttpBody) (*extprocv3.ProcessingRespon
 		KeyRequestedModel: model, KeyClass: string(f.Class), KeyClassConfidence: confidenceOf(f), KeyTarget: d.Target,
 		KeyCache: cacheResult, KeyCacheKey: cacheKey, KeyReservation: reservation,
 		KeyCallerTenant: r.tenant, KeyKeyID: r.caller.keyID,
-		KeyRequestID: r.id, KeyTraceID: r.traceID,
+		KeyRequestID: r.id, KeyTraceID: r.traceID, KeySpanID: r.spanID,
 	}
 	r.spanContext(dec)
 	if r.client == clientAnthropic {

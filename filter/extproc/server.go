@@ -32,6 +32,7 @@ import (
 	"github.com/llmproc/llmproc/filter/apierr"
 	"github.com/llmproc/llmproc/filter/config"
 	"github.com/llmproc/llmproc/filter/conversation"
+	"github.com/llmproc/llmproc/filter/feedback"
 	"github.com/llmproc/llmproc/filter/identity"
 	"github.com/llmproc/llmproc/filter/metrics"
 	"github.com/llmproc/llmproc/filter/tracing"
@@ -77,6 +78,9 @@ type Options struct {
 	// Tracer, when set, makes the spans of each request and attempt
 	// (trace.go); nil makes none.
 	Tracer *tracing.Tracer
+	// Feedback, when set, keeps every answer's request record and serves
+	// POST /v1/feedback (feedback.go).
+	Feedback *feedback.Store
 }
 
 // KeySource holds a copy of a shared client-key store; Keys is nil until
@@ -96,6 +100,7 @@ type Server struct {
 	budgets  *Budgets
 	shared   KeySource
 	conv     *conversation.Store
+	feedback *feedback.Store
 	metrics  *metrics.Metrics
 	tracer   *tracing.Tracer
 	log      *slog.Logger
@@ -117,7 +122,7 @@ func New(o Options) *Server {
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
 	}
-	s := &Server{cfg: o.Config, budgets: o.Budgets, conv: o.Conversations, metrics: o.Metrics, log: o.Logger, now: o.Now, maxReply: o.MaxReplyBytes, shared: o.SharedKeys, tracer: o.Tracer}
+	s := &Server{cfg: o.Config, budgets: o.Budgets, conv: o.Conversations, metrics: o.Metrics, log: o.Logger, now: o.Now, maxReply: o.MaxReplyBytes, shared: o.SharedKeys, tracer: o.Tracer, feedback: o.Feedback}
 	s.tr = translate.NewSet(translate.SetOptions{OnCredentialRefresh: s.credentialRefreshed})
 	if o.Cache != nil {
 		s.cache = &responseCache{CacheTiers: *o.Cache, metrics: o.Metrics, log: o.Logger, now: o.Now}

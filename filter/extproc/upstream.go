@@ -56,11 +56,16 @@ type upstream struct {
 	stream  bool
 	dropUse bool // the client did not ask for usage in its stream; llmproc did
 
-	id      string         // KeyRequestID, else the x-request-id header
-	client  string         // the client's API (KeyClient)
-	budget  *attemptBudget // KeyReservation: the budget reservation to end
-	refused int            // the status llmproc refused the attempt with
-	tenant  string         // KeyTenant: the bounded tenant label
+	id string // KeyRequestID, else the x-request-id header
+	// traceID and spanID are the router's KeyTraceID and KeySpanID.
+	traceID, spanID string
+	// attemptBackends are the backends of the attempts so far, this one's
+	// last (KeyAttemptBackends).
+	attemptBackends []string
+	client          string         // the client's API (KeyClient)
+	budget          *attemptBudget // KeyReservation: the budget reservation to end
+	refused         int            // the status llmproc refused the attempt with
+	tenant          string         // KeyTenant: the bounded tenant label
 	// callerTenant is KeyCallerTenant, the caller's own tenant, which
 	// scopes the conversation state.
 	callerTenant string
@@ -189,6 +194,8 @@ func (u *upstream) requestHeaders(req *extprocv3.ProcessingRequest, h *extprocv3
 	u.target, u.route, u.class = dec.get(KeyTarget), dec.get(KeyRoute), dec.get(KeyClass)
 	u.spanBackend()
 	u.classConfidence = dec.get(KeyClassConfidence)
+	u.traceID, u.spanID = dec.get(KeyTraceID), dec.get(KeySpanID)
+	u.attemptBackends = append(previousBackends(dec.get(KeyAttemptBackends)), member.Backend.Name)
 	u.internal = internalHeaders(hs)
 	if u.client == clientGemini {
 		u.geminiMethod, u.requested = dec.get(KeyGeminiMethod), dec.get(KeyRequestedModel)
@@ -316,7 +323,9 @@ func (u *upstream) requestBody(b *extprocv3.HttpBody) (_ *extprocv3.ProcessingRe
 	}
 	common.HeaderMutation = u.attemptHeaders(up.Path, len(out), set)
 	u.sentAt = u.s.now()
-	return requestBodyResponse(common), nil
+	resp := requestBodyResponse(common)
+	resp.DynamicMetadata = u.attemptBackendsMetadata()
+	return resp, nil
 }
 
 func (u *upstream) done(err error) {
@@ -408,6 +417,10 @@ func (u *upstream) finish(resp *extprocv3.ProcessingResponse, streamErr error) *
 	u.spanAnswer(outcome, res, cost, estimated, estIn, estOut, estCost)
 	if resp == nil {
 		return nil
+	}
+	u.recordAnswer()
+	if u.s.metrics != nil && u.status >= 200 && u.status < 300 {
+		u.s.metrics.Answered(u.route, u.pool.Name, be.Name, u.member.Priority)
 	}
 	md := map[string]*structpb.Value{
 		"pool":            structpb.NewStringValue(u.pool.Name),

@@ -40,16 +40,11 @@ type checked struct {
 // limits.max_request_bytes) and validates it against the client API's
 // request schema, reading the fields llmproc needs in the same pass.
 func (r *router) checkBody(body []byte) (checked, *apierr.Error) {
-	limit, _ := r.maxBytes()
-	out, err := decode.Body(r.encoding, body, limit)
-	switch {
-	case errors.Is(err, decode.ErrTooLarge):
-		return checked{}, apierr.New(http.StatusRequestEntityTooLarge, apierr.TypeInvalidRequest, "request_too_large",
-			"The request body decoded from Content-Encoding %q is larger than the limit of %d bytes.", r.encoding, limit)
-	case err != nil:
-		return checked{}, &apierr.Error{Status: http.StatusBadRequest, Type: apierr.TypeInvalidRequest, Code: "invalid_content_encoding",
-			Message: "The request body is not valid " + strconv.Quote(r.encoding) + " data, as its Content-Encoding says.", Err: err}
+	out, derr := r.decodeBody(body)
+	if derr != nil {
+		return checked{}, derr
 	}
+	var err error
 	c := checked{body: out, decoded: r.encoding != ""}
 	o := validate.Options{MaxDepth: r.rt.Source.Limits.MaxJSONDepth, Member: func(k string, v []byte) {
 		c.req.set(k, gjson.Parse(unsafe.String(unsafe.SliceData(v), len(v))))
@@ -72,6 +67,22 @@ func (r *router) checkBody(body []byte) (checked, *apierr.Error) {
 		return checked{}, apierr.From(err)
 	}
 	return c, nil
+}
+
+// decodeBody undoes the body's content-encoding, bounded by
+// limits.max_request_bytes.
+func (r *router) decodeBody(body []byte) ([]byte, *apierr.Error) {
+	limit, _ := r.maxBytes()
+	out, err := decode.Body(r.encoding, body, limit)
+	switch {
+	case errors.Is(err, decode.ErrTooLarge):
+		return nil, apierr.New(http.StatusRequestEntityTooLarge, apierr.TypeInvalidRequest, "request_too_large",
+			"The request body decoded from Content-Encoding %q is larger than the limit of %d bytes.", r.encoding, limit)
+	case err != nil:
+		return nil, &apierr.Error{Status: http.StatusBadRequest, Type: apierr.TypeInvalidRequest, Code: "invalid_content_encoding",
+			Message: "The request body is not valid " + strconv.Quote(r.encoding) + " data, as its Content-Encoding says.", Err: err}
+	}
+	return out, nil
 }
 
 // decodedBody adds the decoded body to the router's reply: Envoy then

@@ -12,6 +12,7 @@ package metrics
 
 import (
 	"math"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -90,6 +91,9 @@ type Metrics struct {
 	cacheErrors     *prometheus.CounterVec
 	cacheSaved      *costCollector
 	cacheStats      *cacheStatsCollector
+	feedback        *prometheus.CounterVec
+	feedbackScore   *prometheus.HistogramVec
+	answers         *prometheus.CounterVec
 	xds             *xdsMetrics // in xds.go
 	now             func() time.Time
 }
@@ -232,6 +236,19 @@ func New(reg prometheus.Registerer) *Metrics {
 			evictions: prometheus.NewDesc("llmproc_cache_evictions_total",
 				"Entries the in-process cache tier removed to make room.", nil, nil),
 		},
+		feedback: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "llmproc_feedback_total",
+			Help: "Quality feedback accepted (POST /v1/feedback), by the model, backend (\"cache\" for a cache hit), route and class that served the request and the score's bucket (negative, neutral, positive).",
+		}, []string{"model", "backend", "route", "class", "score_bucket"}),
+		feedbackScore: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name:    "llmproc_feedback_score",
+			Help:    "Scores of accepted feedback (-1 worst to 1 best), by the model and route that served the request; _sum / _count is the mean score.",
+			Buckets: []float64{-1, -0.5, 0, 0.5, 1},
+		}, []string{"model", "route"}),
+		answers: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "llmproc_answers_total",
+			Help: "Requests answered with a 2xx by a backend, by route, pool, backend and the backend's priority in the pool's fallback chain (0 for the first; above 0 is a fallback).",
+		}, []string{"route", "pool", "backend", "priority"}),
 		xds: newXDSMetrics(),
 		now: time.Now,
 	}
@@ -239,7 +256,7 @@ func New(reg prometheus.Registerer) *Metrics {
 		m.requests, m.usageUnknown, m.phase, m.routeDecisions, m.routerRejects, m.auth, m.poolExhausted, m.answerHandling, m.answerBuffered,
 		m.reloads, m.lastReload, m.streams, m.credRefreshes,
 		m.cacheRequests, m.cacheStores, m.cacheSkips, m.conversations, m.cacheErrors, m.cacheSaved, m.cacheStats,
-		m.budgetRequests, m.budgetFigures)
+		m.budgetRequests, m.budgetFigures, m.feedback, m.feedbackScore, m.answers)
 	reg.MustRegister(m.xds.collectors()...)
 	for _, r := range []string{CacheHit, CacheMiss, CacheBypass} {
 		m.cacheRequests.WithLabelValues(r)
@@ -620,4 +637,41 @@ func (c *budgetCollector) Collect(ch chan<- prometheus.Metric) {
 		ch <- prometheus.MustNewConstMetric(c.spent, prometheus.GaugeValue, float64(b.SpentPico)/1e12, b.Budget)
 		ch <- prometheus.MustNewConstMetric(c.limit, prometheus.GaugeValue, float64(b.LimitPico)/1e12, b.Budget)
 	}
+}
+
+// Score buckets of llmproc_feedback_total.
+const (
+	ScoreNegative = "negative" // below 0
+	ScoreNeutral  = "neutral"  // 0
+	ScorePositive = "positive" // above 0
+)
+
+// ScoreBucket is the score_bucket of a score in [-1, 1].
+func ScoreBucket(score float64) string {
+	switch {
+	case score < 0:
+		return ScoreNegative
+	case score > 0:
+		return ScorePositive
+	}
+	return ScoreNeutral
+}
+
+// BackendCache is the backend label of feedback on a cache hit.
+const BackendCache = "cache"
+
+// Feedback accounts one accepted feedback for a request served by model
+// (a configured name) on backend ("" for a cache hit), route and class.
+func (m *Metrics) Feedback(model, backend, route, class string, score float64) {
+	if backend == "" {
+		backend = BackendCache
+	}
+	m.feedback.WithLabelValues(model, backend, route, class, ScoreBucket(score)).Inc()
+	m.feedbackScore.WithLabelValues(model, route).Observe(score)
+}
+
+// Answered accounts a request answered with a 2xx by backend, the member
+// of pool at priority (its place in the fallback chain, 0 first).
+func (m *Metrics) Answered(route, pool, backend string, priority int) {
+	m.answers.WithLabelValues(route, pool, backend, strconv.Itoa(priority)).Inc()
 }

@@ -285,3 +285,53 @@ func BenchmarkRecord(b *testing.B) {
 		m.Record(c)
 	}
 }
+
+// TestFeedback: accepted feedback counts by bucket under the serving
+// request's labels (a cache hit's backend is "cache") and feeds the score
+// histogram whose _sum / _count is the mean.
+func TestFeedback(t *testing.T) {
+	m, reg := newTest(t)
+	m.Feedback("gpt-4o-mini", "openai", "by-model", "", 1)
+	m.Feedback("gpt-4o-mini", "openai", "by-model", "", -0.5)
+	m.Feedback("gpt-4o-mini", "", "by-model", "", 0)
+	for _, c := range []struct {
+		backend, bucket string
+		want            float64
+	}{{"openai", ScorePositive, 1}, {"openai", ScoreNegative, 1}, {"cache", ScoreNeutral, 1}, {"openai", ScoreNeutral, 0}} {
+		if got := testutil.ToFloat64(m.feedback.WithLabelValues("gpt-4o-mini", c.backend, "by-model", "", c.bucket)); got != c.want {
+			t.Errorf("llmproc_feedback_total{backend=%q,score_bucket=%q} = %v, want %v", c.backend, c.bucket, got, c.want)
+		}
+	}
+	mfs, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, mf := range mfs {
+		if mf.GetName() == "llmproc_feedback_score" {
+			h := mf.GetMetric()[0].GetHistogram()
+			if h.GetSampleCount() != 3 || h.GetSampleSum() != 0.5 {
+				t.Errorf("score histogram count %d sum %v", h.GetSampleCount(), h.GetSampleSum())
+			}
+			return
+		}
+	}
+	t.Error("llmproc_feedback_score not gathered")
+}
+
+func TestAnswered(t *testing.T) {
+	m, _ := newTest(t)
+	m.Answered("auto", "cheap", "openai", 0)
+	m.Answered("auto", "cheap", "anthropic", 1)
+	m.Answered("auto", "cheap", "anthropic", 1)
+	if got := testutil.ToFloat64(m.answers.WithLabelValues("auto", "cheap", "anthropic", "1")); got != 2 {
+		t.Errorf("fallback answers %v, want 2", got)
+	}
+}
+
+func TestScoreBucket(t *testing.T) {
+	for score, want := range map[float64]string{-1: ScoreNegative, -0.01: ScoreNegative, 0: ScoreNeutral, 0.2: ScorePositive, 1: ScorePositive} {
+		if got := ScoreBucket(score); got != want {
+			t.Errorf("ScoreBucket(%v) = %q, want %q", score, got, want)
+		}
+	}
+}

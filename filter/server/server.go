@@ -30,6 +30,7 @@ import (
 	"github.com/llmproc/llmproc/filter/config"
 	"github.com/llmproc/llmproc/filter/conversation"
 	"github.com/llmproc/llmproc/filter/extproc"
+	"github.com/llmproc/llmproc/filter/feedback"
 	"github.com/llmproc/llmproc/filter/identity"
 	"github.com/llmproc/llmproc/filter/metrics"
 	"github.com/llmproc/llmproc/filter/redisconn"
@@ -131,13 +132,15 @@ func Run(ctx context.Context, o Options) error {
 	}
 	shared, closeShared := sharedKeys(cfg, rt, log)
 	defer closeShared()
+	fb, closeFeedback := feedbackStore(cfg, rt, m, log)
+	defer closeFeedback()
 	tracer, err := newTracer(cfg, reg, o.Version)
 	if err != nil {
 		return err
 	}
 	defer shutdownTracer(tracer, log)
 	ep := extproc.New(extproc.Options{Config: store, Metrics: m, Logger: log, Cache: tiers, Budgets: budgets, Conversations: conv,
-		MaxReplyBytes: extproc.MaxMessageBytes(cfg.Limits) - grpcMsgLimit, SharedKeys: shared, Tracer: tracer})
+		MaxReplyBytes: extproc.MaxMessageBytes(cfg.Limits) - grpcMsgLimit, SharedKeys: shared, Tracer: tracer, Feedback: fb})
 	defer ep.Close()
 	extprocv3.RegisterExternalProcessorServer(gs, ep)
 	hs := health.NewServer()
@@ -329,6 +332,34 @@ func conversations(cfg *config.Config, shared *cache.Redis, m *metrics.Metrics, 
 		}
 	}
 	return st, func() { _ = local.Close() }, nil
+}
+
+// feedbackStore keeps the request records quality feedback is given
+// against (feedback.*): in process, and in cache.redis when set, with its
+// key prefix, so that any replica takes feedback for any request. Like the
+// cache it is built at start.
+func feedbackStore(cfg *config.Config, rt *config.Runtime, m *metrics.Metrics, log *slog.Logger) (*feedback.Store, func()) {
+	f := cfg.Feedback
+	if f.Mode == "off" {
+		return nil, func() {}
+	}
+	st := &feedback.Store{Local: feedback.NewLocal(f.MaxRecords, nil), Window: f.Window.Duration, Now: time.Now}
+	r := cfg.Cache.Redis
+	if r == nil {
+		return st, func() {}
+	}
+	red := feedback.NewRedis(redisconn.New(redisconn.Options{Addr: r.Addr, Password: rt.RedisPassword, DB: r.DB,
+		Timeout: r.Timeout.Duration, PoolSize: 4}), r.KeyPrefix)
+	st.Shared = red
+	var last atomic.Int64
+	st.OnError = func(op string, err error) {
+		m.CacheError("redis")
+		if now := time.Now().UnixNano(); now-last.Load() > int64(10*time.Second) {
+			last.Store(now)
+			log.Warn("shared tier failed for feedback records; kept in process only", "op", op, "err", err)
+		}
+	}
+	return st, func() { _ = red.Close() }
 }
 
 // budgetEngine builds budgets and rate limits when the config has any, or
