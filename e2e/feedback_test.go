@@ -74,7 +74,7 @@ func TestFeedbackAcrossReplicas(t *testing.T) {
 	// The record reaches Redis just after the answer: a 404 until then.
 	var r result
 	for deadline := time.Now().Add(feedbackWindow / 2); ; time.Sleep(20 * time.Millisecond) {
-		r = b.feedback(t, "team-a", fmt.Sprintf(`{"request_id":%q,"score":1,"label":"helpful"}`, id))
+		r = b.feedback(t, "team-a", fmt.Sprintf(`{"request_id":%q,"score":5,"label":"helpful"}`, id))
 		if r.status != http.StatusNotFound || time.Now().After(deadline) {
 			break
 		}
@@ -84,11 +84,11 @@ func TestFeedbackAcrossReplicas(t *testing.T) {
 		r.header.Get("x-llmproc-request-id") == "" {
 		t.Fatalf("feedback through replica b: %d %v %s", r.status, r.header, r.body)
 	}
-	wantOpenAIError(t, b.feedback(t, "team-b", fmt.Sprintf(`{"request_id":%q,"score":-1}`, id)), http.StatusNotFound, "request_not_found")
-	wantOpenAIError(t, a.feedback(t, "team-a", fmt.Sprintf(`{"request_id":%q,"score":-1}`, id)), http.StatusConflict, "feedback_exists")
-	wantOpenAIError(t, b.feedback(t, "team-a", fmt.Sprintf(`{"request_id":%q,"score":-1}`, id)), http.StatusConflict, "feedback_exists")
-	bad := b.feedback(t, "team-a", fmt.Sprintf(`{"request_id":%q,"score":5}`, late))
-	wantOpenAIError(t, bad, http.StatusBadRequest, "decimal_above_max_value")
+	wantOpenAIError(t, b.feedback(t, "team-b", fmt.Sprintf(`{"request_id":%q,"score":1}`, id)), http.StatusNotFound, "request_not_found")
+	wantOpenAIError(t, a.feedback(t, "team-a", fmt.Sprintf(`{"request_id":%q,"score":1}`, id)), http.StatusConflict, "feedback_exists")
+	wantOpenAIError(t, b.feedback(t, "team-a", fmt.Sprintf(`{"request_id":%q,"score":1}`, id)), http.StatusConflict, "feedback_exists")
+	bad := b.feedback(t, "team-a", fmt.Sprintf(`{"request_id":%q,"score":0}`, late))
+	wantOpenAIError(t, bad, http.StatusBadRequest, "integer_below_min_value")
 	if p := gjson.GetBytes(bad.body, "error.param").Str; p != "score" {
 		t.Errorf("400 names param %q, want score", p)
 	}
@@ -97,11 +97,11 @@ func TestFeedbackAcrossReplicas(t *testing.T) {
 	}
 
 	m := b.metrics(t)
-	labels := map[string]string{"model": "gpt-4o-mini-fallback", "backend": "secondary", "route": "by-model", "class": "", "score_bucket": "positive"}
+	labels := map[string]string{"model": "gpt-4o-mini-fallback", "backend": "secondary", "route": "by-model", "class": "", "score_bucket": "5"}
 	if got, all := sum(m["llmproc_feedback_total"], labels), sum(m["llmproc_feedback_total"], nil); got != 1 || all != 1 {
 		t.Errorf("replica b llmproc_feedback_total%v = %v (all: %v), want 1", labels, got, all)
 	}
-	if h := m["llmproc_feedback_score"]; len(h) != 1 || h[0].count != 1 || h[0].value != 1 || h[0].labels["model"] != "gpt-4o-mini-fallback" || h[0].labels["route"] != "by-model" {
+	if h := m["llmproc_feedback_score"]; len(h) != 1 || h[0].count != 1 || h[0].value != 5 || h[0].labels["model"] != "gpt-4o-mini-fallback" || h[0].labels["route"] != "by-model" {
 		t.Errorf("replica b llmproc_feedback_score %+v", h)
 	}
 	if n := sum(a.metrics(t)["llmproc_feedback_total"], nil); n != 0 {

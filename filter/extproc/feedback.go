@@ -5,7 +5,6 @@ package extproc
 
 import (
 	"cmp"
-	"math"
 	"net/http"
 	"strconv"
 	"strings"
@@ -32,7 +31,7 @@ const (
 
 // Feedback is one accepted verdict on an answer.
 type Feedback struct {
-	Score          float64 // in [validate.FeedbackScoreMin, validate.FeedbackScoreMax]
+	Score          int // validate.FeedbackScoreMin (worst) to validate.FeedbackScoreMax (best)
 	Label, Comment string
 }
 
@@ -53,7 +52,7 @@ func (r *router) feedbackCall(body []byte) (*extprocv3.ProcessingResponse, error
 		case "request_id":
 			id = g.Str
 		case "score":
-			fb.Score = g.Float()
+			fb.Score = int(g.Int())
 		case "label":
 			fb.Label = g.Str
 		case "comment":
@@ -72,9 +71,6 @@ func (r *router) feedbackCall(body []byte) (*extprocv3.ProcessingResponse, error
 				Message: f.name + ": expected at most " + strconv.Itoa(f.max) + " bytes, got " + strconv.Itoa(len(f.v))})
 		}
 	}
-	if math.IsNaN(fb.Score) || math.IsInf(fb.Score, 0) { // validate refuses them; never counted
-		return nil, r.s.reject(&apierr.Error{Status: http.StatusBadRequest, Type: apierr.TypeInvalidRequest, Code: "invalid_value", Param: "score", Message: "score: expected a finite number"})
-	}
 	rec, ok := r.s.feedback.Get(r.ctx, r.tenant, id)
 	if !ok {
 		return nil, r.s.reject(&apierr.Error{Status: http.StatusNotFound, Type: apierr.TypeInvalidRequest, Code: "request_not_found", Param: "request_id",
@@ -88,7 +84,7 @@ func (r *router) feedbackCall(body []byte) (*extprocv3.ProcessingResponse, error
 	b := []byte(`{"object":"feedback","request_id":`)
 	b = apierr.AppendJSONString(b, id)
 	b = append(b, `,"score":`...)
-	b = strconv.AppendFloat(b, fb.Score, 'g', -1, 64)
+	b = strconv.AppendInt(b, int64(fb.Score), 10)
 	for _, kv := range [][2]string{{"model", rec.Model}, {"backend", rec.Backend}, {"route", rec.Route}} {
 		b = append(b, `,"`+kv[0]+`":`...)
 		b = apierr.AppendJSONString(b, kv[1])

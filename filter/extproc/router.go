@@ -203,7 +203,7 @@ func (r *router) requestHeaders(req *extprocv3.ProcessingRequest, h *extprocv3.H
 			return nil, methodNotAllowed(r.method, r.path)
 		}
 		if h.EndOfStream {
-			return nil, r.s.reject(apierr.BadRequest("missing_body", `The request body is empty; send {"request_id": "…", "score": -1 to 1}.`))
+			return nil, r.s.reject(apierr.BadRequest("missing_body", `The request body is empty; send {"request_id": "…", "score": 1 to 5}.`))
 		}
 		r.feedback = true
 	case r.path == "/v1/chat/completions" || r.path == "/v1/messages" || r.path == countTokensPath:

@@ -238,12 +238,12 @@ func New(reg prometheus.Registerer) *Metrics {
 		},
 		feedback: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "llmproc_feedback_total",
-			Help: "Quality feedback accepted (POST /v1/feedback), by the model, backend (\"cache\" for a cache hit), route and class that served the request and the score's bucket (negative, neutral, positive).",
+			Help: "Quality feedback accepted (POST /v1/feedback), by the model, backend (\"cache\" for a cache hit), route and class that served the request and the score (score_bucket 1 worst to 5 best).",
 		}, []string{"model", "backend", "route", "class", "score_bucket"}),
 		feedbackScore: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Name:    "llmproc_feedback_score",
-			Help:    "Scores of accepted feedback (-1 worst to 1 best), by the model and route that served the request; _sum / _count is the mean score.",
-			Buckets: []float64{-1, -0.5, 0, 0.5, 1},
+			Help:    "Scores of accepted feedback (1 worst to 5 best), by the model and route that served the request; _sum / _count is the mean score.",
+			Buckets: []float64{1, 2, 3, 4, 5},
 		}, []string{"model", "route"}),
 		answers: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "llmproc_answers_total",
@@ -639,22 +639,10 @@ func (c *budgetCollector) Collect(ch chan<- prometheus.Metric) {
 	}
 }
 
-// Score buckets of llmproc_feedback_total.
-const (
-	ScoreNegative = "negative" // below 0
-	ScoreNeutral  = "neutral"  // 0
-	ScorePositive = "positive" // above 0
-)
-
-// ScoreBucket is the score_bucket of a score in [-1, 1].
-func ScoreBucket(score float64) string {
-	switch {
-	case score < 0:
-		return ScoreNegative
-	case score > 0:
-		return ScorePositive
-	}
-	return ScoreNeutral
+// ScoreBucket is the score_bucket of a score (1 to 5): the score itself,
+// clamped to the scale so the label stays bounded.
+func ScoreBucket(score int) string {
+	return strconv.Itoa(min(max(score, 1), 5))
 }
 
 // BackendCache is the backend label of feedback on a cache hit.
@@ -662,12 +650,12 @@ const BackendCache = "cache"
 
 // Feedback accounts one accepted feedback for a request served by model
 // (a configured name) on backend ("" for a cache hit), route and class.
-func (m *Metrics) Feedback(model, backend, route, class string, score float64) {
+func (m *Metrics) Feedback(model, backend, route, class string, score int) {
 	if backend == "" {
 		backend = BackendCache
 	}
 	m.feedback.WithLabelValues(model, backend, route, class, ScoreBucket(score)).Inc()
-	m.feedbackScore.WithLabelValues(model, route).Observe(score)
+	m.feedbackScore.WithLabelValues(model, route).Observe(float64(score))
 }
 
 // Answered accounts a request answered with a 2xx by backend, the member

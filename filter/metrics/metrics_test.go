@@ -291,13 +291,13 @@ func BenchmarkRecord(b *testing.B) {
 // histogram whose _sum / _count is the mean.
 func TestFeedback(t *testing.T) {
 	m, reg := newTest(t)
+	m.Feedback("gpt-4o-mini", "openai", "by-model", "", 5)
 	m.Feedback("gpt-4o-mini", "openai", "by-model", "", 1)
-	m.Feedback("gpt-4o-mini", "openai", "by-model", "", -0.5)
-	m.Feedback("gpt-4o-mini", "", "by-model", "", 0)
+	m.Feedback("gpt-4o-mini", "", "by-model", "", 3)
 	for _, c := range []struct {
 		backend, bucket string
 		want            float64
-	}{{"openai", ScorePositive, 1}, {"openai", ScoreNegative, 1}, {"cache", ScoreNeutral, 1}, {"openai", ScoreNeutral, 0}} {
+	}{{"openai", "5", 1}, {"openai", "1", 1}, {"cache", "3", 1}, {"openai", "3", 0}} {
 		if got := testutil.ToFloat64(m.feedback.WithLabelValues("gpt-4o-mini", c.backend, "by-model", "", c.bucket)); got != c.want {
 			t.Errorf("llmproc_feedback_total{backend=%q,score_bucket=%q} = %v, want %v", c.backend, c.bucket, got, c.want)
 		}
@@ -309,7 +309,7 @@ func TestFeedback(t *testing.T) {
 	for _, mf := range mfs {
 		if mf.GetName() == "llmproc_feedback_score" {
 			h := mf.GetMetric()[0].GetHistogram()
-			if h.GetSampleCount() != 3 || h.GetSampleSum() != 0.5 {
+			if h.GetSampleCount() != 3 || h.GetSampleSum() != 9 {
 				t.Errorf("score histogram count %d sum %v", h.GetSampleCount(), h.GetSampleSum())
 			}
 			return
@@ -329,7 +329,7 @@ func TestAnswered(t *testing.T) {
 }
 
 func TestScoreBucket(t *testing.T) {
-	for score, want := range map[float64]string{-1: ScoreNegative, -0.01: ScoreNegative, 0: ScoreNeutral, 0.2: ScorePositive, 1: ScorePositive} {
+	for score, want := range map[int]string{1: "1", 3: "3", 5: "5", 0: "1", 9: "5"} {
 		if got := ScoreBucket(score); got != want {
 			t.Errorf("ScoreBucket(%v) = %q, want %q", score, got, want)
 		}
