@@ -16,7 +16,11 @@ import (
 
 // KeyInput is everything that scopes and determines an answer.
 type KeyInput struct {
-	Tenant       string // value of cache.tenant_header ("" when unset)
+	Tenant string // the caller's tenant ("" when none)
+	// Group, when set, is the tenant's identity.tenants[].cache_group: the
+	// tenants of one group share entries, so the group scopes the key in
+	// the tenant's place (in a form no tenant's key can take).
+	Group        string
 	ClientSchema string // "openai" or "anthropic"
 	Endpoint     string // client path, e.g. "/v1/chat/completions"
 	Pool, Model  string // resolved pool and the model the client asked for
@@ -26,6 +30,11 @@ type KeyInput struct {
 // keyVersion starts every canonical form; change it when the form changes so
 // that entries written by older replicas are never read as current ones.
 const keyVersion = "llmproc-cache-key/1"
+
+// keyVersionGroup starts the canonical form of a key scoped by a cache
+// group instead of a tenant: a different length-prefixed first field, so a
+// group's key never equals a tenant's, whatever the two are named.
+const keyVersionGroup = "llmproc-cache-key/1+group"
 
 // KeyOf hashes a canonical form of in: the scope fields, then the body with
 // JSON object members sorted by key, insignificant whitespace dropped,
@@ -44,10 +53,14 @@ func KeyOf(in KeyInput) (Key, error) {
 		return Key{}, apierr.BadRequest("invalid_json", "The request body must be a JSON object.")
 	}
 	c := canon{
-		buf:     make([]byte, 0, 64+len(in.Tenant)+len(in.Endpoint)+len(in.Pool)+len(in.Model)+len(in.Body)),
+		buf:     make([]byte, 0, 64+len(in.Tenant)+len(in.Group)+len(in.Endpoint)+len(in.Pool)+len(in.Model)+len(in.Body)),
 		members: make([]member, 0, 32),
 	}
-	for _, s := range [...]string{keyVersion, in.Tenant, in.ClientSchema, in.Endpoint, in.Pool, in.Model} {
+	version, scope := keyVersion, in.Tenant
+	if in.Group != "" {
+		version, scope = keyVersionGroup, in.Group
+	}
+	for _, s := range [...]string{version, scope, in.ClientSchema, in.Endpoint, in.Pool, in.Model} {
 		c.str(s)
 	}
 	c.value(root, true)

@@ -104,6 +104,8 @@ func TestKeyOfDiffers(t *testing.T) {
 		{"pool", scope(func(in *KeyInput) { in.Pool = "smart" })},
 		{"model", scope(func(in *KeyInput) { in.Model = "auto" })},
 		{"scope fields shifted", scope(func(in *KeyInput) { in.Tenant, in.ClientSchema = "acmeopenai", "" })},
+		{"cache group named as the tenant", scope(func(in *KeyInput) { in.Group = in.Tenant })},
+		{"cache group", scope(func(in *KeyInput) { in.Group = "shared" })},
 		{"body model", body(set(t, "model", `"gpt-4o"`))},
 		{"temperature", body(set(t, "temperature", "0.0001"))},
 		{"top_p", body(set(t, "top_p", "0.5"))},
@@ -298,5 +300,27 @@ func BenchmarkKeyOf(b *testing.B) {
 				}
 			}
 		})
+	}
+}
+
+// Tenants of one cache group share a key; the group replaces the tenant, so
+// a tenant outside it, or the group's own name used as a tenant, does not.
+func TestKeyOfGroupShared(t *testing.T) {
+	key := func(tenant, group string) Key {
+		in := baseInput()
+		in.Tenant, in.Group = tenant, group
+		k, err := KeyOf(in)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return k
+	}
+	if key("a", "shared") != key("b", "shared") {
+		t.Error("two tenants of one group have different keys")
+	}
+	for _, other := range []Key{key("a", ""), key("shared", ""), key("a", "other")} {
+		if other == key("a", "shared") {
+			t.Error("a key outside the group equals the group's")
+		}
 	}
 }

@@ -158,6 +158,21 @@ type TenantAccess struct {
 	// caller.tier when the identity source gives none.
 	Team string `yaml:"team"`
 	Tier string `yaml:"tier"`
+	// CacheGroup, when set, shares cached answers with the other tenants
+	// of the same group (two or more); cache entries are otherwise private
+	// to their tenant.
+	CacheGroup string `yaml:"cache_group"`
+}
+
+// CacheGroup is the tenant's identity.tenants[].cache_group ("" for none:
+// its cache entries are its own).
+func (r *Runtime) CacheGroup(tenant string) string {
+	for _, t := range r.Source.Identity.Tenants {
+		if t.Name == tenant {
+			return t.CacheGroup
+		}
+	}
+	return ""
 }
 
 // MaxRequestBytes is the tenant's body limit: identity.tenants[]'s, else
@@ -276,6 +291,7 @@ func (v *validator) validateIdentity(c *Config) {
 			v.add("identity.redis", "applies to identity.source client_keys only")
 		}
 	}
+	v.validateCacheGroups(id.Tenants)
 	seen := map[string]bool{}
 	for i, t := range id.Tenants {
 		p := fmt.Sprintf("identity.tenants[%d]", i)
@@ -301,6 +317,33 @@ func (v *validator) validateIdentity(c *Config) {
 		}
 		for j, a := range t.APIs {
 			v.oneOf(fmt.Sprintf("%s.apis[%d]", p, j), a, ClientAPIs...)
+		}
+	}
+}
+
+// validateCacheGroups checks identity.tenants[].cache_group: a name of
+// letters, digits, '.', '_' and '-', shared by two or more tenants (a group
+// of one shares with nobody: a typo, most likely).
+func (v *validator) validateCacheGroups(tenants []TenantAccess) {
+	members := map[string][]string{}
+	for _, t := range tenants {
+		if t.CacheGroup != "" {
+			members[t.CacheGroup] = append(members[t.CacheGroup], t.Name)
+		}
+	}
+	for i, t := range tenants {
+		g := t.CacheGroup
+		if g == "" {
+			continue
+		}
+		p := fmt.Sprintf("identity.tenants[%d].cache_group", i)
+		switch {
+		case strings.TrimFunc(g, func(c rune) bool {
+			return c == '.' || c == '_' || c == '-' || c >= '0' && c <= '9' || c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z'
+		}) != "":
+			v.add(p, "%q: want letters, digits, '.', '_' or '-'", g)
+		case len(members[g]) < 2:
+			v.add(p, "group %q has only tenant %q: a cache group shares entries between two or more tenants", g, t.Name)
 		}
 	}
 }

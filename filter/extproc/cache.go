@@ -129,7 +129,7 @@ func (r *router) lookup(d config.Decision, model string, req chatRequest, body [
 	pol := cache.Decide(mode, policyBody, r.cacheControl)
 	result = "bypass"
 	if pol.Lookup || pol.Store {
-		key, err := cache.KeyOf(cache.KeyInput{Tenant: r.tenant, ClientSchema: r.clientSchema(), Endpoint: r.path,
+		key, err := cache.KeyOf(cache.KeyInput{Tenant: r.tenant, Group: r.rt.CacheGroup(r.tenant), ClientSchema: r.clientSchema(), Endpoint: r.path,
 			Pool: d.Pool.Name, Model: model + "\x00" + d.Target, Body: body})
 		if err == nil {
 			if pol.Lookup {

@@ -181,6 +181,10 @@ func (r *router) requestHeaders(req *extprocv3.ProcessingRequest, h *extprocv3.H
 	if err := r.authenticate(req); err != nil {
 		return nil, err
 	}
+	// Who is calling, for the access log of every answer from here on: a
+	// refusal and a cache hit too.
+	r.note(KeyCallerTenant, r.tenant)
+	r.note(KeyKeyID, r.caller.keyID)
 	r.endpoint = openAIEndpoints[r.path]
 	switch {
 	case storedResponsePath(r.path):
@@ -276,7 +280,6 @@ func (r *router) requestBody(b *extprocv3.HttpBody) (*extprocv3.ProcessingRespon
 	r.note(KeyRoute, d.Route)
 	r.note(KeyClass, string(f.Class))
 	r.note(KeyClassConfidence, confidenceOf(f))
-	r.note(KeyCallerTenant, r.tenant)
 	r.note(KeyRequestedModel, model)
 	if d.Pool != nil {
 		r.note(KeyPool, d.Pool.Name)
