@@ -19,10 +19,12 @@ run:
 
 # System packages the tests need: redis-server (Debian package) for the shared
 # cache tier, promtool (Debian package prometheus) for the alert-rule tests
-# in e2e/observability, and npm for the real-client tests (Claude Code, Codex CLI,
-# Gemini CLI and the SDKs from the npm registry). Installed with apt-get when missing; sudo only when not root.
+# in e2e/observability, npm for the real-client tests (Claude Code, Codex CLI,
+# Gemini CLI and the SDKs from the npm registry), and chromium (headless) for the
+# status page's browser test (e2e TestStatusPageChromium). Installed with apt-get
+# when missing; sudo only when not root.
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
-DEB_DEPS := redis-server:redis-server promtool:prometheus npm:npm
+DEB_DEPS := redis-server:redis-server promtool:prometheus npm:npm chromium:chromium
 deps:
 	@missing=; for d in $(DEB_DEPS); do \
 		command -v $${d%%:*} >/dev/null 2>&1 || missing="$$missing $${d#*:}"; \

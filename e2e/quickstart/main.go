@@ -84,7 +84,7 @@ func run(ctx context.Context) error {
 		fmt.Printf("No Envoy binary found (set ENVOY_BIN): the Envoy-side test harness stands in for Envoy on %s,\n"+
 			"driven by the same rendered bootstrap.\n", st.Proxy.Addr())
 	}
-	fmt.Printf("llmproc ext_proc on %s, metrics on http://%s/metrics\n\n", st.LLMProc.GRPC, st.LLMProc.HTTP)
+	fmt.Printf("llmproc ext_proc on %s, metrics on http://%s/metrics, status page on http://%s/\n\n", st.LLMProc.GRPC, st.LLMProc.HTTP, st.LLMProc.HTTP)
 	fmt.Printf("Try:\n  curl -s %s/v1/chat/completions -H 'content-type: application/json' \\\n"+
 		"    -d '{\"model\":\"gpt-4o-mini\",\"messages\":[{\"role\":\"user\",\"content\":\"Hello\"}]}'\n"+
 		"  curl -s %s/v1/responses -H 'content-type: application/json' -d '{\"model\":\"gpt-4o-mini\",\"input\":\"Hello\"}'\n"+

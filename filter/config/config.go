@@ -40,7 +40,8 @@ type Config struct {
 type Listen struct {
 	// GRPC is the ext_proc (and gRPC health) address. Default 127.0.0.1:50051.
 	GRPC string `yaml:"grpc"`
-	// HTTP serves /metrics and /healthz. Default 127.0.0.1:9090. "off" disables it.
+	// HTTP serves /metrics, /healthz and the status page (/, /status.json).
+	// Default 127.0.0.1:9090. "off" disables it.
 	HTTP string `yaml:"http"`
 	// Pprof enables /debug/pprof on the HTTP listener. Default false.
 	Pprof bool `yaml:"pprof"`

@@ -3,6 +3,7 @@ package config
 import (
 	"bytes"
 	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -50,6 +51,16 @@ func Load(path string) (*Config, error) {
 	}
 	cfg.loaded = &digest{sum: sha256.Sum256(data)}
 	return cfg, nil
+}
+
+// Version names the config file as loaded: the first 12 hex digits of its
+// SHA-256, the same on every replica that loaded the same bytes; "" for a
+// config from Parse.
+func (c *Config) Version() string {
+	if c.loaded == nil {
+		return ""
+	}
+	return hex.EncodeToString(c.loaded.sum[:6])
 }
 
 // Parse is Load without the file: decode with unknown keys rejected, apply

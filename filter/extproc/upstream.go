@@ -408,7 +408,7 @@ func (u *upstream) finish(resp *extprocv3.ProcessingResponse, streamErr error) *
 			Status: u.status, Stream: u.stream,
 			Duration: u.s.now().Sub(u.start), TTFT: u.ttft,
 			Usage: res.Usage, UsageKnown: res.Known, CostPico: cost, Outcome: outcome,
-			Operation: u.operation(),
+			Operation: u.operation(), Route: u.route,
 		})
 		if estimated {
 			u.s.metrics.EstimatedTokens(u.pool.Name, be.Name, u.served, estIn, estOut)

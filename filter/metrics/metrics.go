@@ -55,6 +55,8 @@ type Completion struct {
 	CostPico       int64
 	// Outcome is one of the Outcome* constants.
 	Outcome string
+	// Route is the route rule that chose the pool (a configured name).
+	Route string
 	// Operation is gen_ai_operation_name (OpenTelemetry's GenAI names:
 	// "chat", "embeddings", "text_completion"); "" means "chat".
 	Operation string
@@ -94,7 +96,8 @@ type Metrics struct {
 	feedback        *prometheus.CounterVec
 	feedbackScore   *prometheus.HistogramVec
 	answers         *prometheus.CounterVec
-	xds             *xdsMetrics // in xds.go
+	xds             *xdsMetrics    // in xds.go
+	status          *statusMetrics // in status.go
 	now             func() time.Time
 }
 
@@ -252,12 +255,14 @@ func New(reg prometheus.Registerer) *Metrics {
 		xds: newXDSMetrics(),
 		now: time.Now,
 	}
+	m.status = newStatusMetrics(func() time.Time { return m.now() })
 	reg.MustRegister(m.tokenUsage, m.requestDuration, m.ttft, m.tokens, m.tokensEstimated, m.cost,
 		m.requests, m.usageUnknown, m.phase, m.routeDecisions, m.routerRejects, m.auth, m.poolExhausted, m.answerHandling, m.answerBuffered,
 		m.reloads, m.lastReload, m.streams, m.credRefreshes,
 		m.cacheRequests, m.cacheStores, m.cacheSkips, m.conversations, m.cacheErrors, m.cacheSaved, m.cacheStats,
 		m.budgetRequests, m.budgetFigures, m.feedback, m.feedbackScore, m.answers)
 	reg.MustRegister(m.xds.collectors()...)
+	reg.MustRegister(m.status.collectors()...)
 	for _, r := range []string{CacheHit, CacheMiss, CacheBypass} {
 		m.cacheRequests.WithLabelValues(r)
 	}
@@ -314,6 +319,7 @@ func (m *Metrics) Record(c Completion) {
 	if c.CostPico > 0 {
 		m.cost.add(costKey{c.Pool, c.Backend, model, c.Tenant}, c.CostPico)
 	}
+	m.status.record(c, class, model, m.now())
 }
 
 // EstimatedTokens accounts an estimate of the input and output tokens of an
@@ -552,13 +558,18 @@ func (c *costCollector) add(k costKey, pico int64) {
 		t = &costTotal{}
 		c.totals[k] = t
 	}
+	t.add(pico)
+	c.mu.Unlock()
+}
+
+// add adds pico (>= 0) pico-dollars.
+func (t *costTotal) add(pico int64) {
 	t.pico += pico % picoPerUSD
 	t.usd += pico / picoPerUSD
 	if t.pico >= picoPerUSD {
 		t.pico -= picoPerUSD
 		t.usd++
 	}
-	c.mu.Unlock()
 }
 
 // value is the total in USD: exactly float64(total)/1e12 while the total

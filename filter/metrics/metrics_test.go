@@ -52,7 +52,7 @@ func TestGolden(t *testing.T) {
 		Pool: "cheap", Backend: "openai", Provider: "openai",
 		RequestModel: "gpt-4o-mini", ResponseModel: "gpt-4o-mini",
 		Status: 200, Stream: true, Duration: 1500 * time.Millisecond, TTFT: 300 * time.Millisecond,
-		Usage: okUsage, UsageKnown: true, CostPico: usage.Cost(okUsage, mini), Outcome: OutcomeOK,
+		Usage: okUsage, UsageKnown: true, CostPico: usage.Cost(okUsage, mini), Outcome: OutcomeOK, Route: "by-model",
 	})
 	m.Record(Completion{
 		Pool: "cheap", Backend: "openai", Provider: "openai",
@@ -77,6 +77,7 @@ func TestGolden(t *testing.T) {
 		RequestModel: "o3-mini", ResponseModel: "o3-mini",
 		Status: 200, Duration: 12 * time.Second, TTFT: 12 * time.Second,
 		Usage: azUsage, UsageKnown: true, CostPico: usage.Cost(azUsage, mustPrice(t, "1.10", "4.40", "0.55")), Outcome: OutcomeOK,
+		Tenant: "team-a", Route: "long-context",
 	})
 
 	m.ObservePhase("router", "request_body", 120*time.Microsecond)
@@ -89,6 +90,7 @@ func TestGolden(t *testing.T) {
 	m.Auth("client_keys", "revoked")
 	m.PoolExhausted("cheap")
 	m.PoolExhausted("cheap")
+	m.ConfigLoaded("0123456789ab")
 	m.ConfigReload(true)
 	m.ConfigReload(false)
 	done := m.Streams("upstream")

@@ -1,6 +1,6 @@
 // Package server runs llmproc: the ext_proc gRPC listener (both roles) with
-// gRPC health, the HTTP listener for /metrics, /healthz and optional pprof,
-// config reloading, and graceful shutdown. cmd/llmproc only parses flags and
+// gRPC health, the HTTP (admin) listener for /metrics, /healthz, the
+// read-only status page (filter/status) and optional pprof, config reloading, and graceful shutdown. cmd/llmproc only parses flags and
 // calls Run; tests and the load driver call it in-process.
 package server
 
@@ -34,6 +34,7 @@ import (
 	"github.com/llmproc/llmproc/filter/identity"
 	"github.com/llmproc/llmproc/filter/metrics"
 	"github.com/llmproc/llmproc/filter/redisconn"
+	"github.com/llmproc/llmproc/filter/status"
 	"github.com/llmproc/llmproc/filter/translate"
 	"github.com/llmproc/llmproc/filter/xds"
 )
@@ -81,9 +82,11 @@ func Run(ctx context.Context, o Options) error {
 	}
 	store := config.NewStore(rt)
 
+	started := time.Now()
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	m := metrics.New(reg)
+	m.ConfigLoaded(cfg.Version())
 
 	gl, err := net.Listen("tcp", cfg.Listen.GRPC)
 	if err != nil {
@@ -171,7 +174,8 @@ func Run(ctx context.Context, o Options) error {
 			return fmt.Errorf("listen.http: %w", err)
 		}
 		addrs.HTTP = hl.Addr().String()
-		hsrv = &http.Server{Handler: httpMux(reg, cfg.Listen.Pprof, &draining), ReadHeaderTimeout: 10 * time.Second}
+		page := status.New(status.Options{Gatherer: reg, Budgets: statusBudgets(cfg), Shared: cfg.BudgetStore.Redis != nil, Started: started})
+		hsrv = &http.Server{Handler: httpMux(reg, cfg.Listen.Pprof, &draining, page), ReadHeaderTimeout: 10 * time.Second}
 		go func() {
 			if err := hsrv.Serve(hl); err != nil && !errors.Is(err, http.ErrServerClosed) {
 				errc <- fmt.Errorf("http: %w", err)
@@ -194,6 +198,7 @@ func Run(ctx context.Context, o Options) error {
 			return
 		}
 		log.Info("config reloaded")
+		m.ConfigLoaded(store.Load().Source.Version())
 		if ads != nil {
 			if err := ads.Update(store.Load()); err != nil {
 				log.Error("xds snapshot not updated; Envoy keeps the previous one", "err", err)
@@ -233,8 +238,11 @@ func Run(ctx context.Context, o Options) error {
 	return nil
 }
 
-func httpMux(reg *prometheus.Registry, withPprof bool, draining *atomic.Bool) *http.ServeMux {
+// httpMux is the HTTP (admin) port: metrics, health, the read-only status
+// page (filter/status) and, when asked for, pprof.
+func httpMux(reg *prometheus.Registry, withPprof bool, draining *atomic.Bool, page *status.Page) *http.ServeMux {
 	mux := http.NewServeMux()
+	page.Register(mux)
 	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg}))
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
 		w.Header().Set("content-type", "text/plain")
@@ -253,6 +261,21 @@ func httpMux(reg *prometheus.Registry, withPprof bool, draining *atomic.Bool) *h
 		mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
 	}
 	return mux
+}
+
+// statusBudgets are the budgets the engine was built with, for the status
+// page's bars.
+func statusBudgets(cfg *config.Config) []status.BudgetDef {
+	var out []status.BudgetDef
+	for _, b := range cfg.Budgets {
+		d := status.BudgetDef{Name: b.Name, Scope: b.Scope, Window: b.Window, Models: b.Models}
+		if b.LimitUSD.Set {
+			l := float64(b.LimitUSD.Pico) / 1e12
+			d.LimitUSD = &l
+		}
+		out = append(out, d)
+	}
+	return out
 }
 
 // NewLogger builds the process logger from the log section; a nil writer

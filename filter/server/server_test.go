@@ -257,6 +257,8 @@ func TestHTTPEndpoints(t *testing.T) {
 		{name: "pprof off by default", path: "/debug/pprof/", wantCode: 404},
 		{name: "pprof cmdline off by default", path: "/debug/pprof/cmdline", wantCode: 404},
 		{name: "pprof on", pprof: true, path: "/debug/pprof/", wantCode: 200, wantBody: []string{"goroutine"}},
+		{name: "status page", path: "/", wantCode: 200, wantBody: []string{"<title>llmproc status</title>", `data-key="config.version">`}},
+		{name: "status json", path: "/status.json", wantCode: 200, wantBody: []string{`"config":{"version":"`, `"tables":[`}},
 		{name: "unknown path", path: "/nope", wantCode: 404},
 	}
 	for _, tt := range tests {
