@@ -51,7 +51,7 @@ budgets:
 
 // statusStack drives a mix of requests through the harness and llmproc:
 // two tenants and none, a routing rule and direct model names, a cache
-// hit, and a failover from a 503. Every answer reports 1000 input and 100
+// hit, a failover from a 503, and feedback on two answers. Every answer reports 1000 input and 100
 // output tokens: 210 µ$ on gpt-4o-mini, 3500 µ$ on gpt-4o.
 func statusStack(t *testing.T) (*env, string) {
 	t.Helper()
@@ -63,6 +63,7 @@ func statusStack(t *testing.T) (*env, string) {
 	body := func(model, text string) string {
 		return fmt.Sprintf(`{"model":%q,"temperature":0,"max_tokens":100,"messages":[{"role":"user","content":%q}]}`, model, text)
 	}
+	var ids []string
 	for _, r := range []struct {
 		body, tenant, cache string
 		fail                bool
@@ -83,6 +84,17 @@ func statusStack(t *testing.T) (*env, string) {
 		res := e.post(t, r.body, hdr...)
 		if res.status != 200 || res.header.Get("x-llmproc-cache") != r.cache {
 			t.Fatalf("%s: %d cache %q, want 200 %s: %s", r.body, res.status, res.header.Get("x-llmproc-cache"), r.cache, res.body)
+		}
+		ids = append(ids, res.header.Get("x-llmproc-request-id"))
+	}
+	// Quality feedback on the first answer (team-a, gpt-4o-mini) and the
+	// third (team-b, gpt-4o).
+	for _, f := range []struct {
+		tenant, id string
+		score      float64
+	}{{"team-a", ids[0], 5}, {"team-b", ids[2], 2}} {
+		if r := e.feedback(t, f.tenant, fmt.Sprintf(`{"request_id":%q,"score":%v}`, f.id, f.score)); r.status != 200 {
+			t.Fatalf("feedback: %d %s", r.status, r.body)
 		}
 	}
 	// Five attempts: the failed one is recorded when Envoy ends its stream.
@@ -254,6 +266,7 @@ func wantShown(t *testing.T, shown map[string]string, m map[string][]sample, cfg
 		"spend.day.route.auto": 210e-6, "spend.day.route.model": 3_920e-6,
 		"budget.daily.spent": 4_130e-6, "budget.daily.limit": 0.05, "budget.monthly.spent": 4_130e-6,
 		"backend.cheap/primary.errors": 1, "backend.cheap/primary.consecutive_failures": 0, "backend.cheap/secondary.2xx": 1,
+		"feedback.gpt-4o-mini.count": 1, "feedback.gpt-4o-mini.mean": 5, "feedback.gpt-4o.count": 1, "feedback.gpt-4o.mean": 2,
 		"cache.result.hit": 1, "cache.lookups": 5, "cache.saved": 210e-6, "routing.route.auto": 2, "routing.route.model": 3,
 	}
 	keys := make([]string, 0, len(exact))

@@ -165,14 +165,14 @@ func TestMetricsFromOtherParts(t *testing.T) {
 	reg := prometheus.NewRegistry()
 	fb := prometheus.NewCounterVec(prometheus.CounterOpts{Name: "llmproc_feedback_total", Help: "h"},
 		[]string{"model", "backend", "route", "class", "score_bucket"})
-	score := prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "llmproc_feedback_score", Help: "h", Buckets: []float64{-1, 0, 1}},
+	score := prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "llmproc_feedback_score", Help: "h", Buckets: []float64{1, 2, 3, 4, 5}},
 		[]string{"model", "route"})
 	cacheReq := prometheus.NewCounterVec(prometheus.CounterOpts{Name: "llmproc_cache_requests_total", Help: "h"}, []string{"result", "tier"})
 	saved := prometheus.NewCounterVec(prometheus.CounterOpts{Name: "llmproc_cache_saved_usd_total", Help: "h"}, []string{"pool", "model", "tier"})
 	reg.MustRegister(fb, score, cacheReq, saved)
-	fb.WithLabelValues("gpt-4o", "b", "r", "code", "positive").Add(2)
-	fb.WithLabelValues("gpt-4o", "b", "r2", "", "negative").Add(1)
-	for _, v := range []float64{1, 1, -1} {
+	fb.WithLabelValues("gpt-4o", "b", "r", "code", "5").Add(2)
+	fb.WithLabelValues("gpt-4o", "b", "r2", "", "1").Add(1)
+	for _, v := range []float64{5, 5, 1} {
 		score.WithLabelValues("gpt-4o", "r").Observe(v)
 	}
 	cacheReq.WithLabelValues("hit", "exact").Add(3)
@@ -185,7 +185,7 @@ func TestMetricsFromOtherParts(t *testing.T) {
 	if s.Feedback == nil || len(s.Feedback.ByModel) != 1 {
 		t.Fatalf("feedback %+v", s.Feedback)
 	}
-	if f := s.Feedback.ByModel[0]; f.Model != "gpt-4o" || f.Count != 3 || f.Mean == nil || *f.Mean != 1.0/3 {
+	if f := s.Feedback.ByModel[0]; f.Model != "gpt-4o" || f.Count != 3 || f.Mean == nil || *f.Mean != 11.0/3 {
 		t.Errorf("feedback %+v", f)
 	}
 	c := s.Cache

@@ -190,9 +190,8 @@ func (s *Snapshot) tables() []Table {
 	out = append(out, rt)
 
 	ft := Table{ID: "feedback", Title: "Feedback by model", Head: []string{"Model", "Verdicts", "Mean score"},
-		Empty: "No feedback metrics in this build."}
+		Empty: "No feedback recorded yet (POST /v1/feedback)."}
 	if s.Feedback != nil {
-		ft.Empty = "No feedback yet."
 		for _, m := range s.Feedback.ByModel {
 			mean := text("—")
 			if m.Mean != nil {
