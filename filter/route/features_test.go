@@ -5,10 +5,12 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math"
 	"os"
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/google/go-cmp/cmp"
 
@@ -281,8 +283,18 @@ func benchBody(size int) []byte {
 	return b
 }
 
-// BenchmarkFeatures measures features and classification per request body.
-// Compare runs with: go test -run x -bench Features -count 10 | benchstat.
+// BenchmarkFeatures measures the router's whole classification of one
+// body: validation, the features pass and, for kind model, the model's
+// scoring (Features; the router calls FeaturesOfValid after its own
+// validation, so this is an upper bound). The bounds (issue 16): 30 µs at
+// 2 KB and 200 µs at 64 KB, kind model.
+//
+// Besides ns/op it reports best-ns/op: the time per operation in the
+// fastest window of a few operations (benchWindow bytes of bodies, at least
+// one). On a loaded machine (or a virtual one, whose CPU time counts the
+// time the host took the CPU away) ns/op measures the load; a window short
+// enough to fall within one time slice measures the code. Compare runs with: go test -run x -bench
+// Features -count 10 | benchstat.
 func BenchmarkFeatures(b *testing.B) {
 	for _, kind := range []string{KindModel, KindKeywords} {
 		c := NewClassifier(ClassifierConfig{Kind: kind})
@@ -291,15 +303,32 @@ func BenchmarkFeatures(b *testing.B) {
 			b.Run(fmt.Sprintf("%s/%dKB", kind, size>>10), func(b *testing.B) {
 				b.SetBytes(int64(len(body)))
 				b.ReportAllocs()
-				for b.Loop() {
-					if _, err := c.Features(body); err != nil {
-						b.Fatal(err)
+				window := max(1, benchWindow/len(body)) // operations timed at once
+				best := time.Duration(math.MaxInt64)
+				for i := 0; i < b.N; {
+					start := time.Now()
+					n := min(window, b.N-i)
+					for range n {
+						if _, err := c.Features(body); err != nil {
+							b.Fatal(err)
+						}
 					}
+					if d := time.Since(start); n == window {
+						best = min(best, d)
+					}
+					i += n
+				}
+				if best < math.MaxInt64 {
+					b.ReportMetric(float64(best.Nanoseconds())/float64(window), "best-ns/op")
 				}
 			})
 		}
 	}
 }
+
+// benchWindow is the bytes of bodies BenchmarkFeatures classifies in one
+// timed window for best-ns/op (16 operations at 2 KB, one at 64 KB).
+const benchWindow = 32 << 10
 
 // TestScratchLower checks the head-and-tail window against joining,
 // lowering and cutting the whole text, for every window size.

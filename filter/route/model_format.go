@@ -153,5 +153,6 @@ func ParseModel(data []byte) (*Model, error) {
 	if len(r) != 0 {
 		return nil, errors.New("classifier model: trailing bytes")
 	}
+	m.prepare()
 	return m, nil
 }

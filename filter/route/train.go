@@ -381,6 +381,7 @@ func (fm *floatModel) quantize() *Model {
 	for _, b := range fm.bias {
 		m.bias = append(m.bias, float32(b))
 	}
+	m.prepare()
 	return m
 }
 
