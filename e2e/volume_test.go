@@ -79,7 +79,7 @@ envoy: {listen: "127.0.0.1:0", num_retries: 0}
 backends:
   - {name: primary, schema: openai, url: "%s", credential: {file: "%s"}}
 models:
-  - {name: %s, pool: cheap, price: {input: 0.15, output: 0.60}}
+  - {name: gpt-4o-mini, pool: cheap, price: {input: 0.15, output: 0.60}}%s
 pools:
   - {name: cheap, backends: [{backend: primary}]}
 `
@@ -107,10 +107,10 @@ func TestKubernetesVolumeUpdates(t *testing.T) {
 		return fakeopenai.Behaviour{}
 	})
 	secret := newKubeVolume(t, map[string]string{"api-key": "sk-old\n"})
-	cfg := func(model string) map[string]string {
-		return map[string]string{"llmproc.yaml": fmt.Sprintf(volumeConfig, provider.URL(), secret.path("api-key"), model)}
+	cfg := func(more string) map[string]string {
+		return map[string]string{"llmproc.yaml": fmt.Sprintf(volumeConfig, provider.URL(), secret.path("api-key"), more)}
 	}
-	configMap := newKubeVolume(t, cfg("gpt-4o-mini"))
+	configMap := newKubeVolume(t, cfg(""))
 	var log, accessLog syncBuffer
 	st, err := stack.Start(context.Background(), stack.Options{
 		ConfigPath: configMap.path("llmproc.yaml"), EnvoyBin: os.Getenv("ENVOY_BIN"), LLMProcLog: &log, AccessLog: &accessLog,
@@ -159,9 +159,9 @@ func TestKubernetesVolumeUpdates(t *testing.T) {
 		}
 	}
 
-	// The ConfigMap: a new model name is served once the config is re-read;
-	// the old one keeps being served until then.
-	configMap.update(cfg("gpt-4o"))
+	// The ConfigMap: a new model is served once the config is re-read; the
+	// old one is served before, meanwhile and after.
+	configMap.update(cfg("\n  - {name: gpt-4o, pool: cheap, price: {input: 2.5, output: 10}}"))
 	swapped = time.Now()
 	deadline = swapped.Add(30 * time.Second)
 	for n := 0; ; n++ {

@@ -19,8 +19,17 @@ import (
 // RetryOn is the router's retry condition: connection failures and resets
 // before response headers, plus extproc.RetriableStatusCodes (shared with
 // the upstream role, which treats one of them on the last try as the pool
-// being exhausted).
-const RetryOn = "connect-failure,refused-stream,reset,retriable-status-codes"
+// being exhausted), plus an answer carrying extproc.HeaderCredentialRetry:
+// the provider refused a backend's key (401, 403) and the backend has
+// another (backends[].credential_next). Only the upstream role sets that
+// header, so a 401 or 403 from a backend with one key is not retried. The
+// router decides on the response headers as the upstream HTTP filters left
+// them (the upstream filter chain ends in
+// UpstreamRequestFilterManagerCallbacks::encodeHeaders, which hands them to
+// the router: source/common/router/upstream_request.h) and matches
+// retriable_headers in RetryStateImpl::wouldRetryFromHeaders
+// (source/common/router/retry_state_impl.cc).
+const RetryOn = "connect-failure,refused-stream,reset,retriable-status-codes,retriable-headers"
 
 // NoPoolBody is the catch-all route's answer when the router role selected no
 // pool (llmproc unreachable in fail-open setups, or a request that bypassed it).
@@ -103,6 +112,10 @@ func poolRoute(rt *config.Runtime, pool string) *routev3.Route {
 		// createRetryState in Filter::decodeHeaders,
 		// source/common/router/router.cc), so tries stay the config's.
 		RequestHeadersToRemove: slices.Clone(RetryControlHeaders),
+		// The retry signal never reaches a client: the router applies
+		// this after its retry decision (finalizeResponseHeaders in
+		// Filter::onUpstreamHeaders, source/common/router/router.cc).
+		ResponseHeadersToRemove: []string{extproc.HeaderCredentialRetry},
 	}
 }
 
@@ -119,8 +132,12 @@ func retryPolicy(rt *config.Runtime) *routev3.RetryPolicy {
 	return &routev3.RetryPolicy{
 		RetryOn:              RetryOn,
 		RetriableStatusCodes: slices.Clone(extproc.RetriableStatusCodes),
-		NumRetries:           wrapperspb.UInt32(*e.NumRetries),
-		PerTryTimeout:        durationpb.New(e.PerTryTimeout.Duration),
+		RetriableHeaders: []*routev3.HeaderMatcher{{
+			Name:                 extproc.HeaderCredentialRetry,
+			HeaderMatchSpecifier: &routev3.HeaderMatcher_PresentMatch{PresentMatch: true},
+		}},
+		NumRetries:    wrapperspb.UInt32(*e.NumRetries),
+		PerTryTimeout: durationpb.New(e.PerTryTimeout.Duration),
 		RetryBackOff: &routev3.RetryPolicy_RetryBackOff{
 			BaseInterval: durationpb.New(250 * time.Millisecond),
 			MaxInterval:  durationpb.New(extproc.RetryMaxBackOff),

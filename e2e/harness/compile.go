@@ -84,6 +84,7 @@ type route struct {
 	prefixRewrite          string
 	bodyLimit              int // request_body_buffer_limit; 0 = the listener's
 	respHeadersToAdd       []headerOption
+	respHeadersToRemove    []string
 	reqHeadersToAdd        []headerOption
 	reqHeadersToRemove     []string
 	timeout, idleTimeout   time.Duration
@@ -141,7 +142,8 @@ type retryPolicy struct {
 	base, max      time.Duration
 	rlHeaders      []string // reset headers in SECONDS format
 	rlMax          time.Duration
-	prevPriorities int // previous_priorities update_frequency; 0 = off
+	prevPriorities int             // previous_priorities update_frequency; 0 = off
+	headers        []headerMatcher // retriable_headers (retry_on retriable-headers)
 }
 
 // Field allow-lists: anything else set in these messages is unsupported and
@@ -152,10 +154,10 @@ var supported = map[string][]string{
 	"envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager": {"stat_prefix", "codec_type", "route_config", "http_filters", "access_log", "local_reply_config", "stream_idle_timeout", "request_timeout", "use_remote_address", "internal_address_config", "generate_request_id", "normalize_path", "merge_slashes", "common_http_protocol_options", "http_protocol_options", "http2_protocol_options", "server_name", "max_request_headers_kb", "early_header_mutation_extensions"},
 	"envoy.config.route.v3.RouteConfiguration":                                          {"name", "virtual_hosts", "validate_clusters"},
 	"envoy.config.route.v3.VirtualHost":                                                 {"name", "domains", "routes", "include_request_attempt_count"},
-	"envoy.config.route.v3.Route":                                                       {"name", "match", "route", "direct_response", "request_body_buffer_limit", "response_headers_to_add", "request_headers_to_add", "request_headers_to_remove"},
+	"envoy.config.route.v3.Route":                                                       {"name", "match", "route", "direct_response", "request_body_buffer_limit", "response_headers_to_add", "response_headers_to_remove", "request_headers_to_add", "request_headers_to_remove"},
 	"envoy.config.route.v3.RouteMatch":                                                  {"prefix", "path", "safe_regex", "headers", "case_sensitive"},
 	"envoy.config.route.v3.RouteAction":                                                 {"cluster", "cluster_header", "cluster_not_found_response_code", "host_rewrite_literal", "auto_host_rewrite", "prefix_rewrite", "timeout", "idle_timeout", "retry_policy"},
-	"envoy.config.route.v3.RetryPolicy":                                                 {"retry_on", "num_retries", "per_try_timeout", "retry_priority", "retry_host_predicate", "host_selection_retry_max_attempts", "retriable_status_codes", "retry_back_off", "rate_limited_retry_back_off"},
+	"envoy.config.route.v3.RetryPolicy":                                                 {"retry_on", "num_retries", "per_try_timeout", "retry_priority", "retry_host_predicate", "host_selection_retry_max_attempts", "retriable_status_codes", "retriable_headers", "retry_back_off", "rate_limited_retry_back_off"},
 	"envoy.config.route.v3.HeaderMatcher":                                               {"name", "exact_match", "prefix_match", "suffix_match", "contains_match", "safe_regex_match", "present_match", "string_match", "invert_match"},
 	"envoy.config.cluster.v3.Cluster":                                                   {"name", "type", "connect_timeout", "load_assignment", "outlier_detection", "typed_extension_protocol_options", "transport_socket", "transport_socket_matches", "dns_lookup_family", "lb_policy", "circuit_breakers", "http2_protocol_options", "metadata", "common_lb_config"},
 	"envoy.extensions.filters.http.ext_proc.v3.ExternalProcessor":                       {"grpc_service", "failure_mode_allow", "processing_mode", "request_attributes", "response_attributes", "message_timeout", "stat_prefix", "mutation_rules", "max_message_timeout", "allow_mode_override", "metadata_options", "route_cache_action", "disable_clear_route_cache", "send_body_without_waiting_for_header_response", "allowed_override_modes", "status_on_error", "allow_content_length_header"},
@@ -475,6 +477,9 @@ func (p *plan) compileRoute(r *routev3.Route, path string, validateCluster bool)
 	if rt.reqHeadersToAdd, err = headerOptions(r.GetRequestHeadersToAdd(), path+".request_headers_to_add"); err != nil {
 		return nil, err
 	}
+	for _, k := range r.GetResponseHeadersToRemove() {
+		rt.respHeadersToRemove = append(rt.respHeadersToRemove, strings.ToLower(k))
+	}
 	for _, k := range r.GetRequestHeadersToRemove() {
 		rt.reqHeadersToRemove = append(rt.reqHeadersToRemove, strings.ToLower(k))
 	}
@@ -599,7 +604,7 @@ func compileRetry(rp *routev3.RetryPolicy, path string) (*retryPolicy, error) {
 		return nil, err
 	}
 	pol := &retryPolicy{on: map[string]bool{}, codes: map[int]bool{}, numRetries: 1, base: 25 * time.Millisecond, rlMax: 300 * time.Second}
-	known := []string{"5xx", "gateway-error", "reset", "reset-before-request", "connect-failure", "refused-stream", "retriable-status-codes", "retriable-4xx"}
+	known := []string{"5xx", "gateway-error", "reset", "reset-before-request", "connect-failure", "refused-stream", "retriable-status-codes", "retriable-4xx", "retriable-headers"}
 	for _, on := range strings.Split(rp.GetRetryOn(), ",") {
 		on = strings.TrimSpace(on)
 		if on == "" {
@@ -612,6 +617,13 @@ func compileRetry(rp *routev3.RetryPolicy, path string) (*retryPolicy, error) {
 	}
 	for _, c := range rp.GetRetriableStatusCodes() {
 		pol.codes[int(c)] = true
+	}
+	for i, h := range rp.GetRetriableHeaders() {
+		hm, err := compileHeaderMatcher(h, fmt.Sprintf("%s.retriable_headers[%d]", path, i))
+		if err != nil {
+			return nil, err
+		}
+		pol.headers = append(pol.headers, hm)
 	}
 	if n := rp.GetNumRetries(); n != nil {
 		pol.numRetries = int(n.GetValue())

@@ -579,7 +579,7 @@ func (x *exchange) router() (event, <-chan event, func()) {
 		case res.first.headers != nil:
 			stat("upstream_rq_" + strconv.Itoa(code))
 			cl.record(h, code, false, e)
-			would = pol != nil && pol.retriable(code)
+			would = pol != nil && (pol.retriable(code) || pol.retriableHeaders(res.first.headers))
 		case ctx.Err() != nil && x.ctx.Err() == nil:
 			stat("upstream_rq_timeout")
 			lr = &localReply{status: 504, body: "upstream request timeout", details: "upstream_response_timeout", flags: []string{"UT"}}
@@ -801,6 +801,12 @@ func (x *exchange) sink(w http.ResponseWriter, out <-chan event) (completed bool
 		case ev.headers != nil:
 			started = true
 			if x.route != nil {
+				// finalizeResponseHeaders, after the retry decision
+				// (Filter::onUpstreamHeaders, source/common/router/router.cc):
+				// removals before additions.
+				for _, k := range x.route.respHeadersToRemove {
+					ev.headers.del(k)
+				}
 				ev.headers.applyOptions(x.route.respHeadersToAdd)
 			}
 			code, err := strconv.Atoi(ev.headers.value(":status"))

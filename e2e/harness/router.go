@@ -516,6 +516,22 @@ func (pol *retryPolicy) retriable(code int) bool {
 	return false
 }
 
+// retriableHeaders reports whether a response's headers match one of
+// retriable_headers under retry_on retriable-headers
+// (RetryStateImpl::wouldRetryFromHeaders, source/common/router/retry_state_impl.cc).
+func (pol *retryPolicy) retriableHeaders(h *headerMap) bool {
+	if !pol.on["retriable-headers"] {
+		return false
+	}
+	for _, hm := range pol.headers {
+		v, ok := h.joined(hm.name)
+		if hm.match(v, ok) != hm.invert {
+			return true
+		}
+	}
+	return false
+}
+
 func (pol *retryPolicy) retriableReset(connFail bool) bool {
 	if pol.on["5xx"] || pol.on["gateway-error"] || pol.on["reset"] {
 		return true

@@ -181,12 +181,12 @@ func set(m *yaml.Node, key, val string) {
 		&yaml.Node{Kind: yaml.ScalarNode, Tag: "!!str", Value: val})
 }
 
-// credentials lists every credential of the config (backends, Redis
-// passwords) in config order.
+// credentials lists every credential of the config (backends' keys, both
+// during a rotation, Redis passwords) in config order.
 func credentials(c *config.Config) []config.Credential {
 	var out []config.Credential
 	for _, b := range c.Backends {
-		out = append(out, b.Credential)
+		out = append(out, b.Credential, b.CredentialNext) // an empty one is skipped
 	}
 	if r := c.Cache.Redis; r != nil {
 		out = append(out, r.Password)

@@ -220,7 +220,8 @@ func TestSecretRefs(t *testing.T) {
 			{Credential: config.Credential{Env: "OPENAI_API_KEY"}},
 			{Credential: config.Credential{File: "/var/run/secrets/gcp/sa.json"}},
 			{Credential: config.Credential{File: "/var/run/secrets/gcp/token"}},
-			{Credential: config.Credential{File: "/etc/anthropic/key"}},
+			{Credential: config.Credential{File: "/etc/anthropic/key"}, CredentialNext: config.Credential{File: "/etc/anthropic/key-next"}},
+			{Credential: config.Credential{Env: "GROQ_API_KEY"}, CredentialNext: config.Credential{Env: "GROQ_API_KEY_NEXT"}},
 			{},
 		},
 		Cache: config.Cache{Redis: &config.Redis{Password: config.Credential{Env: "REDIS_PASSWORD"}}},
@@ -236,7 +237,7 @@ func TestSecretRefs(t *testing.T) {
 		}
 		names = append(names, e.Name)
 	}
-	if d := cmp.Diff([]string{"OPENAI_API_KEY", "REDIS_PASSWORD"}, names); d != "" {
+	if d := cmp.Diff([]string{"OPENAI_API_KEY", "GROQ_API_KEY", "GROQ_API_KEY_NEXT", "REDIS_PASSWORD"}, names); d != "" {
 		t.Errorf("env (-want +got):\n%s", d)
 	}
 	type vm struct{ Dir, Keys string }
@@ -251,11 +252,11 @@ func TestSecretRefs(t *testing.T) {
 		}
 		got = append(got, vm{m.MountPath, strings.Join(keys, ",")})
 	}
-	want := []vm{{"/var/run/secrets/gcp", "sa.json=sa.json,token=token"}, {"/etc/anthropic", "key=key"}}
+	want := []vm{{"/var/run/secrets/gcp", "sa.json=sa.json,token=token"}, {"/etc/anthropic", "key=key,key-next=key-next"}}
 	if d := cmp.Diff(want, got); d != "" {
 		t.Errorf("mounts (-want +got):\n%s", d)
 	}
-	if d := cmp.Diff([]string{"OPENAI_API_KEY", "sa.json", "token", "key", "REDIS_PASSWORD"}, SecretKeys(c)); d != "" {
+	if d := cmp.Diff([]string{"OPENAI_API_KEY", "sa.json", "token", "key", "key-next", "GROQ_API_KEY", "GROQ_API_KEY_NEXT", "REDIS_PASSWORD"}, SecretKeys(c)); d != "" {
 		t.Errorf("SecretKeys (-want +got):\n%s", d)
 	}
 

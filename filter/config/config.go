@@ -119,7 +119,12 @@ type Backend struct {
 	Schema     string     `yaml:"schema"`
 	URL        string     `yaml:"url"`
 	Credential Credential `yaml:"credential"`
-	Headers    Headers    `yaml:"headers"`
+	// CredentialNext is a second key, active during a rotation: llmproc
+	// sends Credential, and when the provider refuses it (401 or 403) it
+	// marks that key failing for a minute and sends this one
+	// (README "Rotating provider keys"). Only with Credential.
+	CredentialNext Credential `yaml:"credential_next"`
+	Headers        Headers    `yaml:"headers"`
 	// DropParams lists OpenAI request parameters this backend cannot honour
 	// that are silently dropped; any other unsupported parameter is a 400
 	// naming it.

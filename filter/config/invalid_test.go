@@ -130,7 +130,7 @@ models:
 	want := []string{
 		`limits.max_request_bytes: want an integer, got "lots" (line 2)`,
 		`limits.shutdown_grace: want a duration like "30s", got "soon" (line 3)`,
-		`backends[0]: unknown field "urll" (line 6); known fields are name, schema, url, credential, headers, drop_params, reasoning_content, anthropic, azure, vertex, bedrock, compat`,
+		`backends[0]: unknown field "urll" (line 6); known fields are name, schema, url, credential, credential_next, headers, drop_params, reasoning_content, anthropic, azure, vertex, bedrock, compat`,
 		`models[0].price.input: price "0.1234567" has more than 6 decimal places (line 9)`,
 		`models[0].price.output: want a non-negative decimal like 0.15, got "-1" (line 9)`,
 	}

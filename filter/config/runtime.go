@@ -66,10 +66,13 @@ type RBackend struct {
 	// BasePath is the URL path prefix without a trailing slash ("" or "/openai").
 	BasePath string
 	// Credential is the secret read from env or file; "" when none is configured.
-	Credential    string
-	SetHeaders    [][2]string // lowercased names, config order sorted by name
-	RemoveHeaders []string    // lowercased
-	DropParams    []string
+	Credential string
+	// CredentialNext is backends[].credential_next, the second key of a
+	// rotation; "" when none is configured.
+	CredentialNext string
+	SetHeaders     [][2]string // lowercased names, config order sorted by name
+	RemoveHeaders  []string    // lowercased
+	DropParams     []string
 	// ReasoningContent: the model's thinking reaches OpenAI chat clients
 	// (backends[].reasoning_content).
 	ReasoningContent bool
@@ -193,8 +196,10 @@ func (r *Runtime) PriceFor(servedModel, requestedModel string) (Price, bool) {
 func (c *Config) CredentialFiles() []string {
 	var out []string
 	for _, b := range c.Backends {
-		if b.Credential.File != "" {
-			out = append(out, b.Credential.File)
+		for _, c := range []Credential{b.Credential, b.CredentialNext} {
+			if c.File != "" {
+				out = append(out, c.File)
+			}
 		}
 	}
 	if r := c.Cache.Redis; r != nil && r.Password.File != "" {
@@ -336,6 +341,9 @@ func compileBackend(b Backend, getenv func(string) string, secrets bool) (*RBack
 			return nil, fmt.Errorf("credential.%w", err)
 		}
 		rb.Credential = cred
+		if rb.CredentialNext, err = readSecret(b.CredentialNext, getenv); err != nil {
+			return nil, fmt.Errorf("credential_next.%w", err)
+		}
 	}
 	rb.DropParams = b.DropParams
 	rb.ReasoningContent = b.ReasoningContent

@@ -60,6 +60,7 @@ func (c *Config) Validate() error {
 		if b.Credential.Env != "" && b.Credential.File != "" {
 			v.add(p+".credential", "set env or file, not both")
 		}
+		v.credentialNext(p, b)
 		v.schemaOptions(p, b)
 		for j, d := range b.DropParams {
 			switch d {
@@ -275,6 +276,22 @@ func validHeaderName(h string) bool {
 		}
 	}
 	return true
+}
+
+// credentialNext checks backends[].credential_next: env or file, only next
+// to a credential, and not the same source (a rotation needs two keys).
+func (v *validator) credentialNext(p string, b Backend) {
+	n := b.CredentialNext
+	switch {
+	case n.Env == "" && n.File == "":
+		return
+	case n.Env != "" && n.File != "":
+		v.add(p+".credential_next", "set env or file, not both")
+	case b.Credential.Env == "" && b.Credential.File == "":
+		v.add(p+".credential_next", "needs %s.credential, the key in use; a backend without one sends no key", p)
+	case n == b.Credential:
+		v.add(p+".credential_next", "names the same source as %s.credential; a rotation needs the new key apart", p)
+	}
 }
 
 // schemaOptions checks that only the options block of the backend's schema is

@@ -47,7 +47,7 @@ func (s *Server) Close() { s.tr.Close() }
 // message, between 1 ms and max_message_timeout (ext_proc.cc onReceiveMessage
 // and onNewTimeout; processor_state.cc restartMessageTimer).
 func (u *upstream) awaitCredential() {
-	be := u.member.Backend
+	be := u.keyBackend
 	if u.send == nil || u.s.tr.CredentialReady(be) {
 		return
 	}

@@ -96,6 +96,8 @@ type Server struct {
 	tr  *translate.Set
 	// prepared is the runtime whose backends' credentials tr keeps fresh.
 	prepared atomic.Pointer[config.Runtime]
+	// keys holds the provider keys refused lately (rotation.go).
+	keys     keyHealth
 	cache    *responseCache
 	budgets  *Budgets
 	shared   KeySource

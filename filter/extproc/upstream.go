@@ -46,15 +46,19 @@ type upstream struct {
 	rt   *config.Runtime
 	send func(*extprocv3.ProcessingResponse) error // the stream's, for a reply ahead of a phase's own
 
-	start   time.Time
-	sentAt  time.Time
-	pool    *config.RPool
-	member  *config.RMember
-	tr      translate.Translator
-	model   string // requested by the client
-	served  string // sent to the backend
-	stream  bool
-	dropUse bool // the client did not ask for usage in its stream; llmproc did
+	start  time.Time
+	sentAt time.Time
+	pool   *config.RPool
+	member *config.RMember
+	tr     translate.Translator
+	// keyBackend is the backend as this attempt sends it, with the key
+	// chosen (rotation.go); keySlot that key's slot, "" when it has none.
+	keyBackend *config.RBackend
+	keySlot    string
+	model      string // requested by the client
+	served     string // sent to the backend
+	stream     bool
+	dropUse    bool // the client did not ask for usage in its stream; llmproc did
 
 	id string // KeyRequestID, else the x-request-id header
 	// traceID and spanID are the router's KeyTraceID and KeySpanID.
@@ -287,8 +291,9 @@ func (u *upstream) requestBody(b *extprocv3.HttpBody) (_ *extprocv3.ProcessingRe
 	u.dropUse = u.stream && !usageAsked && !converted && !u.native &&
 		(u.endpoint == "" || u.endpoint == translate.EndpointCompletions)
 	u.served = cmp.Or(u.member.Model, u.target, u.model)
+	u.keyBackend, u.keySlot = u.s.keys.choose(u.member.Backend, u.s.now())
 	u.awaitCredential()
-	tr := &translate.Request{Body: body, Backend: u.member.Backend,
+	tr := &translate.Request{Body: body, Backend: u.keyBackend,
 		ClientModel: u.model, Model: u.served, Stream: u.stream, UsageRequested: usageAsked}
 	var up *translate.Upstream
 	if u.respMeta != nil {
@@ -323,6 +328,9 @@ func (u *upstream) requestBody(b *extprocv3.HttpBody) (_ *extprocv3.ProcessingRe
 	}
 	common.HeaderMutation = u.attemptHeaders(up.Path, len(out), set)
 	u.sentAt = u.s.now()
+	if u.keySlot != "" && u.s.metrics != nil {
+		u.s.metrics.CredentialUse(u.member.Backend.Name, u.keySlot)
+	}
 	resp := requestBodyResponse(common)
 	resp.DynamicMetadata = u.attemptBackendsMetadata()
 	return resp, nil

@@ -24,6 +24,8 @@ func (u *upstream) responseHeaders(h *extprocv3.HttpHeaders) (*extprocv3.Process
 	}
 	hs := headersOf(h)
 	u.status, _ = strconv.Atoi(hs[":status"])
+	// The provider's own status, before any translation: its verdict on the key.
+	retryKey := u.keySlot != "" && !u.sentAt.IsZero() && authRefused(u.status) && u.keyRefused()
 	resp := &translate.Response{Status: u.status, ContentType: hs["content-type"], Stream: u.stream, Model: u.served,
 		Header: func(name string) string { return hs[name] },
 		// Anthropic and Gemini clients get thinking (blocks, thought parts),
@@ -107,6 +109,9 @@ func (u *upstream) responseHeaders(h *extprocv3.HttpHeaders) (*extprocv3.Process
 	if u.cacheResult != "" {
 		set = append(set, header(HeaderCache, u.cacheResult))
 	}
+	if retryKey {
+		set = append(set, header(HeaderCredentialRetry, "1"))
+	}
 	switch {
 	case ok && u.native:
 		u.passNative = true
@@ -149,6 +154,9 @@ func (u *upstream) responseHeaders(h *extprocv3.HttpHeaders) (*extprocv3.Process
 		}
 	}
 	remove := u.openAnswer(hs, ct, &set)
+	if _, sent := hs[HeaderCredentialRetry]; sent && !retryKey {
+		remove = append(remove, HeaderCredentialRetry) // only llmproc asks Envoy to retry
+	}
 	c := &extprocv3.CommonResponse{HeaderMutation: &extprocv3.HeaderMutation{SetHeaders: set, RemoveHeaders: remove}}
 	if h.EndOfStream {
 		if exhausted {

@@ -98,6 +98,7 @@ type Metrics struct {
 	answers         *prometheus.CounterVec
 	xds             *xdsMetrics    // in xds.go
 	status          *statusMetrics // in status.go
+	creds           *credMetrics   // in credentials.go
 	now             func() time.Time
 }
 
@@ -252,8 +253,9 @@ func New(reg prometheus.Registerer) *Metrics {
 			Name: "llmproc_answers_total",
 			Help: "Requests answered with a 2xx by a backend, by route, pool, backend and the backend's priority in the pool's fallback chain (0 for the first; above 0 is a fallback).",
 		}, []string{"route", "pool", "backend", "priority"}),
-		xds: newXDSMetrics(),
-		now: time.Now,
+		xds:   newXDSMetrics(),
+		creds: newCredMetrics(),
+		now:   time.Now,
 	}
 	m.status = newStatusMetrics(func() time.Time { return m.now() })
 	reg.MustRegister(m.tokenUsage, m.requestDuration, m.ttft, m.tokens, m.tokensEstimated, m.cost,
@@ -263,6 +265,7 @@ func New(reg prometheus.Registerer) *Metrics {
 		m.budgetRequests, m.budgetFigures, m.feedback, m.feedbackScore, m.answers)
 	reg.MustRegister(m.xds.collectors()...)
 	reg.MustRegister(m.status.collectors()...)
+	reg.MustRegister(m.creds.collectors()...)
 	for _, r := range []string{CacheHit, CacheMiss, CacheBypass} {
 		m.cacheRequests.WithLabelValues(r)
 	}

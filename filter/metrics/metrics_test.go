@@ -117,6 +117,9 @@ func TestGolden(t *testing.T) {
 	m.XDSStream()
 	m.CredentialRefresh("vertex-eu", true)
 	m.CredentialRefresh("vertex-eu", false)
+	m.CredentialUse("openai", "credential")
+	m.CredentialRefused("openai", "credential")
+	m.CredentialUse("openai", "credential_next")
 
 	const golden = "testdata/golden.prom"
 	if *update {

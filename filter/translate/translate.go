@@ -130,14 +130,19 @@ func NewSet(o SetOptions) *Set {
 func (s *Set) Prepare(backends map[string]*config.RBackend) {
 	aws, google := map[string]bool{}, map[string]bool{}
 	for _, b := range backends {
-		switch cred := strings.TrimSpace(b.Credential); {
+		switch {
 		case b.Schema == "bedrock" && defaultChain(b):
 			aws[b.Name+"\x00"+b.Bedrock.Region] = true
 			s.bedrock.chain.keep(b.Name, b.Bedrock.Region)
-		case b.Schema == "vertex" && serviceAccount(cred):
-			key := vertexKey(b.Name, cred)
-			google[key] = true
-			_ = s.vertex.tokens.keep(b.Name, key, cred) // an unusable key is refused on each request
+		case b.Schema == "vertex":
+			// Both keys of a rotation (backends[].credential_next).
+			keys := vertexKeys(b)
+			for i, cred := range []string{b.Credential, b.CredentialNext} {
+				if keys[i] != "" {
+					google[keys[i]] = true
+					_ = s.vertex.tokens.keep(b.Name, keys[i], keys[1-i], strings.TrimSpace(cred)) // an unusable key is refused on each request
+				}
+			}
 		}
 	}
 	s.bedrock.chain.creds.Retain(func(k string) bool { return aws[k] })

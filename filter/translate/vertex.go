@@ -121,6 +121,18 @@ func vertexKey(name, cred string) string {
 	return name + "\x00" + hex.EncodeToString(sum[:])
 }
 
+// vertexKeys are the cache keys of b's Credential and CredentialNext, ""
+// for one that is not a service-account key.
+func vertexKeys(b *config.RBackend) [2]string {
+	var out [2]string
+	for i, cred := range []string{b.Credential, b.CredentialNext} {
+		if cred = strings.TrimSpace(cred); serviceAccount(cred) {
+			out[i] = vertexKey(b.Name, cred)
+		}
+	}
+	return out
+}
+
 // serviceAccount reports whether a Vertex credential is a service-account
 // key rather than an access token.
 func serviceAccount(cred string) bool { return strings.HasPrefix(cred, "{") }
@@ -131,11 +143,12 @@ func (c *tokenCache) Token(b *config.RBackend) (string, error) {
 	if !serviceAccount(cred) {
 		return cred, nil
 	}
-	key := vertexKey(b.Name, cred)
+	keys := vertexKeys(b)
+	key := keys[0]
 	if t, ok := c.cache.Get(key); ok {
 		return t, nil
 	}
-	if err := c.keep(b.Name, key, cred); err != nil {
+	if err := c.keep(b.Name, key, keys[1], cred); err != nil {
 		return "", err
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), creds.DefaultTimeout)
@@ -148,9 +161,9 @@ func (c *tokenCache) Token(b *config.RBackend) (string, error) {
 	return t, nil
 }
 
-// keep starts keeping the backend's token fresh, dropping the token of its
-// previous key.
-func (c *tokenCache) keep(name, key, cred string) error {
+// keep starts keeping the backend's token fresh, dropping the tokens of its
+// previous keys but other's, its other key during a rotation ("" when none).
+func (c *tokenCache) keep(name, key, other, cred string) error {
 	if c.cache.Has(key) {
 		return nil
 	}
@@ -165,7 +178,7 @@ func (c *tokenCache) keep(name, key, cred string) error {
 	}
 	// Keep key itself: a concurrent first request may have just started it,
 	// and dropping it would cancel that fetch and fail its request.
-	c.cache.Retain(func(k string) bool { return k == key || !strings.HasPrefix(k, name+"\x00") })
+	c.cache.Retain(func(k string) bool { return k == key || k == other || !strings.HasPrefix(k, name+"\x00") })
 	c.cache.Ensure(key, func(ctx context.Context) (string, time.Time, error) {
 		// A new source each time: jwt's own would hand back its cached token.
 		t, err := conf.TokenSource(context.WithValue(ctx, oauth2.HTTPClient, client)).Token()
