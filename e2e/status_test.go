@@ -21,6 +21,7 @@ import (
 	"time"
 
 	"github.com/llmproc/llmproc/e2e/fakeopenai"
+	"github.com/llmproc/llmproc/e2e/redisserver"
 )
 
 const statusConfig = `
@@ -109,14 +110,66 @@ func statusStack(t *testing.T) (*env, string) {
 func TestStatusJSON(t *testing.T) {
 	e, cfg := statusStack(t)
 	m := e.metrics(t)
+	wantShown(t, statusFigures(t, e), m, cfg)
+}
+
+// TestStatusBudgetShared: with budget_store.redis, every replica's page
+// shows the budget's spend across replicas, and its own spend apart.
+func TestStatusBudgetShared(t *testing.T) {
+	redis := redisserver.Start(t)
+	def := fakeopenai.Behaviour{Usage: fakeopenai.Usage{Prompt: 1000, Completion: 100}}
+	provider := fakeopenai.New(fakeopenai.Options{Default: def})
+	t.Cleanup(func() { provider.Close() })
+	cfg := strings.Replace(fmt.Sprintf(statusConfig, provider.URL(), provider.URL()), "budget_store: {tenant_header: x-tenant}",
+		fmt.Sprintf("budget_store: {tenant_header: x-tenant, redis: {addr: %q, timeout: 2s}}", redis.Addr()), 1)
+	keys := map[string]string{"PRIMARY_KEY": "sk-primary", "SECONDARY_KEY": "sk-secondary"}
+	var replicas [2]*env
+	for i := range replicas {
+		st, accessLog, log := startStack(t, cfg, keys)
+		replicas[i] = &env{Stack: st, accessLog: accessLog, log: log}
+	}
+	for i, r := range []int{0, 0, 1} {
+		body := fmt.Sprintf(`{"model":"gpt-4o-mini","temperature":0,"max_tokens":100,"messages":[{"role":"user","content":"shared %d"}]}`, i)
+		if res := replicas[r].post(t, body, "x-tenant", "team-a"); res.status != 200 {
+			t.Fatalf("replica %d: %d %s", r, res.status, res.body)
+		}
+	}
+	// Settled on both replicas before either page is read: a reservation
+	// still held counts its worst case, not the cost.
+	for i, e := range replicas {
+		e.metricsWhen(t, func(m map[string][]sample) bool {
+			return sum(m["llmproc_budget_requests_total"], map[string]string{"result": "settled"}) == float64(2-i)
+		})
+	}
+	for i, e := range replicas {
+		shown := statusFigures(t, e)
+		// 210 µ$ a request: three in the shared budget, each replica's own
+		// in its spend.
+		for k, want := range map[string]float64{"budget.daily.spent": 630e-6, "budget.monthly.spent": 630e-6,
+			"spend.day.total": float64(2-i) * 210e-6} {
+			if v, err := strconv.ParseFloat(shown[k], 64); err != nil || math.Abs(v-want) > 1e-15 {
+				t.Errorf("replica %d: %s shown %q, want %v", i, k, shown[k], want)
+			}
+		}
+		if !strings.Contains(shown["note.budgets"], "shared budget store") {
+			t.Errorf("replica %d: the budgets are not said to be shared: %q", i, shown["note.budgets"])
+		}
+	}
+}
+
+// statusFigures reads /status.json's figures by key (and the tables'
+// notes as note.<table>).
+func statusFigures(t *testing.T, e *env) map[string]string {
+	t.Helper()
 	resp, err := http.Get("http://" + e.LLMProc.HTTP + "/status.json")
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer resp.Body.Close()
 	var s struct {
-		Config struct{ Version string }
 		Tables []struct {
+			ID   string
+			Note string
 			Rows [][]struct {
 				T string
 				K string
@@ -129,6 +182,7 @@ func TestStatusJSON(t *testing.T) {
 	}
 	shown := map[string]string{}
 	for _, tb := range s.Tables {
+		shown["note."+tb.ID] = tb.Note
 		for _, r := range tb.Rows {
 			for _, c := range r {
 				switch {
@@ -140,7 +194,7 @@ func TestStatusJSON(t *testing.T) {
 			}
 		}
 	}
-	wantShown(t, shown, m, cfg)
+	return shown
 }
 
 // TestStatusPageChromium loads the status page in headless Chromium (the
@@ -248,7 +302,7 @@ func wantShown(t *testing.T, shown map[string]string, m map[string][]sample, cfg
 	}
 	for k := range shown {
 		_, ok := want[k]
-		if !ok && k != "config.version" && !strings.HasSuffix(k, ".rate") && !strings.HasSuffix(k, ".error_share") {
+		if !ok && k != "config.version" && !strings.HasPrefix(k, "note.") && !strings.HasSuffix(k, ".rate") && !strings.HasSuffix(k, ".error_share") {
 			t.Errorf("%s = %s shown, not in /metrics", k, shown[k])
 		}
 	}
