@@ -69,6 +69,10 @@ func TestRoutingRules(t *testing.T) {
 	if p, err := strconv.ParseFloat(confidence, 64); err != nil || p <= 0 || p > 1 {
 		t.Errorf("x-llmproc-class %q: want the class and its confidence", r.header.Get("x-llmproc-class"))
 	}
+	// The access log carries both too.
+	if line := accessLine(t, e, r.header.Get("x-llmproc-request-id")); gjson.Get(line, "class").String() != "code" || gjson.Get(line, "class_confidence").String() != confidence {
+		t.Errorf("access log class %q, class_confidence %q; want code, %q", gjson.Get(line, "class").String(), gjson.Get(line, "class_confidence").String(), confidence)
+	}
 	reqs := big.Requests()
 	if len(reqs) != 1 || gjson.GetBytes(reqs[0].Body, "model").String() != "gpt-4.1" {
 		t.Fatalf("big backend got %d requests; model %q", len(reqs), gjson.GetBytes(reqs[len(reqs)-1].Body, "model").String())

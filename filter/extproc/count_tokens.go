@@ -136,7 +136,7 @@ func estimatedCount(rt *config.Runtime, client, model string, body []byte) *extp
 			body = hub
 		}
 	}
-	n := rt.Classifier.FeaturesOfValid(body).EstimatedInputTokens
+	n := rt.Classifier.InputTokensOfValid(body)
 	b := strconv.AppendInt([]byte(key), int64(n), 10)
 	b = append(b, '}')
 	return &extprocv3.ProcessingResponse{Response: &extprocv3.ProcessingResponse_ImmediateResponse{

@@ -262,7 +262,7 @@ func (u *upstream) requestBody(b *extprocv3.HttpBody) (_ *extprocv3.ProcessingRe
 		// The Anthropic answer's message_start carries the estimate of the
 		// prompt (the hub's usage comes at the end), as count_tokens does.
 		if gjson.GetBytes(body, "stream").Type == gjson.True {
-			u.inputEstimate = int64(u.rt.Classifier.FeaturesOfValid(body).EstimatedInputTokens)
+			u.inputEstimate = int64(u.rt.Classifier.InputTokensOfValid(body))
 		}
 		u.omitThinking = gjson.GetBytes(body, "thinking.display").Str == "omitted"
 		body, converted = ob, true

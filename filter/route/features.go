@@ -105,12 +105,20 @@ func (c *Classifier) Features(body []byte) (Features, error) {
 // Given a body that is not valid JSON it returns something, but does not
 // panic.
 func (c *Classifier) FeaturesOfValid(body []byte) Features {
-	return c.features(body, nil)
+	return c.features(body, nil, false)
+}
+
+// InputTokensOfValid is FeaturesOfValid's EstimatedInputTokens without the
+// rest of its work (the classification): what the upstream role needs on
+// every attempt.
+func (c *Classifier) InputTokensOfValid(body []byte) int {
+	return c.features(body, nil, true).EstimatedInputTokens
 }
 
 // features is FeaturesOfValid; given want, it stores there what the model
-// reads of the body instead of classifying it (for training).
-func (c *Classifier) features(body []byte, want *modelInput) Features {
+// reads of the body instead of classifying it (for training); with
+// noClass it does not classify.
+func (c *Classifier) features(body []byte, want *modelInput, noClass bool) Features {
 	var f Features
 	var inline [8][]byte
 	text := scratch{parts: inline[:0]}
@@ -278,6 +286,9 @@ func (c *Classifier) features(body []byte, want *modelInput) Features {
 	if want != nil {
 		*want = in
 		want.parts = append([][]byte(nil), text.parts...)
+		return f
+	}
+	if noClass {
 		return f
 	}
 	if c.model != nil {

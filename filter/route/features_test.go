@@ -396,3 +396,19 @@ func TestFeaturesResponsesInput(t *testing.T) {
 		}
 	}
 }
+
+// TestInputTokensOfValid: the estimate alone is FeaturesOfValid's, for
+// every golden body and both kinds.
+func TestInputTokensOfValid(t *testing.T) {
+	for _, kind := range []string{KindModel, KindKeywords} {
+		c := NewClassifier(ClassifierConfig{Kind: kind})
+		for _, gb := range goldenBodies(t, "keywords") {
+			if !validObject(gb.body) {
+				continue
+			}
+			if got, want := c.InputTokensOfValid(gb.body), c.FeaturesOfValid(gb.body).EstimatedInputTokens; got != want {
+				t.Fatalf("%s, %s: InputTokensOfValid %d, FeaturesOfValid's estimate %d", kind, gb.name, got, want)
+			}
+		}
+	}
+}

@@ -295,6 +295,6 @@ func (c *Classifier) Explain(body []byte, n int) (Explanation, error) {
 		return e, nil
 	}
 	var in modelInput
-	c.features(body, &in)
+	c.features(body, &in, false)
 	return c.model.explain(&in, n), nil
 }

@@ -172,7 +172,7 @@ func inputOf(body []byte) (modelInput, error) {
 		return modelInput{}, err
 	}
 	var in modelInput
-	inputClassifier.features(body, &in)
+	inputClassifier.features(body, &in, false)
 	return in, nil
 }
 
