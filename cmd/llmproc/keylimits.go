@@ -49,6 +49,64 @@ func (l *limitFlags) apply(k *identity.Key) {
 	}
 }
 
+// update applies the flags that were set (by name) to an existing record:
+// a list flag set to ” removes the list, a budget or rate limit left with
+// no limit is removed.
+func (l *limitFlags) update(k *identity.Key, set map[string]bool) {
+	if set["apis"] {
+		k.APIs = splitList(l.apis)
+	}
+	if set["tools"] {
+		k.Tools = splitList(l.tools)
+	}
+	if set["max-request-bytes"] {
+		k.MaxRequestBytes = l.maxRequestBytes
+	}
+	if set["budget-usd"] || set["budget-tokens"] || set["budget-window"] {
+		b := identity.Budget{}
+		if k.Budget != nil {
+			b = *k.Budget
+		}
+		if set["budget-usd"] {
+			b.LimitUSD = l.budgetUSD
+		}
+		if set["budget-tokens"] {
+			b.LimitTokens = l.budgetTokens
+		}
+		if set["budget-window"] {
+			b.Window = l.budgetWin
+		}
+		k.Budget = &identity.Budget{Window: b.Window, LimitUSD: b.LimitUSD, LimitTokens: b.LimitTokens}
+		if b.LimitUSD == "" && b.LimitTokens == 0 {
+			k.Budget = nil
+		}
+	}
+	if set["tpm"] || set["rpm"] {
+		rl := identity.RateLimit{}
+		if k.RateLimit != nil {
+			rl = *k.RateLimit
+		}
+		if set["tpm"] {
+			rl.TPM = l.tpm
+		}
+		if set["rpm"] {
+			rl.RPM = l.rpm
+		}
+		k.RateLimit = &rl
+		if rl == (identity.RateLimit{}) {
+			k.RateLimit = nil
+		}
+	}
+}
+
+// splitList is a comma-separated flag's list; nil for "".
+func splitList(s string) []string {
+	if s == "" {
+		return nil
+	}
+	return strings.Split(s, ",")
+}
+
 // limitsSummary is the LIMITS column of `llmproc keys list`.
 func limitsSummary(k identity.Key) string {
 	var parts []string

@@ -76,6 +76,31 @@ func keys(args []string, stdout, stderr io.Writer) error {
 				dash(limitsSummary(k)), k.Created.Format(time.RFC3339), timeOrDash(k.Expires), status(k, now))
 		}
 		return tw.Flush()
+	case "update":
+		models := fs.String("models", "", "comma-separated model globs the key may use, within its tenant's; '' removes the list")
+		var lf limitFlags
+		lf.register(fs)
+		if err := fs.Parse(args); err != nil || fs.NArg() != 1 {
+			return flagError(fs, stderr)
+		}
+		set := map[string]bool{}
+		fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
+		store, err := ks.open()
+		if err != nil {
+			return flagUsage(fs, stderr, err)
+		}
+		defer store.Close()
+		updated, err := store.Update(fs.Arg(0), func(k *identity.Key) {
+			if set["models"] {
+				k.Models = splitList(*models)
+			}
+			lf.update(k, set)
+		})
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(stderr, "key %s updated in %s: %s\n", updated.ID, store.Where(), dash(limitsSummary(updated)))
+		return nil
 	case "revoke":
 		if err := fs.Parse(args); err != nil || fs.NArg() != 1 {
 			return flagError(fs, stderr)

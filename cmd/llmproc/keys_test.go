@@ -172,3 +172,42 @@ func TestKeysCommandLimits(t *testing.T) {
 		t.Fatalf("list: %v\n%s", err, out)
 	}
 }
+
+// `keys update` changes only the flags given, ” removes a list or limit,
+// a bad value is refused and the record kept; file and Redis alike.
+func TestKeysCommandUpdate(t *testing.T) {
+	srv := redisserver.Start(t)
+	for _, store := range [][]string{{"-file", filepath.Join(t.TempDir(), "keys.json")}, {"-redis", srv.Addr(), "-redis-prefix", "upd:"}} {
+		run1 := func(args ...string) (string, string, error) {
+			var stdout, stderr bytes.Buffer
+			err := run(context.Background(), append(append([]string{"keys", args[0]}, store...), args[1:]...), &stdout, &stderr)
+			return stdout.String(), stderr.String(), err
+		}
+		out, errOut, err := run1("create", "-tenant", "a", "-models", "gpt-*", "-budget-usd", "5", "-budget-window", "day", "-rpm", "60")
+		if err != nil {
+			t.Fatal(err, errOut)
+		}
+		key := strings.TrimSpace(out)
+		id, _ := identity.Split(key)
+		if _, errOut, err := run1("update", "-budget-usd", "7.5", "-tpm", "1000", "-apis", "chat", id); err != nil {
+			t.Fatal(store, err, errOut)
+		}
+		out, _, _ = run1("list")
+		if !strings.Contains(out, "gpt-*") || !strings.Contains(out, "$7.5/day 1000 tpm 60 rpm apis=chat") || !strings.Contains(out, "active") {
+			t.Fatalf("%v: after update:\n%s", store, out)
+		}
+		if _, errOut, err := run1("update", "-budget-window", "week", id); err == nil || !strings.Contains(errOut+err.Error(), "budget.window") {
+			t.Fatalf("%v: a bad window: %v %s", store, err, errOut)
+		}
+		if _, _, err := run1("update", "-models", "", "-budget-usd", "", "-rpm", "0", "-tpm", "0", id); err != nil {
+			t.Fatal(store, err)
+		}
+		out, _, _ = run1("list")
+		if strings.Contains(out, "gpt-*") || strings.Contains(out, "$") || strings.Contains(out, "rpm") || !strings.Contains(out, "apis=chat") {
+			t.Fatalf("%v: after removing:\n%s", store, out)
+		}
+		if _, _, err := run1("update", "-rpm", "5", "0123456789ab"); err == nil {
+			t.Fatalf("%v: updating an unknown id succeeded", store)
+		}
+	}
+}

@@ -32,6 +32,7 @@ type keyStore interface {
 	Create(tmpl identity.Key, now time.Time) (string, identity.Key, error)
 	List() ([]identity.Key, error)
 	Revoke(id string, now time.Time) error
+	Update(id string, f func(*identity.Key)) (identity.Key, error)
 	Where() string
 	Close() error
 }
@@ -81,8 +82,11 @@ func (f fileStore) Create(tmpl identity.Key, now time.Time) (string, identity.Ke
 }
 func (f fileStore) List() ([]identity.Key, error)         { return identity.List(string(f)) }
 func (f fileStore) Revoke(id string, now time.Time) error { return identity.Revoke(string(f), id, now) }
-func (f fileStore) Where() string                         { return string(f) }
-func (f fileStore) Close() error                          { return nil }
+func (f fileStore) Update(id string, fn func(*identity.Key)) (identity.Key, error) {
+	return identity.Update(string(f), id, fn)
+}
+func (f fileStore) Where() string { return string(f) }
+func (f fileStore) Close() error  { return nil }
 
 type redisStore struct {
 	s     *identity.RedisStore
@@ -104,6 +108,9 @@ func (r *redisStore) Create(tmpl identity.Key, now time.Time) (string, identity.
 func (r *redisStore) List() ([]identity.Key, error) { return r.s.List(context.Background()) }
 func (r *redisStore) Revoke(id string, now time.Time) error {
 	return r.s.Revoke(context.Background(), id, now)
+}
+func (r *redisStore) Update(id string, f func(*identity.Key)) (identity.Key, error) {
+	return r.s.Update(context.Background(), id, f)
 }
 func (r *redisStore) Where() string { return r.where }
 func (r *redisStore) Close() error  { return r.close() }

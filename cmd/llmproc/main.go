@@ -59,9 +59,15 @@ commands:
                                        (byte for byte the shipped one); print held-out accuracy
                 eval [-model FILE] [-misses] REQUESTS.jsonl...
                                        per-class precision, recall and confusion matrix
-  keys          create STORE -tenant T [-team T] [-user U] [-models GLOBS] [-expires DUR]
+  keys          create STORE -tenant T [-team T] [-user U] [-models GLOBS] [-expires DUR] [LIMITS]
                                        make a client key: printed once, only its hash stored
-                list STORE             the keys: id, tenant, team, user, created, expires, status
+                                       LIMITS, each within its tenant's: -apis LIST -tools GLOBS
+                                       -max-request-bytes N -budget-usd USD -budget-tokens N
+                                       -budget-window minute|hour|day|month -tpm N -rpm N
+                update STORE [-models GLOBS] [LIMITS] ID
+                                       change a key's lists and limits (the flags given; '' removes)
+                list STORE             the keys: id, tenant, team, user, models, limits, created,
+                                       expires, status
                 revoke STORE ID        revoke a key (refused within limits.reload_interval for
                                        a file, identity.refresh for Redis)
                 STORE is -file F, -redis HOST:PORT [-redis-prefix P] (password from

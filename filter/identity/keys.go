@@ -279,20 +279,50 @@ func List(path string) ([]Key, error) {
 // Revoke marks the key with this id revoked as of now; requests with it are
 // refused once every replica has re-read the file.
 func Revoke(path, id string, now time.Time) error {
-	f, err := readFile(path, false)
-	if err != nil {
-		return err
+	_, err := modifyFile(path, id, func(k *Key) error { revoke(k, now); return nil })
+	return err
+}
+
+// Update changes the access lists and limits of the key with this id (f
+// sets them on its record; id, hash, tenant and times stay), validated
+// before the file is written; every replica applies them once it has
+// re-read the file. It returns the updated record.
+func Update(path, id string, f func(*Key)) (Key, error) {
+	return modifyFile(path, id, func(k *Key) error { return update(k, f) })
+}
+
+// revoke marks k revoked at now; an earlier revocation stands.
+func revoke(k *Key, now time.Time) {
+	if k.Revoked == nil {
+		t := now.UTC()
+		k.Revoked = &t
 	}
-	for i := range f.Keys {
-		if f.Keys[i].ID == id {
-			if f.Keys[i].Revoked == nil {
-				t := now.UTC()
-				f.Keys[i].Revoked = &t
+}
+
+// update applies f to k, keeping what identifies the key, and validates the
+// result.
+func update(k *Key, f func(*Key)) error {
+	fixed := *k
+	f(k)
+	k.ID, k.SHA256, k.Tenant, k.Created, k.Revoked = fixed.ID, fixed.SHA256, fixed.Tenant, fixed.Created, fixed.Revoked
+	check := *k
+	return errors.Join(checkLimits("key", &check)...)
+}
+
+func modifyFile(path, id string, f func(*Key) error) (Key, error) {
+	file, err := readFile(path, false)
+	if err != nil {
+		return Key{}, err
+	}
+	for i := range file.Keys {
+		if file.Keys[i].ID == id {
+			if err := f(&file.Keys[i]); err != nil {
+				return Key{}, err
 			}
-			return writeFile(path, f)
+			return file.Keys[i], writeFile(path, file)
 		}
 	}
-	return fmt.Errorf("%s: no key with id %q", path, id)
+	return Key{}, fmt.Errorf("%s: no key with id %q", path, id)
 }
 
 func readFile(path string, missingOK bool) (file, error) {

@@ -77,3 +77,34 @@ func TestLimitsReachTheLookup(t *testing.T) {
 		t.Errorf("nil key: MaxBytes(7) = %d, %v", got, byKey)
 	}
 }
+
+// Update changes a record's lists and limits, never what identifies the
+// key (id, hash, tenant, times): the key still authenticates, as the same
+// tenant, with the new limits; an invalid result is not written.
+func TestUpdate(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "keys.json")
+	now := time.Date(2026, 12, 4, 12, 0, 0, 0, time.UTC)
+	key, k, err := Create(path, Key{Tenant: "a", Models: []string{"gpt-*"}}, now, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Update(path, k.ID, func(k *Key) {
+		k.Tenant, k.SHA256, k.Models, k.Budget = "b", Hash("other"), nil, &Budget{LimitUSD: "2", Window: "day"}
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Update(path, k.ID, func(k *Key) { k.Budget.Window = "week" }); err == nil || !strings.Contains(err.Error(), "key.budget.window") {
+		t.Fatalf("an invalid update: %v", err)
+	}
+	keys, err := Load(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, _, res := keys.Authenticate(key, now)
+	if res != ResultOK || got.Tenant != "a" || got.Models != nil || got.Budget.WindowName() != "day" || got.Budget.LimitPico() != 2_000_000_000_000 {
+		t.Fatalf("after update: %s %+v", res, got)
+	}
+	if _, err := Update(path, "0123456789ab", func(*Key) {}); err == nil {
+		t.Fatal("updating an unknown id succeeded")
+	}
+}

@@ -82,9 +82,22 @@ func (s *RedisStore) List(ctx context.Context) ([]Key, error) {
 }
 
 // Revoke marks the key with this id revoked as of now (an earlier
-// revocation stands). The write is optimistic: a concurrent change to the
-// entry makes it try again.
+// revocation stands).
 func (s *RedisStore) Revoke(ctx context.Context, id string, now time.Time) error {
+	_, err := s.modify(ctx, id, func(k *Key) error { revoke(k, now); return nil })
+	return err
+}
+
+// Update changes the access lists and limits of the key with this id (see
+// the file's Update); every replica applies them within identity.refresh.
+func (s *RedisStore) Update(ctx context.Context, id string, f func(*Key)) (Key, error) {
+	return s.modify(ctx, id, func(k *Key) error { return update(k, f) })
+}
+
+// modify rewrites one entry. The write is optimistic: a concurrent change
+// to the hash makes it try again, so no write is lost.
+func (s *RedisStore) modify(ctx context.Context, id string, f func(*Key) error) (Key, error) {
+	var out Key
 	for range 10 {
 		err := s.c.Watch(ctx, func(tx *redis.Tx) error {
 			raw, err := tx.HGet(ctx, s.hashKey(), id).Result()
@@ -98,14 +111,16 @@ func (s *RedisStore) Revoke(ctx context.Context, id string, now time.Time) error
 			if err := json.Unmarshal([]byte(raw), &k); err != nil {
 				return fmt.Errorf("redis: key %q: %w", id, err)
 			}
-			if k.Revoked != nil {
-				return nil
+			if err := f(&k); err != nil {
+				return err
 			}
-			t := now.UTC()
-			k.Revoked = &t
 			data, err := json.Marshal(k)
 			if err != nil {
 				return err
+			}
+			out = k
+			if string(data) == raw {
+				return nil // unchanged: no write, no version bump
 			}
 			_, err = tx.TxPipelined(ctx, func(p redis.Pipeliner) error {
 				p.HSet(ctx, s.hashKey(), id, data)
@@ -115,10 +130,10 @@ func (s *RedisStore) Revoke(ctx context.Context, id string, now time.Time) error
 			return err
 		}, s.hashKey())
 		if !errors.Is(err, redis.TxFailedErr) {
-			return err
+			return out, err
 		}
 	}
-	return fmt.Errorf("redis: key %q kept changing; revoke again", id)
+	return Key{}, fmt.Errorf("redis: key %q kept changing; try again", id)
 }
 
 // version is the store's write counter (0 before the first write).
