@@ -317,7 +317,7 @@ func BenchmarkRouterCache(b *testing.B) {
 	}
 	answer := `{"id":"c","object":"chat.completion","created":1,"model":"gpt-4o-mini","choices":[{"index":0,"message":{"role":"assistant","content":"` +
 		strings.Repeat("lorem ipsum ", 660) + `"},"finish_reason":"stop"}],"usage":{"prompt_tokens":500,"completion_tokens":1900,"total_tokens":2400}}`
-	s.cache.set(k, cache.Entry{Completion: []byte(answer), Stored: time.Now()})
+	s.cache.set(k, cache.Entry{Completion: []byte(answer), Stored: time.Now()}, nil)
 	if route().GetImmediateResponse() == nil {
 		b.Fatal("no hit")
 	}

@@ -16,6 +16,7 @@ import (
 	"github.com/llmproc/llmproc/filter/cache"
 	"github.com/llmproc/llmproc/filter/config"
 	"github.com/llmproc/llmproc/filter/metrics"
+	"github.com/llmproc/llmproc/filter/semantic"
 	"github.com/llmproc/llmproc/filter/translate"
 	"github.com/llmproc/llmproc/filter/usage"
 )
@@ -30,6 +31,9 @@ type CacheTiers struct {
 	Local, Shared cache.Store
 	TTL           time.Duration
 	MaxEntryBytes int
+	// Semantic is the semantic tier's Redis part (its buckets and the
+	// embeddings cache), nil when there is no shared tier.
+	Semantic *semantic.Shared
 }
 
 // responseCache reads through the local tier to the shared one and writes
@@ -64,12 +68,18 @@ func (c *responseCache) get(ctx context.Context, k cache.Key) (cache.Entry, bool
 }
 
 // set stores an entry in the background: the client's last chunk does not
-// wait for Redis.
-func (c *responseCache) set(k cache.Key, e cache.Entry) {
+// wait for Redis. then, when not nil, runs in the background once the entry
+// is in every tier (not at all if the shared tier failed): the semantic
+// tier adds its record then, so that no replica finds a record whose entry
+// it cannot read.
+func (c *responseCache) set(k cache.Key, e cache.Entry, then func()) {
 	if err := c.Local.Set(context.Background(), k, e, c.TTL); err == nil && c.metrics != nil {
 		c.metrics.CacheStore("local")
 	}
 	if c.Shared == nil {
+		if then != nil {
+			go then()
+		}
 		return
 	}
 	go func() {
@@ -79,6 +89,9 @@ func (c *responseCache) set(k cache.Key, e cache.Entry) {
 		}
 		if c.metrics != nil {
 			c.metrics.CacheStore("redis")
+		}
+		if then != nil {
+			then()
 		}
 	}()
 }
@@ -129,16 +142,22 @@ func (r *router) lookup(d config.Decision, model string, req chatRequest, body [
 	pol := cache.Decide(mode, policyBody, r.cacheControl)
 	result = "bypass"
 	if pol.Lookup || pol.Store {
-		key, err := cache.KeyOf(cache.KeyInput{Tenant: r.tenant, Group: r.rt.CacheGroup(r.tenant), ClientSchema: r.clientSchema(), Endpoint: r.path,
-			Pool: d.Pool.Name, Model: model + "\x00" + d.Target, Body: body})
+		in := cache.KeyInput{Tenant: r.tenant, Group: r.rt.CacheGroup(r.tenant), ClientSchema: r.clientSchema(), Endpoint: r.path,
+			Pool: d.Pool.Name, Model: model + "\x00" + d.Target, Body: body}
+		key, err := cache.KeyOf(in)
 		if err == nil {
 			if pol.Lookup {
 				if e, ok := c.get(r.ctx, key); ok && c.fresh(e, pol.MaxAge) {
 					r.recordHit(d, model)
-					return r.hit(d, model, req, e), "", ""
+					return r.hit(d, model, req, e, ""), "", ""
 				}
 				result = "miss"
 			}
+			hit, bucket := r.semanticLookup(d, model, req, in, body, pol)
+			if hit != nil {
+				return hit, "", ""
+			}
+			r.semBucket = bucket
 			if pol.Store {
 				storeKey = hex.EncodeToString(key[:])
 			}
@@ -151,8 +170,14 @@ func (r *router) lookup(d config.Decision, model string, req chatRequest, body [
 }
 
 // hit answers from the cache: JSON or a well-formed SSE stream from the same
-// entry, in the client's API, with the original usage and zero cost.
-func (r *router) hit(d config.Decision, model string, req chatRequest, e cache.Entry) *extprocv3.ProcessingResponse {
+// entry, in the client's API, with the original usage and zero cost. tier
+// is "" for the exact tier, else its name: x-llmproc-cache and the metric
+// say hit-<tier>, and extra headers go with the answer.
+func (r *router) hit(d config.Decision, model string, req chatRequest, e cache.Entry, tier string, extra ...*corev3.HeaderValueOption) *extprocv3.ProcessingResponse {
+	result := "hit"
+	if tier != "" {
+		result += "-" + tier
+	}
 	stream := req.stream.Type == gjson.True
 	var out []byte
 	ctype := "application/json"
@@ -189,7 +214,7 @@ func (r *router) hit(d config.Decision, model string, req chatRequest, e cache.E
 		}
 	}
 	if m := r.s.metrics; m != nil {
-		m.CacheResult("hit")
+		m.CacheResult(result)
 		served := gjson.GetBytes(e.Completion, "model").String()
 		if u, ok := readUsage(gjson.GetBytes(e.Completion, "usage")); ok {
 			if p, ok := r.rt.PriceFor(served, model); ok {
@@ -201,13 +226,13 @@ func (r *router) hit(d config.Decision, model string, req chatRequest, e cache.E
 	return &extprocv3.ProcessingResponse{Response: &extprocv3.ProcessingResponse_ImmediateResponse{
 		ImmediateResponse: &extprocv3.ImmediateResponse{
 			Status: &typev3.HttpStatus{Code: typev3.StatusCode_OK},
-			Headers: &extprocv3.HeaderMutation{SetHeaders: []*corev3.HeaderValueOption{
+			Headers: &extprocv3.HeaderMutation{SetHeaders: append([]*corev3.HeaderValueOption{
 				header("content-type", ctype),
 				header("content-length", strconv.Itoa(len(out))),
-				header(HeaderCache, "hit"),
+				header(HeaderCache, result),
 				header("age", strconv.FormatInt(max(age, 0), 10)),
 				header(HeaderRoute, d.Route),
-			}},
+			}, extra...)},
 			Body:    out,
 			Details: "llmproc_cache_hit",
 		},

@@ -245,5 +245,5 @@ func (u *upstream) storeResponse(k cache.Key) {
 		}
 		return
 	}
-	u.s.cache.set(k, cache.Entry{Completion: bytes.Clone(resp), Stored: u.s.now()})
+	u.s.cache.set(k, cache.Entry{Completion: bytes.Clone(resp), Stored: u.s.now()}, nil)
 }

@@ -30,8 +30,11 @@ type router struct {
 	rt  *config.Runtime
 	ctx context.Context
 
-	id      string // the request id (requestID)
-	traceID string // from the W3C traceparent, when valid
+	id string // the request id (requestID)
+	// semBucket is the semantic bucket (hex) the answer's turn joins once
+	// stored (semantic.go); "" when none.
+	semBucket string
+	traceID   string // from the W3C traceparent, when valid
 	// span is the request's router span (trace.go); nil when not traced.
 	// status and details are those of the immediate response it ended with.
 	span    *tracing.Span
@@ -323,7 +326,7 @@ func (r *router) requestBody(b *extprocv3.HttpBody) (*extprocv3.ProcessingRespon
 	dec := map[string]string{
 		KeyPool: d.Pool.Name, KeyRoute: d.Route, KeyClient: r.clientSchema(), KeyTenant: r.tenantLabel(),
 		KeyRequestedModel: model, KeyClass: string(f.Class), KeyClassConfidence: confidenceOf(f), KeyTarget: d.Target,
-		KeyCache: cacheResult, KeyCacheKey: cacheKey, KeyReservation: reservation,
+		KeyCache: cacheResult, KeyCacheKey: cacheKey, KeySemanticBucket: r.semBucket, KeyReservation: reservation,
 		KeyCallerTenant: r.tenant, KeyKeyID: r.caller.keyID,
 		KeyRequestID: r.id, KeyTraceID: r.traceID, KeySpanID: r.spanID,
 	}

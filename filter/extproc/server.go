@@ -35,6 +35,7 @@ import (
 	"github.com/llmproc/llmproc/filter/feedback"
 	"github.com/llmproc/llmproc/filter/identity"
 	"github.com/llmproc/llmproc/filter/metrics"
+	"github.com/llmproc/llmproc/filter/semantic"
 	"github.com/llmproc/llmproc/filter/tracing"
 	"github.com/llmproc/llmproc/filter/translate"
 )
@@ -60,6 +61,9 @@ type Options struct {
 	Config Runtimes
 	// Cache, when set, enables the response cache.
 	Cache *CacheTiers
+	// SemanticVectors, when set, replaces the embeddings pool as the
+	// semantic tier's source of vectors (tests use a stand-in).
+	SemanticVectors semantic.VectorSource
 	// Budgets, when set, enables budgets and rate limits.
 	Budgets *Budgets
 	// Conversations, when set, keeps the Responses API's conversation
@@ -99,6 +103,7 @@ type Server struct {
 	// keys holds the provider keys refused lately (rotation.go).
 	keys     keyHealth
 	cache    *responseCache
+	semantic *semantic.Tier // nil unless cache.semantic is set
 	budgets  *Budgets
 	shared   KeySource
 	conv     *conversation.Store
@@ -131,6 +136,9 @@ func New(o Options) *Server {
 	}
 	if o.Config != nil {
 		s.prepare(o.Config.Load())
+		if s.cache != nil {
+			s.semantic = s.newSemantic(o.Config.Load(), o)
+		}
 	}
 	return s
 }

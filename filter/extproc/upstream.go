@@ -16,6 +16,7 @@ import (
 	"github.com/llmproc/llmproc/filter/config"
 	"github.com/llmproc/llmproc/filter/conversation"
 	"github.com/llmproc/llmproc/filter/metrics"
+	"github.com/llmproc/llmproc/filter/semantic"
 	"github.com/llmproc/llmproc/filter/tracing"
 	"github.com/llmproc/llmproc/filter/translate"
 	"github.com/llmproc/llmproc/filter/usage"
@@ -79,12 +80,15 @@ type upstream struct {
 	// cacheResponses: a Responses answer to cache, read by capture.
 	cacheResponses bool
 	capture        *conversation.Capture
-	attempt        int              // x-envoy-attempt-count (0 when Envoy does not send it)
-	cacheKey       string           // KeyCacheKey: store a complete answer under it
-	cacheResult    string           // KeyCache from the router (miss, bypass)
-	internal       []string         // the x-llmproc-* request headers present, to remove
-	asm            *cache.Assembler // assembles the answer to store
-	conv           translate.Body   // OpenAI output → the client's API; nil for OpenAI clients
+	attempt        int    // x-envoy-attempt-count (0 when Envoy does not send it)
+	cacheKey       string // KeyCacheKey: store a complete answer under it
+	cacheResult    string // KeyCache from the router (miss, bypass)
+	// semBucket is KeySemanticBucket; semText the latest user turn to add
+	// to it once the answer is stored (semantic.go).
+	semBucket, semText string
+	internal           []string         // the x-llmproc-* request headers present, to remove
+	asm                *cache.Assembler // assembles the answer to store
+	conv               translate.Body   // OpenAI output → the client's API; nil for OpenAI clients
 	// native: an Anthropic client's request goes to an Anthropic-native
 	// endpoint (Anthropic; Claude on Bedrock or Vertex) as it was sent; for
 	// count_tokens, to a backend that counts tokens itself. passNative: its
@@ -194,6 +198,7 @@ func (u *upstream) requestHeaders(req *extprocv3.ProcessingRequest, h *extprocv3
 	}
 	u.pool, u.member, u.tr = pool, member, tr
 	u.client, u.cacheKey, u.cacheResult = dec.get(KeyClient), dec.get(KeyCacheKey), dec.get(KeyCache)
+	u.semBucket = dec.get(KeySemanticBucket)
 	u.tenant, u.callerTenant = dec.get(KeyTenant), dec.get(KeyCallerTenant)
 	u.target, u.route, u.class = dec.get(KeyTarget), dec.get(KeyRoute), dec.get(KeyClass)
 	u.spanBackend()
@@ -229,6 +234,9 @@ func (u *upstream) requestBody(b *extprocv3.HttpBody) (_ *extprocv3.ProcessingRe
 	}
 	body := b.Body
 	u.reqBytes = len(body)
+	if u.semBucket != "" && u.semText == "" {
+		u.semText, _, _ = semantic.Split(body)
+	}
 	if u.client == clientAnthropic {
 		// The model sent decides: Claude on Bedrock or Vertex goes natively.
 		model := cmp.Or(u.member.Model, u.target, gjson.GetBytes(body, "model").Str)

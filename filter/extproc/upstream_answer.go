@@ -286,5 +286,6 @@ func (u *upstream) store() {
 		}
 		return
 	}
-	u.s.cache.set(k, cache.Entry{Completion: completion, Stored: u.s.now()})
+	stored := u.s.now()
+	u.s.cache.set(k, cache.Entry{Completion: completion, Stored: stored}, u.semanticStore(k, stored))
 }

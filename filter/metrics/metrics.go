@@ -89,6 +89,8 @@ type Metrics struct {
 	cacheRequests   *prometheus.CounterVec
 	cacheStores     *prometheus.CounterVec
 	cacheSkips      *prometheus.CounterVec
+	semLookups      *prometheus.CounterVec
+	semEmbeds       *prometheus.CounterVec
 	conversations   *prometheus.CounterVec
 	cacheErrors     *prometheus.CounterVec
 	cacheSaved      *costCollector
@@ -211,12 +213,20 @@ func New(reg prometheus.Registerer) *Metrics {
 		},
 		cacheRequests: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "llmproc_cache_requests_total",
-			Help: "Requests by cache result (hit, miss, bypass).",
+			Help: "Requests by cache result: hit (exact), hit-normalized, hit-semantic (by tier), miss, bypass.",
 		}, []string{"result"}),
 		cacheStores: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "llmproc_cache_stores_total",
 			Help: "Answers stored in the cache, by tier (local, redis).",
 		}, []string{"tier"}),
+		semLookups: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "llmproc_cache_semantic_lookups_total",
+			Help: "Semantic-tier lookups after an exact miss, by outcome: hit, miss (no stored turn reached the threshold), guarded (one did, the meaning guard refused it), embed_failed, entry_gone (the record's answer had expired or was evicted).",
+		}, []string{"outcome"}),
+		semEmbeds: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "llmproc_cache_semantic_embeddings_total",
+			Help: "Embeddings of latest user turns for the semantic tier, by source: local and redis (cached by text), called (the embeddings pool answered), error (it did not in time: a miss).",
+		}, []string{"source"}),
 		cacheSkips: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "llmproc_cache_store_skipped_total",
 			Help: "Cacheable requests whose answer was not stored, by reason.",
@@ -261,7 +271,7 @@ func New(reg prometheus.Registerer) *Metrics {
 	reg.MustRegister(m.tokenUsage, m.requestDuration, m.ttft, m.tokens, m.tokensEstimated, m.cost,
 		m.requests, m.usageUnknown, m.phase, m.routeDecisions, m.routerRejects, m.auth, m.poolExhausted, m.answerHandling, m.answerBuffered,
 		m.reloads, m.lastReload, m.streams, m.credRefreshes,
-		m.cacheRequests, m.cacheStores, m.cacheSkips, m.conversations, m.cacheErrors, m.cacheSaved, m.cacheStats,
+		m.cacheRequests, m.cacheStores, m.cacheSkips, m.semLookups, m.semEmbeds, m.conversations, m.cacheErrors, m.cacheSaved, m.cacheStats,
 		m.budgetRequests, m.budgetFigures, m.feedback, m.feedbackScore, m.answers)
 	reg.MustRegister(m.xds.collectors()...)
 	reg.MustRegister(m.status.collectors()...)
@@ -464,6 +474,18 @@ const (
 // CacheBypass (the policy did not allow a lookup).
 func (m *Metrics) CacheResult(result string) {
 	m.cacheRequests.WithLabelValues(result).Inc()
+}
+
+// SemanticLookup counts a semantic-tier lookup by outcome (the semantic
+// package's Lookup* outcomes, or "entry_gone").
+func (m *Metrics) SemanticLookup(outcome string) {
+	m.semLookups.WithLabelValues(outcome).Inc()
+}
+
+// SemanticEmbed counts an embedding for the semantic tier by source (the
+// semantic package's Embed* results).
+func (m *Metrics) SemanticEmbed(source string) {
+	m.semEmbeds.WithLabelValues(source).Inc()
 }
 
 // CacheStore counts an answer stored in tier ("local", "redis").

@@ -41,6 +41,9 @@ const maxEmbedAnswer = 4 << 20
 // EmbedderOptions configures an Embedder.
 type EmbedderOptions struct {
 	Pool *config.RPool
+	// PoolOf, when set, gives the pool at each call instead of Pool (the
+	// current config's, so a reloaded credential is used).
+	PoolOf func() *config.RPool
 	// Model is the model named in the request (each member's own model
 	// override wins).
 	Model string
@@ -88,7 +91,15 @@ func NewEmbedder(o EmbedderOptions) *Embedder {
 	if o.Client == nil {
 		o.Client = &http.Client{Transport: &http.Transport{Proxy: nil, MaxIdleConnsPerHost: 8, IdleConnTimeout: 90 * time.Second}}
 	}
-	return &Embedder{o: o, salt: o.Pool.Name + "\x00" + o.Model + "\x00" + strconv.Itoa(o.Dims) + "\x00", byH: map[[32]byte]*list.Element{}}
+	name := ""
+	if o.Pool != nil {
+		name = o.Pool.Name
+	} else if o.PoolOf != nil {
+		if p := o.PoolOf(); p != nil {
+			name = p.Name
+		}
+	}
+	return &Embedder{o: o, salt: name + "\x00" + o.Model + "\x00" + strconv.Itoa(o.Dims) + "\x00", byH: map[[32]byte]*list.Element{}}
 }
 
 func (e *Embedder) hash(text string) [32]byte {
@@ -159,7 +170,14 @@ func (e *Embedder) remember(h [32]byte, v []float32) {
 // call asks the pool's members in order until one answers.
 func (e *Embedder) call(ctx context.Context, text string) ([]float32, error) {
 	var errs []error
-	for _, m := range e.o.Pool.Members {
+	pool := e.o.Pool
+	if e.o.PoolOf != nil {
+		pool = e.o.PoolOf()
+	}
+	if pool == nil {
+		return nil, errors.New("semantic: the embeddings pool is not in the config")
+	}
+	for _, m := range pool.Members {
 		v, err := e.callMember(ctx, m, text)
 		if err == nil {
 			return v, nil

@@ -5,6 +5,7 @@
 package server
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -34,6 +35,7 @@ import (
 	"github.com/llmproc/llmproc/filter/identity"
 	"github.com/llmproc/llmproc/filter/metrics"
 	"github.com/llmproc/llmproc/filter/redisconn"
+	"github.com/llmproc/llmproc/filter/semantic"
 	"github.com/llmproc/llmproc/filter/status"
 	"github.com/llmproc/llmproc/filter/translate"
 	"github.com/llmproc/llmproc/filter/xds"
@@ -107,7 +109,7 @@ func Run(ctx context.Context, o Options) error {
 	if redisTier != nil {
 		defer redisTier.Close()
 	}
-	tiers, closeCache, err := cacheTiers(cfg, m, redisTier)
+	tiers, closeCache, err := cacheTiers(cfg, m, redisTier, rt.RedisPassword)
 	if err != nil {
 		return err
 	}
@@ -296,7 +298,7 @@ func NewLogger(c config.Log, w io.Writer) *slog.Logger {
 // cacheTiers builds the response cache when any request may use it: the
 // in-process tier, and Redis when configured. The cache is sized at start; a
 // reload changes modes and routes but not its memory bound or tiers.
-func cacheTiers(cfg *config.Config, m *metrics.Metrics, shared *cache.Redis) (*extproc.CacheTiers, func(), error) {
+func cacheTiers(cfg *config.Config, m *metrics.Metrics, shared *cache.Redis, password string) (*extproc.CacheTiers, func(), error) {
 	used := cfg.Cache.Mode != "off"
 	for _, r := range cfg.Routes {
 		used = used || (r.Cache.Mode != "" && r.Cache.Mode != "off")
@@ -312,10 +314,19 @@ func cacheTiers(cfg *config.Config, m *metrics.Metrics, shared *cache.Redis) (*e
 		return int64(local.Len()), local.Bytes(), local.Evictions()
 	})
 	t := &extproc.CacheTiers{Local: local, TTL: cfg.Cache.TTL.Duration, MaxEntryBytes: cfg.Cache.MaxEntryBytes}
+	closeAll := func() { _ = local.Close() }
 	if shared != nil {
 		t.Shared = shared
+		if s, r := cfg.Cache.Semantic, cfg.Cache.Redis; s != nil {
+			// Its own connections: a lookup's XRANGE and the exact tier's GET
+			// do not wait for each other.
+			c := redisconn.New(redisconn.Options{Addr: r.Addr, Password: password, DB: r.DB,
+				Timeout: cmp.Or(r.Timeout.Duration, cache.DefaultRedisTimeout), PoolSize: 8})
+			t.Semantic = semantic.NewShared(c, r.KeyPrefix, cfg.Cache.TTL.Duration, s.MaxBucketEntries)
+			closeAll = func() { _ = local.Close(); _ = c.Close() }
+		}
 	}
-	return t, func() { _ = local.Close() }, nil
+	return t, closeAll, nil
 }
 
 // sharedTier is the Redis tier (cache.redis) the response cache and the
