@@ -22,7 +22,8 @@ type Semantic struct {
 	// Threshold is the least cosine similarity between two latest user
 	// turns for one's answer to serve the other (0 < t ≤ 1; default 0.9).
 	Threshold float64 `yaml:"threshold"`
-	// MaxEntries bounds the turns held in process (default 100000);
+	// MaxEntries bounds the turns held in process (default 20000: 4 bytes a
+	// dimension each, 123 MB at 1536 dimensions);
 	// MaxBucketEntries the turns of one bucket — requests equal but for
 	// their latest user turn — in process and in Redis (default 1000).
 	MaxEntries       int `yaml:"max_entries"`
@@ -35,7 +36,7 @@ type Semantic struct {
 // Defaults of the semantic tier.
 const (
 	DefaultSemanticThreshold  = 0.9
-	DefaultSemanticEntries    = 100000
+	DefaultSemanticEntries    = 20000
 	DefaultSemanticBucket     = 1000
 	DefaultSemanticTimeout    = 300 * time.Millisecond
 	semanticMaxBucketAllowed  = 100000
