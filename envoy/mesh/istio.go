@@ -100,6 +100,9 @@ func Istio(src *Source, o Options) ([]runtime.Object, error) {
 	if ra != nil {
 		objs = append(objs, ra)
 	}
+	if ap := gatewayAuthorization(src.Config, o); ap != nil {
+		objs = append(objs, ap)
+	}
 	for _, h := range providerHosts(rt) {
 		objs = append(objs, serviceEntry(o, h))
 		if o.Transparent && h.tls {
