@@ -11,6 +11,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/testutil"
 	"github.com/tidwall/gjson"
 
+	"github.com/llmproc/llmproc/filter/cache"
 	"github.com/llmproc/llmproc/filter/feedback"
 )
 
@@ -133,5 +134,39 @@ llmproc_feedback_total{backend="local",class="",model="gpt-4o-mini",route="by-mo
 	now = now.Add(time.Hour)
 	if _, ok := store.Get(context.Background(), "team-a", "req-1"); ok {
 		t.Error("record found past the window")
+	}
+}
+
+// TestFeedbackCacheHit: a request answered from the cache has a record
+// (backend "" = cache, no attempts), so feedback on it counts under backend
+// "cache".
+func TestFeedbackCacheHit(t *testing.T) {
+	local, err := cache.NewLocal(16, time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	store := &feedback.Store{Local: feedback.NewLocal(100, nil), Window: time.Hour, Now: time.Now}
+	h := newHarnessOpts(t, Options{Config: fixedRuntime{testRuntime(t, 4096)}, Feedback: store,
+		Cache: &CacheTiers{Local: local, TTL: time.Hour, MaxEntryBytes: 1 << 20}})
+	const req = `{"model":"mini","temperature":0,"messages":[{"role":"user","content":"hi"}]}`
+	answer := `{"id":"c1","object":"chat.completion","created":1,"model":"gpt-4o-mini-2024-07-18","choices":[{"index":0,"message":{"role":"assistant","content":"Hello there"},"finish_reason":"stop"}],"usage":{"prompt_tokens":10,"completion_tokens":2,"total_tokens":12}}`
+	routed, _, _ := routeCached(t, h, req)
+	answerUpstream(t, h, routed, req, "200", "application/json", answer)
+	_, hit, _ := routeCached(t, h, req, "x-request-id", "hit-1")
+	if hit[HeaderCache] != "hit" || hit[HeaderRequestID] != "hit-1" {
+		t.Fatalf("second request not a hit carrying its id: %v", hit)
+	}
+	rec, ok := store.Get(context.Background(), "", "hit-1")
+	if !ok || rec.Backend != "" || rec.Cache != "hit" || rec.Attempts != 0 || rec.Model != "mini" || rec.Pool != "cheap" {
+		t.Fatalf("cache hit record %+v %v", rec, ok)
+	}
+	h.srv.feedbackReceived(rec, Feedback{Score: 4})
+	want := `
+# HELP llmproc_feedback_total Quality feedback accepted (POST /v1/feedback), by the model, backend ("cache" for a cache hit), route and class that served the request and the score (score_bucket 1 worst to 5 best).
+# TYPE llmproc_feedback_total counter
+llmproc_feedback_total{backend="cache",class="",model="mini",route="model",score_bucket="4"} 1
+`
+	if err := testutil.GatherAndCompare(h.reg, strings.NewReader(want), "llmproc_feedback_total"); err != nil {
+		t.Error(err)
 	}
 }
