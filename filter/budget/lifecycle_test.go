@@ -474,16 +474,20 @@ func TestOvershootThreeReplicasUnderFaults(t *testing.T) {
 	}
 }
 
-// TestRedisDownNoRetries: with Redis down, calls fail at once and nothing is
-// retried in the background (no command left, so none can run late).
-func TestRedisDownNoRetries(t *testing.T) {
+// TestRedisDownRetries: with Redis down, calls fail at once. A Reserve
+// that never reached Redis leaves nothing to undo, so nothing is queued for
+// it; Settle and Release are queued to run again (they are idempotent), and
+// Close stops them.
+func TestRedisDownRetries(t *testing.T) {
 	srv := redisserver.Start(t)
 	r := NewRedis(RedisOptions{Addr: srv.Addr(), KeyPrefix: "down:", Timeout: 50 * time.Millisecond})
-	defer r.Close()
 	srv.Kill()
 	ctx := context.Background()
 	if err := r.Reserve(ctx, newID(), []Charge{ch("a", 1, 0, 1)}, nil, time.Hour); err == nil {
 		t.Fatal("Reserve with Redis down succeeded")
+	}
+	if n := len(r.retries); n != 0 {
+		t.Fatalf("%d background retries for a Reserve that never reached Redis", n)
 	}
 	if err := r.Settle(ctx, newID(), nil); err == nil || errors.Is(err, ErrUnknownReservation) {
 		t.Fatalf("Settle with Redis down = %v", err)
@@ -491,7 +495,109 @@ func TestRedisDownNoRetries(t *testing.T) {
 	if err := r.Release(ctx, newID()); err == nil {
 		t.Fatal("Release with Redis down: no error")
 	}
-	if n := len(r.retries); n != 0 {
-		t.Fatalf("%d background retries for calls that never reached Redis", n)
+	if n := len(r.retries); n != 2 {
+		t.Fatalf("%d background retries, want 2 (the Settle and the Release)", n)
 	}
+	done := make(chan struct{})
+	go func() { _ = r.Close(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(10 * time.Second):
+		t.Fatal("Close did not stop the background retries")
+	}
+}
+
+// TestSettleAfterRedisUnreachable: a Settle or Release that could not
+// reach Redis at all (no connection could be made) still takes effect once
+// Redis is back, so the request counts what it cost, not its worst case.
+// Before, only calls whose answer was lost were retried, and a Settle that
+// failed to dial left the reservation held (found by
+// TestOvershootThreeReplicasUnderFaults under load: dial timeouts and pool
+// timeouts).
+func TestSettleAfterRedisUnreachable(t *testing.T) {
+	srv := redisserver.Start(t)
+	gate := newGateProxy(t, srv.Addr())
+	r := NewRedis(RedisOptions{Addr: gate.addr, KeyPrefix: "gate:", Timeout: 50 * time.Millisecond})
+	defer r.Close()
+	direct := NewRedis(RedisOptions{Addr: srv.Addr(), KeyPrefix: "gate:", Timeout: time.Second})
+	defer direct.Close()
+	ctx := context.Background()
+
+	settled, released := newID(), newID()
+	must(t, r.Reserve(ctx, settled, []Charge{ch("s", 100, 0, 1)}, nil, time.Hour))
+	must(t, r.Reserve(ctx, released, []Charge{ch("s", 50, 0, 1)}, nil, time.Hour))
+	gate.close()
+	if err := r.Settle(ctx, settled, []Charge{ch("s", 30, 0, 1)}); err == nil {
+		t.Fatal("Settle with Redis unreachable succeeded")
+	}
+	if err := r.Release(ctx, released); err == nil {
+		t.Fatal("Release with Redis unreachable succeeded")
+	}
+	gate.open(t)
+	r.wg.Wait() // the background retries end once they took effect
+	if got, _ := direct.Spent(ctx, "k:s"); got != 30 {
+		t.Fatalf("%d pico counted, want the settled 30 (100 reserved, 50 released)", got)
+	}
+}
+
+// gateProxy forwards TCP to target while open; close shuts its listener and
+// every connection, so new dials are refused until open listens again on
+// the same address.
+type gateProxy struct {
+	addr, target string
+	mu           sync.Mutex
+	ln           net.Listener
+	conns        []net.Conn
+}
+
+func newGateProxy(t *testing.T, target string) *gateProxy {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	must(t, err)
+	g := &gateProxy{addr: ln.Addr().String(), target: target}
+	g.serve(ln)
+	t.Cleanup(g.close)
+	return g
+}
+
+func (g *gateProxy) serve(ln net.Listener) {
+	g.mu.Lock()
+	g.ln = ln
+	g.mu.Unlock()
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			u, err := net.Dial("tcp", g.target)
+			if err != nil {
+				_ = c.Close()
+				continue
+			}
+			g.mu.Lock()
+			g.conns = append(g.conns, c, u)
+			g.mu.Unlock()
+			go func() { _, _ = io.Copy(c, u); _ = c.Close() }()
+			go func() { _, _ = io.Copy(u, c); _ = u.Close() }()
+		}
+	}()
+}
+
+func (g *gateProxy) close() {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if g.ln != nil {
+		_ = g.ln.Close()
+		g.ln = nil
+	}
+	for _, c := range g.conns {
+		_ = c.Close()
+	}
+	g.conns = nil
+}
+
+func (g *gateProxy) open(t *testing.T) {
+	ln, err := net.Listen("tcp", g.addr)
+	must(t, err)
+	g.serve(ln)
 }

@@ -274,11 +274,14 @@ func (r *Redis) Reserve(ctx context.Context, id string, charges []Charge, limits
 	return nil
 }
 
-// Settle implements Store. A call whose answer was lost is retried in the
-// background; it counts once whichever run takes effect.
+// Settle implements Store. A call that failed for want of Redis (its answer
+// lost, or it never left: no connection could be made or taken from the
+// pool) is retried in the background; it counts once whichever run takes
+// effect. Not retrying one that never left would leave the reservation
+// held, so the request would count at its worst case, not what it cost.
 func (r *Redis) Settle(ctx context.Context, id string, actual []Charge) error {
 	err := r.settle(ctx, id, actual)
-	if lost(err) {
+	if retriable(err) {
 		r.retry(func(ctx context.Context) error { return r.settle(ctx, id, actual) })
 	}
 	return err
@@ -308,7 +311,7 @@ func (r *Redis) settle(ctx context.Context, id string, actual []Charge) error {
 // Release implements Store; retried in the background like Settle.
 func (r *Redis) Release(ctx context.Context, id string) error {
 	err := r.release(ctx, id)
-	if lost(err) {
+	if retriable(err) {
 		r.retry(func(ctx context.Context) error { return r.release(ctx, id) })
 	}
 	return err
@@ -376,6 +379,14 @@ func (r *Redis) retry(call func(context.Context) error) {
 			t.Reset(pause)
 		}
 	}()
+}
+
+// retriable reports an error of Settle or Release worth running again: any
+// but Redis's own error reply or an unknown reservation. Both calls are
+// idempotent, so a run that took effect after all is harmless.
+func retriable(err error) bool {
+	var re redis.Error
+	return err != nil && !errors.As(err, &re) && !errors.Is(err, ErrUnknownReservation)
 }
 
 // lost reports an error after which the call may have run in Redis or may
