@@ -52,6 +52,9 @@ func ADSResources(rt *config.Runtime) (*Resources, error) {
 	if jc := JWKSCluster(rt); jc != nil {
 		clusters = append(clusters, jc)
 	}
+	if cc := CollectorCluster(rt); cc != nil {
+		clusters = append(clusters, cc)
+	}
 	return &Resources{
 		Clusters:  clusters,
 		Listeners: []*listenerv3.Listener{lst},

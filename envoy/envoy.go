@@ -105,6 +105,9 @@ func Bootstrap(rt *config.Runtime) (*bootstrapv3.Bootstrap, error) {
 	if jc := JWKSCluster(rt); jc != nil {
 		clusters = append(clusters, jc)
 	}
+	if cc := CollectorCluster(rt); cc != nil {
+		clusters = append(clusters, cc)
+	}
 	return &bootstrapv3.Bootstrap{
 		Admin: &bootstrapv3.Admin{Address: admin},
 		StaticResources: &bootstrapv3.Bootstrap_StaticResources{

@@ -123,6 +123,7 @@ func HTTPConnectionManager(rt *config.Runtime) *hcmv3.HttpConnectionManager {
 		// route matching and every HTTP filter, so only the setter can
 		// set it (see StripTenantHeader).
 		EarlyHeaderMutationExtensions: stripTenant(rt),
+		Tracing:                       Tracing(rt),
 	}
 }
 

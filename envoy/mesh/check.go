@@ -23,6 +23,7 @@ import (
 	networkingv1 "istio.io/client-go/pkg/apis/networking/v1"
 	networkingv1alpha3 "istio.io/client-go/pkg/apis/networking/v1alpha3"
 	securityv1 "istio.io/client-go/pkg/apis/security/v1"
+	telemetryv1 "istio.io/client-go/pkg/apis/telemetry/v1"
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	policyv1 "k8s.io/api/policy/v1"
@@ -63,6 +64,7 @@ var kinds = map[string]func() runtime.Object{
 	NetworkingVersion + "/ServiceEntry":          func() runtime.Object { return &networkingv1.ServiceEntry{} },
 	NetworkingVersion + "/VirtualService":        func() runtime.Object { return &networkingv1.VirtualService{} },
 	GatewayVersion + "/Gateway":                  func() runtime.Object { return &gatewayv1.Gateway{} },
+	TelemetryVersion + "/Telemetry":              func() runtime.Object { return &telemetryv1.Telemetry{} },
 }
 
 // istioSpec is the protobuf spec of an Istio object, whose generated
@@ -78,6 +80,8 @@ func istioSpec(o runtime.Object) proto.Message {
 	case *securityv1.AuthorizationPolicy:
 		return &v.Spec
 	case *securityv1.RequestAuthentication:
+		return &v.Spec
+	case *telemetryv1.Telemetry:
 		return &v.Spec
 	}
 	return nil

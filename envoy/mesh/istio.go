@@ -103,6 +103,9 @@ func Istio(src *Source, o Options) ([]runtime.Object, error) {
 	if ap := gatewayAuthorization(src.Config, o); ap != nil {
 		objs = append(objs, ap)
 	}
+	if tm := telemetry(src.Config, o); tm != nil {
+		objs = append(objs, tm)
+	}
 	for _, h := range providerHosts(rt) {
 		objs = append(objs, serviceEntry(o, h))
 		if o.Transparent && h.tls {

@@ -248,6 +248,7 @@ func Render(src *Source, target string, o Options) ([]byte, error) {
 	case TargetIstio:
 		objs, err = Istio(src, o)
 		header += "# Needs Istio " + envoy.MinIstio + " or newer, whose gateway runs Envoy " + envoy.MinVersion + " (see envoy.MinVersion).\n"
+		header += TracingComment(src.Config)
 	case TargetKubernetes:
 		objs, err = Kubernetes(src, o)
 		if err == nil {

@@ -21,7 +21,7 @@ var update = flag.Bool("update", false, "rewrite the golden renderings in envoy/
 // goldens are the example configs whose renderings are checked in: the Istio
 // objects in envoy/istio/NAME.yaml, llmproc's in examples/kubernetes/NAME.yaml
 // and plain Envoy's in examples/kubernetes/NAME-envoy.yaml.
-var goldens = []string{"quickstart", "routing-by-task", "openai", "jwt"}
+var goldens = []string{"quickstart", "routing-by-task", "openai", "jwt", "tracing"}
 
 func goldenPath(name, target string) string {
 	switch target {

@@ -41,6 +41,9 @@ type router struct {
 	status  int
 	details string
 	spanID  string // its parent span id
+	// envoySpan is the traceparent and tracestate of Envoy's span for this
+	// ext_proc stream, when Envoy traces (trace.go).
+	envoySpan [2]string
 	// logged is what the router learned for the access log so far; an
 	// immediate response carries it as its dynamic metadata.
 	logged       map[string]*structpb.Value

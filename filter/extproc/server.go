@@ -191,7 +191,7 @@ func (s *Server) Process(stream extprocv3.ExternalProcessor_ProcessServer) error
 	var p processor
 	switch role {
 	case RoleRouter:
-		p = &router{s: s, rt: rt, ctx: ctx}
+		p = &router{s: s, rt: rt, ctx: ctx, envoySpan: s.envoySpan(ctx)}
 	case RoleUpstream:
 		p = &upstream{s: s, rt: rt, send: stream.Send}
 	default:

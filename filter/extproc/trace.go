@@ -14,12 +14,14 @@ package extproc
 
 import (
 	"cmp"
+	"context"
 	"strconv"
 	"strings"
 	"unicode/utf8"
 
 	"github.com/tidwall/gjson"
 	"go.opentelemetry.io/otel/attribute"
+	"google.golang.org/grpc/metadata"
 
 	"github.com/llmproc/llmproc/filter/sse"
 	"github.com/llmproc/llmproc/filter/tracing"
@@ -38,8 +40,35 @@ type answeredLocally interface {
 	answered(status int, details string)
 }
 
-// startSpan starts the router span once the request headers are read.
+// envoySpan is the W3C context in the ext_proc stream's gRPC metadata: with
+// its own tracer on, Envoy's gRPC client makes a child span of the request's
+// span for each ext_proc stream and injects it into the stream's headers
+// (AsyncStreamImpl::initialize in source/common/grpc/async_client_impl.cc).
+func (s *Server) envoySpan(ctx context.Context) [2]string {
+	if s.tracer == nil {
+		return [2]string{}
+	}
+	md, _ := metadata.FromIncomingContext(ctx)
+	var out [2]string
+	if v := md.Get("traceparent"); len(v) > 0 {
+		out[0] = v[0]
+		if v := md.Get("tracestate"); len(v) > 0 {
+			out[1] = v[0]
+		}
+	}
+	return out
+}
+
+// startSpan starts the router span once the request headers are read: a
+// child of Envoy's span for the stream when Envoy traces (itself in the
+// client's trace), else of the request's own traceparent.
 func (r *router) startSpan(traceparent, tracestate string) {
+	if r.s.tracer == nil {
+		return
+	}
+	if r.envoySpan[0] != "" {
+		traceparent, tracestate = r.envoySpan[0], r.envoySpan[1]
+	}
 	r.span = r.s.tracer.Router(traceparent, tracestate, r.s.now())
 	r.span.Set(tracing.RequestID.String(r.id), tracing.HTTPRequestMethod.String(r.method), tracing.URLPath.String(r.path),
 		tracing.Client.String(r.clientSchema()))
