@@ -39,7 +39,8 @@ routes:
 // answers; the OTLP receiver gets one trace, the client's: the router span,
 // a child of the client's span, and two attempt spans, children of the
 // router span, with the backends, statuses and errors of each attempt, and
-// usage and cost on the last. Over OTLP/gRPC and OTLP/HTTP, JSON and SSE.
+// usage and cost on the last; feedback on the answer adds a span to it. Over
+// OTLP/gRPC and OTLP/HTTP, JSON and SSE.
 func TestTracedFailover(t *testing.T) {
 	for _, c := range []struct {
 		protocol string
@@ -148,6 +149,22 @@ func TestTracedFailover(t *testing.T) {
 			}
 			if ts := reqs[len(reqs)-1].Header.Get("tracestate"); ts != "vendor=v1" {
 				t.Errorf("tracestate %q", ts)
+			}
+			// Feedback on the answer is a span in the same trace, a child of
+			// (and linked to) the attempt that answered.
+			fr := e.postPath(t, "/v1/feedback", `{"request_id":"`+r.header.Get("x-llmproc-request-id")+`","score":5,"label":"good"}`)
+			if fr.status != 200 {
+				t.Fatalf("feedback: %d %s", fr.status, fr.body)
+			}
+			var fb otlpserver.Span
+			for _, sp := range rx.Trace(t, traceID, 4, 10*time.Second) {
+				if sp.Name == "llmproc.feedback" {
+					fb = sp
+				}
+			}
+			if fb.Parent != a2.SpanID || len(fb.Links) != 1 || fb.Links[0] != a2.SpanID || len(fb.Events) != 1 ||
+				fb.Int("llmproc.feedback.score") != 5 || fb.Str("llmproc.feedback.label") != "good" || fb.Str("llmproc.backend") != "second" {
+				t.Errorf("feedback span %+v", fb)
 			}
 			m := e.metrics(t)
 			if got := sum(m["llmproc_trace_spans_dropped_total"], nil); got != 0 {

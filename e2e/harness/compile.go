@@ -147,11 +147,13 @@ type retryPolicy struct {
 }
 
 // Field allow-lists: anything else set in these messages is unsupported and
-// rejected at Start. "Accepted" fields with no effect here are listed too.
+// rejected at Start. "Accepted" fields with no effect here are listed too
+// (the HCM's tracing: the harness makes no Envoy spans and injects no
+// trace context into ext_proc streams; llmproc's spans are what tests see).
 var supported = map[string][]string{
 	"envoy.config.listener.v3.Listener":                                                 {"name", "address", "filter_chains", "per_connection_buffer_limit_bytes", "stat_prefix"},
 	"envoy.config.listener.v3.FilterChain":                                              {"filters", "name"},
-	"envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager": {"stat_prefix", "codec_type", "route_config", "http_filters", "access_log", "local_reply_config", "stream_idle_timeout", "request_timeout", "use_remote_address", "internal_address_config", "generate_request_id", "normalize_path", "merge_slashes", "common_http_protocol_options", "http_protocol_options", "http2_protocol_options", "server_name", "max_request_headers_kb", "early_header_mutation_extensions"},
+	"envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager": {"stat_prefix", "codec_type", "route_config", "http_filters", "access_log", "local_reply_config", "stream_idle_timeout", "request_timeout", "use_remote_address", "internal_address_config", "generate_request_id", "normalize_path", "merge_slashes", "common_http_protocol_options", "http_protocol_options", "http2_protocol_options", "server_name", "max_request_headers_kb", "early_header_mutation_extensions", "tracing"},
 	"envoy.config.route.v3.RouteConfiguration":                                          {"name", "virtual_hosts", "validate_clusters"},
 	"envoy.config.route.v3.VirtualHost":                                                 {"name", "domains", "routes", "include_request_attempt_count"},
 	"envoy.config.route.v3.Route":                                                       {"name", "match", "route", "direct_response", "request_body_buffer_limit", "response_headers_to_add", "response_headers_to_remove", "request_headers_to_add", "request_headers_to_remove"},

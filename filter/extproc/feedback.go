@@ -102,6 +102,7 @@ func (s *Server) feedbackReceived(rec feedback.Record, fb Feedback) {
 	s.log.Info("feedback", "request_id", rec.RequestID, "tenant", rec.Tenant, "model", rec.Model, "backend", rec.Backend,
 		"pool", rec.Pool, "route", rec.Route, "class", rec.Class, "attempts", rec.Attempts, "trace_id", rec.TraceID,
 		"span_id", rec.SpanID, "score", fb.Score, "label", fb.Label, "comment", fb.Comment)
+	s.feedbackSpan(rec, fb)
 }
 
 // recordHit keeps the record of a request answered from the cache.
@@ -109,9 +110,9 @@ func (r *router) recordHit(d config.Decision, model string) {
 	if r.s.feedback == nil {
 		return
 	}
-	r.s.feedback.Put(feedback.Record{RequestID: r.id, Tenant: r.tenant, Model: cmp.Or(d.Target, model), RequestedModel: model,
+	r.s.feedback.Put(withSpan(feedback.Record{RequestID: r.id, Tenant: r.tenant, Model: cmp.Or(d.Target, model), RequestedModel: model,
 		Pool: d.Pool.Name, Route: d.Route, Class: r.logged[KeyClass].GetStringValue(), Client: r.clientSchema(), Cache: "hit",
-		Status: http.StatusOK, TraceID: r.traceID, SpanID: r.spanID, Time: r.s.now()})
+		Status: http.StatusOK, TraceID: r.traceID, SpanID: r.spanID, Time: r.s.now()}, r.span))
 }
 
 // attemptBackendsMetadata is the dynamic metadata of an attempt's request
@@ -126,10 +127,10 @@ func (u *upstream) recordAnswer() {
 	if u.s.feedback == nil || u.id == "" {
 		return
 	}
-	u.s.feedback.Put(feedback.Record{Attempts: cmp.Or(u.attempt, len(u.attemptBackends)), RequestID: u.id, Tenant: u.callerTenant,
+	u.s.feedback.Put(withSpan(feedback.Record{Attempts: cmp.Or(u.attempt, len(u.attemptBackends)), RequestID: u.id, Tenant: u.callerTenant,
 		Model: u.served, RequestedModel: u.model, Backend: u.member.Backend.Name, Pool: u.pool.Name, Route: u.route, Class: u.class,
 		Client: u.clientSchema(), Cache: u.cacheResult, Status: u.status, AttemptBackends: u.attemptBackends,
-		TraceID: u.traceID, SpanID: u.spanID, Time: u.s.now()})
+		TraceID: u.traceID, SpanID: u.spanID, Time: u.s.now()}, u.span))
 }
 
 // previousBackends reads KeyAttemptBackends as an earlier attempt wrote it.

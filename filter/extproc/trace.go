@@ -23,6 +23,7 @@ import (
 	"go.opentelemetry.io/otel/attribute"
 	"google.golang.org/grpc/metadata"
 
+	"github.com/llmproc/llmproc/filter/feedback"
 	"github.com/llmproc/llmproc/filter/sse"
 	"github.com/llmproc/llmproc/filter/tracing"
 	"github.com/llmproc/llmproc/filter/usage"
@@ -370,4 +371,33 @@ func (c *outputCapture) messages(finish string) (string, bool) {
 		b = strconv.AppendQuote(b, finish)
 	}
 	return string(append(b, "}]"...)), c.cut
+}
+
+// withSpan points a feedback record at the span that answered (the attempt's,
+// or the router's for a cache hit) when llmproc traced the request, so a
+// verdict lands next to it (feedbackSpan); else the record keeps the
+// request's own traceparent ids.
+func withSpan(rec feedback.Record, s *tracing.Span) feedback.Record {
+	if s != nil {
+		rec.TraceID, rec.SpanID = s.IDs()
+	}
+	return rec
+}
+
+// feedbackSpan adds a verdict to the rated request's trace (a span
+// llmproc.feedback, child of and linked to the answering span) when the
+// record names one; the client's comment stays out of it.
+func (s *Server) feedbackSpan(rec feedback.Record, fb Feedback) {
+	if s.tracer == nil || rec.TraceID == "" || rec.SpanID == "" {
+		return
+	}
+	kv := []attribute.KeyValue{tracing.RequestID.String(rec.RequestID), attribute.Int("llmproc.feedback.score", fb.Score),
+		tracing.RequestModel.String(rec.RequestedModel), tracing.ResponseModel.String(rec.Model),
+		tracing.Backend.String(rec.Backend), tracing.Pool.String(rec.Pool), tracing.Route.String(rec.Route)}
+	if fb.Label != "" {
+		kv = append(kv, attribute.String("llmproc.feedback.label", fb.Label))
+	}
+	if err := s.tracer.Feedback(rec.TraceID, rec.SpanID, s.now(), kv...); err != nil {
+		s.log.Debug("feedback not traced", "request_id", rec.RequestID, "err", err)
+	}
 }

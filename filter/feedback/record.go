@@ -38,7 +38,9 @@ type Record struct {
 	// as llmproc saw them (an attempt Envoy never sent on is not in it).
 	AttemptBackends []string `json:"attempt_backends,omitempty"`
 	// TraceID and SpanID are the W3C trace id and parent span id of the
-	// request's traceparent, as the router saw it.
+	// request's traceparent, as the router saw it; when llmproc traced the
+	// request, its answering span's (extproc withSpan), where a verdict's
+	// llmproc.feedback span goes.
 	TraceID string    `json:"trace_id,omitempty"`
 	SpanID  string    `json:"span_id,omitempty"`
 	Time    time.Time `json:"time"`
