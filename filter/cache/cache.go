@@ -22,6 +22,9 @@ type Key [32]byte
 type Entry struct {
 	Completion []byte
 	Stored     time.Time
+	// RequestID is the id of the request whose answer this is; a hit served
+	// from the entry names it (x-llmproc-cache-request-id).
+	RequestID string
 }
 
 // Store is one cache tier.

@@ -44,6 +44,10 @@ const keyVersionGroup = "llmproc-cache-key/1+group"
 // member is included as sent. It returns a 400 apierr.Error if Body is not a
 // JSON object.
 func KeyOf(in KeyInput) (Key, error) {
+	return keyOf(in, keyVersion)
+}
+
+func keyOf(in KeyInput, version string) (Key, error) {
 	body := unsafe.String(unsafe.SliceData(in.Body), len(in.Body))
 	if !gjson.Valid(body) {
 		return Key{}, apierr.BadRequest("invalid_json", "We could not parse the JSON body of your request. The request body must be valid JSON.")
@@ -56,9 +60,15 @@ func KeyOf(in KeyInput) (Key, error) {
 		buf:     make([]byte, 0, 64+len(in.Tenant)+len(in.Group)+len(in.Endpoint)+len(in.Pool)+len(in.Model)+len(in.Body)),
 		members: make([]member, 0, 32),
 	}
-	version, scope := keyVersion, in.Tenant
+	scope := in.Tenant
 	if in.Group != "" {
-		version, scope = keyVersionGroup, in.Group
+		// A cache group's entries are apart from any tenant's, in each tier.
+		scope = in.Group
+		if version == keyVersion {
+			version = keyVersionGroup
+		} else {
+			version += "+group"
+		}
 	}
 	for _, s := range [...]string{version, scope, in.ClientSchema, in.Endpoint, in.Pool, in.Model} {
 		c.str(s)

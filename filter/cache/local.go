@@ -74,7 +74,7 @@ func NewLocalFor(memoryMB int, ttl time.Duration, maxEntryBytes int) (*Local, er
 // entry larger than a shard), at most 256.
 func shardsFor(memoryMB, maxEntryBytes int) int {
 	n := min(memoryMB, 256)
-	if perShard := 2 * ((maxEntryBytes + localHeader + entryHeader + 1<<20 - 1) >> 20); maxEntryBytes > 0 {
+	if perShard := 2 * ((maxEntryBytes + localHeader + entryHeader + 1 + maxIDLen + 1<<20 - 1) >> 20); maxEntryBytes > 0 {
 		n = max(min(n, memoryMB/perShard), 1)
 	}
 	return 1 << (bits.Len(uint(n)) - 1)
@@ -120,7 +120,7 @@ func (l *Local) Set(_ context.Context, k Key, e Entry, ttl time.Duration) error 
 	if ttl <= 0 {
 		return nil
 	}
-	v := make([]byte, 0, localHeader+entryHeader+len(e.Completion))
+	v := make([]byte, 0, localHeader+entryHeader+1+len(e.RequestID)+len(e.Completion))
 	v = binary.BigEndian.AppendUint64(v, uint64(l.now().Add(ttl).UnixNano()))
 	v = e.appendTo(v)
 	if err := l.bc.Set(string(k[:]), v); err != nil {

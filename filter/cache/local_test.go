@@ -174,19 +174,29 @@ func TestEntryEncodeDecode(t *testing.T) {
 		{Completion: []byte(`{"id":"chatcmpl-1"}`), Stored: time.Unix(1767225600, 123456789)},
 		{Completion: []byte{}, Stored: time.Unix(0, 0)},
 		{Completion: bytes.Repeat([]byte{0xff, 0}, 1000), Stored: time.Unix(-5, 0)},
+		{Completion: []byte(`{}`), Stored: time.Unix(7, 0), RequestID: "5a7c0e2b-req"},
 	} {
 		got, err := Decode(e.Encode())
 		if err != nil {
 			t.Fatal(err)
 		}
-		if !bytes.Equal(got.Completion, e.Completion) || !got.Stored.Equal(e.Stored) {
+		if !bytes.Equal(got.Completion, e.Completion) || !got.Stored.Equal(e.Stored) || got.RequestID != e.RequestID {
 			t.Errorf("round trip: got %+v, want %+v", got, e)
 		}
 	}
-	for _, b := range [][]byte{nil, []byte("L"), []byte("L\x01short"), []byte("X\x01\x00\x00\x00\x00\x00\x00\x00\x00{}"), []byte("L\x02\x00\x00\x00\x00\x00\x00\x00\x00{}")} {
+	for _, b := range [][]byte{nil, []byte("L"), []byte("L\x01short"), []byte("X\x01\x00\x00\x00\x00\x00\x00\x00\x00{}"), []byte("L\x02\x00\x00\x00\x00\x00\x00\x00\x00{}"), []byte("L\x03\x00\x00\x00\x00\x00\x00\x00\x00\x00{}")} {
 		if _, err := Decode(b); err == nil {
 			t.Errorf("Decode(%q) succeeded", b)
 		}
+	}
+}
+
+// TestEntryVersion1: entries written by older replicas (no request id) are
+// still read.
+func TestEntryVersion1(t *testing.T) {
+	got, err := Decode([]byte("L\x01\x00\x00\x00\x00\x00\x00\x00\x07{}"))
+	if err != nil || string(got.Completion) != "{}" || got.RequestID != "" || got.Stored.UnixNano() != 7 {
+		t.Fatalf("got %+v, %v", got, err)
 	}
 }
 

@@ -5,6 +5,7 @@ import (
 	"encoding/hex"
 	"log/slog"
 	"strconv"
+	"strings"
 	"sync/atomic"
 	"time"
 
@@ -24,6 +25,10 @@ import (
 // HeaderCache tells clients hit, miss or bypass. The router hands the result
 // and, when the answer may be stored, the key to every upstream attempt in
 // the metadata (KeyCache, KeyCacheKey), so no attempt recomputes the key.
+//
+// x-llmproc-cache is hit (the exact key), hit-normalized (the normalized
+// tier), hit-semantic, miss or bypass; a hit also carries
+// HeaderCacheRequestID, the id of the request whose answer was stored.
 const HeaderCache = "x-llmproc-cache"
 
 // CacheTiers are the response cache's stores; Shared (Redis) may be nil.
@@ -113,9 +118,11 @@ func (c *responseCache) fresh(e cache.Entry, maxAge time.Duration) bool {
 	return age < c.TTL && (maxAge <= 0 || age <= maxAge)
 }
 
-// lookup runs the router's part: the policy, the key, the lookup. It returns
-// an ImmediateResponse on a hit, else the cache result for the client (miss,
-// bypass) and the key to store the answer under ("" when it may not be).
+// lookup runs the router's part: the policy, the keys, the lookup. It
+// returns an ImmediateResponse and its result (hit, hit-normalized) on a hit,
+// else the cache result for the client (miss, bypass) and the keys to store
+// the answer under ("" when it may not be). A hit never reserves budget: the
+// router reserves only after a miss.
 func (r *router) lookup(d config.Decision, model string, req chatRequest, body []byte) (hit *extprocv3.ProcessingResponse, result, storeKey string) {
 	c := r.s.cache
 	if c == nil {
@@ -144,22 +151,32 @@ func (r *router) lookup(d config.Decision, model string, req chatRequest, body [
 	if pol.Lookup || pol.Store {
 		in := cache.KeyInput{Tenant: r.tenant, Group: r.rt.CacheGroup(r.tenant), ClientSchema: r.clientSchema(), Endpoint: r.path,
 			Pool: d.Pool.Name, Model: model + "\x00" + d.Target, Body: body}
-		key, err := cache.KeyOf(in)
-		if err == nil {
+		keys, ok := r.cacheKeys(d.CacheMatch, in)
+		if ok {
 			if pol.Lookup {
-				if e, ok := c.get(r.ctx, key); ok && c.fresh(e, pol.MaxAge) {
-					r.recordHit(d, model)
-					return r.hit(d, model, req, e, ""), "", ""
+				for _, k := range keys { // the exact key first
+					if e, ok := c.get(r.ctx, k.key); ok && c.fresh(e, pol.MaxAge) {
+						r.recordHit(d, model)
+						var extra []*corev3.HeaderValueOption
+						if e.RequestID != "" {
+							extra = append(extra, header(HeaderCacheRequestID, e.RequestID))
+						}
+						tier := k.tier
+						if tier == config.MatchExact {
+							tier = ""
+						}
+						return r.hit(d, model, req, e, tier, extra...), hitResult(k.tier), ""
+					}
 				}
 				result = "miss"
 			}
 			hit, bucket := r.semanticLookup(d, model, req, in, body, pol)
 			if hit != nil {
-				return hit, "", ""
+				return hit, hitResult(config.MatchSemantic), ""
 			}
 			r.semBucket = bucket
 			if pol.Store {
-				storeKey = hex.EncodeToString(key[:])
+				storeKey = keys.encode()
 			}
 		}
 	}
@@ -167,6 +184,79 @@ func (r *router) lookup(d config.Decision, model string, req chatRequest, body [
 		r.s.metrics.CacheResult(result)
 	}
 	return nil, result, storeKey
+}
+
+// hitResult is x-llmproc-cache for a hit by tier: hit, hit-normalized, ….
+func hitResult(tier string) string {
+	if tier == config.MatchExact {
+		return "hit"
+	}
+	return "hit-" + tier
+}
+
+// tierKey is one key a request is looked up and stored under.
+type tierKey struct {
+	tier string // config.MatchExact, MatchNormalized, …
+	key  cache.Key
+}
+
+type tierKeys []tierKey
+
+// encode writes the keys for the upstream role (KeyCacheKey): hex, joined
+// by ",", the exact key first.
+func (ks tierKeys) encode() string {
+	parts := make([]string, len(ks))
+	for i, k := range ks {
+		parts[i] = hex.EncodeToString(k.key[:])
+	}
+	return strings.Join(parts, ",")
+}
+
+// decodeKeys reads KeyCacheKey: one key (older routers) or several.
+func decodeKeys(s string) []cache.Key {
+	var out []cache.Key
+	for _, p := range strings.Split(s, ",") {
+		var k cache.Key
+		if n, err := hex.Decode(k[:], []byte(p)); err == nil && n == len(k) {
+			out = append(out, k)
+		}
+	}
+	return out
+}
+
+// cacheKeys returns the keys a request is looked up under, in order, and
+// stored under: the exact key, then the key of each fuzzier tier the route's
+// cache.match turns on. ok is false when the body has no key (not JSON: the
+// validator has already refused such a body).
+func (r *router) cacheKeys(match string, in cache.KeyInput) (tierKeys, bool) {
+	exact, err := cache.KeyOf(in)
+	if err != nil {
+		return nil, false
+	}
+	keys := tierKeys{{config.MatchExact, exact}}
+	switch match {
+	case config.MatchNormalized:
+		if k, ok, _ := cache.NormalizedKeyOf(in, r.cacheAPI()); ok {
+			keys = append(keys, tierKey{config.MatchNormalized, k})
+		}
+	}
+	return keys, true
+}
+
+// cacheAPI names the client API for cache.NormalizedKeyOf ("" for none:
+// embeddings are looked up exactly, their input is the answer).
+func (r *router) cacheAPI() string {
+	switch {
+	case r.endpoint == translate.EndpointEmbeddings:
+		return ""
+	case r.endpoint == translate.EndpointResponses:
+		return cache.APIResponses
+	case r.client == clientAnthropic:
+		return cache.APIMessages
+	case r.client == clientGemini:
+		return cache.APIGemini
+	}
+	return cache.APIChat
 }
 
 // hit answers from the cache: JSON or a well-formed SSE stream from the same

@@ -1,6 +1,8 @@
 package extproc
 
 import (
+	"fmt"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -95,5 +97,59 @@ func TestCacheDoesNotStoreCutStream(t *testing.T) {
 	answerUpstream(t, h, routed, req, "200", "text/event-stream", stream)
 	if _, hit, _ := routeCached(t, h, req); hit[HeaderCache] != "hit" {
 		t.Fatalf("a complete stream was not stored")
+	}
+}
+
+// TestCacheNormalizedTier: with cache.match normalized, a request whose
+// latest user turn normalizes like a stored one's is a hit-normalized naming
+// the stored request's id; a changed number misses; an exact repeat is a
+// plain hit; with match exact the variant misses. Hits reserve nothing: the
+// router answers before it reserves (see lookup), and no reservation is in
+// the metadata of a hit.
+func TestCacheNormalizedTier(t *testing.T) {
+	local, err := cache.NewLocal(16, time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tiers := &CacheTiers{Local: local, TTL: time.Hour, MaxEntryBytes: 1 << 20}
+	h := newHarnessFor(t, compileTest(t, fmt.Sprintf(testConfig, 4096)+"cache: {match: normalized}\n"), tiers)
+	body := func(turn string) string {
+		return `{"model":"mini","temperature":0,"messages":[{"role":"system","content":"Be brief."},{"role":"user","content":` + strconv.Quote(turn) + `}]}`
+	}
+	answer := `{"id":"c1","object":"chat.completion","created":1,"model":"gpt-4o-mini-2024-07-18","choices":[{"index":0,"message":{"role":"assistant","content":"30 days."},"finish_reason":"stop"}],"usage":{"prompt_tokens":10,"completion_tokens":2,"total_tokens":12}}`
+
+	first := body("What is your refund policy?")
+	routed, _, _ := routeCached(t, h, first, "x-request-id", "req-original")
+	if routed[KeyCache] != "miss" || strings.Count(routed[KeyCacheKey], ",") != 1 {
+		t.Fatalf("first request: %v", routed)
+	}
+	answerUpstream(t, h, routed, first, "200", "application/json", answer)
+
+	_, hit, out := routeCached(t, h, body("what's your refund policy"), "x-request-id", "req-second")
+	if hit[HeaderCache] != "hit-normalized" || hit[HeaderCacheRequestID] != "req-original" || gjson.GetBytes(out, "choices.0.message.content").Str != "30 days." {
+		t.Fatalf("variant: headers %v body %s", hit, out)
+	}
+	if _, hit, _ = routeCached(t, h, first); hit[HeaderCache] != "hit" || hit[HeaderCacheRequestID] != "req-original" {
+		t.Fatalf("exact repeat: %v", hit)
+	}
+	if routed, hit, _ = routeCached(t, h, body("What is your refund policy for 2 items?")); hit != nil || routed[KeyCache] != "miss" {
+		t.Fatalf("a number changed: routed %v hit %v", routed, hit)
+	}
+	if routed, hit, _ = routeCached(t, h, body("What is not your refund policy?")); hit != nil || routed[KeyCache] != "miss" {
+		t.Fatalf("a negation added: routed %v hit %v", routed, hit)
+	}
+	for _, c := range []struct {
+		result string
+		want   float64
+	}{{"hit-normalized", 1}, {"hit", 1}, {"miss", 3}} {
+		if got := counter(t, h.reg, "llmproc_cache_requests_total", map[string]string{"result": c.result}); got != c.want {
+			t.Errorf("llmproc_cache_requests_total{result=%q} = %v, want %v", c.result, got, c.want)
+		}
+	}
+
+	// The same tiers behind a route that matches exactly: the variant misses.
+	exact := newHarnessFor(t, testRuntime(t, 4096), tiers)
+	if routed, hit, _ := routeCached(t, exact, body("what's your refund policy")); hit != nil || routed[KeyCache] != "miss" || strings.Contains(routed[KeyCacheKey], ",") {
+		t.Fatalf("match exact: routed %v hit %v", routed, hit)
 	}
 }

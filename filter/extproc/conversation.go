@@ -230,7 +230,7 @@ func (u *upstream) keepOutcome(outcome string) {
 // storeResponse caches a Responses answer as its final response object
 // (cache.ReplayResponsesSSE replays it as a stream): only a completed one
 // with usage, within cache.max_entry_bytes.
-func (u *upstream) storeResponse(k cache.Key) {
+func (u *upstream) storeResponse(keys []cache.Key) {
 	resp, ok := u.capture.Response()
 	reason := cache.SkipCut
 	if ok {
@@ -245,5 +245,8 @@ func (u *upstream) storeResponse(k cache.Key) {
 		}
 		return
 	}
-	u.s.cache.set(k, cache.Entry{Completion: bytes.Clone(resp), Stored: u.s.now()}, nil)
+	e := cache.Entry{Completion: bytes.Clone(resp), Stored: u.s.now(), RequestID: u.id}
+	for _, k := range keys {
+		u.s.cache.set(k, e, nil)
+	}
 }

@@ -36,8 +36,10 @@ const (
 	// KeyClassConfidence is the classifier's probability for the class
 	// (three decimals; 1 for kind keywords).
 	KeyClassConfidence = "class_confidence"
-	KeyCache           = "cache"     // the router's cache result: miss or bypass
-	KeyCacheKey        = "cache_key" // store a complete answer under it (hex)
+	KeyCache           = "cache" // the router's cache result: miss or bypass
+	// KeyCacheKey: store a complete answer under these keys (hex, joined by
+	// ","; the exact key first, then one per fuzzier tier of cache.match).
+	KeyCacheKey = "cache_key"
 	// KeyReservation is the budget reservation to settle (base64url JSON).
 	KeyReservation = "reservation"
 	// KeyAnthropicVersion and KeyAnthropicBeta are an Anthropic client's

@@ -317,7 +317,7 @@ func (r *router) requestBody(b *extprocv3.HttpBody) (*extprocv3.ProcessingRespon
 		return estimatedCount(r.rt, countResponses, model, body), nil
 	case !r.countTokens && r.endpoint != translate.EndpointInputTokens: // counting tokens is neither cached nor budgeted
 		if hit, cacheResult, cacheKey = r.lookup(d, model, req, body); hit != nil {
-			r.note(KeyCache, "hit")
+			r.note(KeyCache, cacheResult)
 			return hit, nil
 		}
 		r.note(KeyCache, cacheResult)

@@ -4,7 +4,6 @@ package extproc
 // chunks on their way back to the client, and the cache fill at the end.
 
 import (
-	"encoding/hex"
 	"net/http"
 	"strconv"
 	"strings"
@@ -271,12 +270,12 @@ func (u *upstream) store() {
 	if u.asm == nil && !u.cacheResponses {
 		return
 	}
-	var k cache.Key
-	if n, err := hex.Decode(k[:], []byte(u.cacheKey)); err != nil || n != len(k) {
+	keys := decodeKeys(u.cacheKey)
+	if len(keys) == 0 {
 		return
 	}
 	if u.cacheResponses {
-		u.storeResponse(k)
+		u.storeResponse(keys)
 		return
 	}
 	completion, ok := u.asm.Finish()
@@ -286,6 +285,12 @@ func (u *upstream) store() {
 		}
 		return
 	}
-	stored := u.s.now()
-	u.s.cache.set(k, cache.Entry{Completion: completion, Stored: stored}, u.semanticStore(k, stored))
+	e := cache.Entry{Completion: completion, Stored: u.s.now(), RequestID: u.id}
+	for i, k := range keys {
+		var then func()
+		if i == 0 { // the semantic tier joins the exact entry
+			then = u.semanticStore(k, e.Stored)
+		}
+		u.s.cache.set(k, e, then)
+	}
 }

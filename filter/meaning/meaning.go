@@ -286,7 +286,7 @@ func looksLikeCode(p string) bool {
 }
 
 func isCJK(r rune) bool {
-	return unicode.In(r, unicode.Han, unicode.Hiragana, unicode.Katakana, unicode.Hangul)
+	return r >= 0x1100 && unicode.In(r, unicode.Han, unicode.Hiragana, unicode.Katakana, unicode.Hangul)
 }
 
 // trailing punctuation is sentence punctuation stripped from the end of a
@@ -636,6 +636,10 @@ func lang(p string) string {
 	var han, kana, hangul, cyr, latin, other int
 	for _, r := range p {
 		switch {
+		case r < utf8.RuneSelf:
+			if 'a' <= r && r <= 'z' || 'A' <= r && r <= 'Z' {
+				latin++
+			}
 		case unicode.Is(unicode.Hangul, r):
 			hangul++
 		case unicode.In(r, unicode.Hiragana, unicode.Katakana):
@@ -664,27 +668,22 @@ func lang(p string) string {
 	case latin == 0:
 		return "none"
 	}
-	score := map[string]int{}
-	for _, w := range strings.Fields(strings.ToLower(p)) {
-		w = strings.Trim(w, trailing+"¿¡\"'()")
-		for l, sw := range stopwords {
-			if sw[w] {
-				score[l]++
+	var score [len(langOrder)]int
+	for _, w := range strings.Fields(p) {
+		w = strings.ToLower(strings.Trim(w, trailing+"¿¡\"'()"))
+		m := stopLangs[w]
+		for i := range langOrder {
+			if m&(1<<i) != 0 {
+				score[i]++
 			}
-		}
-		if _, ok := contractions[w]; ok {
-			score["en"]++
-		}
-		if _, ok := bareContractions[w]; ok {
-			score["en"]++
 		}
 	}
 	best, n, tie := "latn", 0, false
-	for _, l := range []string{"en", "de", "fr", "es", "it", "pt"} {
+	for i, l := range langOrder {
 		switch {
-		case score[l] > n:
-			best, n, tie = l, score[l], false
-		case score[l] == n && n > 0:
+		case score[i] > n:
+			best, n, tie = l, score[i], false
+		case score[i] == n && n > 0:
 			tie = true
 		}
 	}
@@ -693,6 +692,28 @@ func lang(p string) string {
 	}
 	return best
 }
+
+// langOrder are the languages lang tells apart by stopwords; stopLangs maps
+// a lowercase word to the bit set of those whose stopword it is (English
+// also counts its contractions).
+var (
+	langOrder = [...]string{"en", "de", "fr", "es", "it", "pt"}
+	stopLangs = func() map[string]uint8 {
+		m := map[string]uint8{}
+		for i, l := range langOrder {
+			for w := range stopwords[l] {
+				m[w] |= 1 << i
+			}
+		}
+		for w := range contractions {
+			m[w] |= 1
+		}
+		for w := range bareContractions {
+			m[w] |= 1
+		}
+		return m
+	}()
+)
 
 // meaning appends t's meaning-bearing tokens to out.
 func (t tok) meaning(out []string, caps bool) []string {

@@ -89,3 +89,11 @@ func FuzzNormalize(f *testing.F) {
 		}
 	})
 }
+
+func BenchmarkNormalize(b *testing.B) {
+	turn := strings.Repeat("Hi, what's your refund policy for orders over 50 dollars, please? ", 5)
+	b.ReportAllocs()
+	for b.Loop() {
+		Normalize(turn)
+	}
+}
