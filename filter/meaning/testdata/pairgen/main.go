@@ -23,16 +23,12 @@ import (
 	"strings"
 	"unicode"
 	"unicode/utf8"
+
+	"github.com/llmproc/llmproc/filter/meaning"
 )
 
-// Pair is one line of pairs.jsonl.
-type Pair struct {
-	A    string `json:"a"`
-	B    string `json:"b"`
-	Same bool   `json:"same"`
-	Lang string `json:"lang"`
-	Kind string `json:"kind"`
-}
+// Pair is one line of pairs.jsonl, as the precision test reads it.
+type Pair = meaning.Pair
 
 // tmpl is a question with slots {num} {ent} {unit} {cmp} {when}; neg is the
 // same question negated, para a paraphrase, reorder the same words in
