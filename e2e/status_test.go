@@ -114,7 +114,8 @@ func TestStatusJSON(t *testing.T) {
 }
 
 // TestStatusBudgetShared: with budget_store.redis, every replica's page
-// shows the budget's spend across replicas, and its own spend apart.
+// shows the budgets' spend across replicas — a tenant-scoped budget's per
+// tenant, read from Redis — and its own spend apart.
 func TestStatusBudgetShared(t *testing.T) {
 	redis := redisserver.Start(t)
 	def := fakeopenai.Behaviour{Usage: fakeopenai.Usage{Prompt: 1000, Completion: 100}}
@@ -143,9 +144,11 @@ func TestStatusBudgetShared(t *testing.T) {
 	}
 	for i, e := range replicas {
 		shown := statusFigures(t, e)
-		// 210 µ$ a request: three in the shared budget, each replica's own
-		// in its spend.
+		// 210 µ$ a request: three in the shared budgets — the global ones and
+		// team-a's bar in the tenant-scoped one — each replica's own in its
+		// spend.
 		for k, want := range map[string]float64{"budget.daily.spent": 630e-6, "budget.monthly.spent": 630e-6,
+			"budget.per-team.tenant.team-a.spent": 630e-6, "budget.per-team.counters": 1,
 			"spend.day.total": float64(2-i) * 210e-6} {
 			if v, err := strconv.ParseFloat(shown[k], 64); err != nil || math.Abs(v-want) > 1e-15 {
 				t.Errorf("replica %d: %s shown %q, want %v", i, k, shown[k], want)
@@ -289,6 +292,14 @@ func domFigures(dom string) map[string]string {
 func wantShown(t *testing.T, shown map[string]string, m map[string][]sample, cfg string) {
 	t.Helper()
 	want := expectedFigures(m)
+	// The tenant-scoped budget's tenants come from the budget store, not
+	// /metrics: team-a 2 × 210 µ$ (its cache hit reserved nothing), team-b
+	// 3500 µ$, the request without a tenant 210 µ$; limit 10 USD each.
+	for tenant, spent := range map[string]float64{"team-a": 420e-6, "team-b": 3_500e-6, "": 210e-6} {
+		want["budget.per-team.tenant."+tenant+".spent"] = spent
+		want["budget.per-team.tenant."+tenant+".share"] = spent / 10
+	}
+	want["budget.per-team.counters"] = 3
 	for k, w := range want {
 		got, ok := shown[k]
 		if !ok {
@@ -390,17 +401,18 @@ func expectedFigures(m map[string][]sample) map[string]float64 {
 	for _, s := range m["llmproc_backend_consecutive_failures"] {
 		out["backend."+s.labels["pool"]+"/"+s.labels["backend"]+".consecutive_failures"] = s.value
 	}
+	// The cache's tiers are values of result (hit, hit-normalized,
+	// hit-semantic); saved USD is by model.
 	var hits, lookups float64
+	byResult := map[string]float64{}
 	for _, s := range m["llmproc_cache_requests_total"] {
 		r := s.labels["result"]
-		if t := s.labels["tier"]; t != "" {
-			r += "/" + t
-		}
+		byResult[r] += s.value
 		out["cache.result."+r] += s.value
 		if strings.HasPrefix(r, "hit") {
 			hits += s.value
 		}
-		if strings.HasPrefix(r, "hit") || strings.HasPrefix(r, "miss") {
+		if strings.HasPrefix(r, "hit") || r == "miss" {
 			lookups += s.value
 		}
 	}
@@ -408,17 +420,16 @@ func expectedFigures(m map[string][]sample) map[string]float64 {
 		out["cache.lookups"] = lookups
 		if lookups > 0 {
 			out["cache.hit_rate"] = hits / lookups
-		}
-		usd["cache.saved"] += 0
-		by := "model"
-		for _, s := range m["llmproc_cache_saved_usd_total"] {
-			if _, ok := s.labels["tier"]; ok {
-				by = "tier"
+			for r, n := range byResult {
+				if strings.HasPrefix(r, "hit") {
+					out["cache.hit_rate."+r] = n / lookups
+				}
 			}
 		}
+		usd["cache.saved"] += 0
 		for _, s := range m["llmproc_cache_saved_usd_total"] {
 			usd["cache.saved"] += pico(s.value)
-			usd["cache.saved."+s.labels[by]] += pico(s.value)
+			usd["cache.saved."+s.labels["model"]] += pico(s.value)
 		}
 	}
 	for _, s := range m["llmproc_route_decisions_total"] {

@@ -3,6 +3,7 @@ package budget
 import (
 	"context"
 	"errors"
+	"strings"
 	"sync"
 	"time"
 )
@@ -216,4 +217,21 @@ func keepUntil(c Charge) time.Time {
 		return c.KeepUntil
 	}
 	return c.ResetAt
+}
+
+// Counters calls each with every counter kept whose key starts with prefix
+// and ends with suffix, after ending the reservations whose deadline has
+// passed (as Spent does). each runs with the store locked: it must not
+// call the store.
+func (m *Memory) Counters(_ context.Context, prefix, suffix string, each func(key string, pico int64)) error {
+	return m.locked(func(now time.Time) error {
+		for key := range m.counters {
+			if len(key) >= len(prefix)+len(suffix) && strings.HasPrefix(key, prefix) && strings.HasSuffix(key, suffix) {
+				if k := m.counter(key, now); k != nil {
+					each(key, k.Pico)
+				}
+			}
+		}
+		return nil
+	})
 }

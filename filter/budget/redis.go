@@ -6,6 +6,7 @@ import (
 	"math"
 	"net"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -456,4 +457,112 @@ func (r *Redis) EvictingPolicy(ctx context.Context) (string, error) {
 		return "", nil
 	}
 	return p, nil
+}
+
+// sweepScript: KEYS[1] deadlines; ARGV[1] key prefix. Ends the
+// reservations whose deadline has passed, as Reserve does.
+var sweepScript = redis.NewScript(luaCommon + `
+sweep(KEYS[1], ARGV[1], now_ms())
+return 0
+`)
+
+// Listing bounds: keys asked per SCAN call, and the most counters one
+// listing reads (a listing past it stops and reports ErrListTruncated).
+const (
+	scanCount   = 1000
+	maxCounters = 100_000
+)
+
+// ErrListTruncated is returned by Counters when more counters matched than
+// one listing reads; those read were passed on.
+var ErrListTruncated = errors.New("budget: too many counters to list")
+
+// Counters calls each with every counter whose key starts with prefix and
+// ends with suffix (both without the store's KeyPrefix), after ending the
+// reservations whose deadline has passed. It walks the keyspace with SCAN
+// (MATCH on the pattern; COUNT 1000 a call, each within the store's
+// timeout) and reads each batch's amounts in one pipeline, so its cost
+// grows with the whole Redis keyspace, not only the budget's counters: the
+// caller bounds it with ctx. A counter that ends during the walk may be
+// missed; none is passed twice (SCAN may return a key twice; it is
+// deduplicated).
+func (r *Redis) Counters(ctx context.Context, prefix, suffix string, each func(key string, pico int64)) error {
+	call := func(f func(ctx context.Context) error) error {
+		cctx, cancel := context.WithTimeout(ctx, r.timeout)
+		defer cancel()
+		return f(cctx)
+	}
+	if err := call(func(ctx context.Context) error {
+		return sweepScript.Run(ctx, r.c, []string{r.dlKey()}, r.prefix).Err()
+	}); err != nil {
+		return err
+	}
+	match := globEscape(r.prefix+prefix) + "*" + globEscape(suffix)
+	seen := map[string]bool{}
+	var cursor uint64
+	for {
+		var keys []string
+		if err := call(func(ctx context.Context) error {
+			var err error
+			keys, cursor, err = r.c.Scan(ctx, cursor, match, scanCount).Result()
+			return err
+		}); err != nil {
+			return err
+		}
+		fresh := keys[:0]
+		for _, k := range keys {
+			if !seen[k] && len(k) >= len(r.prefix)+len(prefix)+len(suffix) {
+				seen[k] = true
+				fresh = append(fresh, k)
+			}
+		}
+		if len(fresh) > 0 {
+			var cmds []*redis.StringCmd
+			if err := call(func(ctx context.Context) error {
+				_, err := r.c.Pipelined(ctx, func(p redis.Pipeliner) error {
+					cmds = make([]*redis.StringCmd, len(fresh))
+					for i, k := range fresh {
+						cmds[i] = p.HGet(ctx, k, "p")
+					}
+					return nil
+				})
+				if errors.Is(err, redis.Nil) {
+					err = nil // a counter without spend, or gone since the SCAN
+				}
+				return err
+			}); err != nil {
+				return err
+			}
+			for i, c := range cmds {
+				v, err := c.Result()
+				if err != nil {
+					continue
+				}
+				n, err := strconv.ParseInt(v, 10, 64)
+				if err != nil {
+					n = math.MaxInt64 // beyond int64: report the most we can
+				}
+				each(fresh[i][len(r.prefix):], max(n, 0))
+			}
+		}
+		if cursor == 0 {
+			return nil
+		}
+		if len(seen) >= maxCounters {
+			return ErrListTruncated
+		}
+	}
+}
+
+// globEscape quotes the characters Redis's glob patterns give a meaning.
+func globEscape(s string) string {
+	var b strings.Builder
+	for _, c := range []byte(s) {
+		switch c {
+		case '*', '?', '[', ']', '\\', '^', '-':
+			b.WriteByte('\\')
+		}
+		b.WriteByte(c)
+	}
+	return b.String()
 }

@@ -176,7 +176,8 @@ func Run(ctx context.Context, o Options) error {
 			return fmt.Errorf("listen.http: %w", err)
 		}
 		addrs.HTTP = hl.Addr().String()
-		page := status.New(status.Options{Gatherer: reg, Budgets: statusBudgets(cfg), Shared: cfg.BudgetStore.Redis != nil, Started: started})
+		page := status.New(status.Options{Gatherer: reg, Budgets: statusBudgets(cfg), Shared: cfg.BudgetStore.Redis != nil,
+			Tenants: statusTenants(budgets), Started: started})
 		hsrv = &http.Server{Handler: httpMux(reg, cfg.Listen.Pprof, &draining, page), ReadHeaderTimeout: 10 * time.Second}
 		go func() {
 			if err := hsrv.Serve(hl); err != nil && !errors.Is(err, http.ErrServerClosed) {
@@ -263,6 +264,25 @@ func httpMux(reg *prometheus.Registry, withPprof bool, draining *atomic.Bool, pa
 		mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
 	}
 	return mux
+}
+
+// statusTenants lists the tenant-scoped budgets' top tenants from the
+// budget store for the status page (nil without budgets).
+func statusTenants(budgets *extproc.Budgets) func(context.Context, int) []status.TenantBudget {
+	if budgets == nil {
+		return nil
+	}
+	return func(ctx context.Context, top int) []status.TenantBudget {
+		var out []status.TenantBudget
+		for _, f := range budgets.Engine.TenantFigures(ctx, top) {
+			tb := status.TenantBudget{Budget: f.Budget, Tenants: status.Tenants{More: f.More, MoreUSD: float64(f.MorePico) / 1e12, Partial: f.Partial}}
+			for _, ts := range f.Top {
+				tb.Top = append(tb.Top, status.TenantSpend{Tenant: ts.Tenant, Model: ts.Model, SpentUSD: float64(ts.SpentPico) / 1e12})
+			}
+			out = append(out, tb)
+		}
+		return out
+	}
 }
 
 // statusBudgets are the budgets the engine was built with, for the status

@@ -1,9 +1,10 @@
 // Package status serves llmproc's status page on the HTTP (admin) port: GET /
 // is a small server-rendered HTML page whose inline script polls GET
 // /status.json. Every figure is read by metric name from the Prometheus
-// registry at request time (so a metric another part adds, such as a
-// cache tier label or the feedback metrics, shows when it exists), plus the
-// budgets the engine was built with. It is read-only.
+// registry at request time (so a metric another part adds, such as the
+// feedback metrics, shows when it exists), plus the budgets the engine was
+// built with and, for tenant-scoped budgets, the tenants' counters read
+// from the budget store. It is read-only.
 package status
 
 import (
@@ -14,6 +15,8 @@ import (
 	"time"
 
 	dto "github.com/prometheus/client_model/go"
+
+	"github.com/llmproc/llmproc/filter/metrics"
 )
 
 // Snapshot is what /status.json returns: the figures, then the tables the
@@ -33,6 +36,7 @@ type Snapshot struct {
 	Errors   []string  `json:"errors,omitempty"`
 	Tables   []Table   `json:"tables"`
 	metrics  map[string]*fam
+	top      int // tenants listed per budget
 }
 
 // Config is the config serving now.
@@ -73,6 +77,37 @@ type Budget struct {
 	SpentUSD *float64 `json:"spent_usd"` // nil when no counter is readable for it
 	Share    *float64 `json:"share"`     // spent / limit
 	Shared   bool     `json:"shared"`
+	// Tenants is, for a tenant-scoped budget, its counters that spent most
+	// in the current window (each against the budget's limit, which is
+	// every tenant's own), largest first; nil when the store lists none.
+	Tenants *Tenants `json:"tenants,omitempty"`
+}
+
+// Tenants is a tenant-scoped budget's top counters and how many more there
+// are.
+type Tenants struct {
+	Top []TenantSpend `json:"top"`
+	// More counters are not listed; MoreUSD is their spend together.
+	More    int     `json:"more"`
+	MoreUSD float64 `json:"more_usd"`
+	// Partial: the store could not be read to the end (a timeout, Redis
+	// down); the figures are those read.
+	Partial bool `json:"partial"`
+}
+
+// TenantSpend is one tenant's (for scope tenant_model, one tenant and
+// model's) spend in a tenant-scoped budget's window.
+type TenantSpend struct {
+	Tenant   string   `json:"tenant"`
+	Model    string   `json:"model,omitempty"`
+	SpentUSD float64  `json:"spent_usd"`
+	Share    *float64 `json:"share"` // spent / the budget's limit
+}
+
+// TenantBudget is what Options.Tenants reports for one budget.
+type TenantBudget struct {
+	Budget string
+	Tenants
 }
 
 // Backend is one pool member's attempts as this replica saw them.
@@ -97,16 +132,24 @@ type Backend struct {
 
 // Cache is the response cache's results and what hits saved.
 type Cache struct {
-	// Results are requests by result label (with the tier when the metric
-	// has one: "hit/normalized").
-	Results  []Count  `json:"results"`
-	Hits     float64  `json:"hits"`
-	Lookups  float64  `json:"lookups"` // hits and misses (bypasses are no lookup)
-	HitRate  *float64 `json:"hit_rate"`
-	SavedUSD float64  `json:"saved_usd"`
-	Saved    []Amount `json:"saved"` // by tier when the metric has one, else by model
-	SavedBy  string   `json:"saved_by"`
-	Present  bool     `json:"present"`
+	// Results are requests by result: hit (the exact tier),
+	// hit-normalized, hit-semantic, miss, bypass.
+	Results []Count  `json:"results"`
+	Hits    float64  `json:"hits"`    // every tier's
+	Lookups float64  `json:"lookups"` // hits and misses (bypasses are no lookup)
+	HitRate *float64 `json:"hit_rate"`
+	// TierRates are each tier's hits over all lookups (they add up to
+	// HitRate).
+	TierRates []Rate   `json:"tier_rates"`
+	SavedUSD  float64  `json:"saved_usd"`
+	Saved     []Amount `json:"saved"` // by model (the metric has no tier)
+	Present   bool     `json:"present"`
+}
+
+// Rate is a named share.
+type Rate struct {
+	Name string  `json:"name"`
+	Rate float64 `json:"rate"`
 }
 
 // Count is a named count.
@@ -266,7 +309,11 @@ type BudgetDef struct {
 	LimitUSD            *float64 // nil: no USD limit
 }
 
-func (s *Snapshot) budgets(defs []BudgetDef, shared bool) {
+func (s *Snapshot) budgets(defs []BudgetDef, shared bool, tenants []TenantBudget) {
+	byName := map[string]Tenants{}
+	for _, tb := range tenants {
+		byName[tb.Budget] = tb.Tenants
+	}
 	spent, limit := map[string]float64{}, map[string]float64{}
 	for _, m := range s.series("llmproc_budget_spent_usd") {
 		spent[lv(m, "budget")] = value(m)
@@ -276,6 +323,16 @@ func (s *Snapshot) budgets(defs []BudgetDef, shared bool) {
 	}
 	for _, d := range defs {
 		b := Budget{Name: d.Name, Scope: d.Scope, Window: d.Window, Models: d.Models, LimitUSD: d.LimitUSD, Shared: shared}
+		if t, ok := byName[d.Name]; ok && d.Scope != "global" {
+			t.Top = slices.Clone(t.Top) // the listing is shared by snapshots
+			for i := range t.Top {
+				if l := d.LimitUSD; l != nil && *l > 0 {
+					share := t.Top[i].SpentUSD / *l
+					t.Top[i].Share = &share
+				}
+			}
+			b.Tenants = &t
+		}
 		if v, ok := spent[d.Name]; ok {
 			b.SpentUSD = &v
 			if l, ok := limit[d.Name]; ok {
@@ -362,39 +419,35 @@ func (s *Snapshot) backends(earlier *sample) sample {
 	return now
 }
 
+// cache reads the cache's results. The tiers are values of the result
+// label of llmproc_cache_requests_total (hit is the exact tier,
+// hit-normalized, hit-semantic), not a label of their own; saved USD is by
+// pool and model only.
 func (s *Snapshot) cache() {
 	c := &s.Cache
 	reqs := s.series("llmproc_cache_requests_total")
 	c.Present = len(reqs) > 0
-	c.Results = counts(reqs, func(m *dto.Metric) string {
-		r := lv(m, "result")
-		if t, ok := label(m, "tier"); ok && t != "" {
-			r += "/" + t
-		}
-		return r
-	})
-	for _, m := range reqs {
-		switch r := lv(m, "result"); {
-		case strings.HasPrefix(r, "hit"):
-			c.Hits += value(m)
-			c.Lookups += value(m)
-		case strings.HasPrefix(r, "miss"):
-			c.Lookups += value(m)
+	c.Results = counts(reqs, func(m *dto.Metric) string { return lv(m, "result") })
+	for _, r := range c.Results {
+		switch {
+		case strings.HasPrefix(r.Name, metrics.CacheHit):
+			c.Hits += r.Count
+			c.Lookups += r.Count
+		case r.Name == metrics.CacheMiss:
+			c.Lookups += r.Count
 		}
 	}
 	if c.Lookups > 0 {
 		rate := c.Hits / c.Lookups
 		c.HitRate = &rate
-	}
-	saved := s.series("llmproc_cache_saved_usd_total")
-	c.SavedBy = "model"
-	for _, m := range saved {
-		if _, ok := label(m, "tier"); ok {
-			c.SavedBy = "tier"
+		for _, r := range c.Results {
+			if strings.HasPrefix(r.Name, metrics.CacheHit) {
+				c.TierRates = append(c.TierRates, Rate{Name: r.Name, Rate: r.Count / c.Lookups})
+			}
 		}
 	}
 	var total int64
-	c.Saved, total = sums(saved, func(m *dto.Metric) string { return lv(m, c.SavedBy) })
+	c.Saved, total = sums(s.series("llmproc_cache_saved_usd_total"), func(m *dto.Metric) string { return lv(m, "model") })
 	c.SavedUSD = usd(total)
 }
 

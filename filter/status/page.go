@@ -1,6 +1,7 @@
 package status
 
 import (
+	"context"
 	"crypto/rand"
 	"encoding/hex"
 	"encoding/json"
@@ -22,6 +23,13 @@ type Options struct {
 	// in Redis (budget_store.redis), shared by every replica.
 	Budgets []BudgetDef
 	Shared  bool
+	// Tenants lists the tenant-scoped budgets' top counters from the
+	// budget store, at most top of each (nil: not listed). It is called at
+	// most once per tenantsEvery whatever the number of viewers, within
+	// tenantsTimeout.
+	Tenants func(ctx context.Context, top int) []TenantBudget
+	// TopTenants is how many tenants a budget lists (10 when 0).
+	TopTenants int
 	// Started is the process start; Now the clock (time.Now when nil).
 	Started time.Time
 	Now     func() time.Time
@@ -35,6 +43,10 @@ type Page struct {
 
 	mu      sync.Mutex
 	samples []sample // attempt counters at earlier snapshots, oldest first
+
+	tmu       sync.Mutex // held while the tenants are listed: one listing at a time
+	tenants   []TenantBudget
+	tenantsAt time.Time
 }
 
 // New returns the status page for o.
@@ -44,6 +56,9 @@ func New(o Options) *Page {
 	}
 	if o.Poll <= 0 {
 		o.Poll = 5 * time.Second
+	}
+	if o.TopTenants <= 0 {
+		o.TopTenants = DefaultTopTenants
 	}
 	return &Page{o: o}
 }
@@ -62,10 +77,36 @@ const (
 	minGap     = 2 * time.Second
 )
 
+// DefaultTopTenants is how many tenants a tenant-scoped budget lists.
+const DefaultTopTenants = 10
+
+// The tenant listing walks the budget store (with Redis, a SCAN of its
+// keyspace): it is reused for tenantsEvery and bounded by tenantsTimeout.
+const (
+	tenantsEvery   = 2 * time.Second
+	tenantsTimeout = time.Second
+)
+
+// listTenants returns the tenant listing, read again when it is older than
+// tenantsEvery.
+func (p *Page) listTenants(now time.Time) []TenantBudget {
+	if p.o.Tenants == nil {
+		return nil
+	}
+	p.tmu.Lock()
+	defer p.tmu.Unlock()
+	if p.tenantsAt.IsZero() || now.Sub(p.tenantsAt) >= tenantsEvery || now.Before(p.tenantsAt) {
+		ctx, cancel := context.WithTimeout(context.Background(), tenantsTimeout)
+		defer cancel()
+		p.tenants, p.tenantsAt = p.o.Tenants(ctx, p.o.TopTenants), now
+	}
+	return p.tenants
+}
+
 // Snapshot reads every figure now.
 func (p *Page) Snapshot() *Snapshot {
 	now := p.o.Now()
-	s := &Snapshot{Now: now.UTC().Truncate(time.Millisecond), Started: p.o.Started.UTC().Truncate(time.Millisecond), metrics: map[string]*fam{}}
+	s := &Snapshot{Now: now.UTC().Truncate(time.Millisecond), Started: p.o.Started.UTC().Truncate(time.Millisecond), metrics: map[string]*fam{}, top: p.o.TopTenants}
 	fams, err := p.o.Gatherer.Gather()
 	if err != nil {
 		// Gather returns what it could read along with the error.
@@ -76,7 +117,7 @@ func (p *Page) Snapshot() *Snapshot {
 	}
 	s.config()
 	s.spend()
-	s.budgets(p.o.Budgets, p.o.Shared)
+	s.budgets(p.o.Budgets, p.o.Shared, p.listTenants(now))
 	p.mu.Lock()
 	for len(p.samples) > 0 && now.Sub(p.samples[0].at) > rateWindow {
 		p.samples = p.samples[1:]

@@ -1,12 +1,15 @@
 package status
 
 import (
+	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
 	"regexp"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -120,7 +123,7 @@ func TestSnapshotFigures(t *testing.T) {
 
 	c := s.Cache
 	if c.Hits != 2 || c.Lookups != 3 || c.HitRate == nil || *c.HitRate != 2.0/3 || c.SavedUSD != 210_000_000/1e12 ||
-		c.SavedBy != "model" || !equalAmounts(c.Saved, []Amount{{"gpt-4o-mini", 210_000_000 / 1e12}}) {
+		!equalAmounts(c.Saved, []Amount{{"gpt-4o-mini", 210_000_000 / 1e12}}) {
 		t.Errorf("cache %+v", c)
 	}
 	if got := c.Results; len(got) != 3 || got[0] != (Count{"hit", 2}) {
@@ -159,27 +162,24 @@ func TestRates(t *testing.T) {
 	}
 }
 
-// TestMetricsFromOtherParts: the page reads metrics by name, so the
-// feedback metrics and a cache tier label show when they exist.
+// TestMetricsFromOtherParts: the page reads the feedback metrics, and the
+// cache's tiers from the result label of the cache metric as
+// filter/metrics exports it (hit is the exact tier, hit-normalized,
+// hit-semantic): a registry with llmproc's own collectors, not a copy of
+// what their labels might be.
 func TestMetricsFromOtherParts(t *testing.T) {
 	reg := prometheus.NewRegistry()
-	fb := prometheus.NewCounterVec(prometheus.CounterOpts{Name: "llmproc_feedback_total", Help: "h"},
-		[]string{"model", "backend", "route", "class", "score_bucket"})
-	score := prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "llmproc_feedback_score", Help: "h", Buckets: []float64{1, 2, 3, 4, 5}},
-		[]string{"model", "route"})
-	cacheReq := prometheus.NewCounterVec(prometheus.CounterOpts{Name: "llmproc_cache_requests_total", Help: "h"}, []string{"result", "tier"})
-	saved := prometheus.NewCounterVec(prometheus.CounterOpts{Name: "llmproc_cache_saved_usd_total", Help: "h"}, []string{"pool", "model", "tier"})
-	reg.MustRegister(fb, score, cacheReq, saved)
-	fb.WithLabelValues("gpt-4o", "b", "r", "code", "5").Add(2)
-	fb.WithLabelValues("gpt-4o", "b", "r2", "", "1").Add(1)
-	for _, v := range []float64{5, 5, 1} {
-		score.WithLabelValues("gpt-4o", "r").Observe(v)
+	m := metrics.New(reg)
+	m.Feedback("gpt-4o", "b", "r", "code", 5)
+	m.Feedback("gpt-4o", "b", "r", "code", 5)
+	m.Feedback("gpt-4o", "b", "r2", "", 1)
+	for r, n := range map[string]int{metrics.CacheHit: 3, "hit-normalized": 2, "hit-semantic": 1, metrics.CacheMiss: 4, metrics.CacheBypass: 5} {
+		for range n {
+			m.CacheResult(r)
+		}
 	}
-	cacheReq.WithLabelValues("hit", "exact").Add(3)
-	cacheReq.WithLabelValues("hit", "semantic").Add(1)
-	cacheReq.WithLabelValues("miss", "").Add(4)
-	saved.WithLabelValues("cheap", "m", "exact").Add(0.25)
-	saved.WithLabelValues("cheap", "m", "semantic").Add(0.5)
+	m.CacheSaved("cheap", "m", 250_000_000_000)
+	m.CacheSaved("cheap", "n", 500_000_000_000)
 
 	s := New(Options{Gatherer: reg}).Snapshot()
 	if s.Feedback == nil || len(s.Feedback.ByModel) != 1 {
@@ -189,13 +189,32 @@ func TestMetricsFromOtherParts(t *testing.T) {
 		t.Errorf("feedback %+v", f)
 	}
 	c := s.Cache
-	if c.Hits != 4 || c.Lookups != 8 || *c.HitRate != 0.5 || c.SavedBy != "tier" || c.SavedUSD != 0.75 ||
-		!equalAmounts(c.Saved, []Amount{{"semantic", 0.5}, {"exact", 0.25}}) {
+	if c.Hits != 6 || c.Lookups != 10 || *c.HitRate != 0.6 || c.SavedUSD != 0.75 ||
+		!equalAmounts(c.Saved, []Amount{{"n", 0.5}, {"m", 0.25}}) {
 		t.Errorf("cache %+v", c)
 	}
-	want := []Count{{"miss", 4}, {"hit/exact", 3}, {"hit/semantic", 1}}
-	if len(c.Results) != 3 || c.Results[0] != want[0] || c.Results[1] != want[1] || c.Results[2] != want[2] {
+	want := []Count{{"bypass", 5}, {"miss", 4}, {"hit", 3}, {"hit-normalized", 2}, {"hit-semantic", 1}}
+	if fmt.Sprint(c.Results) != fmt.Sprint(want) {
 		t.Errorf("results %v, want %v", c.Results, want)
+	}
+	wantRates := []Rate{{"hit", 0.3}, {"hit-normalized", 0.2}, {"hit-semantic", 0.1}}
+	if fmt.Sprint(c.TierRates) != fmt.Sprint(wantRates) {
+		t.Errorf("tier hit rates %v, want %v", c.TierRates, wantRates)
+	}
+	shown := map[string]float64{}
+	for _, tb := range s.Tables {
+		for _, r := range tb.Rows {
+			for _, cl := range r {
+				if cl.Value != nil {
+					shown[cl.Key] = *cl.Value
+				}
+			}
+		}
+	}
+	for k, v := range map[string]float64{"cache.result.hit-normalized": 2, "cache.result.hit-semantic": 1, "cache.hit_rate.hit-semantic": 0.1, "cache.hit_rate": 0.6} {
+		if shown[k] != v {
+			t.Errorf("%s shown %v, want %v", k, shown[k], v)
+		}
 	}
 }
 
@@ -306,4 +325,105 @@ func sumMetric(t *testing.T, g prometheus.Gatherer, name string, match map[strin
 		}
 	}
 	return usd(total)
+}
+
+// TestTenantBudgets: a tenant-scoped budget lists its top tenants from the
+// budget store, each against the budget's limit with its bar, then the rest
+// on one line; a partial listing says so. The store is read at most once
+// per tenantsEvery, however many viewers poll.
+func TestTenantBudgets(t *testing.T) {
+	reg, _ := drive(t)
+	now := time.Now()
+	calls := 0
+	var tops []int
+	listing := []TenantBudget{
+		{Budget: "per-team", Tenants: Tenants{Top: []TenantSpend{{Tenant: "team-a", SpentUSD: 2.5}, {Tenant: "", SpentUSD: 1}}, More: 3, MoreUSD: 0.75}},
+		{Budget: "pairs", Tenants: Tenants{Top: []TenantSpend{{Tenant: "team-b", Model: "gpt-4o", SpentUSD: 0.5}}, Partial: true}},
+		{Budget: "daily", Tenants: Tenants{Top: []TenantSpend{{Tenant: "x", SpentUSD: 9}}}}, // global: ignored
+	}
+	p := New(Options{Gatherer: reg, Started: now, Now: func() time.Time { return now }, TopTenants: 2,
+		Budgets: []BudgetDef{
+			{Name: "daily", Scope: "global", Window: "day", LimitUSD: ptr(0.0005)},
+			{Name: "per-team", Scope: "tenant", Window: "month", LimitUSD: ptr(10)},
+			{Name: "pairs", Scope: "tenant_model", Window: "day", LimitUSD: ptr(2)},
+			{Name: "unlisted", Scope: "tenant", Window: "day", LimitUSD: ptr(1)},
+		},
+		Tenants: func(ctx context.Context, top int) []TenantBudget {
+			if _, ok := ctx.Deadline(); !ok {
+				t.Error("the listing has no deadline")
+			}
+			calls++
+			tops = append(tops, top)
+			return listing
+		}})
+	s := p.Snapshot()
+	if b := s.Budgets[0]; b.Tenants != nil {
+		t.Errorf("a global budget lists tenants: %+v", b.Tenants)
+	}
+	if b := s.Budgets[3]; b.Tenants != nil {
+		t.Errorf("a budget the store did not list: %+v", b.Tenants)
+	}
+	tn := s.Budgets[1].Tenants
+	if tn == nil || len(tn.Top) != 2 || tn.More != 3 || tn.MoreUSD != 0.75 || *tn.Top[0].Share != 0.25 || *tn.Top[1].Share != 0.1 {
+		t.Fatalf("per-team %+v", tn)
+	}
+	if listing[0].Top[0].Share != nil {
+		t.Error("the shared listing was written to")
+	}
+	cells := map[string]Cell{}
+	var texts []string
+	for _, tb := range s.Tables {
+		if tb.ID != "budgets" {
+			continue
+		}
+		if !strings.Contains(tb.Note, "list the 2 tenants that spent most") || !strings.Contains(tb.Note, "this replica's spend only") {
+			t.Errorf("note %q", tb.Note)
+		}
+		for _, r := range tb.Rows {
+			texts = append(texts, r[0].Text)
+			for _, c := range r {
+				if c.Key != "" {
+					cells[c.Key] = c
+				}
+			}
+		}
+	}
+	for k, v := range map[string]float64{
+		"budget.per-team.counters": 5, "budget.per-team.tenant.team-a.spent": 2.5, "budget.per-team.tenant.team-a.share": 0.25,
+		"budget.per-team.tenant..spent": 1, "budget.per-team.more": 3, "budget.per-team.more.spent": 0.75,
+		"budget.pairs.counters": 1, "budget.pairs.tenant.team-b.model.gpt-4o.spent": 0.5, "budget.pairs.tenant.team-b.model.gpt-4o.share": 0.25,
+	} {
+		if c, ok := cells[k]; !ok || c.Value == nil || *c.Value != v {
+			t.Errorf("%s = %+v, want %v", k, c, v)
+		}
+	}
+	if c := cells["budget.per-team.tenant.team-a.share"]; c.Bar == nil || *c.Bar != 0.25 {
+		t.Errorf("no bar for team-a: %+v", c)
+	}
+	got := strings.Join(texts, "|")
+	for _, w := range []string{"↳ tenant team-a", "↳ tenant (no tenant)", "↳ 3 more, together", "↳ tenant team-b, model gpt-4o", "could not be read to the end"} {
+		if !strings.Contains(got, w) {
+			t.Errorf("rows %q lack %q", got, w)
+		}
+	}
+	if _, ok := cells["budget.unlisted.counters"]; ok {
+		t.Error("unlisted budget has a count")
+	}
+
+	// Concurrent viewers within tenantsEvery share one listing; later, the
+	// store is read again.
+	var wg sync.WaitGroup
+	for range 8 {
+		wg.Add(1)
+		go func() { defer wg.Done(); p.Snapshot() }()
+	}
+	wg.Wait()
+	if calls != 1 {
+		t.Errorf("%d listings within %v, want 1", calls, tenantsEvery)
+	}
+	now = now.Add(tenantsEvery)
+	p.Snapshot()
+	if calls != 2 || tops[0] != 2 || tops[1] != 2 {
+		t.Errorf("%d listings after %v (top %v), want 2 of top 2", calls, tenantsEvery, tops)
+	}
 }

@@ -91,7 +91,9 @@ func (s *Snapshot) tables() []Table {
 			title = "Spend this month (UTC, from " + w.Start + ")"
 		}
 		t := Table{ID: "spend-" + w.Window, Title: title,
-			Note: "This replica, counted since " + w.Since + ".",
+			Note: "This replica only, counted since " + w.Since + ". Each replica exports its own llmproc_spend_usd: " +
+				"sum it in Prometheus for the fleet (sum by (model) (llmproc_spend_usd{window=\"" + w.Window + "\"})). " +
+				"The budget bars below are every replica's when the budget store is Redis.",
 			Head: []string{"By", "Name", "USD"}}
 		k := "spend." + w.Window
 		t.Rows = append(t.Rows, []Cell{text("total"), text("all requests"), money(k+".total", w.TotalUSD)})
@@ -108,18 +110,30 @@ func (s *Snapshot) tables() []Table {
 
 	bt := Table{ID: "budgets", Title: "Budgets", Head: []string{"Budget", "Scope", "Window", "Spent", "Limit", "Used"},
 		Empty: "No budgets configured."}
+	hasTenants := false
 	for _, b := range s.Budgets {
 		if b.Shared {
 			bt.Note = "Spent is read from the shared budget store (Redis): every replica's spend."
+		} else {
+			bt.Note = "Spent is read from this replica's budget store (no budget_store.redis): this replica's spend only."
 		}
+		hasTenants = hasTenants || b.Tenants != nil
 		scope := b.Scope
 		if len(b.Models) > 0 {
 			scope += " (" + strings.Join(b.Models, ", ") + ")"
 		}
 		row := []Cell{text(b.Name), text(scope), text(b.Window)}
+		tn := b.Tenants
 		switch {
 		case b.SpentUSD != nil:
 			row = append(row, money("budget."+b.Name+".spent", *b.SpentUSD))
+		case tn != nil:
+			n := float64(len(tn.Top) + tn.More)
+			who := " tenants"
+			if b.Scope == "tenant_model" {
+				who = " tenant and model pairs"
+			}
+			row = append(row, fig("budget."+b.Name+".counters", n, Number(n)+who+", each against the limit"))
 		case b.Scope != "global":
 			row = append(row, text("per tenant, not listed"))
 		default:
@@ -136,11 +150,17 @@ func (s *Snapshot) tables() []Table {
 			used.Bar = b.Share
 		}
 		bt.Rows = append(bt.Rows, append(row, used))
+		if tn != nil {
+			bt.Rows = append(bt.Rows, tenantRows(b)...)
+		}
+	}
+	if hasTenants {
+		bt.Note += " Tenant-scoped budgets list the " + Number(float64(s.top)) + " tenants that spent most in the current window (each tenant's spend against its own limit); the rest are counted on one line."
 	}
 	out = append(out, bt)
 
 	be := Table{ID: "backends", Title: "Backends",
-		Note:  "Attempts this replica sent. Rate and errors over the interval since an earlier poll; errors are 5xx answers and broken streams. Outlier is llmproc's view: Envoy ejects a backend after 3 failures in a row.",
+		Note:  "Attempts this replica sent (each replica counts its own). Rate and errors over the interval since an earlier poll; errors are 5xx answers and broken streams. Outlier is llmproc's view: Envoy ejects a backend after 3 failures in a row.",
 		Head:  []string{"Pool", "Backend", "Attempts", "2xx", "4xx", "Errors", "Rate", "Errors (interval)", "Outlier"},
 		Empty: "No attempts yet."}
 	for _, b := range s.Backends {
@@ -168,14 +188,21 @@ func (s *Snapshot) tables() []Table {
 		if c.HitRate != nil {
 			rate = fig("cache.hit_rate", *c.HitRate, percent(*c.HitRate))
 		}
-		ct.Rows = append(ct.Rows, []Cell{text("hit rate (hits / lookups)"), rate},
-			[]Cell{text("lookups"), count("cache.lookups", c.Lookups)})
+		ct.Rows = append(ct.Rows, []Cell{text("hit rate (hits / lookups)"), rate})
+		for _, r := range c.TierRates {
+			tier := strings.TrimPrefix(r.Name, "hit-")
+			if r.Name == "hit" {
+				tier = "exact"
+			}
+			ct.Rows = append(ct.Rows, []Cell{text("hit rate: " + tier + " tier"), fig("cache.hit_rate."+r.Name, r.Rate, percent(r.Rate))})
+		}
+		ct.Rows = append(ct.Rows, []Cell{text("lookups"), count("cache.lookups", c.Lookups)})
 		for _, r := range c.Results {
 			ct.Rows = append(ct.Rows, []Cell{text("requests: " + r.Name), count("cache.result."+r.Name, r.Count)})
 		}
 		ct.Rows = append(ct.Rows, []Cell{text("saved"), money("cache.saved", c.SavedUSD)})
 		for _, a := range c.Saved {
-			ct.Rows = append(ct.Rows, []Cell{text("saved: " + c.SavedBy + " " + a.Name), money("cache.saved."+a.Name, a.USD)})
+			ct.Rows = append(ct.Rows, []Cell{text("saved: model " + a.Name), money("cache.saved."+a.Name, a.USD)})
 		}
 	}
 	out = append(out, ct)
@@ -216,4 +243,38 @@ func (s *Snapshot) tables() []Table {
 	}
 	out = append(out, cfg)
 	return out
+}
+
+// tenantRows are the rows under a tenant-scoped budget: its top tenants
+// (or tenant and model pairs), each against the budget's limit, then the
+// rest on one line.
+func tenantRows(b Budget) [][]Cell {
+	tn := b.Tenants
+	var rows [][]Cell
+	for _, ts := range tn.Top {
+		name := "tenant " + or(ts.Tenant, "(no tenant)")
+		k := "budget." + b.Name + ".tenant." + ts.Tenant
+		if b.Scope == "tenant_model" {
+			name += ", model " + ts.Model
+			k += ".model." + ts.Model
+		}
+		limit := text("")
+		if b.LimitUSD != nil {
+			limit = text(USD(*b.LimitUSD))
+		}
+		used := text("")
+		if ts.Share != nil {
+			used = fig(k+".share", *ts.Share, percent(*ts.Share))
+			used.Bar = ts.Share
+		}
+		rows = append(rows, []Cell{text("↳ " + name), text(""), text(""), money(k+".spent", ts.SpentUSD), limit, used})
+	}
+	if tn.More > 0 {
+		rows = append(rows, []Cell{fig("budget."+b.Name+".more", float64(tn.More), "↳ "+Number(float64(tn.More))+" more, together"), text(""), text(""),
+			money("budget."+b.Name+".more.spent", tn.MoreUSD), text(""), text("")})
+	}
+	if tn.Partial {
+		rows = append(rows, []Cell{text("↳ the budget store could not be read to the end: these are the counters read"), text(""), text(""), text(""), text(""), text("")})
+	}
+	return rows
 }
