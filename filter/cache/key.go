@@ -1,17 +1,15 @@
 package cache
 
 import (
+	"bytes"
 	"crypto/sha256"
 	"encoding/binary"
+	"encoding/json"
 	"slices"
 	"strconv"
 	"strings"
 	"unicode/utf8"
 	"unsafe"
-
-	"github.com/tidwall/gjson"
-
-	"github.com/llmproc/llmproc/filter/apierr"
 )
 
 // KeyInput is everything that scopes and determines an answer.
@@ -24,7 +22,9 @@ type KeyInput struct {
 	ClientSchema string // "openai" or "anthropic"
 	Endpoint     string // client path, e.g. "/v1/chat/completions"
 	Pool, Model  string // resolved pool and the model the client asked for
-	Body         []byte // the client's request body, in its schema
+	// Body is the client's request body, in its schema. The Doc methods
+	// ignore it: the Doc is the body.
+	Body []byte
 }
 
 // keyVersion starts every canonical form; change it when the form changes so
@@ -42,24 +42,36 @@ const keyVersionGroup = "llmproc-cache-key/1+group"
 // the same number). The top-level "stream" and "stream_options" members do
 // not change the answer, only its framing, and are left out; every other
 // member is included as sent. It returns a 400 apierr.Error if Body is not a
-// JSON object.
+// JSON object. A caller that needs more than one key of a body parses it
+// once (Parse) and asks the Doc.
 func KeyOf(in KeyInput) (Key, error) {
-	return keyOf(in, keyVersion)
+	d, err := Parse(in.Body)
+	if err != nil {
+		return Key{}, err
+	}
+	defer d.Release()
+	return d.Key(in), nil
 }
 
-func keyOf(in KeyInput, version string) (Key, error) {
-	body := unsafe.String(unsafe.SliceData(in.Body), len(in.Body))
-	if !gjson.Valid(body) {
-		return Key{}, apierr.BadRequest("invalid_json", "We could not parse the JSON body of your request. The request body must be valid JSON.")
-	}
-	root := gjson.Parse(body)
-	if !root.IsObject() {
-		return Key{}, apierr.BadRequest("invalid_json", "The request body must be a JSON object.")
-	}
-	c := canon{
-		buf:     make([]byte, 0, 64+len(in.Tenant)+len(in.Group)+len(in.Endpoint)+len(in.Pool)+len(in.Model)+len(in.Body)),
-		members: make([]member, 0, 32),
-	}
+// Key is KeyOf(in) for the body d was parsed from.
+func (d *Doc) Key(in KeyInput) Key { return d.key(in, keyVersion, nil) }
+
+// Sub replaces a value of the body, for a key (KeyWith): the value At
+// counts as the JSON string Text.
+type Sub struct {
+	At   Value
+	Text string
+}
+
+// KeyWith is Key over the body with the subs' values replaced by their
+// texts: the key KeyOf gives the body rewritten so (with sjson, say),
+// computed without rewriting or parsing it again. A Sub whose value the
+// canonical form leaves out (the top-level "stream"), or that lies inside
+// another Sub's, changes nothing.
+func (d *Doc) KeyWith(in KeyInput, subs ...Sub) Key { return d.key(in, keyVersion, subs) }
+
+func (d *Doc) key(in KeyInput, version string, subs []Sub) Key {
+	d.write()
 	scope := in.Tenant
 	if in.Group != "" {
 		// A cache group's entries are apart from any tenant's, in each tier.
@@ -70,96 +82,157 @@ func keyOf(in KeyInput, version string) (Key, error) {
 			version += "+group"
 		}
 	}
+	p := d.scratch[:0]
 	for _, s := range [...]string{version, scope, in.ClientSchema, in.Endpoint, in.Pool, in.Model} {
-		c.str(s)
+		p = appendStr(p, s)
 	}
-	c.value(root, true)
-	return sha256.Sum256(c.buf), nil
+	if d.h == nil {
+		d.h = sha256.New()
+	}
+	h := d.h
+	h.Reset()
+	_, _ = h.Write(p)
+	if len(subs) > 1 {
+		subs = slices.Clone(subs)
+		slices.SortFunc(subs, func(a, b Sub) int { return int(a.At.node().out0) - int(b.At.node().out0) })
+	}
+	pos := int32(0)
+	for _, s := range subs {
+		if s.At.d != d || s.At.n < 0 {
+			continue
+		}
+		nd := s.At.node()
+		if nd.out1 == 0 || nd.out0 < pos {
+			continue
+		}
+		_, _ = h.Write(d.canon[pos:nd.out0])
+		p = appendSubText(append(p[:0], 's'), s.Text)
+		_, _ = h.Write(p)
+		pos = nd.out1
+	}
+	_, _ = h.Write(d.canon[pos:])
+	d.scratch = p[:0]
+	var k Key
+	h.Sum(k[:0])
+	return k
 }
 
-// canon writes the canonical form: a type byte per value, strings and keys
-// length-prefixed (so no two different documents share a form), object
-// members in key order. members is a stack of object members shared by the
-// whole walk, so sorting costs no allocation per object once it has grown.
-type canon struct {
-	buf     []byte
-	members []member
-}
-
-type member struct {
-	key, val gjson.Result
-}
-
-func (c *canon) str(s string) {
-	c.buf = binary.AppendUvarint(c.buf, uint64(len(s)))
-	c.buf = append(c.buf, s...)
-}
-
-// text writes a JSON string by its value, so escapes do not matter; but a
-// string whose escapes decode to U+FFFD (a lone surrogate such as \ud800,
-// which gjson replaces) is written as sent, so it never shares a key with
-// one that spells U+FFFD itself.
-func (c *canon) text(v gjson.Result) {
-	if strings.Contains(v.Raw, `\u`) && strings.ContainsRune(v.Str, utf8.RuneError) {
-		c.buf = append(c.buf, 'r')
-		c.str(v.Raw)
+// write writes the canonical form of the body into d.canon, once: a type
+// byte per value, strings and keys length-prefixed (so no two different
+// documents share a form), object members in key order.
+func (d *Doc) write() {
+	if d.written {
 		return
 	}
-	c.str(v.Str)
-}
-
-func (c *canon) value(v gjson.Result, top bool) {
-	switch v.Type {
-	case gjson.Null:
-		c.buf = append(c.buf, 'z')
-	case gjson.False:
-		c.buf = append(c.buf, 'f')
-	case gjson.True:
-		c.buf = append(c.buf, 't')
-	case gjson.Number:
-		c.buf = append(c.buf, 'n')
-		c.buf = appendNumber(c.buf, v.Raw)
-		c.buf = append(c.buf, ';')
-	case gjson.String:
-		c.buf = append(c.buf, 's')
-		c.text(v)
-	case gjson.JSON:
-		if v.IsArray() {
-			c.buf = append(c.buf, '[')
-			v.ForEach(func(_, e gjson.Result) bool {
-				c.value(e, false)
-				return true
-			})
-			c.buf = append(c.buf, ']')
-			return
-		}
-		c.object(v, top)
+	d.written = true
+	if cap(d.canon) < len(d.body)+64 {
+		d.canon = make([]byte, 0, len(d.body)+64)
 	}
+	d.emit(0, true)
 }
 
-func (c *canon) object(v gjson.Result, top bool) {
-	start := len(c.members)
-	v.ForEach(func(k, e gjson.Result) bool {
-		if top && (k.Str == "stream" || k.Str == "stream_options") {
-			return true
+func (d *Doc) emit(n int32, top bool) {
+	nd := &d.nodes[n]
+	start := int32(len(d.canon))
+	switch nd.kind {
+	case 'z', 'f', 't':
+		d.canon = append(d.canon, nd.kind)
+	case 'n':
+		d.canon = append(d.canon, 'n')
+		d.canon = appendNumber(d.canon, unsafeString(d.raw(n)))
+		d.canon = append(d.canon, ';')
+	case 's':
+		d.canon = append(d.canon, 's')
+		d.text(n)
+	case '[':
+		d.canon = append(d.canon, '[')
+		for c, end := n+1, nd.skip; c < end; c = d.nodes[c].skip {
+			d.emit(c, false)
 		}
-		c.members = append(c.members, member{k, e})
-		return true
-	})
-	end := len(c.members)
+		d.canon = append(d.canon, ']')
+	case '{':
+		d.object(n, top)
+	}
+	nd.out0, nd.out1 = start, int32(len(d.canon))
+}
+
+func (d *Doc) object(n int32, top bool) {
+	start := len(d.members)
+	for c, end := n+1, d.nodes[n].skip; c < end; {
+		k := c
+		c = d.nodes[k+1].skip
+		key := d.keyString(k)
+		if top && (key == "stream" || key == "stream_options") {
+			continue
+		}
+		d.members = append(d.members, member{key: key, k: k, v: k + 1})
+	}
+	end := len(d.members)
 	// A stable sort keeps duplicate keys in document order: two bodies that
 	// differ only in the order of duplicates get different keys, which is
 	// safe (a miss), never a wrong hit.
-	slices.SortStableFunc(c.members[start:end], func(a, b member) int { return strings.Compare(a.key.Str, b.key.Str) })
-	c.buf = append(c.buf, '{')
+	slices.SortStableFunc(d.members[start:end], func(a, b member) int { return strings.Compare(a.key, b.key) })
+	d.canon = append(d.canon, '{')
 	for i := start; i < end; i++ {
-		m := c.members[i] // by index: nested objects may grow c.members
-		c.text(m.key)
-		c.value(m.val, false)
+		m := d.members[i] // by index: nested objects may grow d.members
+		d.text(m.k)
+		d.emit(m.v, false)
 	}
-	c.buf = append(c.buf, '}')
-	c.members = c.members[:start]
+	d.canon = append(d.canon, '}')
+	d.members = d.members[:start]
 }
+
+// keyString is string node n's value; a view of the body when it has no
+// escapes.
+func (d *Doc) keyString(n int32) string {
+	if !d.nodes[n].esc {
+		r := d.raw(n)
+		return unsafeString(r[1 : len(r)-1])
+	}
+	return d.str(n)
+}
+
+// text writes string node n by its value, so escapes do not matter; but a
+// string whose escapes decode to U+FFFD (a lone surrogate such as \ud800) is
+// written as sent, so it never shares a key with one that spells U+FFFD
+// itself.
+func (d *Doc) text(n int32) {
+	raw := d.raw(n)
+	if !d.nodes[n].esc {
+		d.canon = appendStr(d.canon, unsafeString(raw[1:len(raw)-1]))
+		return
+	}
+	d.scratch = unescape(d.scratch[:0], raw[1:len(raw)-1])
+	d.canon = appendText(d.canon, raw, d.scratch)
+}
+
+// appendText writes a string from its raw JSON (quotes included) and its
+// decoded value.
+func appendText(dst, raw, decoded []byte) []byte {
+	if bytes.Contains(raw, []byte(`\u`)) && bytes.ContainsRune(decoded, utf8.RuneError) {
+		return appendStr(append(dst, 'r'), unsafeString(raw))
+	}
+	return appendStr(dst, unsafeString(decoded))
+}
+
+// appendSubText writes a substituted string as the canonical form of the
+// JSON string sjson would have written for it.
+func appendSubText(dst []byte, s string) []byte {
+	if strings.ContainsRune(s, utf8.RuneError) { // also true of invalid UTF-8
+		raw, _ := json.Marshal(s) // sjson's escaping
+		return appendText(dst, raw, unescape(nil, raw[1:len(raw)-1]))
+	}
+	// Any other string decodes from sjson's JSON to itself, and is written
+	// by its value whatever its escapes.
+	return appendStr(dst, s)
+}
+
+func appendStr(dst []byte, s string) []byte {
+	dst = binary.AppendUvarint(dst, uint64(len(s)))
+	return append(dst, s...)
+}
+
+func unsafeString(b []byte) string { return unsafe.String(unsafe.SliceData(b), len(b)) }
 
 // appendNumber writes the JSON number raw in one spelling for its value:
 // "-"? digits "e" exponent, where the value is 0.digits × 10^exponent, the

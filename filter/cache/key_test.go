@@ -300,6 +300,17 @@ func BenchmarkKeyOf(b *testing.B) {
 				}
 			}
 		})
+		// The reference (key_ref_test.go), the key before Doc, measured in
+		// the same run: on a loaded machine only the ratio means much.
+		b.Run(fmt.Sprintf("%dKB/ref", size>>10), func(b *testing.B) {
+			b.ReportAllocs()
+			b.SetBytes(int64(len(in.Body)))
+			for b.Loop() {
+				if _, err := refKeyOf(in, keyVersion); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
 	}
 }
 

@@ -1,12 +1,6 @@
 package cache
 
 import (
-	"strconv"
-	"unsafe"
-
-	"github.com/tidwall/gjson"
-	"github.com/tidwall/sjson"
-
 	"github.com/llmproc/llmproc/filter/meaning"
 )
 
@@ -30,32 +24,42 @@ const normalizedKeyVersion = keyVersion + "/normalized/" + meaning.Version
 // when there is none, or it holds no text (then only the exact key applies).
 // Its errors are KeyOf's.
 func NormalizedKeyOf(in KeyInput, api string) (k Key, ok bool, err error) {
-	paths := turnPaths(api, in.Body)
-	if len(paths) == 0 {
-		return Key{}, false, nil
+	d, err := Parse(in.Body)
+	if err != nil {
+		return Key{}, false, err
 	}
-	body := in.Body
-	for _, p := range paths {
-		text := gjson.GetBytes(body, p).Str
-		if body, err = sjson.SetBytes(body, p, meaning.Normalize(text)); err != nil {
-			return Key{}, false, nil
-		}
-	}
-	in.Body = body
-	k, err = keyOf(in, normalizedKeyVersion)
-	return k, err == nil, err
+	defer d.Release()
+	k, ok = d.NormalizedKey(in, api)
+	return k, ok, nil
 }
 
-// turnPaths returns the gjson paths of the latest user turn's text values.
-func turnPaths(api string, b []byte) []string {
-	body := unsafe.String(unsafe.SliceData(b), len(b))
+// NormalizedKey is NormalizedKeyOf(in, api) for the body d was parsed from.
+func (d *Doc) NormalizedKey(in KeyInput, api string) (Key, bool) {
+	turn := d.LatestUserTurn(api)
+	if len(turn) == 0 {
+		return Key{}, false
+	}
+	subs := make([]Sub, len(turn))
+	for i, v := range turn {
+		subs[i] = Sub{At: v, Text: meaning.Normalize(v.Str())}
+	}
+	return d.key(in, normalizedKeyVersion, subs), true
+}
+
+// LatestUserTurn returns the string values that hold the text of the
+// latest user turn of a request of the client API (APIChat, …): the last
+// message's content when it is the user's — a string, or the text parts of
+// an array — or a Responses request's input string. It returns nil when
+// there is none.
+func (d *Doc) LatestUserTurn(api string) []Value {
+	root := d.Root()
 	var list, content, part, partType, userRole string
 	switch api {
 	case APIChat, APIMessages:
 		list, content, part, partType, userRole = "messages", "content", "text", "text", "user"
 	case APIResponses:
-		if in := gjson.Get(body, "input"); in.Type == gjson.String {
-			return []string{"input"}
+		if in := root.Get("input"); in.IsString() {
+			return []Value{in}
 		}
 		list, content, part, partType, userRole = "input", "content", "text", "input_text", "user"
 	case APIGemini:
@@ -63,44 +67,38 @@ func turnPaths(api string, b []byte) []string {
 	default:
 		return nil
 	}
-	items := gjson.Get(body, list)
-	if !items.IsArray() {
+	items := root.Get(list)
+	n := items.Len()
+	if !items.IsArray() || n == 0 {
 		return nil
 	}
-	n := int(gjson.Get(items.Raw, "#").Int())
-	if n == 0 {
-		return nil
-	}
-	last := gjson.Get(items.Raw, strconv.Itoa(n-1))
+	last := items.Index(n - 1)
 	role := last.Get("role")
 	switch {
 	case api == APIGemini && !role.Exists(): // a single-turn request may leave the role out
-	case role.Type != gjson.String || role.Str != userRole:
+	case !role.IsString() || role.Str() != userRole:
 		return nil
 	}
 	if api == APIResponses {
-		if t := last.Get("type"); t.Exists() && t.Str != "message" {
+		if t := last.Get("type"); t.Exists() && t.Str() != "message" {
 			return nil
 		}
 	}
-	prefix := list + "." + strconv.Itoa(n-1) + "." + content
 	c := last.Get(content)
-	if c.Type == gjson.String && api != APIGemini {
-		return []string{prefix}
+	if c.IsString() && api != APIGemini {
+		return []Value{c}
 	}
 	if !c.IsArray() {
 		return nil
 	}
-	var paths []string
-	i := 0
-	c.ForEach(func(_, p gjson.Result) bool {
+	var out []Value
+	c.Each(func(_ string, p Value) bool {
 		t := p.Get(part)
 		typ := p.Get("type")
-		if t.Type == gjson.String && (partType == "" && !typ.Exists() || typ.Str == partType) {
-			paths = append(paths, prefix+"."+strconv.Itoa(i)+"."+part)
+		if t.IsString() && (partType == "" && !typ.Exists() || typ.Str() == partType) {
+			out = append(out, t)
 		}
-		i++
 		return true
 	})
-	return paths
+	return out
 }

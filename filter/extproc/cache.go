@@ -229,14 +229,15 @@ func decodeKeys(s string) []cache.Key {
 // cache.match turns on. ok is false when the body has no key (not JSON: the
 // validator has already refused such a body).
 func (r *router) cacheKeys(match string, in cache.KeyInput) (tierKeys, bool) {
-	exact, err := cache.KeyOf(in)
+	d, err := cache.Parse(in.Body) // one parse for every tier's key
 	if err != nil {
 		return nil, false
 	}
-	keys := tierKeys{{config.MatchExact, exact}}
+	defer d.Release()
+	keys := tierKeys{{config.MatchExact, d.Key(in)}}
 	switch match {
 	case config.MatchNormalized:
-		if k, ok, _ := cache.NormalizedKeyOf(in, r.cacheAPI()); ok {
+		if k, ok := d.NormalizedKey(in, r.cacheAPI()); ok {
 			keys = append(keys, tierKey{config.MatchNormalized, k})
 		}
 	}
