@@ -41,6 +41,8 @@ func RouterFilterVia(rt *config.Runtime, llmproc string) *hcmv3.HttpFilter {
 		},
 		RequestAttributes: routerAttributes(rt),
 	}, rt, routerForwarding(rt))
+	// The router role never overrides its mode: mode_override is not
+	// allowed (UpstreamFilterVia allows the one the upstream role sends).
 }
 
 // routerForwarding is the metadata the router role is sent: under
@@ -85,18 +87,22 @@ func UpstreamFilterVia(rt *config.Runtime, llmproc string) *hcmv3.HttpFilter {
 			ResponseTrailerMode: extprocfilterv3.ProcessingMode_SKIP,
 		},
 		RequestAttributes: []string{BackendAttribute, ClusterAttribute},
+		// An attempt whose body goes unchanged asks Envoy not to send it
+		// (mode_override, filter/extproc/bodyless.go): allowed, and only
+		// that mode.
+		AllowModeOverride:    true,
+		AllowedOverrideModes: []*extprocfilterv3.ProcessingMode{extproc.SkipRequestBodyMode()},
 	}, rt, []string{MetadataNamespace})
 }
 
-// extProcFilter fills in what both roles share: timeouts, fail-closed, mode
-// override, and the llmproc metadata namespace, which both write and the
+// extProcFilter fills in what both roles share: timeouts, fail-closed and
+// the llmproc metadata namespace, which both write and the
 // upstream role also reads: the router role's decisions reach every attempt
 // as metadata_context (see extproc.KeyPool). mutation_rules stay default.
 func extProcFilter(ep *extprocfilterv3.ExternalProcessor, rt *config.Runtime, forward []string) *hcmv3.HttpFilter {
 	ep.MessageTimeout = durationpb.New(rt.Source.Envoy.MessageTimeout.Duration)
 	ep.MaxMessageTimeout = durationpb.New(MaxMessageTimeout)
 	ep.FailureModeAllow = false
-	ep.AllowModeOverride = true
 	ep.MetadataOptions = &extprocfilterv3.MetadataOptions{
 		ReceivingNamespaces: &extprocfilterv3.MetadataOptions_MetadataNamespaces{Untyped: []string{MetadataNamespace}},
 	}

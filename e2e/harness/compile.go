@@ -911,6 +911,7 @@ func (p *plan) compileProc(a *anypb.Any, path, scope string, upstream bool) (*pr
 		statusOnError:  500,
 		allowCL:        cfg.GetAllowContentLengthHeader(),
 		initialMode:    normalizeMode(cfg.GetProcessingMode()),
+		configMode:     cfg.GetProcessingMode(),
 		disableImmResp: false,
 	}
 	if err := p.since(pc.allowCL, path+".allow_content_length_header", envoyVersion{1, 38}); err != nil {

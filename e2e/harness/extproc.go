@@ -24,22 +24,25 @@ import (
 
 // procConfig is one compiled ext_proc filter (downstream or upstream).
 type procConfig struct {
-	upstream        bool
-	failOpen        bool
-	timeout         time.Duration
-	maxTimeout      time.Duration
-	reqAttrs        []string
-	respAttrs       []string
-	allowOverride   bool
-	allowedModes    []*extprocfilterv3.ProcessingMode
-	sendNoWait      bool
-	forwardNS       []string
-	receiveNS       []string
-	routeAction     extprocfilterv3.ExternalProcessor_RouteCacheAction
-	disableClear    bool
-	statusOnError   int
-	allowCL         bool
-	initialMode     *extprocfilterv3.ProcessingMode
+	upstream      bool
+	failOpen      bool
+	timeout       time.Duration
+	maxTimeout    time.Duration
+	reqAttrs      []string
+	respAttrs     []string
+	allowOverride bool
+	allowedModes  []*extprocfilterv3.ProcessingMode
+	sendNoWait    bool
+	forwardNS     []string
+	receiveNS     []string
+	routeAction   extprocfilterv3.ExternalProcessor_RouteCacheAction
+	disableClear  bool
+	statusOnError int
+	allowCL       bool
+	initialMode   *extprocfilterv3.ProcessingMode
+	// configMode is processing_mode as configured (DEFAULTs kept): the
+	// base of a mode_override (applyOverride).
+	configMode      *extprocfilterv3.ProcessingMode
 	disableImmResp  bool
 	rules           mutationRules
 	target          string
@@ -562,50 +565,98 @@ func (s *procStream) dropCL(dir direction) bool {
 	return bm == extprocfilterv3.ProcessingMode_STREAMED || (bm == extprocfilterv3.ProcessingMode_BUFFERED && hm == extprocfilterv3.ProcessingMode_SKIP)
 }
 
-// applyOverride honours mode_override from a headers reply when allowed.
+// applyOverride honours mode_override from a headers reply as Envoy does
+// (Filter::onReceiveMessage and effectiveModeOverride in
+// source/extensions/filters/http/ext_proc/ext_proc.cc, Envoy 1.35 and
+// later; verified against the 1.37 source):
+//
+//   - only when the filter has allow_mode_override: true and
+//     send_body_without_waiting_for_header_response: false, neither
+//     configured body mode is FULL_DUPLEX_STREAMED, and the reply answers a
+//     headers message (request or response: inHeaderProcessState). On a
+//     body or trailers reply it is ignored. Nothing exempts an upstream
+//     (cluster) filter: it applies there as downstream.
+//   - The new mode is the filter's configured processing_mode (not the
+//     current one) with the override laid over it: a header or trailer mode
+//     left DEFAULT keeps the configured one; both body modes are always
+//     taken from the override, so an override that leaves
+//     response_body_mode unset turns the response body off (NONE).
+//   - With allowed_override_modes configured, that new mode must equal one
+//     entry in request_body_mode, request_trailer_mode,
+//     response_header_mode, response_body_mode and response_trailer_mode
+//     (request_header_mode is not compared: the headers were already
+//     sent); otherwise the override is ignored and the configured mode
+//     stays. Before envoyproxy/envoy#38393 the raw override was compared
+//     whole, so llmproc sends fully explicit modes that equal an entry in
+//     every field, which matches under both rules.
+//   - It sets the mode of both directions, before the reply's header
+//     mutation is applied (so content-length is kept or dropped by the new
+//     body mode: ProcessorState::processHeaderMutation and
+//     shouldRemoveContentLength, processor_state.cc/.h).
+//
+// So a request-headers reply that overrides request_body_mode to NONE makes
+// Envoy send no request body message: the body it held while waiting is
+// passed on unchanged (handleHeadersResponseWithContinue →
+// finalizeContinueResponse, processor_state.cc), framed by the
+// content-length the reply left. A load driver playing Envoy follows the
+// same rule.
 func (s *procStream) applyOverride(resp *extprocv3.ProcessingResponse) {
 	mo := resp.GetModeOverride()
-	if mo == nil || !s.cfg.allowOverride || s.cfg.sendNoWait {
+	cm := s.cfg.configMode
+	if mo == nil || !s.cfg.allowOverride || s.cfg.sendNoWait ||
+		cm.GetRequestBodyMode() == extprocfilterv3.ProcessingMode_FULL_DUPLEX_STREAMED ||
+		cm.GetResponseBodyMode() == extprocfilterv3.ProcessingMode_FULL_DUPLEX_STREAMED {
 		return
 	}
+	eff := effectiveModeOverride(mo, cm)
 	if len(s.cfg.allowedModes) > 0 {
 		found := false
 		for _, m := range s.cfg.allowedModes {
-			if proto.Equal(m, mo) {
+			if eff.GetRequestBodyMode() == m.GetRequestBodyMode() &&
+				eff.GetRequestTrailerMode() == m.GetRequestTrailerMode() &&
+				eff.GetResponseHeaderMode() == m.GetResponseHeaderMode() &&
+				eff.GetResponseBodyMode() == m.GetResponseBodyMode() &&
+				eff.GetResponseTrailerMode() == m.GetResponseTrailerMode() {
 				found = true
+				break
 			}
 		}
 		if !found {
-			return
+			return // Envoy logs it at debug level and counts nothing
 		}
 	}
-	next := &extprocfilterv3.ProcessingMode{
-		RequestHeaderMode:   s.mode.GetRequestHeaderMode(),
-		ResponseHeaderMode:  s.mode.GetResponseHeaderMode(),
-		RequestTrailerMode:  s.mode.GetRequestTrailerMode(),
-		ResponseTrailerMode: s.mode.GetResponseTrailerMode(),
-		RequestBodyMode:     mo.GetRequestBodyMode(),
-		ResponseBodyMode:    mo.GetResponseBodyMode(),
-	}
-	if mo.GetRequestHeaderMode() != extprocfilterv3.ProcessingMode_DEFAULT {
-		next.RequestHeaderMode = mo.GetRequestHeaderMode()
-	}
-	if mo.GetResponseHeaderMode() != extprocfilterv3.ProcessingMode_DEFAULT {
-		next.ResponseHeaderMode = mo.GetResponseHeaderMode()
-	}
-	if mo.GetRequestTrailerMode() != extprocfilterv3.ProcessingMode_DEFAULT {
-		next.RequestTrailerMode = mo.GetRequestTrailerMode()
-	}
-	if mo.GetResponseTrailerMode() != extprocfilterv3.ProcessingMode_DEFAULT {
-		next.ResponseTrailerMode = mo.GetResponseTrailerMode()
-	}
-	for _, b := range []extprocfilterv3.ProcessingMode_BodySendMode{next.RequestBodyMode, next.ResponseBodyMode} {
+	for _, b := range []extprocfilterv3.ProcessingMode_BodySendMode{eff.RequestBodyMode, eff.ResponseBodyMode} {
 		if b != extprocfilterv3.ProcessingMode_NONE && b != extprocfilterv3.ProcessingMode_BUFFERED && b != extprocfilterv3.ProcessingMode_STREAMED {
 			s.e.logger.Warn("harness: mode_override to an unsupported body mode ignored", "mode", b)
 			return
 		}
 	}
-	s.mode = next
+	// ProcessorState::setProcessingMode: headers are sent unless SKIP,
+	// trailers only when SEND (DEFAULT means send headers, skip trailers).
+	s.mode = normalizeMode(eff)
+}
+
+// effectiveModeOverride is Envoy's: the configured mode with the override's
+// non-DEFAULT header and trailer modes and both its body modes.
+func effectiveModeOverride(mo, configured *extprocfilterv3.ProcessingMode) *extprocfilterv3.ProcessingMode {
+	out := &extprocfilterv3.ProcessingMode{}
+	if configured != nil {
+		out = proto.Clone(configured).(*extprocfilterv3.ProcessingMode)
+	}
+	if v := mo.GetRequestHeaderMode(); v != extprocfilterv3.ProcessingMode_DEFAULT {
+		out.RequestHeaderMode = v
+	}
+	if v := mo.GetResponseHeaderMode(); v != extprocfilterv3.ProcessingMode_DEFAULT {
+		out.ResponseHeaderMode = v
+	}
+	if v := mo.GetRequestTrailerMode(); v != extprocfilterv3.ProcessingMode_DEFAULT {
+		out.RequestTrailerMode = v
+	}
+	if v := mo.GetResponseTrailerMode(); v != extprocfilterv3.ProcessingMode_DEFAULT {
+		out.ResponseTrailerMode = v
+	}
+	out.RequestBodyMode, out.ResponseBodyMode = mo.GetRequestBodyMode(), mo.GetResponseBodyMode()
+	return out
 }
 
 // applyHeaderMutation applies a reply's header mutation to h and handles

@@ -332,6 +332,7 @@ func (r *router) requestBody(b *extprocv3.HttpBody) (*extprocv3.ProcessingRespon
 		KeyCache: cacheResult, KeyCacheKey: cacheKey, KeySemanticBucket: r.semBucket, KeyReservation: reservation,
 		KeyCallerTenant: r.tenant, KeyKeyID: r.caller.keyID,
 		KeyRequestID: r.id, KeyTraceID: r.traceID, KeySpanID: r.spanID,
+		KeyBody: noteBody(body, req),
 	}
 	r.spanContext(dec)
 	if r.client == clientAnthropic {

@@ -60,6 +60,9 @@ type upstream struct {
 	served     string // sent to the backend
 	stream     bool
 	dropUse    bool // the client did not ask for usage in its stream; llmproc did
+	// headersOnly: the attempt was prepared at its request headers and
+	// Envoy was asked not to send the body (bodyless.go).
+	headersOnly bool
 
 	id string // KeyRequestID, else the x-request-id header
 	// traceID and spanID are the router's KeyTraceID and KeySpanID.
@@ -220,6 +223,9 @@ func (u *upstream) requestHeaders(req *extprocv3.ProcessingRequest, h *extprocv3
 	if h.EndOfStream {
 		return nil, u.refuse(apierr.BadRequest("missing_body", "The request body is empty; send a JSON chat completion request."))
 	}
+	if resp := u.bodyless(dec); resp != nil {
+		return resp, nil
+	}
 	return requestHeadersResponse(&extprocv3.CommonResponse{}), nil
 }
 
@@ -231,6 +237,11 @@ func (u *upstream) requestBody(b *extprocv3.HttpBody) (_ *extprocv3.ProcessingRe
 	}()
 	if u.member == nil {
 		return nil, errorf("upstream filter: request body before request headers")
+	}
+	if u.headersOnly {
+		// An Envoy that ignored the mode_override: the headers reply set
+		// all the attempt needs, the body goes as it is.
+		return requestBodyResponse(&extprocv3.CommonResponse{}), nil
 	}
 	body := b.Body
 	u.reqBytes = len(body)

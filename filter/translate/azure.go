@@ -31,12 +31,14 @@ func (azure) Request(r *Request) (*Upstream, error) {
 	if err != nil {
 		return nil, err
 	}
-	up := &Upstream{
-		Path: be.BasePath + "/openai/deployments/" + url.PathEscape(r.Model) +
-			"/chat/completions?api-version=" + url.QueryEscape(be.Azure.APIVersion),
-		Body: body,
-	}
-	return withCredential(up, be.Schema, be.Azure.Auth, be.Credential), nil
+	return withCredential(&Upstream{Path: azurePath(r), Body: body}, be.Schema, be.Azure.Auth, be.Credential), nil
+}
+
+// azurePath names the deployment (the model sent) and the api-version.
+func azurePath(r *Request) string {
+	be := r.Backend
+	return be.BasePath + "/openai/deployments/" + url.PathEscape(r.Model) +
+		"/chat/completions?api-version=" + url.QueryEscape(be.Azure.APIVersion)
 }
 
 // Headers: an API key in api-key or an Entra ID token in authorization.
