@@ -21,7 +21,8 @@ const normalizedKeyVersion = keyVersion + "/normalized/" + meaning.Version
 // everything else (system prompt, earlier turns, tools, sampling parameters,
 // and the scope: tenant, client API, endpoint, pool, model) stays exact. The
 // latest user turn is the last message when it is the user's; ok is false
-// when there is none, or it holds no text (then only the exact key applies).
+// when there is none, or it holds no text, or (Responses) the body leans on
+// state the provider keeps (ProviderState): then only the exact key applies.
 // Its errors are KeyOf's.
 func NormalizedKeyOf(in KeyInput, api string) (k Key, ok bool, err error) {
 	d, err := Parse(in.Body)
@@ -50,7 +51,8 @@ func (d *Doc) NormalizedKey(in KeyInput, api string) (Key, bool) {
 // latest user turn of a request of the client API (APIChat, …): the last
 // message's content when it is the user's — a string, or the text parts of
 // an array — or a Responses request's input string. It returns nil when
-// there is none.
+// there is none, or when a Responses request leans on state the provider
+// keeps (ProviderState).
 func (d *Doc) LatestUserTurn(api string) []Value {
 	root := d.Root()
 	var list, content, part, partType, userRole string
@@ -58,6 +60,9 @@ func (d *Doc) LatestUserTurn(api string) []Value {
 	case APIChat, APIMessages:
 		list, content, part, partType, userRole = "messages", "content", "text", "text", "user"
 	case APIResponses:
+		if providerState(root) { // the rest of its input is the provider's
+			return nil
+		}
 		if in := root.Get("input"); in.IsString() {
 			return []Value{in}
 		}

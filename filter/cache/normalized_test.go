@@ -98,35 +98,121 @@ func TestNormalizedKeyAPIs(t *testing.T) {
 	}
 }
 
+// apiBodies builds, for each client API the normalized tier covers, a
+// request with a system prompt (or its API's equivalent), one earlier
+// exchange where the API has turns, and turn as the latest user turn.
+var apiBodies = []struct {
+	name, api, schema, endpoint string
+	body                        func(turn string) []byte
+}{
+	{"chat", APIChat, "openai", "/v1/chat/completions", func(turn string) []byte {
+		return chatBody("You are a support agent.", "Hello", turn)
+	}},
+	{"messages", APIMessages, "anthropic", "/v1/messages", func(turn string) []byte {
+		return marshal(map[string]any{"model": "mini", "max_tokens": 64, "system": "You are a support agent.", "messages": []any{
+			map[string]any{"role": "user", "content": "Hello"}, map[string]any{"role": "assistant", "content": "Sure."},
+			map[string]any{"role": "user", "content": []any{map[string]any{"type": "text", "text": turn}}}}})
+	}},
+	{"responses string", APIResponses, "openai", "/v1/responses", func(turn string) []byte {
+		return marshal(map[string]any{"model": "mini", "temperature": 0, "instructions": "You are a support agent.", "input": turn})
+	}},
+	{"responses items", APIResponses, "openai", "/v1/responses", func(turn string) []byte {
+		return marshal(map[string]any{"model": "mini", "temperature": 0, "instructions": "You are a support agent.", "input": []any{
+			map[string]any{"role": "user", "content": "Hello"}, map[string]any{"role": "assistant", "content": "Sure."},
+			map[string]any{"type": "message", "role": "user", "content": []any{map[string]any{"type": "input_text", "text": turn}}}}})
+	}},
+	{"gemini", APIGemini, "gemini", "/v1beta/models/mini:generateContent", func(turn string) []byte {
+		return marshal(map[string]any{"systemInstruction": map[string]any{"parts": []any{map[string]any{"text": "You are a support agent."}}},
+			"generationConfig": map[string]any{"temperature": 0}, "contents": []any{
+				map[string]any{"role": "user", "parts": []any{map[string]any{"text": "Hello"}}}, map[string]any{"role": "model", "parts": []any{map[string]any{"text": "Sure."}}},
+				map[string]any{"role": "user", "parts": []any{map[string]any{"text": turn}}}}})
+	}},
+}
+
+func marshal(v any) []byte {
+	b, err := json.Marshal(v)
+	if err != nil {
+		panic(err)
+	}
+	return b
+}
+
 // TestNormalizedTierPrecision scores the cache keys themselves on the
 // labelled set: each pair's two turns as the latest user turn of otherwise
-// equal chat requests. A hit is equal keys. The exact tier must hit no pair
-// (no two turns are equal), the normalized tier no pair of different
-// meaning.
+// equal requests, in each client API the tier covers. A hit is equal keys.
+// The exact tier must hit no pair (no two turns are equal), the normalized
+// tier no pair of different meaning, in any API; and each API must hit
+// exactly the pairs chat does (the turn is found and normalized alike).
 func TestNormalizedTierPrecision(t *testing.T) {
 	pairs, err := meaning.LoadPairs("../meaning/testdata/pairs.jsonl")
 	if err != nil {
 		t.Fatal(err)
 	}
-	in := func(turn string) KeyInput {
-		return KeyInput{Tenant: "t", ClientSchema: "openai", Endpoint: "/v1/chat/completions", Pool: "p", Model: "mini", Body: chatBody("You are a support agent.", "", turn)}
+	var chatHits map[string]bool
+	for _, a := range apiBodies {
+		t.Run(a.name, func(t *testing.T) {
+			in := func(turn string) KeyInput {
+				return KeyInput{Tenant: "t", ClientSchema: a.schema, Endpoint: a.endpoint, Pool: "p", Model: "mini", Body: a.body(turn)}
+			}
+			exact, wrongExact := meaning.Score(pairs, func(x, y string) bool {
+				kx, _ := KeyOf(in(x))
+				ky, _ := KeyOf(in(y))
+				return kx == ky
+			})
+			hits := map[string]bool{}
+			norm, wrong := meaning.Score(pairs, func(x, y string) bool {
+				kx, okx, _ := NormalizedKeyOf(in(x), a.api)
+				ky, oky, _ := NormalizedKeyOf(in(y), a.api)
+				if !okx || !oky {
+					t.Fatalf("no latest user turn found in %s", in(x).Body)
+				}
+				if kx == ky {
+					hits[x+"\x00"+y] = true
+				}
+				return kx == ky
+			})
+			t.Logf("client API %s\n%s", a.name, meaning.Table([]string{"exact", "normalized"}, []map[string]meaning.Stats{exact, norm}))
+			for _, p := range append(wrongExact, wrong...) {
+				t.Errorf("a hit on a pair of different meaning (%s, %s): %q, %q", p.Lang, p.Kind, p.A, p.B)
+			}
+			if norm["all"].Precision() < 1 {
+				t.Errorf("normalized tier precision %.2f%%, want 100%%", 100*norm["all"].Precision())
+			}
+			if chatHits == nil {
+				chatHits = hits
+			} else if len(hits) != len(chatHits) {
+				t.Errorf("%d hits, chat has %d", len(hits), len(chatHits))
+			} else {
+				for h := range hits {
+					if !chatHits[h] {
+						t.Errorf("a hit chat does not have: %q", h)
+					}
+				}
+			}
+		})
 	}
-	exact, wrongExact := meaning.Score(pairs, func(a, b string) bool {
-		ka, _ := KeyOf(in(a))
-		kb, _ := KeyOf(in(b))
-		return ka == kb
-	})
-	norm, wrong := meaning.Score(pairs, func(a, b string) bool {
-		ka, _, _ := NormalizedKeyOf(in(a), APIChat)
-		kb, _, _ := NormalizedKeyOf(in(b), APIChat)
-		return ka == kb
-	})
-	t.Logf("\n%s", meaning.Table([]string{"exact", "normalized"}, []map[string]meaning.Stats{exact, norm}))
-	for _, p := range append(wrongExact, wrong...) {
-		t.Errorf("a hit on a pair of different meaning (%s, %s): %q, %q", p.Lang, p.Kind, p.A, p.B)
+}
+
+// TestNormalizedKeyProviderState: a Responses request that leans on the
+// provider's state (an id llmproc did not expand, a conversation, a stored
+// prompt, a background run) has no normalized key: llmproc cannot see the
+// rest of its input.
+func TestNormalizedKeyProviderState(t *testing.T) {
+	for _, body := range []string{
+		`{"previous_response_id":"resp_1","input":"What's up?"}`,
+		`{"conversation":"conv_1","input":"What's up?"}`,
+		`{"conversation":{"id":"conv_1"},"input":[{"role":"user","content":"What's up?"}]}`,
+		`{"prompt":{"id":"pmpt_1","version":"2"},"input":"What's up?"}`,
+		`{"background":true,"input":"What's up?"}`,
+	} {
+		if _, ok := normKey(t, APIResponses, []byte(body)); ok {
+			t.Errorf("a normalized key for %s", body)
+		}
 	}
-	if norm["all"].Precision() < 1 {
-		t.Errorf("normalized tier precision %.2f%%, want 100%%", 100*norm["all"].Precision())
+	for _, body := range []string{`{"previous_response_id":null,"input":"What's up?"}`, `{"previous_response_id":"","input":"What's up?"}`, `{"background":false,"input":"What's up?"}`} {
+		if _, ok := normKey(t, APIResponses, []byte(body)); !ok {
+			t.Errorf("no normalized key for %s", body)
+		}
 	}
 }
 

@@ -246,7 +246,11 @@ func (u *upstream) storeResponse(keys []cache.Key) {
 		return
 	}
 	e := cache.Entry{Completion: bytes.Clone(resp), Stored: u.s.now(), RequestID: u.id}
-	for _, k := range keys {
-		u.s.cache.set(k, e, nil)
+	for i, k := range keys {
+		var then func()
+		if i == 0 { // the semantic tier joins the exact entry, as in store
+			then = u.semanticStore(k, e.Stored)
+		}
+		u.s.cache.set(k, e, then)
 	}
 }

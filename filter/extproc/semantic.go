@@ -13,11 +13,13 @@ import (
 	"github.com/llmproc/llmproc/filter/config"
 	"github.com/llmproc/llmproc/filter/meaning"
 	"github.com/llmproc/llmproc/filter/semantic"
+	"github.com/llmproc/llmproc/filter/translate"
 )
 
 // The semantic tier (package semantic) on the request path. After an exact
-// miss, a request whose match is semantic — an OpenAI chat completion or an
-// Anthropic message whose last message is the user's text — is looked up by
+// miss, a request whose match is semantic — an OpenAI chat completion, an
+// Anthropic message, a Responses API request or a Gemini generateContent
+// (streamed or not) whose latest turn is the user's text — is looked up by
 // its latest user turn's embedding among the stored answers to requests
 // equal in everything else (the bucket). A hit is served like an exact one
 // (same replay, zero cost, no budget reserved) with x-llmproc-cache:
@@ -84,10 +86,11 @@ func (s *Server) newSemantic(rt *config.Runtime, o Options) *semantic.Tier {
 // stored ("" when the request has no turn to compare).
 func (r *router) semanticLookup(d config.Decision, model string, req chatRequest, in cache.KeyInput, body []byte, pol cache.Policy) (hit *extprocv3.ProcessingResponse, bucket string) {
 	t := r.s.semantic
-	if t == nil || d.CacheMatch != config.MatchSemantic || r.endpoint != "" || (r.clientSchema() != clientOpenAI && r.client != clientAnthropic) || r.countTokens {
+	api := semanticAPI(r.client, r.endpoint)
+	if t == nil || d.CacheMatch != config.MatchSemantic || api == "" || r.countTokens {
 		return nil, ""
 	}
-	text, rest, ok := semantic.Split(body)
+	text, rest, ok := semantic.Split(api, body)
 	if !ok {
 		return nil, ""
 	}
@@ -114,6 +117,25 @@ func (r *router) semanticLookup(d config.Decision, model string, req chatRequest
 		return nil, ""
 	}
 	return nil, hex.EncodeToString(b[:])
+}
+
+// semanticAPI names the client API whose latest user turn the semantic tier
+// compares (semantic.Split): OpenAI chat, Anthropic Messages, the Responses
+// API or Gemini; "" for the other endpoints (embeddings, completions), which
+// are never looked up semantically. client is KeyClient's value ("" or
+// "openai" for OpenAI's APIs), endpoint KeyEndpoint's.
+func semanticAPI(client, endpoint string) string {
+	switch {
+	case endpoint == translate.EndpointResponses:
+		return cache.APIResponses
+	case endpoint != "":
+		return ""
+	case client == clientAnthropic:
+		return cache.APIMessages
+	case client == clientGemini:
+		return cache.APIGemini
+	}
+	return cache.APIChat
 }
 
 func (r *router) semanticCount(outcome string) {

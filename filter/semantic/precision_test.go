@@ -3,10 +3,12 @@ package semantic
 import (
 	"context"
 	"crypto/sha256"
+	"encoding/json"
 	"fmt"
 	"testing"
 	"time"
 
+	"github.com/llmproc/llmproc/filter/cache"
 	"github.com/llmproc/llmproc/filter/meaning"
 )
 
@@ -74,3 +76,123 @@ func TestPrecision(t *testing.T) {
 }
 
 func vec256(s string) []float32 { return Normalize(StandIn(s, precisionDims)) }
+
+// apiBodies builds, for each client API the tier covers, a request with a
+// system prompt (or its API's equivalent), one earlier exchange, and turn
+// as the latest user turn.
+var apiBodies = []struct {
+	name, api, schema, endpoint string
+	body                        func(turn string) []byte
+}{
+	{"chat", cache.APIChat, "openai", "/v1/chat/completions", func(turn string) []byte {
+		return marshal(map[string]any{"model": "mini", "temperature": 0, "messages": []any{
+			map[string]any{"role": "system", "content": "You are a support agent."},
+			map[string]any{"role": "user", "content": "Hello"}, map[string]any{"role": "assistant", "content": "Sure."},
+			map[string]any{"role": "user", "content": turn}}})
+	}},
+	{"messages", cache.APIMessages, "anthropic", "/v1/messages", func(turn string) []byte {
+		return marshal(map[string]any{"model": "mini", "max_tokens": 64, "system": "You are a support agent.", "messages": []any{
+			map[string]any{"role": "user", "content": "Hello"}, map[string]any{"role": "assistant", "content": "Sure."},
+			map[string]any{"role": "user", "content": []any{map[string]any{"type": "text", "text": turn}}}}})
+	}},
+	{"responses string", cache.APIResponses, "openai", "/v1/responses", func(turn string) []byte {
+		return marshal(map[string]any{"model": "mini", "temperature": 0, "instructions": "You are a support agent.", "input": turn})
+	}},
+	{"responses items", cache.APIResponses, "openai", "/v1/responses", func(turn string) []byte {
+		return marshal(map[string]any{"model": "mini", "temperature": 0, "instructions": "You are a support agent.", "input": []any{
+			map[string]any{"role": "user", "content": "Hello"}, map[string]any{"role": "assistant", "content": "Sure."},
+			map[string]any{"type": "message", "role": "user", "content": []any{map[string]any{"type": "input_text", "text": turn}}}}})
+	}},
+	{"gemini", cache.APIGemini, "gemini", "/v1beta/models/mini:generateContent", func(turn string) []byte {
+		return marshal(map[string]any{"systemInstruction": map[string]any{"parts": []any{map[string]any{"text": "You are a support agent."}}},
+			"generationConfig": map[string]any{"temperature": 0}, "contents": []any{
+				map[string]any{"role": "user", "parts": []any{map[string]any{"text": "Hello"}}}, map[string]any{"role": "model", "parts": []any{map[string]any{"text": "Sure."}}},
+				map[string]any{"role": "user", "parts": []any{map[string]any{"text": turn}}}}})
+	}},
+}
+
+func marshal(v any) []byte {
+	b, err := json.Marshal(v)
+	if err != nil {
+		panic(err)
+	}
+	return b
+}
+
+// TestPrecisionAPIs runs the pair set through the whole split of each client
+// API the tier covers: each pair's first turn is the latest user turn of a
+// request that is stored (Split, BucketOf, Tier.Store), the second that of a
+// request equal in everything else that is looked up (Split, BucketOf,
+// Tier.Lookup); each pair has a tenant of its own, so no pair sees
+// another's entries. Every API must reach the precision bound and hit the
+// same pairs as chat: the turn is found and compared alike in each.
+//
+//	go test -v -run TestPrecisionAPIs ./filter/semantic
+func TestPrecisionAPIs(t *testing.T) {
+	pairs, err := meaning.LoadPairs("../meaning/testdata/pairs.jsonl")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	var chatHits map[[2]string]bool
+	for _, a := range apiBodies {
+		t.Run(a.name, func(t *testing.T) {
+			tier, err := NewTier(Options{Threshold: precisionThreshold, MaxEntries: 2 * len(pairs), MaxBucketEntries: 1, TTL: time.Hour,
+				Vectors: StandInVectors{Dims: precisionDims}, Guard: meaning.SameMeaningTokens, Now: func() time.Time { return t0 }})
+			if err != nil {
+				t.Fatal(err)
+			}
+			n := 0
+			hits := map[[2]string]bool{}
+			split := func(tenant, turn string) (string, Bucket) {
+				text, rest, ok := Split(a.api, a.body(turn))
+				if !ok || text != turn {
+					t.Fatalf("Split(%s) = %q, %v; want the turn %q", a.body(turn), text, ok, turn)
+				}
+				b, err := BucketOf(cache.KeyInput{Tenant: tenant, ClientSchema: a.schema, Endpoint: a.endpoint, Pool: "p", Model: "mini"}, rest)
+				if err != nil {
+					t.Fatal(err)
+				}
+				return text, b
+			}
+			sem, wrong := meaning.Score(pairs, func(x, y string) bool {
+				n++
+				tenant := fmt.Sprintf("pair-%d", n)
+				tx, bx := split(tenant, x)
+				ty, by := split(tenant, y)
+				if bx != by {
+					t.Fatalf("two requests equal but for their latest turn are in different buckets: %q, %q", x, y)
+				}
+				if err := tier.Store(ctx, bx, tx, entryOf(tenant), "req", t0); err != nil {
+					t.Fatal(err)
+				}
+				m, ok, _ := tier.Lookup(ctx, by, ty)
+				hit := ok && m.Entry == entryOf(tenant)
+				if hit {
+					hits[[2]string{x, y}] = true
+				}
+				return hit
+			})
+			t.Logf("client API %s; stand-in embedding StandIn, %d dims; threshold %.2f; guard meaning.SameMeaningTokens\n%s",
+				a.name, precisionDims, precisionThreshold, meaning.Table([]string{"semantic"}, []map[string]meaning.Stats{sem}))
+			for _, p := range wrong {
+				t.Logf("wrong hit (%s, %s): %q → %q", p.Lang, p.Kind, p.A, p.B)
+			}
+			if got := sem["all"].Precision(); got < 0.995 {
+				t.Errorf("semantic tier precision %.2f%%, want ≥ 99.5%%", 100*got)
+			}
+			if chatHits == nil {
+				chatHits = hits
+				return
+			}
+			if len(hits) != len(chatHits) {
+				t.Errorf("%d hits, chat has %d", len(hits), len(chatHits))
+			}
+			for h := range hits {
+				if !chatHits[h] {
+					t.Errorf("a hit chat does not have: %q", h)
+				}
+			}
+		})
+	}
+}

@@ -7,26 +7,57 @@ import (
 )
 
 func TestSplit(t *testing.T) {
+	const (
+		chat, msgs, resp, gem = cache.APIChat, cache.APIMessages, cache.APIResponses, cache.APIGemini
+	)
 	cases := []struct {
-		name, body, text string
-		ok               bool
+		name, api, body, text string
+		ok                    bool
 	}{
-		{"string", `{"model":"m","messages":[{"role":"system","content":"be brief"},{"role":"user","content":"hi there"}]}`, "hi there", true},
-		{"text parts", `{"messages":[{"role":"user","content":[{"type":"text","text":"a"},{"type":"text","text":"b"}]}]}`, "a\nb", true},
-		{"image part", `{"messages":[{"role":"user","content":[{"type":"text","text":"a"},{"type":"image_url","image_url":{"url":"x"}}]}]}`, "", false},
-		{"last is assistant", `{"messages":[{"role":"user","content":"a"},{"role":"assistant","content":"b"}]}`, "", false},
-		{"tool result", `{"messages":[{"role":"tool","content":"42","tool_call_id":"c"}]}`, "", false},
-		{"anthropic blocks", `{"system":"s","messages":[{"role":"user","content":[{"type":"text","text":"hello"}]}]}`, "hello", true},
-		{"anthropic tool_result", `{"messages":[{"role":"user","content":[{"type":"tool_result","tool_use_id":"x","content":"1"}]}]}`, "", false},
-		{"blank", `{"messages":[{"role":"user","content":"  "}]}`, "", false},
-		{"no messages", `{"input":"x"}`, "", false},
-		{"not json", `{`, "", false},
+		{"string", chat, `{"model":"m","messages":[{"role":"system","content":"be brief"},{"role":"user","content":"hi there"}]}`, "hi there", true},
+		{"text parts", chat, `{"messages":[{"role":"user","content":[{"type":"text","text":"a"},{"type":"text","text":"b"}]}]}`, "a\nb", true},
+		{"image part", chat, `{"messages":[{"role":"user","content":[{"type":"text","text":"a"},{"type":"image_url","image_url":{"url":"x"}}]}]}`, "", false},
+		{"last is assistant", chat, `{"messages":[{"role":"user","content":"a"},{"role":"assistant","content":"b"}]}`, "", false},
+		{"tool result", chat, `{"messages":[{"role":"tool","content":"42","tool_call_id":"c"}]}`, "", false},
+		{"anthropic blocks", msgs, `{"system":"s","messages":[{"role":"user","content":[{"type":"text","text":"hello"}]}]}`, "hello", true},
+		{"anthropic tool_result", msgs, `{"messages":[{"role":"user","content":[{"type":"tool_result","tool_use_id":"x","content":"1"}]}]}`, "", false},
+		{"blank", chat, `{"messages":[{"role":"user","content":"  "}]}`, "", false},
+		{"no messages", chat, `{"input":"x"}`, "", false},
+		{"not json", chat, `{`, "", false},
+		{"unknown api", "embeddings", `{"input":"x"}`, "", false},
+
+		{"responses string input", resp, `{"model":"m","instructions":"be brief","input":"hi there"}`, "hi there", true},
+		{"responses message items", resp, `{"input":[{"role":"user","content":"a"},{"role":"assistant","content":"b"},{"type":"message","role":"user","content":[{"type":"input_text","text":"c"},{"type":"input_text","text":"d"}]}]}`, "c\nd", true},
+		{"responses string content", resp, `{"input":[{"role":"user","content":"hello"}]}`, "hello", true},
+		{"responses image part", resp, `{"input":[{"role":"user","content":[{"type":"input_text","text":"a"},{"type":"input_image","image_url":"https://x/a.png"}]}]}`, "", false},
+		{"responses chat-style text part", resp, `{"input":[{"role":"user","content":[{"type":"text","text":"a"}]}]}`, "", false},
+		{"responses function output", resp, `{"input":[{"role":"user","content":"a"},{"type":"function_call_output","call_id":"c","output":"5"}]}`, "", false},
+		{"responses last is the assistant's", resp, `{"input":[{"role":"user","content":"a"},{"role":"assistant","content":"b"}]}`, "", false},
+		{"responses developer message", resp, `{"input":[{"role":"developer","content":"a"}]}`, "", false},
+		{"responses previous_response_id", resp, `{"previous_response_id":"resp_1","input":"What is my name?"}`, "", false},
+		{"responses null previous_response_id", resp, `{"previous_response_id":null,"input":"What is my name?"}`, "What is my name?", true},
+		{"responses conversation", resp, `{"conversation":"conv_1","input":"And then?"}`, "", false},
+		{"responses stored prompt", resp, `{"prompt":{"id":"pmpt_1"},"input":"Go."}`, "", false},
+		{"responses background", resp, `{"background":true,"input":"Go."}`, "", false},
+		{"responses blank", resp, `{"input":" "}`, "", false},
+		{"responses messages member is not its turn", resp, `{"messages":[{"role":"user","content":"x"}]}`, "", false},
+
+		{"gemini", gem, `{"systemInstruction":{"parts":[{"text":"s"}]},"contents":[{"role":"user","parts":[{"text":"hi"},{"text":"there"}]}]}`, "hi\nthere", true},
+		{"gemini without a role", gem, `{"contents":[{"parts":[{"text":"hi"}]}]}`, "hi", true},
+		{"gemini inline data", gem, `{"contents":[{"role":"user","parts":[{"text":"what is it"},{"inlineData":{"mimeType":"image/png","data":"AA=="}}]}]}`, "", false},
+		{"gemini text with more members", gem, `{"contents":[{"role":"user","parts":[{"text":"what is it","fileData":{"fileUri":"gs://x"}}]}]}`, "", false},
+		{"gemini function response", gem, `{"contents":[{"role":"user","parts":[{"functionResponse":{"name":"f","response":{}}}]}]}`, "", false},
+		{"gemini last is the model's", gem, `{"contents":[{"role":"user","parts":[{"text":"a"}]},{"role":"model","parts":[{"text":"b"}]}]}`, "", false},
+		{"gemini parts as a string", gem, `{"contents":[{"role":"user","parts":"hi"}]}`, "", false},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			text, _, ok := Split([]byte(c.body))
+			text, rest, ok := Split(c.api, []byte(c.body))
 			if ok != c.ok || text != c.text {
 				t.Fatalf("Split = %q, %v; want %q, %v", text, ok, c.text, c.ok)
+			}
+			if _, _, again := Split(c.api, rest); ok && again {
+				t.Errorf("the rest still has a turn: %s", rest)
 			}
 		})
 	}
@@ -37,7 +68,7 @@ func TestBucket(t *testing.T) {
 	in := cache.KeyInput{Tenant: "t", ClientSchema: "openai", Endpoint: "/v1/chat/completions", Pool: "p", Model: "m"}
 	bucket := func(in cache.KeyInput, body string) Bucket {
 		t.Helper()
-		_, rest, ok := Split([]byte(body))
+		_, rest, ok := Split(cache.APIChat, []byte(body))
 		if !ok {
 			t.Fatalf("Split refused %s", body)
 		}
@@ -65,9 +96,61 @@ func TestBucket(t *testing.T) {
 	}
 	body := []byte(`{"model":"m","messages":[{"role":"user","content":"x"}]}`)
 	k, _ := cache.KeyOf(cache.KeyInput{Endpoint: "/e", Body: body})
-	_, rest, _ := Split(body)
+	_, rest, _ := Split(cache.APIChat, body)
 	if b, _ := BucketOf(cache.KeyInput{Endpoint: "/e"}, rest); b == Bucket(k) {
 		t.Errorf("a bucket equals an exact key")
+	}
+}
+
+// TestBucketAPIs: for the Responses API and Gemini too, the bucket is
+// everything but the latest user turn, exact; stream is framing only.
+func TestBucketAPIs(t *testing.T) {
+	bucket := func(api, endpoint, body string) Bucket {
+		t.Helper()
+		_, rest, ok := Split(api, []byte(body))
+		if !ok {
+			t.Fatalf("Split refused %s", body)
+		}
+		b, err := BucketOf(cache.KeyInput{Tenant: "t", ClientSchema: "openai", Endpoint: endpoint, Pool: "p", Model: "m"}, rest)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return b
+	}
+	for _, c := range []struct {
+		name, api, endpoint, base, same string
+		other                           map[string]string
+	}{
+		{"responses", cache.APIResponses, "/v1/responses",
+			`{"model":"m","instructions":"s","input":[{"role":"user","content":"a"},{"role":"assistant","content":"b"},{"role":"user","content":"what is the refund policy"}]}`,
+			`{"stream":true,"model":"m","instructions":"s","input":[{"role":"user","content":"a"},{"role":"assistant","content":"b"},{"role":"user","content":"refund policy?"}]}`,
+			map[string]string{
+				"instructions": `{"model":"m","instructions":"S","input":[{"role":"user","content":"a"},{"role":"assistant","content":"b"},{"role":"user","content":"x"}]}`,
+				"earlier":      `{"model":"m","instructions":"s","input":[{"role":"user","content":"A"},{"role":"assistant","content":"b"},{"role":"user","content":"x"}]}`,
+				"tools":        `{"model":"m","instructions":"s","tools":[{"type":"web_search"}],"input":[{"role":"user","content":"a"},{"role":"assistant","content":"b"},{"role":"user","content":"x"}]}`,
+				"reasoning":    `{"model":"m","instructions":"s","reasoning":{"effort":"high"},"input":[{"role":"user","content":"a"},{"role":"assistant","content":"b"},{"role":"user","content":"x"}]}`,
+				"string input": `{"model":"m","instructions":"s","input":"x"}`,
+			}},
+		{"gemini", cache.APIGemini, "/v1beta/models/m:generateContent",
+			`{"systemInstruction":{"parts":[{"text":"s"}]},"generationConfig":{"temperature":0},"contents":[{"role":"user","parts":[{"text":"what is the refund policy"}]}]}`,
+			`{"generationConfig":{"temperature":0},"systemInstruction":{"parts":[{"text":"s"}]},"contents":[{"role":"user","parts":[{"text":"refund"},{"text":"policy?"}]}]}`,
+			map[string]string{
+				"system":   `{"systemInstruction":{"parts":[{"text":"S"}]},"generationConfig":{"temperature":0},"contents":[{"role":"user","parts":[{"text":"x"}]}]}`,
+				"sampling": `{"systemInstruction":{"parts":[{"text":"s"}]},"generationConfig":{"temperature":0.7},"contents":[{"role":"user","parts":[{"text":"x"}]}]}`,
+				"safety":   `{"systemInstruction":{"parts":[{"text":"s"}]},"generationConfig":{"temperature":0},"safetySettings":[{"category":"HARM_CATEGORY_HARASSMENT","threshold":"BLOCK_NONE"}],"contents":[{"role":"user","parts":[{"text":"x"}]}]}`,
+				"earlier":  `{"systemInstruction":{"parts":[{"text":"s"}]},"generationConfig":{"temperature":0},"contents":[{"role":"user","parts":[{"text":"a"}]},{"role":"model","parts":[{"text":"b"}]},{"role":"user","parts":[{"text":"x"}]}]}`,
+				"tools":    `{"systemInstruction":{"parts":[{"text":"s"}]},"generationConfig":{"temperature":0},"tools":[{"googleSearch":{}}],"contents":[{"role":"user","parts":[{"text":"x"}]}]}`,
+			}},
+	} {
+		base := bucket(c.api, c.endpoint, c.base)
+		if bucket(c.api, c.endpoint, c.same) != base {
+			t.Errorf("%s: turn text, member order, parts or stream changed the bucket", c.name)
+		}
+		for name, body := range c.other {
+			if bucket(c.api, c.endpoint, body) == base {
+				t.Errorf("%s: %s did not change the bucket", c.name, name)
+			}
+		}
 	}
 }
 
