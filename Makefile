@@ -95,12 +95,15 @@ classifier:
 bench: deps
 	$(GO) test -run='^$$' -bench=. -benchmem ./filter/...
 
-# Load driver: full request cycles over loopback gRPC, llmproc vs a no-op
-# floor. The driver runs on CPU 0 and the servers on CPU 1, so the two do not
-# compete for a core and the server's CPU per cycle is repeatable.
+# Load driver (BENCHMARKS.md): full request cycles over loopback gRPC, llmproc
+# and the no-op floor interleaved over three rounds (seven cases, then 1,000
+# requests/s open loop). The driver runs on CPU 0 and the servers on CPU 1, so
+# the two do not compete for a core; the driver checks the servers' CPU sets.
+# About five minutes; fails on any wrong answer. The markdown tables are also
+# written to bin/load.md.
 load: build
 	$(GO) build -o bin/load ./e2e/load
-	taskset -c 0 bin/load -server-cpus 1 -llmproc-bin $(BIN) -concurrency 16 -duration 10s -answer both
+	taskset -c 0 bin/load -server-cpus 1 -llmproc-bin $(BIN) -rounds 3 -concurrency 16 -duration 4s -warmup 1s -rate 1000 -rate-duration 8s -markdown bin/load.md
 
 # Re-render the checked-in Envoy bootstrap from the quickstart config, and the
 # Istio and Kubernetes renderings (envoy/istio, examples/kubernetes) of the

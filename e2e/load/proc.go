@@ -29,12 +29,47 @@ type child struct {
 	log      string // the child's stderr
 	exited   chan struct{}
 	waitErr  error
+	// pid is a server the driver did not start (-addr, -target): 0 when
+	// its CPU time is not known.
+	pid int
+	// cpus is the -server-cpus set a spawned server must run on; aff is
+	// what /proc said at the last check.
+	cpus cpuSet
+	aff  affinity
+}
+
+// procID is the server's process id, 0 when unknown.
+func (c *child) procID() int {
+	if c.cmd != nil {
+		return c.cmd.Process.Pid
+	}
+	return c.pid
+}
+
+// checkPinned reads where the server's threads may run (and ran) and, for a
+// spawned server under -server-cpus, fails unless that is exactly the set
+// it was started on.
+func (c *child) checkPinned() error {
+	pid := c.procID()
+	if pid <= 0 {
+		return nil
+	}
+	a, err := checkPinned(c.name, pid, c.cpus)
+	if err != nil {
+		return err
+	}
+	c.aff = a
+	return nil
 }
 
 // start runs the command and waits until addr accepts connections.
 // A non-empty cpus runs it under `taskset -c cpus` (taskset execs the
 // command, so the pid is the server's).
 func start(ctx context.Context, name, addr, logPath string, env []string, cpus, bin string, args ...string) (*child, error) {
+	want, err := parseCPUList(cpus)
+	if err != nil {
+		return nil, fmt.Errorf("-server-cpus: %w", err)
+	}
 	logf, err := os.Create(logPath)
 	if err != nil {
 		return nil, err
@@ -51,7 +86,7 @@ func start(ctx context.Context, name, addr, logPath string, env []string, cpus, 
 	if err := cmd.Start(); err != nil {
 		return nil, fmt.Errorf("start %s server: %w", name, err)
 	}
-	c := &child{name: name, cmd: cmd, addr: addr, log: logPath, exited: make(chan struct{})}
+	c := &child{name: name, cmd: cmd, addr: addr, log: logPath, exited: make(chan struct{}), cpus: want}
 	go func() {
 		c.waitErr = cmd.Wait()
 		close(c.exited)
@@ -80,6 +115,9 @@ func start(ctx context.Context, name, addr, logPath string, env []string, cpus, 
 
 // stop ends the child: SIGTERM, then SIGKILL after 5 seconds.
 func (c *child) stop() {
+	if c.cmd == nil {
+		return
+	}
 	select {
 	case <-c.exited:
 		return
@@ -96,6 +134,9 @@ func (c *child) stop() {
 
 // alive reports an error if the child has exited.
 func (c *child) alive() error {
+	if c.cmd == nil {
+		return nil
+	}
 	select {
 	case <-c.exited:
 		return fmt.Errorf("%s server exited (%v)%s", c.name, c.waitErr, c.tail())
@@ -215,6 +256,24 @@ func credentialEnv(cfg *config.Config, env []string) []string {
 		out = append(out, name+"=sk-load-dummy-"+strings.ToLower(name))
 	}
 	return out
+}
+
+// awsDummies are the credentials a Bedrock backend's default chain finds
+// (the driver never reaches AWS); the metadata service is turned off so a
+// missing variable fails fast instead of waiting on IMDS.
+var awsDummies = [][2]string{
+	{"AWS_ACCESS_KEY_ID", "AKIDLOADDRIVER"}, {"AWS_SECRET_ACCESS_KEY", "load-driver-dummy-secret"},
+	{"AWS_REGION", "us-east-1"}, {"AWS_EC2_METADATA_DISABLED", "true"},
+}
+
+// setAWSDummies sets them in the driver's environment (unless set), which
+// the spawned llmproc and the in-process probe both use.
+func setAWSDummies() {
+	for _, kv := range awsDummies {
+		if os.Getenv(kv[0]) == "" {
+			os.Setenv(kv[0], kv[1])
+		}
+	}
 }
 
 // buildLlmproc builds cmd/llmproc into dir and returns the binary's path.
