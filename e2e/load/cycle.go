@@ -293,18 +293,20 @@ func cycle(ctx context.Context, c extprocv3.ExternalProcessorClient, w *workload
 			}
 		case extprocfilterv3.ProcessingMode_BUFFERED:
 			m := w.respBuffered
-			if p != up || !sameChunks(chunks, w.chunks) {
+			if !sameChunks(chunks, w.chunks) {
 				m = bodyResp(slices.Concat(chunks...), true)
 			}
 			_, cr, err := p.ask(m, "response_body", &o, rec)
 			if err != nil {
 				return o, upstreamErr(err)
 			}
-			out := slices.Concat(chunks...)
-			if bm := cr.GetBodyMutation(); bm != nil {
-				out = bm.GetBody()
+			if rec || w.check {
+				out := m.GetResponseBody().GetBody()
+				if bm := cr.GetBodyMutation(); bm != nil {
+					out = bm.GetBody()
+				}
+				chunks = [][]byte{out}
 			}
-			chunks = [][]byte{out}
 		}
 		if p == up && rec {
 			msgs = nil

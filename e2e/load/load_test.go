@@ -14,8 +14,10 @@ import (
 	"testing"
 	"time"
 
+	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
 	extprocfilterv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/http/ext_proc/v3"
 	extprocv3 "github.com/envoyproxy/go-control-plane/envoy/service/ext_proc/v3"
+	"github.com/tidwall/gjson"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
 
@@ -458,5 +460,118 @@ func TestPercentile(t *testing.T) {
 		if got := percentile(lat, tt.q); got != tt.want {
 			t.Errorf("p%v = %v, want %v", tt.q*100, got, tt.want)
 		}
+	}
+}
+
+// fakeAIGateway answers like Envoy AI Gateway's extproc: the router's
+// request-headers reply adds the internal request id, its body reply the
+// model header with clear_route_cache; the upstream stream (told apart by
+// its attributes) must carry that id and answers its request headers with
+// CONTINUE_AND_REPLACE and the body; a streamed answer's response headers
+// are answered with mode_override STREAMED. It records what it got.
+type fakeAIGateway struct {
+	extprocv3.UnimplementedExternalProcessorServer
+	mu  sync.Mutex
+	got []string
+}
+
+func (f *fakeAIGateway) Process(st extprocv3.ExternalProcessor_ProcessServer) error {
+	upstream, stream := false, false
+	for {
+		req, err := st.Recv()
+		if errors.Is(err, io.EOF) {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		cr := &extprocv3.CommonResponse{}
+		resp := &extprocv3.ProcessingResponse{}
+		kind := ""
+		switch r := req.GetRequest().(type) {
+		case *extprocv3.ProcessingRequest_RequestHeaders:
+			kind = "request_headers"
+			upstream = req.GetAttributes() != nil
+			if upstream {
+				id, _ := headerList(r.RequestHeaders.GetHeaders().GetHeaders()).get("x-ai-eg-internal-req-id")
+				if id != "req-1" || !strings.Contains(req.GetAttributes()[attrsKey].GetFields()["xds.upstream_host_metadata"].GetStringValue(), "per_route_rule_backend_name") {
+					return errors.New("upstream stream without the router's id or the endpoint metadata")
+				}
+				cr.Status = extprocv3.CommonResponse_CONTINUE_AND_REPLACE
+				cr.BodyMutation = &extprocv3.BodyMutation{Mutation: &extprocv3.BodyMutation_Body{Body: []byte(`{"model":"x"}`)}}
+			} else {
+				cr.HeaderMutation = &extprocv3.HeaderMutation{SetHeaders: []*corev3.HeaderValueOption{{Header: &corev3.HeaderValue{Key: "x-ai-eg-internal-req-id", RawValue: []byte("req-1")}}}}
+			}
+			resp.Response = &extprocv3.ProcessingResponse_RequestHeaders{RequestHeaders: &extprocv3.HeadersResponse{Response: cr}}
+		case *extprocv3.ProcessingRequest_RequestBody:
+			kind = "request_body"
+			stream = gjson.GetBytes(r.RequestBody.GetBody(), "stream").Bool()
+			cr.ClearRouteCache = true
+			cr.HeaderMutation = &extprocv3.HeaderMutation{SetHeaders: []*corev3.HeaderValueOption{{Header: &corev3.HeaderValue{Key: "x-ai-eg-model", RawValue: []byte(gjson.GetBytes(r.RequestBody.GetBody(), "model").String())}}}}
+			resp.Response = &extprocv3.ProcessingResponse_RequestBody{RequestBody: &extprocv3.BodyResponse{Response: cr}}
+		case *extprocv3.ProcessingRequest_ResponseHeaders:
+			kind = "response_headers"
+			if stream {
+				resp.ModeOverride = &extprocfilterv3.ProcessingMode{ResponseBodyMode: extprocfilterv3.ProcessingMode_STREAMED}
+			}
+			resp.Response = &extprocv3.ProcessingResponse_ResponseHeaders{ResponseHeaders: &extprocv3.HeadersResponse{Response: cr}}
+		case *extprocv3.ProcessingRequest_ResponseBody:
+			kind = "response_body"
+			resp.Response = &extprocv3.ProcessingResponse_ResponseBody{ResponseBody: &extprocv3.BodyResponse{Response: cr}}
+		}
+		if upstream {
+			kind = "upstream " + kind
+		}
+		f.mu.Lock()
+		f.got = append(f.got, kind)
+		f.mu.Unlock()
+		if err := st.Send(resp); err != nil {
+			return err
+		}
+	}
+}
+
+// TestTargetAIGateway checks the -target sequence against a server that
+// answers like Envoy AI Gateway: router request headers and body, the
+// upstream request headers only (body NONE, responses SKIP), then the
+// response on the router stream — one buffered message for JSON, every
+// chunk once its response-headers reply overrode the body to STREAMED.
+func TestTargetAIGateway(t *testing.T) {
+	to := targetOptions{addr: "127.0.0.1:1", kind: "aigw", backend: "default/openai/route/llm/rule/0/ref/0", route: "llm"}
+	for _, tt := range []struct {
+		name     string
+		respBody int
+	}{{case2KJSON, 1}, {case2KSSE, sseEvents}} {
+		t.Run(tt.name, func(t *testing.T) {
+			f := &fakeAIGateway{}
+			client := serve(t, f, 8<<20)
+			c, _ := caseByName(tt.name)
+			w, err := to.workload(c, true)
+			if err != nil {
+				t.Fatal(err)
+			}
+			o, err := runCycle(t.Context(), client, w)
+			if err != nil {
+				t.Fatal(err)
+			}
+			want := "request_headers,request_body,upstream request_headers,response_headers" + strings.Repeat(",response_body", tt.respBody)
+			if got := strings.Join(f.got, ","); got != want {
+				t.Errorf("sequence\n%s\nwant\n%s", got, want)
+			}
+			if string(o.upBody) != `{"model":"x"}` {
+				t.Errorf("the provider gets %q, want the upstream reply's body", o.upBody)
+			}
+			fw, err := to.workload(c, false)
+			if err != nil {
+				t.Fatal(err)
+			}
+			fo, err := runCycle(t.Context(), serve(t, newNoop(), 8<<20), fw)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if fo.msgs != 4+1 {
+				t.Errorf("the floor got %d messages in the AI Gateway sequence, want 5 (the buffered response body once)", fo.msgs)
+			}
+		})
 	}
 }

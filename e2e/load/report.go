@@ -162,10 +162,14 @@ func (rep *report) print(out io.Writer) {
 	if len(rep.rates) > 0 {
 		fmt.Fprintln(out)
 		tw = tabwriter.NewWriter(out, 0, 0, 2, ' ', 0)
-		fmt.Fprintln(tw, "rate case\tround\tserver\treq/s\tcycles\tp50\tp99\tp99.9\tmax\tmax in flight\tlatest start\tserver-CPU/cycle\t")
+		fmt.Fprintln(tw, "rate case\tround\tserver\treq/s\tcycles\tp50\tp99\tp99.9\tmax\tmax in flight\tlatest start\tserver-CPU/cycle\t\t")
 		for _, r := range rep.rates {
-			fmt.Fprintf(tw, "%s\t%d\t%s\t%d\t%d\t%s\t%s\t%s\t%s\t%d\t%s\t%s\t\n", r.caseName, r.round, rep.label(r.mode), r.rate, r.cycles,
-				fmtDur(r.p50), fmtDur(r.p99), fmtDur(r.p999), fmtDur(r.maxLat), r.maxInFlightSeen, fmtDur(r.lateStart), fmtCPU(r.cpuPerCycle()))
+			sat := ""
+			if r.saturated {
+				sat = "SATURATED: a second of backlog; the window stopped early"
+			}
+			fmt.Fprintf(tw, "%s\t%d\t%s\t%d\t%d\t%s\t%s\t%s\t%s\t%d\t%s\t%s\t%s\t\n", r.caseName, r.round, rep.label(r.mode), r.rate, r.cycles,
+				fmtDur(r.p50), fmtDur(r.p99), fmtDur(r.p999), fmtDur(r.maxLat), r.maxInFlightSeen, fmtDur(r.lateStart), fmtCPU(r.cpuPerCycle()), sat)
 		}
 		tw.Flush()
 	}
@@ -254,29 +258,38 @@ func (rep *report) printMarkdown(out io.Writer) {
 	}
 	if len(rep.rates) > 0 {
 		fmt.Fprintln(out)
-		fmt.Fprintf(out, "| at %d req/s (open loop, %s) | p50 | p99 | p99.9 | server CPU/cycle |\n", o.rate, o.rateCase)
-		fmt.Fprintln(out, "|---|---|---|---|---|")
+		fmt.Fprintf(out, "| at %d req/s (open loop, %s) | p50 | p99 | p99.9 | server CPU/cycle | saturated rounds |\n", o.rate, o.rateCase)
+		fmt.Fprintln(out, "|---|---|---|---|---|---|")
 		var p99 = map[string][]time.Duration{}
 		for _, m := range rep.modes {
 			var p50s, p99s, p999s, cpus []time.Duration
+			sat := 0
 			for _, r := range rep.rates {
 				if r.mode == m {
 					p50s, p99s, p999s, cpus = append(p50s, r.p50), append(p99s, r.p99), append(p999s, r.p999), append(cpus, r.cpuPerCycle())
+					if r.saturated {
+						sat++
+					}
 				}
 			}
 			p99[m] = p99s
-			fmt.Fprintf(out, "| %s | %s | %s | %s | %s |\n", rep.label(m), fmtCPU(medianDur(p50s)), fmtCPU(medianDur(p99s)), fmtCPU(medianDur(p999s)), fmtCPU(medianDur(cpus)))
+			fmt.Fprintf(out, "| %s | %s | %s | %s | %s | %d of %d |\n", rep.label(m), fmtCPU(medianDur(p50s)), fmtCPU(medianDur(p99s)), fmtCPU(medianDur(p999s)), fmtCPU(medianDur(cpus)), sat, len(p99s))
 		}
 		if m := rep.measured(); m != "" && len(p99[m]) > 0 && len(p99[modeNoop]) > 0 {
 			var added []string
 			for i := range min(len(p99[m]), len(p99[modeNoop])) {
 				added = append(added, fmtSigned(p99[m][i]-p99[modeNoop][i]))
 			}
-			fmt.Fprintf(out, "| **added by %s at p99** | | %s (rounds: %s) | | |\n", other, fmtSigned(medianDur(p99[m])-medianDur(p99[modeNoop])), strings.Join(added, ", "))
+			fmt.Fprintf(out, "| **added by %s at p99** | | %s (rounds: %s) | | | |\n", other, fmtSigned(medianDur(p99[m])-medianDur(p99[modeNoop])), strings.Join(added, ", "))
 		}
 		var late time.Duration
+		saturated := false
 		for _, r := range rep.rates {
 			late = max(late, r.lateStart)
+			saturated = saturated || r.saturated
+		}
+		if saturated {
+			fmt.Fprintf(out, "\nWARNING: a window saturated (a second's worth of cycles in flight): the server or the driver could not sustain %d req/s, so its latencies are queueing, not the server's per-request cost.\n", o.rate)
 		}
 		if late > lateLimit {
 			fmt.Fprintf(out, "\nWARNING: the driver started cycles up to %s behind schedule: it could not keep %d req/s itself (a loaded machine?), so these latencies measure the driver's queue as much as the servers.\n", fmtDur(late), o.rate)
