@@ -18,12 +18,14 @@ import (
 
 // tracedConfig: pool "chain" fails over from "first" to "second"; prices
 // make the cost exact (input 2, cached 1, output 8 USD per million).
+// Envoy's own tracer is off, so llmproc's router span is a child of the
+// client's span (TestTracedThroughEnvoy has it on).
 const tracedConfig = `
 listen: {grpc: "127.0.0.1:0", http: "127.0.0.1:0"}
 log: {level: debug, format: text}
 limits: {max_request_bytes: 65536, shutdown_grace: 2s}
 envoy: {listen: "127.0.0.1:0", num_retries: 2, per_try_timeout: 5s}
-tracing: {endpoint: "%s", protocol: %s, batch_timeout: 20ms, export_timeout: %s, queue_size: %d, batch_size: %d}
+tracing: {envoy: false, endpoint: "%s", protocol: %s, batch_timeout: 20ms, export_timeout: %s, queue_size: %d, batch_size: %d}
 backends:
   - {name: first, schema: openai, url: "%s", credential: {env: KEY}}
   - {name: second, schema: openai, url: "%s", credential: {env: KEY}}

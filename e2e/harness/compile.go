@@ -58,6 +58,8 @@ type plan struct {
 	rds         bool              // the route configuration came from RDS
 	version     envoyVersion      // the Envoy release played (Options.EnvoyVersion)
 	internal    internalAddresses // which clients are internal (internal.go)
+	tracing     *tracingSpec      // the HCM's tracing (tracing.go); nil without
+	tracer      *envoyTracer      // its exporter, set by Envoy.install
 }
 
 type vhost struct {
@@ -147,9 +149,8 @@ type retryPolicy struct {
 }
 
 // Field allow-lists: anything else set in these messages is unsupported and
-// rejected at Start. "Accepted" fields with no effect here are listed too
-// (the HCM's tracing: the harness makes no Envoy spans and injects no
-// trace context into ext_proc streams; llmproc's spans are what tests see).
+// rejected at Start. "Accepted" fields with no effect here are listed too.
+// (The HCM's tracing messages have theirs in tracing.go.)
 var supported = map[string][]string{
 	"envoy.config.listener.v3.Listener":                                                 {"name", "address", "filter_chains", "per_connection_buffer_limit_bytes", "stat_prefix"},
 	"envoy.config.listener.v3.FilterChain":                                              {"filters", "name"},
@@ -184,6 +185,12 @@ func checkFields(m proto.Message, path string) error {
 	if !ok {
 		return nil
 	}
+	return checkAllowed(m, path, allowed)
+}
+
+// checkAllowed fails if m sets a field not in allowed.
+func checkAllowed(m proto.Message, path string, allowed []string) error {
+	r := m.ProtoReflect()
 	var bad []string
 	r.Range(func(fd protoreflect.FieldDescriptor, _ protoreflect.Value) bool {
 		if !slices.Contains(allowed, string(fd.Name())) {
@@ -327,6 +334,9 @@ func (p *plan) compileHCM(hcm *hcmv3.HttpConnectionManager, path string) error {
 		return err
 	}
 	p.internal = ia
+	if err := p.compileTracing(hcm.GetTracing(), path+".tracing"); err != nil {
+		return err
+	}
 	for i, ext := range hcm.GetEarlyHeaderMutationExtensions() {
 		ep := fmt.Sprintf("%s.early_header_mutation_extensions[%d]", path, i)
 		hm := &earlyhmv3.HeaderMutation{}

@@ -36,6 +36,11 @@
 //     each), and on a fresh copy of the buffered body; the body goes upstream
 //     framed by the content-length header the filters left (a shorter one
 //     cuts it, a longer one leaves the upstream waiting);
+//   - the HCM's tracing with the OpenTelemetry tracer (tracing.go): Envoy's
+//     ingress span per request, a span per ext_proc stream injected into
+//     the stream's gRPC metadata as traceparent and tracestate, a span per
+//     attempt with spawn_upstream_span, exported over OTLP to the
+//     collector cluster;
 //   - local_reply_config mappers, access_log and the router's upstream_log;
 //     their filters: status code, response flags, headers, and/or, and the
 //     CEL extension filter over request.path/url_path/method/host/headers

@@ -19,6 +19,7 @@ import (
 	bootstrapv3 "github.com/envoyproxy/go-control-plane/envoy/config/bootstrap/v3"
 	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
 	extprocv3 "github.com/envoyproxy/go-control-plane/envoy/service/ext_proc/v3"
+	"go.opentelemetry.io/otel/attribute"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/credentials/insecure"
@@ -64,10 +65,11 @@ type Envoy struct {
 	ads    *adsClient    // nil for a static bootstrap
 	adsEnd chan struct{} // closed when the ADS client stops
 
-	setup   sync.Mutex                  // guards the fields below (install, Close)
-	conns   map[string]*grpc.ClientConn // ext_proc connections by target
-	retired []*cluster                  // clusters of replaced plans
-	addr    string                      // the first plan's listener address
+	setup   sync.Mutex                   // guards the fields below (install, Close)
+	conns   map[string]*grpc.ClientConn  // ext_proc connections by target
+	retired []*cluster                   // clusters of replaced plans
+	addr    string                       // the first plan's listener address
+	tracers map[tracingSpec]*envoyTracer // Envoy's tracers (tracing.go), one per spec
 
 	mu       sync.Mutex
 	counters map[string]uint64
@@ -149,6 +151,13 @@ func (e *Envoy) install(p *plan) error {
 	for _, cl := range p.clusters {
 		cl.ready = true
 	}
+	if p.tracing != nil {
+		t, err := e.tracerFor(*p.tracing)
+		if err != nil {
+			return fmt.Errorf("tracing: %w", err)
+		}
+		p.tracer = t
+	}
 	e.addr = p.listenAddr
 	if old := e.p.Swap(p); old != nil {
 		for name, cl := range old.clusters {
@@ -205,6 +214,7 @@ func (e *Envoy) Close() error {
 	for _, cl := range clusters {
 		cl.closeIdle()
 	}
+	errs = append(errs, e.closeTracers())
 	return errors.Join(errs...)
 }
 
@@ -267,6 +277,9 @@ func (e *Envoy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	for _, k := range x.p.earlyRemove {
 		h.del(k)
 	}
+	// The HCM starts the request's span once the headers are sanitized,
+	// before its filters (tracing.go).
+	x.info.span = x.p.tracer.ingress(h, x.start)
 	if x.p.peerURISAN != nil {
 		x.info.peerURISAN = x.p.peerURISAN(r)
 	}
@@ -689,6 +702,14 @@ func (x *exchange) accessLog() {
 	}
 	x.e.count(fmt.Sprintf("http.%s.downstream_rq_%dxx", x.p.statPrefix, x.code/100), 1)
 	x.e.log.write(x.p.accessLog, x.logInfo())
+	if sp := x.info.span; sp != nil && x.origin != nil {
+		sp.set(attribute.String("http.method", x.origin.value(":method")), attribute.String("http.url", "http://"+x.origin.value(":authority")+x.origin.value(":path")),
+			attribute.String("http.protocol", "HTTP/1.1"), attribute.String("upstream_cluster", x.cluster))
+		if id := x.origin.value("x-request-id"); id != "" {
+			sp.set(attribute.String("guid:x-request-id", id))
+		}
+		sp.httpEnded(x.code, x.flags)
+	}
 }
 
 // sendLocal writes a local reply, applying local_reply_config.

@@ -99,6 +99,9 @@ type streamInfo struct {
 	routeName  string
 	host       *host
 	peerURISAN string // connection.uri_san_peer_certificate; "" without a client certificate
+	// span is the request's active span (tracing.go): the downstream
+	// request's, also for upstream filters; nil without tracing.
+	span *envoySpan
 }
 
 func newStreamInfo() *streamInfo {
@@ -247,6 +250,7 @@ type procStream struct {
 	attrsSent [2]bool
 	done      bool // the server is no longer consulted
 	closed    bool
+	span      *envoySpan // Envoy's span of this gRPC stream (tracing.go)
 }
 
 func newProcStream(e *Envoy, cfg *procConfig, info *streamInfo, clearRoute func(), limit int) *procStream {
@@ -263,6 +267,10 @@ func (s *procStream) open() error {
 	if len(s.cfg.initialMetadata) > 0 {
 		ctx = metadata.AppendToOutgoingContext(ctx, s.cfg.initialMetadata...)
 	}
+	// Envoy's gRPC client spans the stream, a child of the request's span,
+	// and injects it after the configured initial metadata.
+	s.span = extProcSpan(s.info.span, s.cfg)
+	ctx = s.span.inject(ctx)
 	s.opened = true
 	s.cancel = cancel
 	s.replies = make(chan recvResult, 64)
@@ -276,7 +284,9 @@ func (s *procStream) open() error {
 		release, ok := s.cfg.cb.acquire(ctx, func(name string) { s.e.count("cluster."+s.cfg.clusterName+"."+name, 1) })
 		if !ok {
 			close(s.recvDone)
-			return status.Error(codes.Unavailable, resetBody(1, "overflow"))
+			err := status.Error(codes.Unavailable, resetBody(1, "overflow"))
+			s.span.grpcClosed(err)
+			return err
 		}
 		context.AfterFunc(ctx, release)
 		defer func() {
@@ -288,6 +298,7 @@ func (s *procStream) open() error {
 	st, err := s.cfg.client.Process(ctx)
 	if err != nil {
 		close(s.recvDone)
+		s.span.grpcClosed(err)
 		return err
 	}
 	s.stream = st
@@ -295,6 +306,9 @@ func (s *procStream) open() error {
 		defer close(s.recvDone)
 		for {
 			r, err := st.Recv()
+			if err != nil {
+				s.span.grpcClosed(err)
+			}
 			select {
 			case s.replies <- recvResult{r, err}:
 			case <-ctx.Done():
@@ -318,6 +332,7 @@ func (s *procStream) finish() {
 	if s.stream != nil {
 		s.stream.CloseSend() //nolint:errcheck
 	}
+	s.span.canceled()
 	cancel, done := s.cancel, s.recvDone
 	go func() {
 		t := time.NewTimer(5 * time.Second)

@@ -305,6 +305,19 @@ func (x *exchange) attempt(ctx context.Context, cancel context.CancelFunc, cl *c
 	}
 	ui.reqHeaders, ui.cluster, ui.host, ui.routeName = hdrs, cl.name, h, rt.name
 	ui.dynOwner = x.info
+	// An upstream filter's active span is the downstream request's; with
+	// spawn_upstream_span the attempt has its own span beside (tracing.go).
+	ui.span = x.info.span
+	as := upstreamSpan(x.info.span, cl.name, x.attempts)
+	defer func() {
+		code := 0
+		if res.first.headers != nil {
+			code, _ = strconv.Atoi(res.first.headers.value(":status"))
+		} else if res.first.local != nil {
+			code = res.first.local.status
+		}
+		as.httpEnded(code, nil)
+	}()
 	res = attemptResult{info: ui, headers: hdrs, wait: func() {}}
 	streams := make([]*procStream, len(cl.filters))
 	for i, f := range cl.filters {
