@@ -134,6 +134,8 @@ func (s *Snapshot) tables() []Table {
 				who = " tenant and model pairs"
 			}
 			row = append(row, fig("budget."+b.Name+".counters", n, Number(n)+who+", each against the limit"))
+		case b.Scope != "global" && b.LimitUSD == nil:
+			row = append(row, text("per tenant; no USD limit, not listed"))
 		case b.Scope != "global":
 			row = append(row, text("per tenant, not listed"))
 		default:
