@@ -71,11 +71,12 @@ func Tokens(text string) []string {
 // tok is one token of a prose text.
 type tok struct {
 	text     string
-	verbatim bool // quoted string, code span, URL or e-mail address
-	nl       bool // a line break
-	space    bool // whitespace came before it
-	sep      bool // sentence punctuation (, ; : . ! ? …) followed it
-	end      bool // a sentence end (. ! ? …) followed it
+	lower    string // strings.ToLower(text), for prose words
+	verbatim bool   // quoted string, code span, URL or e-mail address
+	nl       bool   // a line break
+	space    bool   // whitespace came before it
+	sep      bool   // sentence punctuation (, ; : . ! ? …) followed it
+	end      bool   // a sentence end (. ! ? …) followed it
 }
 
 type analysis struct {
@@ -90,13 +91,20 @@ func analyze(text string) analysis {
 	s := nfkc(text)
 	a := analysis{raw: strings.TrimRightFunc(s, unicode.IsSpace)}
 	spans := split(s)
-	var prose strings.Builder
+	p := s // the prose: s itself unless something is verbatim
 	for _, sp := range spans {
-		if !sp.verbatim {
-			prose.WriteString(sp.text)
+		if sp.verbatim {
+			var prose strings.Builder
+			prose.Grow(len(s))
+			for _, sp := range spans {
+				if !sp.verbatim {
+					prose.WriteString(sp.text)
+				}
+			}
+			p = prose.String()
+			break
 		}
 	}
-	p := prose.String()
 	a.lang = lang(p)
 	if looksLikeCode(p) {
 		a.code = true
@@ -123,6 +131,7 @@ func trimLines(toks []tok) []tok {
 
 func (a analysis) join() string {
 	var b strings.Builder
+	b.Grow(len(a.raw))
 	for i, t := range a.toks {
 		switch {
 		case t.nl:
@@ -173,9 +182,10 @@ func nfkc(s string) string {
 		}
 	}
 	b.WriteString(norm.NFKC.String(s[start:]))
-	out := strings.NewReplacer("\u2019", "'", "\u2018", "'", "\u02BC", "'", "\r\n", "\n").Replace(b.String())
-	return out
+	return apostrophes.Replace(b.String())
 }
+
+var apostrophes = strings.NewReplacer("\u2019", "'", "\u2018", "'", "\u02BC", "'", "\r\n", "\n")
 
 // span is a piece of the text: verbatim (quoted, code, URL) or prose.
 type span struct {
@@ -183,8 +193,31 @@ type span struct {
 	verbatim bool
 }
 
-var closers = map[rune][]rune{'"': {'"'}, '\u201C': {'\u201D', '\u201C'}, '\u201E': {'\u201C', '\u201D'},
-	'\u00AB': {'\u00BB'}, '\u300C': {'\u300D'}, '\u300E': {'\u300F'}}
+var (
+	closeQuote, closeCurly, closeLow = []rune{'"'}, []rune{'\u201D', '\u201C'}, []rune{'\u201C', '\u201D'}
+	closeGuillemet, closeCorner      = []rune{'\u00BB'}, []rune{'\u300D'}
+	closeWhiteCorner                 = []rune{'\u300F'}
+)
+
+// closerOf returns the quotes that close one opened by r (nil: r opens
+// none).
+func closerOf(r rune) []rune {
+	switch r {
+	case '"':
+		return closeQuote
+	case '\u201C':
+		return closeCurly
+	case '\u201E':
+		return closeLow
+	case '\u00AB':
+		return closeGuillemet
+	case '\u300C':
+		return closeCorner
+	case '\u300E':
+		return closeWhiteCorner
+	}
+	return nil
+}
 
 // split cuts out fenced and inline code, quoted strings (double, curly,
 // guillemets, corner brackets; single quotes when they open after a space
@@ -200,6 +233,10 @@ func split(s string) []span {
 		start = vend
 	}
 	for i := 0; i < len(s); {
+		if c := s[i]; c < utf8.RuneSelf && c != '`' && c != '\'' && c != '"' {
+			i++ // nothing opens here
+			continue
+		}
 		r, n := utf8.DecodeRuneInString(s[i:])
 		switch {
 		case strings.HasPrefix(s[i:], "```"):
@@ -223,8 +260,8 @@ func split(s string) []span {
 				i = j
 				continue
 			}
-		case closers[r] != nil:
-			if j := indexAny(s[i+n:], closers[r]); j >= 0 {
+		case closerOf(r) != nil:
+			if j := indexAny(s[i+n:], closerOf(r)); j >= 0 {
 				_, cn := utf8.DecodeRuneInString(s[i+n+j:])
 				emit(i, i+n+j+cn)
 				i += n + j + cn
@@ -300,7 +337,11 @@ const (
 // one token each. Sentence punctuation at a word's end is removed and noted
 // (sep, end); Chinese and Japanese text is also cut at its punctuation.
 func tokenize(spans []span) []tok {
-	toks := make([]tok, 0, 32)
+	n := 0
+	for _, sp := range spans {
+		n += len(sp.text)
+	}
+	toks := make([]tok, 0, 8+n/5) // words average more than four bytes
 	space := false
 	for _, sp := range spans {
 		if sp.verbatim {
@@ -320,10 +361,7 @@ func tokenize(spans []span) []tok {
 				s, space = s[n:], true
 				continue
 			}
-			j := strings.IndexFunc(s, unicode.IsSpace)
-			if j < 0 {
-				j = len(s)
-			}
+			j := indexSpace(s)
 			toks = word(toks, s[:j], space)
 			s, space = s[j:], false
 		}
@@ -331,10 +369,39 @@ func tokenize(spans []span) []tok {
 	return toks
 }
 
+// indexSpace is the index of the first white space in s (unicode.IsSpace),
+// len(s) when there is none.
+func indexSpace(s string) int {
+	for i := 0; i < len(s); i++ {
+		switch c := s[i]; {
+		case c == ' ' || c >= '\t' && c <= '\r':
+			return i
+		case c >= utf8.RuneSelf:
+			if j := strings.IndexFunc(s[i:], unicode.IsSpace); j >= 0 {
+				return i + j
+			}
+			return len(s)
+		}
+	}
+	return len(s)
+}
+
+func isASCII(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] >= utf8.RuneSelf {
+			return false
+		}
+	}
+	return true
+}
+
 // word adds one whitespace-delimited word, cut at CJK punctuation.
 func word(toks []tok, w string, space bool) []tok {
 	if isURL(w) {
 		return append(toks, tok{text: w, verbatim: true, space: space})
+	}
+	if isASCII(w) { // no CJK punctuation to cut at
+		return piece(toks, w, space)
 	}
 	for w != "" {
 		cut := len(w)
@@ -353,7 +420,9 @@ func word(toks []tok, w string, space bool) []tok {
 }
 
 func piece(toks []tok, w string, space bool) []tok {
-	w = strings.TrimLeft(w, "¿¡")
+	if w != "" && w[0] >= utf8.RuneSelf {
+		w = strings.TrimLeft(w, "¿¡")
+	}
 	core := strings.TrimRightFunc(w, func(r rune) bool { return strings.ContainsRune(trailing, r) })
 	// ";" and ":" stay on one-letter words ("C:").
 	for utf8.RuneCountInString(core) == 1 && len(core) < len(w) && (w[len(core)] == ':' || w[len(core)] == ';') {
@@ -368,11 +437,12 @@ func piece(toks []tok, w string, space bool) []tok {
 		}
 		return toks
 	}
-	return append(toks, tok{text: core, space: space, sep: sep, end: end})
+	return append(toks, tok{text: core, lower: strings.ToLower(core), space: space, sep: sep, end: end})
 }
 
 func isURL(w string) bool {
-	return strings.Contains(w, "://") || strings.HasPrefix(strings.ToLower(w), "www.") ||
+	// No rune but W and w lowers to "w", none but "." to ".".
+	return strings.Contains(w, "://") || len(w) >= 4 && w[0]|0x20 == 'w' && w[1]|0x20 == 'w' && w[2]|0x20 == 'w' && w[3] == '.' ||
 		(strings.Contains(w, "@") && strings.Contains(w, "."))
 }
 
@@ -410,7 +480,7 @@ func expand(toks []tok, lang string) []tok {
 			}
 			continue
 		}
-		lower := strings.ToLower(t.text)
+		lower := t.lower
 		exp, ok := contractions[lower]
 		if !ok && lang == "en" {
 			exp, ok = bareContractions[lower]
@@ -429,11 +499,11 @@ func expand(toks []tok, lang string) []tok {
 			continue
 		}
 		if out == nil {
-			out = append(make([]tok, 0, len(toks)+4), toks[:i]...)
+			out = append(make([]tok, 0, len(toks)+len(toks)/2+4), toks[:i]...)
 		}
 		parts := strings.Fields(exp)
 		for k, p := range parts {
-			nt := tok{text: p, space: true}
+			nt := tok{text: p, lower: strings.ToLower(p), space: true}
 			if k == 0 {
 				nt.space = t.space
 			}
@@ -453,13 +523,14 @@ func lowerAt(toks []tok, i int) string {
 	if i < 0 || i >= len(toks) || toks[i].verbatim || toks[i].nl {
 		return ""
 	}
-	return strings.ToLower(toks[i].text)
+	return toks[i].lower
 }
 
 // phrase matches lowercase words joined by "_" at toks[i:], in set m, of up
 // to three words; it returns how many words matched (0: none).
 func phrase(toks []tok, i int, m map[string]bool) int {
-	k := ""
+	var buf [64]byte
+	k := buf[:0]
 	best := 0
 	for n := 0; n < 3 && i+n < len(toks); n++ {
 		w := lowerAt(toks, i+n)
@@ -467,13 +538,13 @@ func phrase(toks []tok, i int, m map[string]bool) int {
 			break
 		}
 		if n > 0 {
-			k += "_"
+			k = append(k, '_')
 			if toks[i+n-1].sep {
 				break
 			}
 		}
-		k += w
-		if m[k] {
+		k = append(k, w...)
+		if m[string(k)] {
 			best = n + 1
 		}
 	}
@@ -527,7 +598,7 @@ func dropFillers(toks []tok, lang string) []tok {
 		if !changed && !out[i].verbatim {
 			for _, p := range cjkPrefixes {
 				if rest, ok := strings.CutPrefix(out[i].text, p); ok && rest != "" {
-					out[i].text = rest
+					out[i].text, out[i].lower = rest, strings.ToLower(rest)
 					changed = true
 					break
 				}
@@ -598,7 +669,7 @@ func fold(toks []tok, lang string, caps bool) {
 			continue
 		}
 		if !t.verbatim {
-			lower := strings.ToLower(t.text)
+			lower := t.lower
 			switch {
 			case caps:
 				t.text = lower
@@ -669,8 +740,8 @@ func lang(p string) string {
 		return "none"
 	}
 	var score [len(langOrder)]int
-	for _, w := range strings.Fields(p) {
-		w = strings.ToLower(strings.Trim(w, trailing+"¿¡\"'()"))
+	for w := range strings.FieldsSeq(p) {
+		w = strings.ToLower(trimWord(w))
 		m := stopLangs[w]
 		for i := range langOrder {
 			if m&(1<<i) != 0 {
@@ -692,6 +763,52 @@ func lang(p string) string {
 	}
 	return best
 }
+
+// wordTrim is what lang trims from a word's ends.
+const wordTrim = trailing + "¿¡\"'()"
+
+// trimWord is strings.Trim(w, wordTrim), with ASCII ends checked without
+// decoding.
+func trimWord(w string) string {
+	for w != "" {
+		if c := w[0]; c < utf8.RuneSelf {
+			if !asciiTrim[c] {
+				break
+			}
+			w = w[1:]
+			continue
+		}
+		r, n := utf8.DecodeRuneInString(w)
+		if !strings.ContainsRune(wordTrim, r) {
+			break
+		}
+		w = w[n:]
+	}
+	for w != "" {
+		if c := w[len(w)-1]; c < utf8.RuneSelf {
+			if !asciiTrim[c] {
+				break
+			}
+			w = w[:len(w)-1]
+			continue
+		}
+		r, n := utf8.DecodeLastRuneInString(w)
+		if !strings.ContainsRune(wordTrim, r) {
+			break
+		}
+		w = w[:len(w)-n]
+	}
+	return w
+}
+
+var asciiTrim = func() (t [utf8.RuneSelf]bool) {
+	for _, r := range wordTrim {
+		if r < utf8.RuneSelf {
+			t[r] = true
+		}
+	}
+	return t
+}()
 
 // langOrder are the languages lang tells apart by stopwords; stopLangs maps
 // a lowercase word to the bit set of those whose stopword it is (English

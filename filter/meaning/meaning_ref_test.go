@@ -1,0 +1,725 @@
+package meaning
+
+// This file keeps Normalize and Tokens as they were before they were made
+// allocation-light (renamed with a ref prefix), as the reference that
+// TestSameNormalize and FuzzSameNormalize hold the current code to: the
+// optimisations must not change a single output.
+
+import (
+	"slices"
+	"strings"
+	"unicode"
+	"unicode/utf8"
+
+	"golang.org/x/text/unicode/norm"
+)
+
+// Normalize returns the normalized form of a user turn (see the package
+// documentation). It is deterministic and idempotent.
+func refNormalize(text string) string {
+	a := refAnalyze(text)
+	if a.code {
+		return a.raw
+	}
+	return a.join()
+}
+
+// Tokens returns the language of text and its meaning-bearing tokens, each
+// with a kind prefix: "lang:en", "n:5km" (numbers, number words), "neg:not",
+// "cmp:before", "u:kg", "e:Paris" (a word kept as typed), "v:…" (a quoted
+// string, code span or URL, verbatim), "op:-" (an operator), "nl" (a line
+// break), "c:…" (a run of Chinese, Japanese or Korean text, whole: names
+// cannot be told from words there), "code:…" (the whole text, when it is
+// code).
+func refTokens(text string) []string {
+	a := refAnalyze(text)
+	out := []string{"lang:" + a.lang}
+	if a.code {
+		return append(out, "code:"+a.raw)
+	}
+	for _, t := range a.toks {
+		out = t.meaning(out, a.allCaps)
+	}
+	return out
+}
+
+// tok is one token of a prose text.
+type refTok struct {
+	text     string
+	verbatim bool // quoted string, code span, URL or e-mail address
+	nl       bool // a line break
+	space    bool // whitespace came before it
+	sep      bool // sentence punctuation (, ; : . ! ? …) followed it
+	end      bool // a sentence end (. ! ? …) followed it
+}
+
+type refAnalysis struct {
+	raw     string // the NFKC text, trailing whitespace trimmed (for code)
+	code    bool
+	lang    string
+	allCaps bool
+	toks    []refTok
+}
+
+func refAnalyze(text string) refAnalysis {
+	s := refNfkc(text)
+	a := refAnalysis{raw: strings.TrimRightFunc(s, unicode.IsSpace)}
+	spans := refSplit(s)
+	var prose strings.Builder
+	for _, sp := range spans {
+		if !sp.verbatim {
+			prose.WriteString(sp.text)
+		}
+	}
+	p := prose.String()
+	a.lang = refLang(p)
+	if refLooksLikeCode(p) {
+		a.code = true
+		return a
+	}
+	a.toks = refTrimLines(refTokenize(spans))
+	a.allCaps = refAllCaps(a.toks)
+	a.toks = refExpand(a.toks, a.lang)
+	a.toks = refDropFillers(a.toks, a.lang)
+	refFold(a.toks, a.lang, a.allCaps)
+	return a
+}
+
+// trimLines drops line breaks at either end and spaces before a line break.
+func refTrimLines(toks []refTok) []refTok {
+	for len(toks) > 0 && toks[0].nl {
+		toks = toks[1:]
+	}
+	for len(toks) > 0 && toks[len(toks)-1].nl {
+		toks = toks[:len(toks)-1]
+	}
+	return toks
+}
+
+func (a refAnalysis) join() string {
+	var b strings.Builder
+	for i, t := range a.toks {
+		switch {
+		case t.nl:
+			b.WriteByte('\n')
+			continue
+		case i > 0 && !a.toks[i-1].nl && t.space:
+			b.WriteByte(' ')
+		}
+		b.WriteString(t.text)
+	}
+	return b.String()
+}
+
+// keepRune reports runes NFKC would rewrite into something of another
+// meaning: superscripts and subscripts (x² → x2, 2³ → 23) and the ordinal
+// indicators (1ª, 1º).
+func refKeepRune(r rune) bool {
+	switch {
+	case r == 0xAA || r == 0xB2 || r == 0xB3 || r == 0xB9 || r == 0xBA:
+		return true
+	case r >= 0x2070 && r <= 0x209F, r >= 0x1D2C && r <= 0x1D6A, r >= 0x1D9B && r <= 0x1DBF, r >= 0x02B0 && r <= 0x02B8:
+		return true
+	}
+	return false
+}
+
+// nfkc applies NFKC around the runes keepRune protects and spells every
+// apostrophe as U+0027.
+func refNfkc(s string) string {
+	ascii := true
+	for i := 0; i < len(s); i++ {
+		if s[i] >= utf8.RuneSelf {
+			ascii = false
+			break
+		}
+	}
+	if ascii {
+		return strings.ReplaceAll(s, "\r\n", "\n")
+	}
+	var b strings.Builder
+	b.Grow(len(s))
+	start := 0
+	for i, r := range s {
+		if refKeepRune(r) {
+			b.WriteString(norm.NFKC.String(s[start:i]))
+			b.WriteRune(r)
+			start = i + utf8.RuneLen(r)
+		}
+	}
+	b.WriteString(norm.NFKC.String(s[start:]))
+	out := strings.NewReplacer("\u2019", "'", "\u2018", "'", "\u02BC", "'", "\r\n", "\n").Replace(b.String())
+	return out
+}
+
+// span is a piece of the text: verbatim (quoted, code, URL) or prose.
+type refSpan struct {
+	text     string
+	verbatim bool
+}
+
+var refClosers = map[rune][]rune{'"': {'"'}, '\u201C': {'\u201D', '\u201C'}, '\u201E': {'\u201C', '\u201D'},
+	'\u00AB': {'\u00BB'}, '\u300C': {'\u300D'}, '\u300E': {'\u300F'}}
+
+// split cuts out fenced and inline code, quoted strings (double, curly,
+// guillemets, corner brackets; single quotes when they open after a space
+// and close before one) and leaves the rest as prose.
+func refSplit(s string) []refSpan {
+	var out []refSpan
+	start := 0
+	emit := func(end, vend int) {
+		if end > start {
+			out = append(out, refSpan{text: s[start:end]})
+		}
+		out = append(out, refSpan{text: s[end:vend], verbatim: true})
+		start = vend
+	}
+	for i := 0; i < len(s); {
+		r, n := utf8.DecodeRuneInString(s[i:])
+		switch {
+		case strings.HasPrefix(s[i:], "```"):
+			j := strings.Index(s[i+3:], "```")
+			end := len(s)
+			if j >= 0 {
+				end = i + 3 + j + 3
+			}
+			emit(i, end)
+			i = end
+			continue
+		case r == '`':
+			if j := strings.IndexByte(s[i+1:], '`'); j >= 0 {
+				emit(i, i+1+j+1)
+				i += j + 2
+				continue
+			}
+		case r == '\'' && (i == 0 || refOpensAfter(s[:i])):
+			if j := refSingleClose(s, i+1); j > 0 {
+				emit(i, j)
+				i = j
+				continue
+			}
+		case refClosers[r] != nil:
+			if j := refIndexAny(s[i+n:], refClosers[r]); j >= 0 {
+				_, cn := utf8.DecodeRuneInString(s[i+n+j:])
+				emit(i, i+n+j+cn)
+				i += n + j + cn
+				continue
+			}
+		}
+		i += n
+	}
+	if start < len(s) {
+		out = append(out, refSpan{text: s[start:]})
+	}
+	return out
+}
+
+func refOpensAfter(before string) bool {
+	r, _ := utf8.DecodeLastRuneInString(before)
+	return unicode.IsSpace(r) || r == '(' || r == '['
+}
+
+// singleClose finds the end of a single-quoted string starting at from: a
+// quote after a non-space, before a space, punctuation or the end, on the
+// same line.
+func refSingleClose(s string, from int) int {
+	for j := from; j < len(s); j++ {
+		switch s[j] {
+		case '\n':
+			return -1
+		case '\'':
+			if j == from || s[j-1] == ' ' {
+				continue
+			}
+			if j+1 == len(s) || strings.IndexByte(" \t\n.,!?;:)]", s[j+1]) >= 0 {
+				return j + 1
+			}
+		}
+	}
+	return -1
+}
+
+func refIndexAny(s string, rs []rune) int {
+	best := -1
+	for _, r := range rs {
+		if j := strings.IndexRune(s, r); j >= 0 && (best < 0 || j < best) {
+			best = j
+		}
+	}
+	return best
+}
+
+// looksLikeCode: code is never rewritten (indentation, semicolons and case
+// are its meaning).
+func refLooksLikeCode(p string) bool {
+	for _, m := range []string{"{", "}", ";", "=", "</", "/>", "->", "#include", "def ", "func ", "\n ", "\n\t"} {
+		if strings.Contains(p, m) {
+			return true
+		}
+	}
+	return false
+}
+
+func refIsCJK(r rune) bool {
+	return r >= 0x1100 && unicode.In(r, unicode.Han, unicode.Hiragana, unicode.Katakana, unicode.Hangul)
+}
+
+// trailing punctuation is sentence punctuation stripped from the end of a
+// word; ends are the ones that end a sentence.
+const (
+	refTrailing = ".,!?…;:。、"
+	refEnds     = ".!?…。"
+)
+
+// tokenize splits prose into words and line breaks; verbatim spans become
+// one token each. Sentence punctuation at a word's end is removed and noted
+// (sep, end); Chinese and Japanese text is also cut at its punctuation.
+func refTokenize(spans []refSpan) []refTok {
+	toks := make([]refTok, 0, 32)
+	space := false
+	for _, sp := range spans {
+		if sp.verbatim {
+			toks = append(toks, refTok{text: sp.text, verbatim: true, space: space})
+			space = false
+			continue
+		}
+		s := sp.text
+		for len(s) > 0 {
+			r, n := utf8.DecodeRuneInString(s)
+			if r == '\n' {
+				toks = append(toks, refTok{nl: true})
+				s, space = s[n:], false
+				continue
+			}
+			if unicode.IsSpace(r) {
+				s, space = s[n:], true
+				continue
+			}
+			j := strings.IndexFunc(s, unicode.IsSpace)
+			if j < 0 {
+				j = len(s)
+			}
+			toks = refWord(toks, s[:j], space)
+			s, space = s[j:], false
+		}
+	}
+	return toks
+}
+
+// word adds one whitespace-delimited word, cut at CJK punctuation.
+func refWord(toks []refTok, w string, space bool) []refTok {
+	if refIsURL(w) {
+		return append(toks, refTok{text: w, verbatim: true, space: space})
+	}
+	for w != "" {
+		cut := len(w)
+		prev := rune(0)
+		for i, r := range w {
+			if (r == '。' || r == '、' || (strings.ContainsRune(",!?;:", r) && refIsCJK(prev))) && i+utf8.RuneLen(r) < len(w) {
+				cut = i + utf8.RuneLen(r)
+				break
+			}
+			prev = r
+		}
+		toks = refPiece(toks, w[:cut], space)
+		w, space = w[cut:], true
+	}
+	return toks
+}
+
+func refPiece(toks []refTok, w string, space bool) []refTok {
+	w = strings.TrimLeft(w, "¿¡")
+	core := strings.TrimRightFunc(w, func(r rune) bool { return strings.ContainsRune(refTrailing, r) })
+	// ";" and ":" stay on one-letter words ("C:").
+	for utf8.RuneCountInString(core) == 1 && len(core) < len(w) && (w[len(core)] == ':' || w[len(core)] == ';') {
+		core = w[:len(core)+1]
+	}
+	tail := w[len(core):]
+	sep, end := tail != "", strings.ContainsAny(tail, refEnds)
+	if core == "" {
+		if len(toks) > 0 && !toks[len(toks)-1].nl {
+			toks[len(toks)-1].sep = toks[len(toks)-1].sep || sep
+			toks[len(toks)-1].end = toks[len(toks)-1].end || end
+		}
+		return toks
+	}
+	return append(toks, refTok{text: core, space: space, sep: sep, end: end})
+}
+
+func refIsURL(w string) bool {
+	return strings.Contains(w, "://") || strings.HasPrefix(strings.ToLower(w), "www.") ||
+		(strings.Contains(w, "@") && strings.Contains(w, "."))
+}
+
+// allCaps: a text of at least two words typed without a lowercase letter.
+func refAllCaps(toks []refTok) bool {
+	words, upper := 0, 0
+	for _, t := range toks {
+		if t.verbatim || t.nl {
+			continue
+		}
+		hasUpper := false
+		for _, r := range t.text {
+			if unicode.IsLower(r) {
+				return false
+			}
+			if unicode.IsUpper(r) {
+				hasUpper = true
+			}
+		}
+		if hasUpper {
+			words++
+			upper += utf8.RuneCountInString(t.text)
+		}
+	}
+	return words >= 2 && upper >= 4
+}
+
+// expand spells out English contractions; the negative ones keep "not".
+func refExpand(toks []refTok, refLang string) []refTok {
+	var out []refTok
+	for i, t := range toks {
+		if t.verbatim || t.nl {
+			if out != nil {
+				out = append(out, t)
+			}
+			continue
+		}
+		lower := strings.ToLower(t.text)
+		exp, ok := contractions[lower]
+		if !ok && refLang == "en" {
+			exp, ok = bareContractions[lower]
+		}
+		if !ok && len(lower) > 3 && strings.HasSuffix(lower, "n't") && lower != "ain't" {
+			stem := t.text[:len(t.text)-3]
+			if sl := strings.ToLower(stem); common[sl] {
+				stem = sl
+			}
+			exp, ok = stem+" not", true
+		}
+		if !ok {
+			if out != nil {
+				out = append(out, t)
+			}
+			continue
+		}
+		if out == nil {
+			out = append(make([]refTok, 0, len(toks)+4), toks[:i]...)
+		}
+		parts := strings.Fields(exp)
+		for k, p := range parts {
+			nt := refTok{text: p, space: true}
+			if k == 0 {
+				nt.space = t.space
+			}
+			if k == len(parts)-1 {
+				nt.sep, nt.end = t.sep, t.end
+			}
+			out = append(out, nt)
+		}
+	}
+	if out == nil {
+		return toks
+	}
+	return out
+}
+
+func refLowerAt(toks []refTok, i int) string {
+	if i < 0 || i >= len(toks) || toks[i].verbatim || toks[i].nl {
+		return ""
+	}
+	return strings.ToLower(toks[i].text)
+}
+
+// phrase matches lowercase words joined by "_" at toks[i:], in set m, of up
+// to three words; it returns how many words matched (0: none).
+func refPhrase(toks []refTok, i int, m map[string]bool) int {
+	k := ""
+	best := 0
+	for n := 0; n < 3 && i+n < len(toks); n++ {
+		w := refLowerAt(toks, i+n)
+		if w == "" {
+			break
+		}
+		if n > 0 {
+			k += "_"
+			if toks[i+n-1].sep {
+				break
+			}
+		}
+		k += w
+		if m[k] {
+			best = n + 1
+		}
+	}
+	return best
+}
+
+// dropFillers removes greetings, politeness, thanks and hesitations where
+// they cannot be content; if nothing would be left it removes nothing.
+func refDropFillers(toks []refTok, refLang string) []refTok {
+	out := slices.Clone(toks)
+	del := func(i, n int) {
+		if i+n < len(out) && out[i].space {
+			out[i+n].space = true
+		}
+		if i > 0 && i+n == len(out) { // a closer: the word before now ends the text
+			out[i-1].sep = out[i-1].sep || out[i+n-1].sep
+		}
+		out = slices.Delete(out, i, i+n)
+	}
+	first := func() int {
+		for i, t := range out {
+			if !t.nl {
+				return i
+			}
+		}
+		return -1
+	}
+	for changed := true; changed; {
+		changed = false
+		i := first()
+		if i < 0 {
+			break
+		}
+		w := refLowerAt(out, i)
+		switch {
+		case greetings[w] && out[i].sep:
+			del(i, 1)
+			changed = true
+		case greetings[w] && refLowerAt(out, i+1) == "there" && out[i+1].sep:
+			del(i, 2)
+			changed = true
+		case politeness[w] && i+1 < len(out):
+			del(i, 1)
+			changed = true
+		case i+1 < len(out):
+			if n := refPhrase(out, i, politePhrases); n > 0 && i+n < len(out) {
+				del(i, n)
+				changed = true
+			}
+		}
+		if !changed && !out[i].verbatim {
+			for _, p := range cjkPrefixes {
+				if rest, ok := strings.CutPrefix(out[i].text, p); ok && rest != "" {
+					out[i].text = rest
+					changed = true
+					break
+				}
+			}
+		}
+	}
+	for removed := true; removed; {
+		removed = false
+		last := len(out) - 1
+		for last > 0 && out[last].nl {
+			last--
+		}
+		for n := 3; n >= 1 && !removed; n-- { // the longest closer first
+			i := last - n + 1
+			if i < 1 {
+				continue
+			}
+			w := refLowerAt(out, i)
+			switch {
+			case (n == 1 && thanks[w]) || (n > 1 && refPhrase(out, i, thanksPhrases) == n):
+				if out[i-1].sep {
+					del(i, n)
+					removed = true
+				}
+			case (n == 1 && politeness[w]) || (n > 1 && refPhrase(out, i, politePhrases) == n):
+				del(i, n)
+				removed = true
+			}
+		}
+	}
+	for i := 2; i < len(out); i++ {
+		w := refLowerAt(out, i)
+		if politeness[w] && ((modals[refLowerAt(out, i-2)] && refLowerAt(out, i-1) == "you") ||
+			(w == "bitte" && refGermanModal[refLowerAt(out, i-2)] && refGermanYou[refLowerAt(out, i-1)])) {
+			del(i, 1)
+		}
+	}
+	if h := hesitations[refLang]; h != nil {
+		for i := 0; i < len(out); i++ {
+			if h[refLowerAt(out, i)] {
+				del(i, 1)
+				i--
+			}
+		}
+	}
+	for _, t := range out {
+		if !t.nl {
+			return out
+		}
+	}
+	return toks
+}
+
+var (
+	refGermanModal = set(`kannst können könnten könntest würden würdest`)
+	refGermanYou   = set(`du sie ihr`)
+)
+
+// fold lowercases what cannot be a name: every word of an all-capitals text,
+// common words at a sentence start, English "I", elisions at a sentence
+// start.
+func refFold(toks []refTok, refLang string, caps bool) {
+	start := true
+	for i := range toks {
+		t := &toks[i]
+		if t.nl {
+			start = true
+			continue
+		}
+		if !t.verbatim {
+			lower := strings.ToLower(t.text)
+			switch {
+			case caps:
+				t.text = lower
+			case lower == t.text:
+			case start && common[lower] && refCapitalized(t.text):
+				t.text = lower
+			case refLang == "en" && t.text == "I":
+				t.text = "i"
+			case start && refCapitalized(t.text):
+				for _, e := range elisions {
+					if strings.HasPrefix(lower, e) {
+						t.text = lower[:len(e)] + t.text[len(e):]
+						break
+					}
+				}
+			}
+		}
+		start = t.end
+	}
+}
+
+// capitalized: an upper-case first letter and no other upper-case letter.
+func refCapitalized(w string) bool {
+	for i, r := range w {
+		if unicode.IsUpper(r) != (i == 0) && (i == 0 || unicode.IsUpper(r)) {
+			return false
+		}
+	}
+	return true
+}
+
+// lang guesses the language: by script, then for Latin text by stopwords
+// ("latn" when no language wins).
+func refLang(p string) string {
+	var han, kana, hangul, cyr, latin, other int
+	for _, r := range p {
+		switch {
+		case r < utf8.RuneSelf:
+			if 'a' <= r && r <= 'z' || 'A' <= r && r <= 'Z' {
+				latin++
+			}
+		case unicode.Is(unicode.Hangul, r):
+			hangul++
+		case unicode.In(r, unicode.Hiragana, unicode.Katakana):
+			kana++
+		case unicode.Is(unicode.Han, r):
+			han++
+		case unicode.Is(unicode.Cyrillic, r):
+			cyr++
+		case unicode.Is(unicode.Latin, r):
+			latin++
+		case unicode.IsLetter(r):
+			other++
+		}
+	}
+	switch {
+	case hangul > 0:
+		return "ko"
+	case kana > 0:
+		return "ja"
+	case han > 0:
+		return "zh"
+	case cyr > latin:
+		return "ru"
+	case other > latin:
+		return "other"
+	case latin == 0:
+		return "none"
+	}
+	var score [len(refLangOrder)]int
+	for _, w := range strings.Fields(p) {
+		w = strings.ToLower(strings.Trim(w, refTrailing+"¿¡\"'()"))
+		m := refStopLangs[w]
+		for i := range refLangOrder {
+			if m&(1<<i) != 0 {
+				score[i]++
+			}
+		}
+	}
+	best, n, tie := "latn", 0, false
+	for i, l := range refLangOrder {
+		switch {
+		case score[i] > n:
+			best, n, tie = l, score[i], false
+		case score[i] == n && n > 0:
+			tie = true
+		}
+	}
+	if tie {
+		return "latn"
+	}
+	return best
+}
+
+// langOrder are the languages lang tells apart by stopwords; stopLangs maps
+// a lowercase word to the bit set of those whose stopword it is (English
+// also counts its contractions).
+var (
+	refLangOrder = [...]string{"en", "de", "fr", "es", "it", "pt"}
+	refStopLangs = func() map[string]uint8 {
+		m := map[string]uint8{}
+		for i, l := range refLangOrder {
+			for w := range stopwords[l] {
+				m[w] |= 1 << i
+			}
+		}
+		for w := range contractions {
+			m[w] |= 1
+		}
+		for w := range bareContractions {
+			m[w] |= 1
+		}
+		return m
+	}()
+)
+
+// meaning appends t's meaning-bearing tokens to out.
+func (t refTok) meaning(out []string, caps bool) []string {
+	switch {
+	case t.nl:
+		return append(out, "nl")
+	case t.verbatim:
+		return append(out, "v:"+t.text)
+	case strings.IndexFunc(t.text, refIsCJK) >= 0:
+		// Without spaces or capitals a name cannot be told from a word: the
+		// whole of the Chinese or Japanese text must be equal.
+		return append(out, "c:"+t.text)
+	}
+	lower := strings.ToLower(t.text)
+	switch {
+	case strings.IndexFunc(t.text, func(r rune) bool { return unicode.IsLetter(r) || unicode.IsNumber(r) }) < 0:
+		return append(out, "op:"+t.text) // "-", "+", "/", "=", "&"
+	case strings.IndexFunc(t.text, unicode.IsNumber) >= 0 || numberWords[lower]:
+		return append(out, "n:"+t.text)
+	case negations[lower]:
+		return append(out, "neg:"+lower)
+	case strings.HasPrefix(lower, "n'"):
+		return append(out, "neg:ne")
+	case comparisons[lower]:
+		return append(out, "cmp:"+lower)
+	case units[lower]:
+		return append(out, "u:"+lower)
+	case strings.IndexFunc(t.text, unicode.IsUpper) >= 0:
+		return append(out, "e:"+t.text)
+	case caps && !common[lower]:
+		return append(out, "e:"+lower)
+	}
+	return out
+}
