@@ -43,33 +43,54 @@ type counterLister interface {
 // TenantFigures reports, for each tenant-scoped budget with a USD limit,
 // the spend of the top counters in its current window (at most top of
 // them; 0 or less lists none, only the count) and how many more exist. With
-// the Redis store the counters are every replica's. The store must be able
-// to list counters; otherwise TenantFigures is empty.
+// the Redis store the counters are every replica's. The store is walked
+// once for all budgets (with Redis, one SCAN of its keyspace). The store
+// must be able to list counters; otherwise TenantFigures is empty.
 func (e *Engine) TenantFigures(ctx context.Context, top int) []TenantFigure {
 	ls, ok := e.store.(counterLister)
 	if !ok {
 		return nil
 	}
 	now := e.now()
+	type listed struct {
+		prefix, suffix string
+		scope          Scope
+		all            []TenantSpend
+	}
 	var out []TenantFigure
+	var rules []*listed
+	byPrefix := map[string]*listed{} // budget names hold no ':', so "b:<name>:" is the budget's
 	for _, ru := range e.rules {
 		if ru.rateLimit || ru.scope == Global || ru.limit.Pico == 0 {
 			continue
 		}
 		start, _ := ru.window.Bounds(now)
-		prefix, suffix := "b:"+ru.name+":", ":"+strconv.FormatInt(start.Unix(), 10)
-		f := TenantFigure{Budget: ru.name, Scope: ru.scope, LimitPico: ru.limit.Pico}
-		var all []TenantSpend
-		err := ls.Counters(ctx, prefix, suffix, func(key string, pico int64) {
-			if len(key) < len(prefix)+len(suffix) || !strings.HasPrefix(key, prefix) || !strings.HasSuffix(key, suffix) {
-				return
-			}
-			if ts, ok := parseTenantKey(key[len(prefix):len(key)-len(suffix)], ru.scope); ok {
-				ts.SpentPico = pico
-				all = append(all, ts)
-			}
-		})
+		l := &listed{prefix: "b:" + ru.name + ":", suffix: ":" + strconv.FormatInt(start.Unix(), 10), scope: ru.scope}
+		rules = append(rules, l)
+		byPrefix[l.prefix] = l
+		out = append(out, TenantFigure{Budget: ru.name, Scope: ru.scope, LimitPico: ru.limit.Pico})
+	}
+	if len(rules) == 0 {
+		return nil
+	}
+	err := ls.Counters(ctx, "b:", "", func(key string, pico int64) {
+		i := strings.IndexByte(key[2:], ':')
+		if i < 0 {
+			return
+		}
+		l := byPrefix[key[:2+i+1]]
+		if l == nil || len(key) < len(l.prefix)+len(l.suffix) || !strings.HasSuffix(key, l.suffix) {
+			return
+		}
+		if ts, ok := parseTenantKey(key[len(l.prefix):len(key)-len(l.suffix)], l.scope); ok {
+			ts.SpentPico = pico
+			l.all = append(l.all, ts)
+		}
+	})
+	for i, l := range rules {
+		f := &out[i]
 		f.Partial = err != nil
+		all := l.all
 		slices.SortFunc(all, func(a, b TenantSpend) int {
 			return cmp.Or(cmp.Compare(b.SpentPico, a.SpentPico), strings.Compare(a.Tenant, b.Tenant), strings.Compare(a.Model, b.Model))
 		})
@@ -79,7 +100,6 @@ func (e *Engine) TenantFigures(ctx context.Context, top int) []TenantFigure {
 		for _, ts := range all[n:] {
 			f.MorePico = usage.AddSat(f.MorePico, ts.SpentPico)
 		}
-		out = append(out, f)
 	}
 	return out
 }
