@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -573,5 +574,33 @@ func TestTargetAIGateway(t *testing.T) {
 				t.Errorf("the floor got %d messages in the AI Gateway sequence, want 5 (the buffered response body once)", fo.msgs)
 			}
 		})
+	}
+}
+
+// TestRunTarget runs the driver's -target mode end to end against the fake
+// AI Gateway (in this process, so its CPU is the test's) next to a spawned
+// floor, and checks the tables name the target.
+func TestRunTarget(t *testing.T) {
+	if runtime.GOOS != "linux" {
+		t.Skip("reads /proc")
+	}
+	lis, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	gs := grpcServer(8 << 20)
+	extprocv3.RegisterExternalProcessorServer(gs, &fakeAIGateway{})
+	go func() { _ = gs.Serve(lis) }()
+	t.Cleanup(gs.Stop)
+	var out, errOut bytes.Buffer
+	args := []string{"-config", loadConfig, "-target", lis.Addr().String(), "-target-pid", strconv.Itoa(os.Getpid()),
+		"-rounds", "1", "-cycles", "10", "-duration", "20s", "-warmup", "0", "-concurrency", "2", "-conns", "1", "-cases", "2k-json,2k-sse"}
+	if err := run(t.Context(), args, &out, &errOut); err != nil {
+		t.Fatalf("%v\n%s", err, errOut.Bytes())
+	}
+	for _, want := range []string{"msgs/cycle floor / aigw", "| 2 KB request, 50-chunk SSE answer | 5 / 54 |"} {
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("output lacks %q:\n%s", want, out.Bytes())
+		}
 	}
 }
