@@ -128,6 +128,7 @@ type upstream struct {
 	finished      bool
 	reqBytes      int // the client's request body, for the input estimate
 	ans           answerState
+	reply         *chunkReply // the reply to a replaced chunk, reused (upstream_answer.go)
 	// From the router: the routing rule, the task class and the model a
 	// rule chose instead of the client's (KeyRoute, KeyClass, KeyTarget).
 	route, class, target string

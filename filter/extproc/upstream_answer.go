@@ -227,8 +227,11 @@ func (u *upstream) responseBody(b *extprocv3.HttpBody) (*extprocv3.ProcessingRes
 	} else if out, early = u.deliver(out, b.EndOfStream); early != nil {
 		return early, nil
 	}
-	if pass && !b.EndOfStream {
-		return continueResponseBody, nil
+	if !b.EndOfStream {
+		if pass {
+			return continueResponseBody, nil
+		}
+		return u.replaceChunk(out), nil
 	}
 	c := &extprocv3.CommonResponse{}
 	if !pass {
@@ -239,6 +242,37 @@ func (u *upstream) responseBody(b *extprocv3.HttpBody) (*extprocv3.ProcessingRes
 		return u.finish(resp, nil), nil
 	}
 	return resp, nil
+}
+
+// chunkReply is the reply to a chunk whose bytes llmproc replaced, built
+// once per stream and reused for each such chunk: the stream loop sends a
+// reply, which serializes it, before it receives the next chunk, and nothing
+// keeps a reply after that (the server installs no stats handler that would
+// read messages later).
+type chunkReply struct {
+	resp extprocv3.ProcessingResponse
+	rb   extprocv3.ProcessingResponse_ResponseBody
+	br   extprocv3.BodyResponse
+	c    extprocv3.CommonResponse
+	bm   extprocv3.BodyMutation
+	body extprocv3.BodyMutation_Body
+}
+
+// replaceChunk is the reply that replaces a chunk (not the last) with out,
+// which must stay unchanged until the reply is sent.
+func (u *upstream) replaceChunk(out []byte) *extprocv3.ProcessingResponse {
+	r := u.reply
+	if r == nil {
+		r = &chunkReply{}
+		r.resp.Response = &r.rb
+		r.rb.ResponseBody = &r.br
+		r.br.Response = &r.c
+		r.c.BodyMutation = &r.bm
+		r.bm.Mutation = &r.body
+		u.reply = r
+	}
+	r.body.Body = out
+	return &r.resp
 }
 
 // endOfStreamTail is what must follow the last chunk: an error event when a

@@ -275,7 +275,7 @@ type anthropicStream struct {
 }
 
 func (s *anthropicStream) Chunk(chunk []byte, eos bool) ([]byte, bool) {
-	s.out = make([]byte, 0, len(chunk)+len(chunk)/2+128)
+	s.out = reuse(s.out)
 	s.sc.Feed(chunk, s.onEvent)
 	if eos {
 		s.flushing = true

@@ -9,7 +9,6 @@ import (
 	"slices"
 	"strings"
 
-	"github.com/aws/aws-sdk-go-v2/aws/protocol/eventstream"
 	"github.com/tidwall/gjson"
 	"github.com/tidwall/sjson"
 
@@ -220,6 +219,7 @@ func vertexClaudeErrorJSON(status int, body []byte) []byte {
 type invokeStream struct {
 	fr    frames
 	raw   []byte
+	buf   []byte // the output, reused from chunk to chunk (Body)
 	ended bool
 }
 
@@ -227,14 +227,15 @@ func (s *invokeStream) Chunk(chunk []byte, eos bool) ([]byte, bool) {
 	if s.ended {
 		return nil, false
 	}
-	var out []byte
-	err := s.fr.feed(chunk, func(m eventstream.Message) bool {
+	out := reuse(s.buf)
+	err := s.fr.feed(chunk, func(m esMessage) bool {
 		out = s.frame(out, m)
 		return !s.ended
 	})
 	if err != nil {
 		out = s.fail(out, "The Bedrock event stream could not be decoded: "+err.Error())
 	}
+	s.buf = out
 	return out, false
 }
 
@@ -243,7 +244,7 @@ func (s *invokeStream) fail(out []byte, msg string) []byte {
 	return appendAnthropicErrorEvent(out, ProviderError(http.StatusBadGateway, "upstream_error", msg))
 }
 
-func (s *invokeStream) frame(out []byte, m eventstream.Message) []byte {
+func (s *invokeStream) frame(out []byte, m esMessage) []byte {
 	event, perr := frameKind(m)
 	if perr != nil {
 		s.ended = true
@@ -252,7 +253,7 @@ func (s *invokeStream) frame(out []byte, m eventstream.Message) []byte {
 	if !event {
 		return out
 	}
-	if brHeader(m, ":event-type") != "chunk" {
+	if string(m.header(":event-type")) != "chunk" {
 		return out
 	}
 	b64 := gjson.GetBytes(m.Payload, "bytes")

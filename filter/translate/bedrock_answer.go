@@ -6,14 +6,11 @@ package translate
 
 import (
 	"bytes"
-	"encoding/binary"
 	"encoding/json"
-	"fmt"
 	"net/http"
 	"strings"
 	"unsafe"
 
-	"github.com/aws/aws-sdk-go-v2/aws/protocol/eventstream"
 	"github.com/tidwall/gjson"
 
 	"github.com/llmproc/llmproc/filter/apierr"
@@ -248,10 +245,11 @@ func brCompactJSON(raw string) string {
 type bedrockStream struct {
 	out     Stream
 	fr      frames
-	role    bool // the role chunk is out
-	stopped bool // messageStop seen
-	metered bool // metadata (usage) seen
-	ended   bool // [DONE] or an error event is out; the rest is ignored
+	buf     []byte // the output, reused from chunk to chunk (Body)
+	role    bool   // the role chunk is out
+	stopped bool   // messageStop seen
+	metered bool   // metadata (usage) seen
+	ended   bool   // [DONE] or an error event is out; the rest is ignored
 	use     usage.Usage
 	tools   map[int64]int // contentBlockIndex → tool_calls index
 }
@@ -260,56 +258,16 @@ func (s *bedrockStream) Chunk(chunk []byte, eos bool) ([]byte, bool) {
 	if s.ended {
 		return nil, false
 	}
-	var out []byte
-	err := s.fr.feed(chunk, func(m eventstream.Message) bool {
+	out := reuse(s.buf)
+	err := s.fr.feed(chunk, func(m esMessage) bool {
 		out = s.frame(out, m)
 		return !s.ended
 	})
 	if err != nil {
 		out = s.fail(out, err)
 	}
+	s.buf = out
 	return out, false
-}
-
-// frames splits an AWS event stream into its messages, carrying a partial
-// frame over to the next chunk.
-type frames struct {
-	dec     eventstream.Decoder
-	rd      bytes.Reader
-	buf     []byte
-	payload []byte
-}
-
-// feed appends chunk and calls fn with every whole frame, in order, until fn
-// returns false; the rest is then dropped, as after a frame that does not
-// decode (the error). A message's payload is valid only during fn.
-func (f *frames) feed(chunk []byte, fn func(eventstream.Message) bool) error {
-	f.buf = append(f.buf, chunk...)
-	off := 0
-	for len(f.buf)-off >= 12 {
-		total := int(binary.BigEndian.Uint32(f.buf[off:]))
-		if total < 16 || total > bedrockMaxFrame {
-			f.buf = nil
-			return fmt.Errorf("frame length %d", total)
-		}
-		if len(f.buf)-off < total {
-			break
-		}
-		f.rd.Reset(f.buf[off : off+total])
-		msg, err := f.dec.Decode(&f.rd, f.payload)
-		off += total
-		if err != nil {
-			f.buf = nil
-			return err
-		}
-		f.payload = msg.Payload[:0]
-		if !fn(msg) {
-			f.buf = nil
-			return nil
-		}
-	}
-	f.buf = f.buf[:copy(f.buf, f.buf[off:])]
-	return nil
 }
 
 // fail ends the stream on a frame that cannot be decoded.
@@ -322,8 +280,8 @@ func (s *bedrockStream) fail(out []byte, err error) []byte {
 // frameKind sorts one event-stream message of a Bedrock stream: event
 // for an event; otherwise the provider's error for an exception or error
 // message, or neither for a message to ignore.
-func frameKind(m eventstream.Message) (event bool, err *apierr.Error) {
-	switch brHeader(m, ":message-type") {
+func frameKind(m esMessage) (event bool, err *apierr.Error) {
+	switch string(m.header(":message-type")) {
 	case "event":
 		return true, nil
 	case "exception":
@@ -338,14 +296,10 @@ func frameKind(m eventstream.Message) (event bool, err *apierr.Error) {
 	return false, nil
 }
 
-func brHeader(m eventstream.Message, name string) string {
-	if v := m.Headers.Get(name); v != nil {
-		return v.String()
-	}
-	return ""
-}
+// brHeader is a header's value, copied.
+func brHeader(m esMessage, name string) string { return string(m.header(name)) }
 
-func (s *bedrockStream) frame(out []byte, m eventstream.Message) []byte {
+func (s *bedrockStream) frame(out []byte, m esMessage) []byte {
 	event, perr := frameKind(m)
 	if perr != nil {
 		s.ended = true
@@ -354,10 +308,10 @@ func (s *bedrockStream) frame(out []byte, m eventstream.Message) []byte {
 	if !event {
 		return out
 	}
-	// The payload buffer is reused for the next frame only; nothing read
-	// from it outlives this call.
+	// The payload points into the chunk; nothing read from it outlives
+	// this call.
 	p := gjson.Parse(unsafe.String(unsafe.SliceData(m.Payload), len(m.Payload)))
-	switch brHeader(m, ":event-type") {
+	switch string(m.header(":event-type")) {
 	case "messageStart":
 		out = s.start(out)
 	case "contentBlockStart":

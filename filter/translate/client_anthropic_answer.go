@@ -387,7 +387,7 @@ type caStream struct {
 type caToolBlock struct{ call, block int }
 
 func (s *caStream) Chunk(chunk []byte, eos bool) ([]byte, bool) {
-	s.out = nil
+	s.out = reuse(s.out)
 	s.sc.Feed(chunk, s.event)
 	if eos {
 		s.sc.Flush(s.event)

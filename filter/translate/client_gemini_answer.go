@@ -280,7 +280,7 @@ type gcStream struct {
 }
 
 func (s *gcStream) Chunk(chunk []byte, eos bool) ([]byte, bool) {
-	s.out = nil
+	s.out = reuse(s.out)
 	s.sc.Feed(chunk, s.onEvent)
 	if eos {
 		s.sc.Flush(s.onEvent)
@@ -404,7 +404,7 @@ type gcArray struct {
 }
 
 func (a *gcArray) Chunk(chunk []byte, eos bool) ([]byte, bool) {
-	a.out = nil
+	a.out = reuse(a.out)
 	a.sc.Feed(chunk, a.event)
 	if eos {
 		a.sc.Flush(a.event)

@@ -67,7 +67,7 @@ type respItem struct {
 }
 
 func (s *respStream) Chunk(chunk []byte, eos bool) ([]byte, bool) {
-	s.out = nil
+	s.out = reuse(s.out)
 	s.sc.Feed(chunk, s.event)
 	if eos {
 		s.sc.Flush(s.event)

@@ -11,6 +11,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unsafe"
 
 	"github.com/tidwall/gjson"
 
@@ -312,7 +313,7 @@ type geminiStream struct {
 }
 
 func (g *geminiStream) Chunk(chunk []byte, eos bool) ([]byte, bool) {
-	g.out = nil
+	g.out = reuse(g.out)
 	if g.failed {
 		return nil, false
 	}
@@ -340,7 +341,9 @@ func (g *geminiStream) event(e sse.Event) {
 	if len(data) == 0 || data[0] != '{' || !gjson.ValidBytes(data) {
 		return // a cut last event; the missing finish tells
 	}
-	v := gjson.ParseBytes(data)
+	// In place (no copy): everything read from v is written out before
+	// the callback returns, the id concatenated into a new string.
+	v := gjson.Parse(unsafe.String(unsafe.SliceData(data), len(data)))
 	if er := v.Get("error"); er.IsObject() {
 		g.out = ErrorEvent(g.out, googleError(0, er))
 		g.failed = true

@@ -86,8 +86,23 @@ type Translator interface {
 type Body interface {
 	// Chunk returns the bytes to send in place of chunk. pass=true means the
 	// chunk goes through unchanged (out is ignored); otherwise out replaces it
-	// and may be empty. eos marks the last chunk.
+	// and may be empty. eos marks the last chunk. out is valid until the next
+	// call: a stream writes each chunk's output into the same buffer.
 	Chunk(chunk []byte, eos bool) (out []byte, pass bool)
+}
+
+// maxReusedOut is the largest output buffer a stream keeps for its next
+// chunk; past it (one huge event) the buffer goes, so an open stream does
+// not hold it.
+const maxReusedOut = 32 << 10
+
+// reuse empties a stream's output buffer for the next chunk (the last
+// chunk's output has been sent: Body), unless it grew past maxReusedOut.
+func reuse(b []byte) []byte {
+	if cap(b) > maxReusedOut {
+		return nil
+	}
+	return b[:0]
 }
 
 // Set holds one translator per schema for as long as the server runs, so a
