@@ -1,6 +1,7 @@
 package extproc
 
 import (
+	"bytes"
 	"maps"
 	"slices"
 	"strconv"
@@ -131,4 +132,13 @@ func (h *harness) attemptWithBody(t *testing.T, m *envoyHeaders, body, pool, bac
 	}
 	slices.Sort(hs)
 	return sent{headers: hs, body: out}
+}
+
+func TestHasThinkingBlocks(t *testing.T) {
+	for _, b := range []string{``, `"thinking_blocks"`, `_blocks"`, `x"thinking_blocks"`, `"thinking_block"`, `thinking_blocks"`,
+		`"a_blocks" "thinking_blocks":[]`, `"thinking__blocks"`, `"thinking_blocks`, `{"messages":[{"thinking_blocks":[]}]}`} {
+		if got, want := hasThinkingBlocks([]byte(b)), bytes.Contains([]byte(b), []byte(`"thinking_blocks"`)); got != want {
+			t.Errorf("hasThinkingBlocks(%q) = %v, want %v", b, got, want)
+		}
+	}
 }

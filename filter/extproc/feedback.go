@@ -111,7 +111,7 @@ func (r *router) recordHit(d config.Decision, model string) {
 		return
 	}
 	r.s.feedback.Put(withSpan(feedback.Record{RequestID: r.id, Tenant: r.tenant, Model: cmp.Or(d.Target, model), RequestedModel: model,
-		Pool: d.Pool.Name, Route: d.Route, Class: r.logged[KeyClass].GetStringValue(), Client: r.clientSchema(), Cache: "hit",
+		Pool: d.Pool.Name, Route: d.Route, Class: r.noted(KeyClass), Client: r.clientSchema(), Cache: "hit",
 		Status: http.StatusOK, TraceID: r.traceID, SpanID: r.spanID, Time: r.s.now()}, r.span))
 }
 

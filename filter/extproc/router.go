@@ -46,7 +46,10 @@ type router struct {
 	envoySpan [2]string
 	// logged is what the router learned for the access log so far; an
 	// immediate response carries it as its dynamic metadata.
-	logged       map[string]*structpb.Value
+	// (Plain strings: structpb values are built only for an immediate
+	// response, the one reader.)
+	logged       []loggedField
+	loggedArr    [16]loggedField   // logged's first backing array
 	cacheControl string            // the request's Cache-Control
 	tenant       string            // the tenant header's value, or the client key's tenant
 	caller       caller            // identity.go
@@ -70,15 +73,36 @@ type router struct {
 
 func (r *router) requestID() string { return r.id }
 
-// note records an access-log field (an empty value is left out).
+// loggedField is one access-log field the router learned.
+type loggedField struct{ k, v string }
+
+// note records an access-log field (an empty value is left out); a field
+// noted again takes the new value.
 func (r *router) note(k, v string) {
 	if v == "" {
 		return
 	}
-	if r.logged == nil {
-		r.logged = map[string]*structpb.Value{}
+	v = strings.Clone(v)
+	for i := range r.logged {
+		if r.logged[i].k == k {
+			r.logged[i].v = v
+			return
+		}
 	}
-	r.logged[k] = structpb.NewStringValue(strings.Clone(v))
+	if r.logged == nil {
+		r.logged = r.loggedArr[:0]
+	}
+	r.logged = append(r.logged, loggedField{k, v})
+}
+
+// noted is the access-log field k as noted, "" when it was not.
+func (r *router) noted(k string) string {
+	for _, f := range r.logged {
+		if f.k == k {
+			return f.v
+		}
+	}
+	return ""
 }
 
 // immediateMetadata is the dynamic metadata of the router's immediate
@@ -89,7 +113,30 @@ func (r *router) immediateMetadata() *structpb.Struct {
 	if r.logged == nil {
 		return nil
 	}
-	return metadataStruct(r.logged)
+	fields := make(map[string]*structpb.Value, len(r.logged))
+	vals := stringValues(len(r.logged))
+	for i, f := range r.logged {
+		fields[f.k] = vals.at(i, f.v)
+	}
+	return metadataStruct(fields)
+}
+
+// stringValueBatch allocates n structpb string values at once (two
+// allocations, not 2n).
+type stringValueBatch struct {
+	vals  []structpb.Value
+	kinds []structpb.Value_StringValue
+}
+
+func stringValues(n int) stringValueBatch {
+	return stringValueBatch{make([]structpb.Value, n), make([]structpb.Value_StringValue, n)}
+}
+
+// at is the batch's value i, set to v.
+func (b stringValueBatch) at(i int, v string) *structpb.Value {
+	b.kinds[i].StringValue = v
+	b.vals[i].Kind = &b.kinds[i]
+	return &b.vals[i]
 }
 
 func (r *router) clientSchema() string {
@@ -351,10 +398,26 @@ func (r *router) requestBody(b *extprocv3.HttpBody) (*extprocv3.ProcessingRespon
 	}
 	// Empty decisions are left out, but route and class are always written,
 	// as the access log has always shown them.
-	fields := make(map[string]*structpb.Value, len(dec))
+	n, size := 0, 0
 	for k, v := range dec {
 		if v != "" || k == KeyRoute || k == KeyClass {
-			fields[k] = structpb.NewStringValue(strings.Clone(v))
+			n, size = n+1, size+len(v)
+		}
+	}
+	// The values are copied (some point into the body) into one buffer.
+	buf := make([]byte, 0, size)
+	fields := make(map[string]*structpb.Value, n)
+	vals := stringValues(n)
+	i := 0
+	for k, v := range dec {
+		if v != "" || k == KeyRoute || k == KeyClass {
+			if v != "" {
+				start := len(buf)
+				buf = append(buf, v...)
+				v = unsafe.String(&buf[start], len(v))
+			}
+			fields[k] = vals.at(i, v)
+			i++
 		}
 	}
 	// Only the pool travels as a header, for Envoy to route on; the upstream

@@ -118,7 +118,7 @@ func (r *router) endSpan(err error) {
 	}
 	for k, a := range map[string]attribute.Key{KeyPool: tracing.Pool, KeyRoute: tracing.Route, KeyClass: tracing.Class,
 		KeyCache: tracing.Cache, KeyCallerTenant: tracing.Tenant} {
-		if v := r.logged[k].GetStringValue(); v != "" {
+		if v := r.noted(k); v != "" {
 			r.span.Set(a.String(v))
 		}
 	}
