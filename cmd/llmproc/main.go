@@ -89,7 +89,10 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		if err := fs.Parse(args); err != nil {
 			return errUsage
 		}
-		return server.Run(ctx, server.Options{ConfigPath: *cfgPath, LogOutput: stderr, Version: version})
+		// Once serving, the binary's pages that only starting needed
+		// leave llmproc's resident memory (server.ReleaseStartupPages).
+		return server.Run(ctx, server.Options{ConfigPath: *cfgPath, LogOutput: stderr, Version: version,
+			Ready: func(server.Addrs) { server.ReleaseStartupPages() }})
 	case "validate":
 		if err := fs.Parse(args); err != nil {
 			return errUsage

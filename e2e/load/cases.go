@@ -150,6 +150,10 @@ type workload struct {
 	backend string
 	// verify checks a recorded outcome (llmproc and -target).
 	verify func(w *workload, o outcome) error
+	// hold, when set (-hold, hold.go), is called once the upstream
+	// filter has answered the first response body message; the cycle
+	// goes on when it returns.
+	hold func()
 }
 
 // upstreamHeaders is the upstream filter's request headers message for an

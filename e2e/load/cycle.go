@@ -287,6 +287,9 @@ func cycle(ctx context.Context, c extprocv3.ExternalProcessorClient, w *workload
 					}
 					next = append(next, out)
 				}
+				if i == 0 && p == up && w.hold != nil {
+					w.hold() // -hold: the stream waits here, mid-answer
+				}
 			}
 			if rec || w.check {
 				chunks = next

@@ -99,6 +99,8 @@ type options struct {
 	markdown     string
 	serveNoop    string
 	maxMsg       int64
+	hold         int    // hold.go: streams held open at once; 0 runs cycles
+	heapProfile  string // hold.go: heap profile with the streams open
 }
 
 func parseFlags(args []string, stderr io.Writer) (options, error) {
@@ -127,6 +129,8 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	fs.StringVar(&o.markdown, "markdown", "", "also write the markdown tables to FILE")
 	fs.StringVar(&o.serveNoop, "serve-noop", "", "internal: run the noop ext_proc server on ADDR")
 	fs.Int64Var(&o.maxMsg, "max-request-bytes", 8<<20, "internal: the noop server's request body limit")
+	fs.IntVar(&o.hold, "hold", 0, "instead of the cases: hold N 2k-sse requests open mid-answer at once and report the server's heap, goroutines and RSS idle, with them open and after (hold.go)")
+	fs.StringVar(&o.heapProfile, "heapprofile", "", "with -hold: write llmproc's heap profile with the streams open to FILE")
 	if err := fs.Parse(args); err != nil {
 		return o, err
 	}
@@ -164,6 +168,12 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	}
 	if _, ok := caseByName(o.rateCase); o.rate > 0 && !ok {
 		errs = append(errs, fmt.Errorf("-rate-case: unknown case %q", o.rateCase))
+	}
+	if o.hold < 0 {
+		errs = append(errs, errors.New("-hold must not be negative"))
+	}
+	if o.hold > 0 {
+		o.cases, o.rate = []string{case2KSSE}, 0 // the held requests are 2k-sse cycles
 	}
 	if o.addr != "" {
 		if o.mode == "both" {
@@ -245,6 +255,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 
+	if o.hold > 0 {
+		return hold(ctx, targets, modes, loads, o, stdout, stderr)
+	}
 	rep := &report{opts: o, modes: modes}
 	if rep.driver, err = processAffinity(os.Getpid()); err != nil {
 		return err
@@ -320,7 +333,7 @@ func startServer(ctx context.Context, mode string, o options, cfg *config.Config
 		return nil, err
 	}
 	cfgPath := filepath.Join(dir, "llmproc.yaml")
-	if err := writeConfig(o.configPath, cfgPath, addr, httpAddr, o.cpuprofile != ""); err != nil {
+	if err := writeConfig(o.configPath, cfgPath, addr, httpAddr, o.cpuprofile != "" || o.hold > 0); err != nil {
 		return nil, err
 	}
 	bin := o.llmprocBin

@@ -25,6 +25,9 @@ type Local struct {
 
 var _ Store = (*Local)(nil)
 
+// initialEntryBytes is the entry size bigcache sizes an empty shard for.
+const initialEntryBytes = 256
+
 // localHeader is the deadline (Unix nanoseconds) in front of each value.
 const localHeader = 8
 
@@ -47,11 +50,17 @@ func NewLocalFor(memoryMB int, ttl time.Duration, maxEntryBytes int) (*Local, er
 	}
 	l := &Local{now: time.Now}
 	cfg := bigcache.Config{
-		Shards:             shardsFor(memoryMB, maxEntryBytes),
-		LifeWindow:         ttl,
-		CleanWindow:        max(ttl/4, time.Second),
-		MaxEntriesInWindow: 1024,
-		MaxEntrySize:       4096,
+		Shards:      shardsFor(memoryMB, maxEntryBytes),
+		LifeWindow:  ttl,
+		CleanWindow: max(ttl/4, time.Second),
+		// bigcache preallocates max(MaxEntriesInWindow/Shards, 10) ×
+		// MaxEntrySize bytes per shard and grows a shard by doubling up to
+		// HardMaxCacheSize; neither bounds what an entry may be. Small
+		// values make an empty cache cost about 1 KB a shard (256 shards
+		// at 4 KB preallocated 10 MB and inflated every GC's goal by
+		// that), and the memory is taken as entries arrive.
+		MaxEntriesInWindow: 0,
+		MaxEntrySize:       initialEntryBytes,
 		HardMaxCacheSize:   memoryMB,
 		Hasher:             keyHasher{},
 		OnRemoveWithReason: func(_ string, _ []byte, r bigcache.RemoveReason) {

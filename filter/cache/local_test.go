@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"fmt"
+	"runtime"
 	"testing"
 	"time"
 )
@@ -211,6 +212,53 @@ func BenchmarkLocalGetHit(b *testing.B) {
 	for b.Loop() {
 		if _, ok, err := l.Get(ctx, k); !ok || err != nil {
 			b.Fatal(ok, err)
+		}
+	}
+}
+
+// TestLocalEmptyIsSmall: an empty in-process tier allocates little, whatever
+// its bound; memory comes as entries arrive (it preallocated 10 MB at the
+// default 256 MB before, which every GC counted as live heap).
+func TestLocalEmptyIsSmall(t *testing.T) {
+	for _, tc := range []struct {
+		memoryMB, maxEntry int
+	}{{256, 0}, {4096, 0}, {64, 1 << 20}} {
+		var m0, m1 runtime.MemStats
+		runtime.ReadMemStats(&m0)
+		l, err := NewLocalFor(tc.memoryMB, time.Minute, tc.maxEntry)
+		if err != nil {
+			t.Fatal(err)
+		}
+		runtime.ReadMemStats(&m1)
+		_ = l.Close()
+		if got := m1.TotalAlloc - m0.TotalAlloc; got > 2<<20 {
+			t.Errorf("NewLocalFor(%d MB, max entry %d) allocated %d bytes, want at most 2 MiB", tc.memoryMB, tc.maxEntry, got)
+		}
+	}
+}
+
+// TestLocalGrowsToItsBound: entries beyond the initial sizing are kept, up
+// to the memory bound.
+func TestLocalGrowsToItsBound(t *testing.T) {
+	l, err := NewLocal(1, time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	ctx := context.Background()
+	body := bytes.Repeat([]byte("x"), 8<<10)
+	var keys []Key
+	for i := range 64 { // 512 KiB of entries into a 1 MB tier
+		var k Key
+		k[0], k[1] = byte(i), 0xaa
+		keys = append(keys, k)
+		if err := l.Set(ctx, k, Entry{Completion: body}, time.Hour); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for i, k := range keys {
+		if _, ok, err := l.Get(ctx, k); err != nil || !ok {
+			t.Fatalf("entry %d: ok=%v err=%v", i, ok, err)
 		}
 	}
 }
