@@ -151,8 +151,10 @@ func (r *router) lookup(d config.Decision, model string, req chatRequest, body [
 	if pol.Lookup || pol.Store {
 		in := cache.KeyInput{Tenant: r.tenant, Group: r.rt.CacheGroup(r.tenant), ClientSchema: r.clientSchema(), Endpoint: r.path,
 			Pool: d.Pool.Name, Model: model + "\x00" + d.Target, Body: body}
-		keys, ok := r.cacheKeys(d.CacheMatch, in)
-		if ok {
+		doc, err := cache.Parse(body) // one parse for every tier's key and the semantic turn
+		if err == nil {
+			defer doc.Release()
+			keys := r.cacheKeys(d.CacheMatch, in, doc)
 			if pol.Lookup {
 				for _, k := range keys { // the exact key first
 					if e, ok := c.get(r.ctx, k.key); ok && c.fresh(e, pol.MaxAge) {
@@ -170,7 +172,7 @@ func (r *router) lookup(d config.Decision, model string, req chatRequest, body [
 				}
 				result = "miss"
 			}
-			hit, bucket := r.semanticLookup(d, model, req, in, body, pol)
+			hit, bucket := r.semanticLookup(d, model, req, in, doc, pol)
 			if hit != nil {
 				return hit, hitResult(config.MatchSemantic), ""
 			}
@@ -226,14 +228,9 @@ func decodeKeys(s string) []cache.Key {
 
 // cacheKeys returns the keys a request is looked up under, in order, and
 // stored under: the exact key, then the key of each fuzzier tier the route's
-// cache.match turns on. ok is false when the body has no key (not JSON: the
-// validator has already refused such a body).
-func (r *router) cacheKeys(match string, in cache.KeyInput) (tierKeys, bool) {
-	d, err := cache.Parse(in.Body) // one parse for every tier's key
-	if err != nil {
-		return nil, false
-	}
-	defer d.Release()
+// cache.match turns on; d is in.Body parsed (a body that does not parse has
+// no key: the validator has already refused such a body).
+func (r *router) cacheKeys(match string, in cache.KeyInput, d *cache.Doc) tierKeys {
 	keys := tierKeys{{config.MatchExact, d.Key(in)}}
 	switch match {
 	case config.MatchNormalized:
@@ -241,7 +238,7 @@ func (r *router) cacheKeys(match string, in cache.KeyInput) (tierKeys, bool) {
 			keys = append(keys, tierKey{config.MatchNormalized, k})
 		}
 	}
-	return keys, true
+	return keys
 }
 
 // cacheAPI names the client API for cache.NormalizedKeyOf ("" for none:

@@ -84,20 +84,17 @@ func (s *Server) newSemantic(rt *config.Runtime, o Options) *semantic.Tier {
 // semanticLookup runs the semantic tier after an exact miss. It returns the
 // hit, or the bucket (hex) the answer's turn should join when it may be
 // stored ("" when the request has no turn to compare).
-func (r *router) semanticLookup(d config.Decision, model string, req chatRequest, in cache.KeyInput, body []byte, pol cache.Policy) (hit *extprocv3.ProcessingResponse, bucket string) {
+func (r *router) semanticLookup(d config.Decision, model string, req chatRequest, in cache.KeyInput, doc *cache.Doc, pol cache.Policy) (hit *extprocv3.ProcessingResponse, bucket string) {
 	t := r.s.semantic
 	api := semanticAPI(r.client, r.endpoint)
 	if t == nil || d.CacheMatch != config.MatchSemantic || api == "" || r.countTokens {
 		return nil, ""
 	}
-	text, rest, ok := semantic.Split(api, body)
+	text, at, ok := semantic.Turn(doc, api)
 	if !ok {
 		return nil, ""
 	}
-	b, err := semantic.BucketOf(in, rest)
-	if err != nil {
-		return nil, ""
-	}
+	b := semantic.BucketOf(doc, in, at)
 	if pol.Lookup {
 		m, ok, outcome := t.Lookup(r.ctx, b, text)
 		if ok {
@@ -120,7 +117,7 @@ func (r *router) semanticLookup(d config.Decision, model string, req chatRequest
 }
 
 // semanticAPI names the client API whose latest user turn the semantic tier
-// compares (semantic.Split): OpenAI chat, Anthropic Messages, the Responses
+// compares (semantic.Turn): OpenAI chat, Anthropic Messages, the Responses
 // API or Gemini; "" for the other endpoints (embeddings, completions), which
 // are never looked up semantically. client is KeyClient's value ("" or
 // "openai" for OpenAI's APIs), endpoint KeyEndpoint's.

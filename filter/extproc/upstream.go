@@ -247,7 +247,7 @@ func (u *upstream) requestBody(b *extprocv3.HttpBody) (_ *extprocv3.ProcessingRe
 	body := b.Body
 	u.reqBytes = len(body)
 	if u.semBucket != "" && u.semText == "" {
-		u.semText, _, _ = semantic.Split(semanticAPI(u.client, u.endpoint), body)
+		u.semText, _ = semantic.Split(semanticAPI(u.client, u.endpoint), body)
 	}
 	if u.client == clientAnthropic {
 		// The model sent decides: Claude on Bedrock or Vertex goes natively.

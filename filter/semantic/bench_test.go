@@ -1,11 +1,15 @@
 package semantic
 
 import (
+	"bytes"
 	"fmt"
 	"math"
 	"math/rand/v2"
+	"strings"
 	"testing"
 	"time"
+
+	"github.com/llmproc/llmproc/filter/cache"
 )
 
 // Why the index is flat: BenchmarkSearch compares the flat scan (Index)
@@ -108,4 +112,36 @@ func TestHNSWRecall(t *testing.T) {
 		}
 	}
 	t.Logf("HNSW top-1 agrees with the exact scan on %d/%d queries", agree, q)
+}
+
+// BenchmarkBucket: the router's semantic work before the search, for a
+// 2 KB request of each client API: the latest user turn found (Turn) and the
+// bucket hashed (BucketOf) on a body already parsed for the exact key
+// (cache.Parse is the exact key's cost, BenchmarkKeyOf in filter/cache).
+func BenchmarkBucket(b *testing.B) {
+	turn := strings.Repeat("Hi, what's your refund policy for orders over 50 dollars, please? ", 5)
+	for _, a := range apiBodies {
+		body := a.body(turn)
+		for n := 1; len(body) < 2048; n++ {
+			body = bytes.Replace(a.body(turn), []byte("You are a support agent."), []byte(strings.Repeat("You are a helpful support agent for an online shop. ", n)), 1)
+		}
+		in := cache.KeyInput{Tenant: "t", ClientSchema: a.schema, Endpoint: a.endpoint, Pool: "p", Model: "mini"}
+		b.Run(strings.ReplaceAll(a.name, " ", "-"), func(b *testing.B) {
+			d, err := cache.Parse(body)
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer d.Release()
+			d.Key(in) // the canonical form is written once, by the exact key
+			b.ReportAllocs()
+			b.SetBytes(int64(len(body)))
+			for b.Loop() {
+				_, at, ok := Turn(d, a.api)
+				if !ok {
+					b.Fatal("no turn")
+				}
+				BucketOf(d, in, at)
+			}
+		})
+	}
 }

@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"encoding/json"
 	"fmt"
+	"strings"
 	"testing"
 	"time"
 
@@ -121,8 +122,8 @@ func marshal(v any) []byte {
 
 // TestPrecisionAPIs runs the pair set through the whole split of each client
 // API the tier covers: each pair's first turn is the latest user turn of a
-// request that is stored (Split, BucketOf, Tier.Store), the second that of a
-// request equal in everything else that is looked up (Split, BucketOf,
+// request that is stored (Turn, BucketOf, Tier.Store), the second that of a
+// request equal in everything else that is looked up (Turn, BucketOf,
 // Tier.Lookup); each pair has a tenant of its own, so no pair sees
 // another's entries. Every API must reach the precision bound and hit the
 // same pairs as chat: the turn is found and compared alike in each.
@@ -145,15 +146,16 @@ func TestPrecisionAPIs(t *testing.T) {
 			n := 0
 			hits := map[[2]string]bool{}
 			split := func(tenant, turn string) (string, Bucket) {
-				text, rest, ok := Split(a.api, a.body(turn))
-				if !ok || text != turn {
-					t.Fatalf("Split(%s) = %q, %v; want the turn %q", a.body(turn), text, ok, turn)
-				}
-				b, err := BucketOf(cache.KeyInput{Tenant: tenant, ClientSchema: a.schema, Endpoint: a.endpoint, Pool: "p", Model: "mini"}, rest)
+				d, err := cache.Parse(a.body(turn))
 				if err != nil {
 					t.Fatal(err)
 				}
-				return text, b
+				defer d.Release()
+				text, at, ok := Turn(d, a.api)
+				if !ok || text != turn {
+					t.Fatalf("Turn(%s) = %q, %v; want the turn %q", a.body(turn), text, ok, turn)
+				}
+				return strings.Clone(text), BucketOf(d, cache.KeyInput{Tenant: tenant, ClientSchema: a.schema, Endpoint: a.endpoint, Pool: "p", Model: "mini"}, at)
 			}
 			sem, wrong := meaning.Score(pairs, func(x, y string) bool {
 				n++

@@ -4,7 +4,7 @@
 //
 // Everything but the latest user turn is matched exactly: the request with
 // that turn blanked, with its tenant, client API, endpoint, pool and model,
-// hashes to a Bucket (Split, BucketOf), and only entries of the same bucket
+// hashes to a Bucket (Turn, BucketOf), and only entries of the same bucket
 // are ever compared. Within a bucket the turn's embedding (Embedder, from an
 // embeddings pool of the config, its own answers cached by text) is compared
 // with the stored ones (Index, a bounded flat search in process, shared

@@ -52,14 +52,56 @@ func TestSplit(t *testing.T) {
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			text, rest, ok := Split(c.api, []byte(c.body))
+			text, ok := Split(c.api, []byte(c.body))
 			if ok != c.ok || text != c.text {
 				t.Fatalf("Split = %q, %v; want %q, %v", text, ok, c.text, c.ok)
 			}
-			if _, _, again := Split(c.api, rest); ok && again {
-				t.Errorf("the rest still has a turn: %s", rest)
-			}
 		})
+	}
+}
+
+// requestBucket is the bucket of body: parsed, its turn found (Turn), blanked
+// (BucketOf).
+func requestBucket(t *testing.T, api string, in cache.KeyInput, body string) Bucket {
+	t.Helper()
+	d, err := cache.Parse([]byte(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.Release()
+	_, at, ok := Turn(d, api)
+	if !ok {
+		t.Fatalf("Turn refused %s", body)
+	}
+	return BucketOf(d, in, at)
+}
+
+// TestBucketIsBlankedKey: a bucket is the exact key (endpoint marked) of the
+// body with the turn's value set to "" — the form buckets had before the
+// single-pass canonicalizer, so records already in Redis keep their bucket.
+func TestBucketIsBlankedKey(t *testing.T) {
+	in := cache.KeyInput{Tenant: "t", ClientSchema: "openai", Endpoint: "/v1/x", Pool: "p", Model: "m"}
+	for _, c := range []struct{ api, body, blanked string }{
+		{cache.APIChat, `{"model":"m","messages":[{"role":"system","content":"s"},{"role":"user","content":"hi \u00e9"}]}`,
+			`{"model":"m","messages":[{"role":"system","content":"s"},{"role":"user","content":""}]}`},
+		{cache.APIMessages, `{"messages":[{"role":"user","content":[{"type":"text","text":"a","cache_control":{"type":"ephemeral"}},{"type":"text","text":"b"}]}]}`,
+			`{"messages":[{"role":"user","content":""}]}`},
+		{cache.APIResponses, `{"instructions":"s","input":"hi","stream":true}`, `{"instructions":"s","input":""}`},
+		{cache.APIResponses, `{"input":[{"role":"user","content":"a"},{"role":"assistant","content":"b"},{"type":"message","role":"user","content":[{"type":"input_text","text":"c"}]}]}`,
+			`{"input":[{"role":"user","content":"a"},{"role":"assistant","content":"b"},{"type":"message","role":"user","content":""}]}`},
+		{cache.APIGemini, `{"contents":[{"role":"user","parts":[{"text":"a"}]},{"role":"model","parts":[{"text":"b"}]},{"parts":[{"text":"c"},{"text":"d"}]}],"generationConfig":{"temperature":0}}`,
+			`{"contents":[{"role":"user","parts":[{"text":"a"}]},{"role":"model","parts":[{"text":"b"}]},{"parts":""}],"generationConfig":{"temperature":0}}`},
+	} {
+		marked := in
+		marked.Endpoint += bucketMark
+		marked.Body = []byte(c.blanked)
+		want, err := cache.KeyOf(marked)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := requestBucket(t, c.api, in, c.body); got != Bucket(want) {
+			t.Errorf("%s: the bucket of %s is not the marked key of %s", c.api, c.body, c.blanked)
+		}
 	}
 }
 
@@ -68,15 +110,7 @@ func TestBucket(t *testing.T) {
 	in := cache.KeyInput{Tenant: "t", ClientSchema: "openai", Endpoint: "/v1/chat/completions", Pool: "p", Model: "m"}
 	bucket := func(in cache.KeyInput, body string) Bucket {
 		t.Helper()
-		_, rest, ok := Split(cache.APIChat, []byte(body))
-		if !ok {
-			t.Fatalf("Split refused %s", body)
-		}
-		b, err := BucketOf(in, rest)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return b
+		return requestBucket(t, cache.APIChat, in, body)
 	}
 	base := bucket(in, `{"model":"m","temperature":0,"messages":[{"role":"system","content":"s"},{"role":"user","content":"what is the refund policy"}]}`)
 	same := bucket(in, `{"temperature":0,"model":"m","messages":[{"role":"system","content":"s"},{"role":"user","content":"refund policy?"}],"stream":true}`)
@@ -96,8 +130,7 @@ func TestBucket(t *testing.T) {
 	}
 	body := []byte(`{"model":"m","messages":[{"role":"user","content":"x"}]}`)
 	k, _ := cache.KeyOf(cache.KeyInput{Endpoint: "/e", Body: body})
-	_, rest, _ := Split(cache.APIChat, body)
-	if b, _ := BucketOf(cache.KeyInput{Endpoint: "/e"}, rest); b == Bucket(k) {
+	if b := requestBucket(t, cache.APIChat, cache.KeyInput{Endpoint: "/e"}, string(body)); b == Bucket(k) {
 		t.Errorf("a bucket equals an exact key")
 	}
 }
@@ -107,15 +140,7 @@ func TestBucket(t *testing.T) {
 func TestBucketAPIs(t *testing.T) {
 	bucket := func(api, endpoint, body string) Bucket {
 		t.Helper()
-		_, rest, ok := Split(api, []byte(body))
-		if !ok {
-			t.Fatalf("Split refused %s", body)
-		}
-		b, err := BucketOf(cache.KeyInput{Tenant: "t", ClientSchema: "openai", Endpoint: endpoint, Pool: "p", Model: "m"}, rest)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return b
+		return requestBucket(t, api, cache.KeyInput{Tenant: "t", ClientSchema: "openai", Endpoint: endpoint, Pool: "p", Model: "m"}, body)
 	}
 	for _, c := range []struct {
 		name, api, endpoint, base, same string
