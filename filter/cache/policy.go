@@ -41,6 +41,17 @@ type Policy struct {
 // acceptable entry to N seconds. Directive names are case-insensitive;
 // unknown directives and malformed values are ignored.
 func Decide(mode string, body []byte, cacheControl string) Policy {
+	return decide(mode, cacheControl, func() bool { return deterministic(body) })
+}
+
+// DecideMembers is Decide for a body whose top-level "temperature" and
+// "seed" members (the first of each, as gjson.Get finds them) its caller
+// has read already: no pass over the body.
+func DecideMembers(mode string, temperature, seed gjson.Result, cacheControl string) Policy {
+	return decide(mode, cacheControl, func() bool { return deterministicMembers(temperature, seed) })
+}
+
+func decide(mode, cacheControl string, deterministic func() bool) Policy {
 	switch mode {
 	case ModeDeterministic, ModeAll:
 	default:
@@ -50,7 +61,7 @@ func Decide(mode string, body []byte, cacheControl string) Policy {
 	if noStore {
 		return Policy{Reason: ReasonNoStore}
 	}
-	if mode == ModeDeterministic && !deterministic(body) {
+	if mode == ModeDeterministic && !deterministic() {
 		return Policy{Reason: ReasonNotDeterministic}
 	}
 	if noCache || maxAge == 0 {
@@ -67,10 +78,14 @@ func Decide(mode string, body []byte, cacheControl string) Policy {
 func deterministic(body []byte) bool {
 	json := unsafe.String(unsafe.SliceData(body), len(body))
 	r := gjson.GetMany(json, "temperature", "seed")
-	if t := r[0]; t.Type == gjson.Number && t.Float() == 0 {
+	return deterministicMembers(r[0], r[1])
+}
+
+func deterministicMembers(temperature, seed gjson.Result) bool {
+	if temperature.Type == gjson.Number && temperature.Float() == 0 {
 		return true
 	}
-	return r[1].Exists() && r[1].Type != gjson.Null
+	return seed.Exists() && seed.Type != gjson.Null
 }
 
 // maxSeconds caps max-age so that the Duration cannot overflow.

@@ -3,6 +3,8 @@ package cache
 import (
 	"testing"
 	"time"
+
+	"github.com/tidwall/gjson"
 )
 
 func TestDecide(t *testing.T) {
@@ -55,5 +57,30 @@ func TestDecide(t *testing.T) {
 				t.Errorf("Decide(%q, %s, %q) = %+v, want %+v", tt.mode, tt.body, tt.cc, got, tt.want)
 			}
 		})
+	}
+}
+
+// DecideMembers, given the first temperature and seed members, decides as
+// Decide does over the body.
+func TestDecideMembers(t *testing.T) {
+	for _, body := range []string{`{}`, `{"temperature":0}`, `{"temperature":0.0,"seed":null}`, `{"temperature":0.7}`, `{"temperature":"0"}`,
+		`{"seed":1}`, `{"seed":null}`, `{"temperature":1,"temperature":0}`, `{"temperature":0,"temperature":1}`, `{"seed":null,"seed":3}`} {
+		var temp, seed gjson.Result
+		gjson.Parse(body).ForEach(func(k, v gjson.Result) bool {
+			if k.Str == "temperature" && !temp.Exists() {
+				temp = v
+			}
+			if k.Str == "seed" && !seed.Exists() {
+				seed = v
+			}
+			return true
+		})
+		for _, mode := range []string{ModeDeterministic, ModeAll, "off"} {
+			for _, cc := range []string{"", "no-cache", "max-age=5", "no-store"} {
+				if got, want := DecideMembers(mode, temp, seed, cc), Decide(mode, []byte(body), cc); got != want {
+					t.Errorf("DecideMembers(%s, %s, %q) = %+v, Decide gives %+v", mode, body, cc, got, want)
+				}
+			}
+		}
 	}
 }

@@ -9,8 +9,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/tidwall/gjson"
-
 	"github.com/llmproc/llmproc/filter/apierr"
 	"github.com/llmproc/llmproc/filter/budget"
 	"github.com/llmproc/llmproc/filter/config"
@@ -66,7 +64,7 @@ func (r *router) reserve(d config.Decision, model string, req chatRequest, body 
 	}
 	in := estimateTokens(len(body))
 	out := req.maxTokens.Int()
-	if mc := gjson.GetBytes(body, "max_completion_tokens"); mc.Exists() {
+	if mc := req.maxCompletionTokens; mc.Exists() { // checkBody read it
 		out = mc.Int()
 	}
 	switch r.endpoint {

@@ -142,11 +142,12 @@ func (r *router) lookup(d config.Decision, model string, req chatRequest, body [
 			mode = cache.ModeAll
 		}
 	}
-	policyBody := body
+	var pol cache.Policy
 	if r.client == clientGemini { // its sampling parameters are in generationConfig
-		policyBody = geminiSampling(body)
+		pol = cache.Decide(mode, geminiSampling(body), r.cacheControl)
+	} else { // checkBody read the members
+		pol = cache.DecideMembers(mode, req.temperature, req.seed, r.cacheControl)
 	}
-	pol := cache.Decide(mode, policyBody, r.cacheControl)
 	result = "bypass"
 	if pol.Lookup || pol.Store {
 		in := cache.KeyInput{Tenant: r.tenant, Group: r.rt.CacheGroup(r.tenant), ClientSchema: r.clientSchema(), Endpoint: r.path,

@@ -529,6 +529,9 @@ func appendModel(b []byte, m *config.RModel) []byte {
 type chatRequest struct {
 	model, messages, stream, streamOptions, maxTokens gjson.Result
 	maxOutputTokens, previousResponseID               gjson.Result // Responses API
+	// The first of each (as gjson.Get finds them), for the cache policy
+	// and the budget estimate, which read them so.
+	temperature, seed, maxCompletionTokens gjson.Result
 }
 
 // readChat reads the top-level fields llmproc needs in a single pass. The
@@ -559,6 +562,18 @@ func (r *chatRequest) set(key string, v gjson.Result) {
 		r.maxOutputTokens = v
 	case "previous_response_id":
 		r.previousResponseID = v
+	case "temperature":
+		if !r.temperature.Exists() {
+			r.temperature = v
+		}
+	case "seed":
+		if !r.seed.Exists() {
+			r.seed = v
+		}
+	case "max_completion_tokens":
+		if !r.maxCompletionTokens.Exists() {
+			r.maxCompletionTokens = v
+		}
 	}
 }
 
