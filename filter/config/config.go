@@ -71,6 +71,11 @@ type Limits struct {
 	// MaxBufferedBytes bounds the same over all answers at once (default
 	// 512 MiB); at least max_answer_buffer_bytes.
 	MaxBufferedBytes int64 `yaml:"max_buffered_bytes"`
+	// MaxStreams bounds the ext_proc streams llmproc serves at once, both
+	// roles together (default 10000, about 250 MB of llmproc's memory when
+	// they all stream); one more is answered at once with a 503 in the
+	// client's API shape and retry-after, not served.
+	MaxStreams int `yaml:"max_streams"`
 	// ShutdownGrace bounds how long in-flight streams may run after SIGTERM
 	// (default 30s).
 	ShutdownGrace Duration `yaml:"shutdown_grace"`

@@ -96,6 +96,7 @@ func TestDefaults(t *testing.T) {
 		{"limits.max_json_depth", cfg.Limits.MaxJSONDepth, DefaultMaxJSONDepth},
 		{"limits.max_answer_buffer_bytes", cfg.Limits.MaxAnswerBufferBytes, int64(DefaultMaxAnswerBufferBytes)},
 		{"limits.max_buffered_bytes", cfg.Limits.MaxBufferedBytes, int64(DefaultMaxBufferedBytes)},
+		{"limits.max_streams", cfg.Limits.MaxStreams, DefaultMaxStreams},
 		{"limits.shutdown_grace", cfg.Limits.ShutdownGrace.Duration, DefaultShutdownGrace},
 		{"limits.reload_interval", cfg.Limits.ReloadInterval.Duration, DefaultReloadInterval},
 		{"envoy.listen", cfg.Envoy.Listen, DefaultEnvoyListen},

@@ -56,7 +56,7 @@ func TestInvalid(t *testing.T) {
 func TestInvalidReportsEveryProblem(t *testing.T) {
 	data := []byte(`
 listen: {grpc: "nowhere"}
-limits: {max_request_bytes: 10, max_json_depth: 2000, max_answer_buffer_bytes: 1048576, max_buffered_bytes: 1000}
+limits: {max_request_bytes: 10, max_json_depth: 2000, max_answer_buffer_bytes: 1048576, max_buffered_bytes: 1000, max_streams: -1}
 backends:
   - name: openai
     schema: openia
@@ -89,6 +89,7 @@ routes:
 		`limits.max_request_bytes: must be between 1024 and 1073741824, got 10`,
 		`limits.max_json_depth: must be between 8 and 1024, got 2000`,
 		`limits.max_buffered_bytes: must be between limits.max_answer_buffer_bytes (1048576) and 1099511627776, got 1000`,
+		`limits.max_streams: must be between 1 and 1048576, got -1`,
 		`backends[0].schema: unknown value "openia"`,
 		`backends[0].url: want an http or https URL`,
 		`backends[0].credential: set env or file, not both`,

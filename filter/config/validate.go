@@ -42,6 +42,9 @@ func (c *Config) Validate() error {
 		v.add("limits.max_buffered_bytes", "must be between limits.max_answer_buffer_bytes (%d) and 1099511627776, got %d",
 			c.Limits.MaxAnswerBufferBytes, c.Limits.MaxBufferedBytes)
 	}
+	if c.Limits.MaxStreams < 1 || c.Limits.MaxStreams > MaxMaxStreams {
+		v.add("limits.max_streams", "must be between 1 and %d, got %d", MaxMaxStreams, c.Limits.MaxStreams)
+	}
 	v.addr("envoy.listen", c.Envoy.Listen)
 	v.addr("envoy.admin", c.Envoy.Admin)
 	if c.Envoy.LLMProc != c.Listen.GRPC { // the default copy is checked above

@@ -117,6 +117,9 @@ type Server struct {
 	// buffered is what all answers hold right now (answer.go), bufferedPeak
 	// the most they ever held.
 	buffered, bufferedPeak atomic.Int64
+	// open counts the ext_proc streams being served (limits.max_streams);
+	// refusedLog rate-limits the warning about refusals (streams.go).
+	open, refusedLog atomic.Int64
 	// ownedCache holds owned's answer for the config last asked about.
 	ownedCache atomic.Pointer[ownedHeaders]
 }
@@ -188,6 +191,15 @@ func (s *Server) Process(stream extprocv3.ExternalProcessor_ProcessServer) error
 	role := roleOf(ctx)
 	rt := s.cfg.Load()
 	s.prepare(rt)
+	if role == RoleRouter || role == RoleUpstream {
+		// limits.max_streams (streams.go): past it, one message and a
+		// 503 in the client's API shape, before any per-stream state.
+		n := s.open.Add(1)
+		defer s.open.Add(-1)
+		if max := int64(rt.Source.Limits.MaxStreams); max > 0 && n > max {
+			return s.refuse(stream, role, max)
+		}
+	}
 	var p processor
 	switch role {
 	case RoleRouter:
@@ -284,6 +296,12 @@ func (s *Server) immediate(role, schema, id string, err error) *extprocv3.Proces
 	} else {
 		s.log.Debug("request rejected", "role", role, "request_id", id, "status", e.Status, "code", e.Code, "msg", e.Message)
 	}
+	return immediateResponse(schema, e)
+}
+
+// immediateResponse renders e as the client's API renders errors, with its
+// HTTP status and retry-after.
+func immediateResponse(schema string, e *apierr.Error) *extprocv3.ProcessingResponse {
 	body := renderError(schema, e)
 	hdrs := []*corev3.HeaderValueOption{
 		header("content-type", "application/json"),

@@ -84,6 +84,7 @@ type Metrics struct {
 	credRefreshes   *prometheus.CounterVec
 	lastReload      prometheus.Gauge
 	streams         *prometheus.GaugeVec
+	streamsRefused  *prometheus.CounterVec
 	budgetRequests  *prometheus.CounterVec
 	budgetFigures   *budgetCollector
 	cacheRequests   *prometheus.CounterVec
@@ -201,6 +202,10 @@ func New(reg prometheus.Registerer) *Metrics {
 			Name: "llmproc_extproc_active_streams",
 			Help: "Open ext_proc streams by role.",
 		}, []string{"role"}),
+		streamsRefused: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "llmproc_extproc_streams_refused_total",
+			Help: "ext_proc streams answered with a 503 at once because limits.max_streams were open, by role.",
+		}, []string{"role"}),
 		budgetRequests: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "llmproc_budget_requests_total",
 			Help: "Budget and rate-limit checks and reservation ends by result (reserved, budget_exceeded, rate_limit_exceeded, store_error; settled, estimated, released, awaiting_retry, unknown_reservation, settle_error).",
@@ -270,7 +275,7 @@ func New(reg prometheus.Registerer) *Metrics {
 	m.status = newStatusMetrics(func() time.Time { return m.now() })
 	reg.MustRegister(m.tokenUsage, m.requestDuration, m.ttft, m.tokens, m.tokensEstimated, m.cost,
 		m.requests, m.usageUnknown, m.phase, m.routeDecisions, m.routerRejects, m.auth, m.poolExhausted, m.answerHandling, m.answerBuffered,
-		m.reloads, m.lastReload, m.streams, m.credRefreshes,
+		m.reloads, m.lastReload, m.streams, m.streamsRefused, m.credRefreshes,
 		m.cacheRequests, m.cacheStores, m.cacheSkips, m.semLookups, m.semEmbeds, m.conversations, m.cacheErrors, m.cacheSaved, m.cacheStats,
 		m.budgetRequests, m.budgetFigures, m.feedback, m.feedbackScore, m.answers)
 	reg.MustRegister(m.xds.collectors()...)
@@ -462,6 +467,9 @@ func (m *Metrics) Streams(role string) func() {
 	g.Inc()
 	return g.Dec
 }
+
+// StreamRefused counts a stream of role refused by limits.max_streams.
+func (m *Metrics) StreamRefused(role string) { m.streamsRefused.WithLabelValues(role).Inc() }
 
 // Cache results, as passed to CacheResult.
 const (
