@@ -52,3 +52,17 @@ func FuzzLastEventEnd(f *testing.F) {
 		}
 	})
 }
+
+// TestStripPassesUnchanged: a chunk the stripper reads (it names usage) but
+// leaves as it was passes, so the reply does not echo it back.
+func TestStripPassesUnchanged(t *testing.T) {
+	var s usageStripper
+	in := []byte(`data: {"choices":[{"index":0,"delta":{"content":"x"}}],"usage":{"prompt_tokens":1}}` + "\n\n")
+	if out, pass := s.chunk(in, false); !pass {
+		t.Fatalf("unchanged chunk replaced by %q", out)
+	}
+	only := []byte(`data: {"choices":[],"usage":{"prompt_tokens":1}}` + "\n\n")
+	if out, pass := s.chunk(only, false); pass || len(out) != 0 {
+		t.Fatalf("usage-only chunk: %q, pass %v", out, pass)
+	}
+}

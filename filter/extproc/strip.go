@@ -41,6 +41,9 @@ func (s *usageStripper) chunk(in []byte, eos bool) (out []byte, pass bool) {
 		s.sc.Flush(emit)
 		s.pending = false
 	}
+	if bytes.Equal(s.out, in) {
+		return nil, true // nothing stripped: no reply echoing the chunk
+	}
 	return s.out, false
 }
 

@@ -14,6 +14,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/pprof"
+	"os"
 	"sync/atomic"
 	"time"
 
@@ -78,6 +79,8 @@ func Run(ctx context.Context, o Options) error {
 	if log == nil {
 		log = NewLogger(cfg.Log, o.LogOutput)
 	}
+	gc := applyGC(os.Getenv, cgroupMemoryLimit) // the process's own environment, as the Go runtime reads it
+	log.Info("garbage collector", "gogc", gc.Percent, "gogc_from", gc.PercentFrom, "memory_limit_bytes", gc.Limit, "memory_limit_from", gc.LimitFrom)
 	rt, err := config.Compile(cfg, o.Getenv)
 	if err := errors.Join(err, translate.CheckBackends(cfg)); err != nil {
 		return fmt.Errorf("config %s: %w", o.ConfigPath, err)

@@ -165,18 +165,24 @@ func (t *Tracker) readObject(data []byte, stream bool) (output bool) {
 			t.res.Model = strings.Clone(v.Str)
 		}
 	}
-	if hasKey(data, usageKey, '{') {
+	var k eventKeys
+	if stream {
+		k = scanKeys(data) // one pass for every key below
+	} else {
+		k.usage, k.error = hasKey(data, usageKey, '{'), hasKey(data, errorKey, '{')
+	}
+	if k.usage {
 		if u, ok := FromOpenAI(gjson.Get(json, "usage")); ok {
 			t.res.Usage, t.res.Known = u, true
 		}
 	}
-	if hasKey(data, errorKey, '{') && gjson.Get(json, "error").IsObject() {
+	if k.error && gjson.Get(json, "error").IsObject() {
 		t.res.ErrorEvent = true
 	}
-	if stream && t.started && !hasKey(data, finishKey, '"') {
+	if stream && t.started && !k.finish {
 		// The common case: a delta after the first output. Only its text is
 		// counted, for the estimate used when the stream ends without usage.
-		t.res.OutputChars += deltaText(data)
+		t.res.OutputChars += k.text
 	} else {
 		gjson.Get(json, "choices").ForEach(func(_, c gjson.Result) bool {
 			if t.readChoice(c, stream) {
@@ -189,10 +195,8 @@ func (t *Tracker) readObject(data []byte, stream bool) (output bool) {
 }
 
 var (
-	usageKey  = []byte(`"usage"`)
-	errorKey  = []byte(`"error"`)
-	finishKey = []byte(`"finish_reason"`)
-	deltaKey  = []byte(`"delta"`)
+	usageKey = []byte(`"usage"`)
+	errorKey = []byte(`"error"`)
 )
 
 // hasKey reports whether data has a member named key whose value starts with
@@ -257,26 +261,82 @@ func hasOutput(delta gjson.Result) bool {
 	return out
 }
 
-// deltaText is textLen summed over every "delta" object in an event, found
-// by a byte search and parsed from there, which is cheaper than walking the
-// whole event. A quoted "delta" inside a string value is escaped, so every
-// match followed by an object is a member name.
-func deltaText(data []byte) int {
-	n := 0
+// eventKeys is what scanKeys finds in a stream event: whether it has a
+// member "usage" or "error" whose value is an object and a
+// "finish_reason" whose value is a string (at any depth, confirmed with
+// gjson where it matters), and textLen summed over its "delta" objects.
+type eventKeys struct {
+	usage, error, finish bool
+	text                 int
+}
+
+// scanKeys finds eventKeys in one pass over data's strings: each string
+// followed by a colon is a member name; the value after it is looked at
+// only for the names above. This replaces a search of the whole event for
+// each name. Text inside strings is skipped, escapes included, so a name
+// inside a string value never counts.
+func scanKeys(data []byte) (k eventKeys) {
+	i := 0
 	for {
-		i := bytes.Index(data, deltaKey)
-		if i < 0 {
-			return n
+		q := bytes.IndexByte(data[i:], '"')
+		if q < 0 {
+			return k
 		}
-		data = data[i+len(deltaKey):]
-		j := 0
-		for j < len(data) && (data[j] == ' ' || data[j] == '\t' || data[j] == '\n' || data[j] == '\r' || data[j] == ':') {
-			j++
+		start := i + q + 1
+		end := stringEnd(data, start)
+		if end < 0 {
+			return k
 		}
-		if j < len(data) && data[j] == '{' {
-			n += textLen(gjson.Parse(unsafe.String(&data[j], len(data)-j)))
+		j := skipSpace(data, end+1)
+		if j >= len(data) || data[j] != ':' {
+			i = end + 1 // a string value
+			continue
 		}
+		j = skipSpace(data, j+1)
+		if j >= len(data) {
+			return k
+		}
+		switch v := data[j]; string(data[start:end]) {
+		case "usage":
+			k.usage = k.usage || v == '{'
+		case "error":
+			k.error = k.error || v == '{'
+		case "finish_reason":
+			k.finish = k.finish || v == '"'
+		case "delta":
+			if v == '{' {
+				k.text += textLen(gjson.Parse(unsafe.String(&data[j], len(data)-j)))
+			}
+		}
+		i = j // the value is scanned on: members inside it count too
 	}
+}
+
+// stringEnd returns the index of the quote that ends the JSON string whose
+// text starts at data[start], or -1 when it does not end in data.
+func stringEnd(data []byte, start int) int {
+	for i := start; ; {
+		q := bytes.IndexByte(data[i:], '"')
+		if q < 0 {
+			return -1
+		}
+		i += q
+		n := 0 // backslashes before the quote: an odd count escapes it
+		for b := i - 1; b >= start && data[b] == '\\'; b-- {
+			n++
+		}
+		if n%2 == 0 {
+			return i
+		}
+		i++
+	}
+}
+
+func skipSpace(data []byte, i int) int {
+	for i < len(data) && (data[i] == ' ' || data[i] == '\t' || data[i] == '\n' || data[i] == '\r') {
+		i++
+	}
+	return i
 }
 
 // textLen is the length of the generated text in a delta or message, as
