@@ -86,12 +86,19 @@ func BenchmarkRouterRequest(b *testing.B) {
 // need the request's features: the body is also parsed for features and
 // classified, and the rules' CEL conditions run.
 func BenchmarkRouterRules(b *testing.B) {
-	rt := rulesRuntime(b)
+	// The rules of TestRouterRules and a last one for what they leave (the
+	// 64 KB body is long chat, which no rule there takes).
+	rt := compileTest(b, rulesConfig+`
+  - name: rest
+    match: {model: auto}
+    pool: code
+`)
 	s := New(Options{Config: fixedRuntime{rt}, Metrics: metrics.New(prometheus.NewRegistry())})
 	for _, bb := range benchBodies {
 		b.Run(bb.name, func(b *testing.B) {
 			body := []byte(strings.Replace(string(readBenchdata(b, bb.file)), `"model":"gpt-4o-mini"`, `"model":"auto"`, 1))
-			benchRouter(b, s, rt, body, "code")
+			want := map[string]string{"2KB": "cheap", "64KB": "code"}[bb.name] // rule small, rule rest
+			benchRouter(b, s, rt, body, want)
 		})
 	}
 }
@@ -309,6 +316,19 @@ func BenchmarkRouterCache(b *testing.B) {
 		b.ReportAllocs()
 		for b.Loop() {
 			route()
+		}
+	})
+	// The miss at 64 KB: the key's cost grows with the body.
+	body64 := []byte(strings.Replace(string(readBenchdata(b, "chat_64k.json")), `"temperature":0.2`, `"temperature":0`, 1))
+	route64 := routeOnce(b, s, rt, body64)
+	if decided(route64())[KeyCacheKey] == "" {
+		b.Fatal("64 KB request not cacheable")
+	}
+	b.Run("miss-64KB", func(b *testing.B) {
+		b.SetBytes(int64(len(body64)))
+		b.ReportAllocs()
+		for b.Loop() {
+			route64()
 		}
 	})
 	var k cache.Key
