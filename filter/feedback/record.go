@@ -11,6 +11,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"strconv"
 	"time"
 )
 
@@ -46,10 +47,92 @@ type Record struct {
 	Time    time.Time `json:"time"`
 }
 
-// Encode is the record's stored form.
+// Encode is the record's stored form: encoding/json's encoding of r, byte
+// for byte. It is written for every answer, so it is built by appending
+// rather than by reflection; a record with text encoding/json would escape
+// (or a time it would refuse) takes encoding/json itself.
 func (r Record) Encode() []byte {
-	b, _ := json.Marshal(r) // a struct of strings, ints and a time: never fails
+	if b, ok := r.appendJSON(make([]byte, 0, 512)); ok {
+		return b
+	}
+	b, _ := json.Marshal(r) // a struct of strings, ints and a time: fails only on a year past 9999
 	return b
+}
+
+// appendJSON appends r as encoding/json would encode it, field by field in
+// Record's order, omitting the omitempty fields that are empty. ok is false
+// when a string holds a byte encoding/json escapes or the time is one it
+// refuses.
+func (r Record) appendJSON(b []byte) ([]byte, bool) {
+	for _, v := range [...]string{r.RequestID, r.Tenant, r.Model, r.RequestedModel, r.Backend,
+		r.Pool, r.Route, r.Class, r.Client, r.Cache, r.TraceID, r.SpanID} {
+		if !plain(v) {
+			return nil, false
+		}
+	}
+	for _, v := range r.AttemptBackends {
+		if !plain(v) {
+			return nil, false
+		}
+	}
+	str := func(b []byte, name, v string, omitEmpty bool) []byte {
+		if omitEmpty && v == "" {
+			return b
+		}
+		b = append(b, ',', '"')
+		b = append(b, name...)
+		b = append(b, '"', ':', '"')
+		b = append(b, v...)
+		return append(b, '"')
+	}
+	b = append(b, `{"attempts":`...)
+	b = strconv.AppendInt(b, int64(r.Attempts), 10)
+	b = str(b, "request_id", r.RequestID, false)
+	b = str(b, "tenant", r.Tenant, false)
+	b = str(b, "model", r.Model, false)
+	b = str(b, "requested_model", r.RequestedModel, true)
+	b = str(b, "backend", r.Backend, true)
+	b = str(b, "pool", r.Pool, false)
+	b = str(b, "route", r.Route, false)
+	b = str(b, "class", r.Class, true)
+	b = str(b, "client", r.Client, false)
+	b = str(b, "cache", r.Cache, true)
+	if r.Status != 0 {
+		b = append(b, `,"status":`...)
+		b = strconv.AppendInt(b, int64(r.Status), 10)
+	}
+	if len(r.AttemptBackends) > 0 {
+		b = append(b, `,"attempt_backends":[`...)
+		for i, v := range r.AttemptBackends {
+			if i > 0 {
+				b = append(b, ',')
+			}
+			b = append(b, '"')
+			b = append(b, v...)
+			b = append(b, '"')
+		}
+		b = append(b, ']')
+	}
+	b = str(b, "trace_id", r.TraceID, true)
+	b = str(b, "span_id", r.SpanID, true)
+	b = append(b, `,"time":"`...)
+	b, err := r.Time.AppendText(b) // what Time.MarshalJSON quotes
+	if err != nil {
+		return nil, false
+	}
+	return append(b, '"', '}'), true
+}
+
+// plain reports whether encoding/json writes s as it is between quotes:
+// printable ASCII other than the quote, the backslash and its HTML escapes.
+func plain(s string) bool {
+	for i := 0; i < len(s); i++ {
+		switch c := s[i]; {
+		case c < 0x20 || c >= 0x7f, c == '"', c == '\\', c == '<', c == '>', c == '&':
+			return false
+		}
+	}
+	return true
 }
 
 // Decode reads a stored record.
