@@ -472,51 +472,79 @@ func allCaps(toks []tok) bool {
 
 // expand spells out English contractions; the negative ones keep "not".
 func expand(toks []tok, lang string) []tok {
-	var out []tok
+	// First what expands, then the tokens moved in place from the right
+	// when toks has room (tokenize leaves some), else into a new slice.
+	var found [16]expansion
+	exps := found[:0]
+	extra := 0
 	for i, t := range toks {
 		if t.verbatim || t.nl {
-			if out != nil {
-				out = append(out, t)
-			}
 			continue
 		}
-		lower := t.lower
-		exp, ok := contractions[lower]
-		if !ok && lang == "en" {
-			exp, ok = bareContractions[lower]
-		}
-		if !ok && len(lower) > 3 && strings.HasSuffix(lower, "n't") && lower != "ain't" {
-			stem := t.text[:len(t.text)-3]
-			if sl := strings.ToLower(stem); common[sl] {
-				stem = sl
+		if exp, ok := expansionOf(t, lang); ok {
+			exps = append(exps, expansion{i, exp})
+			for range strings.FieldsSeq(exp) {
+				extra++
 			}
-			exp, ok = stem+" not", true
+			extra-- // the token's own place
 		}
-		if !ok {
-			if out != nil {
-				out = append(out, t)
-			}
+	}
+	if len(exps) == 0 {
+		return toks
+	}
+	n := len(toks) + extra
+	out := toks[:cap(toks)]
+	if n > cap(toks) {
+		out = make([]tok, n)
+	}
+	out = out[:n]
+	j, e := n-1, len(exps)-1
+	for i := len(toks) - 1; i >= 0; i-- {
+		if e < 0 || exps[e].i != i {
+			out[j] = toks[i]
+			j--
 			continue
 		}
-		if out == nil {
-			out = append(make([]tok, 0, len(toks)+len(toks)/2+4), toks[:i]...)
-		}
-		parts := strings.Fields(exp)
-		for k, p := range parts {
-			nt := tok{text: p, lower: strings.ToLower(p), space: true}
+		t := toks[i]
+		parts := strings.Fields(exps[e].exp)
+		e--
+		for k := len(parts) - 1; k >= 0; k-- {
+			nt := tok{text: parts[k], lower: strings.ToLower(parts[k]), space: true}
 			if k == 0 {
 				nt.space = t.space
 			}
 			if k == len(parts)-1 {
 				nt.sep, nt.end = t.sep, t.end
 			}
-			out = append(out, nt)
+			out[j] = nt
+			j--
 		}
 	}
-	if out == nil {
-		return toks
-	}
 	return out
+}
+
+// expansion is a token to spell out: its index and its words.
+type expansion struct {
+	i   int
+	exp string
+}
+
+// expansionOf is the spelled-out form of a contraction, ok false for any
+// other token.
+func expansionOf(t tok, lang string) (string, bool) {
+	lower := t.lower
+	exp, ok := contractions[lower]
+	if !ok && lang == "en" {
+		exp, ok = bareContractions[lower]
+	}
+	if !ok && len(lower) > 3 && strings.HasSuffix(lower, "n't") && lower != "ain't" {
+		stem := t.text[:len(t.text)-3]
+		if sl := strings.ToLower(stem); common[sl] {
+			stem = sl
+		}
+		exp, ok = stem+" not", true
+	}
+	return exp, ok
 }
 
 func lowerAt(toks []tok, i int) string {
