@@ -4,6 +4,7 @@ import (
 	"context"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -38,8 +39,11 @@ const completionJSON = `{"id":"c1","object":"chat.completion","created":1,"model
 // verdict once, refuses another tenant's and bad bodies in OpenAI's shape
 // naming the field, and counts it against the request's labels.
 func TestFeedbackEndpoint(t *testing.T) {
-	now := time.Date(2026, 12, 7, 12, 0, 0, 0, time.UTC)
-	clock := func() time.Time { return now }
+	// The clock is read by the server's goroutines (a stream may still be
+	// ending) while the test moves it: an atomic, not a captured variable.
+	var nowNanos atomic.Int64
+	nowNanos.Store(time.Date(2026, 12, 7, 12, 0, 0, 0, time.UTC).UnixNano())
+	clock := func() time.Time { return time.Unix(0, nowNanos.Load()).UTC() }
 	store := &feedback.Store{Local: feedback.NewLocal(100, clock), Window: time.Hour, Now: clock}
 	h := newHarnessOpts(t, Options{Config: fixedRuntime{compileTest(t, feedbackTestConfig)}, Feedback: store, Now: clock})
 
@@ -85,7 +89,7 @@ func TestFeedbackEndpoint(t *testing.T) {
 	rec, ok := store.Get(context.Background(), "team-a", "req-1")
 	if !ok || rec.Backend != "local" || rec.Attempts != 2 || strings.Join(rec.AttemptBackends, ",") != "primary,local" ||
 		rec.Model != "gpt-4o-mini" || rec.Pool != "cheap" || rec.Route != "by-model" || rec.Tenant != "team-a" || rec.Status != 200 ||
-		rec.TraceID != "4bf92f3577b34da6a3ce929d0e0e4736" || rec.SpanID != "00f067aa0ba902b7" || rec.Client != clientOpenAI || !rec.Time.Equal(now) {
+		rec.TraceID != "4bf92f3577b34da6a3ce929d0e0e4736" || rec.SpanID != "00f067aa0ba902b7" || rec.Client != clientOpenAI || !rec.Time.Equal(clock()) {
 		t.Fatalf("record %+v %v", rec, ok)
 	}
 
@@ -136,7 +140,7 @@ llmproc_feedback_total{backend="local",class="",model="gpt-4o-mini",route="by-mo
 		t.Error(err)
 	}
 	// Past the window the record is gone.
-	now = now.Add(time.Hour)
+	nowNanos.Add(int64(time.Hour))
 	if _, ok := store.Get(context.Background(), "team-a", "req-1"); ok {
 		t.Error("record found past the window")
 	}
