@@ -103,6 +103,24 @@ type Metrics struct {
 	status          *statusMetrics // in status.go
 	creds           *credMetrics   // in credentials.go
 	now             func() time.Time
+
+	// cached children of the vectors observed per request (series.go)
+	requestsS        *series[prometheus.Counter]
+	requestDurationS *series[prometheus.Observer]
+	ttftS            *series[prometheus.Observer]
+	usageUnknownS    *series[prometheus.Counter]
+	tokenUsageS      *series[prometheus.Observer]
+	tokensS          *series[prometheus.Counter]
+	tokensEstimatedS *series[prometheus.Counter]
+	answersS         *series[prometheus.Counter]
+	routeDecisionsS  *series[prometheus.Counter]
+	answerHandlingS  *series[prometheus.Counter]
+	cacheRequestsS   *series[prometheus.Counter]
+	cacheStoresS     *series[prometheus.Counter]
+	cacheSkipsS      *series[prometheus.Counter]
+	streamsS         *series[prometheus.Gauge]
+	budgetRequestsS  *series[prometheus.Counter]
+	authS            *series[prometheus.Counter]
 }
 
 func withLabels(base []string, more ...string) []string {
@@ -281,10 +299,26 @@ func New(reg prometheus.Registerer) *Metrics {
 	reg.MustRegister(m.xds.collectors()...)
 	reg.MustRegister(m.status.collectors()...)
 	reg.MustRegister(m.creds.collectors()...)
-	for _, r := range []string{CacheHit, CacheMiss, CacheBypass} {
-		m.cacheRequests.WithLabelValues(r)
-	}
 	m.phaseObs.Store(&map[[2]string]prometheus.Observer{})
+	m.requestsS = newSeries(m.requests.WithLabelValues)
+	m.requestDurationS = newSeries(m.requestDuration.WithLabelValues)
+	m.ttftS = newSeries(m.ttft.WithLabelValues)
+	m.usageUnknownS = newSeries(m.usageUnknown.WithLabelValues)
+	m.tokenUsageS = newSeries(m.tokenUsage.WithLabelValues)
+	m.tokensS = newSeries(m.tokens.WithLabelValues)
+	m.tokensEstimatedS = newSeries(m.tokensEstimated.WithLabelValues)
+	m.answersS = newSeries(m.answers.WithLabelValues)
+	m.routeDecisionsS = newSeries(m.routeDecisions.WithLabelValues)
+	m.answerHandlingS = newSeries(m.answerHandling.WithLabelValues)
+	m.cacheRequestsS = newSeries(m.cacheRequests.WithLabelValues)
+	m.cacheStoresS = newSeries(m.cacheStores.WithLabelValues)
+	m.cacheSkipsS = newSeries(m.cacheSkips.WithLabelValues)
+	m.streamsS = newSeries(m.streams.WithLabelValues)
+	m.budgetRequestsS = newSeries(m.budgetRequests.WithLabelValues)
+	m.authS = newSeries(m.auth.WithLabelValues)
+	for _, r := range []string{CacheHit, CacheMiss, CacheBypass} {
+		m.cacheRequestsS.get(r)
+	}
 	return m
 }
 
@@ -303,34 +337,34 @@ func (m *Metrics) Record(c Completion) {
 	if model == "" {
 		model = c.RequestModel
 	}
-	m.requests.WithLabelValues(c.Pool, c.Backend, class).Inc()
+	m.requestsS.get(c.Pool, c.Backend, class).Inc()
 
 	errorType := ""
 	if class != "2xx" {
 		errorType = class
 	}
-	m.requestDuration.WithLabelValues(op, provider, c.RequestModel, c.ResponseModel, errorType).
+	m.requestDurationS.get(op, provider, c.RequestModel, c.ResponseModel, errorType).
 		Observe(c.Duration.Seconds())
 	if c.TTFT > 0 && class == "2xx" {
-		m.ttft.WithLabelValues(op, provider, c.RequestModel, c.ResponseModel).Observe(c.TTFT.Seconds())
+		m.ttftS.get(op, provider, c.RequestModel, c.ResponseModel).Observe(c.TTFT.Seconds())
 	}
 
 	if !c.UsageKnown {
 		if c.Outcome == OutcomeOK || c.Outcome == OutcomeCut {
-			m.usageUnknown.WithLabelValues(c.Pool, c.Backend).Inc()
+			m.usageUnknownS.get(c.Pool, c.Backend).Inc()
 		}
 	} else {
 		u := c.Usage
-		m.tokenUsage.WithLabelValues(op, provider, c.RequestModel, c.ResponseModel, "input", c.Pool, c.Backend).
+		m.tokenUsageS.get(op, provider, c.RequestModel, c.ResponseModel, "input", c.Pool, c.Backend).
 			Observe(float64(u.Input))
-		m.tokenUsage.WithLabelValues(op, provider, c.RequestModel, c.ResponseModel, "output", c.Pool, c.Backend).
+		m.tokenUsageS.get(op, provider, c.RequestModel, c.ResponseModel, "output", c.Pool, c.Backend).
 			Observe(float64(u.Output))
 		for _, t := range [...]struct {
 			typ string
 			n   int64
 		}{{"input", u.Input}, {"output", u.Output}, {"cached_input", u.CachedInput}, {"cache_write", u.CacheWrite}, {"reasoning", u.Reasoning}} {
 			if t.n > 0 {
-				m.tokens.WithLabelValues(c.Pool, c.Backend, model, t.typ).Add(float64(t.n))
+				m.tokensS.get(c.Pool, c.Backend, model, t.typ).Add(float64(t.n))
 			}
 		}
 	}
@@ -345,10 +379,10 @@ func (m *Metrics) Record(c Completion) {
 // Estimates are kept apart from reported usage; zero counts add nothing.
 func (m *Metrics) EstimatedTokens(pool, backend, model string, input, output int64) {
 	if input > 0 {
-		m.tokensEstimated.WithLabelValues(pool, backend, model, "input").Add(float64(input))
+		m.tokensEstimatedS.get(pool, backend, model, "input").Add(float64(input))
 	}
 	if output > 0 {
-		m.tokensEstimated.WithLabelValues(pool, backend, model, "output").Add(float64(output))
+		m.tokensEstimatedS.get(pool, backend, model, "output").Add(float64(output))
 	}
 }
 
@@ -409,7 +443,7 @@ func (m *Metrics) ObservePhase(role, phase string, d time.Duration) {
 // RouterDecision counts a request sent to pool by the route rule named route;
 // class is the request's task class, "" when it was not classified.
 func (m *Metrics) RouterDecision(route, pool, class string) {
-	m.routeDecisions.WithLabelValues(route, pool, class).Inc()
+	m.routeDecisionsS.get(route, pool, class).Inc()
 }
 
 // RouterReject counts a request the router refused; code is the OpenAI error
@@ -421,13 +455,13 @@ func (m *Metrics) RouterReject(code string) {
 // Auth counts one identity check: source is the identity source, result one
 // of the identity.Result* values (a bounded set).
 func (m *Metrics) Auth(source, result string) {
-	m.auth.WithLabelValues(source, result).Inc()
+	m.authS.get(source, result).Inc()
 }
 
 // AnswerHandling counts an answer not read as usual (see
 // llmproc_answer_handling_total for the values of handling).
 func (m *Metrics) AnswerHandling(pool, backend, handling string) {
-	m.answerHandling.WithLabelValues(pool, backend, handling).Inc()
+	m.answerHandlingS.get(pool, backend, handling).Inc()
 }
 
 // AnswerBuffered sets the bytes of answers held right now.
@@ -463,7 +497,7 @@ func (m *Metrics) CredentialRefresh(backend string, ok bool) {
 // Streams counts an open ext_proc stream of role and returns the function
 // that counts it closed; call that exactly once.
 func (m *Metrics) Streams(role string) func() {
-	g := m.streams.WithLabelValues(role)
+	g := m.streamsS.get(role)
 	g.Inc()
 	return g.Dec
 }
@@ -481,7 +515,7 @@ const (
 // CacheResult counts a request's cache result: CacheHit, CacheMiss or
 // CacheBypass (the policy did not allow a lookup).
 func (m *Metrics) CacheResult(result string) {
-	m.cacheRequests.WithLabelValues(result).Inc()
+	m.cacheRequestsS.get(result).Inc()
 }
 
 // SemanticLookup counts a semantic-tier lookup by outcome (the semantic
@@ -498,13 +532,13 @@ func (m *Metrics) SemanticEmbed(source string) {
 
 // CacheStore counts an answer stored in tier ("local", "redis").
 func (m *Metrics) CacheStore(tier string) {
-	m.cacheStores.WithLabelValues(tier).Inc()
+	m.cacheStoresS.get(tier).Inc()
 }
 
 // CacheSkip counts an answer not stored; reason is one of the cache
 // package's bounded Skip* reasons (or a status class for non-2xx answers).
 func (m *Metrics) CacheSkip(reason string) {
-	m.cacheSkips.WithLabelValues(reason).Inc()
+	m.cacheSkipsS.get(reason).Inc()
 }
 
 // ConversationStore counts a conversation-state event (see the metric's help).
@@ -644,7 +678,7 @@ func (c *costCollector) Collect(ch chan<- prometheus.Metric) {
 // settled, estimated (a 2xx answer without usage, settled at the
 // estimate), released, awaiting_retry, unknown_reservation, settle_error.
 func (m *Metrics) BudgetResult(result string) {
-	m.budgetRequests.WithLabelValues(result).Inc()
+	m.budgetRequestsS.get(result).Inc()
 }
 
 // BudgetFigure is one global budget's standing, for the spent and limit gauges.
@@ -705,5 +739,5 @@ func (m *Metrics) Feedback(model, backend, route, class string, score int) {
 // Answered accounts a request answered with a 2xx by backend, the member
 // of pool at priority (its place in the fallback chain, 0 first).
 func (m *Metrics) Answered(route, pool, backend string, priority int) {
-	m.answers.WithLabelValues(route, pool, backend, strconv.Itoa(priority)).Inc()
+	m.answersS.get(route, pool, backend, strconv.Itoa(priority)).Inc()
 }

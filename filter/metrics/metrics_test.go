@@ -340,3 +340,19 @@ func TestScoreBucket(t *testing.T) {
 		}
 	}
 }
+
+// BenchmarkRecord is one finished attempt's accounting, as the upstream role
+// does it per answer.
+func BenchmarkRecordAnswer(b *testing.B) {
+	m := New(prometheus.NewRegistry())
+	c := Completion{Pool: "cheap", Backend: "openai", Provider: "openai", RequestModel: "gpt-4o-mini",
+		ResponseModel: "gpt-4o-mini-2024-07-18", Status: 200, Outcome: OutcomeOK, Duration: time.Second,
+		TTFT: time.Millisecond, UsageKnown: true}
+	c.Usage.Input, c.Usage.Output = 100, 20
+	b.ReportAllocs()
+	for b.Loop() {
+		m.Record(c)
+		m.Answered("by-model", "cheap", "openai", 0)
+		m.CacheResult(CacheMiss)
+	}
+}
