@@ -1,7 +1,10 @@
 package feedback
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
+	"strings"
 	"testing"
 	"time"
 )
@@ -82,5 +85,29 @@ func BenchmarkEncodeJSON(b *testing.B) {
 	b.ReportAllocs()
 	for b.Loop() {
 		_, _ = json.Marshal(r)
+	}
+}
+
+// TestKeys: the tier keys are the prefix and the hex SHA-256 of tenant, a
+// zero byte and id — the names records are stored under, also in Redis
+// across replicas and versions.
+func TestKeys(t *testing.T) {
+	long := strings.Repeat("x", 300)
+	for _, c := range [][2]string{{"acme", "req-1"}, {"", ""}, {long, long}, {"a\x00b", "c"}} {
+		h := sha256.Sum256([]byte(c[0] + "\x00" + c[1]))
+		want := hex.EncodeToString(h[:])
+		if got := recordKey(c[0], c[1]); got != "feedback:r:"+want {
+			t.Errorf("recordKey(%q, %q) = %s, want feedback:r:%s", c[0], c[1], got, want)
+		}
+		if got := claimKey(c[0], c[1]); got != "feedback:c:"+want {
+			t.Errorf("claimKey(%q, %q) = %s, want feedback:c:%s", c[0], c[1], got, want)
+		}
+	}
+}
+
+func BenchmarkKey(b *testing.B) {
+	b.ReportAllocs()
+	for b.Loop() {
+		_ = recordKey("acme", "5f0c6a2e-8d7b-4e1a-9c3f-2b6d7e8f9a0b")
 	}
 }

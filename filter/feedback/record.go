@@ -147,13 +147,16 @@ func Decode(b []byte) (Record, error) {
 // recordKey and claimKey name a tenant's request in a tier: a hash, so no
 // tenant or id (client-chosen text) ever becomes a key as it is, and a
 // tenant's request id never names another tenant's record.
-func recordKey(tenant, id string) string { return "feedback:r:" + digest(tenant, id) }
-func claimKey(tenant, id string) string  { return "feedback:c:" + digest(tenant, id) }
+func recordKey(tenant, id string) string { return digest("feedback:r:", tenant, id) }
+func claimKey(tenant, id string) string  { return digest("feedback:c:", tenant, id) }
 
-func digest(tenant, id string) string {
-	h := sha256.New()
-	h.Write([]byte(tenant))
-	h.Write([]byte{0})
-	h.Write([]byte(id))
-	return hex.EncodeToString(h.Sum(nil))
+// digest is prefix and the hex SHA-256 of tenant, a zero byte and id, built
+// in one allocation when tenant and id are short (as they are).
+func digest(prefix, tenant, id string) string {
+	var in [256]byte
+	sum := sha256.Sum256(append(append(append(in[:0], tenant...), 0), id...))
+	var out [16 + sha256.Size*2]byte
+	b := append(out[:0], prefix...)
+	b = hex.AppendEncode(b, sum[:])
+	return string(b)
 }
