@@ -9,8 +9,10 @@ import (
 	extprocfilterv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/http/ext_proc/v3"
 	extprocv3 "github.com/envoyproxy/go-control-plane/envoy/service/ext_proc/v3"
 	"github.com/tidwall/gjson"
+	"github.com/tidwall/sjson"
 	"google.golang.org/protobuf/proto"
 
+	"github.com/llmproc/llmproc/filter/config"
 	"github.com/llmproc/llmproc/filter/translate"
 )
 
@@ -40,23 +42,31 @@ import (
 
 // KeyBody is what the router role read of the body it lets through, for
 // attempts that do not read it: "<length>[/<estimate length>] <flags>".
-// length is the body Envoy forwards; estimate length the body the token
-// estimates count (the client's, when the router added to it); flags:
+// length is the body Envoy forwards; estimate length the client's body,
+// which token estimates count, when the router added to it; flags:
 // s stream, u the client asked for usage (stream_options.include_usage),
-// t the body has thinking_blocks, o it has stream_options.
+// a the router added include_usage (withStreamUsage), t the body has
+// thinking_blocks, o it has stream_options.
 const KeyBody = "body"
 
 // bodyFacts is KeyBody read back.
 type bodyFacts struct {
 	length, estimate int
-	stream, usage    bool
+	// usage is the client's include_usage; added: the router added it, so
+	// the body Envoy forwards has it either way.
+	stream, usage, added bool
 	translate.BodyFacts
 }
 
-// noteBody is KeyBody's value for the body Envoy forwards, read as req.
-func noteBody(body []byte, req chatRequest) string {
-	b := make([]byte, 0, 16)
+// noteBody is KeyBody's value for the body Envoy forwards, the client's
+// body being estimate bytes and read as req.
+func noteBody(body []byte, estimate int, req chatRequest, added bool) string {
+	b := make([]byte, 0, 24)
 	b = strconv.AppendInt(b, int64(len(body)), 10)
+	if estimate != len(body) {
+		b = append(b, '/')
+		b = strconv.AppendInt(b, int64(estimate), 10)
+	}
 	b = append(b, ' ')
 	if req.stream.Type == gjson.True {
 		b = append(b, 's')
@@ -64,10 +74,13 @@ func noteBody(body []byte, req chatRequest) string {
 	if req.usageRequested() {
 		b = append(b, 'u')
 	}
+	if added {
+		b = append(b, 'a')
+	}
 	if hasThinkingBlocks(body) {
 		b = append(b, 't')
 	}
-	if req.streamOptions.Exists() {
+	if added || req.streamOptions.Exists() {
 		b = append(b, 'o')
 	}
 	return string(b)
@@ -96,6 +109,8 @@ func parseBodyFacts(v string) (bodyFacts, bool) {
 			f.stream = true
 		case 'u':
 			f.usage = true
+		case 'a':
+			f.added = true
 		case 't':
 			f.ThinkingBlocks = true
 		case 'o':
@@ -105,6 +120,38 @@ func parseBodyFacts(v string) (bodyFacts, bool) {
 		}
 	}
 	return f, true
+}
+
+// withStreamUsage adds stream_options.include_usage: true to an OpenAI chat
+// stream that did not ask for usage, when the pool's OpenAI-shaped backends
+// all take stream_options (each attempt to one would add it: rewriteOpenAI)
+// and it has one. Envoy hands every attempt the router's body, so the
+// same-API attempts then need no rewrite of their own, and translating
+// attempts build their own body and ignore the field. The upstream role
+// learns from KeyBody that the client did not ask, and still strips the
+// usage chunk from the client's stream. A body whose stream_options is no
+// object is left for the attempt to handle, as before.
+func (r *router) withStreamUsage(body []byte, req chatRequest, pool *config.RPool) ([]byte, bool) {
+	if r.client != "" || r.endpoint != "" || r.countTokens || r.feedback || req.stream.Type != gjson.True ||
+		req.usageRequested() || (req.streamOptions.Exists() && !req.streamOptions.IsObject()) {
+		return body, false
+	}
+	shaped := false
+	for _, m := range pool.Members {
+		openAIShaped, takes := translate.StreamUsage(m.Backend)
+		if openAIShaped && !takes {
+			return body, false
+		}
+		shaped = shaped || openAIShaped
+	}
+	if !shaped {
+		return body, false
+	}
+	out, err := sjson.SetBytes(body, "stream_options.include_usage", true)
+	if err != nil {
+		return body, false // the attempts add it, as they would have
+	}
+	return out, true
 }
 
 // skipRequestBody is the mode_override of a bodyless attempt: the upstream
@@ -136,6 +183,8 @@ func SkipRequestBodyMode() *extprocfilterv3.ProcessingMode {
 //     the client's, stream_options to add or remove, thinking_blocks to
 //     remove: translate.Unchanged);
 //   - a router that did not describe the body (KeyBody).
+//
+// u.facts is KeyBody, read by requestHeaders.
 func (u *upstream) bodyless(dec decisions) *extprocv3.ProcessingResponse {
 	if u.client != clientOpenAI || u.endpoint != "" || u.countTokens || u.geminiMethod != "" || u.semBucket != "" {
 		return nil
@@ -144,13 +193,14 @@ func (u *upstream) bodyless(dec decisions) *extprocv3.ProcessingResponse {
 	if !ok {
 		return nil
 	}
-	f, ok := parseBodyFacts(dec.get(KeyBody))
-	if !ok {
+	f := u.facts
+	if !u.hasFacts {
 		return nil
 	}
 	model := cmp.Or(dec.get(KeyRequestedModel), u.requested)
 	served := cmp.Or(u.member.Model, u.target, model)
-	tr := &translate.Request{Backend: u.member.Backend, ClientModel: model, Model: served, Stream: f.stream, UsageRequested: f.usage}
+	// The translator's UsageRequested is what the body asks.
+	tr := &translate.Request{Backend: u.member.Backend, ClientModel: model, Model: served, Stream: f.stream, UsageRequested: f.usage || f.added}
 	if _, ok := un.Unchanged(tr, f.BodyFacts); !ok {
 		return nil
 	}

@@ -61,8 +61,8 @@ func failoverConfig() string {
 }
 
 // envoyHeaders is a request-header map as Envoy keeps it: ordered entries,
-// mutations applied remove first, then set (overwriting: llmproc never
-// appends; MutationUtils::
+// mutations applied remove first, then set (overwriting every value of the
+// header: llmproc never appends; MutationUtils::
 // applyHeaderMutations in source/extensions/filters/http/ext_proc/
 // mutation_utils.cc).
 type envoyHeaders []*corev3.HeaderValue
@@ -74,7 +74,9 @@ func (m *envoyHeaders) apply(mut *extprocv3.HeaderMutation) {
 	for _, o := range mut.GetSetHeaders() {
 		k, v := o.GetHeader().GetKey(), o.GetHeader().GetRawValue()
 		if i := slices.IndexFunc(*m, func(h *corev3.HeaderValue) bool { return h.Key == k }); i >= 0 {
+			// setCopy: the first entry takes the value, the others go.
 			(*m)[i] = &corev3.HeaderValue{Key: k, RawValue: v}
+			*m = append((*m)[:i+1], slices.DeleteFunc((*m)[i+1:], func(h *corev3.HeaderValue) bool { return h.Key == k })...)
 			continue
 		}
 		*m = append(*m, &corev3.HeaderValue{Key: k, RawValue: v})
@@ -170,7 +172,7 @@ func TestFailoverRequestIsFirstAttemptRequest(t *testing.T) {
 								{Key: "x-drop-" + z + "-2", RawValue: []byte("client's")},
 								{Key: "user-agent", RawValue: []byte("OpenAI/Python 1.99.0")},
 							}
-							routed, dec := h.route(t, client, body)
+							routed, dec, body := h.routeBody(t, client, body)
 							first := slices.Clone(routed)
 							h.attempt(t, &first, body, pool, a+"-1", dec)
 							failover := h.attempt(t, &first, body, pool, z+"-2", dec)
@@ -223,6 +225,14 @@ var failoverClientAPIs = []struct {
 // map it leaves and its decisions.
 func (h *harness) route(t *testing.T, client envoyHeaders, body string) (envoyHeaders, map[string]string) {
 	t.Helper()
+	m, dec, _ := h.routeBody(t, client, body)
+	return m, dec
+}
+
+// routeBody is route that also returns the body Envoy forwards: the
+// router's replacement, if any (every attempt gets a copy of it).
+func (h *harness) routeBody(t *testing.T, client envoyHeaders, body string) (envoyHeaders, map[string]string, string) {
+	t.Helper()
 	s := h.stream(RoleRouter)
 	defer s.CloseSend() //nolint:errcheck
 	m := slices.Clone(client)
@@ -233,7 +243,10 @@ func (h *harness) route(t *testing.T, client envoyHeaders, body string) (envoyHe
 		t.Fatalf("router: %v", r)
 	}
 	m.apply(r.GetRequestBody().GetResponse().GetHeaderMutation())
-	return m, decided(r)
+	if bm := r.GetRequestBody().GetResponse().GetBodyMutation(); bm != nil {
+		body = string(bm.GetBody())
+	}
+	return m, decided(r), body
 }
 
 // unsign blanks SigV4's clock-dependent parts (x-amz-date, the date in the

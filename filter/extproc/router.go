@@ -286,9 +286,11 @@ func (r *router) requestHeaders(req *extprocv3.ProcessingRequest, h *extprocv3.H
 	if cl, err := strconv.ParseInt(clen, 10, 64); err == nil && cl > maxBytes {
 		return nil, r.s.reject(r.tooLargeFor(cl))
 	}
-	return requestHeadersResponse(&extprocv3.CommonResponse{
-		HeaderMutation: &extprocv3.HeaderMutation{SetHeaders: append(setID, setPath...), RemoveHeaders: r.strip},
-	}), nil
+	var mut *extprocv3.HeaderMutation // none when nothing changes
+	if set := append(setID, setPath...); len(set) > 0 || len(r.strip) > 0 {
+		mut = &extprocv3.HeaderMutation{SetHeaders: set, RemoveHeaders: r.strip}
+	}
+	return requestHeadersResponse(&extprocv3.CommonResponse{HeaderMutation: mut}), nil
 }
 
 func (r *router) requestBody(b *extprocv3.HttpBody) (*extprocv3.ProcessingResponse, error) {
@@ -379,8 +381,13 @@ func (r *router) requestBody(b *extprocv3.HttpBody) (*extprocv3.ProcessingRespon
 		KeyCache: cacheResult, KeyCacheKey: cacheKey, KeySemanticBucket: r.semBucket, KeyReservation: reservation,
 		KeyCallerTenant: r.tenant, KeyKeyID: r.caller.keyID,
 		KeyRequestID: r.id, KeyTraceID: r.traceID, KeySpanID: r.spanID,
-		KeyBody: noteBody(body, req),
 	}
+	// Streams get stream_options.include_usage here, once for every
+	// attempt, rather than a body rewrite in each (bodyless.go).
+	estimate := len(body)
+	body, added := r.withStreamUsage(body, req, d.Pool)
+	changed = changed || added
+	dec[KeyBody] = noteBody(body, estimate, req, added)
 	r.spanContext(dec)
 	if r.client == clientAnthropic {
 		dec[KeyAnthropicVersion], dec[KeyAnthropicBeta] = r.anthropicVersion, r.anthropicBeta

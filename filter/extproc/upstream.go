@@ -63,6 +63,9 @@ type upstream struct {
 	// headersOnly: the attempt was prepared at its request headers and
 	// Envoy was asked not to send the body (bodyless.go).
 	headersOnly bool
+	// facts is the router's KeyBody, when hasFacts.
+	facts    bodyFacts
+	hasFacts bool
 
 	id string // KeyRequestID, else the x-request-id header
 	// traceID and spanID are the router's KeyTraceID and KeySpanID.
@@ -89,9 +92,12 @@ type upstream struct {
 	// semBucket is KeySemanticBucket; semText the latest user turn to add
 	// to it once the answer is stored (semantic.go).
 	semBucket, semText string
-	internal           []string         // the x-llmproc-* request headers present, to remove
-	asm                *cache.Assembler // assembles the answer to store
-	conv               translate.Body   // OpenAI output → the client's API; nil for OpenAI clients
+	internal           []string // the x-llmproc-* request headers present, to remove
+	// current is the request-header map at the attempt's headers message
+	// (attempt.go): no mutation repeats what it holds.
+	current map[string]string
+	asm     *cache.Assembler // assembles the answer to store
+	conv    translate.Body   // OpenAI output → the client's API; nil for OpenAI clients
 	// native: an Anthropic client's request goes to an Anthropic-native
 	// endpoint (Anthropic; Claude on Bedrock or Vertex) as it was sent; for
 	// count_tokens, to a backend that counts tokens itself. passNative: its
@@ -210,6 +216,7 @@ func (u *upstream) requestHeaders(req *extprocv3.ProcessingRequest, h *extprocv3
 	u.traceID, u.spanID = dec.get(KeyTraceID), dec.get(KeySpanID)
 	u.attemptBackends = append(previousBackends(dec.get(KeyAttemptBackends)), member.Backend.Name)
 	u.internal = internalHeaders(hs)
+	u.current = currentHeaders(h)
 	if u.client == clientGemini {
 		u.geminiMethod, u.requested = dec.get(KeyGeminiMethod), dec.get(KeyRequestedModel)
 		u.framing = geminiFraming(u.geminiMethod, dec.get(KeyGeminiFraming))
@@ -224,6 +231,7 @@ func (u *upstream) requestHeaders(req *extprocv3.ProcessingRequest, h *extprocv3
 	if h.EndOfStream {
 		return nil, u.refuse(apierr.BadRequest("missing_body", "The request body is empty; send a JSON chat completion request."))
 	}
+	u.facts, u.hasFacts = parseBodyFacts(dec.get(KeyBody))
 	if resp := u.bodyless(dec); resp != nil {
 		return resp, nil
 	}
@@ -246,6 +254,9 @@ func (u *upstream) requestBody(b *extprocv3.HttpBody) (_ *extprocv3.ProcessingRe
 	}
 	body := b.Body
 	u.reqBytes = len(body)
+	if u.hasFacts {
+		u.reqBytes = u.facts.estimate // the client's body, when the router added to it
+	}
 	if u.semBucket != "" && u.semText == "" {
 		u.semText, _ = semantic.Split(semanticAPI(u.client, u.endpoint), body)
 	}
@@ -307,8 +318,12 @@ func (u *upstream) requestBody(b *extprocv3.HttpBody) (_ *extprocv3.ProcessingRe
 	req := readChat(body)
 	u.model = strings.Clone(cmp.Or(req.model.String(), u.requested))
 	u.stream = req.stream.Type == gjson.True || u.geminiMethod == translate.GeminiStream
-	usageAsked := req.usageRequested()
-	u.dropUse = u.stream && !usageAsked && !converted && !u.native &&
+	usageAsked := req.usageRequested() // what the body asks
+	clientUsage := usageAsked
+	if u.hasFacts && u.facts.added && !converted {
+		clientUsage = u.facts.usage // the router asked, the client did not
+	}
+	u.dropUse = u.stream && !clientUsage && !converted && !u.native &&
 		(u.endpoint == "" || u.endpoint == translate.EndpointCompletions)
 	u.served = cmp.Or(u.member.Model, u.target, u.model)
 	u.keyBackend, u.keySlot = u.s.keys.choose(u.member.Backend, u.s.now())

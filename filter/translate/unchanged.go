@@ -1,5 +1,7 @@
 package translate
 
+import "github.com/llmproc/llmproc/filter/config"
+
 // BodyFacts is what the router role read in the client's body that decides
 // whether an OpenAI-shaped backend needs it rewritten (rewriteOpenAI), so
 // that an attempt can be prepared from the request headers alone.
@@ -51,4 +53,19 @@ func (azure) Unchanged(r *Request, f BodyFacts) (*Upstream, bool) {
 		return nil, false
 	}
 	return withCredential(&Upstream{Path: azurePath(r)}, be.Schema, be.Azure.Auth, be.Credential), true
+}
+
+// StreamUsage reports whether b is OpenAI-shaped, so that its attempts ask
+// a stream without stream_options.include_usage for usage (rewriteOpenAI),
+// and whether it takes stream_options at all. The router role adds
+// include_usage for every attempt when a pool's OpenAI-shaped backends all
+// take it; backends of other schemas build their own body and ignore it.
+func StreamUsage(b *config.RBackend) (openAIShaped, takes bool) {
+	switch b.Schema {
+	case "openai", "openai-compatible":
+		return true, streamOptionsAllowed(b)
+	case "azure-openai":
+		return true, streamOptionsAllowed(b) && azureStreamOptions(b.Azure.APIVersion)
+	}
+	return false, false
 }
