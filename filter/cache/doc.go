@@ -1,6 +1,7 @@
 package cache
 
 import (
+	"bytes"
 	"hash"
 	"math"
 	"sync"
@@ -367,10 +368,13 @@ func (d *Doc) str(n int32) string {
 // rune, a lone surrogate is U+FFFD, other bytes are copied as they are.
 func unescape(dst, s []byte) []byte {
 	for i := 0; i < len(s); i++ {
-		c := s[i]
-		if c != '\\' {
-			dst = append(dst, c)
-			continue
+		if s[i] != '\\' { // copy the run up to the next escape
+			j := bytes.IndexByte(s[i:], '\\')
+			if j < 0 {
+				return append(dst, s[i:]...)
+			}
+			dst = append(dst, s[i:i+j]...)
+			i += j
 		}
 		i++
 		switch s[i] {
