@@ -304,7 +304,6 @@ func (r *router) hit(d config.Decision, model string, req chatRequest, e cache.E
 	}
 	if m := r.s.metrics; m != nil {
 		m.CacheResult(result)
-		served := gjson.GetBytes(e.Completion, "model").String()
 		if u, ok := readUsage(gjson.GetBytes(e.Completion, "usage")); ok {
 			if p, ok := r.rt.PriceFor(served, model); ok {
 				m.CacheSaved(d.Pool.Name, model, usage.Cost(u, p))
