@@ -336,3 +336,45 @@ func geminiText(t *testing.T, path string, r result) string {
 	}
 	return text.String()
 }
+
+// TestGeminiCLICacheTiers: the real Gemini CLI, run twice in one workspace
+// with one HOME (so its session context, sent as the first part of the
+// turn, is the same), asks the same question spelled two ways: the second
+// run is answered by the tier from the first run's answer, as a stream the
+// CLI reads to the end, and never reaches the provider. (Its requests carry
+// temperature 1, so the route caches with mode all.)
+func TestGeminiCLICacheTiers(t *testing.T) {
+	clientBin(t, "gemini") // skips when the clients are not installed
+	for _, tier := range []string{"normalized", "semantic"} {
+		t.Run(tier, func(t *testing.T) {
+			e := &tiersEnv{openai: fakeopenai.New(fakeopenai.Options{}), gemini: fakegemini.New(fakegemini.Options{Key: "gemini-secret"}), tier: tier}
+			t.Cleanup(func() { e.openai.Close(); e.gemini.Close() })
+			var turns atomic.Int64
+			e.gemini.Script(func(r fakegemini.Request) fakegemini.Behaviour {
+				if isSideRequest(r.Body) {
+					return fakegemini.Behaviour{Text: `{"reasoning":"The question is answered.","next_speaker":"user"}`}
+				}
+				return fakegemini.Behaviour{Text: fmt.Sprintf("Refunds within 30 days (answer %d).", turns.Add(1)), Usage: fakegemini.Usage{Prompt: 900, Candidates: 8}}
+			})
+			cfg := strings.Replace(fmt.Sprintf(tiersAPIsConfig, e.openai.URL(), e.gemini.URL(), tier), "mode: deterministic", "mode: all", 1)
+			st, accessLog, log := startStack(t, cfg, map[string]string{"OPENAI_KEY": "sk-openai", "GEMINI_KEY": "gemini-secret"})
+			e.env = &env{Stack: st, accessLog: accessLog, log: log}
+			home, work := t.TempDir(), t.TempDir()
+			first := geminiCLIHome(t, home, st.URL(), work, "gemini-2.5-flash", "What is your refund policy?")
+			if !strings.Contains(first.Get("response").Str, "answer 1") {
+				t.Fatalf("first run: %s", first.Raw)
+			}
+			e.stored(t, 1)
+			second := geminiCLIHome(t, home, st.URL(), work, "gemini-2.5-flash", e.variant(true))
+			if !strings.Contains(second.Get("response").Str, "answer 1") {
+				t.Errorf("second run did not get the first run's answer: %s", second.Raw)
+			}
+			if n := turns.Load(); n != 1 {
+				t.Errorf("the provider answered %d turns, want 1", n)
+			}
+			if n := sum(e.metrics(t)["llmproc_cache_requests_total"], map[string]string{"result": e.hitWord()}); n != 1 {
+				t.Errorf("llmproc_cache_requests_total{result=%s} = %v, want 1", e.hitWord(), n)
+			}
+		})
+	}
+}

@@ -27,8 +27,14 @@ import (
 // tool call runs without a prompt. It returns the CLI's JSON output.
 func geminiCLI(t *testing.T, baseURL, work, model, task string) gjson.Result {
 	t.Helper()
+	return geminiCLIHome(t, t.TempDir(), baseURL, work, model, task)
+}
+
+// geminiCLIHome is geminiCLI with the HOME given: two runs with one HOME and
+// one work directory send the same session context.
+func geminiCLIHome(t *testing.T, home, baseURL, work, model, task string) gjson.Result {
+	t.Helper()
 	bin := clientBin(t, "gemini")
-	home := t.TempDir()
 	settings := `{"security":{"auth":{"selectedType":"gemini-api-key"}},"privacy":{"usageStatisticsEnabled":false},` +
 		`"general":{"enableAutoUpdate":false,"enableAutoUpdateNotification":false},"telemetry":{"enabled":false}}`
 	if err := os.MkdirAll(filepath.Join(home, ".gemini"), 0o755); err != nil {

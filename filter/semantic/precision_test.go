@@ -104,6 +104,16 @@ var apiBodies = []struct {
 			map[string]any{"role": "user", "content": "Hello"}, map[string]any{"role": "assistant", "content": "Sure."},
 			map[string]any{"type": "message", "role": "user", "content": []any{map[string]any{"type": "input_text", "text": turn}}}}})
 	}},
+	{"gemini cli (context part, then the turn)", cache.APIGemini, "gemini", "/v1beta/models/mini:streamGenerateContent", func(turn string) []byte {
+		return marshal(map[string]any{"systemInstruction": map[string]any{"parts": []any{map[string]any{"text": "You are an interactive CLI agent."}}},
+			"generationConfig": map[string]any{"temperature": 1, "topP": 0.95}, "contents": []any{
+				map[string]any{"role": "user", "parts": []any{map[string]any{"text": sessionContext}, map[string]any{"text": turn}}}}})
+	}},
+	{"messages with a reminder block", cache.APIMessages, "anthropic", "/v1/messages", func(turn string) []byte {
+		return marshal(map[string]any{"model": "mini", "max_tokens": 64, "messages": []any{
+			map[string]any{"role": "user", "content": []any{map[string]any{"type": "text", "text": "<system-reminder>Today's date is 2026-12-08.</system-reminder>"},
+				map[string]any{"type": "text", "text": turn, "cache_control": map[string]any{"type": "ephemeral"}}}}}})
+	}},
 	{"gemini", cache.APIGemini, "gemini", "/v1beta/models/mini:generateContent", func(turn string) []byte {
 		return marshal(map[string]any{"systemInstruction": map[string]any{"parts": []any{map[string]any{"text": "You are a support agent."}}},
 			"generationConfig": map[string]any{"temperature": 0}, "contents": []any{
@@ -111,6 +121,11 @@ var apiBodies = []struct {
 				map[string]any{"role": "user", "parts": []any{map[string]any{"text": turn}}}}})
 	}},
 }
+
+// sessionContext is a long constant first part of the turn, as Gemini CLI
+// sends its session context.
+var sessionContext = "This is the Gemini CLI. We are setting up the context for our chat. Today's date is Tuesday, December 8, 2026. " +
+	strings.Repeat("The workspace holds a Go module with many files and directories. ", 30)
 
 func marshal(v any) []byte {
 	b, err := json.Marshal(v)

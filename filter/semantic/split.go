@@ -12,9 +12,10 @@ const bucketMark = "\x00semantic/1"
 
 // Turn finds the latest user turn of a parsed request body in the client
 // API api (cache.APIChat, APIMessages, APIResponses or APIGemini): its text,
-// and the value that holds it (the content or parts, or a Responses
-// request's input string), which BucketOf blanks. ok is false unless the
-// turn is the user's and holds only text:
+// and the string value that holds it (the content, a Responses request's
+// input, or the last text part of an array of parts, the earlier parts
+// staying exact in the bucket), which BucketOf blanks. ok is false unless
+// the turn is the user's and holds only text:
 //
 //   - chat, messages: the last of "messages" is role "user" and its content
 //     a string or an array of "text" parts only;
@@ -75,7 +76,11 @@ func Turn(d *cache.Doc, api string) (text string, at cache.Value, ok bool) {
 	case !c.IsArray():
 		return "", cache.Value{}, false
 	}
-	var b strings.Builder
+	// Every part must be text; the last one is the turn compared, the
+	// others stay exact in the bucket: a long constant part (a CLI's session
+	// context, a reminder block) would otherwise make any two questions
+	// look alike to the embedding.
+	var final cache.Value
 	good := true
 	c.Each(func(_ string, p cache.Value) bool {
 		t, only := textPart(p, partType)
@@ -83,33 +88,29 @@ func Turn(d *cache.Doc, api string) (text string, at cache.Value, ok bool) {
 			good = false
 			return false
 		}
-		if b.Len() > 0 {
-			b.WriteByte('\n')
-		}
-		b.WriteString(t)
+		final = t
 		return true
 	})
-	if !good {
+	if !good || !final.Exists() {
 		return "", cache.Value{}, false
 	}
-	return nonBlank(b.String(), c)
+	return nonBlank(final.Str(), final)
 }
 
-// textPart returns a content part's text and whether the part is text only:
-// {"type": partType, "text": "…"} (other members, such as Anthropic's
-// cache_control, do not change the answer), or for Gemini (partType "") an
-// object whose only member is "text" — any other member (inlineData,
-// fileData, functionResponse, …) carries content of its own.
-func textPart(p cache.Value, partType string) (string, bool) {
+// textPart returns a content part's text value and whether the part is
+// text only: {"type": partType, "text": "…"} (other members, such as
+// Anthropic's cache_control, do not change the answer), or for Gemini
+// (partType "") an object whose only member is "text" — any other member
+// (inlineData, fileData, functionResponse, …) carries content of its own.
+func textPart(p cache.Value, partType string) (cache.Value, bool) {
 	if !p.IsObject() {
-		return "", false
-	}
-	if partType != "" {
-		t := p.Get("text")
-		return t.Str(), p.Get("type").Str() == partType && t.IsString()
+		return cache.Value{}, false
 	}
 	t := p.Get("text")
-	return t.Str(), p.Len() == 1 && t.IsString()
+	if partType != "" {
+		return t, p.Get("type").Str() == partType && t.IsString()
+	}
+	return t, p.Len() == 1 && t.IsString()
 }
 
 func nonBlank(text string, at cache.Value) (string, cache.Value, bool) {

@@ -1,9 +1,12 @@
 package semantic
 
 import (
+	"strings"
 	"testing"
+	"time"
 
 	"github.com/llmproc/llmproc/filter/cache"
+	"github.com/llmproc/llmproc/filter/meaning"
 )
 
 func TestSplit(t *testing.T) {
@@ -15,7 +18,7 @@ func TestSplit(t *testing.T) {
 		ok                    bool
 	}{
 		{"string", chat, `{"model":"m","messages":[{"role":"system","content":"be brief"},{"role":"user","content":"hi there"}]}`, "hi there", true},
-		{"text parts", chat, `{"messages":[{"role":"user","content":[{"type":"text","text":"a"},{"type":"text","text":"b"}]}]}`, "a\nb", true},
+		{"text parts", chat, `{"messages":[{"role":"user","content":[{"type":"text","text":"a"},{"type":"text","text":"b"}]}]}`, "b", true},
 		{"image part", chat, `{"messages":[{"role":"user","content":[{"type":"text","text":"a"},{"type":"image_url","image_url":{"url":"x"}}]}]}`, "", false},
 		{"last is assistant", chat, `{"messages":[{"role":"user","content":"a"},{"role":"assistant","content":"b"}]}`, "", false},
 		{"tool result", chat, `{"messages":[{"role":"tool","content":"42","tool_call_id":"c"}]}`, "", false},
@@ -27,7 +30,7 @@ func TestSplit(t *testing.T) {
 		{"unknown api", "embeddings", `{"input":"x"}`, "", false},
 
 		{"responses string input", resp, `{"model":"m","instructions":"be brief","input":"hi there"}`, "hi there", true},
-		{"responses message items", resp, `{"input":[{"role":"user","content":"a"},{"role":"assistant","content":"b"},{"type":"message","role":"user","content":[{"type":"input_text","text":"c"},{"type":"input_text","text":"d"}]}]}`, "c\nd", true},
+		{"responses message items", resp, `{"input":[{"role":"user","content":"a"},{"role":"assistant","content":"b"},{"type":"message","role":"user","content":[{"type":"input_text","text":"c"},{"type":"input_text","text":"d"}]}]}`, "d", true},
 		{"responses string content", resp, `{"input":[{"role":"user","content":"hello"}]}`, "hello", true},
 		{"responses image part", resp, `{"input":[{"role":"user","content":[{"type":"input_text","text":"a"},{"type":"input_image","image_url":"https://x/a.png"}]}]}`, "", false},
 		{"responses chat-style text part", resp, `{"input":[{"role":"user","content":[{"type":"text","text":"a"}]}]}`, "", false},
@@ -42,7 +45,7 @@ func TestSplit(t *testing.T) {
 		{"responses blank", resp, `{"input":" "}`, "", false},
 		{"responses messages member is not its turn", resp, `{"messages":[{"role":"user","content":"x"}]}`, "", false},
 
-		{"gemini", gem, `{"systemInstruction":{"parts":[{"text":"s"}]},"contents":[{"role":"user","parts":[{"text":"hi"},{"text":"there"}]}]}`, "hi\nthere", true},
+		{"gemini", gem, `{"systemInstruction":{"parts":[{"text":"s"}]},"contents":[{"role":"user","parts":[{"text":"hi"},{"text":"there"}]}]}`, "there", true},
 		{"gemini without a role", gem, `{"contents":[{"parts":[{"text":"hi"}]}]}`, "hi", true},
 		{"gemini inline data", gem, `{"contents":[{"role":"user","parts":[{"text":"what is it"},{"inlineData":{"mimeType":"image/png","data":"AA=="}}]}]}`, "", false},
 		{"gemini text with more members", gem, `{"contents":[{"role":"user","parts":[{"text":"what is it","fileData":{"fileUri":"gs://x"}}]}]}`, "", false},
@@ -77,20 +80,20 @@ func requestBucket(t *testing.T, api string, in cache.KeyInput, body string) Buc
 }
 
 // TestBucketIsBlankedKey: a bucket is the exact key (endpoint marked) of the
-// body with the turn's value set to "" — the form buckets had before the
-// single-pass canonicalizer, so records already in Redis keep their bucket.
+// body with the turn's string set to "" (for an array of parts, the last
+// part's text; the others stay as sent).
 func TestBucketIsBlankedKey(t *testing.T) {
 	in := cache.KeyInput{Tenant: "t", ClientSchema: "openai", Endpoint: "/v1/x", Pool: "p", Model: "m"}
 	for _, c := range []struct{ api, body, blanked string }{
 		{cache.APIChat, `{"model":"m","messages":[{"role":"system","content":"s"},{"role":"user","content":"hi \u00e9"}]}`,
 			`{"model":"m","messages":[{"role":"system","content":"s"},{"role":"user","content":""}]}`},
 		{cache.APIMessages, `{"messages":[{"role":"user","content":[{"type":"text","text":"a","cache_control":{"type":"ephemeral"}},{"type":"text","text":"b"}]}]}`,
-			`{"messages":[{"role":"user","content":""}]}`},
+			`{"messages":[{"role":"user","content":[{"type":"text","text":"a","cache_control":{"type":"ephemeral"}},{"type":"text","text":""}]}]}`},
 		{cache.APIResponses, `{"instructions":"s","input":"hi","stream":true}`, `{"instructions":"s","input":""}`},
 		{cache.APIResponses, `{"input":[{"role":"user","content":"a"},{"role":"assistant","content":"b"},{"type":"message","role":"user","content":[{"type":"input_text","text":"c"}]}]}`,
-			`{"input":[{"role":"user","content":"a"},{"role":"assistant","content":"b"},{"type":"message","role":"user","content":""}]}`},
+			`{"input":[{"role":"user","content":"a"},{"role":"assistant","content":"b"},{"type":"message","role":"user","content":[{"type":"input_text","text":""}]}]}`},
 		{cache.APIGemini, `{"contents":[{"role":"user","parts":[{"text":"a"}]},{"role":"model","parts":[{"text":"b"}]},{"parts":[{"text":"c"},{"text":"d"}]}],"generationConfig":{"temperature":0}}`,
-			`{"contents":[{"role":"user","parts":[{"text":"a"}]},{"role":"model","parts":[{"text":"b"}]},{"parts":""}],"generationConfig":{"temperature":0}}`},
+			`{"contents":[{"role":"user","parts":[{"text":"a"}]},{"role":"model","parts":[{"text":"b"}]},{"parts":[{"text":"c"},{"text":""}]}],"generationConfig":{"temperature":0}}`},
 	} {
 		marked := in
 		marked.Endpoint += bucketMark
@@ -158,13 +161,14 @@ func TestBucketAPIs(t *testing.T) {
 			}},
 		{"gemini", cache.APIGemini, "/v1beta/models/m:generateContent",
 			`{"systemInstruction":{"parts":[{"text":"s"}]},"generationConfig":{"temperature":0},"contents":[{"role":"user","parts":[{"text":"what is the refund policy"}]}]}`,
-			`{"generationConfig":{"temperature":0},"systemInstruction":{"parts":[{"text":"s"}]},"contents":[{"role":"user","parts":[{"text":"refund"},{"text":"policy?"}]}]}`,
+			`{"generationConfig":{"temperature":0},"systemInstruction":{"parts":[{"text":"s"}]},"contents":[{"role":"user","parts":[{"text":"refund policy?"}]}]}`,
 			map[string]string{
-				"system":   `{"systemInstruction":{"parts":[{"text":"S"}]},"generationConfig":{"temperature":0},"contents":[{"role":"user","parts":[{"text":"x"}]}]}`,
-				"sampling": `{"systemInstruction":{"parts":[{"text":"s"}]},"generationConfig":{"temperature":0.7},"contents":[{"role":"user","parts":[{"text":"x"}]}]}`,
-				"safety":   `{"systemInstruction":{"parts":[{"text":"s"}]},"generationConfig":{"temperature":0},"safetySettings":[{"category":"HARM_CATEGORY_HARASSMENT","threshold":"BLOCK_NONE"}],"contents":[{"role":"user","parts":[{"text":"x"}]}]}`,
-				"earlier":  `{"systemInstruction":{"parts":[{"text":"s"}]},"generationConfig":{"temperature":0},"contents":[{"role":"user","parts":[{"text":"a"}]},{"role":"model","parts":[{"text":"b"}]},{"role":"user","parts":[{"text":"x"}]}]}`,
-				"tools":    `{"systemInstruction":{"parts":[{"text":"s"}]},"generationConfig":{"temperature":0},"tools":[{"googleSearch":{}}],"contents":[{"role":"user","parts":[{"text":"x"}]}]}`,
+				"system":                   `{"systemInstruction":{"parts":[{"text":"S"}]},"generationConfig":{"temperature":0},"contents":[{"role":"user","parts":[{"text":"x"}]}]}`,
+				"sampling":                 `{"systemInstruction":{"parts":[{"text":"s"}]},"generationConfig":{"temperature":0.7},"contents":[{"role":"user","parts":[{"text":"x"}]}]}`,
+				"safety":                   `{"systemInstruction":{"parts":[{"text":"s"}]},"generationConfig":{"temperature":0},"safetySettings":[{"category":"HARM_CATEGORY_HARASSMENT","threshold":"BLOCK_NONE"}],"contents":[{"role":"user","parts":[{"text":"x"}]}]}`,
+				"earlier":                  `{"systemInstruction":{"parts":[{"text":"s"}]},"generationConfig":{"temperature":0},"contents":[{"role":"user","parts":[{"text":"a"}]},{"role":"model","parts":[{"text":"b"}]},{"role":"user","parts":[{"text":"x"}]}]}`,
+				"another part of the turn": `{"systemInstruction":{"parts":[{"text":"s"}]},"generationConfig":{"temperature":0},"contents":[{"role":"user","parts":[{"text":"<session_context>"},{"text":"x"}]}]}`,
+				"tools":                    `{"systemInstruction":{"parts":[{"text":"s"}]},"generationConfig":{"temperature":0},"tools":[{"googleSearch":{}}],"contents":[{"role":"user","parts":[{"text":"x"}]}]}`,
 			}},
 	} {
 		base := bucket(c.api, c.endpoint, c.base)
@@ -210,4 +214,48 @@ func FuzzDecodeRecord(f *testing.F) {
 			t.Fatalf("a record without a vector decoded")
 		}
 	})
+}
+
+// TestLongConstantPart: a client that sends a long constant text part
+// before the question in the same turn (Gemini CLI's session context,
+// Claude Code's reminder blocks) must not make two questions look alike:
+// only the last part is compared, the context stays exact in the bucket.
+// Joined, "refund" and "return" policies were 0.99 similar.
+func TestLongConstantPart(t *testing.T) {
+	context := "This is the Gemini CLI. " + strings.Repeat("The workspace holds a Go module with many files and directories. ", 40)
+	body := func(q string) []byte {
+		return marshal(map[string]any{"contents": []any{map[string]any{"role": "user", "parts": []any{map[string]any{"text": context}, map[string]any{"text": q}}}}})
+	}
+	tier, err := NewTier(Options{Threshold: DefaultThreshold, MaxEntries: 8, MaxBucketEntries: 8, TTL: time.Hour,
+		Vectors: StandInVectors{Dims: 256}, Guard: meaning.SameMeaningTokens, Now: func() time.Time { return t0 }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	in := cache.KeyInput{Tenant: "t", ClientSchema: "gemini", Endpoint: "/v1beta/models/m:generateContent", Pool: "p", Model: "m"}
+	split := func(q string) (string, Bucket) {
+		d, err := cache.Parse(body(q))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer d.Release()
+		text, at, ok := Turn(d, cache.APIGemini)
+		if !ok {
+			t.Fatalf("Turn refused %q", q)
+		}
+		return strings.Clone(text), BucketOf(d, in, at)
+	}
+	text, b := split("What is your refund policy?")
+	if err := tier.Store(t.Context(), b, text, entryOf("refund"), "req", t0); err != nil {
+		t.Fatal(err)
+	}
+	if text, b := split("What is your return policy?"); true {
+		if _, ok, _ := tier.Lookup(t.Context(), b, text); ok {
+			t.Errorf("the return-policy question got the refund-policy answer")
+		}
+	}
+	if text, b := split("what is your refund policy"); true {
+		if m, ok, _ := tier.Lookup(t.Context(), b, text); !ok || m.Entry != entryOf("refund") {
+			t.Errorf("the same question spelled otherwise missed")
+		}
+	}
 }
