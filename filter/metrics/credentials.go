@@ -8,10 +8,11 @@ import "github.com/prometheus/client_golang/prometheus"
 // "credential_next"), never the key.
 type credMetrics struct {
 	uses, refused *prometheus.CounterVec
+	usesS         *series[prometheus.Counter] // uses' children, per attempt
 }
 
 func newCredMetrics() *credMetrics {
-	return &credMetrics{
+	c := &credMetrics{
 		uses: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "llmproc_backend_credential_requests_total",
 			Help: "Upstream attempts sent with a backend's key, by backend and slot (the config field the key came from: credential, credential_next).",
@@ -21,6 +22,8 @@ func newCredMetrics() *credMetrics {
 			Help: "Provider answers 401 or 403 to an attempt that sent a backend's key, by backend and slot (credential, credential_next).",
 		}, []string{"backend", "slot"}),
 	}
+	c.usesS = newSeries(c.uses.WithLabelValues)
+	return c
 }
 
 func (c *credMetrics) collectors() []prometheus.Collector {
@@ -29,7 +32,7 @@ func (c *credMetrics) collectors() []prometheus.Collector {
 
 // CredentialUse counts an attempt sent with the backend's key in slot.
 func (m *Metrics) CredentialUse(backend, slot string) {
-	m.creds.uses.WithLabelValues(backend, slot).Inc()
+	m.creds.usesS.get(backend, slot).Inc()
 }
 
 // CredentialRefused counts a provider's 401 or 403 to the backend's key in slot.
