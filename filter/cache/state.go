@@ -22,3 +22,32 @@ func providerState(root Value) bool {
 	})
 	return state
 }
+
+// MutableProviderState reports whether a Responses API body depends on
+// state the provider may change between two identical requests, so that no
+// tier, the exact one included, may answer it from the cache: a
+// conversation (its items grow with every turn), a stored prompt without a
+// version (it means the prompt's latest version), or a background run
+// (its answer is a queued response object, not the model's answer). A
+// previous_response_id is not among them: a stored response never
+// changes, so the same id and input are the same request.
+func (d *Doc) MutableProviderState() bool {
+	mutable := false
+	d.Root().Each(func(k string, v Value) bool {
+		switch k {
+		case "conversation":
+			mutable = v.kind() != 'z' && !(v.IsString() && v.Str() == "")
+		case "prompt":
+			mutable = v.IsObject() && !nonEmpty(v.Get("version"))
+		case "background":
+			mutable = v.kind() == 't'
+		}
+		return !mutable
+	})
+	return mutable
+}
+
+// nonEmpty: a present, non-null value other than "".
+func nonEmpty(v Value) bool {
+	return v.Exists() && v.kind() != 'z' && !(v.IsString() && v.Str() == "")
+}
