@@ -156,39 +156,39 @@ func cycle(ctx context.Context, c extprocv3.ExternalProcessorClient, w *workload
 	}
 	body := w.body
 
-	// The router filter: request headers, then the buffered body.
-	if sendsHeaders(router.mode.GetRequestHeaderMode()) {
-		resp, cr, err := router.ask(w.routerHeaders, "request_headers", &o, rec)
+	// The router filter: request headers, then the buffered body. ask
+	// sends one router message; done is true when the cycle ends there
+	// (an immediate response, or an error).
+	ask := func(m *extprocv3.ProcessingRequest, phase string) (cr *extprocv3.CommonResponse, done bool, err error) {
+		resp, cr, err := router.ask(m, phase, &o, rec)
 		if errors.Is(err, errImmediate) {
 			o.immediate = resp.GetImmediateResponse()
-			return o, router.close()
+			return nil, true, router.close()
 		}
 		if err != nil {
-			return o, err
+			return nil, true, err
 		}
 		if rec {
 			o.routerHeaders = o.routerHeaders.apply(cr.GetHeaderMutation())
 			o.clearRoute = o.clearRoute || cr.GetClearRouteCache()
+		}
+		return cr, false, nil
+	}
+	if sendsHeaders(router.mode.GetRequestHeaderMode()) {
+		if _, done, err := ask(w.routerHeaders, "request_headers"); done {
+			return o, err
 		}
 	}
 	if err := checkBodyMode(router.mode.GetRequestBodyMode()); err != nil {
 		return o, err
 	}
 	if router.mode.GetRequestBodyMode() != extprocfilterv3.ProcessingMode_NONE {
-		resp, cr, err := router.ask(w.routerBody, "request_body", &o, rec)
-		if errors.Is(err, errImmediate) {
-			o.immediate = resp.GetImmediateResponse()
-			return o, router.close()
-		}
-		if err != nil {
+		cr, done, err := ask(w.routerBody, "request_body")
+		if done {
 			return o, err
 		}
-		if rec {
-			o.routerHeaders = o.routerHeaders.apply(cr.GetHeaderMutation())
-			o.clearRoute = o.clearRoute || cr.GetClearRouteCache()
-			if bm := cr.GetBodyMutation(); bm != nil {
-				body = bm.GetBody()
-			}
+		if bm := cr.GetBodyMutation(); rec && bm != nil {
+			body = bm.GetBody()
 		}
 	}
 	if !router.needsResponse() {

@@ -60,7 +60,7 @@ func (d *Doc) LatestUserTurn(api string) []Value {
 	case APIChat, APIMessages:
 		list, content, part, partType, userRole = "messages", "content", "text", "text", "user"
 	case APIResponses:
-		if providerState(root) { // the rest of its input is the provider's
+		if provider, _ := state(root); provider { // the rest of its input is the provider's
 			return nil
 		}
 		if in := root.Get("input"); in.IsString() {

@@ -7,20 +7,9 @@ package cache
 // prompt, or a background run. The body then does not show everything the
 // answer depends on but the latest user turn, so the normalized and
 // semantic tiers, which compare that turn loosely, leave it alone.
-func (d *Doc) ProviderState() bool { return providerState(d.Root()) }
-
-func providerState(root Value) bool {
-	state := false
-	root.Each(func(k string, v Value) bool {
-		switch k {
-		case "previous_response_id", "conversation", "prompt":
-			state = v.kind() != 'z' && !(v.IsString() && v.Str() == "")
-		case "background":
-			state = v.kind() == 't'
-		}
-		return !state
-	})
-	return state
+func (d *Doc) ProviderState() bool {
+	provider, _ := state(d.Root())
+	return provider
 }
 
 // MutableProviderState reports whether a Responses API body depends on
@@ -32,19 +21,33 @@ func providerState(root Value) bool {
 // previous_response_id is not among them: a stored response never
 // changes, so the same id and input are the same request.
 func (d *Doc) MutableProviderState() bool {
-	mutable := false
-	d.Root().Each(func(k string, v Value) bool {
+	_, mutable := state(d.Root())
+	return mutable
+}
+
+// state walks the top-level members once for both reports.
+func state(root Value) (provider, mutable bool) {
+	root.Each(func(k string, v Value) bool {
 		switch k {
+		case "previous_response_id":
+			provider = provider || nonEmpty(v)
 		case "conversation":
-			mutable = v.kind() != 'z' && !(v.IsString() && v.Str() == "")
+			if nonEmpty(v) {
+				provider, mutable = true, true
+			}
 		case "prompt":
-			mutable = v.IsObject() && !nonEmpty(v.Get("version"))
+			if nonEmpty(v) {
+				provider = true
+				mutable = mutable || (v.IsObject() && !nonEmpty(v.Get("version")))
+			}
 		case "background":
-			mutable = v.kind() == 't'
+			if v.kind() == 't' {
+				provider, mutable = true, true
+			}
 		}
 		return !mutable
 	})
-	return mutable
+	return provider, mutable
 }
 
 // nonEmpty: a present, non-null value other than "".

@@ -3,7 +3,6 @@ package extproc
 import (
 	"context"
 	"encoding/hex"
-	"errors"
 	"log/slog"
 	"strconv"
 	"strings"
@@ -153,14 +152,14 @@ func (r *router) lookup(d config.Decision, model string, req chatRequest, body [
 	if pol.Lookup || pol.Store {
 		in := cache.KeyInput{Tenant: r.tenant, Group: r.rt.CacheGroup(r.tenant), ClientSchema: r.clientSchema(), Endpoint: r.path,
 			Pool: d.Pool.Name, Model: model + "\x00" + d.Target, Body: body}
-		doc, err := cache.Parse(body) // one parse for every tier's key and the semantic turn
-		if err == nil && r.endpoint == translate.EndpointResponses && doc.MutableProviderState() {
+		doc, _ := cache.Parse(body) // one parse for every tier's key and the semantic turn
+		if doc != nil && r.endpoint == translate.EndpointResponses && doc.MutableProviderState() {
 			// A conversation, an unversioned stored prompt or a background
 			// run: the same body may want another answer tomorrow.
 			doc.Release()
-			err = errMutableState
+			doc = nil
 		}
-		if err == nil {
+		if doc != nil {
 			defer doc.Release()
 			keys := r.cacheKeys(d.CacheMatch, in, doc)
 			if pol.Lookup {
@@ -195,10 +194,6 @@ func (r *router) lookup(d config.Decision, model string, req chatRequest, body [
 	}
 	return nil, result, storeKey
 }
-
-// errMutableState stands for a Responses body the cache must not answer
-// (cache.Doc.MutableProviderState): the request is bypassed.
-var errMutableState = errors.New("responses body depends on mutable provider state")
 
 // hitResult is x-llmproc-cache for a hit by tier: hit, hit-normalized, ….
 func hitResult(tier string) string {
